@@ -1,0 +1,271 @@
+/*
+ * wire.c -- the frame envelope: size cap, shape, version, key, signature, body.
+ *
+ * The checks run from the cheapest and least trusting to the most expensive:
+ * nothing is parsed before the size cap, the body is not handed to protobuf-c
+ * before its HMAC matched, and protobuf-c only allocates from the decoder's
+ * arena, so a hostile frame costs at most max_frame_bytes of reading, one HMAC
+ * and one bounded parse. Each refusal carries its own reason so that the
+ * gateway can count and quarantine it.
+ */
+#include "wire.h"
+
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+static const uint8_t wire_magic[2] = {'C', 'G'};
+
+static const struct {
+    const char *name;
+    const char *text;
+} wire_errs[WIRE_N_ERRS] = {
+    [WIRE_OK] = {"ok", "ok"},
+    [WIRE_ETOO_LARGE] = {"too_large", "too large"},
+    [WIRE_ETRUNCATED] = {"truncated", "truncated"},
+    [WIRE_EMALFORMED] = {"malformed", "malformed"},
+    [WIRE_EUNKNOWN_MAJOR] = {"unknown_major", "unknown major version"},
+    [WIRE_EUNKNOWN_DEVICE] = {"unknown_device", "unknown device"},
+    [WIRE_EBAD_SIGNATURE] = {"bad_signature", "bad signature"},
+    [WIRE_EMISSING_FIELD] = {"missing_field", "missing field"},
+    [WIRE_EDEVICE_MISMATCH] = {"device_mismatch", "device id mismatch"},
+    [WIRE_ETOO_COMPLEX] = {"too_complex", "too complex"},
+    [WIRE_EINVALID_ARG] = {"invalid_argument", "invalid argument"},
+};
+
+static int wire_err_index(int err)
+{
+    int i = err < 0 ? -err : err;
+    return i < WIRE_N_ERRS ? i : -1;
+}
+
+const char *wire_strerror(int err)
+{
+    int i = wire_err_index(err);
+    return i < 0 ? "unknown error" : wire_errs[i].text;
+}
+
+const char *wire_errname(int err)
+{
+    int i = wire_err_index(err);
+    return i < 0 ? "unknown" : wire_errs[i].name;
+}
+
+/* Records err and a formatted detail in diag (which may be NULL); returns -err. */
+__attribute__((format(printf, 3, 4))) static int wire_fail(struct wire_diag *diag,
+                                                           enum wire_err err, const char *fmt, ...)
+{
+    if (diag) {
+        va_list ap;
+        diag->err = -(int)err;
+        va_start(ap, fmt);
+        vsnprintf(diag->detail, sizeof diag->detail, fmt, ap);
+        va_end(ap);
+    }
+    return -(int)err;
+}
+
+void wire_arena_init(struct wire_arena *arena, void *buf, size_t cap)
+{
+    arena->base = buf;
+    arena->cap = cap;
+    arena->used = 0;
+    arena->exhausted = 0;
+}
+
+static void *wire_arena_alloc(void *data, size_t size)
+{
+    struct wire_arena *a = data;
+    uintptr_t at = (uintptr_t)(a->base + a->used);
+    size_t pad = (alignof(max_align_t) - at % alignof(max_align_t)) % alignof(max_align_t);
+
+    if (size > a->cap || a->used + pad > a->cap - size) {
+        a->exhausted = 1;
+        return NULL;
+    }
+    a->used += pad;
+    void *p = a->base + a->used;
+    a->used += size;
+    return p;
+}
+
+/* Arena memory is released all at once by the next decode. */
+static void wire_arena_free(void *data, void *ptr)
+{
+    (void)data;
+    (void)ptr;
+}
+
+/* Device ids go into MQTT topics and line-protocol tags: keep them plain. */
+static int wire_id_valid(const uint8_t *id, size_t n)
+{
+    if (n == 0 || n > WIRE_MAX_DEVICE_ID)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static uint32_t wire_load_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void wire_store_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static int wire_hmac(const uint8_t *key, size_t key_len, const uint8_t *data, size_t len,
+                     uint8_t tag[WIRE_TAG_BYTES])
+{
+    unsigned int n = 0;
+    if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, tag, &n) || n != WIRE_TAG_BYTES)
+        return -1;
+    return 0;
+}
+
+/* Fields without which the gateway cannot place a frame or its readings. */
+static int wire_check_fields(const Citygate__V1__Frame *f, struct wire_diag *diag)
+{
+    if (!f->device_id || !*f->device_id)
+        return wire_fail(diag, WIRE_EMISSING_FIELD, "device_id");
+    if (!f->site_id || !*f->site_id)
+        return wire_fail(diag, WIRE_EMISSING_FIELD, "site_id");
+    if (f->boot_id == 0)
+        return wire_fail(diag, WIRE_EMISSING_FIELD, "boot_id");
+    if (f->seq == 0)
+        return wire_fail(diag, WIRE_EMISSING_FIELD, "seq");
+    if (f->timestamp_ms == 0)
+        return wire_fail(diag, WIRE_EMISSING_FIELD, "timestamp_ms");
+    if (f->n_readings > WIRE_MAX_READINGS)
+        return wire_fail(diag, WIRE_ETOO_COMPLEX, "%zu readings, at most %d", f->n_readings,
+                         WIRE_MAX_READINGS);
+    if (f->n_vehicles > WIRE_MAX_VEHICLES)
+        return wire_fail(diag, WIRE_ETOO_COMPLEX, "%zu vehicles, at most %d", f->n_vehicles,
+                         WIRE_MAX_VEHICLES);
+    for (size_t i = 0; i < f->n_readings; i++) {
+        const Citygate__V1__Reading *r = f->readings[i];
+        if (r->quantity == CITYGATE__V1__QUANTITY__QUANTITY_UNSPECIFIED)
+            return wire_fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].quantity", i);
+        if (r->unit == CITYGATE__V1__UNIT__UNIT_UNSPECIFIED)
+            return wire_fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].unit", i);
+        if (r->quality == CITYGATE__V1__QUALITY__QUALITY_UNSPECIFIED)
+            return wire_fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].quality", i);
+    }
+    return 0;
+}
+
+int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate__V1__Frame **out,
+                struct wire_diag *diag)
+{
+    if (len > d->max_frame_bytes)
+        return wire_fail(diag, WIRE_ETOO_LARGE, "%zu bytes, cap %zu", len, d->max_frame_bytes);
+    if (len == 0)
+        return wire_fail(diag, WIRE_ETRUNCATED, "empty");
+    if (memcmp(buf, wire_magic, len < 2 ? len : 2) != 0)
+        return wire_fail(diag, WIRE_EMALFORMED, "no frame magic");
+    if (len < 3)
+        return wire_fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
+    if (buf[2] != WIRE_MAJOR)
+        return wire_fail(diag, WIRE_EUNKNOWN_MAJOR, "major %u, expected %d", buf[2], WIRE_MAJOR);
+    if (len < 5)
+        return wire_fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
+
+    size_t id_len = buf[4];
+    if (len < WIRE_HEADER_BYTES + id_len)
+        return wire_fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
+    const uint8_t *id = buf + 5;
+    if (!wire_id_valid(id, id_len))
+        return wire_fail(diag, WIRE_EMALFORMED, "device id of %zu bytes not [A-Za-z0-9._-]{1,%d}",
+                         id_len, WIRE_MAX_DEVICE_ID);
+
+    size_t body_len = wire_load_be32(id + id_len);
+    size_t signed_len = WIRE_HEADER_BYTES + id_len;
+    if (body_len > len - signed_len || WIRE_TAG_BYTES > len - signed_len - body_len)
+        return wire_fail(diag, WIRE_ETRUNCATED, "body of %zu bytes and tag need %zu, have %zu",
+                         body_len, signed_len + body_len + WIRE_TAG_BYTES, len);
+    signed_len += body_len;
+    if (len != signed_len + WIRE_TAG_BYTES)
+        return wire_fail(diag, WIRE_EMALFORMED, "%zu bytes after the tag",
+                         len - signed_len - WIRE_TAG_BYTES);
+
+    char device_id[WIRE_MAX_DEVICE_ID + 1];
+    memcpy(device_id, id, id_len);
+    device_id[id_len] = '\0';
+    struct wire_key key;
+    if (d->key_fn(d->key_ctx, device_id, &key) != 0)
+        return wire_fail(diag, WIRE_EUNKNOWN_DEVICE, "%s", device_id);
+
+    uint8_t tag[WIRE_TAG_BYTES];
+    if (wire_hmac(key.bytes, key.len, buf, signed_len, tag) != 0)
+        return wire_fail(diag, WIRE_EBAD_SIGNATURE, "cannot compute HMAC for %s", device_id);
+    if (CRYPTO_memcmp(tag, buf + signed_len, WIRE_TAG_BYTES) != 0)
+        return wire_fail(diag, WIRE_EBAD_SIGNATURE, "%s", device_id);
+
+    struct wire_arena *a = &d->arena;
+    a->used = 0;
+    a->exhausted = 0;
+    ProtobufCAllocator alloc = {wire_arena_alloc, wire_arena_free, a};
+    Citygate__V1__Frame *f =
+        citygate__v1__frame__unpack(&alloc, body_len, buf + signed_len - body_len);
+    if (!f && a->exhausted)
+        return wire_fail(diag, WIRE_ETOO_COMPLEX, "%s: body needs more than %zu bytes", device_id,
+                         a->cap);
+    if (!f)
+        return wire_fail(diag, WIRE_EMALFORMED, "%s: body is not a Frame", device_id);
+
+    int rc = wire_check_fields(f, diag);
+    if (rc != 0)
+        return rc;
+    if (strcmp(f->device_id, device_id) != 0)
+        return wire_fail(diag, WIRE_EDEVICE_MISMATCH, "envelope %s, body %.64s", device_id,
+                         f->device_id);
+    *out = f;
+    return 0;
+}
+
+size_t wire_encoded_max(const Citygate__V1__Frame *frame)
+{
+    return WIRE_HEADER_BYTES + WIRE_MAX_DEVICE_ID + citygate__v1__frame__get_packed_size(frame) +
+           WIRE_TAG_BYTES;
+}
+
+int wire_encode(const Citygate__V1__Frame *frame, const uint8_t *key, size_t key_len, uint8_t *out,
+                size_t cap, size_t *out_len)
+{
+    const char *id = frame->device_id ? frame->device_id : "";
+    size_t id_len = strlen(id);
+    size_t body_len = citygate__v1__frame__get_packed_size(frame);
+    size_t header_len = WIRE_HEADER_BYTES + id_len;
+
+    if (!wire_id_valid((const uint8_t *)id, id_len) || key_len < WIRE_MIN_KEY_BYTES ||
+        key_len > WIRE_MAX_KEY_BYTES || body_len > UINT32_MAX)
+        return -WIRE_EINVALID_ARG;
+    if (cap < header_len + WIRE_TAG_BYTES || body_len > cap - header_len - WIRE_TAG_BYTES)
+        return -WIRE_EINVALID_ARG;
+
+    memcpy(out, wire_magic, 2);
+    out[2] = WIRE_MAJOR;
+    out[3] = WIRE_MINOR;
+    out[4] = (uint8_t)id_len;
+    memcpy(out + 5, id, id_len);
+    wire_store_be32(out + 5 + id_len, (uint32_t)body_len);
+    citygate__v1__frame__pack(frame, out + header_len);
+    if (wire_hmac(key, key_len, out, header_len + body_len, out + header_len + body_len) != 0)
+        return -WIRE_EINVALID_ARG;
+    *out_len = header_len + body_len + WIRE_TAG_BYTES;
+    return 0;
+}

@@ -1,0 +1,124 @@
+/*
+ * wire -- encode-and-sign and verify-and-decode citygate sensor frames.
+ *
+ * A frame on the wire is a small fixed envelope around a protobuf body
+ * (schemas/frame.proto), followed by an HMAC-SHA256 tag over everything before
+ * it (docs/data-model.md, "Frame envelope"):
+ *
+ *     "CG" | major u8 | minor u8 | id_len u8 | device id | body_len u32 BE | body | tag[32]
+ *
+ * The envelope is deliberately not protobuf: the version and the device id
+ * must be readable before the signature is checked (to reject an unknown major
+ * version with that reason and to pick the device's key), and the body must
+ * not be parsed before it is authenticated. Every length is checked against
+ * the bytes actually present; nothing from the wire sizes an allocation, and
+ * every decode draws its memory from a caller-provided, fixed-size arena.
+ *
+ * All functions are pure (no I/O, no globals) and may be called from any
+ * thread, as long as each thread uses its own struct wire_decoder.
+ */
+#ifndef CITYGATE_WIRE_H
+#define CITYGATE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.pb-c.h"
+
+#define WIRE_MAJOR 1
+#define WIRE_MINOR 0
+#define WIRE_MAX_DEVICE_ID 64
+#define WIRE_TAG_BYTES 32
+#define WIRE_HEADER_BYTES 9 /* magic, major, minor, id_len, body_len: without the id */
+#define WIRE_DEFAULT_MAX_FRAME_BYTES 65536
+#define WIRE_MAX_READINGS 1024
+#define WIRE_MAX_VEHICLES 4096
+#define WIRE_MIN_KEY_BYTES 16
+#define WIRE_MAX_KEY_BYTES 64
+
+/* Why a frame was refused. Functions return 0 or one of these, negated. */
+enum wire_err {
+    WIRE_OK = 0,
+    WIRE_ETOO_LARGE,       /* longer than the size cap */
+    WIRE_ETRUNCATED,       /* a length in the envelope runs past the end */
+    WIRE_EMALFORMED,       /* not a frame envelope, or a body protobuf cannot parse */
+    WIRE_EUNKNOWN_MAJOR,   /* a major version this library does not know */
+    WIRE_EUNKNOWN_DEVICE,  /* no key for the envelope's device id */
+    WIRE_EBAD_SIGNATURE,   /* the tag does not match */
+    WIRE_EMISSING_FIELD,   /* a required field is absent or zero */
+    WIRE_EDEVICE_MISMATCH, /* the body's device id is not the envelope's */
+    WIRE_ETOO_COMPLEX,     /* more readings or vehicles than allowed, or arena exhausted */
+    WIRE_EINVALID_ARG,     /* encode: bad device id, key or output buffer too small */
+    WIRE_N_ERRS
+};
+
+/* Human text for an error ("bad signature"); never NULL. */
+const char *wire_strerror(int err);
+
+/* Stable identifier for metrics labels ("bad_signature"); never NULL. */
+const char *wire_errname(int err);
+
+/* What went wrong, for logs and quarantine records. Parsers never log. */
+struct wire_diag {
+    int err; /* negative enum wire_err */
+    char detail[128];
+};
+
+/* A device key, borrowed from the caller's registry. */
+struct wire_key {
+    const uint8_t *bytes;
+    size_t len;
+};
+
+/*
+ * Looks up the key of device_id (NUL-terminated, at most WIRE_MAX_DEVICE_ID
+ * bytes). Returns 0 and fills *key, which must stay valid until wire_decode()
+ * returns, or nonzero when the device is unknown.
+ */
+typedef int (*wire_key_fn)(void *ctx, const char *device_id, struct wire_key *key);
+
+/* A bump allocator over caller storage; decoded frames live in it. */
+struct wire_arena {
+    unsigned char *base;
+    size_t cap;
+    size_t used;
+    int exhausted; /* an allocation did not fit since the last reset */
+};
+
+/* Everything one decoding thread needs. Fill the fields, then call wire_decode(). */
+struct wire_decoder {
+    size_t max_frame_bytes; /* size cap, checked before anything is parsed */
+    wire_key_fn key_fn;
+    void *key_ctx;
+    struct wire_arena arena; /* borrowed storage; 256 KiB fits any frame under 64 KiB */
+};
+
+/* Points the arena at buf (borrowed, cap bytes, any alignment). */
+void wire_arena_init(struct wire_arena *arena, void *buf, size_t cap);
+
+/*
+ * Verifies and decodes one frame. On success returns 0 and sets *out to a
+ * frame that lives in d->arena until the next wire_decode() with the same
+ * decoder; the caller never frees it. On failure returns a negative enum
+ * wire_err, fills *diag (if not NULL) and leaves *out untouched. buf is
+ * borrowed.
+ *
+ * Order of checks: size cap; envelope shape (magic, lengths); major version;
+ * device key; signature; body decode; required fields; device id match.
+ */
+int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate__V1__Frame **out,
+                struct wire_diag *diag);
+
+/* An upper bound of the encoded size of frame, for sizing the output buffer. */
+size_t wire_encoded_max(const Citygate__V1__Frame *frame);
+
+/*
+ * Encodes frame and signs it with key (borrowed). Writes at most cap bytes to
+ * out and, on success, the encoded length to *out_len. Returns 0, or
+ * -WIRE_EINVALID_ARG when the device id is empty or too long, the key length
+ * is outside [WIRE_MIN_KEY_BYTES, WIRE_MAX_KEY_BYTES] or cap is too small.
+ */
+int wire_encode(const Citygate__V1__Frame *frame, const uint8_t *key, size_t key_len, uint8_t *out,
+                size_t cap, size_t *out_len);
+
+#endif

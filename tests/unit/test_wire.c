@@ -1,0 +1,303 @@
+/*
+ * test_wire.c -- the wire library against the golden vectors in
+ * tests/data/frames.golden, plus properties that must hold for every bit and
+ * every length of a valid frame.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cu.h"
+#include "golden.h"
+#include "wire.h"
+
+static struct golden *vectors;
+static size_t n_vectors;
+static unsigned char arena_buf[256 * 1024];
+
+/* The key of the vector under test; unset means "unknown device". */
+static const struct golden *current;
+
+static int vector_key(void *ctx, const char *device_id, struct wire_key *key)
+{
+    (void)ctx;
+    (void)device_id;
+    if (!current || current->key_len == 0)
+        return -1;
+    key->bytes = current->key;
+    key->len = current->key_len;
+    return 0;
+}
+
+static void decoder_init(struct wire_decoder *d, size_t max_bytes, size_t arena_bytes)
+{
+    d->max_frame_bytes = max_bytes;
+    d->key_fn = vector_key;
+    d->key_ctx = NULL;
+    wire_arena_init(&d->arena, arena_buf, arena_bytes);
+}
+
+static const struct golden *vector(const char *name)
+{
+    for (size_t i = 0; i < n_vectors; i++)
+        if (strcmp(vectors[i].name, name) == 0)
+            return &vectors[i];
+    CU_FAIL_FATAL("golden vector missing");
+    return NULL;
+}
+
+static void test_load(void)
+{
+    char err[256];
+    int rc = golden_load(TEST_DATA_DIR "/frames.golden", &vectors, &n_vectors, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    CU_ASSERT(n_vectors >= 12);
+}
+
+/* Every vector with fields encodes to exactly its hex (encoding is deterministic). */
+static void test_golden_encode(void)
+{
+    static uint8_t out[WIRE_DEFAULT_MAX_FRAME_BYTES];
+    for (size_t i = 0; i < n_vectors; i++) {
+        const struct golden *g = &vectors[i];
+        size_t len = 0;
+        if (!g->frame)
+            continue;
+        CU_ASSERT_FATAL(wire_encode(g->frame, g->key, g->key_len, out, sizeof out, &len) == 0);
+        if (!g->bytes || len != g->len || memcmp(out, g->bytes, len) != 0) {
+            fprintf(stderr, "\n[%s] encodes to:\nhex = ", g->name);
+            golden_print_hex(stderr, out, len);
+            CU_FAIL("golden encoding differs");
+        }
+    }
+}
+
+/* Every vector decodes to its expected outcome, and valid ones re-encode to the same bytes. */
+static void test_golden_decode(void)
+{
+    static uint8_t out[WIRE_DEFAULT_MAX_FRAME_BYTES];
+    struct wire_decoder d;
+
+    for (size_t i = 0; i < n_vectors; i++) {
+        const struct golden *g = &vectors[i];
+        Citygate__V1__Frame *f = NULL;
+        struct wire_diag diag = {0};
+        size_t len = 0;
+
+        CU_ASSERT_FATAL(g->bytes != NULL);
+        current = g;
+        decoder_init(&d, g->max_bytes ? g->max_bytes : WIRE_DEFAULT_MAX_FRAME_BYTES,
+                     sizeof arena_buf);
+        int rc = wire_decode(&d, g->bytes, g->len, &f, &diag);
+        const char *got = rc == 0 ? "ok" : wire_strerror(rc);
+        if (strcmp(got, g->expect) != 0)
+            fprintf(stderr, "\n[%s] expected \"%s\", got \"%s\" (%s)\n", g->name, g->expect, got,
+                    diag.detail);
+        CU_ASSERT_STRING_EQUAL(got, g->expect);
+        if (rc != 0) {
+            CU_ASSERT(diag.err == rc);
+            CU_ASSERT(f == NULL);
+            continue;
+        }
+        CU_ASSERT_FATAL(wire_encode(f, g->key, g->key_len, out, sizeof out, &len) == 0);
+        CU_ASSERT(len == g->len && memcmp(out, g->bytes, len) == 0);
+    }
+}
+
+/* Spot checks that the decoded fields are the ones written in the file. */
+static void test_golden_fields(void)
+{
+    const struct golden *g = vector("traffic-two-lanes");
+    struct wire_decoder d;
+    Citygate__V1__Frame *f = NULL;
+
+    current = g;
+    decoder_init(&d, WIRE_DEFAULT_MAX_FRAME_BYTES, sizeof arena_buf);
+    CU_ASSERT_FATAL(wire_decode(&d, g->bytes, g->len, &f, NULL) == 0);
+    CU_ASSERT_STRING_EQUAL(f->device_id, "node-0001");
+    CU_ASSERT_STRING_EQUAL(f->site_id, "ring-north");
+    CU_ASSERT(f->boot_id == 7 && f->seq == 42);
+    CU_ASSERT(f->timestamp_ms == 1795000000000ULL);
+    CU_ASSERT_FATAL(f->n_readings == 6);
+    CU_ASSERT(f->readings[1]->quantity == CITYGATE__V1__QUANTITY__SPEED);
+    CU_ASSERT_DOUBLE_EQUAL(f->readings[1]->value, 52.5, 1e-12);
+    CU_ASSERT(f->readings[1]->lane == 1);
+    CU_ASSERT_FATAL(f->n_vehicles == 2);
+    CU_ASSERT(f->vehicles[0]->offset_ms == -250);
+    CU_ASSERT(f->vehicles[1]->vehicle_class == CITYGATE__V1__VEHICLE_CLASS__TRUCK);
+    CU_ASSERT_FATAL(f->health != NULL);
+    CU_ASSERT_STRING_EQUAL(f->health->firmware_version, "1.0.0");
+}
+
+/* One flipped bit anywhere in the body or the tag is a bad signature, never anything else. */
+static void test_every_bit_flip(void)
+{
+    const struct golden *g = vector("traffic-two-lanes");
+    uint8_t *copy = malloc(g->len);
+    struct wire_decoder d;
+    size_t body_start = WIRE_HEADER_BYTES + g->bytes[4];
+    size_t n_flips = 0;
+
+    CU_ASSERT_FATAL(copy != NULL);
+    current = g;
+    decoder_init(&d, WIRE_DEFAULT_MAX_FRAME_BYTES, sizeof arena_buf);
+    for (size_t byte = body_start; byte < g->len; byte++) {
+        for (int bit = 0; bit < 8; bit++) {
+            Citygate__V1__Frame *f = NULL;
+            memcpy(copy, g->bytes, g->len);
+            copy[byte] ^= (uint8_t)(1u << bit);
+            int rc = wire_decode(&d, copy, g->len, &f, NULL);
+            CU_ASSERT_EQUAL(rc, -WIRE_EBAD_SIGNATURE);
+            n_flips++;
+        }
+    }
+    CU_ASSERT(n_flips == 8 * (g->len - body_start));
+    free(copy);
+}
+
+/* Every proper prefix of a valid frame is truncated, never accepted or misread. */
+static void test_every_truncation(void)
+{
+    const struct golden *g = vector("traffic-two-lanes");
+    struct wire_decoder d;
+
+    current = g;
+    decoder_init(&d, WIRE_DEFAULT_MAX_FRAME_BYTES, sizeof arena_buf);
+    for (size_t len = 0; len < g->len; len++) {
+        Citygate__V1__Frame *f = NULL;
+        struct wire_diag diag;
+        int rc = wire_decode(&d, g->bytes, len, &f, &diag);
+        if (rc != -WIRE_ETRUNCATED)
+            fprintf(stderr, "\nprefix of %zu bytes: %s (%s)\n", len, wire_strerror(rc),
+                    diag.detail);
+        CU_ASSERT_EQUAL(rc, -WIRE_ETRUNCATED);
+    }
+}
+
+/* The size cap holds at exactly one byte below the frame's length. */
+static void test_size_cap_boundary(void)
+{
+    const struct golden *g = vector("traffic-two-lanes");
+    struct wire_decoder d;
+    Citygate__V1__Frame *f = NULL;
+
+    current = g;
+    decoder_init(&d, g->len - 1, sizeof arena_buf);
+    CU_ASSERT_EQUAL(wire_decode(&d, g->bytes, g->len, &f, NULL), -WIRE_ETOO_LARGE);
+    decoder_init(&d, g->len, sizeof arena_buf);
+    CU_ASSERT_EQUAL(wire_decode(&d, g->bytes, g->len, &f, NULL), 0);
+}
+
+/* A decode that does not fit its arena fails cleanly with "too complex". */
+static void test_arena_exhausted(void)
+{
+    const struct golden *g = vector("traffic-two-lanes");
+    struct wire_decoder d;
+    int exhausted = 0, decoded = 0;
+
+    current = g;
+    for (size_t cap = 0; cap < 4096; cap += 16) {
+        Citygate__V1__Frame *f = NULL;
+        decoder_init(&d, WIRE_DEFAULT_MAX_FRAME_BYTES, cap);
+        int rc = wire_decode(&d, g->bytes, g->len, &f, NULL);
+        CU_ASSERT(rc == 0 || rc == -WIRE_ETOO_COMPLEX);
+        exhausted += rc == -WIRE_ETOO_COMPLEX;
+        decoded += rc == 0;
+        CU_ASSERT(d.arena.used <= cap);
+    }
+    CU_ASSERT(exhausted > 0);
+    CU_ASSERT(decoded > 0);
+}
+
+/* More readings than WIRE_MAX_READINGS are refused even when signed. */
+static void test_too_many_readings(void)
+{
+    static Citygate__V1__Reading r = CITYGATE__V1__READING__INIT;
+    static Citygate__V1__Reading *list[WIRE_MAX_READINGS + 1];
+    static uint8_t out[WIRE_DEFAULT_MAX_FRAME_BYTES];
+    Citygate__V1__Frame f = CITYGATE__V1__FRAME__INIT;
+    const struct golden *g = vector("traffic-two-lanes");
+    struct wire_decoder d;
+    Citygate__V1__Frame *got = NULL;
+    size_t len;
+
+    r.quantity = CITYGATE__V1__QUANTITY__NOISE;
+    r.unit = CITYGATE__V1__UNIT__DECIBEL_A;
+    r.quality = CITYGATE__V1__QUALITY__GOOD;
+    for (size_t i = 0; i <= WIRE_MAX_READINGS; i++)
+        list[i] = &r;
+    f.device_id = "node-0001";
+    f.site_id = "ring-north";
+    f.boot_id = 1;
+    f.seq = 1;
+    f.timestamp_ms = 1;
+    f.readings = list;
+    f.n_readings = WIRE_MAX_READINGS + 1;
+    CU_ASSERT_FATAL(wire_encode(&f, g->key, g->key_len, out, sizeof out, &len) == 0);
+    current = g;
+    decoder_init(&d, WIRE_DEFAULT_MAX_FRAME_BYTES, sizeof arena_buf);
+    CU_ASSERT_EQUAL(wire_decode(&d, out, len, &got, NULL), -WIRE_ETOO_COMPLEX);
+    f.n_readings = WIRE_MAX_READINGS;
+    CU_ASSERT_FATAL(wire_encode(&f, g->key, g->key_len, out, sizeof out, &len) == 0);
+    CU_ASSERT_EQUAL(wire_decode(&d, out, len, &got, NULL), 0);
+}
+
+static void test_encode_refuses_bad_arguments(void)
+{
+    const struct golden *g = vector("traffic-two-lanes");
+    static uint8_t out[WIRE_DEFAULT_MAX_FRAME_BYTES];
+    Citygate__V1__Frame f = *g->frame;
+    size_t len = 0;
+
+    CU_ASSERT_EQUAL(wire_encode(&f, g->key, g->key_len, out, g->len - 1, &len), -WIRE_EINVALID_ARG);
+    CU_ASSERT_EQUAL(wire_encode(&f, g->key, WIRE_MIN_KEY_BYTES - 1, out, sizeof out, &len),
+                    -WIRE_EINVALID_ARG);
+    f.device_id = "node 0001";
+    CU_ASSERT_EQUAL(wire_encode(&f, g->key, g->key_len, out, sizeof out, &len), -WIRE_EINVALID_ARG);
+    f.device_id = "";
+    CU_ASSERT_EQUAL(wire_encode(&f, g->key, g->key_len, out, sizeof out, &len), -WIRE_EINVALID_ARG);
+    CU_ASSERT(len == 0);
+    CU_ASSERT_EQUAL(wire_encode(g->frame, g->key, g->key_len, out, g->len, &len), 0);
+    CU_ASSERT(len == g->len);
+}
+
+static void test_error_names(void)
+{
+    CU_ASSERT_STRING_EQUAL(wire_strerror(-WIRE_EBAD_SIGNATURE), "bad signature");
+    CU_ASSERT_STRING_EQUAL(wire_errname(-WIRE_EBAD_SIGNATURE), "bad_signature");
+    CU_ASSERT_STRING_EQUAL(wire_strerror(-WIRE_N_ERRS), "unknown error");
+    for (int e = 1; e < WIRE_N_ERRS; e++) {
+        CU_ASSERT(strchr(wire_errname(-e), ' ') == NULL);
+        for (int o = 1; o < e; o++)
+            CU_ASSERT(strcmp(wire_strerror(-e), wire_strerror(-o)) != 0);
+    }
+}
+
+static void test_unload(void)
+{
+    golden_free(vectors, n_vectors);
+    vectors = NULL;
+    n_vectors = 0;
+}
+
+int main(void)
+{
+    static const struct cu_test tests[] = {
+        {"load golden vectors", test_load},
+        {"golden vectors encode to their hex", test_golden_encode},
+        {"golden vectors decode to their outcome", test_golden_decode},
+        {"golden fields survive decoding", test_golden_fields},
+        {"every bit flip is a bad signature", test_every_bit_flip},
+        {"every truncation is truncated", test_every_truncation},
+        {"size cap boundary", test_size_cap_boundary},
+        {"arena exhaustion is too complex", test_arena_exhausted},
+        {"too many readings", test_too_many_readings},
+        {"encode refuses bad arguments", test_encode_refuses_bad_arguments},
+        {"error names are distinct", test_error_names},
+        {"unload", test_unload},
+        {NULL, NULL},
+    };
+    return cu_main("wire", tests);
+}

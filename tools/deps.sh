@@ -1,0 +1,28 @@
+# deps.sh -- the Debian packages citygate needs, installed when missing.
+# Sourced by tools/demo, tools/test and tools/bench; defines citygate_install_deps.
+
+CITYGATE_PACKAGES=(
+    build-essential cmake pkg-config git curl clang clang-format
+    protobuf-c-compiler libprotobuf-c-dev libssl-dev libcunit1-dev
+    libpaho-mqtt-dev libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev
+    libinih-dev libjansson-dev
+    mosquitto mosquitto-clients influxdb
+)
+
+# Installs the packages that are not installed yet (one apt-get update, then
+# one apt-get install); prints nothing when everything is there already.
+citygate_install_deps() {
+    local missing=() pkg
+    for pkg in "${CITYGATE_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    if ((EUID != 0)); then
+        echo "citygate: missing packages: ${missing[*]}; run as root or install them" >&2
+        return 69
+    fi
+    echo "citygate: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
