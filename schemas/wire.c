@@ -137,9 +137,30 @@ static int wire_hmac(const uint8_t *key, size_t key_len, const uint8_t *data, si
     return 0;
 }
 
+/*
+ * Field number 0 is invalid in protobuf, but protobuf-c keeps it as an unknown
+ * field when its tag is written non-minimally (0x80 0x00) and then re-encodes
+ * it as 0x00, which it refuses: such a frame could be accepted once and never
+ * again from the journal. Refuse it up front.
+ */
+static int wire_check_unknown(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return -1;
+    return 0;
+}
+
 /* Fields without which the gateway cannot place a frame or its readings. */
 static int wire_check_fields(const Citygate__V1__Frame *f, struct wire_diag *diag)
 {
+    int bad = wire_check_unknown(&f->base) || (f->health && wire_check_unknown(&f->health->base));
+    for (size_t i = 0; !bad && i < f->n_readings; i++)
+        bad = wire_check_unknown(&f->readings[i]->base);
+    for (size_t i = 0; !bad && i < f->n_vehicles; i++)
+        bad = wire_check_unknown(&f->vehicles[i]->base);
+    if (bad)
+        return wire_fail(diag, WIRE_EMALFORMED, "field number 0");
     if (!f->device_id || !*f->device_id)
         return wire_fail(diag, WIRE_EMISSING_FIELD, "device_id");
     if (!f->site_id || !*f->site_id)
