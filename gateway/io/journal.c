@@ -1,0 +1,486 @@
+/*
+ * journal.c -- segment files of CRC-checked records, and one snapshot file.
+ *
+ * Layout of dir:
+ *   <16 hex digits>.seg   records, appended; a new segment past segment_bytes
+ *   snapshot              the newest snapshot (written to snapshot.tmp, fsynced,
+ *                         renamed over, and the folder fsynced)
+ *
+ * A record is a 8-byte header, body length and CRC-32 of the body (both
+ * little-endian), then the body: arrival_ms (u64), topic length (u16), topic,
+ * payload. A crash can leave the last record of the last segment incomplete;
+ * open cuts it off, counting the bytes, so appends continue after the last
+ * whole record. Segments are small enough to be read whole during replay.
+ */
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "err.h"
+
+#define JOURNAL_HEADER_BYTES 8
+#define JOURNAL_BODY_FIXED 10 /* arrival_ms + topic length */
+#define JOURNAL_MAX_TOPIC 1024
+#define JOURNAL_MAX_RECORD (16u << 20)
+#define SNAPSHOT_MAGIC "CGSNAP01"
+#define SNAPSHOT_HEADER_BYTES 36
+
+struct journal_segment {
+    uint64_t id;
+    uint64_t bytes;
+    uint64_t records;
+};
+
+struct gw_journal {
+    char dir[512];
+    uint64_t max_bytes;
+    uint64_t segment_bytes;
+    struct journal_segment *segs; /* oldest first; never empty after open */
+    size_t n_segs, cap_segs;
+    int fd; /* the last segment, open for appending */
+    int dirty;
+    struct gw_journal_stats stats;
+};
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void journal_path(const struct gw_journal *j, uint64_t id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%016" PRIx64 ".seg", j->dir, id);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return GW_EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads the whole file at path into a malloc'ed buffer. */
+static int read_file(const char *path, uint8_t **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t got = 0;
+    int rc = GW_EIO;
+
+    if (fd < 0)
+        return errno == ENOENT ? GW_ENOTFOUND : GW_EIO;
+    if (fstat(fd, &st) != 0)
+        goto out;
+    buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+    if (!buf) {
+        rc = GW_ENOMEM;
+        goto out;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto out;
+        got += (size_t)n;
+    }
+    *out = buf;
+    *len = got;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/*
+ * Length of the whole record at p (header included) if one is complete and
+ * intact within avail bytes, else 0.
+ */
+static size_t record_at(const uint8_t *p, size_t avail)
+{
+    if (avail < JOURNAL_HEADER_BYTES)
+        return 0;
+    uint64_t body = get_le(p, 4);
+    if (body < JOURNAL_BODY_FIXED || body > JOURNAL_MAX_RECORD ||
+        body > avail - JOURNAL_HEADER_BYTES)
+        return 0;
+    if (crc32(0, p + JOURNAL_HEADER_BYTES, (uInt)body) != (uint32_t)get_le(p + 4, 4))
+        return 0;
+    if (get_le(p + JOURNAL_HEADER_BYTES + 8, 2) > body - JOURNAL_BODY_FIXED)
+        return 0;
+    return JOURNAL_HEADER_BYTES + (size_t)body;
+}
+
+/* Counts the whole records of a segment; *good is the length they cover. */
+static int scan_segment(const struct gw_journal *j, uint64_t id, uint64_t *records, uint64_t *good,
+                        uint64_t *size)
+{
+    char path[600];
+    uint8_t *buf = NULL;
+    size_t len = 0, off = 0, n;
+    uint64_t count = 0;
+
+    journal_path(j, id, path, sizeof path);
+    int rc = read_file(path, &buf, &len);
+    if (rc != 0)
+        return rc;
+    while ((n = record_at(buf + off, len - off)) > 0) {
+        off += n;
+        count++;
+    }
+    free(buf);
+    *records = count;
+    *good = off;
+    *size = len;
+    return 0;
+}
+
+static int add_segment(struct gw_journal *j, uint64_t id)
+{
+    if (j->n_segs == j->cap_segs) {
+        size_t cap = j->cap_segs ? 2 * j->cap_segs : 16;
+        struct journal_segment *s = realloc(j->segs, cap * sizeof *s);
+        if (!s)
+            return GW_ENOMEM;
+        j->segs = s;
+        j->cap_segs = cap;
+    }
+    j->segs[j->n_segs++] = (struct journal_segment){id, 0, 0};
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Finds the existing segment ids, sorted. */
+static int list_segments(struct gw_journal *j)
+{
+    DIR *d = opendir(j->dir);
+    struct dirent *e;
+    uint64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    if (!d)
+        return GW_EIO;
+    while ((e = readdir(d))) {
+        char *end;
+        size_t len = strlen(e->d_name);
+        if (len != 20 || strcmp(e->d_name + 16, ".seg") != 0)
+            continue;
+        uint64_t id = strtoull(e->d_name, &end, 16);
+        if (end != e->d_name + 16)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            uint64_t *grown = realloc(ids, cap * sizeof *ids);
+            if (!grown) {
+                rc = GW_ENOMEM;
+                goto out;
+            }
+            ids = grown;
+        }
+        ids[n++] = id;
+    }
+    if (n > 1)
+        qsort(ids, n, sizeof *ids, cmp_u64);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = add_segment(j, ids[i]);
+out:
+    free(ids);
+    closedir(d);
+    return rc;
+}
+
+static int open_tail(struct gw_journal *j)
+{
+    char path[600];
+    journal_path(j, j->segs[j->n_segs - 1].id, path, sizeof path);
+    j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    return j->fd < 0 ? GW_EIO : 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return GW_EIO;
+    int rc = fsync(fd) == 0 ? 0 : GW_EIO;
+    close(fd);
+    return rc;
+}
+
+int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out, char *err,
+                    size_t err_len)
+{
+    struct gw_journal *j = calloc(1, sizeof *j);
+    int rc = GW_ENOMEM;
+
+    if (!j)
+        goto fail;
+    j->fd = -1;
+    j->max_bytes = cfg->max_bytes;
+    j->segment_bytes = cfg->segment_bytes;
+    if ((size_t)snprintf(j->dir, sizeof j->dir, "%s", cfg->dir) >= sizeof j->dir) {
+        rc = GW_EINVAL;
+        snprintf(err, err_len, "journal folder name too long");
+        goto fail;
+    }
+    if (mkdir(j->dir, 0700) != 0 && errno != EEXIST) {
+        rc = GW_EIO;
+        snprintf(err, err_len, "%s: %s", j->dir, strerror(errno));
+        goto fail;
+    }
+    rc = list_segments(j);
+    if (rc != 0) {
+        snprintf(err, err_len, "%s: cannot list: %s", j->dir, gw_strerror(rc));
+        goto fail;
+    }
+    for (size_t i = 0; i < j->n_segs; i++) {
+        struct journal_segment *s = &j->segs[i];
+        uint64_t good, size;
+        char path[600];
+        rc = scan_segment(j, s->id, &s->records, &good, &size);
+        if (rc != 0) {
+            snprintf(err, err_len, "segment %016" PRIx64 ": %s", s->id, gw_strerror(rc));
+            goto fail;
+        }
+        if (good < size) {
+            /* A crash mid-append: keep the whole records, drop the rest. */
+            journal_path(j, s->id, path, sizeof path);
+            if (truncate(path, (off_t)good) != 0) {
+                rc = GW_EIO;
+                snprintf(err, err_len, "%s: %s", path, strerror(errno));
+                goto fail;
+            }
+            j->stats.torn_bytes += size - good;
+        }
+        s->bytes = good;
+        j->stats.bytes += good;
+        j->stats.records += s->records;
+    }
+    if (j->n_segs == 0 && (rc = add_segment(j, 1)) != 0)
+        goto fail;
+    if ((rc = open_tail(j)) != 0) {
+        snprintf(err, err_len, "%s: cannot open segment: %s", j->dir, strerror(errno));
+        goto fail;
+    }
+    j->stats.segments = j->n_segs;
+    *out = j;
+    return 0;
+fail:
+    if (rc == GW_ENOMEM)
+        snprintf(err, err_len, "out of memory");
+    gw_journal_free(j);
+    return rc;
+}
+
+void gw_journal_free(struct gw_journal *j)
+{
+    if (!j)
+        return;
+    if (j->fd >= 0) {
+        gw_journal_sync(j);
+        close(j->fd);
+    }
+    free(j->segs);
+    free(j);
+}
+
+/* Removes segment index 0; its records count as dropped when not covered by a snapshot. */
+static void remove_oldest(struct gw_journal *j, int dropped)
+{
+    char path[600];
+    journal_path(j, j->segs[0].id, path, sizeof path);
+    unlink(path);
+    j->stats.bytes -= j->segs[0].bytes;
+    j->stats.records -= j->segs[0].records;
+    if (dropped)
+        j->stats.dropped += j->segs[0].records;
+    memmove(j->segs, j->segs + 1, (j->n_segs - 1) * sizeof *j->segs);
+    j->n_segs--;
+    j->stats.segments = j->n_segs;
+}
+
+int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *topic,
+                      const void *payload, size_t len)
+{
+    size_t topic_len = strlen(topic);
+    uint8_t head[JOURNAL_HEADER_BYTES + JOURNAL_BODY_FIXED];
+    uint64_t body = JOURNAL_BODY_FIXED + topic_len + len;
+
+    if (topic_len > JOURNAL_MAX_TOPIC || body > JOURNAL_MAX_RECORD)
+        return GW_EINVAL;
+    struct journal_segment *tail = &j->segs[j->n_segs - 1];
+    if (tail->bytes > 0 && tail->bytes + JOURNAL_HEADER_BYTES + body > j->segment_bytes) {
+        int rc = gw_journal_sync(j);
+        if (rc != 0)
+            return rc;
+        close(j->fd);
+        j->fd = -1;
+        if ((rc = add_segment(j, tail->id + 1)) != 0 || (rc = open_tail(j)) != 0)
+            return rc;
+        j->stats.segments = j->n_segs;
+        tail = &j->segs[j->n_segs - 1];
+    }
+
+    put_le(head + JOURNAL_HEADER_BYTES, arrival_ms, 8);
+    put_le(head + JOURNAL_HEADER_BYTES + 8, topic_len, 2);
+    uLong crc = crc32(0, head + JOURNAL_HEADER_BYTES, JOURNAL_BODY_FIXED);
+    crc = crc32(crc, (const Bytef *)topic, (uInt)topic_len);
+    crc = crc32(crc, payload, (uInt)len);
+    put_le(head, body, 4);
+    put_le(head + 4, crc, 4);
+    if (write_all(j->fd, head, sizeof head) != 0 || write_all(j->fd, topic, topic_len) != 0 ||
+        write_all(j->fd, payload, len) != 0)
+        return GW_EIO;
+
+    tail->bytes += JOURNAL_HEADER_BYTES + body;
+    tail->records++;
+    j->stats.bytes += JOURNAL_HEADER_BYTES + body;
+    j->stats.records++;
+    j->stats.appended++;
+    j->dirty = 1;
+    while (j->stats.bytes > j->max_bytes && j->n_segs > 1)
+        remove_oldest(j, 1);
+    return 0;
+}
+
+int gw_journal_sync(struct gw_journal *j)
+{
+    if (!j->dirty)
+        return 0;
+    if (fdatasync(j->fd) != 0)
+        return GW_EIO;
+    j->dirty = 0;
+    j->stats.fsyncs++;
+    return 0;
+}
+
+struct gw_journal_pos gw_journal_end(const struct gw_journal *j)
+{
+    const struct journal_segment *tail = &j->segs[j->n_segs - 1];
+    return (struct gw_journal_pos){tail->id, tail->bytes};
+}
+
+int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journal_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < j->n_segs; i++) {
+        const struct journal_segment *s = &j->segs[i];
+        char path[600], topic[JOURNAL_MAX_TOPIC + 1];
+        uint8_t *buf = NULL;
+        size_t len = 0, n;
+        if (s->id < from.segment)
+            continue;
+        size_t off = s->id == from.segment ? (size_t)from.offset : 0;
+        journal_path(j, s->id, path, sizeof path);
+        int rc = read_file(path, &buf, &len);
+        if (rc != 0)
+            return rc;
+        if (len > s->bytes)
+            len = (size_t)s->bytes; /* appended concurrently with nothing: stay consistent */
+        while (rc == 0 && off < len && (n = record_at(buf + off, len - off)) > 0) {
+            const uint8_t *body = buf + off + JOURNAL_HEADER_BYTES;
+            size_t topic_len = (size_t)get_le(body + 8, 2);
+            memcpy(topic, body + JOURNAL_BODY_FIXED, topic_len);
+            topic[topic_len] = '\0';
+            rc = fn(ctx, get_le(body, 8), topic, body + JOURNAL_BODY_FIXED + topic_len,
+                    n - JOURNAL_HEADER_BYTES - JOURNAL_BODY_FIXED - topic_len);
+            off += n;
+        }
+        free(buf);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int gw_journal_snapshot(struct gw_journal *j, struct gw_journal_pos pos, const void *state,
+                        size_t len)
+{
+    char tmp[600], final[600];
+    uint8_t head[SNAPSHOT_HEADER_BYTES];
+    int rc = GW_EIO;
+
+    snprintf(tmp, sizeof tmp, "%s/snapshot.tmp", j->dir);
+    snprintf(final, sizeof final, "%s/snapshot", j->dir);
+    memcpy(head, SNAPSHOT_MAGIC, 8);
+    put_le(head + 8, pos.segment, 8);
+    put_le(head + 16, pos.offset, 8);
+    put_le(head + 24, len, 8);
+    put_le(head + 32, crc32(0, state, (uInt)len), 4);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return GW_EIO;
+    if (write_all(fd, head, sizeof head) == 0 && write_all(fd, state, len) == 0 && fsync(fd) == 0)
+        rc = 0;
+    close(fd);
+    if (rc != 0 || rename(tmp, final) != 0 || fsync_dir(j->dir) != 0)
+        return GW_EIO;
+    while (j->n_segs > 1 && j->segs[0].id < pos.segment)
+        remove_oldest(j, 0);
+    return 0;
+}
+
+int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, void **state,
+                             size_t *len)
+{
+    char path[600];
+    uint8_t *buf = NULL;
+    size_t n = 0;
+
+    snprintf(path, sizeof path, "%s/snapshot", j->dir);
+    int rc = read_file(path, &buf, &n);
+    if (rc != 0)
+        return rc;
+    uint64_t body = n >= SNAPSHOT_HEADER_BYTES ? get_le(buf + 24, 8) : 0;
+    if (n < SNAPSHOT_HEADER_BYTES || memcmp(buf, SNAPSHOT_MAGIC, 8) != 0 ||
+        body != n - SNAPSHOT_HEADER_BYTES ||
+        crc32(0, buf + SNAPSHOT_HEADER_BYTES, (uInt)body) != (uint32_t)get_le(buf + 32, 4)) {
+        free(buf);
+        return GW_EIO;
+    }
+    pos->segment = get_le(buf + 8, 8);
+    pos->offset = get_le(buf + 16, 8);
+    memmove(buf, buf + SNAPSHOT_HEADER_BYTES, (size_t)body);
+    *state = buf;
+    *len = (size_t)body;
+    return 0;
+}
+
+void gw_journal_stats(const struct gw_journal *j, struct gw_journal_stats *out)
+{
+    *out = j->stats;
+}

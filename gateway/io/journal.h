@@ -1,0 +1,99 @@
+/*
+ * journal.h -- the gateway's write-ahead journal of accepted frames, and its
+ * snapshots of core state.
+ *
+ * Every accepted frame is appended (with its topic and arrival time) before
+ * the broker is told it was received. A snapshot records the core's state at
+ * a journal position; recovery restores the newest snapshot and replays the
+ * frames after it, with their original arrival times, so a SIGKILL loses
+ * nothing the broker was told was received. Appends go to the page cache at
+ * once and are fsynced in groups (gw_journal_sync at the configured
+ * interval): power loss can cost at most that interval.
+ *
+ * The journal is bounded: when it would exceed max_bytes the oldest segment
+ * is removed and its records are counted as dropped.
+ *
+ * Not thread-safe: the caller serialises all calls.
+ */
+#ifndef CITYGATE_GW_JOURNAL_H
+#define CITYGATE_GW_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_journal;
+
+struct gw_journal_config {
+    const char *dir;        /* created if missing */
+    uint64_t max_bytes;     /* all segments together */
+    uint64_t segment_bytes; /* a new segment starts past this size */
+};
+
+/* A place in the journal: the record at offset in segment. */
+struct gw_journal_pos {
+    uint64_t segment;
+    uint64_t offset;
+};
+
+struct gw_journal_stats {
+    uint64_t bytes; /* on disk, all segments */
+    uint64_t segments;
+    uint64_t records;    /* records in the journal now */
+    uint64_t appended;   /* since open */
+    uint64_t dropped;    /* records removed unreplayed because the journal was full */
+    uint64_t torn_bytes; /* cut at open after a crash mid-write */
+    uint64_t fsyncs;
+};
+
+/*
+ * Opens (creating if needed) the journal in cfg->dir, cutting a record torn
+ * by a crash. Returns 0 and sets *out (caller frees with gw_journal_free()),
+ * or a negative enum gw_err with a message in err.
+ */
+int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out, char *err,
+                    size_t err_len);
+
+/* Syncs and closes. NULL is a no-op. */
+void gw_journal_free(struct gw_journal *j);
+
+/*
+ * Appends one frame. topic and payload are borrowed. Returns 0 or GW_EIO;
+ * the record is in the page cache on return, on disk after gw_journal_sync().
+ */
+int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *topic,
+                      const void *payload, size_t len);
+
+/* fsyncs what was appended since the last sync. Returns 0 or GW_EIO. */
+int gw_journal_sync(struct gw_journal *j);
+
+/* The position after the last record. */
+struct gw_journal_pos gw_journal_end(const struct gw_journal *j);
+
+typedef int (*gw_journal_fn)(void *ctx, uint64_t arrival_ms, const char *topic,
+                             const uint8_t *payload, size_t len);
+
+/*
+ * Calls fn for every record from pos on, in order; stops early when fn
+ * returns non-zero and returns that. Records dropped for space are skipped.
+ */
+int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journal_fn fn,
+                      void *ctx);
+
+/*
+ * Durably stores state (borrowed, len bytes) as the snapshot at pos and then
+ * removes the segments that lie entirely before pos. Returns 0 or GW_EIO.
+ */
+int gw_journal_snapshot(struct gw_journal *j, struct gw_journal_pos pos, const void *state,
+                        size_t len);
+
+/*
+ * Loads the newest snapshot. Returns 0 and sets *pos, *state (caller frees
+ * with free()) and *len; GW_ENOTFOUND when there is none; GW_EIO when it is
+ * unreadable or corrupt.
+ */
+int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, void **state,
+                             size_t *len);
+
+void gw_journal_stats(const struct gw_journal *j, struct gw_journal_stats *out);
+
+#endif

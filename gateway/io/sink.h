@@ -1,0 +1,95 @@
+/*
+ * sink.h -- the store writer: batches line protocol, sends it through one of
+ * the store adapters, and owns the retry policy.
+ *
+ * Adapters (sink_influx.c) only say what happened to one request: written,
+ * retry later (5xx, timeout, refused), rejected (400: the batch goes to the
+ * dead-letter file with the store's message and is never retried) or too
+ * large (413: the engine splits the batch in two). The engine retries with
+ * capped exponential backoff and full jitter, in its own thread, so ingest
+ * never waits for the store. Pending data is bounded in bytes; beyond the
+ * bound the oldest batch is dropped and counted (the journal still holds the
+ * frames until a snapshot covers them, see main.c).
+ */
+#ifndef CITYGATE_GW_SINK_H
+#define CITYGATE_GW_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum gw_sink_result {
+    GW_SINK_OK = 0,
+    GW_SINK_RETRY = 1,     /* transient: try the same batch again later */
+    GW_SINK_REJECTED = 2,  /* the store refused the data itself; dead-letter it */
+    GW_SINK_TOO_LARGE = 3, /* split and send the halves */
+};
+
+struct gw_sink_config {
+    const char *adapter; /* "influx-v1" or "influx-v2" */
+    const char *url;     /* http://host:port */
+    const char *database, *retention_policy; /* v1 */
+    const char *org, *bucket, *token;        /* v2 */
+    const char *username, *password;         /* v1, optional */
+    int gzip;
+    uint32_t timeout_ms;
+    uint32_t batch_lines;
+    uint32_t batch_interval_ms;
+    uint64_t max_pending_bytes;
+    uint32_t retry_min_ms, retry_max_ms;
+    const char *dead_letter_path;
+    /* v1: created at start when missing: "name=duration,..." (InfluxQL durations, INF) */
+    const char *retention_policies;
+};
+
+/* What one adapter instance does; chosen by name from a static table. */
+struct gw_sink_ops {
+    const char *name;
+    int (*open)(const struct gw_sink_config *cfg, void **state, char *err, size_t err_len);
+    /* Creates what the store needs (database, retention policies); may return GW_SINK_RETRY. */
+    enum gw_sink_result (*prepare)(void *state, char *msg, size_t msg_len);
+    enum gw_sink_result (*write)(void *state, const char *rp, const char *lines, size_t len,
+                                 char *msg, size_t msg_len);
+    void (*close)(void *state);
+};
+
+/* The adapter called name, or NULL. */
+const struct gw_sink_ops *gw_sink_find(const char *name);
+
+struct gw_sink_stats {
+    uint64_t lines_written, batches_written;
+    uint64_t lines_pending, bytes_pending;
+    uint64_t retries, errors;         /* failed attempts, by kind */
+    uint64_t lines_dead_lettered, lines_dropped, splits;
+    uint64_t write_ms_sum, write_ms_max, writes_timed; /* successful request latency */
+};
+
+struct gw_sink;
+
+/*
+ * Starts the writer thread. Returns 0 and sets *out (caller frees with
+ * gw_sink_free()), or a negative enum gw_err with err filled. cfg and the
+ * strings in it are borrowed for the sink's lifetime.
+ */
+int gw_sink_new(const struct gw_sink_config *cfg, struct gw_sink **out, char *err, size_t err_len);
+
+/*
+ * Queues n_lines newline-terminated lines (copied) for retention policy rp
+ * (v1; borrowed, must outlive the sink; NULL for the database default, and
+ * ignored by v2, which writes to its one bucket). Any thread. Returns 0 or
+ * GW_ENOMEM; when the pending bound is exceeded the oldest batches are
+ * dropped and counted.
+ */
+int gw_sink_push(struct gw_sink *s, const char *rp, const char *lines, size_t len, size_t n_lines);
+
+/*
+ * Waits until everything queued so far is written (or dead-lettered), at most
+ * timeout_ms. Returns 0 when drained, GW_ERETRY on timeout.
+ */
+int gw_sink_drain(struct gw_sink *s, uint32_t timeout_ms);
+
+void gw_sink_stats(struct gw_sink *s, struct gw_sink_stats *out);
+
+/* Stops the thread after at most the time of one request; pending data is lost (it is journaled). */
+void gw_sink_free(struct gw_sink *s);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * test_journal.c -- the journal on a real folder: replay order, a record torn
+ * at every possible byte, the size bound, snapshots and their corruption.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cu.h"
+#include "err.h"
+#include "journal.h"
+
+static char dir[256];
+
+struct seen {
+    uint64_t n;
+    uint64_t next_arrival;
+    int in_order;
+};
+
+static int count_record(void *ctx, uint64_t arrival_ms, const char *topic, const uint8_t *payload,
+                        size_t len)
+{
+    struct seen *s = ctx;
+    char expect[64];
+    snprintf(expect, sizeof expect, "city/v1/s/n/data#%llu", (unsigned long long)arrival_ms);
+    if (arrival_ms < s->next_arrival || strcmp(topic, "city/v1/s/n/data") != 0 ||
+        len != strlen(expect) || memcmp(payload, expect, len) != 0)
+        s->in_order = 0;
+    s->next_arrival = arrival_ms + 1;
+    s->n++;
+    return 0;
+}
+
+static struct gw_journal *open_journal(uint64_t max_bytes, uint64_t segment_bytes)
+{
+    struct gw_journal_config cfg = {dir, max_bytes, segment_bytes};
+    struct gw_journal *j = NULL;
+    char err[256];
+    int rc = gw_journal_open(&cfg, &j, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    return j;
+}
+
+static void append_n(struct gw_journal *j, uint64_t first, uint64_t n)
+{
+    for (uint64_t i = first; i < first + n; i++) {
+        char payload[64];
+        snprintf(payload, sizeof payload, "city/v1/s/n/data#%llu", (unsigned long long)i);
+        CU_ASSERT_FATAL(gw_journal_append(j, i, "city/v1/s/n/data", payload, strlen(payload)) == 0);
+    }
+}
+
+static struct seen replay_all(struct gw_journal *j)
+{
+    struct seen s = {0, 0, 1};
+    CU_ASSERT(gw_journal_replay(j, (struct gw_journal_pos){0, 0}, count_record, &s) == 0);
+    return s;
+}
+
+static int remove_dir(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static void fresh_dir(void)
+{
+    CU_ASSERT_FATAL(remove_dir() == 0);
+}
+
+static void test_append_and_replay_in_order(void)
+{
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 4096);
+    append_n(j, 0, 500);
+    CU_ASSERT(gw_journal_sync(j) == 0);
+    struct seen s = replay_all(j);
+    CU_ASSERT(s.n == 500 && s.in_order);
+    struct gw_journal_stats st;
+    gw_journal_stats(j, &st);
+    CU_ASSERT(st.segments > 1);
+    CU_ASSERT(st.records == 500 && st.dropped == 0);
+    gw_journal_free(j);
+
+    j = open_journal(1 << 20, 4096);
+    s = replay_all(j);
+    CU_ASSERT(s.n == 500 && s.in_order);
+    append_n(j, 500, 10);
+    s = replay_all(j);
+    CU_ASSERT(s.n == 510 && s.in_order);
+    gw_journal_free(j);
+}
+
+/* Cutting the last record at any byte loses that record only, and appends go on after it. */
+static void test_torn_record_at_every_byte(void)
+{
+    char path[300];
+    struct stat st;
+
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1 << 20);
+    append_n(j, 0, 3);
+    gw_journal_free(j);
+    snprintf(path, sizeof path, "%s/%016x.seg", dir, 1);
+    CU_ASSERT_FATAL(stat(path, &st) == 0);
+    off_t whole = st.st_size, record = whole / 3;
+    for (off_t cut = 1; cut < record; cut++) {
+        CU_ASSERT_FATAL(truncate(path, whole - cut) == 0);
+        j = open_journal(1 << 20, 1 << 20);
+        struct gw_journal_stats js;
+        gw_journal_stats(j, &js);
+        CU_ASSERT(js.records == 2);
+        CU_ASSERT(js.torn_bytes == (uint64_t)(record - cut));
+        append_n(j, 2, 1);
+        struct seen s = replay_all(j);
+        CU_ASSERT(s.n == 3 && s.in_order);
+        gw_journal_free(j);
+    }
+}
+
+/* A journal over its bound drops whole oldest segments and counts their records. */
+static void test_bounded_drops_oldest(void)
+{
+    fresh_dir();
+    struct gw_journal *j = open_journal(8192, 2048);
+    append_n(j, 0, 1000);
+    struct gw_journal_stats st;
+    gw_journal_stats(j, &st);
+    CU_ASSERT(st.bytes <= 8192);
+    CU_ASSERT(st.dropped > 0);
+    CU_ASSERT(st.dropped + st.records == 1000);
+    struct seen s = replay_all(j);
+    CU_ASSERT(s.n == st.records && s.in_order);
+    CU_ASSERT(s.next_arrival == 1000);
+    gw_journal_free(j);
+}
+
+static void test_snapshot_trims_and_restores(void)
+{
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1024);
+    struct gw_journal_pos pos, loaded;
+    void *state = NULL;
+    size_t len = 0;
+
+    CU_ASSERT(gw_journal_load_snapshot(j, &loaded, &state, &len) == GW_ENOTFOUND);
+    append_n(j, 0, 200);
+    pos = gw_journal_end(j);
+    CU_ASSERT_FATAL(gw_journal_snapshot(j, pos, "core-state", 10) == 0);
+    append_n(j, 200, 5);
+    struct seen s = {0, 200, 1};
+    CU_ASSERT(gw_journal_replay(j, pos, count_record, &s) == 0);
+    CU_ASSERT(s.n == 5 && s.in_order);
+    struct gw_journal_stats st;
+    gw_journal_stats(j, &st);
+    CU_ASSERT(st.dropped == 0);
+    CU_ASSERT(st.records < 205); /* segments before the snapshot are gone */
+    gw_journal_free(j);
+
+    j = open_journal(1 << 20, 1024);
+    CU_ASSERT_FATAL(gw_journal_load_snapshot(j, &loaded, &state, &len) == 0);
+    CU_ASSERT(loaded.segment == pos.segment && loaded.offset == pos.offset);
+    CU_ASSERT(len == 10 && memcmp(state, "core-state", 10) == 0);
+    free(state);
+    gw_journal_free(j);
+}
+
+static void test_corrupt_snapshot_is_refused(void)
+{
+    char path[300];
+    struct gw_journal_pos pos;
+    void *state = NULL;
+    size_t len;
+
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1024);
+    CU_ASSERT_FATAL(gw_journal_snapshot(j, gw_journal_end(j), "abcdef", 6) == 0);
+    snprintf(path, sizeof path, "%s/snapshot", dir);
+    int fd = open(path, O_WRONLY);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(pwrite(fd, "X", 1, 40) == 1);
+    close(fd);
+    CU_ASSERT(gw_journal_load_snapshot(j, &pos, &state, &len) == GW_EIO);
+    gw_journal_free(j);
+}
+
+int main(void)
+{
+    static const struct cu_test tests[] = {
+        {"append and replay in order", test_append_and_replay_in_order},
+        {"torn record at every byte", test_torn_record_at_every_byte},
+        {"bounded journal drops oldest", test_bounded_drops_oldest},
+        {"snapshot trims and restores", test_snapshot_trims_and_restores},
+        {"corrupt snapshot is refused", test_corrupt_snapshot_is_refused},
+        {NULL, NULL},
+    };
+    snprintf(dir, sizeof dir, "%s/citygate-journal-test.%d",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    int rc = cu_main("journal", tests);
+    return remove_dir() == 0 ? rc : 1;
+}
