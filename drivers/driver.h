@@ -36,7 +36,11 @@ struct drv_vehicle {
     Citygate__V1__VehicleClass vehicle_class;
 };
 
-/* Caller-owned output arrays; a driver appends up to the capacities. */
+/*
+ * Caller-owned output arrays; a driver appends up to the capacities. A NULL
+ * vehicles array means the caller wants no per-vehicle records (counts and
+ * speeds are still computed from the vehicles).
+ */
 struct drv_sample {
     struct drv_reading *readings;
     size_t n_readings, cap_readings;

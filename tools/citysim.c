@@ -22,7 +22,9 @@
  * The node model is deliberately local and small: a later issue rebuilds it on
  * the firmware core (firmware/, drivers/), and the scheduler and counters stay.
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -313,11 +315,24 @@ static void sim_add_reading(struct sim_frame *f, Citygate__V1__Quantity quantity
     f->reading_ptrs[i] = r;
 }
 
+/* Mean vehicle length over the class mix, for the occupancy of a traffic stream. */
+static double sim_mean_length_m(void)
+{
+    double sum = 0.0;
+
+    for (size_t i = 0; i < sizeof(sim_classes) / sizeof(sim_classes[0]); i++)
+        sum += sim_classes[i].share * sim_classes[i].length_m;
+    return sum;
+}
+
 /*
  * Fills f with node n's next frame at wall-clock time now_ms: per lane a
- * vehicle count, a mean speed and an occupancy that agree with the listed
- * vehicles, plus node health. f borrows strings from n and static storage;
- * n's sequence number and generator advance.
+ * vehicle count and a mean speed that agree with the listed vehicles, an
+ * occupancy, plus node health. Occupancy is that of the traffic stream rather
+ * than of the few vehicles in a short interval: over one second a single
+ * truck occupies the loop the whole time, which says nothing about the road.
+ * f borrows strings from n and static storage; n's sequence number and
+ * generator advance.
  */
 static void sim_node_sample(struct sim_node *n, struct sim_frame *f, uint64_t now_ms,
                             uint32_t interval_ms, uint64_t uptime_s)
@@ -340,16 +355,19 @@ static void sim_node_sample(struct sim_node *n, struct sim_frame *f, uint64_t no
         double lambda = n->capacity_vph * demand * sim_lane_share[lane - 1] * interval_ms / 3.6e6;
         unsigned volume = rng_poisson(&n->rng, lambda);
         double speed_sum_kmh = 0.0;
-        double occupied_ms = 0.0;
+        /* Occupancy = flow * (vehicle + loop length) / speed, as a fraction of time. */
+        double occupancy_pct = lambda / interval_ms * 1000.0 *
+                               (sim_mean_length_m() + SIM_LOOP_LENGTH_M) /
+                               (stream_speed_kmh / 3.6) * 100.0 * (1.0 + 0.1 * rng_gauss(&n->rng));
 
         for (unsigned v = 0; v < volume; v++) {
             const struct sim_class *c = sim_pick_class(&n->rng);
-            double speed_kmh = stream_speed_kmh * c->speed_factor * (1.0 + 0.08 * rng_gauss(&n->rng));
+            double speed_kmh =
+                stream_speed_kmh * c->speed_factor * (1.0 + 0.08 * rng_gauss(&n->rng));
             double length_m = c->length_m * (1.0 + 0.05 * rng_gauss(&n->rng));
 
             speed_kmh = speed_kmh < 5.0 ? 5.0 : (speed_kmh > 160.0 ? 160.0 : speed_kmh);
             speed_sum_kmh += speed_kmh;
-            occupied_ms += (length_m + SIM_LOOP_LENGTH_M) / (speed_kmh / 3.6) * 1000.0;
             if (v < SIM_MAX_VEHICLES_PER_LANE) {
                 size_t i = f->frame.n_vehicles++;
                 Citygate__V1__Vehicle *veh = &f->vehicles[i];
@@ -366,9 +384,8 @@ static void sim_node_sample(struct sim_node *n, struct sim_frame *f, uint64_t no
         }
         /* With no vehicle in the interval the detector reports the stream speed. */
         double speed_kmh = volume > 0 ? speed_sum_kmh / volume : stream_speed_kmh;
-        double occupancy_pct = occupied_ms / interval_ms * 100.0;
 
-        occupancy_pct = occupancy_pct > 100.0 ? 100.0 : occupancy_pct;
+        occupancy_pct = occupancy_pct < 0.0 ? 0.0 : (occupancy_pct > 100.0 ? 100.0 : occupancy_pct);
         sim_add_reading(f, CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, CITYGATE__V1__UNIT__VEHICLES,
                         volume, lane);
         sim_add_reading(f, CITYGATE__V1__QUANTITY__SPEED, CITYGATE__V1__UNIT__KILOMETRES_PER_HOUR,
@@ -417,8 +434,8 @@ static int sim_nodes_init(struct sim *s)
                 (int)sizeof(n->device_id) ||
             snprintf(n->site_id, sizeof(n->site_id), "site-%02lu", i % o->n_sites) >=
                 (int)sizeof(n->site_id) ||
-            snprintf(n->topic, sizeof(n->topic), "city/v1/%s/%s/data", n->site_id,
-                     n->device_id) >= (int)sizeof(n->topic)) {
+            snprintf(n->topic, sizeof(n->topic), "city/v1/%s/%s/data", n->site_id, n->device_id) >=
+                (int)sizeof(n->topic)) {
             rc = -EINVAL;
             goto out;
         }
@@ -639,7 +656,9 @@ static int sim_connect(struct sim *s)
     pthread_mutex_unlock(&l->lock);
     if (state != 1) {
         fprintf(stderr, "citysim: cannot connect to %s: %s\n", s->opts.broker,
-                state == 0 ? "timed out" : MQTTAsync_strerror(state));
+                state == 0                   ? "no answer"
+                : state == MQTTASYNC_FAILURE ? "refused or unreachable"
+                                             : MQTTAsync_strerror(state));
         rc = EX_UNAVAILABLE;
         goto out;
     }
@@ -716,27 +735,26 @@ static int sim_publish(struct sim *s, struct sim_node *n, struct sim_frame *f, u
         l->failure_logged = true;
         pthread_mutex_unlock(&l->lock);
         if (log)
-            fprintf(stderr, "citysim: a publish was refused (%s); further failures are only "
-                            "counted\n",
+            fprintf(stderr,
+                    "citysim: a publish was refused (%s); further failures are only "
+                    "counted\n",
                     MQTTAsync_strerror(rc));
     }
     return 0;
 }
 
 /* Prints the per-second progress line and advances the reporting state. */
-static void sim_report(struct sim *s, struct sim_tally *last, int64_t *last_ns,
-                       int64_t now_ns)
+static void sim_report(struct sim *s, struct sim_tally *last, int64_t *last_ns, int64_t now_ns)
 {
     struct sim_tally t = sim_link_tally(&s->link);
     double dt = (double)(now_ns - *last_ns) / 1e9;
 
     if (!s->opts.quiet && dt > 0.0)
         fprintf(stderr,
-                "citysim: %6.1fs published=%.0f/s acked=%.0f/s failed=%" PRIu64
-                " inflight=%" PRIu64 "\n",
+                "citysim: %6.1fs published=%.0f/s acked=%.0f/s failed=%" PRIu64 " inflight=%" PRIu64
+                "\n",
                 (double)(now_ns - s->start_ns) / 1e9, (double)(t.published - last->published) / dt,
-                (double)(t.acked - last->acked) / dt, t.failed,
-                t.published - t.acked - t.failed);
+                (double)(t.acked - last->acked) / dt, t.failed, t.published - t.acked - t.failed);
     *last = t;
     *last_ns = now_ns;
 }
@@ -771,8 +789,8 @@ static int sim_run(struct sim *s)
     while (!sim_stop) {
         int64_t now = mono_ns();
         int64_t node = (int64_t)(tick % (uint64_t)n_nodes);
-        int64_t round = (int64_t)(tick / (uint64_t)n_nodes);
-        int64_t due = s->start_ns + round * period_ns + node * period_ns / n_nodes;
+        int64_t lap = (int64_t)(tick / (uint64_t)n_nodes);
+        int64_t due = s->start_ns + lap * period_ns + node * period_ns / n_nodes;
         bool full;
 
         if (now >= next_report_ns) {
@@ -782,8 +800,13 @@ static int sim_run(struct sim *s)
                 next_report_ns = now + NS_PER_S;
             continue;
         }
-        if (due >= end_ns)
+        /* Frames due after the end, and those still late at the end, are not produced. */
+        if (now >= end_ns)
             break;
+        if (due >= end_ns) {
+            sleep_until(end_ns < next_report_ns ? end_ns : next_report_ns);
+            continue;
+        }
         if (due > now) {
             sleep_until(due < next_report_ns ? due : next_report_ns);
             continue;
@@ -819,6 +842,10 @@ static int sim_run(struct sim *s)
             sim_link_wait(l, drain_end_ns < next_report_ns ? drain_end_ns : next_report_ns);
         pthread_mutex_unlock(&l->lock);
     }
+    t = sim_link_tally(l);
+    if (t.acked + t.failed < t.published)
+        fprintf(stderr, "citysim: %" PRIu64 " frames still unacknowledged, giving up on them\n",
+                t.published - t.acked - t.failed);
     sim_disconnect(s);
 
     t = sim_link_tally(l);
@@ -826,12 +853,8 @@ static int sim_run(struct sim *s)
     printf("citysim: published=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64 " rate=%.1f/s\n",
            t.published, t.acked, t.failed, secs > 0.0 ? (double)t.published / secs : 0.0);
     fflush(stdout);
-    if (rc == 0 && (t.failed != 0 || t.acked != t.published)) {
-        if (t.acked + t.failed != t.published)
-            fprintf(stderr, "citysim: %" PRIu64 " frames still unacknowledged after %d s\n",
-                    t.published - t.acked - t.failed, (int)(SIM_DRAIN_NS / NS_PER_S));
+    if (rc == 0 && (t.failed != 0 || t.acked != t.published))
         rc = EX_UNAVAILABLE;
-    }
 out:
     if (s->client)
         MQTTAsync_destroy(&s->client);
@@ -861,7 +884,7 @@ static int parse_u64(const char *s, uint64_t *out)
     if (!s || *s < '0' || *s > '9')
         return -EINVAL;
     errno = 0;
-    v = strtoull(s, &end, 0);
+    v = strtoull(s, &end, 10);
     if (errno != 0 || *end != '\0')
         return -EINVAL;
     *out = (uint64_t)v;
@@ -927,7 +950,7 @@ static void usage(FILE *fp)
             "  -d, --duration SECONDS  stop after this long; 0 runs until SIGINT/SIGTERM "
             "(default 0)\n"
             "      --seed N            seed of boot ids and readings (default: random)\n"
-            "  -q, --qos 0|1           MQTT QoS of the frames (default 1)\n"
+            "      --qos 0|1           MQTT QoS of the frames (default 1)\n"
             "  -k, --fleet-key HEX     fleet key, %d..%d bytes; device key = HMAC-SHA256(fleet\n"
             "                          key, device id) (default: the public demo key)\n"
             "      --max-inflight N    unacknowledged frames at most, 1..%lu (default %lu)\n"
@@ -944,7 +967,7 @@ static void usage(FILE *fp)
             SIM_MAX_INFLIGHT_LIMIT, SIM_DEFAULT_MAX_INFLIGHT);
 }
 
-enum { OPT_SEED = 256, OPT_MAX_INFLIGHT, OPT_REGISTRY, OPT_QUIET };
+enum { OPT_SEED = 256, OPT_QOS, OPT_MAX_INFLIGHT, OPT_REGISTRY, OPT_QUIET };
 
 /*
  * Parses the command line into o. Returns 0 to go on, or -1 when the program
@@ -959,7 +982,7 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         {"rate", required_argument, NULL, 'r'},
         {"duration", required_argument, NULL, 'd'},
         {"seed", required_argument, NULL, OPT_SEED},
-        {"qos", required_argument, NULL, 'q'},
+        {"qos", required_argument, NULL, OPT_QOS},
         {"fleet-key", required_argument, NULL, 'k'},
         {"max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
         {"registry", required_argument, NULL, OPT_REGISTRY},
@@ -982,7 +1005,7 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
     o->max_inflight = SIM_DEFAULT_MAX_INFLIGHT;
     parse_hex_key(SIM_DEMO_FLEET_KEY, o->fleet_key, &o->fleet_key_len);
 
-    while ((c = getopt_long(argc, argv, "b:n:s:r:d:q:k:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:n:s:r:d:k:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             o->broker = optarg;
@@ -999,14 +1022,14 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
                                                                                        : NULL;
             break;
         case 'd':
-            what = parse_double(optarg, 0.0, SIM_MAX_DURATION_S, &o->duration_s) ? "--duration"
-                                                                                 : NULL;
+            what =
+                parse_double(optarg, 0.0, SIM_MAX_DURATION_S, &o->duration_s) ? "--duration" : NULL;
             break;
         case OPT_SEED:
             what = parse_u64(optarg, &o->seed) ? "--seed" : NULL;
             seed_given = true;
             break;
-        case 'q':
+        case OPT_QOS:
             what = parse_ulong(optarg, 0, 1, &qos) ? "--qos" : NULL;
             o->qos = (int)qos;
             break;
@@ -1055,8 +1078,8 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
-        o->seed = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^
-                  (uint64_t)getpid() << 32;
+        o->seed =
+            (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
     }
     return 0;
 }
@@ -1081,8 +1104,7 @@ int main(int argc, char **argv)
         int err = sim_write_registry(&s, s.opts.registry_path);
 
         if (err != 0) {
-            fprintf(stderr, "citysim: cannot write %s: %s\n", s.opts.registry_path,
-                    strerror(-err));
+            fprintf(stderr, "citysim: cannot write %s: %s\n", s.opts.registry_path, strerror(-err));
             rc = EX_IOERR;
         }
         goto out;

@@ -113,6 +113,7 @@ static struct sink_batch *sink_open_batch(struct gw_sink *s, const char *rp)
     else
         s->head = b;
     s->tail = b;
+    pthread_cond_signal(&s->wake); /* the writer may be idle: start its batch clock */
     return b;
 }
 

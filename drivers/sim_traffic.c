@@ -1,0 +1,323 @@
+/*
+ * sim_traffic.c -- "sim-traffic": induction-loop detectors on 1 to 16 lanes.
+ *
+ * The road is simulated vehicle by vehicle, and everything the detector
+ * reports is computed from those vehicles: volume is their count, speed their
+ * mean spot speed, occupancy the share of the interval a vehicle stood over
+ * the loop ((length + loop length) / speed), headway the mean gap between
+ * them. The per-vehicle records and the counts therefore always agree.
+ *
+ * Arrivals are drawn per lane and per one-second slot of absolute time, from
+ * a hash of (seed, lane, slot): a sample over (now - interval, now] replays
+ * the slots it covers and keeps the vehicles whose detection time falls
+ * inside. Sixty one-second samples thus contain exactly the vehicles of one
+ * sixty-second sample, and any sample can be recomputed from (seed, now_ms,
+ * interval_ms) alone. The cost is O(slots x lanes + vehicles) with no
+ * allocation.
+ *
+ * The arrival rate follows drv__traffic_demand() (weekday and weekend
+ * curves, UTC plus utc_offset_min), a day-to-day variation of a few percent,
+ * and the lane: the nearside lane (lane 1) carries most. Speed falls as the
+ * road fills. Incidents are decided per five-minute bucket at incident_rate
+ * per day; one lasts 15 to 60 minutes, blocks a lane almost completely and
+ * slows every lane to between half and a tenth of its speed, so occupancy
+ * rises while volume falls, as on a real detector upstream of a crash. On
+ * the blocked lane a queue stands over the loop between the few vehicles
+ * that get past; that standing time is the one part of occupancy that no
+ * listed vehicle accounts for.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+
+#include "sim.h"
+
+#define MAX_LANES 16
+#define SLOT_MS 1000
+#define MAX_PER_SLOT 16
+#define INCIDENT_BUCKET_MS 300000LL
+#define INCIDENT_MAX_MS 3600000LL
+#define STREAM_VEHICLES 0x7a1100u
+#define STREAM_INCIDENT 0x1c1de7u
+#define STREAM_DAY 0xda4u
+#define N_CLASSES 6
+
+struct traffic_class {
+    Citygate__V1__VehicleClass cls;
+    double share;
+    double length_m, length_sd_m;
+    double speed_factor;    /* of the stream speed */
+    double fixed_speed_kmh; /* bicycles ignore the stream: 0 = follows it */
+};
+
+static const struct traffic_class urban_classes[N_CLASSES] = {
+    {CITYGATE__V1__VEHICLE_CLASS__CAR, 0.80, 4.4, 0.35, 1.00, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__VAN, 0.08, 5.6, 0.50, 0.97, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__TRUCK, 0.04, 11.0, 3.0, 0.88, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__BUS, 0.03, 12.0, 0.8, 0.90, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__MOTORCYCLE, 0.04, 2.1, 0.15, 1.05, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__BICYCLE, 0.01, 1.8, 0.1, 0, 18.0},
+};
+
+static const struct traffic_class motorway_classes[N_CLASSES] = {
+    {CITYGATE__V1__VEHICLE_CLASS__CAR, 0.74, 4.5, 0.35, 1.00, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__VAN, 0.09, 5.6, 0.50, 0.95, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__TRUCK, 0.15, 16.5, 2.5, 0.78, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__BUS, 0.01, 12.5, 0.8, 0.85, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__MOTORCYCLE, 0.01, 2.1, 0.15, 1.05, 0},
+    {CITYGATE__V1__VEHICLE_CLASS__BICYCLE, 0.00, 1.8, 0.1, 0, 18.0},
+};
+
+struct traffic_cfg {
+    uint32_t lanes;
+    int road; /* enum drv__road */
+    double incident_rate;
+    double capacity_vph;
+    double free_speed_kmh;
+    double loop_length_m;
+    bool class_counts;
+    /* derived by prepare() */
+    const struct traffic_class *classes;
+    double lane_volume[MAX_LANES]; /* share of capacity */
+    double lane_speed[MAX_LANES];  /* factor of the free speed */
+};
+
+static const struct drv__pspec traffic_spec[] = {
+    {"lanes", DRV__P_U32, offsetof(struct traffic_cfg, lanes), 0, 1, MAX_LANES, NULL, "2",
+     "lanes, 1 = nearside"},
+    {"profile", DRV__P_CHOICE, offsetof(struct traffic_cfg, road), 0, 0, 0, drv__road_names,
+     "urban", "urban (50 km/h, 900 veh/h/lane) or motorway (110 km/h, 1800 veh/h/lane)"},
+    {"incident_rate", DRV__P_DOUBLE, offsetof(struct traffic_cfg, incident_rate), 0, 0, 48, NULL,
+     "0.2", "incidents per day"},
+    {"capacity_vph", DRV__P_DOUBLE, offsetof(struct traffic_cfg, capacity_vph), 0, 0, 3000, NULL,
+     "0", "vehicles per hour and lane at peak; 0 = the profile's"},
+    {"free_speed_kmh", DRV__P_DOUBLE, offsetof(struct traffic_cfg, free_speed_kmh), 0, 0, 200, NULL,
+     "0", "speed on an empty road; 0 = the profile's"},
+    {"loop_length_m", DRV__P_DOUBLE, offsetof(struct traffic_cfg, loop_length_m), 0, 0.5, 10, NULL,
+     "2", "length of the detection zone"},
+    {"class_counts", DRV__P_BOOL, offsetof(struct traffic_cfg, class_counts), 0, 0, 0, NULL,
+     "false", "also report VEHICLE_CLASS_COUNT per lane and class"},
+};
+
+static int traffic_prepare(void *cfg_, struct drv_diag *diag)
+{
+    struct traffic_cfg *c = cfg_;
+    bool motorway = c->road == DRV__ROAD_MOTORWAY;
+
+    (void)diag;
+    if (c->capacity_vph == 0.0)
+        c->capacity_vph = motorway ? 1800.0 : 900.0;
+    if (c->free_speed_kmh == 0.0)
+        c->free_speed_kmh = motorway ? 110.0 : 50.0;
+    c->classes = motorway ? motorway_classes : urban_classes;
+    for (uint32_t l = 0; l < MAX_LANES; l++) {
+        c->lane_volume[l] = fmax(0.5, 1.0 - (motorway ? 0.1 : 0.15) * l);
+        c->lane_speed[l] = motorway ? 0.92 + 0.07 * l : 1.0 + 0.02 * l;
+    }
+    return 0;
+}
+
+/* The state of the road during one slot, shared by its lanes. */
+struct slot_state {
+    double demand;
+    double speed_factor;   /* incidents */
+    double volume_factor;  /* incidents, lanes that stay open */
+    uint32_t blocked_lane; /* 1-based, 0 = none */
+    double blocked_volume_factor;
+    double queue_share; /* of the time a queued vehicle stands on the blocked lane's loop */
+};
+
+/* The strongest incident active at t_ms, if any. */
+static void incident_at(const struct drv__sim_common *common, const struct traffic_cfg *c,
+                        int64_t t_ms, struct slot_state *st)
+{
+    double p_start = c->incident_rate * (double)INCIDENT_BUCKET_MS / DRV__MS_PER_DAY;
+    int64_t bucket = t_ms / INCIDENT_BUCKET_MS;
+    double strongest = 0.0;
+
+    st->speed_factor = st->volume_factor = st->blocked_volume_factor = 1.0;
+    st->blocked_lane = 0;
+    st->queue_share = 0.0;
+    if (p_start <= 0.0)
+        return;
+    for (int64_t b = bucket - INCIDENT_MAX_MS / INCIDENT_BUCKET_MS; b <= bucket; b++) {
+        uint64_t h = drv__hash3(common->seed, STREAM_INCIDENT, (uint64_t)b);
+        int64_t start_ms, end_ms;
+        double severity, ramp;
+
+        if (drv__unit(h) >= p_start)
+            continue;
+        start_ms = b * INCIDENT_BUCKET_MS +
+                   (int64_t)(drv__unit(drv__hash(h, 1)) * (double)INCIDENT_BUCKET_MS);
+        end_ms = start_ms + (int64_t)((15.0 + 45.0 * drv__unit(drv__hash(h, 2))) * 60000.0);
+        if (t_ms < start_ms || t_ms >= end_ms)
+            continue;
+        severity = 0.5 + 0.4 * drv__unit(drv__hash(h, 3));
+        /* Queues build within three minutes and clear over the last eight. */
+        ramp = drv__smoothstep((double)t_ms, (double)start_ms, (double)start_ms + 180000.0) *
+               (1.0 - drv__smoothstep((double)t_ms, (double)end_ms - 480000.0, (double)end_ms));
+        if (severity * ramp <= strongest)
+            continue;
+        strongest = severity * ramp;
+        st->speed_factor = 1.0 - strongest;
+        st->volume_factor = 1.0 - 0.35 * strongest;
+        st->blocked_lane = 1 + (uint32_t)(drv__hash(h, 4) % c->lanes);
+        st->blocked_volume_factor = 1.0 - 0.9 * ramp;
+        st->queue_share = 0.85 * strongest;
+    }
+}
+
+static void slot_state_at(const struct drv__sim_common *common, const struct traffic_cfg *c,
+                          int64_t t_ms, struct slot_state *st)
+{
+    struct drv__local lt;
+
+    drv__local_time((uint64_t)t_ms, common->utc_offset_min, &lt);
+    st->demand = drv__traffic_demand((enum drv__road)c->road, &lt) *
+                 (1.0 + 0.06 * drv__smooth(common->seed, STREAM_DAY, lt.t_s, 86400.0));
+    st->demand = drv__clamp(st->demand, 0.0, 1.0);
+    incident_at(common, c, t_ms, st);
+}
+
+struct vehicle_draw {
+    int32_t t_in_slot_ms;
+    float speed_kmh, length_m;
+    Citygate__V1__VehicleClass cls;
+};
+
+/* Draws the vehicles of one lane in one slot, sorted by time; returns how many. */
+static unsigned draw_slot(const struct drv__sim_common *common, const struct traffic_cfg *c,
+                          const struct slot_state *st, uint32_t lane, int64_t slot,
+                          struct vehicle_draw *v)
+{
+    struct drv__rng rng = {drv__hash3(common->seed, STREAM_VEHICLES + lane, (uint64_t)slot)};
+    double lane_factor = lane == st->blocked_lane ? st->blocked_volume_factor : st->volume_factor;
+    double lambda =
+        c->capacity_vph * st->demand * c->lane_volume[lane - 1] * lane_factor * SLOT_MS / 3600000.0;
+    double d3 = st->demand * st->demand * st->demand;
+    double stream_kmh =
+        c->free_speed_kmh * c->lane_speed[lane - 1] * (1.0 - 0.45 * d3) * st->speed_factor;
+    unsigned n = drv__rng_poisson(&rng, lambda, MAX_PER_SLOT);
+
+    for (unsigned i = 0; i < n; i++) {
+        const struct traffic_class *k = &c->classes[N_CLASSES - 1];
+        double u = drv__rng_uniform(&rng), speed;
+        struct vehicle_draw d;
+        unsigned j;
+
+        for (unsigned m = 0; m < N_CLASSES; m++) {
+            if (u < c->classes[m].share) {
+                k = &c->classes[m];
+                break;
+            }
+            u -= c->classes[m].share;
+        }
+        speed = k->fixed_speed_kmh > 0
+                    ? fmin(k->fixed_speed_kmh, stream_kmh) * (1.0 + 0.12 * drv__rng_gauss(&rng))
+                    : stream_kmh * k->speed_factor * (1.0 + 0.08 * drv__rng_gauss(&rng));
+        d.t_in_slot_ms = (int32_t)(drv__rng_uniform(&rng) * SLOT_MS);
+        d.speed_kmh = (float)drv__clamp(speed, 3.0, 200.0);
+        d.length_m =
+            (float)drv__clamp(k->length_m + k->length_sd_m * drv__rng_gauss(&rng), 1.2, 25.0);
+        d.cls = k->cls;
+        /* insertion sort by time; n is tiny */
+        for (j = i; j > 0 && v[j - 1].t_in_slot_ms > d.t_in_slot_ms; j--)
+            v[j] = v[j - 1];
+        v[j] = d;
+    }
+    return n;
+}
+
+struct lane_tally {
+    uint32_t volume;
+    double speed_sum_kmh;
+    double occupied_ms;
+    int64_t first_ms, last_ms;
+    uint32_t by_class[N_CLASSES];
+};
+
+static int emit_lane(const struct traffic_cfg *c, uint32_t lane, const struct lane_tally *t,
+                     uint32_t interval_ms, struct drv_sample *out)
+{
+    const Citygate__V1__Quality good = CITYGATE__V1__QUALITY__GOOD;
+    const Citygate__V1__VehicleClass none = CITYGATE__V1__VEHICLE_CLASS__VEHICLE_CLASS_UNSPECIFIED;
+    double occupancy = interval_ms ? fmin(100.0, t->occupied_ms / interval_ms * 100.0) : 0.0;
+    int rc;
+
+    rc = drv__emit(out, CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, t->volume, good, lane, none);
+    if (!rc)
+        rc = drv__emit(out, CITYGATE__V1__QUANTITY__OCCUPANCY, occupancy, good, lane, none);
+    /* Speed and headway are undefined without vehicles: the reading is left out. */
+    if (!rc && t->volume > 0)
+        rc = drv__emit(out, CITYGATE__V1__QUANTITY__SPEED, t->speed_sum_kmh / t->volume, good, lane,
+                       none);
+    if (!rc && t->volume > 1)
+        rc = drv__emit(out, CITYGATE__V1__QUANTITY__HEADWAY,
+                       (double)(t->last_ms - t->first_ms) / 1000.0 / (t->volume - 1), good, lane,
+                       none);
+    for (unsigned m = 0; !rc && c->class_counts && m < N_CLASSES; m++)
+        if (c->classes[m].share > 0)
+            rc = drv__emit(out, CITYGATE__V1__QUANTITY__VEHICLE_CLASS_COUNT, t->by_class[m], good,
+                           lane, c->classes[m].cls);
+    return rc;
+}
+
+static int traffic_sample(const struct drv__sim_common *common, const void *cfg, uint64_t now_ms,
+                          uint32_t interval_ms, struct drv_sample *out)
+{
+    const struct traffic_cfg *c = cfg;
+    struct lane_tally tally[MAX_LANES] = {{0}};
+    struct vehicle_draw draws[MAX_PER_SLOT];
+    int64_t end_ms = (int64_t)now_ms, start_ms = end_ms - (int64_t)interval_ms; /* (start, end] */
+    int rc = 0;
+
+    for (int64_t slot = (start_ms + 1) / SLOT_MS; interval_ms && slot <= end_ms / SLOT_MS; slot++) {
+        struct slot_state st;
+
+        int64_t from_ms = slot * SLOT_MS > start_ms ? slot * SLOT_MS : start_ms;
+        int64_t to_ms = slot * SLOT_MS + SLOT_MS < end_ms ? slot * SLOT_MS + SLOT_MS : end_ms;
+
+        slot_state_at(common, c, slot * SLOT_MS, &st);
+        /* A queue stands on the blocked lane's loop between the few vehicles that pass it. */
+        if (st.blocked_lane)
+            tally[st.blocked_lane - 1].occupied_ms += st.queue_share * (double)(to_ms - from_ms);
+        for (uint32_t lane = 1; lane <= c->lanes; lane++) {
+            struct lane_tally *t = &tally[lane - 1];
+            unsigned n = draw_slot(common, c, &st, lane, slot, draws);
+
+            for (unsigned i = 0; i < n; i++) {
+                const struct vehicle_draw *d = &draws[i];
+                int64_t t_ms = slot * SLOT_MS + d->t_in_slot_ms;
+                struct drv_vehicle *v;
+
+                if (t_ms <= start_ms || t_ms > end_ms)
+                    continue;
+                if (out->vehicles && out->n_vehicles >= out->cap_vehicles)
+                    return -ENOSPC;
+                if (out->vehicles) {
+                    v = &out->vehicles[out->n_vehicles++];
+                    v->offset_ms = (int32_t)(t_ms - end_ms);
+                    v->lane = lane;
+                    v->speed_kmh = d->speed_kmh;
+                    v->length_m = d->length_m;
+                    v->vehicle_class = d->cls;
+                }
+                if (t->volume == 0)
+                    t->first_ms = t_ms;
+                t->last_ms = t_ms;
+                t->volume++;
+                t->speed_sum_kmh += d->speed_kmh;
+                t->occupied_ms += (d->length_m + c->loop_length_m) / (d->speed_kmh / 3.6) * 1e3;
+                for (unsigned m = 0; m < N_CLASSES; m++)
+                    if (c->classes[m].cls == d->cls)
+                        t->by_class[m]++;
+            }
+        }
+    }
+    for (uint32_t lane = 1; lane <= c->lanes && !rc; lane++)
+        rc = emit_lane(c, lane, &tally[lane - 1], interval_ms, out);
+    return rc;
+}
+
+DRV__SIM_DRIVER(drv__sim_traffic, "sim-traffic", struct traffic_cfg, traffic_spec, traffic_prepare,
+                traffic_sample);

@@ -1,0 +1,98 @@
+/*
+ * node_int.h -- what the files of the node core share and nobody else uses:
+ * the sampler (sample.c), the command parser and status messages (cmd.c).
+ */
+#ifndef CITYGATE_NODE_INT_H
+#define CITYGATE_NODE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node.h"
+
+/* 1 when s is [A-Za-z0-9._-]{1,max} (extra: further allowed characters, may be ""). */
+int node__valid_name(const char *s, size_t max, const char *extra);
+
+/* ---- sample.c: sensors to signed frames ---- */
+
+struct node__sampler;
+
+/* What a frame carries besides the readings. */
+struct node__frame_meta {
+    uint64_t boot_id;
+    uint64_t seq;
+    uint64_t timestamp_ms;
+    uint32_t interval_ms;
+    uint64_t uptime_s;
+    uint64_t free_storage_bytes;
+    uint32_t backlog_frames;
+    uint64_t backlog_dropped;
+};
+
+/* Two encodings of one frame: as sent live and as stored (backlog flag set). */
+struct node__encoded {
+    uint8_t *live, *stored; /* each max_frame_bytes, owned by the sampler */
+    size_t live_len, stored_len;
+};
+
+/*
+ * Opens every sensor of cfg (borrowed, must outlive the sampler). On success
+ * sets *out (caller frees with node__sampler_free()); on failure returns a
+ * negative enum node_err and writes why to diag.
+ */
+int node__sampler_new(const struct node_config *cfg, struct node__sampler **out,
+                      struct node_diag *diag);
+void node__sampler_free(struct node__sampler *s);
+
+/*
+ * Samples every sensor for the interval ending at m->timestamp_ms and encodes
+ * the frame twice into the sampler's buffers (*enc points at them until the
+ * next call). Returns 0, -NODE_ETOOBIG when the frame exceeds
+ * max_frame_bytes, or -NODE_EDRIVER when a driver failed (the frame is still
+ * encoded with what the others gave; *failed names the first failing sensor).
+ */
+int node__sampler_frame(struct node__sampler *s, const struct node__frame_meta *m,
+                        struct node__encoded *enc, const char **failed);
+
+/* ---- cmd.c: commands and status messages ---- */
+
+enum node__cmd_kind {
+    NODE__CMD_REBIRTH,
+    NODE__CMD_SET_INTERVAL,
+    NODE__CMD_REBOOT,
+    NODE__CMD_OTA, /* reserved: answered "not supported yet" */
+};
+
+struct node__cmd {
+    enum node__cmd_kind kind;
+    char name[32]; /* the command as sent, for the reply */
+    char id[NODE_MAX_ID + 1];
+    uint32_t interval_ms;
+};
+
+/*
+ * Parses a command (payload borrowed, len bytes): a JSON object with "cmd"
+ * and optional "id" and parameters. Returns 0 and fills *out, or
+ * -NODE_EINVAL with why in diag (cap bytes) and, when readable, the command
+ * name and id in *out for the reply. Never logs.
+ */
+int node__cmd_parse(const uint8_t *payload, size_t len, struct node__cmd *out, char *diag,
+                    size_t cap);
+
+/* What the birth and death messages say. */
+struct node__status {
+    const struct node_config *cfg;
+    uint64_t boot_id;
+    uint32_t interval_ms;
+    uint64_t time_ms;
+    uint64_t backlog_frames;
+};
+
+/* Writes the birth (alive) or death JSON to buf (cap bytes); returns its length or -NODE_ETOOBIG.
+ */
+int node__status_json(const struct node__status *s, int alive, char *buf, size_t cap);
+
+/* Writes the reply to a command; error is NULL on success. Returns the length or -NODE_ETOOBIG. */
+int node__reply_json(const struct node__cmd *c, const char *error, char *buf, size_t cap);
+
+#endif

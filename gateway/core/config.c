@@ -1,0 +1,536 @@
+/*
+ * config.c -- the table of configuration keys and the INI parser over it.
+ *
+ * Every key is one row: section, name, type, where it lands, default, range
+ * and help (Fluent Bit's flb_config_map, Redis's standardConfig). Defaults go
+ * through the same parser as the file, so a default that does not parse is a
+ * test failure, not a surprise in production. libinih reads the text through
+ * a reader that counts lines, so every error names its line.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "alloc.h"
+#include "err.h"
+
+enum cfg_type { T_STR, T_BOOL, T_UINT, T_DURATION, T_BYTES, T_DOUBLE, T_DIR, T_LEVEL };
+
+struct cfg_key {
+    const char *section; /* "rule" stands for every [rule NAME] section */
+    const char *key;
+    enum cfg_type type;
+    size_t offset; /* into struct gw_config, or struct gw_rule_def for "rule" */
+    const char *def;
+    uint64_t min, max;
+    const char *help;
+};
+
+#define C(f) offsetof(struct gw_config, f)
+#define R(f) offsetof(struct gw_rule_def, f)
+#define DAY (24ull * 3600 * 1000)
+
+static const struct cfg_key cfg_keys[] = {
+    {"mqtt", "url", T_STR, C(mqtt_url), "tcp://127.0.0.1:1883", 0, 0,
+     "Broker URL: tcp://host:port, or ssl://host:port for TLS."},
+    {"mqtt", "client_id", T_STR, C(mqtt_client_id), "citygate", 0, 0,
+     "Fixed client id: the broker keeps this gateway's session (and its QoS 1 queue) under it."},
+    {"mqtt", "version", T_UINT, C(mqtt_version), "3", 3, 5, "MQTT protocol: 3 (3.1.1) or 5."},
+    {"mqtt", "username", T_STR, C(mqtt_username), NULL, 0, 0,
+     "User name, if the broker wants one."},
+    {"mqtt", "password", T_STR, C(mqtt_password), NULL, 0, 0, "Password for username."},
+    {"mqtt", "ca_file", T_STR, C(mqtt_ca_file), NULL, 0, 0, "CA certificates (PEM) for ssl://."},
+    {"mqtt", "cert_file", T_STR, C(mqtt_cert_file), NULL, 0, 0,
+     "Client certificate (PEM), for brokers that require one."},
+    {"mqtt", "key_file", T_STR, C(mqtt_key_file), NULL, 0, 0, "Private key of cert_file (PEM)."},
+    {"mqtt", "keepalive", T_DURATION, C(mqtt_keepalive_ms), "30s", 1000, 3600000,
+     "MQTT keep-alive interval."},
+    {"mqtt", "reconnect_min", T_DURATION, C(mqtt_reconnect_min_ms), "1s", 100, 3600000,
+     "First delay before reconnecting; doubles up to reconnect_max."},
+    {"mqtt", "reconnect_max", T_DURATION, C(mqtt_reconnect_max_ms), "30s", 100, 3600000,
+     "Longest delay between reconnection attempts."},
+    {"mqtt", "max_inflight", T_UINT, C(mqtt_max_inflight), "1000", 1, 65535,
+     "QoS 1 messages the broker may have in flight to the gateway."},
+    {"mqtt", "quarantine", T_BOOL, C(quarantine), "true", 0, 0,
+     "Publish refused frames with their reason on city/v1/quarantine/<site>/<node>."},
+
+    {"devices", "registry", T_STR, C(registry_file), "/etc/citygate/devices.ini", 0, 0,
+     "Device registry: ids, keys, sites, sensors (docs/data-model.md). Reloaded on SIGHUP."},
+    {"devices", "max_frame_bytes", T_BYTES, C(max_frame_bytes), "64KiB", 64, 1 << 24,
+     "Frames larger than this are refused before anything is parsed."},
+    {"devices", "max_skew", T_DURATION, C(max_skew_ms), "30s", 0, 7 * DAY,
+     "Frames stamped further than this in the future are refused."},
+    {"devices", "max_age", T_DURATION, C(max_age_ms), "24h", 1000, 365 * DAY,
+     "Frames older than this (backlog included) are refused."},
+    {"devices", "dedup_window", T_UINT, C(dedup_window), "256", 8, 65536,
+     "Sequence numbers remembered per device to drop redeliveries."},
+    {"devices", "max_devices", T_UINT, C(max_devices), "1000000", 1, 100000000,
+     "Devices tracked at once; frames of more are refused and counted."},
+
+    {"windows", "widths", T_STR, C(widths_text), "30s,5m,15m,1h", 0, 0,
+     "Window widths: the base window first, then rollups, each a multiple of the base."},
+    {"windows", "grace", T_DURATION, C(grace_ms), "60s", 0, DAY,
+     "How long after its end a window waits for stragglers before it is written."},
+    {"windows", "late_horizon", T_DURATION, C(late_horizon_ms), "10m", 0, 7 * DAY,
+     "Written windows are corrected (rewritten) by frames this late; older ones count as too "
+     "late."},
+    {"windows", "max_series", T_UINT, C(max_series), "1000000", 1, 100000000,
+     "Series kept at once; readings of more are refused and counted."},
+
+    {"journal", "dir", T_STR, C(journal_dir), "/var/lib/citygate/journal", 0, 0,
+     "Folder of the journal of accepted frames and the state snapshots."},
+    {"journal", "max_bytes", T_BYTES, C(journal_max_bytes), "1GiB", 1 << 20, 1ull << 50,
+     "Journal bound; beyond it the oldest frames are dropped and counted."},
+    {"journal", "segment_bytes", T_BYTES, C(journal_segment_bytes), "64MiB", 1 << 16, 1ull << 32,
+     "Size of one journal segment file."},
+    {"journal", "fsync_interval", T_DURATION, C(fsync_interval_ms), "1s", 0, 3600000,
+     "Appends are fsynced in groups this often: what a power loss can cost."},
+    {"journal", "snapshot_interval", T_DURATION, C(snapshot_interval_ms), "10s", 1000, 3600000,
+     "How often the state is snapshotted once the store has everything, trimming the journal."},
+
+    {"store", "api", T_STR, C(store_api), "influx-v1", 0, 0,
+     "influx-v1 (/write: InfluxDB 1.x, VictoriaMetrics) or influx-v2 (/api/v2/write)."},
+    {"store", "url", T_STR, C(store_url), "http://127.0.0.1:8086", 0, 0, "Store base URL."},
+    {"store", "database", T_STR, C(store_database), "citygate", 0, 0, "v1: database name."},
+    {"store", "retention", T_STR, C(store_retention), "30s=30d,5m=104w,15m=104w,1h=INF", 0, 0,
+     "v1: retention per window width, created at start; policy names are rp_<width>."},
+    {"store", "org", T_STR, C(store_org), NULL, 0, 0, "v2: organisation."},
+    {"store", "bucket", T_STR, C(store_bucket), NULL, 0, 0, "v2: bucket."},
+    {"store", "token", T_STR, C(store_token), NULL, 0, 0, "v2: API token."},
+    {"store", "username", T_STR, C(store_username), NULL, 0, 0, "v1: user name, if any."},
+    {"store", "password", T_STR, C(store_password), NULL, 0, 0, "v1: password."},
+    {"store", "gzip", T_BOOL, C(store_gzip), "true", 0, 0, "Compress request bodies."},
+    {"store", "timeout", T_DURATION, C(store_timeout_ms), "10s", 100, 600000,
+     "One write request's timeout; a timeout is retried."},
+    {"store", "batch_lines", T_UINT, C(store_batch_lines), "5000", 1, 1000000,
+     "Lines per write request at most."},
+    {"store", "batch_interval", T_DURATION, C(store_batch_interval_ms), "1s", 10, 600000,
+     "A batch is sent at the latest this long after its first line."},
+    {"store", "max_pending", T_BYTES, C(store_max_pending_bytes), "256MiB", 1 << 16, 1ull << 40,
+     "Line protocol waiting for the store at most; beyond it the oldest is dropped and counted."},
+    {"store", "retry_min", T_DURATION, C(store_retry_min_ms), "200ms", 1, 600000,
+     "First retry delay after a failed write; doubles, with jitter, up to retry_max."},
+    {"store", "retry_max", T_DURATION, C(store_retry_max_ms), "30s", 1, 3600000,
+     "Longest delay between retries."},
+    {"store", "dead_letter", T_STR, C(store_dead_letter), "/var/lib/citygate/dead-letter.lp", 0, 0,
+     "Batches the store refuses (HTTP 400) go here with the store's message."},
+
+    {"http", "listen", T_STR, C(http_listen), "127.0.0.1:9100", 0, 0,
+     "Address of /metrics and /api/v1/live: host:port, [v6]:port or :port."},
+
+    {"alerts", "webhook", T_STR, C(webhook_url), NULL, 0, 0,
+     "POST each alert change as JSON to this URL (retried)."},
+    {"alerts", "webhook_timeout", T_DURATION, C(webhook_timeout_ms), "5s", 100, 600000,
+     "One webhook request's timeout."},
+    {"alerts", "to_store", T_BOOL, C(alerts_to_store), "true", 0, 0,
+     "Also write each alert change to the store's alerts measurement."},
+
+    {"gateway", "shutdown_timeout", T_DURATION, C(shutdown_timeout_ms), "10s", 0, 600000,
+     "On SIGTERM, how long to wait for the store to take what is pending."},
+    {"gateway", "tick", T_DURATION, C(tick_ms), "100ms", 10, 10000,
+     "How often windows are closed, rules ticked and metrics refreshed."},
+
+    {"rule", "site", T_STR, R(site), "*", 0, 0, "Glob over site ids."},
+    {"rule", "node", T_STR, R(node), "*", 0, 0, "Glob over node ids."},
+    {"rule", "quantity", T_STR, R(quantity), "*", 0, 0,
+     "Glob over quantity names as in frame.proto (SPEED, PM*)."},
+    {"rule", "lane", T_STR, R(lane), "*", 0, 0, "Glob over the lane number; 0 = no lane."},
+    {"rule", "direction", T_DIR, R(direction), "above", 0, 0,
+     "above: high values are bad; below: low values are bad."},
+    {"rule", "warn", T_DOUBLE, R(warn), NULL, 0, 0, "WARN threshold."},
+    {"rule", "crit", T_DOUBLE, R(crit), NULL, 0, 0, "CRIT threshold, beyond warn."},
+    {"rule", "warn_reset", T_DOUBLE, R(warn_reset), NULL, 0, 0,
+     "WARN ends only back past this value (hysteresis); default warn."},
+    {"rule", "crit_reset", T_DOUBLE, R(crit_reset), NULL, 0, 0,
+     "CRIT ends only back past this value; default crit."},
+    {"rule", "for", T_DURATION, R(for_ms), "0s", 0, 7 * DAY,
+     "A level is notified once its condition has held this long."},
+    {"rule", "rate_per_min", T_DOUBLE, R(rate_per_min), NULL, 0, 0,
+     "Raise rate_level when the value moves this fast (units a minute) in the bad direction."},
+    {"rule", "rate_level", T_LEVEL, R(rate_level), "crit", 0, 0, "warn or crit."},
+    {"rule", "absence", T_DURATION, R(absence_ms), "0s", 0, 30 * DAY,
+     "Raise absence_level when the series is silent this long, or its node died; 0 = off."},
+    {"rule", "absence_level", T_LEVEL, R(absence_level), "crit", 0, 0, "warn or crit."},
+    {"rule", "hold", T_DURATION, R(hold_ms), "0s", 0, DAY,
+     "Flap damping: after a change, a fall is notified only this much later."},
+};
+
+#define N_KEYS (sizeof cfg_keys / sizeof *cfg_keys)
+
+static int cfg_fail(struct gw_config_diag *diag, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int cfg_fail(struct gw_config_diag *diag, int line, const char *fmt, ...)
+{
+    if (diag) {
+        va_list ap;
+        diag->line = line;
+        va_start(ap, fmt);
+        vsnprintf(diag->message, sizeof diag->message, fmt, ap);
+        va_end(ap);
+    }
+    return GW_ECONFIG;
+}
+
+/* Parses an unsigned number followed by one of units (name, factor); returns 0 or GW_EINVAL. */
+static int parse_with_unit(const char *text, const char *const *names, const uint64_t *factors,
+                           size_t n, uint64_t *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)*text))
+        return GW_EINVAL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno)
+        return GW_EINVAL;
+    while (*end == ' ')
+        end++;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(end, names[i]) != 0)
+            continue;
+        if (factors[i] && v > UINT64_MAX / factors[i])
+            return GW_EINVAL;
+        *out = v * factors[i];
+        return 0;
+    }
+    return GW_EINVAL;
+}
+
+int gw_parse_duration_ms(const char *text, uint64_t *out)
+{
+    static const char *const names[] = {"ms", "s", "m", "h", "d", "w"};
+    static const uint64_t f[] = {1, 1000, 60000, 3600000, DAY, 7 * DAY};
+    return parse_with_unit(text, names, f, 6, out);
+}
+
+int gw_parse_bytes(const char *text, uint64_t *out)
+{
+    static const char *const names[] = {"", "B", "KiB", "MiB", "GiB", "TiB", "kB", "MB", "GB"};
+    static const uint64_t f[] = {1,          1,    1ull << 10, 1ull << 20, 1ull << 30,
+                                 1ull << 40, 1000, 1000000,    1000000000};
+    return parse_with_unit(text, names, f, 9, out);
+}
+
+static int parse_double(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v))
+        return GW_EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Sets one key at base from text. Returns 0 or GW_ENOMEM / GW_ECONFIG with diag. */
+static int cfg_set(const struct cfg_key *k, void *base, const char *text, int line,
+                   struct gw_config_diag *diag)
+{
+    void *p = (char *)base + k->offset;
+    uint64_t u = 0;
+
+    switch (k->type) {
+    case T_STR: {
+        char *s = NULL;
+        if (text) {
+            size_t n = strlen(text) + 1;
+            if (!(s = gw_malloc(n)))
+                return GW_ENOMEM;
+            memcpy(s, text, n);
+        }
+        gw_free(*(char **)p);
+        *(char **)p = s;
+        return 0;
+    }
+    case T_BOOL:
+        if (strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "on") == 0)
+            *(int *)p = 1;
+        else if (strcmp(text, "false") == 0 || strcmp(text, "no") == 0 || strcmp(text, "off") == 0)
+            *(int *)p = 0;
+        else
+            return cfg_fail(diag, line, "%s.%s: \"%s\" is not true or false", k->section, k->key,
+                            text);
+        return 0;
+    case T_DOUBLE:
+        if (!text) {
+            *(double *)p = NAN;
+            return 0;
+        }
+        if (parse_double(text, (double *)p) != 0)
+            return cfg_fail(diag, line, "%s.%s: \"%s\" is not a number", k->section, k->key, text);
+        return 0;
+    case T_DIR:
+        if (strcmp(text, "above") && strcmp(text, "below"))
+            return cfg_fail(diag, line, "%s.%s: \"%s\" is not above or below", k->section, k->key,
+                            text);
+        *(enum gw_rule_dir *)p = strcmp(text, "above") == 0 ? GW_RULE_ABOVE : GW_RULE_BELOW;
+        return 0;
+    case T_LEVEL:
+        if (strcmp(text, "warn") && strcmp(text, "crit"))
+            return cfg_fail(diag, line, "%s.%s: \"%s\" is not warn or crit", k->section, k->key,
+                            text);
+        *(enum gw_alert_level *)p = strcmp(text, "warn") == 0 ? GW_ALERT_WARN : GW_ALERT_CRIT;
+        return 0;
+    case T_UINT:
+        if (parse_with_unit(text, (const char *const[]){""}, (const uint64_t[]){1}, 1, &u) != 0)
+            return cfg_fail(diag, line, "%s.%s: \"%s\" is not a whole number", k->section, k->key,
+                            text);
+        break;
+    case T_DURATION:
+        if (gw_parse_duration_ms(text, &u) != 0)
+            return cfg_fail(diag, line, "%s.%s: \"%s\" is not a duration (500ms, 30s, 5m, 1h, 7d)",
+                            k->section, k->key, text);
+        break;
+    case T_BYTES:
+        if (gw_parse_bytes(text, &u) != 0)
+            return cfg_fail(diag, line, "%s.%s: \"%s\" is not a size (4096, 64KiB, 64MiB, 1GiB)",
+                            k->section, k->key, text);
+        break;
+    }
+    if (u < k->min || u > k->max)
+        return cfg_fail(diag, line, "%s.%s: %s is outside %llu..%llu%s", k->section, k->key, text,
+                        (unsigned long long)k->min, (unsigned long long)k->max,
+                        k->type == T_DURATION ? " ms"
+                        : k->type == T_BYTES  ? " bytes"
+                                              : "");
+    *(uint64_t *)p = u;
+    return 0;
+}
+
+/* Sets every key of section to its default at base. */
+static int cfg_defaults(const char *section, void *base, struct gw_config_diag *diag)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        int is_rule = strcmp(k->section, "rule") == 0;
+        if (is_rule != (strcmp(section, "rule") == 0))
+            continue;
+        if (!k->def && k->type != T_STR && k->type != T_DOUBLE)
+            continue;
+        int rc = cfg_set(k, base, k->def, 0, diag);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int gw_config_init(struct gw_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    return cfg_defaults("", cfg, NULL);
+}
+
+void gw_config_fini(struct gw_config *cfg)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if (k->type != T_STR)
+            continue;
+        if (strcmp(k->section, "rule") != 0) {
+            gw_free(*(char **)((char *)cfg + k->offset));
+            continue;
+        }
+        for (size_t r = 0; r < cfg->n_rules; r++)
+            gw_free(*(char **)((char *)&cfg->rules[r] + k->offset));
+    }
+    for (size_t r = 0; r < cfg->n_rules; r++)
+        gw_free((char *)cfg->rules[r].name);
+    gw_free(cfg->rules);
+    gw_free(cfg->rule_lines);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+struct cfg_parse {
+    struct gw_config *cfg;
+    struct gw_config_diag *diag;
+    const char *text;
+    size_t left;
+    int line;
+    int too_long;
+    int header_line;  /* the last [section] line read */
+    int section_line; /* the header of the section being filled */
+    char section[128];
+    struct gw_rule_def *rule; /* the current [rule NAME], or NULL */
+    int rc;
+};
+
+/* ini_reader over the text: one line at a time, counting lines. */
+static char *cfg_read_line(char *str, int num, void *stream)
+{
+    struct cfg_parse *p = stream;
+    size_t n = 0;
+    if (p->left == 0 || p->too_long)
+        return NULL;
+    while (n < p->left && p->text[n] != '\n')
+        n++;
+    if (n < p->left)
+        n++; /* the newline */
+    if (n > (size_t)num - 1) {
+        p->too_long = 1;
+        return NULL;
+    }
+    memcpy(str, p->text, n);
+    str[n] = '\0';
+    p->text += n;
+    p->left -= n;
+    p->line++;
+    if (str[strspn(str, " \t")] == '[')
+        p->header_line = p->line;
+    return str;
+}
+
+static int cfg_new_rule(struct cfg_parse *p, const char *name)
+{
+    struct gw_config *cfg = p->cfg;
+    for (size_t i = 0; i < cfg->n_rules; i++)
+        if (strcmp(cfg->rules[i].name, name) == 0)
+            return cfg_fail(p->diag, p->header_line,
+                            "rule \"%s\" is defined twice (first on line %d)", name,
+                            cfg->rule_lines[i]);
+    if (cfg->n_rules == GW_CONFIG_MAX_RULES)
+        return cfg_fail(p->diag, p->line, "more than %d rules", GW_CONFIG_MAX_RULES);
+    struct gw_rule_def *rules = gw_realloc(cfg->rules, (cfg->n_rules + 1) * sizeof *rules);
+    if (!rules)
+        return GW_ENOMEM;
+    cfg->rules = rules;
+    int *lines = gw_realloc(cfg->rule_lines, (cfg->n_rules + 1) * sizeof *lines);
+    if (!lines)
+        return GW_ENOMEM;
+    cfg->rule_lines = lines;
+    char *copy = gw_malloc(strlen(name) + 1);
+    if (!copy)
+        return GW_ENOMEM;
+    memcpy(copy, name, strlen(name) + 1);
+    struct gw_rule_def *r = &cfg->rules[cfg->n_rules];
+    gw_rule_def_init(r);
+    r->name = copy;
+    r->site = r->node = r->quantity = r->lane = NULL;
+    cfg->rule_lines[cfg->n_rules++] = p->header_line;
+    p->rule = r;
+    return cfg_defaults("rule", r, p->diag);
+}
+
+static int cfg_handle(void *user, const char *section, const char *name, const char *value)
+{
+    struct cfg_parse *p = user;
+    if (p->rc != 0)
+        return 0;
+    if (p->header_line != p->section_line) {
+        p->section_line = p->header_line;
+        snprintf(p->section, sizeof p->section, "%s", section);
+        p->rule = NULL;
+        if (strncmp(section, "rule ", 5) == 0 && (p->rc = cfg_new_rule(p, section + 5)) != 0)
+            return 0;
+    }
+    const char *kind = p->rule ? "rule" : section;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if (strcmp(k->section, kind) == 0 && strcmp(k->key, name) == 0) {
+            p->rc = cfg_set(k, p->rule ? (void *)p->rule : (void *)p->cfg, value, p->line, p->diag);
+            return p->rc == 0;
+        }
+    }
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(cfg_keys[i].section, kind) == 0) {
+            p->rc = cfg_fail(p->diag, p->line, "unknown key \"%s\" in [%s]", name, section);
+            return 0;
+        }
+    p->rc = cfg_fail(p->diag, p->line, "unknown section [%s]", section);
+    return 0;
+}
+
+/* Checks what one key cannot: relations between keys, lists, names. */
+static int cfg_validate(struct gw_config *cfg, struct gw_config_diag *diag)
+{
+    char list[256];
+    cfg->n_widths = 0;
+    snprintf(list, sizeof list, "%s", cfg->widths_text);
+    for (char *s = list; *s;) {
+        char *item = s;
+        uint64_t w;
+        s += strcspn(s, ",");
+        if (*s)
+            *s++ = '\0';
+        if (cfg->n_widths == GW_CONFIG_MAX_WIDTHS || gw_parse_duration_ms(item, &w) != 0 ||
+            w < 1000)
+            return cfg_fail(diag, 0,
+                            "windows.widths: \"%s\" is not a list of at most %d "
+                            "durations of 1s or more",
+                            cfg->widths_text, GW_CONFIG_MAX_WIDTHS);
+        if (cfg->n_widths > 0 &&
+            (w <= cfg->widths_ms[cfg->n_widths - 1] || w % cfg->widths_ms[0] != 0))
+            return cfg_fail(diag, 0,
+                            "windows.widths: each width must be longer than the one before and "
+                            "a multiple of the first");
+        cfg->widths_ms[cfg->n_widths++] = w;
+    }
+    if (cfg->n_widths == 0)
+        return cfg_fail(diag, 0, "windows.widths: no width");
+    if (cfg->mqtt_version == 4)
+        return cfg_fail(diag, 0, "mqtt.version: 3 (3.1.1) or 5");
+    if (cfg->mqtt_reconnect_min_ms > cfg->mqtt_reconnect_max_ms)
+        return cfg_fail(diag, 0, "mqtt.reconnect_min is longer than mqtt.reconnect_max");
+    if (cfg->store_retry_min_ms > cfg->store_retry_max_ms)
+        return cfg_fail(diag, 0, "store.retry_min is longer than store.retry_max");
+    if (strcmp(cfg->store_api, "influx-v1") != 0 && strcmp(cfg->store_api, "influx-v2") != 0)
+        return cfg_fail(diag, 0, "store.api: \"%s\" is not influx-v1 or influx-v2", cfg->store_api);
+    if (strcmp(cfg->store_api, "influx-v2") == 0 && (!cfg->store_org || !cfg->store_bucket))
+        return cfg_fail(diag, 0, "store.api influx-v2 needs store.org and store.bucket");
+
+    struct gw_rules *rules = NULL;
+    struct gw_rules_diag rd = {0, ""};
+    struct gw_rules_limits limits = {1, 1};
+    int rc = gw_rules_new(cfg->rules, cfg->n_rules, &limits, &rules, &rd);
+    gw_rules_free(rules);
+    if (rc == GW_ECONFIG)
+        return cfg_fail(diag, rd.rule < cfg->n_rules ? cfg->rule_lines[rd.rule] : 0, "rule %s",
+                        rd.message);
+    return rc;
+}
+
+int gw_config_parse(struct gw_config *cfg, const char *text, size_t len,
+                    struct gw_config_diag *diag)
+{
+    struct cfg_parse p = {cfg, diag, text, len, 0, 0, 0, 0, "", NULL, 0};
+    int bad_line = ini_parse_stream(cfg_read_line, &p, cfg_handle, &p);
+    if (p.rc != 0)
+        return p.rc;
+    if (p.too_long)
+        return cfg_fail(diag, p.line + 1, "line longer than %d characters", INI_MAX_LINE - 3);
+    if (bad_line > 0)
+        return cfg_fail(diag, bad_line, "not a [section] or key = value line");
+    if (bad_line < 0)
+        return GW_ENOMEM;
+    return cfg_validate(cfg, diag);
+}
+
+static const char *cfg_type_name(enum cfg_type t)
+{
+    static const char *const names[] = {"string", "bool",   "integer",     "duration",
+                                        "size",   "number", "above|below", "warn|crit"};
+    return names[t];
+}
+
+size_t gw_config_n_docs(void)
+{
+    return N_KEYS;
+}
+
+void gw_config_doc(size_t i, struct gw_config_doc *out)
+{
+    const struct cfg_key *k = &cfg_keys[i];
+    out->section = strcmp(k->section, "rule") == 0 ? "rule NAME" : k->section;
+    out->key = k->key;
+    out->type = cfg_type_name(k->type);
+    out->default_value = k->def ? k->def : "";
+    out->help = k->help;
+}

@@ -1,0 +1,143 @@
+/*
+ * dedup.h -- per-device duplicate, replay and gap tracking over (boot id,
+ * sequence number).
+ *
+ * Each device has a window of sequence numbers [floor, high] of its current
+ * boot in which the gateway knows exactly which numbers it has accepted: all of
+ * them except a short list of gaps. A frame above high is new (and the numbers
+ * it skips become a gap); a frame inside a gap is new (a late arrival); any
+ * other frame in the window is a duplicate; a frame below floor is a replay.
+ *
+ * Lost frames: a gap is counted as lost the moment it opens ("pending") and
+ * un-counted when a late frame fills it. A pending loss becomes definitive when
+ * it can no longer be filled: it falls below floor (floor trails high by
+ * window_seqs - 1 numbers), the gap list is full and its oldest gap is dropped,
+ * or the device starts a new boot. A frame for a definitive loss is a replay.
+ *
+ * Boots: boot ids are random, so their order is not in them. An unknown boot
+ * id starts a new boot unless its timestamp is older than the current boot's
+ * earliest timestamp. The previous boot is remembered (its id and highest seq):
+ * a node that rebooted with frames of the old boot still in its store-and-
+ * forward ring drains them in order with the backlog flag, and those frames are
+ * accepted while their seq rises; a live (non-backlog) frame of the previous
+ * boot is a replay, a backlog frame at or below its highest seq a duplicate.
+ * An unknown older boot is adopted as the previous boot on the same terms if
+ * there is none yet (the gateway restarted while the node drained), otherwise
+ * it is a replay.
+ *
+ * Checking and committing are separate so that a frame is recorded only once
+ * the journal holds it: a frame that fails later in the pipeline is not
+ * acknowledged, the broker redelivers it, and it must then be new again.
+ *
+ * One struct gw_dedup belongs to one thread.
+ */
+#ifndef CITYGATE_GW_DEDUP_H
+#define CITYGATE_GW_DEDUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.pb-c.h"
+
+/* Gaps remembered per device; more open gaps make the oldest definitive. */
+#define GW_DEDUP_MAX_GAPS 14
+/* Default width of the window in sequence numbers (18 h at one frame a second). */
+#define GW_DEDUP_DEFAULT_WINDOW_SEQS 65536u
+
+enum gw_dedup_verdict {
+    GW_DEDUP_NEW,       /* accept; gw_dedup_commit() once journaled */
+    GW_DEDUP_DUPLICATE, /* redelivery or retransmit: drop */
+    GW_DEDUP_REPLAY,    /* older than the window or a boot left behind: drop */
+};
+
+/* Counters of one device, or summed over all devices. */
+struct gw_dedup_stats {
+    uint64_t n_new;             /* frames committed */
+    uint64_t n_duplicate;       /* frames checked as duplicates */
+    uint64_t n_replay;          /* frames checked as replays */
+    uint64_t n_lost_definitive; /* monotonic: use as a counter */
+    uint64_t n_lost_pending;    /* may fall as late frames fill gaps: a gauge */
+    uint64_t n_boots;           /* boots seen, the first one included */
+};
+
+/* The outcome of gw_dedup_check(), to hand to gw_dedup_commit(). */
+struct gw_dedup_ticket {
+    enum gw_dedup_verdict verdict;
+    void *device; /* internal; valid until gw_dedup_prune() or gw_dedup_free() */
+    uint64_t boot_id, seq, timestamp_ms;
+    int backlog;
+};
+
+struct gw_dedup;
+
+/*
+ * Creates a table for at most max_devices devices (>= 1) with a window of
+ * window_seqs sequence numbers (>= 1). Returns 0 and sets *out (caller frees
+ * with gw_dedup_free()), GW_EINVAL or GW_ENOMEM.
+ */
+int gw_dedup_new(size_t max_devices, uint64_t window_seqs, struct gw_dedup **out);
+
+/* Frees d and all device state; NULL is a no-op. */
+void gw_dedup_free(struct gw_dedup *d);
+
+/*
+ * Classifies frame f (borrowed; device_id, boot_id, seq, timestamp_ms, backlog
+ * are read) without recording it, and fills *t. A duplicate or replay is
+ * counted here; a new frame is counted by gw_dedup_commit(). The first frame
+ * of a device creates its state (one allocation; none afterwards).
+ * Returns 0, GW_EINVAL (boot_id or seq 0, device id too long), GW_EFULL when
+ * the device is new and max_devices are tracked (counted in n_refused), or
+ * GW_ENOMEM; *t is written only on success.
+ */
+int gw_dedup_check(struct gw_dedup *d, const Citygate__V1__Frame *f, struct gw_dedup_ticket *t);
+
+/*
+ * Records the frame of ticket t (borrowed) as accepted. The frame is
+ * classified again, so committing a ticket twice, or a ticket that another
+ * commit made stale, records nothing. Returns the verdict that applied.
+ */
+enum gw_dedup_verdict gw_dedup_commit(struct gw_dedup *d, const struct gw_dedup_ticket *t);
+
+/* Fills *out with the counters of device_id (borrowed); GW_ENOTFOUND if not tracked. */
+int gw_dedup_device_stats(const struct gw_dedup *d, const char *device_id,
+                          struct gw_dedup_stats *out);
+
+/* Totals over all devices ever tracked (pruned ones included). */
+struct gw_dedup_totals {
+    struct gw_dedup_stats sum;
+    size_t n_devices;   /* tracked now */
+    uint64_t n_refused; /* checks refused with GW_EFULL */
+};
+
+void gw_dedup_totals(const struct gw_dedup *d, struct gw_dedup_totals *out);
+
+/*
+ * Forgets every device for which keep(ctx, device_id) returns 0, e.g. devices
+ * no longer in a reloaded registry. Tickets from before are invalid after it.
+ * Returns how many devices were forgotten.
+ */
+size_t gw_dedup_prune(struct gw_dedup *d, int (*keep)(void *ctx, const char *device_id), void *ctx);
+
+/* Bytes of state one tracked device costs (the allocation, not the hash buckets). */
+size_t gw_dedup_device_bytes(void);
+
+/*
+ * Appends the whole table to w (serial.h format) for a state snapshot.
+ * Returns 0 or GW_ENOMEM.
+ */
+struct gw_wbuf;
+struct gw_rbuf;
+int gw_dedup_snapshot(const struct gw_dedup *d, struct gw_wbuf *w);
+
+/*
+ * Reads a table written by gw_dedup_snapshot() into d, which must track no
+ * device yet and have the same window. Returns 0, GW_EINVAL (another window,
+ * more devices than max_devices, or damaged bytes; d is then empty) or
+ * GW_ENOMEM (d is then empty).
+ */
+int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r);
+
+/* Forgets every device and zeroes the counters. */
+void gw_dedup_reset(struct gw_dedup *d);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * pipeline.c -- the core stages wired in order, with their counters.
+ *
+ * The decode arena is part of the pipeline, so an admitted frame lives until
+ * the next admission and costs no allocation. Readings whose quality is not
+ * GOOD are counted by quality and kept out of the windows (a dead sensor
+ * must not look like a quiet road); the rules still see them, as presence.
+ */
+#include "pipeline.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "err.h"
+#include "pipeline_int.h"
+
+int gw_quantity_has_quantiles(int q)
+{
+    switch (q) {
+    case CITYGATE__V1__QUANTITY__SPEED:
+    case CITYGATE__V1__QUANTITY__HEADWAY:
+    case CITYGATE__V1__QUANTITY__OCCUPANCY:
+    case CITYGATE__V1__QUANTITY__PM2_5:
+    case CITYGATE__V1__QUANTITY__PM10:
+    case CITYGATE__V1__QUANTITY__NO2:
+    case CITYGATE__V1__QUANTITY__O3:
+    case CITYGATE__V1__QUANTITY__NOISE:
+    case CITYGATE__V1__QUANTITY__STRAIN:
+    case CITYGATE__V1__QUANTITY__VIBRATION:
+    case CITYGATE__V1__QUANTITY__TUNNEL_CO:
+    case CITYGATE__V1__QUANTITY__TUNNEL_VISIBILITY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int gw_pipeline_new(const struct gw_pipeline_config *cfg, const struct gw_registry *reg,
+                    struct gw_pipeline **out, char *why, size_t why_len)
+{
+    struct gw_rules_limits rl = {cfg->max_devices, 256};
+    struct gw_rules_diag rd = {0, ""};
+    struct gw_pipeline *p = gw_calloc(1, sizeof *p);
+    int rc = GW_ENOMEM;
+
+    snprintf(why, why_len, "out of memory");
+    if (!p)
+        return GW_ENOMEM;
+    p->reg = reg;
+    p->limits = cfg->limits;
+    p->decoder.max_frame_bytes = cfg->max_frame_bytes;
+    p->decoder.key_fn = gw_registry_key;
+    p->decoder.key_ctx = (void *)reg;
+    wire_arena_init(&p->decoder.arena, p->arena, sizeof p->arena);
+    if ((rc = gw_dedup_new(cfg->max_devices, cfg->dedup_window, &p->dedup)) != 0)
+        goto fail;
+    if (gw_windows_config_check(&cfg->windows, why, why_len) != 0) {
+        rc = GW_ECONFIG;
+        goto fail;
+    }
+    if ((rc = gw_windows_new(&cfg->windows, &p->windows)) != 0)
+        goto fail;
+    rc = gw_rules_new(cfg->rules, cfg->n_rules, &rl, &p->rules, &rd);
+    if (rc == GW_ECONFIG)
+        snprintf(why, why_len, "%s", rd.message);
+    if (rc != 0)
+        goto fail;
+    *out = p;
+    return 0;
+fail:
+    gw_pipeline_free(p);
+    return rc;
+}
+
+void gw_pipeline_free(struct gw_pipeline *p)
+{
+    if (!p)
+        return;
+    gw_dedup_free(p->dedup);
+    gw_windows_free(p->windows);
+    gw_rules_free(p->rules);
+    gw_free(p);
+}
+
+static int keep_registered(void *ctx, const char *device_id)
+{
+    return gw_registry_find(ctx, device_id) != NULL;
+}
+
+void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *reg)
+{
+    p->reg = reg;
+    p->decoder.key_ctx = (void *)reg;
+    gw_dedup_prune(p->dedup, keep_registered, (void *)reg);
+}
+
+static int pipeline_reject(struct gw_pipeline *p, int reason, struct gw_reject_diag *diag)
+{
+    int r = reason < 0 ? -reason : reason;
+    if (r > 0 && r < GW_REJECT_N)
+        p->stats.rejected[r]++;
+    if (diag)
+        diag->reason = -r;
+    return -r;
+}
+
+int gw_pipeline_admit(struct gw_pipeline *p, const char *topic, const uint8_t *payload, size_t len,
+                      uint64_t now_ms, struct gw_admitted *out, struct gw_reject_diag *diag)
+{
+    struct gw_topic t;
+    struct wire_diag wd;
+    Citygate__V1__Frame *f = NULL;
+    int rc;
+
+    p->stats.frames_in++;
+    if (diag) {
+        diag->index = -1;
+        diag->detail[0] = '\0';
+    }
+    if (gw_topic_parse(topic, strlen(topic), &t) != 0 || t.kind != GW_TOPIC_DATA)
+        return pipeline_reject(p, GW_REJECT_BAD_TOPIC, diag);
+    rc = wire_decode(&p->decoder, payload, len, &f, &wd);
+    if (rc != 0) {
+        if (diag)
+            snprintf(diag->detail, sizeof diag->detail, "%s", wd.detail);
+        return pipeline_reject(p, rc, diag);
+    }
+    const struct gw_device *dev = gw_registry_find(p->reg, f->device_id);
+    if (!dev)
+        return pipeline_reject(p, WIRE_EUNKNOWN_DEVICE, diag);
+    rc = gw_validate_frame(dev, &t, f, now_ms, &p->limits, diag);
+    if (rc != 0)
+        return pipeline_reject(p, rc, diag);
+    rc = gw_dedup_check(p->dedup, f, &out->ticket);
+    if (rc == GW_EFULL)
+        return pipeline_reject(p, GW_REJECT_TOO_MANY_DEVICES, diag);
+    if (rc != 0)
+        return pipeline_reject(p, WIRE_EMALFORMED, diag);
+    if (out->ticket.verdict == GW_DEDUP_DUPLICATE)
+        return pipeline_reject(p, GW_REJECT_DUPLICATE, diag);
+    if (out->ticket.verdict == GW_DEDUP_REPLAY)
+        return pipeline_reject(p, GW_REJECT_REPLAY, diag);
+    out->frame = f;
+    out->device = dev;
+    return 0;
+}
+
+/* Counts alert notifications on their way out. */
+struct alert_tap {
+    struct gw_pipeline *p;
+    gw_alert_fn alert;
+    void *ctx;
+};
+
+static void pipeline_alert(void *ctx, const struct gw_alert_event *ev)
+{
+    struct alert_tap *tap = ctx;
+    if (ev->new_level >= GW_ALERT_OK && ev->new_level <= GW_ALERT_CRIT)
+        tap->p->stats.alerts[ev->new_level]++;
+    if (tap->alert)
+        tap->alert(tap->ctx, ev);
+}
+
+void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
+                        gw_alert_fn alert, void *ctx)
+{
+    const Citygate__V1__Frame *f = a->frame;
+    struct alert_tap tap = {p, alert, ctx};
+
+    if (gw_dedup_commit(p->dedup, &a->ticket) != GW_DEDUP_NEW)
+        return;
+    p->stats.frames_accepted++;
+    for (size_t i = 0; i < f->n_readings; i++) {
+        const Citygate__V1__Reading *r = f->readings[i];
+        p->stats.readings_in++;
+        if (r->quality != CITYGATE__V1__QUALITY__GOOD) {
+            p->stats.readings_not_good[r->quality & 7]++;
+            continue;
+        }
+        struct gw_series_key key = {f->site_id,
+                                    f->device_id,
+                                    r->sensor_id ? r->sensor_id : "",
+                                    r->lane,
+                                    (uint32_t)r->quantity,
+                                    r->quantity == CITYGATE__V1__QUANTITY__VEHICLE_CLASS_COUNT
+                                        ? (uint32_t)r->vehicle_class
+                                        : 0,
+                                    gw_quantity_has_quantiles(r->quantity)};
+        if (gw_windows_add(p->windows, &key, (int64_t)f->timestamp_ms, r->value, (int64_t)now_ms,
+                           NULL) == 0)
+            p->stats.readings_folded++;
+    }
+    if (gw_rules_eval(p->rules, f, now_ms, pipeline_alert, &tap) != 0)
+        p->stats.alert_state_refused++;
+}
+
+void gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
+                        size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx)
+{
+    static const char dead[] = "\"state\":\"dead\"";
+    struct alert_tap tap = {p, alert, ctx};
+    p->stats.status_messages++;
+    for (size_t i = 0; i + sizeof dead - 1 <= len; i++) {
+        if (memcmp(payload + i, dead, sizeof dead - 1) == 0) {
+            p->stats.deaths++;
+            gw_rules_node_death(p->rules, topic->site, topic->node, now_ms, pipeline_alert, &tap);
+            return;
+        }
+    }
+}
+
+int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, gw_window_emit_fn emit, void *emit_ctx,
+                     gw_alert_fn alert, void *alert_ctx)
+{
+    struct alert_tap tap = {p, alert, alert_ctx};
+    gw_rules_tick(p->rules, now_ms, pipeline_alert, &tap);
+    return gw_windows_advance(p->windows, (int64_t)now_ms, emit, emit_ctx);
+}
+
+int gw_pipeline_flush(struct gw_pipeline *p, gw_window_emit_fn emit, void *ctx)
+{
+    return gw_windows_flush_all(p->windows, emit, ctx);
+}
+
+void gw_pipeline_stats(const struct gw_pipeline *p, struct gw_pipeline_stats *out)
+{
+    *out = p->stats;
+}
+
+void gw_pipeline_window_stats(const struct gw_pipeline *p, struct gw_windows_stats *out)
+{
+    gw_windows_stats(p->windows, out);
+}
+
+void gw_pipeline_dedup_totals(const struct gw_pipeline *p, struct gw_dedup_totals *out)
+{
+    gw_dedup_totals(p->dedup, out);
+}
+
+void gw_pipeline_rules_stats(const struct gw_pipeline *p, struct gw_rules_stats *out)
+{
+    gw_rules_stats(p->rules, out);
+}

@@ -1,0 +1,128 @@
+/*
+ * pipeline.h -- one frame's way through the core, in the order of
+ * ARCHITECTURE.md: decode and verify, validate, dedup, (the caller journals
+ * it,) then windows and rules.
+ *
+ * Admission and commit are separate calls so that the adapter can journal an
+ * admitted frame between them and acknowledge it only then. Nothing here does
+ * I/O: aggregates, alerts and refusals leave through callbacks.
+ *
+ * One struct gw_pipeline belongs to one thread at a time (the gateway holds
+ * a mutex around it).
+ */
+#ifndef CITYGATE_GW_PIPELINE_H
+#define CITYGATE_GW_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dedup.h"
+#include "registry.h"
+#include "rules.h"
+#include "validate.h"
+#include "window.h"
+
+struct gw_pipeline_config {
+    size_t max_frame_bytes;
+    struct gw_validate_limits limits;
+    size_t max_devices;
+    uint64_t dedup_window;
+    struct gw_windows_config windows;
+    const struct gw_rule_def *rules; /* borrowed for the call */
+    size_t n_rules;
+};
+
+/* Counters the gateway exports; all monotonic except where noted. */
+struct gw_pipeline_stats {
+    uint64_t frames_in;
+    uint64_t frames_accepted;
+    uint64_t rejected[GW_REJECT_N]; /* by enum gw_reject */
+    uint64_t readings_in;
+    uint64_t readings_not_good[8]; /* by Citygate__V1__Quality */
+    uint64_t readings_folded;
+    uint64_t status_messages, deaths;
+    uint64_t alerts[3]; /* notified changes into OK, WARN, CRIT */
+    uint64_t alert_state_refused;
+};
+
+/* What admission found: the frame and its dedup ticket, valid until the next admit. */
+struct gw_admitted {
+    const Citygate__V1__Frame *frame;
+    const struct gw_device *device;
+    struct gw_dedup_ticket ticket;
+};
+
+struct gw_pipeline;
+
+/*
+ * Builds the core for cfg. reg is borrowed and may be replaced later with
+ * gw_pipeline_set_registry(). Returns 0 and sets *out (caller frees with
+ * gw_pipeline_free()), GW_ENOMEM, or GW_ECONFIG with why filled.
+ */
+int gw_pipeline_new(const struct gw_pipeline_config *cfg, const struct gw_registry *reg,
+                    struct gw_pipeline **out, char *why, size_t why_len);
+
+void gw_pipeline_free(struct gw_pipeline *p);
+
+/* Uses reg (borrowed) from now on; devices no longer in it are forgotten by dedup. */
+void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *reg);
+
+/*
+ * Admits one data message: topic and payload are borrowed. Returns 0 with
+ * *out filled (the frame lives until the next admit), or a negative enum
+ * gw_reject, counted, with *diag filled. Status messages are refused with
+ * -GW_REJECT_BAD_TOPIC here; give them to gw_pipeline_status().
+ */
+int gw_pipeline_admit(struct gw_pipeline *p, const char *topic, const uint8_t *payload, size_t len,
+                      uint64_t now_ms, struct gw_admitted *out, struct gw_reject_diag *diag);
+
+/*
+ * Records an admitted (and journaled) frame: dedup, windows, then the raw-value
+ * rules, whose state changes go to alert (NULL while replaying the journal:
+ * state is rebuilt, nothing is notified twice).
+ */
+void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
+                        gw_alert_fn alert, void *ctx);
+
+/*
+ * A message on city/v1/<site>/<node>/status: a payload containing
+ * "\"state\":\"dead\"" is the node's death (its MQTT will), which fires the
+ * absence rules of its series.
+ */
+void gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
+                        size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx);
+
+/*
+ * Time passes: closes windows whose grace has passed (emit gets each
+ * aggregate; see gw_windows_advance) and ticks the rules. Returns what
+ * gw_windows_advance returned.
+ */
+int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, gw_window_emit_fn emit, void *emit_ctx,
+                     gw_alert_fn alert, void *alert_ctx);
+
+/* Emits every open window now (shutdown). */
+int gw_pipeline_flush(struct gw_pipeline *p, gw_window_emit_fn emit, void *ctx);
+
+/*
+ * Serialises the state a restart needs (dedup and windows; alert states are
+ * rebuilt from the next readings) into a buffer the caller frees with free().
+ * Returns 0 or GW_ENOMEM.
+ */
+int gw_pipeline_snapshot(const struct gw_pipeline *p, uint8_t **buf, size_t *len);
+
+/*
+ * Restores a snapshot (borrowed) into a pipeline that has seen no frame yet.
+ * Returns 0, or GW_EINVAL for a snapshot of another version or configuration,
+ * or a damaged one (the pipeline is then as new), or GW_ENOMEM.
+ */
+int gw_pipeline_restore(struct gw_pipeline *p, const uint8_t *buf, size_t len);
+
+void gw_pipeline_stats(const struct gw_pipeline *p, struct gw_pipeline_stats *out);
+void gw_pipeline_window_stats(const struct gw_pipeline *p, struct gw_windows_stats *out);
+void gw_pipeline_dedup_totals(const struct gw_pipeline *p, struct gw_dedup_totals *out);
+void gw_pipeline_rules_stats(const struct gw_pipeline *p, struct gw_rules_stats *out);
+
+/* 1 when aggregates of quantity keep quantiles (distributions such as speed, noise, PM). */
+int gw_quantity_has_quantiles(int quantity);
+
+#endif

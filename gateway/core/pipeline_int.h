@@ -1,0 +1,22 @@
+/*
+ * pipeline_int.h -- the pipeline's parts, for pipeline.c and snapshot.c only.
+ */
+#ifndef CITYGATE_GW_PIPELINE_INT_H
+#define CITYGATE_GW_PIPELINE_INT_H
+
+#include "pipeline.h"
+
+#define PIPELINE_ARENA_BYTES (256 * 1024)
+
+struct gw_pipeline {
+    const struct gw_registry *reg;
+    struct wire_decoder decoder;
+    struct gw_validate_limits limits;
+    struct gw_dedup *dedup;
+    struct gw_windows *windows;
+    struct gw_rules *rules;
+    struct gw_pipeline_stats stats;
+    unsigned char arena[PIPELINE_ARENA_BYTES];
+};
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * registry.h -- the device registry: which devices exist, their keys, sites,
+ * sensors and per-device range overrides, parsed from INI text in memory.
+ *
+ * A registry is immutable once built, so that the gateway can build a new one
+ * on SIGHUP and swap the pointer: readers never see a half-loaded table. Any
+ * number of threads may read one registry at the same time; building and
+ * freeing belong to one thread.
+ *
+ * Format (docs/data-model.md, "Device registry"):
+ *
+ *     [device node-0001]
+ *     site = ring-north
+ *     key = 000102...1f              ; hex, 16..64 bytes
+ *     sensors = loop-1,loop-2        ; optional; the sensor ids the node was provisioned with
+ *     range.SPEED = 0..250           ; optional; replaces the physical range of SPEED
+ *
+ * Lines are at most 197 characters (the 200-byte line buffer of Debian's libinih
+ * holds the line, its CR LF and a NUL); a longer line is an error, never split.
+ */
+#ifndef CITYGATE_GW_REGISTRY_H
+#define CITYGATE_GW_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "validate.h"
+#include "wire.h"
+
+#define GW_REGISTRY_MAX_DEVICES 1000000
+#define GW_REGISTRY_MAX_SENSORS 32
+
+/* A range override: GOOD values of quantity must lie in [min, max]. */
+struct gw_range {
+    int quantity; /* Citygate__V1__Quantity */
+    double min, max;
+};
+
+/* One device. Read-only; lives as long as its registry. */
+struct gw_device {
+    char id[WIRE_MAX_DEVICE_ID + 1];
+    char site[GW_MAX_NAME + 1];
+    uint8_t key[WIRE_MAX_KEY_BYTES];
+    size_t key_len;
+    const char *const *sensors; /* n_sensors ids, as provisioned; not enforced per frame */
+    size_t n_sensors;
+    const struct gw_range *ranges; /* n_ranges overrides, at most one per quantity */
+    size_t n_ranges;
+    int line; /* line of the [device ID] header, for messages */
+};
+
+/* Where and why the text was refused. Parsers never log. */
+struct gw_registry_diag {
+    int line; /* 1-based; 0 when the error is not tied to a line (out of memory) */
+    char message[160];
+};
+
+struct gw_registry;
+
+/*
+ * Parses len bytes of registry text (borrowed; need not be NUL-terminated).
+ * On success returns 0 and sets *out to a registry the caller frees with
+ * gw_registry_free(). Otherwise returns GW_ECONFIG and fills *diag (which may
+ * be NULL) with the first error and its line, or GW_ENOMEM; *out is untouched.
+ *
+ * Errors: a line the INI syntax does not allow; an over-long line; a NUL byte;
+ * a key outside a section; a section other than [device ID] with ID
+ * [A-Za-z0-9._-]{1,64}; a device defined twice; an unknown or repeated key; a
+ * section without site or key; a site that is not a valid id; a key that is not
+ * 32..128 hex digits; more than 32 sensors, a sensor id that is not a valid id
+ * or listed twice; range.Q for an unknown quantity Q; a range that is not two
+ * finite numbers "MIN..MAX" with MIN <= MAX; more than 1,000,000 devices.
+ */
+int gw_registry_new(const char *text, size_t len, struct gw_registry **out,
+                    struct gw_registry_diag *diag);
+
+/* Frees reg and every device in it; NULL is a no-op. */
+void gw_registry_free(struct gw_registry *reg);
+
+/* The device with id device_id (borrowed, NUL-terminated), or NULL. */
+const struct gw_device *gw_registry_find(const struct gw_registry *reg, const char *device_id);
+
+/* How many devices reg holds. */
+size_t gw_registry_count(const struct gw_registry *reg);
+
+/*
+ * A wire_key_fn over a registry: set wire_decoder.key_fn to this and key_ctx
+ * to the registry. Returns 0 and points *key at the device's key (borrowed
+ * from the registry, valid until gw_registry_free()), or GW_ENOTFOUND.
+ */
+int gw_registry_key(void *ctx, const char *device_id, struct wire_key *key);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * gateway.h -- the running gateway's parts, shared by main.c (wiring and the
+ * clock) and metrics.c (the /metrics page).
+ */
+#ifndef CITYGATE_GATEWAY_H
+#define CITYGATE_GATEWAY_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "http.h"
+#include "journal.h"
+#include "live.h"
+#include "lp.h"
+#include "mqtt.h"
+#include "pipeline.h"
+#include "registry.h"
+#include "sink.h"
+
+struct gateway {
+    const char *config_path;
+    struct gw_config cfg;
+    struct gw_registry *reg;
+    struct gw_pipeline *pipe;
+    struct gw_journal *journal;
+    struct gw_sink_config sink_cfg;
+    struct gw_sink *sink;
+    struct gw_mqtt *mqtt;
+    struct gw_http *http;
+    struct gw_live *live;
+    pthread_mutex_t lock; /* pipe, journal, lp buffers, live, counters below */
+
+    char rp_names[GW_CONFIG_MAX_WIDTHS][32];
+    char retention_spec[512];
+    struct gw_lpbuf lp[GW_CONFIG_MAX_WIDTHS + 1]; /* one per level, then alerts */
+    size_t lp_lines[GW_CONFIG_MAX_WIDTHS + 1];
+    char *lp_store;
+    struct gw_lp_naming naming;
+
+    uint64_t last_sync_ms, last_snapshot_ms;
+    uint64_t journal_errors, quarantined, alerts_published, replayed;
+    uint64_t log_suppressed;
+    uint64_t last_log_ms;
+};
+
+/* Wall clock, ms since the epoch. */
+uint64_t wall_ms(void);
+
+/* Writes the Prometheus text exposition of the gateway's counters (HTTP thread). */
+int render_metrics(void *ctx, FILE *out);
+
+#endif

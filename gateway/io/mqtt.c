@@ -1,0 +1,250 @@
+/*
+ * mqtt.c -- Paho MQTTAsync behind the gateway's message callback.
+ *
+ * Paho calls back on its own thread: messages arrive one at a time, and the
+ * PUBACK for a QoS 1 message goes out only after the callback returned
+ * true, which is what ties "acknowledged" to "journaled". Subscriptions are
+ * made again on every (re)connection; with a persistent session the broker
+ * kept them anyway, but a first start or an expired session needs them.
+ */
+#include "mqtt.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <MQTTAsync.h>
+
+#include "err.h"
+
+struct gw_mqtt {
+    MQTTAsync client;
+    struct gw_mqtt_config cfg;
+    char *topics[16];
+    int qos[16];
+    gw_mqtt_msg_fn fn;
+    void *ctx;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int first_result; /* 0 pending, 1 connected, -1 failed */
+    char first_error[160];
+    _Atomic uint64_t received, connects, losses, published, publish_failed;
+    atomic_int connected;
+};
+
+static void mqtt_subscribe(struct gw_mqtt *m)
+{
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    int rc = MQTTAsync_subscribeMany(m->client, (int)m->cfg.n_topics, m->topics, m->qos, &opts);
+    if (rc != MQTTASYNC_SUCCESS)
+        fprintf(stderr, "citygate: mqtt: subscribe failed: %s\n", MQTTAsync_strerror(rc));
+}
+
+static void mqtt_on_connected(void *context, char *cause)
+{
+    struct gw_mqtt *m = context;
+    (void)cause;
+    atomic_store(&m->connected, 1);
+    m->connects++;
+    mqtt_subscribe(m);
+    fprintf(stderr, "citygate: mqtt: connected to %s\n", m->cfg.url);
+    pthread_mutex_lock(&m->lock);
+    m->first_result = 1;
+    pthread_cond_broadcast(&m->changed);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void mqtt_on_lost(void *context, char *cause)
+{
+    struct gw_mqtt *m = context;
+    atomic_store(&m->connected, 0);
+    m->losses++;
+    fprintf(stderr, "citygate: mqtt: connection lost (%s); reconnecting\n",
+            cause ? cause : "no reason given");
+}
+
+static void mqtt_on_connect_failure(void *context, MQTTAsync_failureData *response)
+{
+    struct gw_mqtt *m = context;
+    pthread_mutex_lock(&m->lock);
+    if (m->first_result == 0) {
+        m->first_result = -1;
+        snprintf(m->first_error, sizeof m->first_error, "%s",
+                 response && response->message ? response->message
+                                               : MQTTAsync_strerror(response ? response->code : 0));
+        pthread_cond_broadcast(&m->changed);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void mqtt_on_connect_failure5(void *context, MQTTAsync_failureData5 *response)
+{
+    MQTTAsync_failureData d = {0};
+    if (response) {
+        d.code = response->code;
+        d.message = response->message;
+    }
+    mqtt_on_connect_failure(context, &d);
+}
+
+static int mqtt_on_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+    struct gw_mqtt *m = context;
+    char name[1024];
+    size_t n = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    if (n >= sizeof name)
+        n = sizeof name - 1; /* such a topic cannot match ours; the callback refuses it */
+    memcpy(name, topic, n);
+    name[n] = '\0';
+    if (m->fn(m->ctx, name, msg->payload, (size_t)msg->payloadlen) != 0)
+        return 0; /* Paho delivers it again later */
+    m->received++;
+    MQTTAsync_freeMessage(&msg);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
+                uint32_t connect_timeout_ms, struct gw_mqtt **out, char *err, size_t err_len)
+{
+    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
+    MQTTAsync_connectOptions conn = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_connectOptions conn5 = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    MQTTProperties props = MQTTProperties_initializer;
+    struct gw_mqtt *m;
+    int rc;
+
+    if (cfg->n_topics > 16) {
+        snprintf(err, err_len, "too many subscriptions");
+        return GW_EINVAL;
+    }
+    m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, err_len, "out of memory");
+        return GW_ENOMEM;
+    }
+    m->cfg = *cfg;
+    m->fn = fn;
+    m->ctx = ctx;
+    for (size_t i = 0; i < cfg->n_topics; i++) {
+        m->topics[i] = (char *)cfg->topics[i];
+        m->qos[i] = 1;
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->changed, NULL);
+    create.MQTTVersion = cfg->version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    create.sendWhileDisconnected = 1;
+    create.maxBufferedMessages = 100000;
+    rc = MQTTAsync_createWithOptions(&m->client, cfg->url, cfg->client_id,
+                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(err, err_len, "mqtt: cannot create a client for %s: %s", cfg->url,
+                 MQTTAsync_strerror(rc));
+        goto fail;
+    }
+    MQTTAsync_setCallbacks(m->client, m, mqtt_on_lost, mqtt_on_message, NULL);
+    MQTTAsync_setConnected(m->client, m, mqtt_on_connected);
+
+    MQTTAsync_connectOptions *o = cfg->version == 5 ? &conn5 : &conn;
+    o->keepAliveInterval = (int)(cfg->keepalive_ms / 1000);
+    o->automaticReconnect = 1;
+    o->minRetryInterval = (int)(cfg->reconnect_min_ms + 999) / 1000;
+    o->maxRetryInterval = (int)(cfg->reconnect_max_ms + 999) / 1000;
+    o->username = cfg->username;
+    o->password = cfg->password;
+    o->context = m;
+    if (cfg->version == 5) {
+        /* Clean start off and a session that does not expire: the MQTT 5 persistent session. */
+        MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+        expiry.value.integer4 = 0xFFFFFFFFu;
+        MQTTProperties_add(&props, &expiry);
+        o->cleanstart = 0;
+        o->connectProperties = &props;
+        o->onFailure5 = mqtt_on_connect_failure5;
+    } else {
+        o->cleansession = 0;
+        o->onFailure = mqtt_on_connect_failure;
+    }
+    if (strncmp(cfg->url, "ssl://", 6) == 0 || strncmp(cfg->url, "mqtts://", 8) == 0) {
+        ssl.trustStore = cfg->ca_file;
+        ssl.keyStore = cfg->cert_file;
+        ssl.privateKey = cfg->key_file;
+        ssl.enableServerCertAuth = 1;
+        o->ssl = &ssl;
+    }
+    rc = MQTTAsync_connect(m->client, o);
+    MQTTProperties_free(&props);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(err, err_len, "mqtt: cannot connect to %s: %s", cfg->url, MQTTAsync_strerror(rc));
+        goto fail;
+    }
+
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += connect_timeout_ms / 1000;
+    pthread_mutex_lock(&m->lock);
+    while (m->first_result == 0)
+        if (pthread_cond_timedwait(&m->changed, &m->lock, &until) != 0)
+            break;
+    int result = m->first_result;
+    pthread_mutex_unlock(&m->lock);
+    if (result < 0) {
+        snprintf(err, err_len, "mqtt: %s: %s", cfg->url, m->first_error);
+        goto fail;
+    }
+    if (result == 0)
+        fprintf(stderr, "citygate: mqtt: %s not reachable yet; retrying in the background\n",
+                cfg->url);
+    *out = m;
+    return 0;
+fail:
+    gw_mqtt_free(m, 0);
+    return GW_EIO;
+}
+
+int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                    int retained)
+{
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    msg.payload = (void *)payload;
+    msg.payloadlen = (int)len;
+    msg.qos = qos;
+    msg.retained = retained;
+    if (MQTTAsync_sendMessage(m->client, topic, &msg, &opts) != MQTTASYNC_SUCCESS) {
+        m->publish_failed++;
+        return GW_ERETRY;
+    }
+    m->published++;
+    return 0;
+}
+
+void gw_mqtt_stats(struct gw_mqtt *m, struct gw_mqtt_stats *out)
+{
+    out->received = m->received;
+    out->connects = m->connects;
+    out->connection_losses = m->losses;
+    out->published = m->published;
+    out->publish_failed = m->publish_failed;
+    out->connected = atomic_load(&m->connected);
+}
+
+void gw_mqtt_free(struct gw_mqtt *m, uint32_t timeout_ms)
+{
+    if (!m)
+        return;
+    if (m->client) {
+        MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+        d.timeout = (int)timeout_ms;
+        if (MQTTAsync_isConnected(m->client))
+            MQTTAsync_disconnect(m->client, &d);
+        MQTTAsync_destroy(&m->client);
+    }
+    pthread_cond_destroy(&m->changed);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}

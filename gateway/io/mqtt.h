@@ -1,0 +1,60 @@
+/*
+ * mqtt.h -- the gateway's MQTT client (Paho async): a persistent QoS 1
+ * session that receives frames and status messages, and publishes alerts and
+ * quarantined frames.
+ *
+ * The session is persistent (fixed client id, no clean start; on MQTT 5 a
+ * session that never expires), so frames published while the gateway is down
+ * wait at the broker. A frame is acknowledged only after the message callback
+ * returned 0, and the callback journals it first: what the broker was told we
+ * have is on disk. Reconnection is automatic with capped backoff.
+ */
+#ifndef CITYGATE_GW_MQTT_H
+#define CITYGATE_GW_MQTT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_mqtt_config {
+    const char *url, *client_id, *username, *password;
+    const char *ca_file, *cert_file, *key_file;
+    int version; /* 3 (3.1.1) or 5 */
+    uint32_t keepalive_ms, reconnect_min_ms, reconnect_max_ms;
+    const char *const *topics; /* subscriptions, QoS 1 */
+    size_t n_topics;
+};
+
+/*
+ * Called on Paho's thread for every message; topic and payload are borrowed
+ * for the call. Return 0 to acknowledge it, non-zero to have it delivered
+ * again later (only for failures that can pass, such as a full disk).
+ */
+typedef int (*gw_mqtt_msg_fn)(void *ctx, const char *topic, const void *payload, size_t len);
+
+struct gw_mqtt_stats {
+    uint64_t received, connects, connection_losses;
+    uint64_t published, publish_failed;
+    int connected;
+};
+
+struct gw_mqtt;
+
+/*
+ * Creates the client and starts connecting (the first connection is awaited
+ * up to connect_timeout_ms so that configuration errors show at start; after
+ * that, reconnection is automatic). cfg is copied. Returns 0 and sets *out
+ * (caller frees with gw_mqtt_free()), or a negative enum gw_err with err.
+ */
+int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
+                uint32_t connect_timeout_ms, struct gw_mqtt **out, char *err, size_t err_len);
+
+/* Publishes a copy of payload without waiting; any thread. Returns 0 or GW_ERETRY. */
+int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                    int retained);
+
+void gw_mqtt_stats(struct gw_mqtt *m, struct gw_mqtt_stats *out);
+
+/* Disconnects (waiting up to timeout_ms for outgoing messages) and frees. NULL is a no-op. */
+void gw_mqtt_free(struct gw_mqtt *m, uint32_t timeout_ms);
+
+#endif

@@ -1,0 +1,707 @@
+/*
+ * main.c -- citygate: wires the core (gateway/core) to its adapters
+ * (gateway/io) and runs the clock.
+ *
+ * Threads: Paho's receive thread runs the arrival path (admit, journal,
+ * commit) under the gateway lock; the main thread ticks (closes windows,
+ * ticks rules, fsyncs the journal, snapshots) under the same lock and waits
+ * for signals in between with sigtimedwait(), so signal handling is plain
+ * code; the store writer and the HTTP server have their own threads.
+ *
+ * Start-up order makes "acknowledged means durable" hold across crashes: the
+ * journal is replayed into the core (from the newest snapshot) before the
+ * MQTT session is resumed, so redeliveries of frames that were journaled but
+ * not yet acknowledged meet a dedup state that already knows them.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "err.h"
+#include "gateway.h"
+
+#define EX_USAGE 64
+#define EX_UNAVAILABLE 69
+#define EX_SOFTWARE 70
+#define EX_IOERR 74
+#define EX_CONFIG 78
+#define LP_BUF_BYTES (512 * 1024)
+
+uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One line per event to stderr; repeats within a second are folded into a count. */
+__attribute__((format(printf, 2, 3))) static void gw_log(struct gateway *gw, const char *fmt, ...)
+{
+    uint64_t now = wall_ms();
+    va_list ap;
+    if (gw && now - gw->last_log_ms < 1000) {
+        gw->log_suppressed++;
+        return;
+    }
+    if (gw) {
+        if (gw->log_suppressed)
+            fprintf(stderr, "citygate: (%" PRIu64 " similar messages suppressed)\n",
+                    gw->log_suppressed);
+        gw->log_suppressed = 0;
+        gw->last_log_ms = now;
+    }
+    fputs("citygate: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Reads a whole file into a malloc'ed, NUL-terminated buffer. */
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? 2 * cap : 65536;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Loads and validates the configuration file; prints file:line: message on failure. */
+static int load_config(const char *path, struct gw_config *cfg)
+{
+    struct gw_config_diag diag = {0, ""};
+    size_t len = 0;
+    char *text = read_text(path, &len);
+    if (!text) {
+        fprintf(stderr, "citygate: %s: %s\n", path, strerror(errno));
+        return EX_CONFIG;
+    }
+    int rc = gw_config_init(cfg);
+    if (rc == 0)
+        rc = gw_config_parse(cfg, text, len, &diag);
+    free(text);
+    if (rc == 0)
+        return 0;
+    if (diag.line > 0)
+        fprintf(stderr, "%s:%d: %s\n", path, diag.line, diag.message);
+    else
+        fprintf(stderr, "%s: %s\n", path, rc == GW_ECONFIG ? diag.message : gw_strerror(rc));
+    gw_config_fini(cfg);
+    return EX_CONFIG;
+}
+
+static int load_registry(const char *path, struct gw_registry **out)
+{
+    struct gw_registry_diag diag = {0, ""};
+    size_t len = 0;
+    char *text = read_text(path, &len);
+    if (!text) {
+        fprintf(stderr, "citygate: registry %s: %s\n", path, strerror(errno));
+        return EX_CONFIG;
+    }
+    int rc = gw_registry_new(text, len, out, &diag);
+    free(text);
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "%s:%d: %s\n", path, diag.line,
+            rc == GW_ECONFIG ? diag.message : gw_strerror(rc));
+    return EX_CONFIG;
+}
+
+/* ---- output: line protocol per retention policy ---- */
+
+static void flush_lines(struct gateway *gw, size_t i)
+{
+    if (gw->lp[i].len == 0)
+        return;
+    const char *rp = i < gw->cfg.n_widths ? gw->rp_names[i] : gw->rp_names[0];
+    if (gw_sink_push(gw->sink, rp, gw->lp[i].buf, gw->lp[i].len, gw->lp_lines[i]) != 0)
+        gw_log(gw, "store queue: out of memory; %zu lines lost", gw->lp_lines[i]);
+    gw->lp[i].len = 0;
+    gw->lp_lines[i] = 0;
+}
+
+static int emit_aggregate(void *ctx, const struct gw_aggregate *agg)
+{
+    struct gateway *gw = ctx;
+    size_t i = agg->level;
+    int rc = gw_lp_encode_aggregate(&gw->lp[i], &gw->naming, agg);
+    if (rc == GW_EFULL) {
+        flush_lines(gw, i);
+        rc = gw_lp_encode_aggregate(&gw->lp[i], &gw->naming, agg);
+    }
+    if (rc != 0) {
+        gw_log(gw, "cannot encode an aggregate of %s/%s: %s", agg->key.site, agg->key.node,
+               gw_strerror(rc));
+        return 0;
+    }
+    gw->lp_lines[i]++;
+    if (agg->level == 0)
+        gw_live_update(gw->live, agg);
+    return 0;
+}
+
+/* ---- alerts ---- */
+
+static void on_alert(void *ctx, const struct gw_alert_event *ev)
+{
+    struct gateway *gw = ctx;
+    char topic[512], json[1024];
+    int n = snprintf(
+        json, sizeof json,
+        "{\"rule\":\"%s\",\"site\":\"%s\",\"node\":\"%s\",\"quantity\":\"%s\","
+        "\"lane\":%" PRIu32 ",\"state\":\"%s\",\"previous\":\"%s\","
+        "\"cause\":\"%s\",\"value\":%.17g,\"timestamp_ms\":%" PRIu64 ",\"changed_ms\":%" PRIu64 "}",
+        ev->rule, ev->site, ev->node, ev->quantity, ev->lane, gw_alert_level_name(ev->new_level),
+        gw_alert_level_name(ev->old_level), gw_alert_cause_name(ev->cause),
+        ev->value == ev->value ? ev->value : 0.0, ev->timestamp_ms, ev->now_ms);
+    snprintf(topic, sizeof topic, "city/v1/alerts/%s/%s/%s", ev->site, ev->node, ev->rule);
+    if (gw->mqtt && gw_mqtt_publish(gw->mqtt, topic, json, (size_t)n, 1, 1) == 0)
+        gw->alerts_published++;
+    gw_log(gw, "alert %s %s/%s %s lane %" PRIu32 ": %s -> %s (%s)", ev->rule, ev->site, ev->node,
+           ev->quantity, ev->lane, gw_alert_level_name(ev->old_level),
+           gw_alert_level_name(ev->new_level), gw_alert_cause_name(ev->cause));
+    if (!gw->cfg.alerts_to_store)
+        return;
+    struct gw_lp_line line;
+    char lane[16];
+    size_t i = gw->cfg.n_widths;
+    snprintf(lane, sizeof lane, "%" PRIu32, ev->lane);
+    gw_lp_begin(&line, &gw->lp[i], "alerts");
+    gw_lp_tag(&line, "lane", lane);
+    gw_lp_tag(&line, "node", ev->node);
+    gw_lp_tag(&line, "rule", ev->rule);
+    gw_lp_tag(&line, "site", ev->site);
+    gw_lp_field_string(&line, "state", gw_alert_level_name(ev->new_level));
+    gw_lp_field_string(&line, "previous", gw_alert_level_name(ev->old_level));
+    gw_lp_field_string(&line, "cause", gw_alert_cause_name(ev->cause));
+    gw_lp_field_int(&line, "level", ev->new_level);
+    if (ev->value == ev->value)
+        gw_lp_field_float(&line, "value", ev->value);
+    if (gw_lp_end(&line, (int64_t)ev->now_ms) == 0)
+        gw->lp_lines[i]++;
+}
+
+/* ---- arrival path (Paho's thread) ---- */
+
+static void quarantine(struct gateway *gw, const char *topic, const uint8_t *payload, size_t len,
+                       const struct gw_reject_diag *diag)
+{
+    struct gw_topic t;
+    char qtopic[256];
+    size_t hex_cap = 2 * len + 1, head_cap = 1024;
+    char *msg;
+
+    gw_log(gw, "refused a frame on %s: %s%s%s", topic, gw_reject_text(diag->reason),
+           diag->detail[0] ? ": " : "", diag->detail);
+    if (!gw->cfg.quarantine || !gw->mqtt)
+        return;
+    if (gw_topic_parse(topic, strlen(topic), &t) != 0)
+        snprintf(qtopic, sizeof qtopic, "city/v1/quarantine/_/_");
+    else
+        snprintf(qtopic, sizeof qtopic, "city/v1/quarantine/%s/%s", t.site, t.node);
+    msg = malloc(head_cap + hex_cap);
+    if (!msg)
+        return;
+    int n = snprintf(msg, head_cap,
+                     "{\"reason\":\"%s\",\"text\":\"%s\",\"received_ms\":%" PRIu64
+                     ",\"payload_hex\":\"",
+                     gw_reject_name(diag->reason), gw_reject_text(diag->reason), wall_ms());
+    for (size_t i = 0; i < len; i++)
+        n += snprintf(msg + n, 3, "%02x", payload[i]);
+    n += snprintf(msg + n, 3, "\"}");
+    if (gw_mqtt_publish(gw->mqtt, qtopic, msg, (size_t)n, 0, 0) == 0)
+        gw->quarantined++;
+    free(msg);
+}
+
+static int on_message(void *ctx, const char *topic, const void *payload, size_t len)
+{
+    struct gateway *gw = ctx;
+    struct gw_admitted a;
+    struct gw_reject_diag diag;
+    struct gw_topic t;
+    uint64_t now = wall_ms();
+    int retry = 0;
+
+    pthread_mutex_lock(&gw->lock);
+    if (gw_topic_parse(topic, strlen(topic), &t) == 0 && t.kind == GW_TOPIC_STATUS) {
+        gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw);
+        goto out;
+    }
+    int rc = gw_pipeline_admit(gw->pipe, topic, payload, len, now, &a, &diag);
+    if (rc != 0) {
+        quarantine(gw, topic, payload, len, &diag);
+        goto out;
+    }
+    if (gw_journal_append(gw->journal, now, topic, payload, len) != 0) {
+        gw->journal_errors++;
+        gw_log(gw, "journal append failed: %s; the broker will deliver the frame again",
+               strerror(errno));
+        retry = 1;
+        goto out;
+    }
+    gw_pipeline_commit(gw->pipe, &a, now, on_alert, gw);
+out:
+    pthread_mutex_unlock(&gw->lock);
+    return retry;
+}
+
+/* ---- recovery ---- */
+
+static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, const uint8_t *payload,
+                         size_t len)
+{
+    struct gateway *gw = ctx;
+    struct gw_admitted a;
+    if (gw_pipeline_admit(gw->pipe, topic, payload, len, arrival_ms, &a, NULL) == 0) {
+        gw_pipeline_commit(gw->pipe, &a, arrival_ms, NULL, NULL);
+        gw->replayed++;
+    }
+    /* Close windows on the replayed clock, so they close as they did the first time. */
+    gw_pipeline_tick(gw->pipe, arrival_ms, emit_aggregate, gw, NULL, NULL);
+    return 0;
+}
+
+static int recover(struct gateway *gw)
+{
+    struct gw_journal_pos from = {0, 0};
+    void *state = NULL;
+    size_t len = 0;
+    int rc = gw_journal_load_snapshot(gw->journal, &from, &state, &len);
+    if (rc == 0) {
+        rc = gw_pipeline_restore(gw->pipe, state, len);
+        free(state);
+        if (rc != 0) {
+            gw_log(NULL, "snapshot unreadable (%s); replaying the whole journal", gw_strerror(rc));
+            from = (struct gw_journal_pos){0, 0};
+        }
+    } else if (rc != GW_ENOTFOUND) {
+        gw_log(NULL, "snapshot unreadable (%s); replaying the whole journal", gw_strerror(rc));
+    }
+    rc = gw_journal_replay(gw->journal, from, replay_record, gw);
+    for (size_t i = 0; i <= gw->cfg.n_widths; i++)
+        flush_lines(gw, i);
+    gw_log(NULL, "recovered: %" PRIu64 " frames replayed from the journal", gw->replayed);
+    return rc;
+}
+
+/* Snapshots the core when the store holds everything emitted so far, trimming the journal. */
+static void maybe_snapshot(struct gateway *gw, uint64_t now, int force)
+{
+    struct gw_sink_stats st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+
+    if (!force && now - gw->last_snapshot_ms < gw->cfg.snapshot_interval_ms)
+        return;
+    for (size_t i = 0; i <= gw->cfg.n_widths; i++)
+        if (gw->lp[i].len)
+            return;
+    gw_sink_stats(gw->sink, &st);
+    if (st.lines_pending > 0)
+        return;
+    gw->last_snapshot_ms = now;
+    if (gw_pipeline_snapshot(gw->pipe, &buf, &len) != 0) {
+        gw_log(gw, "snapshot: out of memory");
+        return;
+    }
+    if (gw_journal_sync(gw->journal) != 0 ||
+        gw_journal_snapshot(gw->journal, gw_journal_end(gw->journal), buf, len) != 0)
+        gw_log(gw, "snapshot: cannot write in %s: %s", gw->cfg.journal_dir, strerror(errno));
+    free(buf);
+}
+
+static void tick(struct gateway *gw, uint64_t now)
+{
+    pthread_mutex_lock(&gw->lock);
+    gw_pipeline_tick(gw->pipe, now, emit_aggregate, gw, on_alert, gw);
+    for (size_t i = 0; i <= gw->cfg.n_widths; i++)
+        flush_lines(gw, i);
+    if (now - gw->last_sync_ms >= gw->cfg.fsync_interval_ms) {
+        if (gw_journal_sync(gw->journal) != 0) {
+            gw->journal_errors++;
+            gw_log(gw, "journal fsync failed: %s", strerror(errno));
+        }
+        gw->last_sync_ms = now;
+    }
+    maybe_snapshot(gw, now, 0);
+    pthread_mutex_unlock(&gw->lock);
+}
+
+/* ---- HTTP ---- */
+
+static int render_live(void *ctx, FILE *out)
+{
+    struct gateway *gw = ctx;
+    pthread_mutex_lock(&gw->lock);
+    gw_live_write_json(gw->live, wall_ms(), out);
+    pthread_mutex_unlock(&gw->lock);
+    return 0;
+}
+
+static int render_health(void *ctx, FILE *out)
+{
+    struct gateway *gw = ctx;
+    struct gw_mqtt_stats ms = {0};
+    pthread_mutex_lock(&gw->lock);
+    if (gw->mqtt)
+        gw_mqtt_stats(gw->mqtt, &ms);
+    pthread_mutex_unlock(&gw->lock);
+    fprintf(out, "{\"mqtt_connected\":%s}\n", ms.connected ? "true" : "false");
+    return 0;
+}
+
+static const struct gw_http_route routes[] = {
+    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", render_metrics},
+    {"/api/v1/live", "application/json", render_live},
+    {"/healthz", "application/json", render_health},
+};
+
+/* ---- set-up ---- */
+
+/* Builds the retention policy names ("rp_30s") and the sink's policy spec from the config. */
+static int build_retention(struct gateway *gw)
+{
+    char spec[256];
+    size_t off = 0;
+    snprintf(spec, sizeof spec, "%s", gw->cfg.store_retention);
+    for (size_t i = 0; i < gw->cfg.n_widths; i++) {
+        char label[16];
+        gw_lp_window_label((int64_t)gw->cfg.widths_ms[i], label, sizeof label);
+        snprintf(gw->rp_names[i], sizeof gw->rp_names[i], "rp_%s", label);
+    }
+    for (char *p = spec; *p;) {
+        char *item = p, *eq;
+        uint64_t w = 0;
+        p += strcspn(p, ",");
+        if (*p)
+            *p++ = '\0';
+        eq = strchr(item, '=');
+        if (!eq || (*eq = '\0', gw_parse_duration_ms(item, &w)) != 0) {
+            fprintf(stderr, "citygate: store.retention: \"%s\" is not width=duration\n", item);
+            return EX_CONFIG;
+        }
+        size_t i = 0;
+        while (i < gw->cfg.n_widths && gw->cfg.widths_ms[i] != w)
+            i++;
+        if (i == gw->cfg.n_widths) {
+            fprintf(stderr, "citygate: store.retention: %s is not one of windows.widths\n", item);
+            return EX_CONFIG;
+        }
+        off += (size_t)snprintf(gw->retention_spec + off, sizeof gw->retention_spec - off,
+                                "%s%s=%s", off ? "," : "", gw->rp_names[i], eq + 1);
+    }
+    return 0;
+}
+
+static int start(struct gateway *gw)
+{
+    char err[256], why[256];
+    struct gw_pipeline_config pc;
+    int rc;
+
+    if ((rc = load_registry(gw->cfg.registry_file, &gw->reg)) != 0)
+        return rc;
+    if ((rc = build_retention(gw)) != 0)
+        return rc;
+    memset(&pc, 0, sizeof pc);
+    pc.max_frame_bytes = gw->cfg.max_frame_bytes;
+    pc.limits.max_skew_ms = gw->cfg.max_skew_ms;
+    pc.limits.max_age_ms = gw->cfg.max_age_ms;
+    pc.max_devices = gw->cfg.max_devices;
+    pc.dedup_window = gw->cfg.dedup_window;
+    gw_windows_config_default(&pc.windows);
+    for (size_t i = 0; i < gw->cfg.n_widths; i++)
+        pc.windows.widths_ms[i] = (int64_t)gw->cfg.widths_ms[i];
+    pc.windows.n_widths = (unsigned)gw->cfg.n_widths;
+    pc.windows.grace_ms = (int64_t)gw->cfg.grace_ms;
+    pc.windows.late_horizon_ms = (int64_t)gw->cfg.late_horizon_ms;
+    pc.windows.max_ahead_ms = (int64_t)gw->cfg.max_skew_ms;
+    pc.windows.max_series = gw->cfg.max_series;
+    pc.rules = gw->cfg.rules;
+    pc.n_rules = gw->cfg.n_rules;
+    if ((rc = gw_pipeline_new(&pc, gw->reg, &gw->pipe, why, sizeof why)) != 0) {
+        fprintf(stderr, "citygate: %s: %s\n", gw->config_path, why);
+        return rc == GW_ENOMEM ? EX_SOFTWARE : EX_CONFIG;
+    }
+    if (!(gw->live = gw_live_new()))
+        return EX_SOFTWARE;
+    gw->lp_store = malloc((gw->cfg.n_widths + 1) * LP_BUF_BYTES);
+    if (!gw->lp_store)
+        return EX_SOFTWARE;
+    for (size_t i = 0; i <= gw->cfg.n_widths; i++)
+        gw_lpbuf_init(&gw->lp[i], gw->lp_store + i * LP_BUF_BYTES, LP_BUF_BYTES);
+    gw->naming.scheme = GW_LP_BY_FAMILY;
+
+    mkdir(gw->cfg.journal_dir, 0700);
+    struct gw_journal_config jc = {gw->cfg.journal_dir, gw->cfg.journal_max_bytes,
+                                   gw->cfg.journal_segment_bytes};
+    if (gw_journal_open(&jc, &gw->journal, err, sizeof err) != 0) {
+        fprintf(stderr, "citygate: journal: %s\n", err);
+        return EX_IOERR;
+    }
+
+    struct gw_sink_config *sc = &gw->sink_cfg;
+    sc->adapter = gw->cfg.store_api;
+    sc->url = gw->cfg.store_url;
+    sc->database = gw->cfg.store_database;
+    sc->org = gw->cfg.store_org;
+    sc->bucket = gw->cfg.store_bucket;
+    sc->token = gw->cfg.store_token;
+    sc->username = gw->cfg.store_username;
+    sc->password = gw->cfg.store_password;
+    sc->gzip = gw->cfg.store_gzip;
+    sc->timeout_ms = (uint32_t)gw->cfg.store_timeout_ms;
+    sc->batch_lines = (uint32_t)gw->cfg.store_batch_lines;
+    sc->batch_interval_ms = (uint32_t)gw->cfg.store_batch_interval_ms;
+    sc->max_pending_bytes = gw->cfg.store_max_pending_bytes;
+    sc->retry_min_ms = (uint32_t)gw->cfg.store_retry_min_ms;
+    sc->retry_max_ms = (uint32_t)gw->cfg.store_retry_max_ms;
+    sc->dead_letter_path = gw->cfg.store_dead_letter;
+    sc->retention_policies = gw->retention_spec;
+    if (gw_sink_new(sc, &gw->sink, err, sizeof err) != 0) {
+        fprintf(stderr, "citygate: store: %s\n", err);
+        return EX_CONFIG;
+    }
+
+    if (recover(gw) != 0) {
+        fprintf(stderr, "citygate: journal replay failed\n");
+        return EX_IOERR;
+    }
+
+    if (gw_http_new(gw->cfg.http_listen, routes, sizeof routes / sizeof *routes, gw, &gw->http, err,
+                    sizeof err) != 0) {
+        fprintf(stderr, "citygate: http: %s\n", err);
+        return EX_UNAVAILABLE;
+    }
+    static const char *const topics[] = {"city/v1/+/+/data", "city/v1/+/+/status"};
+    struct gw_mqtt_config mc = {gw->cfg.mqtt_url,
+                                gw->cfg.mqtt_client_id,
+                                gw->cfg.mqtt_username,
+                                gw->cfg.mqtt_password,
+                                gw->cfg.mqtt_ca_file,
+                                gw->cfg.mqtt_cert_file,
+                                gw->cfg.mqtt_key_file,
+                                (int)gw->cfg.mqtt_version,
+                                (uint32_t)gw->cfg.mqtt_keepalive_ms,
+                                (uint32_t)gw->cfg.mqtt_reconnect_min_ms,
+                                (uint32_t)gw->cfg.mqtt_reconnect_max_ms,
+                                topics,
+                                2};
+    struct gw_mqtt *mqtt = NULL;
+    if (gw_mqtt_new(&mc, on_message, gw, 10000, &mqtt, err, sizeof err) != 0) {
+        fprintf(stderr, "citygate: %s\n", err);
+        return EX_UNAVAILABLE;
+    }
+    pthread_mutex_lock(&gw->lock);
+    gw->mqtt = mqtt;
+    pthread_mutex_unlock(&gw->lock);
+    gw_log(NULL, "running: broker %s, store %s, http port %u, %zu devices, %zu rules",
+           gw->cfg.mqtt_url, gw->cfg.store_url, gw_http_port(gw->http), gw_registry_count(gw->reg),
+           gw->cfg.n_rules);
+    return 0;
+}
+
+/* SIGHUP: a new registry and rules only if the whole file is valid; otherwise keep the old. */
+static void reload(struct gateway *gw)
+{
+    struct gw_config cfg;
+    struct gw_registry *reg = NULL;
+    if (load_config(gw->config_path, &cfg) != 0) {
+        gw_log(NULL, "reload: %s is not valid; keeping the running configuration", gw->config_path);
+        return;
+    }
+    if (load_registry(cfg.registry_file, &reg) != 0) {
+        gw_log(NULL, "reload: registry not valid; keeping the running configuration");
+        gw_config_fini(&cfg);
+        return;
+    }
+    pthread_mutex_lock(&gw->lock);
+    gw_pipeline_set_registry(gw->pipe, reg);
+    gw_registry_free(gw->reg);
+    gw->reg = reg;
+    pthread_mutex_unlock(&gw->lock);
+    gw_config_fini(&cfg);
+    gw_log(NULL, "reloaded the device registry: %zu devices", gw_registry_count(reg));
+}
+
+static void stop(struct gateway *gw)
+{
+    gw_mqtt_free(gw->mqtt, 1000);
+    gw->mqtt = NULL;
+    if (gw->pipe && gw->sink) {
+        uint64_t now = wall_ms();
+        tick(gw, now);
+        if (gw_sink_drain(gw->sink, (uint32_t)gw->cfg.shutdown_timeout_ms) != 0)
+            gw_log(NULL,
+                   "store did not take everything within %" PRIu64
+                   " ms; the journal keeps it for the next start",
+                   gw->cfg.shutdown_timeout_ms);
+        pthread_mutex_lock(&gw->lock);
+        maybe_snapshot(gw, now, 1);
+        pthread_mutex_unlock(&gw->lock);
+    }
+    gw_http_free(gw->http);
+    gw_sink_free(gw->sink);
+    gw_journal_free(gw->journal);
+    gw_pipeline_free(gw->pipe);
+    gw_live_free(gw->live);
+    gw_registry_free(gw->reg);
+    free(gw->lp_store);
+}
+
+static void print_config_docs(void)
+{
+    const char *section = "";
+    printf("# Configuration\n\n"
+           "citygate reads one INI file (`citygate -c FILE`; check it with `citygate "
+           "--check-config FILE`).\nDurations take `ms`, `s`, `m`, `h`, `d`, `w`; sizes `KiB`, "
+           "`MiB`, `GiB`.\nUnknown sections and keys are errors. This page is generated by "
+           "`citygate --help-config`.\n");
+    for (size_t i = 0; i < gw_config_n_docs(); i++) {
+        struct gw_config_doc d;
+        gw_config_doc(i, &d);
+        if (strcmp(d.section, section) != 0) {
+            section = d.section;
+            printf("\n## [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", section);
+        }
+        printf("| `%s` | %s | %s%s%s | %s |\n", d.key, d.type, *d.default_value ? "`" : "",
+               *d.default_value ? d.default_value : "(none)", *d.default_value ? "`" : "", d.help);
+    }
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: citygate [-c FILE]\n"
+                 "       citygate --check-config FILE\n"
+                 "\n"
+                 "  -c, --config FILE        configuration (default /etc/citygate/citygate.conf)\n"
+                 "      --check-config FILE  validate FILE and the registry it names, then exit\n"
+                 "      --help-config        print the configuration reference (Markdown)\n"
+                 "  -h, --help               this help\n"
+                 "  -V, --version            version\n"
+                 "\n"
+                 "Signals: SIGHUP reloads the device registry, SIGTERM/SIGINT stop cleanly.\n"
+                 "Exit codes: 0 ok, 64 usage, 69 broker or port unavailable, 70 internal "
+                 "error,\n74 journal I/O error, 78 configuration error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check-config", required_argument, NULL, 'k'},
+        {"help-config", no_argument, NULL, 'd'},  {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    static struct gateway gw;
+    const char *check = NULL;
+    int c, rc;
+
+    gw.config_path = "/etc/citygate/citygate.conf";
+    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            gw.config_path = optarg;
+            break;
+        case 'k':
+            check = optarg;
+            break;
+        case 'd':
+            print_config_docs();
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("citygate %s\n", CITYGATE_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    if (check) {
+        struct gw_registry *reg = NULL;
+        if ((rc = load_config(check, &gw.cfg)) != 0)
+            return rc;
+        rc = load_registry(gw.cfg.registry_file, &reg);
+        if (rc == 0)
+            printf("%s: ok (%zu devices, %zu rules)\n", check, gw_registry_count(reg),
+                   gw.cfg.n_rules);
+        gw_registry_free(reg);
+        gw_config_fini(&gw.cfg);
+        return rc;
+    }
+    if ((rc = load_config(gw.config_path, &gw.cfg)) != 0)
+        return rc;
+
+    /* Signals are taken synchronously by the main thread only. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_mutex_init(&gw.lock, NULL);
+
+    rc = start(&gw);
+    while (rc == 0) {
+        struct timespec wait = {(time_t)(gw.cfg.tick_ms / 1000),
+                                (long)(gw.cfg.tick_ms % 1000) * 1000000};
+        int sig = sigtimedwait(&sigs, NULL, &wait);
+        if (sig == SIGTERM || sig == SIGINT) {
+            gw_log(NULL, "stopping (%s)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        if (sig == SIGHUP)
+            reload(&gw);
+        tick(&gw, wall_ms());
+    }
+    stop(&gw);
+    gw_config_fini(&gw.cfg);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,138 @@
+/*
+ * metrics.c -- the Prometheus text exposition (format 0.0.4) of the gateway.
+ *
+ * Every drop the gateway makes on purpose is a counter here, by reason: the
+ * refusal reasons of the wire library and the validator (zeros included, so
+ * a dashboard can rely on every series existing), dedup's duplicates,
+ * replays and lost frames, the windows' late and too-late values, the
+ * journal's and the store queue's drops, and the store's dead letters.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "gateway.h"
+
+static void metric(FILE *out, const char *name, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A single-sample metric with help text. */
+static void one(FILE *out, const char *name, const char *type, const char *help, uint64_t v)
+{
+    metric(out, name, type, help);
+    fprintf(out, "%s %" PRIu64 "\n", name, v);
+}
+
+int render_metrics(void *ctx, FILE *out)
+{
+    struct gateway *gw = ctx;
+    struct gw_pipeline_stats ps;
+    struct gw_windows_stats ws;
+    struct gw_dedup_totals dt;
+    struct gw_rules_stats rs;
+    struct gw_journal_stats js;
+    struct gw_sink_stats ss;
+    struct gw_mqtt_stats ms = {0};
+    uint64_t quarantined, journal_errors, alerts_published;
+
+    pthread_mutex_lock(&gw->lock);
+    gw_pipeline_stats(gw->pipe, &ps);
+    gw_pipeline_window_stats(gw->pipe, &ws);
+    gw_pipeline_dedup_totals(gw->pipe, &dt);
+    gw_pipeline_rules_stats(gw->pipe, &rs);
+    gw_journal_stats(gw->journal, &js);
+    if (gw->mqtt)
+        gw_mqtt_stats(gw->mqtt, &ms);
+    quarantined = gw->quarantined;
+    journal_errors = gw->journal_errors;
+    alerts_published = gw->alerts_published;
+    pthread_mutex_unlock(&gw->lock);
+    gw_sink_stats(gw->sink, &ss);
+
+    one(out, "citygate_frames_received_total", "counter", "Data messages received.", ps.frames_in);
+    one(out, "citygate_frames_accepted_total", "counter",
+        "Frames admitted, journaled and aggregated.", ps.frames_accepted);
+    metric(out, "citygate_frames_rejected_total", "counter", "Frames refused, by reason.");
+    for (int r = 1; r < GW_REJECT_N; r++)
+        fprintf(out, "citygate_frames_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
+                gw_reject_name(r), ps.rejected[r]);
+    one(out, "citygate_frames_duplicate_total", "counter",
+        "Redelivered or retransmitted frames dropped.", ps.rejected[GW_REJECT_DUPLICATE]);
+    one(out, "citygate_frames_lost_total", "counter",
+        "Sequence numbers that never arrived and no longer can.", dt.sum.n_lost_definitive);
+    one(out, "citygate_frames_lost_pending", "gauge",
+        "Sequence numbers missing now that may still arrive.", dt.sum.n_lost_pending);
+    one(out, "citygate_quarantined_total", "counter",
+        "Refused frames published on the quarantine topic.", quarantined);
+    one(out, "citygate_status_messages_total", "counter", "Birth and death messages received.",
+        ps.status_messages);
+
+    one(out, "citygate_readings_total", "counter", "Readings in accepted frames.", ps.readings_in);
+    one(out, "citygate_readings_aggregated_total", "counter", "GOOD readings folded into windows.",
+        ps.readings_folded);
+    metric(out, "citygate_readings_not_good_total", "counter",
+           "Readings kept out of aggregates, by quality.");
+    static const char *const quality[] = {"unspecified",   "good",     "uncertain", "bad_timeout",
+                                          "bad_exception", "bad_gone", "bad_range", "other"};
+    for (int q = 2; q < 8; q++)
+        fprintf(out, "citygate_readings_not_good_total{quality=\"%s\"} %" PRIu64 "\n", quality[q],
+                ps.readings_not_good[q]);
+    one(out, "citygate_values_late_total", "counter",
+        "Values that corrected a window already written (rewrites follow).", ws.values_late);
+    one(out, "citygate_values_too_late_total", "counter",
+        "Values older than the late horizon, folded nowhere.", ws.too_late);
+    one(out, "citygate_values_too_early_total", "counter",
+        "Values stamped further ahead than allowed.", ws.too_early);
+    one(out, "citygate_values_refused_total", "counter",
+        "Values refused because the series table or a window slot was full.",
+        ws.series_refused + ws.busy);
+    one(out, "citygate_windows_written_total", "counter", "Window aggregates emitted.",
+        ws.windows_emitted);
+    one(out, "citygate_windows_rewritten_total", "counter",
+        "Corrected window aggregates emitted again.", ws.windows_rewritten);
+    one(out, "citygate_series", "gauge", "Series with open or retained windows.", ws.series);
+    one(out, "citygate_window_memory_bytes", "gauge", "Heap held by windows.", ws.memory_bytes);
+    one(out, "citygate_devices", "gauge", "Devices tracked by dedup.", dt.n_devices);
+
+    one(out, "citygate_journal_bytes", "gauge", "Journal size on disk.", js.bytes);
+    one(out, "citygate_journal_records", "gauge", "Frames in the journal.", js.records);
+    one(out, "citygate_journal_dropped_total", "counter",
+        "Journaled frames removed unreplayed because the journal was full.", js.dropped);
+    one(out, "citygate_journal_fsyncs_total", "counter", "Journal fsyncs.", js.fsyncs);
+    one(out, "citygate_journal_errors_total", "counter", "Journal writes that failed.",
+        journal_errors);
+
+    one(out, "citygate_store_lines_written_total", "counter", "Lines the store accepted.",
+        ss.lines_written);
+    one(out, "citygate_store_lines_pending", "gauge", "Lines waiting for the store.",
+        ss.lines_pending);
+    one(out, "citygate_store_retries_total", "counter",
+        "Store writes that failed and will be retried.", ss.retries);
+    one(out, "citygate_store_errors_total", "counter", "Store writes refused (HTTP 400).",
+        ss.errors);
+    one(out, "citygate_store_lines_dead_lettered_total", "counter",
+        "Lines written to the dead-letter file.", ss.lines_dead_lettered);
+    one(out, "citygate_store_lines_dropped_total", "counter",
+        "Lines dropped because the store queue was full.", ss.lines_dropped);
+    one(out, "citygate_store_write_latency_ms_sum", "counter",
+        "Total time of successful store writes.", ss.write_ms_sum);
+    one(out, "citygate_store_write_latency_ms_count", "counter", "Successful store writes timed.",
+        ss.writes_timed);
+    one(out, "citygate_store_write_latency_ms_max", "gauge", "Slowest successful store write.",
+        ss.write_ms_max);
+
+    metric(out, "citygate_alerts_total", "counter", "Alert state changes notified, by new state.");
+    static const char *const level[] = {"ok", "warn", "crit"};
+    for (int l = 0; l < 3; l++)
+        fprintf(out, "citygate_alerts_total{state=\"%s\"} %" PRIu64 "\n", level[l], ps.alerts[l]);
+    one(out, "citygate_alerts_published_total", "counter", "Alert messages published on MQTT.",
+        alerts_published);
+    one(out, "citygate_alert_states", "gauge", "(rule, series) states tracked.", rs.n_states);
+
+    one(out, "citygate_mqtt_connected", "gauge", "1 while connected to the broker.",
+        (uint64_t)ms.connected);
+    one(out, "citygate_mqtt_connection_losses_total", "counter", "Broker connections lost.",
+        ms.connection_losses);
+    return 0;
+}

@@ -1,0 +1,369 @@
+/*
+ * gwtest.c -- the gateway test deployment (see gwtest.h).
+ */
+#include "gwtest.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cu.h"
+
+uint64_t gwt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void gwt_pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* A loopback port nobody listens on now. */
+static unsigned free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+void gwt_device(const struct gwt *t, int i, char id[16], char site[16])
+{
+    snprintf(id, 16, "node-%04d", i % 10000);
+    snprintf(site, 16, "site-%02d", (i % t->n_sites) % 100);
+}
+
+void gwt_key(int i, uint8_t key[32])
+{
+    for (int b = 0; b < 32; b++)
+        key[b] = (uint8_t)(i * 31 + b * 7 + 1);
+}
+
+void gwt_topic(const struct gwt *t, int device, char *out, size_t cap)
+{
+    char id[16], site[16];
+    gwt_device(t, device, id, site);
+    snprintf(out, cap, "city/v1/%s/%s/data", site, id);
+}
+
+static int on_arrived(void *ctx, char *topic, int topic_len, MQTTClient_message *m)
+{
+    (void)ctx;
+    (void)topic_len;
+    MQTTClient_freeMessage(&m);
+    MQTTClient_free(topic);
+    return 1;
+}
+
+static void on_delivered(void *ctx, MQTTClient_deliveryToken tok)
+{
+    struct gwt *t = ctx;
+    (void)tok;
+    t->delivered++;
+}
+
+void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
+              const char *extra_config)
+{
+    FILE *f;
+    memset(t, 0, sizeof *t);
+    t->n_devices = n_devices;
+    t->n_sites = n_sites;
+    snprintf(t->citygate, sizeof t->citygate, "%s", citygate);
+    snprintf(t->dir, sizeof t->dir, "%s/gw.XXXXXX", cu_env("CITYGATE_SERVICES_DIR"));
+    CU_ASSERT_FATAL(mkdtemp(t->dir) != NULL);
+    snprintf(t->config, sizeof t->config, "%s/citygate.conf", t->dir);
+    snprintf(t->registry, sizeof t->registry, "%s/devices.ini", t->dir);
+    snprintf(t->log, sizeof t->log, "%s/citygate.log", t->dir);
+    snprintf(t->http, sizeof t->http, "127.0.0.1:%u", free_port());
+    snprintf(t->database, sizeof t->database, "citygate");
+
+    f = fopen(t->registry, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    for (int i = 0; i < n_devices; i++) {
+        char id[16], site[16];
+        uint8_t key[32];
+        gwt_device(t, i, id, site);
+        gwt_key(i, key);
+        fprintf(f, "[device %s]\nsite = %s\nkey = ", id, site);
+        for (int b = 0; b < 32; b++)
+            fprintf(f, "%02x", key[b]);
+        fprintf(f, "\n");
+    }
+    fclose(f);
+
+    f = fopen(t->config, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f,
+            "[mqtt]\nurl = %s\nclient_id = citygate-test\n"
+            "[devices]\nregistry = %s\n"
+            "[journal]\ndir = %s/journal\nfsync_interval = 100ms\nsnapshot_interval = 1s\n"
+            "[store]\nurl = %s\ndatabase = %s\ndead_letter = %s/dead-letter.lp\n"
+            "batch_interval = 100ms\nretry_min = 50ms\nretry_max = 1s\ntimeout = 2s\n"
+            "[http]\nlisten = %s\n"
+            "[gateway]\ntick = 50ms\n%s",
+            cu_env("CITYGATE_MQTT_URL"), t->registry, t->dir, cu_env("CITYGATE_INFLUX_URL"),
+            t->database, t->dir, t->http, extra_config ? extra_config : "");
+    fclose(f);
+
+    MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
+    o.cleansession = 1;
+    o.maxInflightMessages = 1000;
+    CU_ASSERT_FATAL(MQTTClient_create(&t->pub, cu_env("CITYGATE_MQTT_URL"), "gwtest-pub",
+                                      MQTTCLIENT_PERSISTENCE_NONE, NULL) == MQTTCLIENT_SUCCESS);
+    CU_ASSERT_FATAL(MQTTClient_setCallbacks(t->pub, t, NULL, on_arrived, on_delivered) ==
+                    MQTTCLIENT_SUCCESS);
+    CU_ASSERT_FATAL(MQTTClient_connect(t->pub, &o) == MQTTCLIENT_SUCCESS);
+}
+
+struct body {
+    char *data;
+    size_t len;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+    struct body *b = ctx;
+    char *grown = realloc(b->data, b->len + size * n + 1);
+    if (!grown)
+        return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, p, size * n);
+    b->len += size * n;
+    b->data[b->len] = '\0';
+    return size * n;
+}
+
+/* GETs url; returns the body (caller frees) or NULL when the request failed. */
+static char *http_get(const char *url)
+{
+    struct body b = {NULL, 0};
+    long status = 0;
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK || status != 200) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* Copies citygate's log to stderr, so a failure explains itself in the test output. */
+static void show_log(const struct gwt *t)
+{
+    char line[512];
+    FILE *f = fopen(t->log, "r");
+    if (!f)
+        return;
+    fprintf(stderr, "---- %s\n", t->log);
+    while (fgets(line, sizeof line, f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
+void gwt_start(struct gwt *t)
+{
+    char url[128];
+    t->pid = fork();
+    CU_ASSERT_FATAL(t->pid >= 0);
+    if (t->pid == 0) {
+        int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(t->citygate, "citygate", "-c", t->config, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(url, sizeof url, "http://%s/healthz", t->http);
+    for (uint64_t end = gwt_now_ms() + 30000; gwt_now_ms() < end;) {
+        char *body = http_get(url);
+        int up = body && strstr(body, "\"mqtt_connected\":true");
+        free(body);
+        if (up)
+            return;
+        int status;
+        if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+            t->pid = 0;
+            show_log(t);
+            CU_FAIL_FATAL("citygate did not start");
+        }
+        gwt_pause_ms(20);
+    }
+    show_log(t);
+    CU_FAIL_FATAL("citygate did not connect within 30 s");
+}
+
+int gwt_stop(struct gwt *t, int sig)
+{
+    int status = 0;
+    if (t->pid <= 0)
+        return -1;
+    kill(t->pid, sig);
+    waitpid(t->pid, &status, 0);
+    t->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void gwt_fini(struct gwt *t)
+{
+    char cmd[400];
+    if (t->pid > 0)
+        gwt_stop(t, SIGKILL);
+    if (t->pub) {
+        MQTTClient_disconnect(t->pub, 1000);
+        MQTTClient_destroy(&t->pub);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", t->dir);
+}
+
+size_t gwt_frame(const struct gwt *t, int device, uint64_t boot, uint64_t seq, uint64_t ts_ms,
+                 const struct gwt_reading *r, size_t n, uint8_t *out, size_t cap)
+{
+    Citygate__V1__Frame f = CITYGATE__V1__FRAME__INIT;
+    Citygate__V1__Reading rs[64], *rp[64];
+    char id[16], site[16], sensor[64][16];
+    uint8_t key[32];
+    size_t len = 0;
+
+    CU_ASSERT_FATAL(n <= 64);
+    gwt_device(t, device, id, site);
+    gwt_key(device, key);
+    f.device_id = id;
+    f.site_id = site;
+    f.boot_id = boot;
+    f.seq = seq;
+    f.timestamp_ms = ts_ms;
+    f.interval_ms = 1000;
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_quantity_unit {
+            int q, u;
+        } units[] = {
+            {CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, CITYGATE__V1__UNIT__VEHICLES},
+            {CITYGATE__V1__QUANTITY__OCCUPANCY, CITYGATE__V1__UNIT__PERCENT},
+            {CITYGATE__V1__QUANTITY__SPEED, CITYGATE__V1__UNIT__KILOMETRES_PER_HOUR},
+            {CITYGATE__V1__QUANTITY__NO2, CITYGATE__V1__UNIT__MICROGRAMS_PER_CUBIC_METRE},
+            {CITYGATE__V1__QUANTITY__NOISE, CITYGATE__V1__UNIT__DECIBEL_A},
+        };
+        citygate__v1__reading__init(&rs[i]);
+        rs[i].quantity = r[i].quantity;
+        for (size_t u = 0; u < sizeof units / sizeof *units; u++)
+            if (units[u].q == r[i].quantity)
+                rs[i].unit = units[u].u;
+        rs[i].value = r[i].value;
+        rs[i].quality = r[i].quality ? r[i].quality : CITYGATE__V1__QUALITY__GOOD;
+        rs[i].lane = r[i].lane;
+        snprintf(sensor[i], sizeof sensor[i], "loop-%u", r[i].lane);
+        rs[i].sensor_id = sensor[i];
+        rp[i] = &rs[i];
+    }
+    f.readings = rp;
+    f.n_readings = n;
+    CU_ASSERT_FATAL(wire_encode(&f, key, sizeof key, out, cap, &len) == 0);
+    return len;
+}
+
+void gwt_publish(struct gwt *t, const char *topic, const void *payload, size_t len)
+{
+    MQTTClient_deliveryToken tok;
+    for (uint64_t end = gwt_now_ms() + 30000;;) {
+        int rc = MQTTClient_publish(t->pub, topic, (int)len, payload, 1, 0, &tok);
+        if (rc == MQTTCLIENT_SUCCESS)
+            break;
+        CU_ASSERT_FATAL(rc == MQTTCLIENT_MAX_MESSAGES_INFLIGHT && gwt_now_ms() < end);
+        gwt_pause_ms(1); /* the in-flight window is full: let acknowledgements come in */
+    }
+    t->published++;
+}
+
+void gwt_publish_wait(struct gwt *t)
+{
+    for (uint64_t end = gwt_now_ms() + 30000; t->delivered < t->published;) {
+        CU_ASSERT_FATAL(gwt_now_ms() < end);
+        gwt_pause_ms(5);
+    }
+}
+
+double gwt_metric(const struct gwt *t, const char *sample)
+{
+    char url[128];
+    double v = -1;
+    snprintf(url, sizeof url, "http://%s/metrics", t->http);
+    char *body = http_get(url);
+    if (!body)
+        return -1;
+    size_t n = strlen(sample);
+    for (char *line = body; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (strncmp(line, sample, n) == 0 && line[n] == ' ') {
+            v = strtod(line + n + 1, NULL);
+            break;
+        }
+        line = next ? next + 1 : NULL;
+    }
+    free(body);
+    return v;
+}
+
+double gwt_wait_metric(const struct gwt *t, const char *sample, double want, int timeout_ms)
+{
+    double v = -1;
+    for (uint64_t end = gwt_now_ms() + (uint64_t)timeout_ms; gwt_now_ms() < end;) {
+        v = gwt_metric(t, sample);
+        if (v >= want)
+            return v;
+        gwt_pause_ms(50);
+    }
+    return v;
+}
+
+json_t *gwt_query(const struct gwt *t, const char *q)
+{
+    char url[4096];
+    CURL *c = curl_easy_init();
+    char *e = curl_easy_escape(c, q, 0);
+    curl_easy_cleanup(c);
+    snprintf(url, sizeof url, "%s/query?db=%s&epoch=ms&q=%s", cu_env("CITYGATE_INFLUX_URL"),
+             t->database, e);
+    curl_free(e);
+    char *body = http_get(url);
+    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    return j;
+}
+
+json_t *gwt_rows(json_t *result)
+{
+    json_t *s = json_array_get(
+        json_object_get(json_array_get(json_object_get(result, "results"), 0), "series"), 0);
+    return json_object_get(s, "values");
+}

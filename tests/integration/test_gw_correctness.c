@@ -1,0 +1,160 @@
+/*
+ * test_gw_correctness.c -- 50 nodes x 2 minutes of frames with values the test
+ * chose, through the real broker, citygate and InfluxDB: every 30-s
+ * aggregate read back equals what the test computes itself (counts exact,
+ * sums and means to rounding, p85 within the sketch's documented 2 %).
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cu.h"
+#include "gwtest.h"
+
+#define NODES 50
+#define SITES 5
+#define SECONDS 120
+#define WINDOW_MS 30000
+#define WINDOWS (SECONDS * 1000 / WINDOW_MS)
+#define ALPHA 0.02
+
+static const char *citygate;
+
+/* The test's own aggregate of one (node, window) speed series. */
+struct expect {
+    unsigned count;
+    double sum, min, max;
+    double values[WINDOW_MS / 1000];
+    unsigned volume;
+};
+
+static struct expect expected[NODES][WINDOWS];
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A speed the test chooses: a per-node level, a slow wave, and a deterministic jitter. */
+static double chosen_speed(int node, int second)
+{
+    unsigned h = (unsigned)(node * 2654435761u) ^ (unsigned)(second * 40503u);
+    h ^= h >> 13;
+    h *= 0x5bd1e995u;
+    h ^= h >> 15;
+    return 30.0 + node % 40 + 15.0 * sin(second / 9.0) + (h % 1000) / 100.0;
+}
+
+static void test_aggregates_match(void)
+{
+    struct gwt t;
+    uint8_t frame[2048];
+    char topic[128];
+    /* Two minutes that ended a minute ago, aligned to the base window. */
+    uint64_t base = (gwt_now_ms() - 180000) / WINDOW_MS * WINDOW_MS;
+
+    gwt_init(&t, citygate, NODES, SITES, "[windows]\nlate_horizon = 10m\n");
+    gwt_start(&t);
+    for (int s = 0; s < SECONDS; s++) {
+        for (int n = 0; n < NODES; n++) {
+            double speed = chosen_speed(n, s);
+            unsigned volume = (unsigned)(n + s) % 7;
+            struct gwt_reading r[] = {
+                {CITYGATE__V1__QUANTITY__SPEED, speed, 1, 0},
+                {CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, volume, 1, 0},
+            };
+            struct expect *e = &expected[n][s * 1000 / WINDOW_MS];
+            e->values[e->count++] = speed;
+            e->sum += speed;
+            e->min = e->count == 1 || speed < e->min ? speed : e->min;
+            e->max = e->count == 1 || speed > e->max ? speed : e->max;
+            e->volume += volume;
+            size_t len = gwt_frame(&t, n, 1000 + (uint64_t)n, (uint64_t)s + 1,
+                                   base + (uint64_t)s * 1000 + 500, r, 2, frame, sizeof frame);
+            gwt_topic(&t, n, topic, sizeof topic);
+            gwt_publish(&t, topic, frame, len);
+        }
+    }
+    gwt_publish_wait(&t);
+    CU_ASSERT_EQUAL(gwt_wait_metric(&t, "citygate_frames_accepted_total", NODES * SECONDS, 60000),
+                    NODES * SECONDS);
+
+    /* Poll the store until every base window of every node is there. */
+    json_t *res = NULL, *rows = NULL;
+    const char *q = "SELECT \"count\", \"sum\", \"min\", \"max\", \"mean\", \"p85\", node "
+                    "FROM rp_30s.traffic WHERE quantity = 'speed' ORDER BY time";
+    for (uint64_t end = gwt_now_ms() + 60000; gwt_now_ms() < end; gwt_pause_ms(200)) {
+        json_decref(res);
+        res = gwt_query(&t, q);
+        rows = gwt_rows(res);
+        if (json_array_size(rows) == NODES * WINDOWS &&
+            gwt_metric(&t, "citygate_store_lines_pending") == 0)
+            break;
+    }
+    CU_ASSERT_FATAL(json_array_size(rows) == NODES * WINDOWS);
+
+    unsigned checked = 0;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        uint64_t ts = (uint64_t)json_integer_value(json_array_get(row, 0));
+        int node = (int)strtol(json_string_value(json_array_get(row, 7)) + 5, NULL, 10);
+        size_t w = (ts - base) / WINDOW_MS;
+        CU_ASSERT_FATAL(node >= 0 && node < NODES && w < WINDOWS && (ts - base) % WINDOW_MS == 0);
+        struct expect *e = &expected[node][w];
+        qsort(e->values, e->count, sizeof e->values[0], cmp_double);
+        double p85 = e->values[(size_t)floor(0.85 * (e->count - 1))];
+        CU_ASSERT_EQUAL(json_integer_value(json_array_get(row, 1)), e->count);
+        CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_array_get(row, 2)), e->sum, 1e-9 * e->sum);
+        CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_array_get(row, 3)), e->min, 1e-12);
+        CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_array_get(row, 4)), e->max, 1e-12);
+        CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_array_get(row, 5)), e->sum / e->count,
+                               1e-9 * e->sum);
+        CU_ASSERT(fabs(json_number_value(json_array_get(row, 6)) - p85) <= ALPHA * p85);
+        checked++;
+    }
+    CU_ASSERT_EQUAL(checked, NODES * WINDOWS);
+    json_decref(res);
+
+    /* Volume: flow in vehicles per hour from the window's sum, per node and window. */
+    res = gwt_query(&t, "SELECT \"sum\", flow_vph, node FROM rp_30s.traffic WHERE quantity = "
+                        "'traffic_volume' ORDER BY time");
+    rows = gwt_rows(res);
+    CU_ASSERT_FATAL(json_array_size(rows) == NODES * WINDOWS);
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        uint64_t ts = (uint64_t)json_integer_value(json_array_get(row, 0));
+        int node = (int)strtol(json_string_value(json_array_get(row, 3)) + 5, NULL, 10);
+        struct expect *e = &expected[node][(ts - base) / WINDOW_MS];
+        CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_array_get(row, 1)), e->volume, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_array_get(row, 2)),
+                               e->volume * 3600000.0 / WINDOW_MS, 1e-6);
+    }
+    json_decref(res);
+
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_frames_rejected_total{reason=\"duplicate\"}"), 0);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_values_too_late_total"), 0);
+    CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
+    gwt_fini(&t);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct cu_test tests[] = {
+        {"aggregates in the store match the test's own", test_aggregates_match},
+        {NULL, NULL},
+    };
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CITYGATE\n", argv[0]);
+        return 64;
+    }
+    citygate = argv[1];
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cu_main("gateway correctness", tests);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,786 @@
+/*
+ * test_window.c -- windows close by the watermark, late values rewrite an
+ * emitted window, too-late values are refused, rollups are the merge of
+ * their base windows, limits hold, and allocation failures are clean.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "cu.h"
+#include "err.h"
+#include "frame.pb-c.h"
+#include "window.h"
+
+#define T0 1794999600000LL /* an hour boundary (UTC) */
+#define SEC 1000LL
+#define MAX_RECORDS 4096
+
+/* One emitted aggregate, copied out of the callback. */
+struct record {
+    unsigned level;
+    int64_t start_ms;
+    uint32_t revision, count;
+    double sum, min, max, sumsq, mean, p50, p85, p95, flow_vph;
+    unsigned traffic;
+    char series[96];
+    char sketch[GW_QSKETCH_TEXT_MAX];
+};
+
+/* What the emit callback saw; rewrites replace the record of the same key and start. */
+struct log {
+    struct record *recs;
+    size_t n, n_emits, n_rewrites;
+    int fail; /* make the callback fail this many more times */
+};
+
+static struct log *log_new(void)
+{
+    struct log *lg = calloc(1, sizeof *lg);
+    CU_ASSERT_FATAL(lg != NULL);
+    lg->recs = calloc(MAX_RECORDS, sizeof *lg->recs);
+    CU_ASSERT_FATAL(lg->recs != NULL);
+    return lg;
+}
+
+static void log_free(struct log *lg)
+{
+    free(lg->recs);
+    free(lg);
+}
+
+static int collect(void *ctx, const struct gw_aggregate *a)
+{
+    struct log *lg = ctx;
+    struct record r, *slot = NULL;
+    size_t len;
+
+    if (lg->fail > 0) {
+        lg->fail--;
+        return GW_ERETRY;
+    }
+    memset(&r, 0, sizeof r);
+    r.level = a->level;
+    r.start_ms = a->start_ms;
+    r.revision = a->revision;
+    r.count = a->count;
+    r.sum = a->sum;
+    r.min = a->min;
+    r.max = a->max;
+    r.sumsq = a->sumsq;
+    r.mean = a->mean;
+    r.p50 = a->p50;
+    r.p85 = a->p85;
+    r.p95 = a->p95;
+    r.flow_vph = a->flow_vph;
+    r.traffic = a->traffic;
+    snprintf(r.series, sizeof r.series, "%s/%s/%s/%u/%u/%u", a->key.site, a->key.node,
+             a->key.sensor, a->key.lane, a->key.quantity, a->key.vehicle_class);
+    if (a->sketch)
+        CU_ASSERT_FATAL(gw_qsketch_format(a->sketch, r.sketch, sizeof r.sketch, &len) == 0);
+    for (size_t i = 0; i < lg->n; i++)
+        if (lg->recs[i].level == r.level && lg->recs[i].start_ms == r.start_ms &&
+            strcmp(lg->recs[i].series, r.series) == 0)
+            slot = &lg->recs[i];
+    if (slot) {
+        CU_ASSERT(r.revision == slot->revision + 1);
+        lg->n_rewrites++;
+    } else {
+        CU_ASSERT_FATAL(lg->n < MAX_RECORDS);
+        CU_ASSERT(r.revision == 0);
+        slot = &lg->recs[lg->n++];
+    }
+    *slot = r;
+    lg->n_emits++;
+    return 0;
+}
+
+static const struct record *find(const struct log *lg, unsigned level, int64_t start_ms)
+{
+    for (size_t i = 0; i < lg->n; i++)
+        if (lg->recs[i].level == level && lg->recs[i].start_ms == start_ms)
+            return &lg->recs[i];
+    return NULL;
+}
+
+static struct gw_series_key speed_key(uint32_t lane)
+{
+    struct gw_series_key k = {
+        "ring-north", "node-0001", "loop-1", lane, CITYGATE__V1__QUANTITY__SPEED, 0, true};
+    return k;
+}
+
+static struct gw_windows *windows_default(size_t max_series)
+{
+    struct gw_windows_config cfg;
+    struct gw_windows *w = NULL;
+    gw_windows_config_default(&cfg);
+    cfg.max_series = max_series;
+    CU_ASSERT_FATAL(gw_windows_new(&cfg, &w) == 0);
+    return w;
+}
+
+static void test_config(void)
+{
+    struct gw_windows_config cfg;
+    struct gw_windows *w = NULL;
+    char why[128];
+
+    gw_windows_config_default(&cfg);
+    CU_ASSERT(gw_windows_config_check(&cfg, why, sizeof why) == 0);
+    cfg.widths_ms[2] = 200000; /* smaller than the level before */
+    CU_ASSERT(gw_windows_config_check(&cfg, why, sizeof why) == GW_ECONFIG);
+    CU_ASSERT(strstr(why, "increase") != NULL);
+    gw_windows_config_default(&cfg);
+    cfg.widths_ms[1] = 310000;
+    CU_ASSERT(gw_windows_config_check(&cfg, why, sizeof why) == GW_ECONFIG);
+    gw_windows_config_default(&cfg);
+    cfg.late_horizon_ms = cfg.grace_ms - 1;
+    CU_ASSERT(gw_windows_config_check(&cfg, why, sizeof why) == GW_ECONFIG);
+    gw_windows_config_default(&cfg);
+    cfg.late_horizon_ms = 3600000; /* 121 base windows: more than a ring may hold */
+    CU_ASSERT(gw_windows_config_check(&cfg, why, sizeof why) == GW_ECONFIG);
+    gw_windows_config_default(&cfg);
+    cfg.n_widths = 0;
+    CU_ASSERT(gw_windows_config_check(&cfg, NULL, 0) == GW_ECONFIG);
+    CU_ASSERT(gw_windows_new(&cfg, &w) == GW_ECONFIG);
+    CU_ASSERT(w == NULL);
+    gw_windows_free(NULL);
+}
+
+/* A window is emitted exactly when now passes end + grace, with the right statistics. */
+static void test_watermark(void)
+{
+    struct gw_windows *w = windows_default(10);
+    struct log *lg = log_new();
+    struct gw_series_key k = speed_key(1);
+    unsigned hints = 0;
+    const double v[] = {48.0, 55.0, 51.0};
+    const int64_t ts[] = {T0 + 1 * SEC, T0 + 15 * SEC, T0 + 29999};
+
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_FATAL(gw_windows_add(w, &k, ts[i], v[i], ts[i] + 400, &hints) == 0);
+        CU_ASSERT(hints == (i == 0 ? GW_WINDOW_NEW_SERIES : 0u));
+    }
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC - 1, collect, lg) == 0);
+    CU_ASSERT(lg->n == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, collect, lg) == 0);
+    CU_ASSERT_FATAL(lg->n == 1);
+    const struct record *r = &lg->recs[0];
+    CU_ASSERT(r->level == 0 && r->start_ms == T0 && r->revision == 0 && r->count == 3);
+    CU_ASSERT_DOUBLE_EQUAL(r->sum, 154.0, 1e-9);
+    CU_ASSERT(r->min == 48.0 && r->max == 55.0);
+    CU_ASSERT_DOUBLE_EQUAL(r->mean, 154.0 / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r->sumsq, 48.0 * 48 + 55 * 55 + 51 * 51, 1e-9);
+    CU_ASSERT(fabs(r->p50 - 51.0) <= 51.0 * GW_QSKETCH_ALPHA);
+    CU_ASSERT(fabs(r->p95 - 51.0) <= 51.0 * GW_QSKETCH_ALPHA); /* rank floor(0.95 * 2) = 1 */
+    CU_ASSERT(r->traffic == (GW_TRAFFIC_SPEED | GW_TRAFFIC_SPEED_P85));
+    CU_ASSERT(strcmp(r->series, "ring-north/node-0001/loop-1/1/3/0") == 0);
+    CU_ASSERT(strncmp(r->sketch, "q1;p", 4) == 0);
+    /* Advancing again emits nothing new. */
+    CU_ASSERT(gw_windows_advance(w, T0 + 100 * SEC, collect, lg) == 0);
+    CU_ASSERT(lg->n_emits == 1);
+    gw_windows_free(w);
+    log_free(lg);
+}
+
+/* A late value within the horizon re-emits the same window, corrected; older ones are refused. */
+static void test_late_rewrite_and_too_late(void)
+{
+    struct gw_windows *w = windows_default(10);
+    struct log *lg = log_new();
+    struct gw_series_key k = speed_key(2);
+    struct gw_windows_stats st;
+    unsigned hints = 0;
+
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 2 * SEC, 40.0, T0 + 3 * SEC, NULL) == 0);
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 12 * SEC, 60.0, T0 + 13 * SEC, NULL) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 95 * SEC, collect, lg) == 0);
+    CU_ASSERT_FATAL(lg->n == 1 && lg->recs[0].count == 2);
+
+    /* 70 s after the window's end: past the grace, within the 120 s horizon. */
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 20 * SEC, 80.0, T0 + 100 * SEC, &hints) == 0);
+    CU_ASSERT(hints == GW_WINDOW_LATE);
+    CU_ASSERT(gw_windows_advance(w, T0 + 101 * SEC, collect, lg) == 0);
+    CU_ASSERT_FATAL(lg->n == 1);
+    CU_ASSERT(lg->n_rewrites == 1);
+    const struct record *r = find(lg, 0, T0);
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT(r->revision == 1 && r->count == 3 && r->max == 80.0);
+    CU_ASSERT_DOUBLE_EQUAL(r->sum, 180.0, 1e-9);
+
+    /* At end + horizon the window is gone: the value is too late and folded nowhere. */
+    CU_ASSERT(gw_windows_add(w, &k, T0 + 21 * SEC, 99.0, T0 + 150 * SEC, &hints) == GW_ERANGE);
+    CU_ASSERT(gw_windows_add(w, &k, T0 + 200 * SEC, 1.0, T0 + 150 * SEC, NULL) == GW_ERANGE);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.too_late == 1 && st.too_early == 1);
+    CU_ASSERT(st.values_added == 3 && st.values_late == 1);
+    CU_ASSERT(st.windows_emitted == 1 && st.windows_rewritten == 1);
+    CU_ASSERT(gw_windows_flush_all(w, collect, lg) == 0);
+    for (unsigned level = 1; level < 4; level++) {
+        r = find(lg, level, T0);
+        CU_ASSERT_FATAL(r != NULL);
+        CU_ASSERT(r->count == 3 && r->max == 80.0);
+    }
+    gw_windows_free(w);
+    log_free(lg);
+}
+
+/* Normal-ish speeds around 52 km/h (sd 10): the sum of four uniforms. */
+static double lane_speed(uint64_t *state)
+{
+    double sum = 0;
+    for (int i = 0; i < 4; i++) {
+        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+        sum += (double)(*state >> 11) / 9007199254740992.0;
+    }
+    return 52.0 + (sum - 2.0) * 17.3;
+}
+
+/* Uniform speeds between 30 and 90 km/h: a wide spread, the costly case for sketches. */
+static double speed_at(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return 30.0 + (double)(*state >> 40) / (double)(1ull << 24) * 60.0;
+}
+
+/*
+ * Over two hours of readings every 10 s (some of them arriving late), every
+ * rollup equals the merge of the windows it is made of: counts, min and max
+ * exactly, sums to rounding, sketches bucket for bucket.
+ */
+static void test_rollups_are_merges(void)
+{
+    struct gw_windows *w = windows_default(10);
+    struct log *lg = log_new();
+    struct gw_series_key k = speed_key(3);
+    uint64_t rng = 42;
+    size_t checked = 0;
+
+    int64_t late_ts = -1, late_due = 0;
+    double late_v = 0;
+
+    for (int64_t t = T0; t < T0 + 7200 * SEC; t += 10 * SEC) {
+        double v = speed_at(&rng);
+        if ((t / (10 * SEC)) % 13 == 0) { /* held back, delivered 80 s later */
+            late_ts = t;
+            late_v = v;
+            late_due = t + 80 * SEC;
+        } else {
+            CU_ASSERT_FATAL(gw_windows_add(w, &k, t, v, t + 2 * SEC, NULL) == 0);
+        }
+        if (late_ts >= 0 && t >= late_due) {
+            CU_ASSERT_FATAL(gw_windows_add(w, &k, late_ts, late_v, t + 2 * SEC, NULL) == 0);
+            late_ts = -1;
+        }
+        CU_ASSERT_FATAL(gw_windows_advance(w, t + 2 * SEC, collect, lg) == 0);
+    }
+    CU_ASSERT(gw_windows_flush_all(w, collect, lg) == 0);
+    CU_ASSERT(lg->n_rewrites > 0);
+    for (size_t i = 0; i < lg->n; i++) {
+        const struct record *top = &lg->recs[i];
+        unsigned below = top->level == 1 ? 0 : 1; /* 5 min from 30 s, 15 min and 1 h from 5 min */
+        int64_t width = top->level == 1 ? 300 * SEC : (top->level == 2 ? 900 * SEC : 3600 * SEC);
+        int64_t step = below == 0 ? 30 * SEC : 300 * SEC;
+        struct gw_qsketch merged, part;
+        uint32_t count = 0;
+        double sum = 0, sumsq = 0, mn = INFINITY, mx = -INFINITY;
+        char text[GW_QSKETCH_TEXT_MAX];
+        size_t len;
+
+        if (top->level == 0)
+            continue;
+        gw_qsketch_init(&merged);
+        gw_qsketch_init(&part);
+        for (int64_t s = top->start_ms; s < top->start_ms + width; s += step) {
+            const struct record *p = find(lg, below, s);
+            if (!p)
+                continue;
+            count += p->count;
+            sum += p->sum;
+            sumsq += p->sumsq;
+            mn = p->min < mn ? p->min : mn;
+            mx = p->max > mx ? p->max : mx;
+            CU_ASSERT_FATAL(gw_qsketch_parse(&part, p->sketch, strlen(p->sketch), NULL) == 0);
+            CU_ASSERT_FATAL(gw_qsketch_merge(&merged, &part) == 0);
+        }
+        CU_ASSERT(count == top->count);
+        CU_ASSERT(mn == top->min && mx == top->max);
+        CU_ASSERT(fabs(sum - top->sum) <= 1e-9 * top->sum);
+        CU_ASSERT(fabs(sumsq - top->sumsq) <= 1e-9 * top->sumsq);
+        CU_ASSERT_FATAL(gw_qsketch_format(&merged, text, sizeof text, &len) == 0);
+        CU_ASSERT_STRING_EQUAL(text, top->sketch);
+        gw_qsketch_fini(&merged);
+        gw_qsketch_fini(&part);
+        checked++;
+    }
+    CU_ASSERT(checked == 24 + 8 + 2); /* 5-min, 15-min and 1-h windows in two hours */
+    gw_windows_free(w);
+    log_free(lg);
+}
+
+/* Traffic-derived fields: flow from the sum of volumes, per vehicle class too. */
+static void test_traffic_fields(void)
+{
+    struct gw_windows *w = windows_default(10);
+    struct log *lg = log_new();
+    struct gw_series_key vol = {"s", "n",  "loop-1", 1, CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME,
+                                0,   false};
+    struct gw_series_key trucks = {"s",
+                                   "n",
+                                   "loop-1",
+                                   1,
+                                   CITYGATE__V1__QUANTITY__VEHICLE_CLASS_COUNT,
+                                   CITYGATE__V1__VEHICLE_CLASS__TRUCK,
+                                   false};
+    struct gw_series_key occ = {"s", "n", "loop-1", 1, CITYGATE__V1__QUANTITY__OCCUPANCY, 0, false};
+
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_FATAL(gw_windows_add(w, &vol, T0 + i * 10 * SEC, 10.0, T0 + 40 * SEC, NULL) == 0);
+        CU_ASSERT_FATAL(gw_windows_add(w, &trucks, T0 + i * 10 * SEC, 1.0, T0 + 40 * SEC, NULL) ==
+                        0);
+        CU_ASSERT_FATAL(
+            gw_windows_add(w, &occ, T0 + i * 10 * SEC, 10.0 * (i + 1), T0 + 40 * SEC, NULL) == 0);
+    }
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, collect, lg) == 0);
+    /* Series of one node come in key order: volume (1), occupancy (2), class count (4). */
+    CU_ASSERT_FATAL(lg->n == 3);
+    CU_ASSERT(lg->recs[0].traffic == GW_TRAFFIC_FLOW);
+    CU_ASSERT_DOUBLE_EQUAL(lg->recs[0].flow_vph, 3600.0, 1e-9);
+    CU_ASSERT(lg->recs[1].traffic == GW_TRAFFIC_OCCUPANCY);
+    CU_ASSERT_DOUBLE_EQUAL(lg->recs[1].mean, 20.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(lg->recs[2].flow_vph, 360.0, 1e-9);
+    CU_ASSERT(strstr(lg->recs[2].series, "/4/4") != NULL);
+    CU_ASSERT(lg->recs[0].sketch[0] == '\0');
+    CU_ASSERT(gw_windows_flush_all(w, collect, lg) == 0);
+    const struct record *hour = find(lg, 3, T0);
+    CU_ASSERT_FATAL(hour != NULL);
+    CU_ASSERT_DOUBLE_EQUAL(hour->flow_vph, 30.0, 1e-9);
+    gw_windows_free(w);
+    log_free(lg);
+}
+
+/* Beyond max_series new series are refused and counted; known ones go on. */
+static void test_max_series(void)
+{
+    struct gw_windows *w = windows_default(3);
+    struct gw_windows_stats st;
+    for (uint32_t lane = 1; lane <= 3; lane++) {
+        struct gw_series_key k = speed_key(lane);
+        CU_ASSERT(gw_windows_add(w, &k, T0, 50.0, T0, NULL) == 0);
+    }
+    struct gw_series_key k4 = speed_key(4), k1 = speed_key(1);
+    CU_ASSERT(gw_windows_add(w, &k4, T0, 50.0, T0, NULL) == GW_EFULL);
+    CU_ASSERT(gw_windows_add(w, &k1, T0 + SEC, 51.0, T0 + SEC, NULL) == 0);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.series == 3 && st.series_refused == 1 && st.series_created == 3);
+    gw_windows_free(w);
+}
+
+static void test_bad_input(void)
+{
+    struct gw_windows *w = windows_default(10);
+    struct gw_series_key k = speed_key(1);
+    char long_id[GW_WINDOW_MAX_ID_BYTES + 2];
+    struct gw_windows_stats st;
+
+    CU_ASSERT(gw_windows_add(w, &k, T0, NAN, T0, NULL) == GW_EINVAL);
+    CU_ASSERT(gw_windows_add(w, &k, T0, INFINITY, T0, NULL) == GW_EINVAL);
+    memset(long_id, 'a', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    k.node = long_id;
+    CU_ASSERT(gw_windows_add(w, &k, T0, 1.0, T0, NULL) == GW_EINVAL);
+    long_id[GW_WINDOW_MAX_ID_BYTES] = '\0';
+    CU_ASSERT(gw_windows_add(w, &k, T0, 1.0, T0, NULL) == 0);
+    k.site = "";
+    CU_ASSERT(gw_windows_add(w, &k, T0, 1.0, T0, NULL) == GW_EINVAL);
+    k.site = NULL;
+    CU_ASSERT(gw_windows_add(w, &k, T0, 1.0, T0, NULL) == GW_EINVAL);
+    k = speed_key(1);
+    CU_ASSERT(gw_windows_add(w, &k, -5, 1.0, T0, NULL) == GW_ERANGE);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.values_added == 1 && st.series == 1);
+    gw_windows_free(w);
+}
+
+/* A failing sink keeps the window pending; without advance, slots fill up and say so. */
+static void test_emit_failure_and_busy(void)
+{
+    struct gw_windows *w = windows_default(10);
+    struct log *lg = log_new();
+    struct gw_series_key k = speed_key(1);
+    struct gw_windows_stats st;
+    int rc = 0;
+    int64_t t;
+
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0, 50.0, T0, NULL) == 0);
+    lg->fail = 2;
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, collect, lg) == GW_ERETRY);
+    CU_ASSERT(gw_windows_advance(w, T0 + 91 * SEC, collect, lg) == GW_ERETRY);
+    CU_ASSERT(gw_windows_advance(w, T0 + 92 * SEC, collect, lg) == 0);
+    CU_ASSERT(lg->n == 1 && lg->recs[0].revision == 0);
+
+    /* No advance at all: after a ring of base windows the next value finds its slot busy. */
+    for (t = T0 + 30 * SEC; rc == 0 && t < T0 + 3600 * SEC; t += 30 * SEC)
+        rc = gw_windows_add(w, &k, t, 50.0, t, NULL);
+    CU_ASSERT(rc == GW_EFULL);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.busy == 1);
+    t -= 30 * SEC;
+    CU_ASSERT(gw_windows_advance(w, t, collect, lg) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, t, 50.0, t, NULL) == 0);
+    gw_windows_free(w);
+    log_free(lg);
+}
+
+/* Once all windows of a series are past their horizon, the series is freed. */
+static void test_idle_series_dropped(void)
+{
+    struct gw_windows *w = windows_default(10);
+    struct log *lg = log_new();
+    struct gw_series_key k = speed_key(1);
+    struct gw_windows_stats st;
+
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 5 * SEC, 50.0, T0 + 6 * SEC, NULL) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 119 * SEC, collect, lg) == 0);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.series == 1 && st.windows_retained == 1 && st.windows_pending == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 120 * SEC, collect, lg) == 0);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.series == 0 && st.series_dropped == 1 && st.windows_retained == 0);
+    CU_ASSERT(lg->n == 4);
+    gw_windows_free(w);
+    log_free(lg);
+}
+
+/* The script of the allocation-failure test: several series, signs, ranges, late values. */
+static int script(struct gw_windows *w, struct log *lg, int *saw_enomem)
+{
+    static const char *sensors[] = {"a", "b", "c"};
+    for (int i = 0; i < 120; i++) {
+        struct gw_series_key k = {"site",
+                                  "node",
+                                  sensors[i % 3],
+                                  (uint32_t)(i % 2),
+                                  CITYGATE__V1__QUANTITY__TEMPERATURE,
+                                  0,
+                                  i % 3 != 2};
+        int64_t ts = T0 + i * 5 * SEC, now = ts + (i % 7 == 0 ? 80 * SEC : SEC);
+        double v = (i % 5 == 0 ? -1.0 : 1.0) * pow(1.7, i % 23);
+        int rc = gw_windows_add(w, &k, ts, v, now, NULL);
+        if (rc != 0 && rc != GW_ENOMEM)
+            return rc;
+        *saw_enomem |= rc == GW_ENOMEM;
+        rc = gw_windows_advance(w, now, collect, lg);
+        if (rc)
+            return rc;
+    }
+    return gw_windows_flush_all(w, collect, lg);
+}
+
+/*
+ * With the Nth allocation failing, for every N until none fails: every call
+ * returns 0 or GW_ENOMEM, ASan sees no leak or bad access, and each value is
+ * in all levels or none (the counts per level agree).
+ */
+static void test_allocation_failures(void)
+{
+    struct gw_windows_config cfg;
+    int done = 0;
+    long n;
+
+    gw_windows_config_default(&cfg);
+    for (n = 0; !done && n < 10000; n++) {
+        struct gw_windows *w = NULL;
+        struct log *lg = log_new();
+        int saw_enomem = 0;
+        uint64_t per_level[4] = {0};
+
+        gw_alloc_fail_after(n);
+        int rc = gw_windows_new(&cfg, &w);
+        if (rc == 0) {
+            rc = script(w, lg, &saw_enomem);
+            CU_ASSERT(rc == 0);
+            for (size_t i = 0; i < lg->n; i++)
+                per_level[lg->recs[i].level] += lg->recs[i].count;
+            CU_ASSERT(per_level[0] == per_level[1] && per_level[1] == per_level[2] &&
+                      per_level[2] == per_level[3]);
+        } else {
+            CU_ASSERT(rc == GW_ENOMEM);
+            saw_enomem = 1;
+        }
+        done = !saw_enomem && gw_alloc_count() <= n;
+        gw_alloc_fail_after(-1);
+        gw_windows_free(w);
+        log_free(lg);
+    }
+    CU_ASSERT(done);
+    printf("\n    allocation failure injected at each of the first %ld allocations", n - 1);
+}
+
+/* The same input gives the same emissions in the same order (journal replay). */
+static void test_deterministic(void)
+{
+    struct log *a = log_new(), *b = log_new();
+    struct gw_windows *wa = windows_default(100), *wb = windows_default(100);
+    int enomem = 0;
+    CU_ASSERT(script(wa, a, &enomem) == 0);
+    CU_ASSERT(script(wb, b, &enomem) == 0);
+    CU_ASSERT_FATAL(a->n == b->n && a->n > 0);
+    for (size_t i = 0; i < a->n; i++) {
+        const struct record *x = &a->recs[i], *y = &b->recs[i];
+        CU_ASSERT(x->level == y->level && x->start_ms == y->start_ms && x->count == y->count);
+        CU_ASSERT(x->revision == y->revision && x->sum == y->sum && x->p85 == y->p85);
+        CU_ASSERT(strcmp(x->series, y->series) == 0 && strcmp(x->sketch, y->sketch) == 0);
+    }
+    gw_windows_free(wa);
+    gw_windows_free(wb);
+    log_free(a);
+    log_free(b);
+}
+
+static int discard(void *ctx, const struct gw_aggregate *a)
+{
+    (void)a;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/*
+ * Steady state: n_series series, one reading every 10 s each, arriving 1 s
+ * late, advance every second. Prints the bytes per series once every level
+ * has cycled, and checks that the third hour allocates (almost) nothing.
+ */
+static void steady_state(const char *name, bool quantiles, double (*speed)(uint64_t *))
+{
+    enum { n_series = 300 };
+    struct gw_windows *w = windows_default(n_series);
+    struct gw_windows_stats st;
+    uint64_t rng = 7;
+    size_t emitted = 0, adds = 0;
+    long allocs = 0;
+
+    for (int64_t t = T0; t < T0 + 3 * 3600 * SEC; t += SEC) {
+        if (t == T0 + 2 * 3600 * SEC)
+            gw_alloc_fail_after(-1);
+        for (uint32_t i = (uint32_t)((t / SEC) % 10); i < n_series; i += 10) {
+            struct gw_series_key k = {
+                "ring-north", "node-0001", "loop-1", i, CITYGATE__V1__QUANTITY__SPEED, 0,
+                quantiles};
+            CU_ASSERT_FATAL(gw_windows_add(w, &k, t - SEC, speed(&rng), t, NULL) == 0);
+            adds++;
+        }
+        CU_ASSERT_FATAL(gw_windows_advance(w, t, discard, &emitted) == 0);
+    }
+    allocs = gw_alloc_count();
+    gw_windows_stats(w, &st);
+    printf("\n    steady state, %s: %zu series, %.0f bytes/series (%.1f heap blocks/series), "
+           "%ld allocations in the last hour for %zu values",
+           name, st.series, (double)st.memory_bytes / (double)st.series,
+           (double)st.memory_blocks / (double)st.series, allocs, adds / 3);
+    CU_ASSERT(st.series == n_series);
+    CU_ASSERT(allocs * 100 < (long)(adds / 3));
+    CU_ASSERT(emitted > 0);
+    gw_windows_free(w);
+}
+
+static void test_steady_state_memory(void)
+{
+    steady_state("speeds N(52, 10), quantiles", true, lane_speed);
+    steady_state("speeds U(30, 90), quantiles", true, speed_at);
+    steady_state("no quantiles", false, lane_speed);
+}
+
+/*
+ * The benchmark workload: the gateway's steady state. n_nodes two-lane
+ * traffic nodes each send a frame of 8 readings (5 with quantiles) every
+ * second, spread over the ten 100-ms ticks of the second, arriving 200 ms
+ * after their timestamp; one frame in 1000 arrives 90 s late instead (a
+ * rewrite of an emitted base window). advance() runs every 100 ms.
+ */
+static const struct bench_reading {
+    const char *sensor;
+    uint32_t lane, quantity;
+    bool quantiles;
+} bench_readings[8] = {
+    {"loop-1", 1, CITYGATE__V1__QUANTITY__SPEED, true},
+    {"loop-1", 1, CITYGATE__V1__QUANTITY__OCCUPANCY, true},
+    {"loop-1", 1, CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, false},
+    {"loop-2", 2, CITYGATE__V1__QUANTITY__SPEED, true},
+    {"loop-2", 2, CITYGATE__V1__QUANTITY__OCCUPANCY, true},
+    {"loop-2", 2, CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, false},
+    {"loop-1", 1, CITYGATE__V1__QUANTITY__HEADWAY, true},
+    {"air", 0, CITYGATE__V1__QUANTITY__TEMPERATURE, false},
+};
+
+struct bench {
+    struct gw_windows *w;
+    size_t n_nodes;
+    char (*node_ids)[32];
+    char (*site_ids)[32];
+    uint64_t rng;
+    size_t frames, emitted;
+    int64_t late_ts[64], late_node[64];
+    size_t n_late;
+    int per_reading; /* gw_windows_add() per reading instead of the frame calls */
+};
+
+static double bench_value(struct bench *b, size_t r)
+{
+    switch (bench_readings[r].quantity) {
+    case CITYGATE__V1__QUANTITY__SPEED:
+        return lane_speed(&b->rng);
+    case CITYGATE__V1__QUANTITY__OCCUPANCY:
+        return speed_at(&b->rng) - 30.0;
+    case CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME:
+        return (double)((b->rng >> 20) % 4);
+    case CITYGATE__V1__QUANTITY__HEADWAY:
+        return speed_at(&b->rng) / 10.0;
+    default:
+        return 18.0 + (double)((b->rng >> 30) % 16) / 8.0;
+    }
+}
+
+/* One frame of node i, timestamped ts_ms, arriving at now_ms, as the pipeline would add it. */
+static void bench_frame(struct bench *b, size_t i, int64_t ts_ms, int64_t now_ms)
+{
+    struct gw_windows_frame fr;
+    if (b->per_reading == 0 && gw_windows_frame_begin(b->w, b->site_ids[i], b->node_ids[i], &fr))
+        CU_FAIL_FATAL("bench frame refused");
+    for (size_t r = 0; r < 8; r++) {
+        const struct bench_reading *br = &bench_readings[r];
+        struct gw_series_key k = {
+            b->site_ids[i], b->node_ids[i], br->sensor, br->lane, br->quantity, 0, br->quantiles};
+        double v = bench_value(b, r);
+        int rc = b->per_reading ? gw_windows_add(b->w, &k, ts_ms, v, now_ms, NULL)
+                                : gw_windows_frame_add(b->w, &fr, &k, ts_ms, v, now_ms, NULL);
+        if (rc != 0)
+            CU_FAIL_FATAL("bench add failed");
+    }
+    b->frames++;
+}
+
+/* Simulates [from_ms, to_ms) of gateway time. */
+static void bench_run(struct bench *b, int64_t from_ms, int64_t to_ms)
+{
+    for (int64_t now = from_ms; now < to_ms; now += 100) {
+        int64_t tick = (now / 100) % 10;
+        for (size_t i = (size_t)tick; i < b->n_nodes; i += 10) {
+            int64_t ts = now - 200;
+            b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+            if ((b->rng >> 33) % 1000 == 0 && b->n_late < 64) {
+                b->late_ts[b->n_late] = ts;
+                b->late_node[b->n_late++] = (int64_t)i;
+                continue;
+            }
+            bench_frame(b, i, ts, now);
+        }
+        for (size_t j = 0; j < b->n_late;) {
+            if (b->late_ts[j] + 90 * SEC <= now) {
+                bench_frame(b, (size_t)b->late_node[j], b->late_ts[j], now);
+                b->late_ts[j] = b->late_ts[--b->n_late];
+                b->late_node[j] = b->late_node[b->n_late];
+            } else {
+                j++;
+            }
+        }
+        if (gw_windows_advance(b->w, now, discard, &b->emitted) != 0)
+            CU_FAIL_FATAL("bench advance failed");
+    }
+}
+
+/*
+ * The measured hour, a function of its own so that callgrind can count just
+ * it: valgrind --tool=callgrind --collect-atstart=no --toggle-collect=bench_hour.
+ */
+__attribute__((noinline)) void bench_hour(struct bench *b, int64_t from_ms);
+__attribute__((noinline)) void bench_hour(struct bench *b, int64_t from_ms)
+{
+    bench_run(b, from_ms, from_ms + 3600 * SEC);
+}
+
+static void bench(size_t n_nodes, int per_reading)
+{
+    struct bench b;
+    struct timespec t0, t1;
+
+    memset(&b, 0, sizeof b);
+    b.n_nodes = n_nodes;
+    b.per_reading = per_reading;
+    b.rng = 11;
+    b.w = windows_default(n_nodes * 8);
+    b.node_ids = calloc(n_nodes, sizeof *b.node_ids);
+    b.site_ids = calloc(n_nodes, sizeof *b.site_ids);
+    CU_ASSERT_FATAL(b.node_ids && b.site_ids);
+    for (size_t i = 0; i < n_nodes; i++) {
+        snprintf(b.node_ids[i], sizeof b.node_ids[i], "node-%05zu", i);
+        snprintf(b.site_ids[i], sizeof b.site_ids[i], "site-%03zu", i / 50);
+    }
+    bench_run(&b, T0, T0 + 3600 * SEC); /* warm up: every level cycles, sketches grow */
+    size_t frames = b.frames, emitted = b.emitted;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bench_hour(&b, T0 + 3600 * SEC);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    frames = b.frames - frames;
+    emitted = b.emitted - emitted;
+    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("\n    bench (%s): %zu nodes, %zu series, one hour: %zu frames of 8 readings, %zu "
+           "aggregates, %.0f ns per frame (wall clock, this build)",
+           per_reading ? "gw_windows_add" : "frame calls", n_nodes, n_nodes * 8, frames, emitted,
+           ns / (double)frames);
+    gw_windows_free(b.w);
+    free(b.node_ids);
+    free(b.site_ids);
+}
+
+static void test_bench_small(void)
+{
+    bench(20, 0);
+    bench(20, 1);
+}
+
+static void test_bench(void)
+{
+    bench(200, 0);
+}
+
+static void test_bench_per_reading(void)
+{
+    bench(200, 1);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct cu_test tests[] = {
+        {"config checks", test_config},
+        {"watermark closes windows", test_watermark},
+        {"late rewrite and too late", test_late_rewrite_and_too_late},
+        {"rollups are merges of their base windows", test_rollups_are_merges},
+        {"traffic fields", test_traffic_fields},
+        {"max series", test_max_series},
+        {"bad input", test_bad_input},
+        {"emit failure and busy slots", test_emit_failure_and_busy},
+        {"idle series are dropped", test_idle_series_dropped},
+        {"allocation failures", test_allocation_failures},
+        {"deterministic", test_deterministic},
+        {"steady state memory", test_steady_state_memory},
+        {"bench, small", test_bench_small},
+        {NULL, NULL},
+    };
+    static const struct cu_test bench_frames[] = {
+        {"bench", test_bench},
+        {NULL, NULL},
+    };
+    static const struct cu_test bench_adds[] = {
+        {"bench", test_bench_per_reading},
+        {NULL, NULL},
+    };
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return cu_main("window", bench_frames);
+    if (argc > 1 && strcmp(argv[1], "bench-add") == 0)
+        return cu_main("window", bench_adds);
+    return cu_main("window", tests);
+}
