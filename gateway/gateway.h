@@ -18,6 +18,7 @@
 #include "pipeline.h"
 #include "registry.h"
 #include "sink.h"
+#include "webhook.h"
 
 struct gateway {
     const char *config_path;
@@ -28,6 +29,7 @@ struct gateway {
     struct gw_sink_config sink_cfg;
     struct gw_sink *sink;
     struct gw_mqtt *mqtt;
+    struct gw_webhook *webhook; /* NULL without alerts.webhook */
     struct gw_http *http;
     struct gw_live *live;
     pthread_mutex_t lock; /* pipe, journal, lp buffers, live, counters below */

@@ -191,9 +191,16 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
         ev->rule, ev->site, ev->node, ev->quantity, ev->lane, gw_alert_level_name(ev->new_level),
         gw_alert_level_name(ev->old_level), gw_alert_cause_name(ev->cause),
         ev->value == ev->value ? ev->value : 0.0, ev->timestamp_ms, ev->now_ms);
-    snprintf(topic, sizeof topic, "city/v1/alerts/%s/%s/%s", ev->site, ev->node, ev->rule);
+    /* One retained message per (rule, series): a rule may watch several lanes of a node. */
+    snprintf(topic, sizeof topic, "city/v1/alerts/%s/%s/%s/%s-%" PRIu32, ev->site, ev->node,
+             ev->rule, ev->quantity, ev->lane);
+    for (char *c = topic; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
     if (gw->mqtt && gw_mqtt_publish(gw->mqtt, topic, json, (size_t)n, 1, 1) == 0)
         gw->alerts_published++;
+    if (gw->webhook)
+        gw_webhook_post(gw->webhook, json, (size_t)n);
     gw_log(gw, "alert %s %s/%s %s lane %" PRIu32 ": %s -> %s (%s)", ev->rule, ev->site, ev->node,
            ev->quantity, ev->lane, gw_alert_level_name(ev->old_level),
            gw_alert_level_name(ev->new_level), gw_alert_cause_name(ev->cause));
@@ -501,6 +508,17 @@ static int start(struct gateway *gw)
         return EX_CONFIG;
     }
 
+    if (gw->cfg.webhook_url) {
+        struct gw_webhook_config wc = {gw->cfg.webhook_url,
+                                       (uint32_t)gw->cfg.webhook_timeout_ms,
+                                       (uint32_t)gw->cfg.store_retry_min_ms,
+                                       (uint32_t)gw->cfg.store_retry_max_ms,
+                                       8,
+                                       10000};
+        if (gw_webhook_new(&wc, &gw->webhook) != 0)
+            return EX_SOFTWARE;
+    }
+
     if (recover(gw) != 0) {
         fprintf(stderr, "citygate: journal replay failed\n");
         return EX_IOERR;
@@ -579,6 +597,7 @@ static void stop(struct gateway *gw)
         pthread_mutex_unlock(&gw->lock);
     }
     gw_http_free(gw->http);
+    gw_webhook_free(gw->webhook);
     gw_sink_free(gw->sink);
     gw_journal_free(gw->journal);
     gw_pipeline_free(gw->pipe);

@@ -97,6 +97,9 @@ int render_metrics(void *ctx, FILE *out)
 
     one(out, "citygate_journal_bytes", "gauge", "Journal size on disk.", js.bytes);
     one(out, "citygate_journal_records", "gauge", "Frames in the journal.", js.records);
+    one(out, "citygate_journal_replay_bytes", "gauge",
+        "Journal bytes after the newest snapshot: what a restart would replay.",
+        js.bytes_after_snapshot);
     one(out, "citygate_journal_dropped_total", "counter",
         "Journaled frames removed unreplayed because the journal was full.", js.dropped);
     one(out, "citygate_journal_fsyncs_total", "counter", "Journal fsyncs.", js.fsyncs);
@@ -129,9 +132,20 @@ int render_metrics(void *ctx, FILE *out)
     one(out, "citygate_alerts_published_total", "counter", "Alert messages published on MQTT.",
         alerts_published);
     one(out, "citygate_alert_states", "gauge", "(rule, series) states tracked.", rs.n_states);
+    if (gw->webhook) {
+        struct gw_webhook_stats hs;
+        gw_webhook_stats(gw->webhook, &hs);
+        one(out, "citygate_webhook_delivered_total", "counter", "Alerts the webhook accepted.",
+            hs.delivered);
+        one(out, "citygate_webhook_failed_total", "counter",
+            "Alerts given up on after every retry, or refused (4xx).", hs.failed + hs.refused);
+        one(out, "citygate_webhook_dropped_total", "counter",
+            "Alerts dropped because the webhook queue was full.", hs.dropped);
+    }
 
     one(out, "citygate_mqtt_connected", "gauge", "1 while connected to the broker.",
         (uint64_t)ms.connected);
+    one(out, "citygate_mqtt_connects_total", "counter", "Broker connections made.", ms.connects);
     one(out, "citygate_mqtt_connection_losses_total", "counter", "Broker connections lost.",
         ms.connection_losses);
     return 0;

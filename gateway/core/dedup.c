@@ -409,19 +409,37 @@ int gw_dedup_snapshot(const struct gw_dedup *d, struct gw_wbuf *w)
     return w->err;
 }
 
+/* A restored device must satisfy what the rest of this file assumes. */
+static int dd_valid(const struct dd_dev *dev, uint64_t window_seqs)
+{
+    if (!dev->id[0] || dev->n_gaps > GW_DEDUP_MAX_GAPS || dev->floor > dev->high + 1 ||
+        dev->high - dev->floor >= window_seqs + 1)
+        return 0;
+    for (int g = 0; g < dev->n_gaps; g++) {
+        const struct dd_gap *gap = &dev->gaps[g];
+        if (gap->lo > gap->hi || gap->lo < dev->floor || gap->hi >= dev->high ||
+            (g > 0 && gap->lo <= dev->gaps[g - 1].hi))
+            return 0;
+    }
+    return 1;
+}
+
 int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r)
 {
+    int rc = GW_EINVAL;
     if (d->n_devices != 0)
         return GW_EINVAL;
     uint64_t window = gw_get_u64(r), n = gw_get_u64(r);
     dd_get_stats(r, &d->sum);
     d->n_refused = gw_get_u64(r);
     if (r->bad || window != d->window_seqs || n > d->max_devices)
-        goto bad;
+        goto out;
     for (uint64_t i = 0; i < n; i++) {
-        struct dd_dev *dev = gw_calloc(1, sizeof *dev), *found;
-        if (!dev)
-            goto nomem;
+        struct dd_dev *dev = gw_calloc(1, sizeof *dev), *found = NULL;
+        if (!dev) {
+            rc = GW_ENOMEM;
+            goto out;
+        }
         gw_get_str(r, dev->id, sizeof dev->id);
         dev->n_gaps = gw_get_u8(r);
         dev->has_prev = gw_get_u8(r);
@@ -433,31 +451,28 @@ int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r)
         dev->prev_boot_id = gw_get_u64(r);
         dev->prev_high = gw_get_u64(r);
         dd_get_stats(r, &dev->st);
-        if (dev->n_gaps > GW_DEDUP_MAX_GAPS)
-            r->bad = 1;
-        for (int g = 0; g < dev->n_gaps && !r->bad; g++) {
+        for (int g = 0; g < dev->n_gaps && g < GW_DEDUP_MAX_GAPS; g++) {
             dev->gaps[g].lo = gw_get_u64(r);
             dev->gaps[g].hi = gw_get_u64(r);
         }
-        HASH_FIND_STR(d->head, dev->id, found);
-        if (r->bad || found || !dev->id[0]) {
+        if (!r->bad)
+            HASH_FIND_STR(d->head, dev->id, found);
+        if (r->bad || found || !dd_valid(dev, d->window_seqs)) {
             gw_free(dev);
-            goto bad;
+            goto out;
         }
         HASH_ADD_STR(d->head, id, dev);
         if (!dev->hh.tbl) {
             gw_free(dev);
-            goto nomem;
+            rc = GW_ENOMEM;
+            goto out;
         }
         d->n_devices++;
     }
     return 0;
-bad:
+out:
     gw_dedup_reset(d);
-    return GW_EINVAL;
-nomem:
-    gw_dedup_reset(d);
-    return GW_ENOMEM;
+    return rc;
 }
 
 void gw_dedup_reset(struct gw_dedup *d)

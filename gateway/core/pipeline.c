@@ -59,6 +59,7 @@ int gw_pipeline_new(const struct gw_pipeline_config *cfg, const struct gw_regist
         rc = GW_ECONFIG;
         goto fail;
     }
+    p->windows_config = cfg->windows;
     if ((rc = gw_windows_new(&cfg->windows, &p->windows)) != 0)
         goto fail;
     rc = gw_rules_new(cfg->rules, cfg->n_rules, &rl, &p->rules, &rd);

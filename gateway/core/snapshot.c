@@ -45,5 +45,13 @@ int gw_pipeline_restore(struct gw_pipeline *p, const uint8_t *buf, size_t len)
         rc = gw_windows_restore(p->windows, &r);
     if (rc == 0 && (r.bad || r.left != 0))
         rc = GW_EINVAL;
+    if (rc != 0) {
+        /* As new: a half-restored state would make the replay drop frames as duplicates. */
+        gw_dedup_reset(p->dedup);
+        gw_windows_free(p->windows);
+        p->windows = NULL;
+        if (gw_windows_new(&p->windows_config, &p->windows) != 0)
+            return GW_ENOMEM;
+    }
     return rc;
 }

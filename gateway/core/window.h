@@ -133,8 +133,9 @@ void gw_windows_free(struct gw_windows *w);
  * into *hints (may be NULL). Returns:
  *   0          folded into every level;
  *   GW_ERANGE  ts_ms is too late (older than the late horizon) or further
- *              ahead than max_ahead_ms (both counted), or a window of it
- *              already holds UINT32_MAX values: folded nowhere;
+ *              ahead than max_ahead_ms (both counted), or its base window
+ *              already holds UINT32_MAX / (top width / base width) values
+ *              (35 million with the defaults): folded nowhere;
  *   GW_EFULL   the series would pass max_series (counted), or a window slot
  *              still holds a window that gw_windows_advance() has not
  *              emitted yet (counted as busy: call advance more often);
@@ -186,8 +187,9 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
  * corrected windows, and drops windows past their late horizon (and series
  * left without any window), in the order given at the top. Only nodes with
  * work due are visited: a call with nothing due costs one comparison.
- * Returns 0, or the first non-zero return of emit (what was not emitted is
- * offered again at the next call). Never allocates.
+ * Returns 0, the first non-zero return of emit, or GW_ENOMEM (a rollup's
+ * quantile summary could not grow); what was not done is done at the next
+ * call.
  */
 int gw_windows_advance(struct gw_windows *w, int64_t now_ms, gw_window_emit_fn emit, void *ctx);
 

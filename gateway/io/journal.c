@@ -48,6 +48,7 @@ struct gw_journal {
     size_t n_segs, cap_segs;
     int fd; /* the last segment, open for appending */
     int dirty;
+    struct gw_journal_pos snap; /* the newest snapshot's position, {0, 0} without one */
     struct gw_journal_stats stats;
 };
 
@@ -449,6 +450,7 @@ int gw_journal_snapshot(struct gw_journal *j, struct gw_journal_pos pos, const v
     close(fd);
     if (rc != 0 || rename(tmp, final) != 0 || fsync_dir(j->dir) != 0)
         return GW_EIO;
+    j->snap = pos;
     while (j->n_segs > 1 && j->segs[0].id < pos.segment)
         remove_oldest(j, 0);
     return 0;
@@ -474,6 +476,7 @@ int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, v
     }
     pos->segment = get_le(buf + 8, 8);
     pos->offset = get_le(buf + 16, 8);
+    j->snap = *pos;
     memmove(buf, buf + SNAPSHOT_HEADER_BYTES, (size_t)body);
     *state = buf;
     *len = (size_t)body;
@@ -483,4 +486,12 @@ int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, v
 void gw_journal_stats(const struct gw_journal *j, struct gw_journal_stats *out)
 {
     *out = j->stats;
+    out->bytes_after_snapshot = 0;
+    for (size_t i = 0; i < j->n_segs; i++) {
+        const struct journal_segment *s = &j->segs[i];
+        if (s->id > j->snap.segment)
+            out->bytes_after_snapshot += s->bytes;
+        else if (s->id == j->snap.segment && s->bytes > j->snap.offset)
+            out->bytes_after_snapshot += s->bytes - j->snap.offset;
+    }
 }

@@ -43,6 +43,7 @@ struct gw_journal_stats {
     uint64_t dropped;    /* records removed unreplayed because the journal was full */
     uint64_t torn_bytes; /* cut at open after a crash mid-write */
     uint64_t fsyncs;
+    uint64_t bytes_after_snapshot; /* what a restart would replay */
 };
 
 /*

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "err.h"
 
 struct sink_batch {
@@ -53,27 +54,6 @@ const struct gw_sink_ops *gw_sink_find(const char *name)
     return NULL;
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Absolute CLOCK_MONOTONIC deadline ms from now, for the condition variables. */
-static struct timespec deadline_in(uint64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
-
 static void batch_free(struct sink_batch *b)
 {
     if (b) {
@@ -107,7 +87,7 @@ static struct sink_batch *sink_open_batch(struct gw_sink *s, const char *rp)
     if (!b)
         return NULL;
     b->rp = rp;
-    b->opened_ms = mono_ms();
+    b->opened_ms = gw_mono_ms();
     if (s->tail)
         s->tail->next = b;
     else
@@ -169,14 +149,9 @@ static void sink_dead_letter(struct gw_sink *s, const char *lines, size_t len, c
  */
 static int sink_backoff(struct gw_sink *s, unsigned attempt)
 {
-    uint64_t cap = s->cfg->retry_max_ms, base = s->cfg->retry_min_ms;
-    for (unsigned i = 0; i < attempt && base < cap; i++)
-        base *= 2;
-    if (base > cap)
-        base = cap;
     pthread_mutex_lock(&s->lock);
-    uint64_t wait = base / 2 + (uint64_t)rand_r(&s->seed) % (base / 2 + 1);
-    struct timespec until = deadline_in(wait);
+    uint64_t wait = gw_backoff_ms(attempt, s->cfg->retry_min_ms, s->cfg->retry_max_ms, &s->seed);
+    struct timespec until = gw_deadline_in(wait);
     while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
         ;
     int stop = s->stop;
@@ -200,10 +175,10 @@ static int sink_send(struct gw_sink *s, const char *rp, const char *lines, size_
 {
     char msg[512];
     for (unsigned attempt = 0;; attempt++) {
-        uint64_t t0 = mono_ms();
+        uint64_t t0 = gw_mono_ms();
         msg[0] = '\0';
         enum gw_sink_result r = s->ops->write(s->state, rp, lines, len, msg, sizeof msg);
-        uint64_t took = mono_ms() - t0;
+        uint64_t took = gw_mono_ms() - t0;
         size_t n = count_lines(lines, len);
 
         pthread_mutex_lock(&s->lock);
@@ -268,9 +243,9 @@ static void *sink_main(void *arg)
             pthread_cond_wait(&s->wake, &s->lock);
             continue;
         }
-        uint64_t age = mono_ms() - b->opened_ms;
+        uint64_t age = gw_mono_ms() - b->opened_ms;
         if (b->n_lines < s->cfg->batch_lines && age < s->cfg->batch_interval_ms) {
-            struct timespec until = deadline_in(s->cfg->batch_interval_ms - age);
+            struct timespec until = gw_deadline_in(s->cfg->batch_interval_ms - age);
             pthread_cond_timedwait(&s->wake, &s->lock, &until);
             continue;
         }
@@ -309,7 +284,7 @@ int gw_sink_new(const struct gw_sink_config *cfg, struct gw_sink **out, char *er
     }
     s->cfg = cfg;
     s->ops = ops;
-    s->seed = (unsigned)mono_ms();
+    s->seed = (unsigned)gw_mono_ms();
     rc = ops->open(cfg, &s->state, err, err_len);
     if (rc != 0) {
         free(s);
@@ -333,7 +308,7 @@ int gw_sink_new(const struct gw_sink_config *cfg, struct gw_sink **out, char *er
 
 int gw_sink_drain(struct gw_sink *s, uint32_t timeout_ms)
 {
-    struct timespec until = deadline_in(timeout_ms);
+    struct timespec until = gw_deadline_in(timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
     for (struct sink_batch *b = s->head; b; b = b->next)

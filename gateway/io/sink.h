@@ -25,8 +25,8 @@ enum gw_sink_result {
 };
 
 struct gw_sink_config {
-    const char *adapter; /* "influx-v1" or "influx-v2" */
-    const char *url;     /* http://host:port */
+    const char *adapter;                     /* "influx-v1" or "influx-v2" */
+    const char *url;                         /* http://host:port */
     const char *database, *retention_policy; /* v1 */
     const char *org, *bucket, *token;        /* v2 */
     const char *username, *password;         /* v1, optional */
@@ -58,7 +58,7 @@ const struct gw_sink_ops *gw_sink_find(const char *name);
 struct gw_sink_stats {
     uint64_t lines_written, batches_written;
     uint64_t lines_pending, bytes_pending;
-    uint64_t retries, errors;         /* failed attempts, by kind */
+    uint64_t retries, errors; /* failed attempts, by kind */
     uint64_t lines_dead_lettered, lines_dropped, splits;
     uint64_t write_ms_sum, write_ms_max, writes_timed; /* successful request latency */
 };
@@ -89,7 +89,8 @@ int gw_sink_drain(struct gw_sink *s, uint32_t timeout_ms);
 
 void gw_sink_stats(struct gw_sink *s, struct gw_sink_stats *out);
 
-/* Stops the thread after at most the time of one request; pending data is lost (it is journaled). */
+/* Stops the thread after at most the time of one request; pending data is lost (it is journaled).
+ */
 void gw_sink_free(struct gw_sink *s);
 
 #endif

@@ -5,7 +5,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +19,8 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "cu.h"
 
@@ -25,6 +29,13 @@ uint64_t gwt_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t gwt_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void gwt_pause_ms(int ms)
@@ -83,6 +94,22 @@ static void on_delivered(void *ctx, MQTTClient_deliveryToken tok)
     t->delivered++;
 }
 
+/*
+ * (Re)connects the publisher. Its session is persistent, so Paho sends again
+ * whatever was in flight when the broker went away.
+ */
+static int gwt_connect(struct gwt *t, int timeout_ms)
+{
+    MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
+    int rc = MQTTCLIENT_FAILURE;
+    o.cleansession = 0;
+    o.maxInflightMessages = 1000;
+    for (uint64_t end = gwt_now_ms() + (uint64_t)timeout_ms; gwt_now_ms() < end; gwt_pause_ms(50))
+        if ((rc = MQTTClient_connect(t->pub, &o)) == MQTTCLIENT_SUCCESS)
+            break;
+    return rc;
+}
+
 void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
               const char *extra_config)
 {
@@ -127,14 +154,11 @@ void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
             t->database, t->dir, t->http, extra_config ? extra_config : "");
     fclose(f);
 
-    MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
-    o.cleansession = 1;
-    o.maxInflightMessages = 1000;
     CU_ASSERT_FATAL(MQTTClient_create(&t->pub, cu_env("CITYGATE_MQTT_URL"), "gwtest-pub",
                                       MQTTCLIENT_PERSISTENCE_NONE, NULL) == MQTTCLIENT_SUCCESS);
     CU_ASSERT_FATAL(MQTTClient_setCallbacks(t->pub, t, NULL, on_arrived, on_delivered) ==
                     MQTTCLIENT_SUCCESS);
-    CU_ASSERT_FATAL(MQTTClient_connect(t->pub, &o) == MQTTCLIENT_SUCCESS);
+    CU_ASSERT_FATAL(gwt_connect(t, 10000) == MQTTCLIENT_SUCCESS);
 }
 
 struct body {
@@ -241,68 +265,121 @@ void gwt_fini(struct gwt *t)
         MQTTClient_disconnect(t->pub, 1000);
         MQTTClient_destroy(&t->pub);
     }
+    if (getenv("CITYGATE_KEEP")) {
+        fprintf(stderr, "kept %s\n", t->dir);
+        return;
+    }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", t->dir);
 }
 
+void gwt_frame_parts(const struct gwt *t, int device, uint64_t boot, uint64_t seq, uint64_t ts_ms,
+                     const struct gwt_reading *r, size_t n, struct gwt_parts *p)
+{
+    static const struct {
+        int q, u;
+    } units[] = {
+        {CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, CITYGATE__V1__UNIT__VEHICLES},
+        {CITYGATE__V1__QUANTITY__OCCUPANCY, CITYGATE__V1__UNIT__PERCENT},
+        {CITYGATE__V1__QUANTITY__SPEED, CITYGATE__V1__UNIT__KILOMETRES_PER_HOUR},
+        {CITYGATE__V1__QUANTITY__NO2, CITYGATE__V1__UNIT__MICROGRAMS_PER_CUBIC_METRE},
+        {CITYGATE__V1__QUANTITY__NOISE, CITYGATE__V1__UNIT__DECIBEL_A},
+    };
+
+    CU_ASSERT_FATAL(n <= 64);
+    citygate__v1__frame__init(&p->f);
+    gwt_device(t, device, p->id, p->site);
+    p->f.device_id = p->id;
+    p->f.site_id = p->site;
+    p->f.boot_id = boot;
+    p->f.seq = seq;
+    p->f.timestamp_ms = ts_ms;
+    p->f.interval_ms = 1000;
+    for (size_t i = 0; i < n; i++) {
+        Citygate__V1__Reading *rs = &p->rs[i];
+        citygate__v1__reading__init(rs);
+        rs->quantity = r[i].quantity;
+        for (size_t u = 0; u < sizeof units / sizeof *units; u++)
+            if (units[u].q == r[i].quantity)
+                rs->unit = units[u].u;
+        rs->value = r[i].value;
+        rs->quality = r[i].quality ? r[i].quality : CITYGATE__V1__QUALITY__GOOD;
+        rs->lane = r[i].lane;
+        snprintf(p->sensor[i], sizeof p->sensor[i], "loop-%u", r[i].lane);
+        rs->sensor_id = p->sensor[i];
+        p->rp[i] = rs;
+    }
+    p->f.readings = p->rp;
+    p->f.n_readings = n;
+}
+
+size_t gwt_frame_sign(int key_device, const Citygate__V1__Frame *f, uint8_t *out, size_t cap)
+{
+    uint8_t key[32];
+    size_t len = 0;
+    gwt_key(key_device, key);
+    CU_ASSERT_FATAL(wire_encode(f, key, sizeof key, out, cap, &len) == 0);
+    return len;
+}
+
 size_t gwt_frame(const struct gwt *t, int device, uint64_t boot, uint64_t seq, uint64_t ts_ms,
                  const struct gwt_reading *r, size_t n, uint8_t *out, size_t cap)
 {
-    Citygate__V1__Frame f = CITYGATE__V1__FRAME__INIT;
-    Citygate__V1__Reading rs[64], *rp[64];
-    char id[16], site[16], sensor[64][16];
-    uint8_t key[32];
-    size_t len = 0;
+    struct gwt_parts p;
+    gwt_frame_parts(t, device, boot, seq, ts_ms, r, n, &p);
+    return gwt_frame_sign(device, &p.f, out, cap);
+}
 
-    CU_ASSERT_FATAL(n <= 64);
-    gwt_device(t, device, id, site);
-    gwt_key(device, key);
-    f.device_id = id;
-    f.site_id = site;
-    f.boot_id = boot;
-    f.seq = seq;
-    f.timestamp_ms = ts_ms;
-    f.interval_ms = 1000;
-    for (size_t i = 0; i < n; i++) {
-        const struct gw_quantity_unit {
-            int q, u;
-        } units[] = {
-            {CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, CITYGATE__V1__UNIT__VEHICLES},
-            {CITYGATE__V1__QUANTITY__OCCUPANCY, CITYGATE__V1__UNIT__PERCENT},
-            {CITYGATE__V1__QUANTITY__SPEED, CITYGATE__V1__UNIT__KILOMETRES_PER_HOUR},
-            {CITYGATE__V1__QUANTITY__NO2, CITYGATE__V1__UNIT__MICROGRAMS_PER_CUBIC_METRE},
-            {CITYGATE__V1__QUANTITY__NOISE, CITYGATE__V1__UNIT__DECIBEL_A},
-        };
-        citygate__v1__reading__init(&rs[i]);
-        rs[i].quantity = r[i].quantity;
-        for (size_t u = 0; u < sizeof units / sizeof *units; u++)
-            if (units[u].q == r[i].quantity)
-                rs[i].unit = units[u].u;
-        rs[i].value = r[i].value;
-        rs[i].quality = r[i].quality ? r[i].quality : CITYGATE__V1__QUALITY__GOOD;
-        rs[i].lane = r[i].lane;
-        snprintf(sensor[i], sizeof sensor[i], "loop-%u", r[i].lane);
-        rs[i].sensor_id = sensor[i];
-        rp[i] = &rs[i];
+size_t gwt_envelope(int key_device, const char *id, uint8_t major, const uint8_t *body,
+                    size_t body_len, uint8_t *out, size_t cap)
+{
+    size_t id_len = strlen(id), head = WIRE_HEADER_BYTES + id_len;
+    unsigned tag_len = 0;
+    uint8_t key[32];
+
+    CU_ASSERT_FATAL(id_len <= 255 && body_len <= UINT32_MAX &&
+                    head + body_len + WIRE_TAG_BYTES <= cap);
+    gwt_key(key_device, key);
+    out[0] = 'C';
+    out[1] = 'G';
+    out[2] = major;
+    out[3] = 0;
+    out[4] = (uint8_t)id_len;
+    memcpy(out + 5, id, id_len);
+    for (int b = 0; b < 4; b++)
+        out[5 + id_len + (size_t)b] = (uint8_t)(body_len >> (24 - 8 * b));
+    memcpy(out + head, body, body_len);
+    CU_ASSERT_FATAL(HMAC(EVP_sha256(), key, sizeof key, out, head + body_len, out + head + body_len,
+                         &tag_len) != NULL &&
+                    tag_len == WIRE_TAG_BYTES);
+    return head + body_len + WIRE_TAG_BYTES;
+}
+
+static void publish(struct gwt *t, const char *topic, const void *payload, size_t len, int retained)
+{
+    MQTTClient_deliveryToken tok;
+    for (uint64_t end = gwt_now_ms() + 30000;;) {
+        int rc = MQTTClient_publish(t->pub, topic, (int)len, payload, 1, retained, &tok);
+        if (rc == MQTTCLIENT_SUCCESS)
+            break;
+        CU_ASSERT_FATAL(gwt_now_ms() < end);
+        if (rc == MQTTCLIENT_MAX_MESSAGES_INFLIGHT)
+            gwt_pause_ms(1); /* the in-flight window is full: let acknowledgements come in */
+        else if (!MQTTClient_isConnected(t->pub))
+            gwt_connect(t, 1000); /* the broker is away (a scenario restarts it) */
     }
-    f.readings = rp;
-    f.n_readings = n;
-    CU_ASSERT_FATAL(wire_encode(&f, key, sizeof key, out, cap, &len) == 0);
-    return len;
+    t->published++;
 }
 
 void gwt_publish(struct gwt *t, const char *topic, const void *payload, size_t len)
 {
-    MQTTClient_deliveryToken tok;
-    for (uint64_t end = gwt_now_ms() + 30000;;) {
-        int rc = MQTTClient_publish(t->pub, topic, (int)len, payload, 1, 0, &tok);
-        if (rc == MQTTCLIENT_SUCCESS)
-            break;
-        CU_ASSERT_FATAL(rc == MQTTCLIENT_MAX_MESSAGES_INFLIGHT && gwt_now_ms() < end);
-        gwt_pause_ms(1); /* the in-flight window is full: let acknowledgements come in */
-    }
-    t->published++;
+    publish(t, topic, payload, len, 0);
+}
+
+void gwt_publish_retained(struct gwt *t, const char *topic, const void *payload, size_t len)
+{
+    publish(t, topic, payload, len, 1);
 }
 
 void gwt_publish_wait(struct gwt *t)
@@ -366,4 +443,224 @@ json_t *gwt_rows(json_t *result)
     json_t *s = json_array_get(
         json_object_get(json_array_get(json_object_get(result, "results"), 0), "series"), 0);
     return json_object_get(s, "values");
+}
+
+json_t *gwt_wait_rows(const struct gwt *t, const char *q, size_t n_rows, int timeout_ms)
+{
+    json_t *res = NULL;
+    for (uint64_t end = gwt_now_ms() + (uint64_t)timeout_ms; gwt_now_ms() < end;
+         gwt_pause_ms(100)) {
+        json_decref(res);
+        res = gwt_query(t, q);
+        if (json_array_size(gwt_rows(res)) == n_rows &&
+            gwt_metric(t, "citygate_store_lines_pending") == 0)
+            break;
+    }
+    return res;
+}
+
+int gwt_healthy(const struct gwt *t)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://%s/healthz", t->http);
+    char *body = http_get(url);
+    int ok = body && strstr(body, "\"mqtt_connected\":true") != NULL;
+    free(body);
+    return ok;
+}
+
+int gwt_running(struct gwt *t)
+{
+    int status;
+    if (t->pid <= 0)
+        return 0;
+    if (waitpid(t->pid, &status, WNOHANG) == 0)
+        return 1;
+    t->pid = 0;
+    show_log(t);
+    return 0;
+}
+
+int gwt_log_contains(const struct gwt *t, const char *needle)
+{
+    char line[1024];
+    int found = 0;
+    FILE *f = fopen(t->log, "r");
+    if (!f)
+        return 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* ---- subscriber ---- */
+
+struct gwt_sub {
+    MQTTClient client;
+    pthread_mutex_t lock;
+    pthread_cond_t arrived;
+    struct gwt_msg **msgs;
+    size_t n, cap;
+};
+
+static void msg_free(struct gwt_msg *m)
+{
+    if (!m)
+        return;
+    json_decref(m->json);
+    free(m->topic);
+    free(m->payload);
+    free(m);
+}
+
+/* Paho's thread: keeps a copy; returning 0 (out of memory) makes Paho offer it again. */
+static int sub_arrived(void *ctx, char *topic, int topic_len, MQTTClient_message *m)
+{
+    struct gwt_sub *s = ctx;
+    uint64_t now = gwt_mono_ns();
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    size_t plen = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+    struct gwt_msg *msg = calloc(1, sizeof *msg);
+    int kept = 0;
+
+    if (!msg || !(msg->topic = malloc(tlen + 1)) || !(msg->payload = malloc(plen + 1)))
+        goto out;
+    memcpy(msg->topic, topic, tlen);
+    msg->topic[tlen] = '\0';
+    if (plen)
+        memcpy(msg->payload, m->payload, plen);
+    msg->payload[plen] = '\0';
+    msg->len = plen;
+    msg->retained = m->retained;
+    msg->arrived_ns = now;
+    msg->json = json_loadb(msg->payload, plen, 0, NULL);
+    pthread_mutex_lock(&s->lock);
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 256;
+        struct gwt_msg **grown = realloc(s->msgs, cap * sizeof *grown);
+        if (grown) {
+            s->msgs = grown;
+            s->cap = cap;
+        }
+    }
+    if (s->n < s->cap) {
+        s->msgs[s->n++] = msg;
+        msg = NULL;
+        kept = 1;
+        pthread_cond_broadcast(&s->arrived);
+    }
+    pthread_mutex_unlock(&s->lock);
+out:
+    msg_free(msg);
+    if (kept) {
+        MQTTClient_freeMessage(&m);
+        MQTTClient_free(topic);
+    }
+    return kept;
+}
+
+struct gwt_sub *gwt_sub_new(const char *client_id, const char *filter)
+{
+    MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
+    pthread_condattr_t ca;
+    struct gwt_sub *s = calloc(1, sizeof *s);
+
+    CU_ASSERT_FATAL(s != NULL);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->arrived, &ca);
+    pthread_condattr_destroy(&ca);
+    o.cleansession = 1;
+    CU_ASSERT_FATAL(MQTTClient_create(&s->client, cu_env("CITYGATE_MQTT_URL"), client_id,
+                                      MQTTCLIENT_PERSISTENCE_NONE, NULL) == MQTTCLIENT_SUCCESS);
+    CU_ASSERT_FATAL(MQTTClient_setCallbacks(s->client, s, NULL, sub_arrived, NULL) ==
+                    MQTTCLIENT_SUCCESS);
+    CU_ASSERT_FATAL(MQTTClient_connect(s->client, &o) == MQTTCLIENT_SUCCESS);
+    CU_ASSERT_FATAL(MQTTClient_subscribe(s->client, filter, 1) == MQTTCLIENT_SUCCESS);
+    return s;
+}
+
+void gwt_sub_free(struct gwt_sub *s)
+{
+    if (!s)
+        return;
+    MQTTClient_disconnect(s->client, 1000);
+    MQTTClient_destroy(&s->client);
+    for (size_t i = 0; i < s->n; i++)
+        msg_free(s->msgs[i]);
+    free(s->msgs);
+    pthread_cond_destroy(&s->arrived);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+size_t gwt_sub_count(struct gwt_sub *s)
+{
+    pthread_mutex_lock(&s->lock);
+    size_t n = s->n;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+size_t gwt_sub_wait(struct gwt_sub *s, size_t n, int timeout_ms)
+{
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += timeout_ms / 1000;
+    end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (end.tv_nsec >= 1000000000) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (s->n < n && pthread_cond_timedwait(&s->arrived, &s->lock, &end) == 0)
+        ;
+    size_t got = s->n;
+    pthread_mutex_unlock(&s->lock);
+    return got;
+}
+
+const struct gwt_msg *gwt_sub_msg(struct gwt_sub *s, size_t i)
+{
+    pthread_mutex_lock(&s->lock);
+    const struct gwt_msg *m = i < s->n ? s->msgs[i] : NULL;
+    pthread_mutex_unlock(&s->lock);
+    return m;
+}
+
+const char *gwt_msg_str(const struct gwt_msg *m, const char *key)
+{
+    const char *v = m ? json_string_value(json_object_get(m->json, key)) : NULL;
+    return v ? v : "";
+}
+
+/* ---- aggregates ---- */
+
+void gwt_agg_add(struct gwt_agg *a, double v)
+{
+    a->min = a->count == 0 || v < a->min ? v : a->min;
+    a->max = a->count == 0 || v > a->max ? v : a->max;
+    a->sum += v;
+    a->count++;
+}
+
+int gwt_agg_check(const struct gwt_agg *a, json_t *row, size_t col, int assert)
+{
+    double got[5], want[5] = {a->count, a->sum, a->min, a->max, a->count ? a->sum / a->count : 0};
+    int bad = 0;
+    for (size_t i = 0; i < 5; i++) {
+        json_t *v = json_array_get(row, col + i);
+        got[i] = json_number_value(v);
+        double tol = i == 1 || i == 4 ? 1e-9 * fabs(want[i]) : 0;
+        int ok = json_is_number(v) && fabs(got[i] - want[i]) <= tol;
+        if (!ok && assert) {
+            fprintf(stderr, "aggregate column %zu: store %.17g, expected %.17g\n", col + i, got[i],
+                    want[i]);
+            CU_FAIL("a store aggregate differs from the test's own");
+        }
+        bad += !ok;
+    }
+    return bad;
 }

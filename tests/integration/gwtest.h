@@ -90,6 +90,108 @@ json_t *gwt_rows(json_t *result);
 /* Wall clock in ms. */
 uint64_t gwt_now_ms(void);
 
+/* Monotonic clock in ns (CLOCK_MONOTONIC), for latencies. */
+uint64_t gwt_mono_ns(void);
+
+/* ---- frames a test breaks on purpose ---- */
+
+/*
+ * What gwt_frame() signs, before signing, so that a test can change a field.
+ * It points into itself: fill it in place and do not copy it.
+ */
+struct gwt_parts {
+    Citygate__V1__Frame f;
+    Citygate__V1__Reading rs[64], *rp[64];
+    char id[16], site[16], sensor[64][16];
+};
+
+/* Fills *p with the frame gwt_frame() would encode for the same arguments. */
+void gwt_frame_parts(const struct gwt *t, int device, uint64_t boot, uint64_t seq, uint64_t ts_ms,
+                     const struct gwt_reading *r, size_t n, struct gwt_parts *p);
+
+/* Encodes f (borrowed) signed with device key_device's key. Returns its length. */
+size_t gwt_frame_sign(int key_device, const Citygate__V1__Frame *f, uint8_t *out, size_t cap);
+
+/*
+ * A frame envelope around any body (borrowed): "CG", major, minor 0, id,
+ * body_len, body, and the HMAC-SHA256 of device key_device's key, so that a
+ * test can sign what wire_encode() never would. Returns its length.
+ */
+size_t gwt_envelope(int key_device, const char *id, uint8_t major, const uint8_t *body,
+                    size_t body_len, uint8_t *out, size_t cap);
+
+/* Publishes a retained message at QoS 1 without waiting (counted like gwt_publish()). */
+void gwt_publish_retained(struct gwt *t, const char *topic, const void *payload, size_t len);
+
+/* 1 when /healthz answers and says the broker is connected, else 0. */
+int gwt_healthy(const struct gwt *t);
+
+/* 1 while the citygate process runs (not exited, not killed), else 0. */
+int gwt_running(struct gwt *t);
+
+/* 1 when citygate's log holds needle ("runtime error"), else 0. */
+int gwt_log_contains(const struct gwt *t, const char *needle);
+
+/*
+ * Runs q until its first series has exactly n_rows rows and the gateway has no
+ * store lines pending, or timeout_ms pass. Returns the last result (caller
+ * frees with json_decref(); may be NULL).
+ */
+json_t *gwt_wait_rows(const struct gwt *t, const char *q, size_t n_rows, int timeout_ms);
+
+/* ---- a subscriber that keeps what it receives ---- */
+
+/* One message, as received. */
+struct gwt_msg {
+    char *topic;
+    char *payload; /* NUL-terminated copy */
+    size_t len;
+    int retained;
+    uint64_t arrived_ns; /* gwt_mono_ns() in the arrival callback */
+    json_t *json;        /* the payload parsed as JSON, or NULL */
+};
+
+struct gwt_sub;
+
+/*
+ * Connects a client (clean session) and subscribes to filter at QoS 1; every
+ * message is kept, in arrival order, until gwt_sub_free(). Runs under
+ * tools/services.
+ */
+struct gwt_sub *gwt_sub_new(const char *client_id, const char *filter);
+
+/* Disconnects and frees s and its messages; NULL is a no-op. */
+void gwt_sub_free(struct gwt_sub *s);
+
+/* Messages received so far. */
+size_t gwt_sub_count(struct gwt_sub *s);
+
+/* Waits until at least n messages arrived or timeout_ms pass; returns the count. */
+size_t gwt_sub_wait(struct gwt_sub *s, size_t n, int timeout_ms);
+
+/* Message i in arrival order (valid until gwt_sub_free()), or NULL if not there yet. */
+const struct gwt_msg *gwt_sub_msg(struct gwt_sub *s, size_t i);
+
+/* A string member of a message's JSON payload, or "" when absent. */
+const char *gwt_msg_str(const struct gwt_msg *m, const char *key);
+
+/* ---- the test's own aggregate of a series' window ---- */
+
+struct gwt_agg {
+    unsigned count;
+    double sum, min, max;
+};
+
+/* Folds v into a. */
+void gwt_agg_add(struct gwt_agg *a, double v);
+
+/*
+ * Compares a store row whose columns from col on are count, sum, min, max,
+ * mean with a (sums and means to 1e-9 relative). Returns the number of
+ * differences; with assert set, each one is a failed assertion.
+ */
+int gwt_agg_check(const struct gwt_agg *a, json_t *row, size_t col, int assert);
+
 /* Sleeps ms (to pace a publisher, never to wait for a result). */
 void gwt_pause_ms(int ms);
 

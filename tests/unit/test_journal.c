@@ -154,6 +154,9 @@ static void test_snapshot_trims_and_restores(void)
     append_n(j, 0, 200);
     pos = gw_journal_end(j);
     CU_ASSERT_FATAL(gw_journal_snapshot(j, pos, "core-state", 10) == 0);
+    struct gw_journal_stats before;
+    gw_journal_stats(j, &before);
+    CU_ASSERT(before.bytes_after_snapshot == 0);
     append_n(j, 200, 5);
     struct seen s = {0, 200, 1};
     CU_ASSERT(gw_journal_replay(j, pos, count_record, &s) == 0);
@@ -162,6 +165,7 @@ static void test_snapshot_trims_and_restores(void)
     gw_journal_stats(j, &st);
     CU_ASSERT(st.dropped == 0);
     CU_ASSERT(st.records < 205); /* segments before the snapshot are gone */
+    CU_ASSERT(st.bytes_after_snapshot > 0 && st.bytes_after_snapshot < st.bytes);
     gw_journal_free(j);
 
     j = open_journal(1 << 20, 1024);

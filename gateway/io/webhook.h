@@ -1,0 +1,42 @@
+/*
+ * webhook.h -- delivers alert changes as JSON POSTs to an operator's URL, in
+ * order, from its own thread, retrying failures with the shared backoff.
+ *
+ * The queue is bounded: when it is full the oldest alert is dropped and
+ * counted. A 2xx answer is delivered; 4xx other than 408 and 429 is a
+ * permanent refusal (counted, not retried); anything else is retried until
+ * max_attempts.
+ */
+#ifndef CITYGATE_GW_WEBHOOK_H
+#define CITYGATE_GW_WEBHOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_webhook_config {
+    const char *url; /* borrowed for the webhook's lifetime */
+    uint32_t timeout_ms;
+    uint32_t retry_min_ms, retry_max_ms;
+    unsigned max_attempts;
+    size_t max_queue;
+};
+
+struct gw_webhook_stats {
+    uint64_t delivered, refused, failed, dropped, retries;
+    size_t queued;
+};
+
+struct gw_webhook;
+
+/* Starts the sender. Returns 0 and sets *out (free with gw_webhook_free()), or GW_ENOMEM. */
+int gw_webhook_new(const struct gw_webhook_config *cfg, struct gw_webhook **out);
+
+/* Queues a copy of the JSON body; any thread. Returns 0 or GW_ENOMEM. */
+int gw_webhook_post(struct gw_webhook *w, const char *json, size_t len);
+
+void gw_webhook_stats(struct gw_webhook *w, struct gw_webhook_stats *out);
+
+/* Stops after the request in progress; queued alerts are dropped. NULL is a no-op. */
+void gw_webhook_free(struct gw_webhook *w);
+
+#endif

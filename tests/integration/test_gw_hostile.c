@@ -1,0 +1,411 @@
+/*
+ * test_gw_hostile.c -- twenty kinds of bad frames mixed into valid traffic,
+ * through the real broker, citygate and InfluxDB.
+ *
+ * Every refusal reason the gateway can give without a full device table is
+ * provoked at least once (size cap, truncated and malformed envelopes,
+ * unknown major version, bad signature, unknown device, missing fields,
+ * envelope/body id mismatch, too many readings, bad topic, topic/id mismatch
+ * on node and site, registry site mismatch, timestamps ahead and too old,
+ * unknown quantity, unit mismatch, values not finite or out of range,
+ * duplicates and replays). The test asserts that each reason's counter rose
+ * by exactly the number sent of its kind and every other stayed at 0, that
+ * every refused frame reached city/v1/quarantine/... with its reason and its
+ * bytes, in the order sent, that the store's aggregates equal the test's own
+ * over the valid frames only, and that citygate still takes frames, answers
+ * /healthz and stops cleanly without a sanitizer report.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cu.h"
+#include "gwtest.h"
+#include "validate.h"
+
+#define NODES 4
+#define SITES 2
+#define WINDOW_MS 30000
+#define LONG_SEQS 301 /* device 0: a frame, then 300 newer ones: seq 1 is then a replay */
+#define SHORT_SEQS 60 /* devices 1 .. NODES-1 */
+#define WINDOWS 11    /* LONG_SEQS seconds of base windows */
+#define BOOT 7000
+#define MAX_HOSTILE 64
+#define FRAME_CAP 2048
+#define OVERSIZE_BYTES 70000 /* over the default 64 KiB cap */
+
+static const char *citygate;
+static struct gwt t;
+static uint64_t base_ms; /* start of the first window of valid frames */
+
+/* One refused frame: what is sent, where, after which valid step, and the reason expected. */
+struct hostile {
+    const char *reason;
+    char topic[128];
+    uint8_t *payload;
+    size_t len;
+    int after_step;
+};
+
+static struct hostile hostile[MAX_HOSTILE];
+static size_t n_hostile;
+static size_t sent_order[MAX_HOSTILE]; /* indexes into hostile, in the order published */
+static struct gwt_agg expected[NODES][WINDOWS];
+
+static double speed_of(int device, uint64_t seq)
+{
+    unsigned level = ((unsigned)device * 37u + (unsigned)seq * 13u) % 80u;
+    return 20.0 + level + 0.25 * (double)(seq % 4);
+}
+
+static uint64_t ts_of(uint64_t seq)
+{
+    return base_ms + (seq - 1) * 1000 + 500;
+}
+
+/* A valid frame of device d, the same bytes for the same (d, seq). */
+static size_t valid_frame(int d, uint64_t seq, uint8_t *out, size_t cap)
+{
+    struct gwt_reading r = {CITYGATE__V1__QUANTITY__SPEED, speed_of(d, seq), 1, 0};
+    return gwt_frame(&t, d, BOOT + (uint64_t)d, seq, ts_of(seq), &r, 1, out, cap);
+}
+
+static void send_valid(int d, uint64_t seq)
+{
+    uint8_t frame[FRAME_CAP];
+    char topic[128];
+    size_t len = valid_frame(d, seq, frame, sizeof frame);
+    gwt_agg_add(&expected[d][(ts_of(seq) - base_ms) / WINDOW_MS], speed_of(d, seq));
+    gwt_topic(&t, d, topic, sizeof topic);
+    gwt_publish(&t, topic, frame, len);
+}
+
+/* Records a hostile frame (payload copied) on topic (NULL: device 1's data topic). */
+static void add(const char *reason, const char *topic, const void *payload, size_t len, int after)
+{
+    struct hostile *h = &hostile[n_hostile++];
+    CU_ASSERT_FATAL(n_hostile <= MAX_HOSTILE);
+    h->reason = reason;
+    if (topic)
+        snprintf(h->topic, sizeof h->topic, "%s", topic);
+    else
+        gwt_topic(&t, 1, h->topic, sizeof h->topic);
+    h->payload = malloc(len ? len : 1);
+    CU_ASSERT_FATAL(h->payload != NULL);
+    if (len)
+        memcpy(h->payload, payload, len);
+    h->len = len;
+    h->after_step = after;
+}
+
+/* Device 1's parts of a frame with one SPEED reading, a seq no valid frame uses. */
+static void parts_of(struct gwt_parts *p, uint64_t ts_ms, double speed)
+{
+    static uint64_t seq = 100000;
+    struct gwt_reading r = {CITYGATE__V1__QUANTITY__SPEED, speed, 1, 0};
+    gwt_frame_parts(&t, 1, BOOT + 1, seq++, ts_ms, &r, 1, p);
+}
+
+/* Signs p as device 1 and records it. */
+static void add_parts(const char *reason, const char *topic, const struct gwt_parts *p, int after)
+{
+    uint8_t frame[FRAME_CAP];
+    add(reason, topic, frame, gwt_frame_sign(1, &p->f, frame, sizeof frame), after);
+}
+
+/* The protobuf body of p, in out; returns its length. */
+static size_t body_of(const struct gwt_parts *p, uint8_t *out, size_t cap)
+{
+    size_t n = citygate__v1__frame__get_packed_size(&p->f);
+    CU_ASSERT_FATAL(n <= cap);
+    return citygate__v1__frame__pack(&p->f, out);
+}
+
+/* The envelope and wire-level refusals: nothing here reaches the validator. */
+static void build_envelope_cases(void)
+{
+    static uint8_t big[OVERSIZE_BYTES], body[16384], frame[FRAME_CAP + 16384];
+    struct gwt_parts p;
+    size_t len;
+    int step = 2;
+
+    len = valid_frame(1, 1, frame, sizeof frame);
+    memcpy(big, frame, len);
+    memset(big + len, 0x5a, sizeof big - len);
+    add("too_large", NULL, big, sizeof big, step += 4);
+    add("truncated", NULL, frame, len / 2, step += 4);
+    add("truncated", NULL, frame, len - 1, step += 4);
+    add("truncated", NULL, "CG\x01", 3, step += 4);
+    add("truncated", NULL, "", 0, step += 4);
+    frame[len] = 0x00;
+    add("malformed", NULL, frame, len + 1, step += 4); /* a byte after the tag */
+    for (size_t i = 0; i < 200; i++)
+        body[i] = (uint8_t)(i * 151 + 7);
+    add("malformed", NULL, body, 200, step += 4); /* garbage: no magic */
+    memset(body, 0xff, 16);
+    len = gwt_envelope(1, "node-0001", 1, body, 16, frame, sizeof frame);
+    add("malformed", NULL, frame, len, step += 4); /* signed, but the body is not a Frame */
+    len = gwt_envelope(1, "node 0001", 1, body, 16, frame, sizeof frame);
+    add("malformed", NULL, frame, len, step += 4); /* a device id outside [A-Za-z0-9._-] */
+
+    len = valid_frame(1, 2, frame, sizeof frame);
+    frame[2] = 2;
+    add("unknown_major", NULL, frame, len, step += 4);
+    frame[2] = 0;
+    add("unknown_major", NULL, frame, len, step += 4);
+    frame[2] = 1;
+    frame[len - WIRE_TAG_BYTES - 3] ^= 0x10;
+    add("bad_signature", NULL, frame, len, step += 4); /* one flipped bit in the body */
+    parts_of(&p, ts_of(3), 50);
+    len = gwt_frame_sign(2, &p.f, frame, sizeof frame);
+    add("bad_signature", NULL, frame, len, step += 4); /* signed with another device's key */
+
+    char topic[128];
+    struct gwt_reading r = {CITYGATE__V1__QUANTITY__SPEED, 50, 1, 0};
+    len = gwt_frame(&t, 9999, BOOT, 1, ts_of(3), &r, 1, frame, sizeof frame);
+    gwt_topic(&t, 9999, topic, sizeof topic);
+    add("unknown_device", topic, frame, len, step += 4);
+
+    parts_of(&p, ts_of(3), 50);
+    p.f.seq = 0;
+    add_parts("missing_field", NULL, &p, step += 4);
+    parts_of(&p, ts_of(3), 50);
+    p.f.boot_id = 0;
+    add_parts("missing_field", NULL, &p, step += 4);
+    parts_of(&p, ts_of(3), 50);
+    p.rs[0].quality = CITYGATE__V1__QUALITY__QUALITY_UNSPECIFIED;
+    add_parts("missing_field", NULL, &p, step += 4);
+
+    parts_of(&p, ts_of(3), 50);
+    p.f.device_id = "node-0002";
+    len = body_of(&p, body, sizeof body);
+    len = gwt_envelope(1, "node-0001", 1, body, len, frame, sizeof frame);
+    add("device_mismatch", NULL, frame, len, step += 4);
+
+    /* 1025 readings: a frame's readings are a repeated field, so appending more is valid protobuf.
+     */
+    static const uint8_t reading[] = {0x42, 0x06, 0x08, 0x03, 0x10, 0x03, 0x20, 0x01};
+    parts_of(&p, ts_of(3), 50);
+    len = body_of(&p, body, sizeof body);
+    for (int i = 0; i < WIRE_MAX_READINGS; i++, len += sizeof reading)
+        memcpy(body + len, reading, sizeof reading);
+    len = gwt_envelope(1, "node-0001", 1, body, len, frame, sizeof frame);
+    add("too_complex", NULL, frame, len, step += 4);
+}
+
+/* The gateway's own refusals: authenticated frames it must not believe. */
+static void build_validation_cases(void)
+{
+    uint64_t now = gwt_now_ms();
+    uint8_t frame[FRAME_CAP];
+    char topic[128];
+    struct gwt_parts p;
+    size_t len;
+    int step = 100;
+
+    len = valid_frame(1, 3, frame, sizeof frame);
+    add("bad_topic", "city/v1/site 01/node-0001/data", frame, len, step += 4);
+    gwt_topic(&t, 3, topic, sizeof topic);
+    add("topic_mismatch", topic, frame, len, step += 4); /* node-0001's frame as node-0003 */
+    add("topic_mismatch", "city/v1/site-00/node-0001/data", frame, len, step += 4);
+
+    parts_of(&p, ts_of(3), 50);
+    p.f.site_id = "site-00";
+    add_parts("site_mismatch", "city/v1/site-00/node-0001/data", &p, step += 4);
+
+    parts_of(&p, now + 10 * 60000, 50);
+    add_parts("timestamp_future", NULL, &p, step += 4);
+    parts_of(&p, now - 25 * 3600000ull, 50);
+    add_parts("timestamp_too_old", NULL, &p, step += 4);
+
+    parts_of(&p, ts_of(3), 50);
+    p.rs[0].quantity = 99;
+    add_parts("unknown_quantity", NULL, &p, step += 4);
+    parts_of(&p, ts_of(3), 50);
+    p.rs[0].unit = CITYGATE__V1__UNIT__PERCENT;
+    add_parts("unit_mismatch", NULL, &p, step += 4);
+
+    parts_of(&p, ts_of(3), NAN);
+    add_parts("not_finite", NULL, &p, step += 4);
+    parts_of(&p, ts_of(3), INFINITY);
+    add_parts("not_finite", NULL, &p, step += 4);
+    parts_of(&p, ts_of(3), 300.5);
+    add_parts("out_of_range", NULL, &p, step += 4);
+    parts_of(&p, ts_of(3), -0.5);
+    add_parts("out_of_range", NULL, &p, step += 4);
+    parts_of(&p, ts_of(3), 50);
+    p.rs[0].lane = GW_MAX_LANE + 1;
+    add_parts("out_of_range", NULL, &p, step += 4);
+
+    /* Dedup: a redelivery, a retransmit with other content, and replays below the window. */
+    len = valid_frame(1, 5, frame, sizeof frame);
+    add("duplicate", NULL, frame, len, 10);
+    struct gwt_reading r = {CITYGATE__V1__QUANTITY__SPEED, 99, 1, 0};
+    len = gwt_frame(&t, 3, BOOT + 3, 20, ts_of(20), &r, 1, frame, sizeof frame);
+    gwt_topic(&t, 3, topic, sizeof topic);
+    add("duplicate", topic, frame, len, 40);
+    gwt_topic(&t, 0, topic, sizeof topic);
+    len = valid_frame(0, 1, frame, sizeof frame);
+    add("replay", topic, frame, len, LONG_SEQS - 1);
+    len = gwt_frame(&t, 0, BOOT, 40, ts_of(40), &r, 1, frame, sizeof frame);
+    add("replay", topic, frame, len, LONG_SEQS - 1);
+}
+
+/* The reasons' counters: exactly the number sent of each kind, 0 for every other. */
+static void check_counters(void)
+{
+    for (int reason = 1; reason < GW_REJECT_N; reason++) {
+        const char *name = gw_reject_name(reason);
+        char sample[160];
+        size_t sent = 0;
+        for (size_t i = 0; i < n_hostile; i++)
+            sent += strcmp(hostile[i].reason, name) == 0;
+        snprintf(sample, sizeof sample, "citygate_frames_rejected_total{reason=\"%s\"}", name);
+        double got = gwt_metric(&t, sample);
+        if (got != (double)sent)
+            fprintf(stderr, "%s: %g, expected %zu\n", sample, got, sent);
+        CU_ASSERT_EQUAL(got, (double)sent);
+    }
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_quarantined_total"), (double)n_hostile);
+}
+
+/* Every refused frame on its quarantine topic, in the order sent, with its reason and bytes. */
+static void check_quarantine(struct gwt_sub *q)
+{
+    static char hex[2 * OVERSIZE_BYTES + 1];
+    CU_ASSERT_EQUAL_FATAL(gwt_sub_wait(q, n_hostile, 30000), n_hostile);
+    for (size_t i = 0; i < n_hostile; i++) {
+        const struct hostile *h = &hostile[sent_order[i]];
+        const struct gwt_msg *m = gwt_sub_msg(q, i);
+        struct gw_topic tp;
+        char want[160];
+        if (gw_topic_parse(h->topic, strlen(h->topic), &tp) == 0)
+            snprintf(want, sizeof want, "city/v1/quarantine/%s/%s", tp.site, tp.node);
+        else
+            snprintf(want, sizeof want, "city/v1/quarantine/_/_");
+        for (size_t b = 0; b < h->len; b++)
+            snprintf(hex + 2 * b, 3, "%02x", h->payload[b]);
+        hex[2 * h->len] = '\0';
+        int ok = strcmp(m->topic, want) == 0 && strcmp(gwt_msg_str(m, "reason"), h->reason) == 0 &&
+                 strcmp(gwt_msg_str(m, "payload_hex"), hex) == 0;
+        if (!ok)
+            fprintf(stderr, "quarantine %zu: %s reason %s, expected %s reason %s\n", i, m->topic,
+                    gwt_msg_str(m, "reason"), want, h->reason);
+        CU_ASSERT(ok);
+    }
+    CU_ASSERT_EQUAL(gwt_sub_count(q), n_hostile);
+}
+
+/* Mismatches between the store's speed windows and the test's own; asserts when final. */
+static int compare_store(json_t *rows, int final)
+{
+    size_t want_rows = 0;
+    int bad = 0;
+    for (int d = 0; d < NODES; d++)
+        for (int w = 0; w < WINDOWS; w++)
+            want_rows += expected[d][w].count > 0;
+    if (json_array_size(rows) != want_rows) {
+        if (final)
+            CU_FAIL("the store holds another number of windows than the valid frames make");
+        return 1;
+    }
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        uint64_t ts = (uint64_t)json_integer_value(json_array_get(row, 0));
+        const char *node = json_string_value(json_array_get(row, 6));
+        long d = node ? strtol(node + 5, NULL, 10) : -1;
+        uint64_t w = (ts - base_ms) / WINDOW_MS;
+        if (d < 0 || d >= NODES || ts < base_ms || w >= WINDOWS) {
+            if (final)
+                CU_FAIL("a window the valid frames do not make");
+            bad++;
+            continue;
+        }
+        bad += gwt_agg_check(&expected[d][w], row, 1, final);
+    }
+    return bad;
+}
+
+static void test_hostile(void)
+{
+    /* Five minutes that ended three minutes ago: every window closes at once, none too late. */
+    base_ms = (gwt_now_ms() - 8 * 60000) / WINDOW_MS * WINDOW_MS;
+    gwt_init(&t, citygate, NODES, SITES, "[windows]\nlate_horizon = 10m\n");
+    gwt_start(&t);
+    struct gwt_sub *q = gwt_sub_new("hostile-quarantine", "city/v1/quarantine/#");
+    build_envelope_cases();
+    build_validation_cases();
+
+    size_t valid = 0, n_sent = 0;
+    for (int step = 0; step < LONG_SEQS; step++) {
+        send_valid(0, (uint64_t)step + 1);
+        valid++;
+        for (int d = 1; d < NODES && step < SHORT_SEQS; d++, valid++)
+            send_valid(d, (uint64_t)step + 1);
+        for (size_t i = 0; i < n_hostile; i++)
+            if (hostile[i].after_step == step) {
+                gwt_publish(&t, hostile[i].topic, hostile[i].payload, hostile[i].len);
+                sent_order[n_sent++] = i;
+            }
+    }
+    gwt_publish_wait(&t);
+    CU_ASSERT_EQUAL_FATAL(n_sent, n_hostile);
+    double total = (double)(valid + n_hostile);
+    CU_ASSERT_EQUAL(gwt_wait_metric(&t, "citygate_frames_received_total", total, 30000), total);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_frames_accepted_total"), (double)valid);
+    check_counters();
+    check_quarantine(q);
+
+    /* Still taking frames and answering. */
+    CU_ASSERT(gwt_running(&t));
+    CU_ASSERT(gwt_healthy(&t));
+    send_valid(2, SHORT_SEQS + 1);
+    valid++;
+    gwt_publish_wait(&t);
+    CU_ASSERT_EQUAL(gwt_wait_metric(&t, "citygate_frames_accepted_total", (double)valid, 30000),
+                    (double)valid);
+
+    /* The store: the valid frames' aggregates, nothing of the refused ones. */
+    const char *qs =
+        "SELECT \"count\", \"sum\", \"min\", \"max\", \"mean\", node FROM rp_30s.traffic "
+        "WHERE quantity = 'speed' ORDER BY time";
+    json_t *res = NULL;
+    for (uint64_t end = gwt_now_ms() + 60000; gwt_now_ms() < end; gwt_pause_ms(200)) {
+        json_decref(res);
+        res = gwt_query(&t, qs);
+        if (compare_store(gwt_rows(res), 0) == 0)
+            break;
+    }
+    compare_store(gwt_rows(res), 1);
+    json_decref(res);
+
+    CU_ASSERT_EQUAL(gwt_sub_count(q), n_hostile);
+    gwt_sub_free(q);
+    CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
+    CU_ASSERT(!gwt_log_contains(&t, "runtime error"));
+    CU_ASSERT(!gwt_log_contains(&t, "Sanitizer"));
+    gwt_fini(&t);
+    for (size_t i = 0; i < n_hostile; i++)
+        free(hostile[i].payload);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct cu_test tests[] = {
+        {"bad frames are refused by reason, quarantined, and disturb nothing", test_hostile},
+        {NULL, NULL},
+    };
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CITYGATE\n", argv[0]);
+        return 64;
+    }
+    citygate = argv[1];
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cu_main("gateway hostile input", tests);
+    curl_global_cleanup();
+    return rc;
+}
