@@ -1,38 +1,48 @@
 /*
- * citysim -- a fleet of simulated traffic-detector nodes on one MQTT connection.
+ * citysim -- thousands of simulated edge nodes in one process, each one the
+ * real firmware core (firmware/core, node.h) reading simulated sensors
+ * (drivers/, the sim-* drivers), all multiplexed over one MQTT connection
+ * (or a few, --connections).
  *
- * Each simulated node looks like a citynode on the wire: an identity
- * (node-0001, ...), a site, a per-device key derived from a fleet key, a
- * random nonzero boot id and a sequence number starting at 1. Once per period
- * it publishes one signed frame (schemas/wire.h) on city/v1/<site>/<node>/data.
- * The readings come from a small deterministic model of a two-lane induction
- * loop whose demand follows the local time of day, so that a demo at 08:00
- * shows a rush hour and one at 03:00 an empty road.
+ * Every simulated node is a struct node from node_new() with an in-memory
+ * port behind node_hal.h: the clock is the process's (shifted so that node i
+ * of N samples at start + k * period + i * period / N, which spreads the
+ * fleet evenly over the period), randomness is a splitmix64 stream from the
+ * seed and the node's index (so a seed reproduces boot ids and readings), and
+ * the store-and-forward ring lives in RAM, allocated on its first write, so
+ * that a node that never lost its uplink costs no ring memory. The network
+ * interface maps the node's connect, publish and disconnect onto the shared
+ * Paho MQTTAsync client: a node is "up" while its connection is, its
+ * publishes carry a slot from a fixed table whose completion becomes
+ * node_net_published(ref, ok), and a lost connection is node_net_down() for
+ * every node on it, after the client was destroyed so that nothing is resent
+ * behind the nodes' backs (the contract of node_hal.h, as in net_paho.c).
  *
- * All nodes share one Paho async connection: the point of the tool is to load
- * a broker and a gateway with thousands of nodes from one process, and a
- * connection per node would mostly measure the client library. The main thread
- * owns the schedule. Frame k of node i is due at start + k * period + i *
- * period / N on the monotonic clock: nodes are spread evenly over the period,
- * and because every deadline is absolute a late wake-up never accumulates
- * drift. Paho's threads only count completions. The number of unacknowledged
- * frames is bounded; at the bound the scheduler waits for acknowledgements and
- * then catches up, instead of queueing without limit.
+ * One thread (main) owns the nodes: a binary heap over node_next_deadline()
+ * says who is due, and Paho's threads only append to a bounded event queue
+ * that the main thread drains between ticks. The number of messages handed
+ * to Paho and not yet completed is bounded (--max-inflight): at the bound
+ * the scheduler stops ticking until completions arrive, and a node that got
+ * late skips the samples it missed, exactly like the firmware.
  *
- * The node model is deliberately local and small: a later issue rebuilds it on
- * the firmware core (firmware/, drivers/), and the scheduler and counters stay.
+ * A fraction of the nodes misbehaves on purpose (--bad-fraction, chosen from
+ * the seed): each bad node gets one fault kind, and every data frame it
+ * publishes carries that fault, made in the network interface from the
+ * node's own signed frame (bad signature, wrong site, a value out of range,
+ * duplicate sequence, timestamp in the future, garbage, oversize), so that
+ * gateway tests and benchmarks know which refusal to expect.
  */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L
-#endif
+#define _GNU_SOURCE
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,31 +56,94 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "driver.h"
+#include "node.h"
+#include "ring.h"
 #include "wire.h"
 
-#define SIM_VERSION "0.1.0"
-#define SIM_FIRMWARE_VERSION "citysim-0.1"
+#define SIM_VERSION "0.2.0"
+#define SIM_FIRMWARE_VERSION "citysim-" SIM_VERSION
 #define SIM_DEFAULT_BROKER "tcp://127.0.0.1:1883"
 /* The public demo fleet key: the 32 ASCII bytes "citygate demo fleet key (public)". */
 #define SIM_DEMO_FLEET_KEY "63697479676174652064656d6f20666c656574206b657920287075626c696329"
 #define SIM_MAX_NODES 100000UL
 #define SIM_MAX_SITES 10000UL
 #define SIM_MIN_RATE_HZ 0.001
-#define SIM_MAX_RATE_HZ 1000.0
+#define SIM_MAX_RATE_HZ 10.0 /* the firmware's shortest interval is 100 ms */
 #define SIM_MAX_DURATION_S 31536000.0
 #define SIM_DEFAULT_MAX_INFLIGHT 1000UL
 #define SIM_MAX_INFLIGHT_LIMIT 65535UL
+#define SIM_MAX_CONNECTIONS 64UL
+#define SIM_MIN_AUTO_RING_BYTES 16384UL
+#define SIM_MAX_RING_BYTES (64UL << 20)
+#define SIM_SLOT_HEADROOM 1024 /* slots beyond --max-inflight for what a tick publishes at once */
 #define SIM_CONNECT_TIMEOUT_S 5
-#define SIM_DRAIN_NS (10 * NS_PER_S)
-#define SIM_DISCONNECT_NS (3 * NS_PER_S)
+#define SIM_KEEPALIVE_S 20
+#define SIM_RECONNECT_MIN_MS 500u
+#define SIM_RECONNECT_MAX_MS 8000u
+#define SIM_DRAIN_MS 10000
+#define SIM_CLOSE_MS 3000
+#define SIM_DISCONNECT_MS 1000
+#define SIM_MAX_WAIT_MS 50
+#define SIM_TICKS_PER_PASS 256 /* ticks between two looks at the event queue */
+#define SIM_EVENT_BATCH 1024
+#define SIM_MAX_QUEUED_COMMANDS 256
+#define SIM_LOG_LINES_PER_S 5
 #define SIM_DEVICE_KEY_BYTES 32
-#define SIM_LANES 2
-#define SIM_READINGS_PER_LANE 3
-#define SIM_MAX_VEHICLES_PER_LANE 16
-#define SIM_MAX_VOLUME 100000U
-#define SIM_LOOP_LENGTH_M 2.0
-#define SIM_PI 3.14159265358979323846
-#define NS_PER_S 1000000000LL
+#define SIM_MAX_ID 16
+/* Bounds of one encoded frame: envelope, header and health, then per reading and vehicle. */
+#define SIM_FRAME_BASE_BYTES 192
+#define SIM_FRAME_ITEM_BYTES 32
+#define SIM_MIN_FRAME_BYTES 512 /* the firmware's smallest frame cap */
+#define SIM_DECODE_ARENA_BYTES (256 * 1024)
+#define SIM_OVERSIZE_BYTES (WIRE_DEFAULT_MAX_FRAME_BYTES + 1)
+#define SIM_FUTURE_MS (24ULL * 3600 * 1000)
+#define SIM_OUT_OF_RANGE_VALUE 1e15 /* beyond the physical range of every quantity */
+#define SIM_CMD_FILTER "city/v1/+/+/cmd"
+
+/* The sensor kinds --mix chooses from: one sim driver each, one sensor per node. */
+struct sim_kind {
+    const char *name;   /* as given to --mix */
+    const char *driver; /* the drivers/ driver */
+    const char *sensor; /* the sensor's name: the readings' sensor_id and the registry's sensors */
+    size_t readings;    /* readings one sample gives at most, with the parameters below */
+    bool vehicles;      /* lists vehicles, so the frame needs room for them */
+};
+
+/* Readings: per lane volume, occupancy, speed, headway; PM2.5, PM10, NO2, O3, temperature,
+ * humidity; LAeq; two gauges, temperature, vibration, tilt; occupied and free; CO, visibility,
+ * four fans; power, energy, three voltages and currents. */
+static const struct sim_kind sim_kinds[] = {
+    {"traffic", "sim-traffic", "loop-1", 8, true},
+    {"air", "sim-air", "air-1", 6, false},
+    {"noise", "sim-noise", "noise-1", 1, false},
+    {"strain", "sim-strain", "strain-1", 5, false},
+    {"parking", "sim-parking", "parking-1", 2, false},
+    {"tunnel", "sim-tunnel", "tunnel-1", 6, false},
+    {"power", "sim-power", "power-1", 8, false},
+};
+#define SIM_N_KINDS (sizeof(sim_kinds) / sizeof(sim_kinds[0]))
+#define SIM_MAX_PARAMS 4
+
+/* What a misbehaving node does to each of its data frames (docs/tools.md). */
+enum sim_fault {
+    SIM_FAULT_NONE,
+    SIM_FAULT_SIGNATURE, /* the last byte of the tag flipped */
+    SIM_FAULT_SITE,      /* re-signed for another site, published on that site's topic */
+    SIM_FAULT_RANGE,     /* the first reading made GOOD with a value no quantity allows */
+    SIM_FAULT_DUPLICATE, /* the frame, then the very same bytes again */
+    SIM_FAULT_FUTURE,    /* re-signed with the timestamp one day ahead */
+    SIM_FAULT_GARBAGE,   /* random bytes of the frame's length, not starting with the magic */
+    SIM_FAULT_OVERSIZE,  /* the frame padded to one byte over the default 64 KiB cap */
+    SIM_N_FAULTS
+};
+
+static const char *const sim_fault_names[SIM_N_FAULTS] = {
+    [SIM_FAULT_NONE] = "none",           [SIM_FAULT_SIGNATURE] = "bad-signature",
+    [SIM_FAULT_SITE] = "wrong-site",     [SIM_FAULT_RANGE] = "out-of-range",
+    [SIM_FAULT_DUPLICATE] = "duplicate", [SIM_FAULT_FUTURE] = "future",
+    [SIM_FAULT_GARBAGE] = "garbage",     [SIM_FAULT_OVERSIZE] = "oversize",
+};
 
 struct sim_opts {
     const char *broker;
@@ -84,85 +157,152 @@ struct sim_opts {
     size_t fleet_key_len;
     const char *registry_path; /* write the registry and exit, when not NULL */
     unsigned long max_inflight;
+    unsigned long n_conns;
+    unsigned long ring_bytes;
+    uint8_t mix[SIM_N_KINDS * 4]; /* kinds, assigned to nodes round-robin */
+    size_t n_mix;
+    double bad_fraction;
+    uint8_t bad_kinds[SIM_N_FAULTS]; /* enum sim_fault, assigned to bad nodes round-robin */
+    size_t n_bad_kinds;
     bool quiet;
 };
 
-/* One simulated edge node: identity, key, sequence and model state. */
-struct sim_node {
-    char device_id[24];
-    char site_id[24];
-    char topic[96];
-    uint8_t key[SIM_DEVICE_KEY_BYTES];
-    uint64_t boot_id;
-    uint64_t seq; /* the last sequence number used; the first frame carries 1 */
-    uint64_t rng;
-    double capacity_vph; /* vehicles per hour and lane at full demand */
-    double free_speed_kmh;
-};
+enum sim_link { SIM_LINK_DOWN, SIM_LINK_WAITING, SIM_LINK_UP };
+
+struct sim;
 
 /*
- * What Paho's threads share with the main thread. Every field is guarded by
- * lock; cond is signalled on every completion and connection event.
+ * One simulated node: identity, what its port keeps for the core (clock and
+ * randomness context, the RAM ring, the link state) and the scheduler's
+ * bookkeeping. Owned by the main thread.
  */
-struct sim_link {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    uint64_t published; /* handed to Paho */
-    uint64_t acked;     /* PUBACK received (QoS 1) or written to the socket (QoS 0) */
-    uint64_t failed;    /* refused by Paho or reported failed */
-    int connect_rc;     /* 0 pending, 1 connected, otherwise the Paho failure code */
-    bool disconnected;
-    bool failure_logged;
+struct sim_node {
+    struct node *node; /* the firmware core; NULL until created */
+    struct sim *sim;
+    uint64_t rng;         /* the HAL's randomness */
+    uint64_t deadline_ms; /* node_next_deadline(): the heap's key */
+    uint8_t *ring_area;   /* the ring's record area, allocated on its first write */
+    uint32_t heap_pos;
+    uint32_t epoch; /* bumped whenever the node's link ends: older completions are stale */
+    uint16_t site;
+    uint8_t conn;
+    uint8_t kind;  /* index into sim_kinds */
+    uint8_t fault; /* enum sim_fault */
+    uint8_t link;  /* enum sim_link */
+    uint8_t up_queued;
+    char id[SIM_MAX_ID];
+    uint8_t key[SIM_DEVICE_KEY_BYTES];
+    uint8_t ring_meta[NODE_RING_META_BYTES]; /* the ring's superblocks */
 };
 
-struct sim_tally {
-    uint64_t published;
-    uint64_t acked;
-    uint64_t failed;
+enum sim_msg { SIM_MSG_FRAME, SIM_MSG_EXTRA, SIM_MSG_CONTROL };
+
+/*
+ * One message handed to Paho and not completed yet. Its address is the
+ * Paho context of the publish; the callback only reads index and use.
+ */
+struct sim_slot {
+    struct sim *sim;
+    uint32_t index;
+    uint32_t use; /* bumped at every allocation: a late completion is told from a current one */
+    uint32_t node;
+    uint32_t epoch; /* the node's epoch when published */
+    uint32_t ref;   /* the node's reference, for node_net_published() */
+    uint8_t conn;
+    uint8_t msg; /* enum sim_msg */
+    uint8_t used;
+};
+
+enum sim_ev { SIM_EV_UP, SIM_EV_DOWN, SIM_EV_PUBLISHED, SIM_EV_COMMAND, SIM_EV_DISCONNECTED };
+
+struct sim_event {
+    uint8_t type; /* enum sim_ev */
+    uint8_t conn;
+    uint8_t ok;
+    uint32_t gen;       /* UP, DOWN, COMMAND, DISCONNECTED: the client's generation */
+    uint32_t slot, use; /* PUBLISHED */
+    char *topic;        /* COMMAND: owned by the event */
+    uint8_t *payload;
+    size_t len;
+    char why[96]; /* DOWN */
+};
+
+/* What the callbacks of one Paho client need; freed after MQTTAsync_destroy(). */
+struct sim_client {
+    struct sim *sim;
+    MQTTAsync client;
+    uint32_t gen;
+    uint8_t conn;
+};
+
+enum sim_conn_state { SIM_CONN_DOWN, SIM_CONN_CONNECTING, SIM_CONN_UP, SIM_CONN_FAILED };
+
+struct sim_conn {
+    struct sim_client *client; /* NULL while down */
+    uint32_t gen;              /* of the current client; events of older ones are dropped */
+    enum sim_conn_state state;
+    bool ever_up;
+    bool disconnected; /* a clean disconnect completed (shutdown) */
+    uint64_t retry_ms; /* when down: the next attempt (virtual clock) */
+    uint32_t backoff_ms;
+    char why[96]; /* why the first connect failed */
+};
+
+/* Filled by Paho's threads, drained by the main thread; bounded by the slots it can report. */
+struct sim_queue {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct sim_event *ev;
+    size_t cap, head, count, commands;
+    uint64_t dropped_commands;
+};
+
+struct sim_counts {
+    uint64_t published; /* data messages handed to MQTT, deliberately bad ones included */
+    uint64_t acked;     /* PUBACK received (QoS 1) or written to the socket (QoS 0) */
+    uint64_t failed;    /* refused, reported failed, or unconfirmed when a connection was lost */
+    uint64_t bad;       /* data messages carrying a deliberate fault */
 };
 
 struct sim {
     struct sim_opts opts;
     struct sim_node *nodes;
-    MQTTAsync client;
-    struct sim_link link;
-    int64_t start_ns;
+    char (*sites)[SIM_MAX_ID];
     uint32_t interval_ms;
-};
+    int32_t utc_offset_min;
+    size_t ring_bytes;
 
-/* Storage for one frame while it is built and encoded; nothing is allocated. */
-struct sim_frame {
-    Citygate__V1__Frame frame;
-    Citygate__V1__Reading readings[SIM_LANES * SIM_READINGS_PER_LANE];
-    Citygate__V1__Reading *reading_ptrs[SIM_LANES * SIM_READINGS_PER_LANE];
-    Citygate__V1__Vehicle vehicles[SIM_LANES * SIM_MAX_VEHICLES_PER_LANE];
-    Citygate__V1__Vehicle *vehicle_ptrs[SIM_LANES * SIM_MAX_VEHICLES_PER_LANE];
-    Citygate__V1__Health health;
-};
+    /* One sensor table per kind; the parameters are rewritten before each node_new(). */
+    struct node_sensor_config sensors[SIM_N_KINDS];
+    struct drv_param params[SIM_N_KINDS][SIM_MAX_PARAMS];
+    char seed_text[24], utc_text[16];
 
-/* A vehicle class: its share of traffic, typical length and speed relative to cars. */
-struct sim_class {
-    Citygate__V1__VehicleClass cls;
-    double share;
-    double length_m;
-    double speed_factor;
-};
+    struct sim_conn conns[SIM_MAX_CONNECTIONS];
+    struct sim_slot *slots;
+    uint32_t *free_slots;
+    size_t n_slots, n_free;
 
-static const struct sim_class sim_classes[] = {
-    {CITYGATE__V1__VEHICLE_CLASS__CAR, 0.80, 4.5, 1.00},
-    {CITYGATE__V1__VEHICLE_CLASS__VAN, 0.08, 5.5, 0.97},
-    {CITYGATE__V1__VEHICLE_CLASS__TRUCK, 0.06, 12.0, 0.88},
-    {CITYGATE__V1__VEHICLE_CLASS__BUS, 0.02, 12.0, 0.90},
-    {CITYGATE__V1__VEHICLE_CLASS__MOTORCYCLE, 0.04, 2.2, 1.05},
-};
+    uint32_t *heap;
+    size_t heap_len;
+    uint32_t *upq; /* nodes waiting for node_net_up(), FIFO */
+    size_t upq_head, upq_count;
 
-/* Share of the node's capacity per lane: the nearside lane carries more. */
-static const double sim_lane_share[SIM_LANES] = {1.0, 0.8};
-/* Speed limits of the simulated roads; urban 50 km/h is the most common. */
-#define SIM_N_FREE_SPEEDS 4
-static const double sim_free_speeds_kmh[SIM_N_FREE_SPEEDS] = {50.0, 50.0, 70.0, 90.0};
-static char sim_sensor_ids[SIM_LANES][8] = {"loop-1", "loop-2"};
-static char sim_firmware_version[] = SIM_FIRMWARE_VERSION;
+    struct sim_queue q;
+    struct sim_event batch[SIM_EVENT_BATCH];
+
+    uint64_t origin_ms; /* monotonic ms at the start of the run */
+    uint64_t now_ms;    /* the nodes' clock, cached per pass */
+    struct sim_counts counts;
+    bool failure_logged;
+    uint64_t jitter_rng; /* reconnect jitter of the connections */
+
+    uint64_t log_second;
+    unsigned log_lines;
+    uint64_t log_suppressed;
+
+    uint8_t *scratch; /* a faulty frame being made (SIM_OVERSIZE_BYTES) */
+    uint8_t *arena;   /* decoding a frame to re-sign it (SIM_DECODE_ARENA_BYTES) */
+};
 
 static volatile sig_atomic_t sim_stop;
 
@@ -173,38 +313,30 @@ static void sim_on_signal(int sig)
         sim_stop++;
 }
 
-static int64_t mono_ns(void)
+static uint64_t clock_ms(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static struct timespec ns_to_timespec(int64_t ns)
+static uint64_t mono_ms(void)
 {
-    struct timespec ts = {.tv_sec = (time_t)(ns / NS_PER_S), .tv_nsec = (long)(ns % NS_PER_S)};
-
-    return ts;
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
-/* Sleeps until deadline_ns on the monotonic clock; returns early on a signal. */
-static void sleep_until(int64_t deadline_ns)
+/*
+ * The nodes' clock: monotonic, one period ahead of the time since the start,
+ * so that node i, created at i * period / N, first samples at start + i *
+ * period / N.
+ */
+static uint64_t sim_clock(const struct sim *s)
 {
-    struct timespec ts = ns_to_timespec(deadline_ns);
-
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    return mono_ms() - s->origin_ms + s->interval_ms;
 }
 
-/* splitmix64: tiny, fast and good enough to make every node's readings reproducible. */
+/* splitmix64: tiny, fast and good enough to make every node reproducible. */
 static uint64_t rng_next(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
@@ -214,196 +346,852 @@ static uint64_t rng_next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-/* Uniform in [0, 1). */
-static double rng_uniform(uint64_t *state)
+/* A stream per (seed, index) that does not overlap its neighbours'. */
+static uint64_t rng_seed_for(uint64_t seed, uint64_t index)
 {
-    return (double)(rng_next(state) >> 11) * 0x1.0p-53;
+    uint64_t mix = seed ^ (0x9e3779b97f4a7c15ULL * (index + 1));
+
+    return rng_next(&mix);
 }
 
-/* Standard normal, by Box-Muller. */
-static double rng_gauss(uint64_t *state)
+/* ---- logging: the nodes' warnings, rate-limited for a fleet that fails all at once ---- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+sim_logf(struct sim *s, const char *fmt, ...)
 {
-    double u1 = 1.0 - rng_uniform(state);
-    double u2 = rng_uniform(state);
+    uint64_t second = mono_ms() / 1000;
+    va_list ap;
 
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * SIM_PI * u2);
-}
-
-/* Poisson with mean lambda: Knuth's method when small, a normal approximation when large. */
-static unsigned rng_poisson(uint64_t *state, double lambda)
-{
-    if (!(lambda > 0.0))
-        return 0;
-    if (lambda < 30.0) {
-        double limit = exp(-lambda);
-        double p = 1.0;
-        unsigned k = 0;
-
-        do {
-            k++;
-            p *= rng_uniform(state);
-        } while (p > limit && k < SIM_MAX_VOLUME);
-        return k - 1;
+    if (second != s->log_second) {
+        if (s->log_suppressed > 0)
+            fprintf(stderr, "citysim: (%" PRIu64 " more messages suppressed)\n", s->log_suppressed);
+        s->log_second = second;
+        s->log_lines = 0;
+        s->log_suppressed = 0;
     }
-    double x = lambda + sqrt(lambda) * rng_gauss(state) + 0.5;
-    if (x < 0.0)
-        return 0;
-    return x > SIM_MAX_VOLUME ? SIM_MAX_VOLUME : (unsigned)x;
+    if (s->log_lines >= SIM_LOG_LINES_PER_S) {
+        s->log_suppressed++;
+        return;
+    }
+    s->log_lines++;
+    fputs("citysim: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
-static double bump(double x, double centre, double width)
+/* ---- the node's port: HAL, RAM storage ---- */
+
+static uint64_t hal_now(void *ctx)
 {
-    double d = (x - centre) / width;
-
-    return exp(-0.5 * d * d);
+    return ((struct sim_node *)ctx)->sim->now_ms;
 }
+
+static uint64_t hal_wall(void *ctx)
+{
+    (void)ctx;
+    return clock_ms(CLOCK_REALTIME);
+}
+
+static int hal_random(void *ctx, void *buf, size_t len)
+{
+    struct sim_node *sn = ctx;
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        uint64_t v = rng_next(&sn->rng);
+        size_t n = len < sizeof(v) ? len : sizeof(v);
+
+        memcpy(p, &v, n);
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Warnings and errors only: 10,000 nodes saying "uplink up" is not news. */
+static void hal_log(void *ctx, enum node_log_level level, const char *line)
+{
+    struct sim_node *sn = ctx;
+
+    if (level == NODE_LOG_INFO)
+        return;
+    sim_logf(sn->sim, "%s: %s: %s", sn->id, level == NODE_LOG_ERROR ? "error" : "warn", line);
+}
+
+/* Reboot is not offered: the node answers the command with "not supported on this port". */
+static const struct node_hal_ops sim_hal_ops = {hal_now, hal_wall, hal_random, hal_log, NULL};
 
 /*
- * Traffic demand as a fraction of capacity at a local hour of day in [0, 24):
- * a night floor, a sharp morning peak, a broader evening peak and a midday
- * plateau.
+ * The ring in RAM: the superblocks inline in the node, the record area
+ * allocated on the first write (reads before it see zeros, a blank region).
  */
-static double sim_demand(double hour)
+static int ram_io(struct sim_node *sn, uint64_t off, uint8_t *rd, const uint8_t *wr, size_t len)
 {
-    double d = 0.05 + 0.95 * bump(hour, 8.0, 1.2) + 0.85 * bump(hour, 17.5, 1.6) +
-               0.45 * bump(hour, 13.0, 2.5);
+    size_t area_bytes = sn->sim->ring_bytes - NODE_RING_META_BYTES;
 
-    return d > 1.0 ? 1.0 : d;
-}
+    if (off + len > sn->sim->ring_bytes)
+        return -NODE_EIO;
+    while (len > 0 && off < NODE_RING_META_BYTES) {
+        size_t n = NODE_RING_META_BYTES - off < len ? NODE_RING_META_BYTES - off : len;
 
-static double local_hour(uint64_t now_ms)
-{
-    time_t t = (time_t)(now_ms / 1000u);
-    struct tm tm;
-
-    if (!localtime_r(&t, &tm))
-        return 12.0;
-    return tm.tm_hour + tm.tm_min / 60.0 + (tm.tm_sec + (double)(now_ms % 1000u) / 1000.0) / 3600.0;
-}
-
-static double round1(double x)
-{
-    return round(x * 10.0) / 10.0;
-}
-
-static const struct sim_class *sim_pick_class(uint64_t *rng)
-{
-    double u = rng_uniform(rng);
-    size_t n = sizeof(sim_classes) / sizeof(sim_classes[0]);
-
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (u < sim_classes[i].share)
-            return &sim_classes[i];
-        u -= sim_classes[i].share;
-    }
-    return &sim_classes[n - 1];
-}
-
-static void sim_add_reading(struct sim_frame *f, Citygate__V1__Quantity quantity,
-                            Citygate__V1__Unit unit, double value, unsigned lane)
-{
-    size_t i = f->frame.n_readings++;
-    Citygate__V1__Reading *r = &f->readings[i];
-
-    citygate__v1__reading__init(r);
-    r->quantity = quantity;
-    r->unit = unit;
-    r->value = value;
-    r->quality = CITYGATE__V1__QUALITY__GOOD;
-    r->lane = lane;
-    r->sensor_id = sim_sensor_ids[lane - 1];
-    f->reading_ptrs[i] = r;
-}
-
-/* Mean vehicle length over the class mix, for the occupancy of a traffic stream. */
-static double sim_mean_length_m(void)
-{
-    double sum = 0.0;
-
-    for (size_t i = 0; i < sizeof(sim_classes) / sizeof(sim_classes[0]); i++)
-        sum += sim_classes[i].share * sim_classes[i].length_m;
-    return sum;
-}
-
-/*
- * Fills f with node n's next frame at wall-clock time now_ms: per lane a
- * vehicle count and a mean speed that agree with the listed vehicles, an
- * occupancy, plus node health. Occupancy is that of the traffic stream rather
- * than of the few vehicles in a short interval: over one second a single
- * truck occupies the loop the whole time, which says nothing about the road.
- * f borrows strings from n and static storage; n's sequence number and
- * generator advance.
- */
-static void sim_node_sample(struct sim_node *n, struct sim_frame *f, uint64_t now_ms,
-                            uint32_t interval_ms, uint64_t uptime_s)
-{
-    double demand = sim_demand(local_hour(now_ms));
-    /* Speed falls as the road fills: to about half the free speed at full demand. */
-    double stream_speed_kmh = n->free_speed_kmh * (1.0 - 0.45 * demand * demand * demand);
-
-    citygate__v1__frame__init(&f->frame);
-    f->frame.device_id = n->device_id;
-    f->frame.site_id = n->site_id;
-    f->frame.boot_id = n->boot_id;
-    f->frame.seq = ++n->seq;
-    f->frame.timestamp_ms = now_ms;
-    f->frame.interval_ms = interval_ms;
-    f->frame.readings = f->reading_ptrs;
-    f->frame.vehicles = f->vehicle_ptrs;
-
-    for (unsigned lane = 1; lane <= SIM_LANES; lane++) {
-        double lambda = n->capacity_vph * demand * sim_lane_share[lane - 1] * interval_ms / 3.6e6;
-        unsigned volume = rng_poisson(&n->rng, lambda);
-        double speed_sum_kmh = 0.0;
-        /* Occupancy = flow * (vehicle + loop length) / speed, as a fraction of time. */
-        double occupancy_pct = lambda / interval_ms * 1000.0 *
-                               (sim_mean_length_m() + SIM_LOOP_LENGTH_M) /
-                               (stream_speed_kmh / 3.6) * 100.0 * (1.0 + 0.1 * rng_gauss(&n->rng));
-
-        for (unsigned v = 0; v < volume; v++) {
-            const struct sim_class *c = sim_pick_class(&n->rng);
-            double speed_kmh =
-                stream_speed_kmh * c->speed_factor * (1.0 + 0.08 * rng_gauss(&n->rng));
-            double length_m = c->length_m * (1.0 + 0.05 * rng_gauss(&n->rng));
-
-            speed_kmh = speed_kmh < 5.0 ? 5.0 : (speed_kmh > 160.0 ? 160.0 : speed_kmh);
-            speed_sum_kmh += speed_kmh;
-            if (v < SIM_MAX_VEHICLES_PER_LANE) {
-                size_t i = f->frame.n_vehicles++;
-                Citygate__V1__Vehicle *veh = &f->vehicles[i];
-
-                citygate__v1__vehicle__init(veh);
-                veh->offset_ms = -(int32_t)(rng_uniform(&n->rng) * interval_ms);
-                veh->lane = lane;
-                veh->speed_kmh = (float)round1(speed_kmh);
-                veh->length_m = (float)round1(length_m);
-                veh->vehicle_class = c->cls;
-                veh->sensor_id = sim_sensor_ids[lane - 1];
-                f->vehicle_ptrs[i] = veh;
-            }
+        if (rd) {
+            memcpy(rd, sn->ring_meta + off, n);
+            rd += n;
+        } else {
+            memcpy(sn->ring_meta + off, wr, n);
+            wr += n;
         }
-        /* With no vehicle in the interval the detector reports the stream speed. */
-        double speed_kmh = volume > 0 ? speed_sum_kmh / volume : stream_speed_kmh;
-
-        occupancy_pct = occupancy_pct < 0.0 ? 0.0 : (occupancy_pct > 100.0 ? 100.0 : occupancy_pct);
-        sim_add_reading(f, CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, CITYGATE__V1__UNIT__VEHICLES,
-                        volume, lane);
-        sim_add_reading(f, CITYGATE__V1__QUANTITY__SPEED, CITYGATE__V1__UNIT__KILOMETRES_PER_HOUR,
-                        round1(speed_kmh), lane);
-        sim_add_reading(f, CITYGATE__V1__QUANTITY__OCCUPANCY, CITYGATE__V1__UNIT__PERCENT,
-                        round1(occupancy_pct), lane);
+        off += n;
+        len -= n;
     }
-
-    citygate__v1__health__init(&f->health);
-    f->health.uptime_s = uptime_s;
-    f->health.cpu_temp_c = (float)round1(38.0 + 6.0 * demand + 0.5 * rng_gauss(&n->rng));
-    f->health.firmware_version = sim_firmware_version;
-    f->frame.health = &f->health;
+    if (len == 0)
+        return 0;
+    if (wr && !sn->ring_area && !(sn->ring_area = calloc(1, area_bytes)))
+        return -NODE_EIO;
+    if (rd && !sn->ring_area)
+        memset(rd, 0, len);
+    else if (rd)
+        memcpy(rd, sn->ring_area + (off - NODE_RING_META_BYTES), len);
+    else
+        memcpy(sn->ring_area + (off - NODE_RING_META_BYTES), wr, len);
+    return 0;
 }
+
+static int ram_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    return ram_io(ctx, off, buf, NULL, len);
+}
+
+static int ram_write(void *ctx, uint64_t off, const void *buf, size_t len)
+{
+    return ram_io(ctx, off, NULL, buf, len);
+}
+
+static int ram_sync(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static const struct node_storage_ops sim_ram_ops = {ram_read, ram_write, ram_sync};
+
+/* ---- the scheduler: a binary min-heap of nodes by next deadline ---- */
+
+static bool heap_less(const struct sim *s, size_t a, size_t b)
+{
+    return s->nodes[s->heap[a]].deadline_ms < s->nodes[s->heap[b]].deadline_ms;
+}
+
+static void heap_swap(struct sim *s, size_t a, size_t b)
+{
+    uint32_t t = s->heap[a];
+
+    s->heap[a] = s->heap[b];
+    s->heap[b] = t;
+    s->nodes[s->heap[a]].heap_pos = (uint32_t)a;
+    s->nodes[s->heap[b]].heap_pos = (uint32_t)b;
+}
+
+static void heap_fix(struct sim *s, size_t i)
+{
+    while (i > 0 && heap_less(s, i, (i - 1) / 2)) {
+        heap_swap(s, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+
+        if (l < s->heap_len && heap_less(s, l, m))
+            m = l;
+        if (r < s->heap_len && heap_less(s, r, m))
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(s, i, m);
+        i = m;
+    }
+}
+
+/*
+ * Re-reads node i's next deadline after anything happened to it. A node
+ * that is due again at once (a full window it wants to drain into) is
+ * looked at again a millisecond later rather than in a busy loop.
+ */
+static void sched_update(struct sim *s, uint32_t i)
+{
+    struct sim_node *sn = &s->nodes[i];
+    uint64_t d = node_next_deadline(sn->node);
+
+    sn->deadline_ms = d > s->now_ms ? d : s->now_ms + 1;
+    heap_fix(s, sn->heap_pos);
+}
+
+/* ---- publish slots ---- */
+
+static struct sim_slot *slot_alloc(struct sim *s)
+{
+    struct sim_slot *sl;
+
+    if (s->n_free == 0)
+        return NULL;
+    sl = &s->slots[s->free_slots[--s->n_free]];
+    sl->use++;
+    sl->used = 1;
+    return sl;
+}
+
+static void slot_free(struct sim *s, struct sim_slot *sl)
+{
+    sl->used = 0;
+    s->free_slots[s->n_free++] = sl->index;
+}
+
+static size_t sim_inflight(const struct sim *s)
+{
+    return s->n_slots - s->n_free;
+}
+
+/* ---- Paho callbacks: Paho's threads; they only append to the queue ---- */
+
+/* Appends e; the caller holds the lock. A command over the budget is dropped and counted. */
+static void queue_push_locked(struct sim_queue *q, const struct sim_event *e)
+{
+    if (q->count == q->cap ||
+        (e->type == SIM_EV_COMMAND && q->commands >= SIM_MAX_QUEUED_COMMANDS)) {
+        q->dropped_commands += e->type == SIM_EV_COMMAND;
+        free(e->topic);
+        free(e->payload);
+        return;
+    }
+    q->ev[(q->head + q->count++) % q->cap] = *e;
+    q->commands += e->type == SIM_EV_COMMAND;
+    if (q->count == 1)
+        pthread_cond_signal(&q->cond);
+}
+
+static void queue_push(struct sim *s, const struct sim_event *e)
+{
+    pthread_mutex_lock(&s->q.lock);
+    queue_push_locked(&s->q, e);
+    pthread_mutex_unlock(&s->q.lock);
+}
+
+static void push_conn_event(struct sim_client *cl, enum sim_ev type, const char *why)
+{
+    struct sim_event e = {.type = (uint8_t)type, .conn = cl->conn, .gen = cl->gen};
+
+    if (why)
+        snprintf(e.why, sizeof(e.why), "%s", why);
+    queue_push(cl->sim, &e);
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+    push_conn_event(ctx, SIM_EV_DOWN, cause ? cause : "connection lost");
+}
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+    struct sim_client *cl = ctx;
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    /* One byte more than a command may have, so that the node's parser reports it as too long. */
+    size_t len =
+        m->payloadlen > NODE_MAX_CMD_BYTES + 1 ? NODE_MAX_CMD_BYTES + 1 : (size_t)m->payloadlen;
+    struct sim_event e = {.type = SIM_EV_COMMAND, .conn = cl->conn, .gen = cl->gen, .len = len};
+
+    e.topic = malloc(tlen + 1);
+    e.payload = malloc(len ? len : 1);
+    if (e.topic && e.payload) {
+        memcpy(e.topic, topic, tlen);
+        e.topic[tlen] = '\0';
+        memcpy(e.payload, m->payload, len);
+        queue_push(cl->sim, &e);
+    } else {
+        free(e.topic);
+        free(e.payload);
+    }
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_subscribed(void *ctx, MQTTAsync_successData *r)
+{
+    (void)r;
+    push_conn_event(ctx, SIM_EV_UP, NULL);
+}
+
+static void on_subscribe_failed(void *ctx, MQTTAsync_failureData *r)
+{
+    (void)r;
+    push_conn_event(ctx, SIM_EV_DOWN, "subscribing to the command topics failed");
+}
+
+static void on_connected(void *ctx, MQTTAsync_successData *r)
+{
+    struct sim_client *cl = ctx;
+    MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+
+    (void)r;
+    o.onSuccess = on_subscribed;
+    o.onFailure = on_subscribe_failed;
+    o.context = cl;
+    if (MQTTAsync_subscribe(cl->client, SIM_CMD_FILTER, 1, &o) != MQTTASYNC_SUCCESS)
+        push_conn_event(cl, SIM_EV_DOWN, "cannot subscribe to the command topics");
+}
+
+static void on_connect_failed(void *ctx, MQTTAsync_failureData *r)
+{
+    char why[96];
+
+    if (r && r->message)
+        snprintf(why, sizeof(why), "%s", r->message);
+    else if (r && r->code != 0 && r->code != MQTTASYNC_FAILURE)
+        snprintf(why, sizeof(why), "%s", MQTTAsync_strerror(r->code));
+    else
+        snprintf(why, sizeof(why), "refused or unreachable");
+    push_conn_event(ctx, SIM_EV_DOWN, why);
+}
+
+static void on_disconnected(void *ctx, MQTTAsync_successData *r)
+{
+    (void)r;
+    push_conn_event(ctx, SIM_EV_DISCONNECTED, NULL);
+}
+
+static void on_disconnect_failed(void *ctx, MQTTAsync_failureData *r)
+{
+    (void)r;
+    push_conn_event(ctx, SIM_EV_DISCONNECTED, NULL);
+}
+
+static void publish_done(struct sim_slot *sl, int ok)
+{
+    struct sim_event e = {.type = SIM_EV_PUBLISHED, .ok = (uint8_t)ok};
+
+    e.slot = sl->index;
+    e.use = sl->use;
+    queue_push(sl->sim, &e);
+}
+
+static void on_published(void *ctx, MQTTAsync_successData *r)
+{
+    (void)r;
+    publish_done(ctx, 1);
+}
+
+static void on_publish_failed(void *ctx, MQTTAsync_failureData *r)
+{
+    (void)r;
+    publish_done(ctx, 0);
+}
+
+/* ---- connections (main thread) ---- */
+
+/*
+ * Destroys connection k's client, if any: no callback of it runs afterwards,
+ * its queued events are stale, and what it had not completed is forgotten
+ * (data messages among them count as failed; their nodes resend them).
+ */
+static void conn_drop(struct sim *s, unsigned k)
+{
+    struct sim_conn *c = &s->conns[k];
+
+    if (!c->client)
+        return;
+    c->gen++;
+    MQTTAsync_destroy(&c->client->client);
+    free(c->client);
+    c->client = NULL;
+    c->state = SIM_CONN_DOWN;
+    for (size_t i = 0; i < s->n_slots; i++) {
+        struct sim_slot *sl = &s->slots[i];
+
+        if (!sl->used || sl->conn != k)
+            continue;
+        s->counts.failed += sl->msg != SIM_MSG_CONTROL;
+        slot_free(s, sl);
+    }
+}
+
+/*
+ * Creates connection k's client and starts connecting; SIM_EV_UP follows
+ * once it is connected and subscribed to the command topics, SIM_EV_DOWN if
+ * not. Returns 0, -EINVAL for a broker URL Paho refuses, or -EAGAIN.
+ * SIGINT and SIGTERM are blocked while Paho starts its threads, so that they
+ * are delivered to the main thread.
+ */
+static int conn_start(struct sim *s, unsigned k)
+{
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
+    struct sim_conn *c = &s->conns[k];
+    struct sim_client *cl = calloc(1, sizeof(*cl));
+    char client_id[48];
+    sigset_t block, saved;
+    int rc;
+
+    if (!cl)
+        return -EAGAIN;
+    conn_drop(s, k);
+    snprintf(client_id, sizeof(client_id), "citysim-%ld-%u", (long)getpid(), k);
+    co.sendWhileDisconnected = 0;
+    /* Paho counts queued publishes against this even while connected; the slots bound them. */
+    co.maxBufferedMessages = (int)s->n_slots;
+    co.MQTTVersion = MQTTVERSION_3_1_1;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &saved);
+    rc = MQTTAsync_createWithOptions(&cl->client, s->opts.broker, client_id,
+                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(c->why, sizeof(c->why), "%s", MQTTAsync_strerror(rc));
+        free(cl);
+        rc = -EINVAL;
+        goto out;
+    }
+    cl->sim = s;
+    cl->conn = (uint8_t)k;
+    cl->gen = ++c->gen;
+    c->client = cl;
+    c->state = SIM_CONN_CONNECTING;
+    MQTTAsync_setCallbacks(cl->client, cl, on_lost, on_message, NULL);
+    /* Clean session, no automatic reconnect: a lost connection's messages belong to the nodes. */
+    o.keepAliveInterval = SIM_KEEPALIVE_S;
+    o.cleansession = 1;
+    o.maxInflight = (int)s->opts.max_inflight;
+    o.connectTimeout = SIM_CONNECT_TIMEOUT_S;
+    o.MQTTVersion = MQTTVERSION_3_1_1;
+    o.automaticReconnect = 0;
+    o.onSuccess = on_connected;
+    o.onFailure = on_connect_failed;
+    o.context = cl;
+    rc = MQTTAsync_connect(cl->client, &o);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(c->why, sizeof(c->why), "%s", MQTTAsync_strerror(rc));
+        conn_drop(s, k);
+        rc = -EAGAIN;
+        goto out;
+    }
+    rc = 0;
+out:
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    return rc;
+}
+
+/* The next reconnect attempt of connection k: capped exponential backoff, +-20 % jitter. */
+static void conn_schedule(struct sim *s, unsigned k)
+{
+    struct sim_conn *c = &s->conns[k];
+    uint64_t span = c->backoff_ms / 5;
+    uint64_t jitter = span ? rng_next(&s->jitter_rng) % (2 * span + 1) : 0;
+
+    c->state = SIM_CONN_DOWN;
+    c->retry_ms = s->now_ms + c->backoff_ms - span + jitter;
+    c->backoff_ms =
+        c->backoff_ms >= SIM_RECONNECT_MAX_MS / 2 ? SIM_RECONNECT_MAX_MS : c->backoff_ms * 2;
+}
+
+/* Queues node i for node_net_up() unless it already is. */
+static void upq_push(struct sim *s, uint32_t i)
+{
+    if (s->nodes[i].up_queued)
+        return;
+    s->nodes[i].up_queued = 1;
+    s->upq[(s->upq_head + s->upq_count++) % s->opts.n_nodes] = i;
+}
+
+static void on_conn_up(struct sim *s, unsigned k)
+{
+    struct sim_conn *c = &s->conns[k];
+
+    if (c->ever_up)
+        sim_logf(s, "connection %u to %s is back", k, s->opts.broker);
+    c->state = SIM_CONN_UP;
+    c->ever_up = true;
+    c->backoff_ms = SIM_RECONNECT_MIN_MS;
+    for (uint32_t i = (uint32_t)k; i < s->opts.n_nodes; i += (uint32_t)s->opts.n_conns)
+        if (s->nodes[i].link == SIM_LINK_WAITING)
+            upq_push(s, i);
+}
+
+/*
+ * Connection k is gone: its client is destroyed first (nothing it held is
+ * resent), then every node on it hears node_net_down() and takes its
+ * unconfirmed frames back into its ring.
+ */
+static void on_conn_down(struct sim *s, unsigned k, const char *why)
+{
+    struct sim_conn *c = &s->conns[k];
+    bool was_up = c->state == SIM_CONN_UP;
+
+    conn_drop(s, k);
+    if (!c->ever_up) {
+        snprintf(c->why, sizeof(c->why), "%s", why);
+        c->state = SIM_CONN_FAILED;
+        return;
+    }
+    sim_logf(s, "connection %u to %s %s (%s), retrying", k, s->opts.broker,
+             was_up ? "lost" : "not restored", why);
+    conn_schedule(s, k);
+    for (uint32_t i = (uint32_t)k; i < s->opts.n_nodes; i += (uint32_t)s->opts.n_conns) {
+        struct sim_node *sn = &s->nodes[i];
+
+        if (sn->link == SIM_LINK_DOWN || !sn->node)
+            continue;
+        sn->link = SIM_LINK_DOWN;
+        sn->epoch++;
+        node_net_down(sn->node, s->now_ms);
+        sched_update(s, i);
+    }
+}
+
+/* ---- the node's network interface over the shared connection ---- */
+
+/* Starts the node's link: it is up as soon as (and as long as) its connection is. */
+static int net_connect(void *ctx, const struct node_connect *c)
+{
+    struct sim_node *sn = ctx;
+    struct sim *s = sn->sim;
+
+    (void)c; /* one connection has one will: the fleet's nodes have none, only their deaths */
+    sn->epoch++;
+    sn->link = SIM_LINK_WAITING;
+    if (s->conns[sn->conn].state == SIM_CONN_UP)
+        upq_push(s, (uint32_t)(sn - s->nodes));
+    return 0;
+}
+
+static void net_disconnect(void *ctx, int clean)
+{
+    struct sim_node *sn = ctx;
+
+    (void)clean;
+    sn->epoch++;
+    sn->link = SIM_LINK_DOWN;
+}
+
+/*
+ * Hands one message of node sn to its connection with a slot. Returns 0, or
+ * -NODE_ERETRY (no slot, or Paho refused it for now) or -NODE_ENET (Paho
+ * refuses it for good).
+ */
+static int sim_send(struct sim *s, struct sim_node *sn, const char *topic, const void *payload,
+                    size_t len, int qos, int retained, enum sim_msg msg, uint32_t ref)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    struct sim_slot *sl = slot_alloc(s);
+    int rc;
+
+    if (!sl)
+        return -NODE_ERETRY;
+    sl->node = (uint32_t)(sn - s->nodes);
+    sl->epoch = sn->epoch;
+    sl->ref = ref;
+    sl->conn = sn->conn;
+    sl->msg = (uint8_t)msg;
+    ro.onSuccess = on_published;
+    ro.onFailure = on_publish_failed;
+    ro.context = sl;
+    s->counts.published += msg != SIM_MSG_CONTROL;
+    rc = MQTTAsync_send(s->conns[sn->conn].client->client, topic, (int)len, payload, qos, retained,
+                        &ro);
+    if (rc == MQTTASYNC_SUCCESS)
+        return 0;
+    slot_free(s, sl);
+    if (msg != SIM_MSG_CONTROL) {
+        s->counts.failed++;
+        if (!s->failure_logged)
+            sim_logf(s, "a publish was refused (%s); further failures are only counted",
+                     MQTTAsync_strerror(rc));
+        s->failure_logged = true;
+    }
+    return rc == MQTTASYNC_BAD_UTF8_STRING || rc == MQTTASYNC_BAD_QOS ? -NODE_ENET : -NODE_ERETRY;
+}
+
+static int key_of_node(void *ctx, const char *device_id, struct wire_key *key)
+{
+    const struct sim_node *sn = ctx;
+
+    if (strcmp(device_id, sn->id) != 0)
+        return -1;
+    key->bytes = sn->key;
+    key->len = sizeof(sn->key);
+    return 0;
+}
+
+/*
+ * Decodes node sn's frame, changes it according to the node's fault and
+ * signs it again with the node's key into s->scratch. topic (cap bytes)
+ * receives the topic to publish on. Returns 0 and sets *out_len, or a
+ * negative enum wire_err (a bug: the frame is the node's own).
+ */
+static int sim_resign(struct sim *s, struct sim_node *sn, const uint8_t *frame, size_t len,
+                      char *topic, size_t cap, size_t *out_len)
+{
+    struct wire_decoder d = {WIRE_DEFAULT_MAX_FRAME_BYTES, key_of_node, sn, {0}};
+    Citygate__V1__Frame *f = NULL;
+    int rc;
+
+    wire_arena_init(&d.arena, s->arena, SIM_DECODE_ARENA_BYTES);
+    rc = wire_decode(&d, frame, len, &f, NULL);
+    if (rc != 0)
+        return rc;
+    switch (sn->fault) {
+    case SIM_FAULT_SITE:
+        /* Another site of the fleet (or one outside it): a node moved but not re-provisioned. */
+        f->site_id =
+            s->opts.n_sites > 1 ? s->sites[(sn->site + 1) % s->opts.n_sites] : "site-moved";
+        break;
+    case SIM_FAULT_RANGE:
+        if (f->n_readings > 0) {
+            f->readings[0]->quality = CITYGATE__V1__QUALITY__GOOD;
+            f->readings[0]->value = SIM_OUT_OF_RANGE_VALUE;
+        }
+        break;
+    case SIM_FAULT_FUTURE:
+        f->timestamp_ms += SIM_FUTURE_MS;
+        break;
+    default:
+        break;
+    }
+    snprintf(topic, cap, "city/v1/%s/%s/data", f->site_id, sn->id);
+    return wire_encode(f, sn->key, sizeof(sn->key), s->scratch, SIM_OVERSIZE_BYTES, out_len);
+}
+
+/* Publishes node sn's data frame with the node's fault (see enum sim_fault). */
+static int sim_send_faulty(struct sim *s, struct sim_node *sn, const char *topic,
+                           const uint8_t *frame, size_t len, uint32_t ref)
+{
+    char other_topic[NODE_MAX_TOPIC];
+    size_t out_len = len;
+    int rc;
+
+    switch (sn->fault) {
+    case SIM_FAULT_DUPLICATE:
+        rc = sim_send(s, sn, topic, frame, len, s->opts.qos, 0, SIM_MSG_FRAME, ref);
+        if (rc == 0 && sim_send(s, sn, topic, frame, len, s->opts.qos, 0, SIM_MSG_EXTRA, 0) == 0)
+            s->counts.bad++;
+        return rc;
+    case SIM_FAULT_SIGNATURE:
+        memcpy(s->scratch, frame, len);
+        s->scratch[len - 1] ^= 0x5a;
+        break;
+    case SIM_FAULT_GARBAGE:
+        hal_random(sn, s->scratch, len);
+        if (s->scratch[0] == 'C')
+            s->scratch[0] = 'c';
+        break;
+    case SIM_FAULT_OVERSIZE:
+        memcpy(s->scratch, frame, len);
+        memset(s->scratch + len, 0, SIM_OVERSIZE_BYTES - len);
+        out_len = SIM_OVERSIZE_BYTES;
+        break;
+    default:
+        rc = sim_resign(s, sn, frame, len, other_topic, sizeof(other_topic), &out_len);
+        if (rc != 0) {
+            sim_logf(s, "%s: cannot re-sign a frame: %s", sn->id, wire_strerror(rc));
+            return -NODE_ENET;
+        }
+        topic = other_topic;
+        break;
+    }
+    rc = sim_send(s, sn, topic, s->scratch, out_len, s->opts.qos, 0, SIM_MSG_FRAME, ref);
+    if (rc == 0)
+        s->counts.bad++;
+    return rc;
+}
+
+/*
+ * The node's publish. Data frames go out at --qos (and with the node's
+ * fault, if it has one); birth, death and replies at the QoS the node asks.
+ */
+static int net_publish(void *ctx, const char *topic, const uint8_t *payload, size_t len, int qos,
+                       int retained, uint32_t ref)
+{
+    struct sim_node *sn = ctx;
+    struct sim *s = sn->sim;
+    bool frame = strcmp(topic, node_topic_data(sn->node)) == 0;
+
+    if (sn->link != SIM_LINK_UP || s->conns[sn->conn].state != SIM_CONN_UP)
+        return -NODE_ERETRY;
+    if (frame && sn->fault != SIM_FAULT_NONE)
+        return sim_send_faulty(s, sn, topic, payload, len, ref);
+    return sim_send(s, sn, topic, payload, len, frame ? s->opts.qos : qos, retained,
+                    frame ? SIM_MSG_FRAME : SIM_MSG_CONTROL, ref);
+}
+
+static const struct node_net_ops sim_net_ops = {net_connect, net_publish, net_disconnect};
+
+/* ---- events (main thread) ---- */
+
+static void on_published_event(struct sim *s, const struct sim_event *e)
+{
+    struct sim_slot *sl = &s->slots[e->slot];
+    struct sim_node *sn = &s->nodes[sl->node];
+    bool current;
+
+    if (!sl->used || sl->use != e->use)
+        return; /* its connection was dropped, and the slot freed, after the callback */
+    if (sl->msg != SIM_MSG_CONTROL) {
+        if (e->ok) {
+            s->counts.acked++;
+        } else {
+            s->counts.failed++;
+            if (!s->failure_logged)
+                sim_logf(s, "a publish failed; further failures are only counted");
+            s->failure_logged = true;
+        }
+    }
+    current = sl->msg != SIM_MSG_EXTRA && sn->epoch == sl->epoch && sn->link == SIM_LINK_UP;
+    slot_free(s, sl);
+    if (!current)
+        return;
+    node_net_published(sn->node, sl->ref, e->ok);
+    sched_update(s, sl->node);
+}
+
+/* A command for city/v1/<site>/node-<N>/cmd reaches node N-1, through its own connection. */
+static void on_command_event(struct sim *s, const struct sim_event *e)
+{
+    const char *p = e->topic + strlen("city/v1/");
+    const char *slash = strchr(p, '/');
+    unsigned long n;
+    char *end;
+
+    if (strncmp(e->topic, "city/v1/", 8) != 0 || !slash || strncmp(slash + 1, "node-", 5) != 0)
+        return;
+    errno = 0;
+    n = strtoul(slash + 6, &end, 10);
+    if (errno != 0 || n == 0 || n > s->opts.n_nodes || strcmp(end, "/cmd") != 0)
+        return;
+    struct sim_node *sn = &s->nodes[n - 1];
+    size_t site_len = (size_t)(slash - p);
+    size_t id_len = strlen(sn->id);
+    if (sn->conn != e->conn || sn->link != SIM_LINK_UP || strlen(s->sites[sn->site]) != site_len ||
+        strncmp(s->sites[sn->site], p, site_len) != 0 || strncmp(sn->id, slash + 1, id_len) != 0 ||
+        slash[1 + id_len] != '/')
+        return;
+    node_command(sn->node, e->payload, e->len, s->now_ms);
+    sched_update(s, (uint32_t)(n - 1));
+}
+
+static void sim_event(struct sim *s, struct sim_event *e)
+{
+    struct sim_conn *c = &s->conns[e->conn];
+
+    switch (e->type) {
+    case SIM_EV_PUBLISHED:
+        on_published_event(s, e);
+        break;
+    case SIM_EV_UP:
+        if (e->gen == c->gen)
+            on_conn_up(s, e->conn);
+        break;
+    case SIM_EV_DOWN:
+        if (e->gen == c->gen)
+            on_conn_down(s, e->conn, e->why);
+        break;
+    case SIM_EV_COMMAND:
+        if (e->gen == c->gen)
+            on_command_event(s, e);
+        break;
+    case SIM_EV_DISCONNECTED:
+        if (e->gen == c->gen)
+            c->disconnected = true;
+        break;
+    }
+    free(e->topic);
+    free(e->payload);
+}
+
+/*
+ * Delivers what Paho reported, after waiting up to wait_ms for the first
+ * event when there is none. Returns how many events were delivered.
+ */
+static size_t sim_pump(struct sim *s, uint64_t wait_ms)
+{
+    struct sim_queue *q = &s->q;
+    size_t total = 0, n;
+
+    pthread_mutex_lock(&q->lock);
+    if (q->count == 0 && wait_ms > 0 && !sim_stop) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(wait_ms / 1000);
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+    }
+    do {
+        for (n = 0; n < SIM_EVENT_BATCH && q->count > 0; n++) {
+            s->batch[n] = q->ev[q->head];
+            q->head = (q->head + 1) % q->cap;
+            q->count--;
+            q->commands -= s->batch[n].type == SIM_EV_COMMAND;
+        }
+        pthread_mutex_unlock(&q->lock);
+        s->now_ms = sim_clock(s);
+        for (size_t i = 0; i < n; i++)
+            sim_event(s, &s->batch[i]);
+        total += n;
+        pthread_mutex_lock(&q->lock);
+    } while (q->count > 0);
+    pthread_mutex_unlock(&q->lock);
+    return total;
+}
+
+/* Tells waiting nodes that their connection is up, as far as --max-inflight lets their births go.
+ */
+static void sim_deliver_ups(struct sim *s)
+{
+    while (s->upq_count > 0 && sim_inflight(s) < s->opts.max_inflight) {
+        uint32_t i = s->upq[s->upq_head];
+        struct sim_node *sn = &s->nodes[i];
+
+        s->upq_head = (s->upq_head + 1) % s->opts.n_nodes;
+        s->upq_count--;
+        sn->up_queued = 0;
+        if (sn->link != SIM_LINK_WAITING || s->conns[sn->conn].state != SIM_CONN_UP)
+            continue;
+        sn->link = SIM_LINK_UP;
+        node_net_up(sn->node, s->now_ms);
+        sched_update(s, i);
+    }
+}
+
+/* Ticks the nodes that are due, at most max of them, while --max-inflight allows. */
+static size_t sim_tick_due(struct sim *s, size_t max)
+{
+    size_t n = 0;
+
+    while (n < max && s->heap_len > 0 && sim_inflight(s) < s->opts.max_inflight) {
+        uint32_t i = s->heap[0];
+
+        if (s->nodes[i].deadline_ms > s->now_ms)
+            break;
+        (void)node_tick(s->nodes[i].node, s->now_ms); /* a RAM ring does not fail */
+        sched_update(s, i);
+        n++;
+    }
+    return n;
+}
+
+/* ---- creating the fleet ---- */
 
 /*
  * Derives a device key: HMAC-SHA256(fleet key, device id), the same rule the
- * registry file documents. Returns 0 or -1 when OpenSSL fails.
+ * registry file documents. Returns 0 or -EINVAL when OpenSSL fails.
  */
 static int sim_derive_key(const uint8_t *fleet_key, size_t fleet_key_len, const char *device_id,
                           uint8_t out[SIM_DEVICE_KEY_BYTES])
@@ -413,48 +1201,486 @@ static int sim_derive_key(const uint8_t *fleet_key, size_t fleet_key_len, const 
     if (!HMAC(EVP_sha256(), fleet_key, (int)fleet_key_len, (const unsigned char *)device_id,
               strlen(device_id), out, &len) ||
         len != SIM_DEVICE_KEY_BYTES)
-        return -1;
+        return -EINVAL;
     return 0;
 }
 
-/* Creates the nodes; returns 0, -ENOMEM or -EINVAL (key derivation failed). */
-static int sim_nodes_init(struct sim *s)
+/*
+ * Gives every node its identity (id, site, key, sensor kind, connection);
+ * no node core yet, which is all --registry needs. Returns 0, -ENOMEM or
+ * -EINVAL (key derivation failed).
+ */
+static int sim_identities(struct sim *s)
 {
     const struct sim_opts *o = &s->opts;
-    int rc = 0;
+    int rc = -ENOMEM;
 
     s->nodes = calloc(o->n_nodes, sizeof(*s->nodes));
-    if (!s->nodes)
-        return -ENOMEM;
+    s->sites = calloc(o->n_sites, sizeof(*s->sites));
+    if (!s->nodes || !s->sites)
+        goto out;
+    for (unsigned long i = 0; i < o->n_sites; i++)
+        snprintf(s->sites[i], sizeof(s->sites[i]), "site-%02u", (unsigned)i);
     for (unsigned long i = 0; i < o->n_nodes; i++) {
-        struct sim_node *n = &s->nodes[i];
-        uint64_t mix = o->seed ^ (0x9e3779b97f4a7c15ULL * (i + 1));
+        struct sim_node *sn = &s->nodes[i];
 
-        if (snprintf(n->device_id, sizeof(n->device_id), "node-%04lu", i + 1) >=
-                (int)sizeof(n->device_id) ||
-            snprintf(n->site_id, sizeof(n->site_id), "site-%02lu", i % o->n_sites) >=
-                (int)sizeof(n->site_id) ||
-            snprintf(n->topic, sizeof(n->topic), "city/v1/%s/%s/data", n->site_id, n->device_id) >=
-                (int)sizeof(n->topic)) {
-            rc = -EINVAL;
+        sn->sim = s;
+        sn->site = (uint16_t)(i % o->n_sites);
+        sn->conn = (uint8_t)(i % o->n_conns);
+        sn->kind = o->mix[i % o->n_mix];
+        sn->rng = rng_seed_for(o->seed, i);
+        snprintf(sn->id, sizeof(sn->id), "node-%04u", (unsigned)(i + 1));
+        rc = sim_derive_key(o->fleet_key, o->fleet_key_len, sn->id, sn->key);
+        if (rc != 0)
             goto out;
-        }
-        if (sim_derive_key(o->fleet_key, o->fleet_key_len, n->device_id, n->key) != 0) {
-            rc = -EINVAL;
-            goto out;
-        }
-        n->rng = rng_next(&mix);
-        do {
-            n->boot_id = rng_next(&n->rng);
-        } while (n->boot_id == 0);
-        n->capacity_vph = 900.0 + 900.0 * rng_uniform(&n->rng);
-        n->free_speed_kmh = sim_free_speeds_kmh[rng_next(&n->rng) % SIM_N_FREE_SPEEDS];
     }
+    rc = 0;
 out:
-    if (rc != 0) {
-        free(s->nodes);
-        s->nodes = NULL;
+    return rc;
+}
+
+/*
+ * Chooses round(bad_fraction x N) nodes from the seed (a partial shuffle)
+ * and gives them the --bad-kinds in turn. Returns 0 or -ENOMEM.
+ */
+static int sim_pick_bad(struct sim *s)
+{
+    size_t n = s->opts.n_nodes, n_bad = (size_t)llround(s->opts.bad_fraction * (double)n);
+    uint64_t rng = rng_seed_for(s->opts.seed, 0xbadULL << 32);
+    uint32_t *idx;
+
+    if (n_bad == 0)
+        return 0;
+    idx = malloc(n * sizeof(*idx));
+    if (!idx)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = (uint32_t)i;
+    for (size_t j = 0; j < n_bad; j++) {
+        size_t k = j + (size_t)(rng_next(&rng) % (n - j));
+        uint32_t t = idx[j];
+
+        idx[j] = idx[k];
+        idx[k] = t;
+        s->nodes[idx[j]].fault = s->opts.bad_kinds[j % s->opts.n_bad_kinds];
     }
+    free(idx);
+    return 0;
+}
+
+/* The local time's offset from UTC in minutes, so that the demo's rush hour is the viewer's. */
+static int32_t local_utc_offset_min(void)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    long off;
+
+    if (!localtime_r(&now, &tm))
+        return 0;
+    off = tm.tm_gmtoff / 60;
+    return (int32_t)(off < -720 ? -720 : off > 840 ? 840 : off);
+}
+
+/* The sensor table of every kind; parameters that differ per node are set by sim_params(). */
+static void sim_sensor_tables(struct sim *s)
+{
+    snprintf(s->utc_text, sizeof(s->utc_text), "%" PRId32, s->utc_offset_min);
+    for (size_t k = 0; k < SIM_N_KINDS; k++) {
+        struct drv_param *p = s->params[k];
+        size_t n = 0;
+
+        p[n++] = (struct drv_param){"seed", s->seed_text};
+        p[n++] = (struct drv_param){"utc_offset_min", s->utc_text};
+        if (strcmp(sim_kinds[k].name, "traffic") == 0) {
+            p[n++] = (struct drv_param){"lanes", "2"};
+            p[n++] = (struct drv_param){"profile", "urban"};
+        }
+        s->sensors[k] = (struct node_sensor_config){sim_kinds[k].sensor, sim_kinds[k].driver,
+                                                    drv_find(sim_kinds[k].driver), p, n};
+    }
+}
+
+/* Sets the parameters of node i's sensor: its own seed, and one road in four a motorway. */
+static void sim_params(struct sim *s, size_t i)
+{
+    uint64_t seed = rng_seed_for(s->opts.seed ^ 0x5e05u, i);
+
+    snprintf(s->seed_text, sizeof(s->seed_text), "%" PRIu64, seed);
+    if (s->sensors[s->nodes[i].kind].n_params > 3)
+        s->params[s->nodes[i].kind][3].value = seed % 4 == 0 ? "motorway" : "urban";
+}
+
+/*
+ * Vehicles a traffic sensor may list in one interval: two lanes carry at most
+ * about one vehicle per second together, plus six standard deviations and a
+ * margin. Too few would make the driver refuse the whole sample.
+ */
+static size_t sim_vehicle_cap(uint32_t interval_ms)
+{
+    double mean = interval_ms / 1000.0;
+    double cap = mean + 6.0 * sqrt(mean) + 16.0;
+
+    return cap > WIRE_MAX_VEHICLES ? WIRE_MAX_VEHICLES : (size_t)cap;
+}
+
+/* The node configuration of node i (strings borrowed from s and the node). */
+static void sim_node_config(const struct sim *s, size_t i, struct node_config *cfg)
+{
+    const struct sim_node *sn = &s->nodes[i];
+    size_t vehicles = sim_kinds[sn->kind].vehicles ? sim_vehicle_cap(s->interval_ms) : 0;
+    size_t readings = sim_kinds[sn->kind].readings;
+    size_t frame_bytes = SIM_FRAME_BASE_BYTES + SIM_FRAME_ITEM_BYTES * (readings + vehicles);
+    double window = ceil(5.0 * s->opts.rate_hz); /* five seconds of frames without a PUBACK */
+
+    node_config_defaults(cfg);
+    cfg->device_id = sn->id;
+    cfg->site_id = s->sites[sn->site];
+    cfg->key = sn->key;
+    cfg->key_len = sizeof(sn->key);
+    cfg->firmware_version = SIM_FIRMWARE_VERSION;
+    cfg->interval_ms = s->interval_ms;
+    cfg->max_inflight = window < 8 ? 8 : window > 1024 ? 1024 : (uint32_t)window;
+    cfg->drain_burst = cfg->drain_burst > cfg->max_inflight ? cfg->max_inflight : cfg->drain_burst;
+    cfg->max_frame_bytes = frame_bytes < SIM_MIN_FRAME_BYTES ? SIM_MIN_FRAME_BYTES
+                           : frame_bytes > WIRE_DEFAULT_MAX_FRAME_BYTES
+                               ? WIRE_DEFAULT_MAX_FRAME_BYTES
+                               : frame_bytes;
+    cfg->max_readings_per_sensor = readings;
+    cfg->max_vehicles_per_sensor = vehicles;
+    cfg->sensors = &s->sensors[sn->kind];
+    cfg->n_sensors = 1;
+}
+
+/*
+ * Sizes the rings: --ring-bytes, or 16 KiB, or room for four of the largest
+ * frames at this rate when that is more. Returns 0, or -EINVAL after a
+ * message when --ring-bytes is too small.
+ */
+static int sim_ring_bytes(struct sim *s, const struct node_config *cfg)
+{
+    size_t need = 4 * cfg->max_frame_bytes + NODE_RING_META_BYTES;
+
+    if (s->opts.ring_bytes != 0 && s->opts.ring_bytes < need) {
+        fprintf(stderr, "citysim: --ring-bytes must be at least %zu at this rate\n", need);
+        return -EINVAL;
+    }
+    s->ring_bytes = s->opts.ring_bytes != 0          ? s->opts.ring_bytes
+                    : need > SIM_MIN_AUTO_RING_BYTES ? need
+                                                     : SIM_MIN_AUTO_RING_BYTES;
+    return 0;
+}
+
+/*
+ * Creates every node's core: node i "booted" at i * period / N on the nodes'
+ * clock, so its first sample is due at start + i * period / N. Returns 0,
+ * or EX_SOFTWARE after a message.
+ */
+static int sim_nodes_create(struct sim *s)
+{
+    struct node_hal hal = {&sim_hal_ops, NULL};
+    struct node_net net = {&sim_net_ops, NULL};
+    struct node_config cfg;
+    struct node_diag diag;
+    size_t n = s->opts.n_nodes;
+    int rc = 0;
+
+    sim_sensor_tables(s);
+    s->heap = malloc(n * sizeof(*s->heap));
+    s->upq = malloc(n * sizeof(*s->upq));
+    if (!s->heap || !s->upq) {
+        fprintf(stderr, "citysim: out of memory\n");
+        return EX_SOFTWARE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct sim_node *sn = &s->nodes[i];
+        struct node_storage st;
+
+        sim_node_config(s, i, &cfg);
+        if (i == 0 && sim_ring_bytes(s, &cfg) != 0)
+            return EX_USAGE;
+        st = (struct node_storage){&sim_ram_ops, sn, s->ring_bytes};
+        sim_params(s, i);
+        hal.ctx = sn;
+        net.ctx = sn;
+        rc = node_new(&cfg, &hal, &st, &net, (uint64_t)i * s->interval_ms / n, &sn->node, &diag);
+        if (rc != 0) {
+            fprintf(stderr, "citysim: %s: %s\n", sn->id, diag.text);
+            return EX_SOFTWARE;
+        }
+        sn->deadline_ms = node_next_deadline(sn->node);
+        sn->heap_pos = (uint32_t)s->heap_len;
+        s->heap[s->heap_len++] = (uint32_t)i;
+        heap_fix(s, sn->heap_pos);
+    }
+    return 0;
+}
+
+/* The slot table and the event queue: every slot can report once, plus commands and connections. */
+static int sim_link_init(struct sim *s)
+{
+    pthread_condattr_t attr;
+
+    s->n_slots = s->opts.max_inflight + SIM_SLOT_HEADROOM;
+    s->slots = calloc(s->n_slots, sizeof(*s->slots));
+    s->free_slots = malloc(s->n_slots * sizeof(*s->free_slots));
+    /* Twice the slots: a slot freed with its connection may be reused before its stale event. */
+    s->q.cap = 2 * s->n_slots + SIM_MAX_QUEUED_COMMANDS + 4 * SIM_MAX_CONNECTIONS;
+    s->q.ev = calloc(s->q.cap, sizeof(*s->q.ev));
+    if (!s->slots || !s->free_slots || !s->q.ev)
+        return -ENOMEM;
+    if (s->opts.bad_fraction > 0.0) {
+        s->scratch = malloc(SIM_OVERSIZE_BYTES);
+        s->arena = malloc(SIM_DECODE_ARENA_BYTES);
+        if (!s->scratch || !s->arena)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < s->n_slots; i++) {
+        s->slots[i].sim = s;
+        s->slots[i].index = (uint32_t)i;
+        s->free_slots[s->n_free++] = (uint32_t)(s->n_slots - 1 - i);
+    }
+    pthread_mutex_init(&s->q.lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->q.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return 0;
+}
+
+/* ---- running ---- */
+
+struct sim_tally {
+    struct sim_counts c;
+    uint64_t at_ms;
+};
+
+/* Prints the per-second progress line and advances the reporting state. */
+static void sim_report(struct sim *s, struct sim_tally *last)
+{
+    uint64_t now = mono_ms(), backlog = 0, missed = 0;
+    double dt = (double)(now - last->at_ms) / 1000.0;
+    size_t up = 0;
+
+    if (!s->opts.quiet && dt > 0.0) {
+        for (size_t i = 0; i < s->opts.n_nodes; i++) {
+            struct node_stats st;
+
+            node_stats(s->nodes[i].node, &st);
+            backlog += st.backlog_frames;
+            missed += st.samples_missed;
+            up += st.connected != 0;
+        }
+        fprintf(stderr,
+                "citysim: %6.1fs published=%.0f/s acked=%.0f/s failed=%" PRIu64 " inflight=%" PRIu64
+                " up=%zu backlog=%" PRIu64 " missed=%" PRIu64 "\n",
+                (double)(now - s->origin_ms) / 1000.0,
+                (double)(s->counts.published - last->c.published) / dt,
+                (double)(s->counts.acked - last->c.acked) / dt, s->counts.failed,
+                s->counts.published - s->counts.acked - s->counts.failed, up, backlog, missed);
+    }
+    last->c = s->counts;
+    last->at_ms = now;
+}
+
+/* Connects every connection; returns 0, EX_USAGE (a URL Paho refuses) or EX_UNAVAILABLE. */
+static int sim_connect_all(struct sim *s)
+{
+    uint64_t deadline = mono_ms() + (SIM_CONNECT_TIMEOUT_S + 2) * 1000u;
+    size_t up = 0;
+
+    for (unsigned k = 0; k < s->opts.n_conns; k++) {
+        s->conns[k].backoff_ms = SIM_RECONNECT_MIN_MS;
+        int rc = conn_start(s, k);
+
+        if (rc != 0) {
+            fprintf(stderr, "citysim: cannot %s %s: %s\n",
+                    rc == -EINVAL ? "use broker" : "connect to", s->opts.broker, s->conns[k].why);
+            return rc == -EINVAL ? EX_USAGE : EX_UNAVAILABLE;
+        }
+    }
+    while (up < s->opts.n_conns && !sim_stop && mono_ms() < deadline) {
+        sim_pump(s, SIM_MAX_WAIT_MS);
+        up = 0;
+        for (unsigned k = 0; k < s->opts.n_conns; k++) {
+            if (s->conns[k].state == SIM_CONN_FAILED) {
+                fprintf(stderr, "citysim: cannot connect to %s: %s\n", s->opts.broker,
+                        s->conns[k].why);
+                return EX_UNAVAILABLE;
+            }
+            up += s->conns[k].state == SIM_CONN_UP;
+        }
+    }
+    if (up < s->opts.n_conns) {
+        fprintf(stderr, "citysim: cannot connect to %s: %s\n", s->opts.broker,
+                sim_stop ? "interrupted" : "no answer");
+        return EX_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/* Starts the connections whose reconnect time came. */
+static void sim_reconnect_due(struct sim *s)
+{
+    for (unsigned k = 0; k < s->opts.n_conns; k++) {
+        struct sim_conn *c = &s->conns[k];
+
+        if (c->state == SIM_CONN_DOWN && s->now_ms >= c->retry_ms && conn_start(s, k) != 0)
+            conn_schedule(s, k);
+    }
+}
+
+/* The simulation proper: ticks and events until end_ms (nodes' clock) or a signal. */
+static void sim_loop(struct sim *s, uint64_t end_ms, struct sim_tally *last)
+{
+    uint64_t next_report = mono_ms() + 1000;
+
+    for (;;) {
+        size_t ticked;
+        uint64_t wait = SIM_MAX_WAIT_MS;
+
+        sim_pump(s, 0);
+        s->now_ms = sim_clock(s);
+        if (sim_stop || s->now_ms >= end_ms)
+            return;
+        sim_reconnect_due(s);
+        sim_deliver_ups(s);
+        ticked = sim_tick_due(s, SIM_TICKS_PER_PASS);
+        if (mono_ms() >= next_report) {
+            sim_report(s, last);
+            next_report += 1000;
+            if (next_report <= mono_ms())
+                next_report = mono_ms() + 1000;
+        }
+        if (ticked == SIM_TICKS_PER_PASS)
+            continue;
+        s->now_ms = sim_clock(s);
+        if (s->heap_len > 0 && sim_inflight(s) < s->opts.max_inflight) {
+            uint64_t due = s->nodes[s->heap[0]].deadline_ms;
+
+            wait = due > s->now_ms ? due - s->now_ms : 0;
+        }
+        if (end_ms - s->now_ms < wait)
+            wait = end_ms - s->now_ms;
+        if (wait > SIM_MAX_WAIT_MS)
+            wait = SIM_MAX_WAIT_MS;
+        if (wait > 0)
+            sim_pump(s, wait);
+    }
+}
+
+static uint64_t sim_data_inflight(const struct sim *s)
+{
+    return s->counts.published - s->counts.acked - s->counts.failed;
+}
+
+/*
+ * After the run: waits up to 10 s for outstanding acknowledgements (a
+ * second signal stops the wait), then lets every node publish its death and
+ * waits a little for those.
+ */
+static void sim_wind_down(struct sim *s, struct sim_tally *last)
+{
+    uint64_t until = mono_ms() + SIM_DRAIN_MS, next_report = mono_ms() + 1000;
+    size_t closed = 0;
+
+    while (sim_data_inflight(s) > 0 && mono_ms() < until && sim_stop < 2) {
+        sim_pump(s, SIM_MAX_WAIT_MS);
+        if (mono_ms() >= next_report) {
+            sim_report(s, last);
+            next_report = mono_ms() + 1000;
+        }
+    }
+    until = mono_ms() + SIM_CLOSE_MS;
+    while ((closed < s->opts.n_nodes || sim_inflight(s) > 0) && mono_ms() < until && sim_stop < 2) {
+        while (closed < s->opts.n_nodes && sim_inflight(s) < s->opts.max_inflight)
+            node_close(s->nodes[closed++].node);
+        sim_pump(s, SIM_MAX_WAIT_MS);
+    }
+}
+
+/* Disconnects every connection cleanly (bounded) and destroys the clients. */
+static void sim_disconnect_all(struct sim *s)
+{
+    uint64_t until = mono_ms() + SIM_DISCONNECT_MS + 500;
+    bool waiting = false;
+
+    for (unsigned k = 0; k < s->opts.n_conns; k++) {
+        MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+        struct sim_conn *c = &s->conns[k];
+
+        if (!c->client || c->state != SIM_CONN_UP)
+            continue;
+        o.timeout = SIM_DISCONNECT_MS;
+        o.onSuccess = on_disconnected;
+        o.onFailure = on_disconnect_failed;
+        o.context = c->client;
+        c->disconnected = MQTTAsync_disconnect(c->client->client, &o) != MQTTASYNC_SUCCESS;
+        waiting |= !c->disconnected;
+    }
+    while (waiting && mono_ms() < until) {
+        sim_pump(s, SIM_MAX_WAIT_MS);
+        waiting = false;
+        for (unsigned k = 0; k < s->opts.n_conns; k++)
+            waiting |= s->conns[k].client && !s->conns[k].disconnected;
+    }
+    for (unsigned k = 0; k < s->opts.n_conns; k++)
+        conn_drop(s, k);
+}
+
+/*
+ * Connects, runs for the duration (or until a signal), winds down and
+ * prints the summary. Returns the exit code.
+ */
+static int sim_run(struct sim *s)
+{
+    uint64_t end_ms = UINT64_MAX, backlog = 0, refused = 0;
+    struct sim_tally last = {{0, 0, 0, 0}, 0};
+    double secs;
+    int rc;
+
+    rc = sim_connect_all(s);
+    if (rc != 0)
+        goto out;
+    s->origin_ms = mono_ms();
+    s->now_ms = sim_clock(s);
+    if (s->opts.duration_s > 0.0)
+        end_ms = s->now_ms + (uint64_t)llround(s->opts.duration_s * 1000.0);
+    last.at_ms = s->origin_ms;
+    sim_loop(s, end_ms, &last);
+    secs = (double)(mono_ms() - s->origin_ms) / 1000.0;
+    sim_wind_down(s, &last);
+    if (sim_data_inflight(s) > 0)
+        fprintf(stderr, "citysim: %" PRIu64 " frames still unacknowledged, giving up on them\n",
+                sim_data_inflight(s));
+    for (size_t i = 0; i < s->opts.n_nodes; i++) {
+        struct node_stats st;
+
+        node_stats(s->nodes[i].node, &st);
+        backlog += st.backlog_frames;
+        refused += st.frames_refused;
+    }
+    if (backlog > 0)
+        fprintf(stderr, "citysim: %" PRIu64 " frames never left the nodes' rings\n", backlog);
+    if (refused > 0)
+        fprintf(stderr, "citysim: %" PRIu64 " frames could not be encoded or were refused\n",
+                refused);
+    for (size_t i = 0; i < s->opts.n_nodes; i++) {
+        node_free(s->nodes[i].node);
+        s->nodes[i].node = NULL;
+    }
+    sim_disconnect_all(s);
+    printf("citysim: published=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64
+           " rate=%.1f/s bad=%" PRIu64 "\n",
+           s->counts.published, s->counts.acked, s->counts.failed,
+           secs > 0.0 ? (double)s->counts.published / secs : 0.0, s->counts.bad);
+    fflush(stdout);
+    if (refused > 0)
+        rc = EX_SOFTWARE;
+    else if (s->counts.acked != s->counts.published || backlog > 0)
+        rc = EX_UNAVAILABLE;
+out:
+    for (unsigned k = 0; k < s->opts.n_conns; k++)
+        conn_drop(s, k);
     return rc;
 }
 
@@ -485,12 +1711,12 @@ static int sim_write_registry(const struct sim *s, const char *path)
                 ": one [device ID] section per node.\n"
                 "# key = HMAC-SHA256(fleet key, device id), in hex. Keep this file secret.\n");
     for (unsigned long i = 0; i < s->opts.n_nodes; i++) {
-        const struct sim_node *n = &s->nodes[i];
+        const struct sim_node *sn = &s->nodes[i];
 
-        fprintf(fp, "\n[device %s]\nsite = %s\nkey = ", n->device_id, n->site_id);
-        for (size_t k = 0; k < sizeof(n->key); k++)
-            fprintf(fp, "%02x", n->key[k]);
-        fprintf(fp, "\nsensors = %s,%s\n", sim_sensor_ids[0], sim_sensor_ids[1]);
+        fprintf(fp, "\n[device %s]\nsite = %s\nkey = ", sn->id, s->sites[sn->site]);
+        for (size_t k = 0; k < sizeof(sn->key); k++)
+            fprintf(fp, "%02x", sn->key[k]);
+        fprintf(fp, "\nsensors = %s\n", sim_kinds[sn->kind].sensor);
     }
     if (fflush(fp) != 0 || ferror(fp))
         rc = -(errno ? errno : EIO);
@@ -499,367 +1725,28 @@ static int sim_write_registry(const struct sim *s, const char *path)
     return rc;
 }
 
-static struct sim_tally sim_link_tally(struct sim_link *l)
+static void sim_free(struct sim *s)
 {
-    struct sim_tally t;
-
-    pthread_mutex_lock(&l->lock);
-    t.published = l->published;
-    t.acked = l->acked;
-    t.failed = l->failed;
-    pthread_mutex_unlock(&l->lock);
-    return t;
-}
-
-/* Waits on the link's condition until deadline_ns (monotonic). Caller holds l->lock. */
-static void sim_link_wait(struct sim_link *l, int64_t deadline_ns)
-{
-    struct timespec ts = ns_to_timespec(deadline_ns);
-
-    pthread_cond_timedwait(&l->cond, &l->lock, &ts);
-}
-
-/* Paho callbacks: they run in Paho's threads and only touch struct sim_link. */
-
-static void sim_on_connect_ok(void *ctx, MQTTAsync_successData *resp)
-{
-    struct sim_link *l = ctx;
-
-    (void)resp;
-    pthread_mutex_lock(&l->lock);
-    l->connect_rc = 1;
-    pthread_cond_broadcast(&l->cond);
-    pthread_mutex_unlock(&l->lock);
-}
-
-static void sim_on_connect_failed(void *ctx, MQTTAsync_failureData *resp)
-{
-    struct sim_link *l = ctx;
-
-    pthread_mutex_lock(&l->lock);
-    if (l->connect_rc == 0)
-        l->connect_rc = resp && resp->code != 0 && resp->code != 1 ? resp->code : MQTTASYNC_FAILURE;
-    pthread_cond_broadcast(&l->cond);
-    pthread_mutex_unlock(&l->lock);
-}
-
-static void sim_on_connection_lost(void *ctx, char *cause)
-{
-    (void)ctx;
-    fprintf(stderr, "citysim: connection lost (%s), reconnecting\n", cause ? cause : "no reason");
-}
-
-static void sim_on_sent(void *ctx, MQTTAsync_successData *resp)
-{
-    struct sim_link *l = ctx;
-
-    (void)resp;
-    pthread_mutex_lock(&l->lock);
-    l->acked++;
-    pthread_cond_broadcast(&l->cond);
-    pthread_mutex_unlock(&l->lock);
-}
-
-static void sim_on_send_failed(void *ctx, MQTTAsync_failureData *resp)
-{
-    struct sim_link *l = ctx;
-    bool log;
-
-    pthread_mutex_lock(&l->lock);
-    l->failed++;
-    log = !l->failure_logged;
-    l->failure_logged = true;
-    pthread_cond_broadcast(&l->cond);
-    pthread_mutex_unlock(&l->lock);
-    if (log)
-        fprintf(stderr, "citysim: a publish failed (%s); further failures are only counted\n",
-                resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : -1));
-}
-
-static void sim_on_disconnected(void *ctx, MQTTAsync_successData *resp)
-{
-    struct sim_link *l = ctx;
-
-    (void)resp;
-    pthread_mutex_lock(&l->lock);
-    l->disconnected = true;
-    pthread_cond_broadcast(&l->cond);
-    pthread_mutex_unlock(&l->lock);
-}
-
-static void sim_on_disconnect_failed(void *ctx, MQTTAsync_failureData *resp)
-{
-    (void)resp;
-    sim_on_disconnected(ctx, NULL);
-}
-
-/*
- * Creates the client and connects. Returns 0 when connected, EX_USAGE for a
- * broker URL Paho refuses, EX_UNAVAILABLE when the broker cannot be reached.
- * SIGINT and SIGTERM are blocked while Paho starts its threads, so that they
- * are delivered to the main thread and interrupt its sleeps.
- */
-static int sim_connect(struct sim *s)
-{
-    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
-    MQTTAsync_connectOptions conn = MQTTAsync_connectOptions_initializer;
-    struct sim_link *l = &s->link;
-    char client_id[48];
-    sigset_t block, saved;
-    int rc;
-
-    snprintf(client_id, sizeof(client_id), "citysim-%ld", (long)getpid());
-    create.sendWhileDisconnected = 1;
-    create.maxBufferedMessages = (int)s->opts.max_inflight;
-    create.MQTTVersion = MQTTVERSION_3_1_1;
-
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &saved);
-    rc = MQTTAsync_createWithOptions(&s->client, s->opts.broker, client_id,
-                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
-    if (rc != MQTTASYNC_SUCCESS) {
-        fprintf(stderr, "citysim: cannot use broker %s: %s\n", s->opts.broker,
-                MQTTAsync_strerror(rc));
-        s->client = NULL;
-        rc = EX_USAGE;
-        goto out;
+    for (size_t i = 0; s->nodes && i < s->opts.n_nodes; i++) {
+        node_free(s->nodes[i].node);
+        free(s->nodes[i].ring_area);
     }
-    MQTTAsync_setConnectionLostCallback(s->client, l, sim_on_connection_lost);
-
-    conn.keepAliveInterval = 20;
-    conn.cleansession = 1;
-    conn.maxInflight = (int)s->opts.max_inflight;
-    conn.connectTimeout = SIM_CONNECT_TIMEOUT_S;
-    conn.MQTTVersion = MQTTVERSION_3_1_1;
-    conn.automaticReconnect = 1;
-    conn.minRetryInterval = 1;
-    conn.maxRetryInterval = 16;
-    conn.onSuccess = sim_on_connect_ok;
-    conn.onFailure = sim_on_connect_failed;
-    conn.context = l;
-    rc = MQTTAsync_connect(s->client, &conn);
-    if (rc != MQTTASYNC_SUCCESS) {
-        fprintf(stderr, "citysim: cannot connect to %s: %s\n", s->opts.broker,
-                MQTTAsync_strerror(rc));
-        rc = EX_UNAVAILABLE;
-        goto out;
+    for (size_t i = 0; s->q.ev && i < s->q.count; i++) {
+        free(s->q.ev[(s->q.head + i) % s->q.cap].topic);
+        free(s->q.ev[(s->q.head + i) % s->q.cap].payload);
     }
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-
-    int64_t deadline = mono_ns() + (SIM_CONNECT_TIMEOUT_S + 2) * NS_PER_S;
-    pthread_mutex_lock(&l->lock);
-    while (l->connect_rc == 0 && !sim_stop && mono_ns() < deadline)
-        sim_link_wait(l, deadline);
-    int state = l->connect_rc;
-    pthread_mutex_unlock(&l->lock);
-    if (state != 1) {
-        fprintf(stderr, "citysim: cannot connect to %s: %s\n", s->opts.broker,
-                state == 0                   ? "no answer"
-                : state == MQTTASYNC_FAILURE ? "refused or unreachable"
-                                             : MQTTAsync_strerror(state));
-        rc = EX_UNAVAILABLE;
-        goto out;
-    }
-    rc = 0;
-out:
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    return rc;
+    free(s->nodes);
+    free(s->sites);
+    free(s->heap);
+    free(s->upq);
+    free(s->slots);
+    free(s->free_slots);
+    free(s->q.ev);
+    free(s->scratch);
+    free(s->arena);
 }
 
-/* Disconnects (waiting a little for the broker) and destroys the client. */
-static void sim_disconnect(struct sim *s)
-{
-    MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
-    struct sim_link *l = &s->link;
-
-    if (!s->client)
-        return;
-    opts.timeout = 1000;
-    opts.onSuccess = sim_on_disconnected;
-    opts.onFailure = sim_on_disconnect_failed;
-    opts.context = l;
-    if (MQTTAsync_disconnect(s->client, &opts) == MQTTASYNC_SUCCESS) {
-        int64_t deadline = mono_ns() + SIM_DISCONNECT_NS;
-
-        pthread_mutex_lock(&l->lock);
-        while (!l->disconnected && mono_ns() < deadline)
-            sim_link_wait(l, deadline);
-        pthread_mutex_unlock(&l->lock);
-    }
-    MQTTAsync_destroy(&s->client);
-}
-
-/*
- * Builds, signs and hands one frame of node n to Paho. A frame Paho refuses
- * (its buffer is full while reconnecting) counts as failed. Returns 0, or a
- * negative enum wire_err when the frame cannot be encoded, which is a bug.
- */
-static int sim_publish(struct sim *s, struct sim_node *n, struct sim_frame *f, uint8_t *buf,
-                       size_t cap)
-{
-    MQTTAsync_message msg = MQTTAsync_message_initializer;
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    struct sim_link *l = &s->link;
-    uint64_t uptime_s = (uint64_t)((mono_ns() - s->start_ns) / NS_PER_S);
-    size_t len = 0;
-    int rc;
-
-    sim_node_sample(n, f, wall_ms(), s->interval_ms, uptime_s);
-    rc = wire_encode(&f->frame, n->key, sizeof(n->key), buf, cap, &len);
-    if (rc != 0) {
-        fprintf(stderr, "citysim: cannot encode a frame of %s: %s\n", n->device_id,
-                wire_strerror(rc));
-        return rc;
-    }
-    msg.payload = buf;
-    msg.payloadlen = (int)len;
-    msg.qos = s->opts.qos;
-    msg.retained = 0;
-    ro.onSuccess = sim_on_sent;
-    ro.onFailure = sim_on_send_failed;
-    ro.context = l;
-
-    /* Count first: the completion may arrive before MQTTAsync_sendMessage returns. */
-    pthread_mutex_lock(&l->lock);
-    l->published++;
-    pthread_mutex_unlock(&l->lock);
-    rc = MQTTAsync_sendMessage(s->client, n->topic, &msg, &ro);
-    if (rc != MQTTASYNC_SUCCESS) {
-        bool log;
-
-        pthread_mutex_lock(&l->lock);
-        l->failed++;
-        log = !l->failure_logged;
-        l->failure_logged = true;
-        pthread_mutex_unlock(&l->lock);
-        if (log)
-            fprintf(stderr,
-                    "citysim: a publish was refused (%s); further failures are only "
-                    "counted\n",
-                    MQTTAsync_strerror(rc));
-    }
-    return 0;
-}
-
-/* Prints the per-second progress line and advances the reporting state. */
-static void sim_report(struct sim *s, struct sim_tally *last, int64_t *last_ns, int64_t now_ns)
-{
-    struct sim_tally t = sim_link_tally(&s->link);
-    double dt = (double)(now_ns - *last_ns) / 1e9;
-
-    if (!s->opts.quiet && dt > 0.0)
-        fprintf(stderr,
-                "citysim: %6.1fs published=%.0f/s acked=%.0f/s failed=%" PRIu64 " inflight=%" PRIu64
-                "\n",
-                (double)(now_ns - s->start_ns) / 1e9, (double)(t.published - last->published) / dt,
-                (double)(t.acked - last->acked) / dt, t.failed, t.published - t.acked - t.failed);
-    *last = t;
-    *last_ns = now_ns;
-}
-
-/*
- * Publishes on schedule until the duration ends or a signal arrives, then
- * waits up to 10 s for outstanding acknowledgements. Returns the exit code.
- */
-static int sim_run(struct sim *s)
-{
-    static struct sim_frame frame;
-    static uint8_t buf[WIRE_DEFAULT_MAX_FRAME_BYTES];
-    const struct sim_opts *o = &s->opts;
-    struct sim_link *l = &s->link;
-    int64_t period_ns = (int64_t)llround(1e9 / o->rate_hz);
-    int64_t n_nodes = (int64_t)o->n_nodes;
-    int64_t end_ns = INT64_MAX;
-    int64_t next_report_ns, last_report_ns, publish_end_ns, drain_end_ns;
-    struct sim_tally last = {0, 0, 0}, t;
-    uint64_t tick = 0;
-    int rc;
-
-    rc = sim_connect(s);
-    if (rc != 0)
-        goto out;
-
-    s->start_ns = mono_ns();
-    if (o->duration_s > 0.0)
-        end_ns = s->start_ns + (int64_t)llround(o->duration_s * 1e9);
-    next_report_ns = s->start_ns + NS_PER_S;
-    last_report_ns = s->start_ns;
-    while (!sim_stop) {
-        int64_t now = mono_ns();
-        int64_t node = (int64_t)(tick % (uint64_t)n_nodes);
-        int64_t lap = (int64_t)(tick / (uint64_t)n_nodes);
-        int64_t due = s->start_ns + lap * period_ns + node * period_ns / n_nodes;
-        bool full;
-
-        if (now >= next_report_ns) {
-            sim_report(s, &last, &last_report_ns, now);
-            next_report_ns += NS_PER_S;
-            if (next_report_ns <= now)
-                next_report_ns = now + NS_PER_S;
-            continue;
-        }
-        /* Frames due after the end, and those still late at the end, are not produced. */
-        if (now >= end_ns)
-            break;
-        if (due >= end_ns) {
-            sleep_until(end_ns < next_report_ns ? end_ns : next_report_ns);
-            continue;
-        }
-        if (due > now) {
-            sleep_until(due < next_report_ns ? due : next_report_ns);
-            continue;
-        }
-        pthread_mutex_lock(&l->lock);
-        full = l->published - l->acked - l->failed >= o->max_inflight;
-        if (full)
-            sim_link_wait(l, next_report_ns);
-        pthread_mutex_unlock(&l->lock);
-        if (full)
-            continue;
-        if (sim_publish(s, &s->nodes[node], &frame, buf, sizeof(buf)) != 0) {
-            rc = EX_SOFTWARE;
-            break;
-        }
-        tick++;
-    }
-    publish_end_ns = mono_ns();
-
-    drain_end_ns = publish_end_ns + SIM_DRAIN_NS;
-    for (;;) {
-        int64_t now = mono_ns();
-
-        t = sim_link_tally(l);
-        if (t.acked + t.failed >= t.published || now >= drain_end_ns || sim_stop >= 2)
-            break;
-        if (now >= next_report_ns) {
-            sim_report(s, &last, &last_report_ns, now);
-            next_report_ns = now + NS_PER_S;
-        }
-        pthread_mutex_lock(&l->lock);
-        if (l->acked + l->failed < l->published)
-            sim_link_wait(l, drain_end_ns < next_report_ns ? drain_end_ns : next_report_ns);
-        pthread_mutex_unlock(&l->lock);
-    }
-    t = sim_link_tally(l);
-    if (t.acked + t.failed < t.published)
-        fprintf(stderr, "citysim: %" PRIu64 " frames still unacknowledged, giving up on them\n",
-                t.published - t.acked - t.failed);
-    sim_disconnect(s);
-
-    t = sim_link_tally(l);
-    double secs = (double)(publish_end_ns - s->start_ns) / 1e9;
-    printf("citysim: published=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64 " rate=%.1f/s\n",
-           t.published, t.acked, t.failed, secs > 0.0 ? (double)t.published / secs : 0.0);
-    fflush(stdout);
-    if (rc == 0 && (t.failed != 0 || t.acked != t.published))
-        rc = EX_UNAVAILABLE;
-out:
-    if (s->client)
-        MQTTAsync_destroy(&s->client);
-    return rc;
-}
+/* ---- the command line ---- */
 
 static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
@@ -906,6 +1793,28 @@ static int parse_double(const char *s, double min, double max, double *out)
     return 0;
 }
 
+/* A size: bytes, or with KiB or MiB; between min and max. */
+static int parse_size(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long v, mult = 1;
+
+    if (!s || *s < '0' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (strcmp(end, "KiB") == 0)
+        mult = 1024;
+    else if (strcmp(end, "MiB") == 0)
+        mult = 1024 * 1024;
+    else if (*end != '\0' && strcmp(end, "B") != 0)
+        return -EINVAL;
+    if (errno != 0 || v > max / mult || v * mult < min)
+        return -EINVAL;
+    *out = v * mult;
+    return 0;
+}
+
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -936,12 +1845,39 @@ static int parse_hex_key(const char *s, uint8_t *out, size_t *out_len)
     return 0;
 }
 
+/*
+ * Parses a comma-separated list of names from table (n names; NULL entries
+ * are skipped) into out (at most cap indexes). Returns 0 or -EINVAL.
+ */
+static int parse_names(const char *s, const char *const *table, size_t n, uint8_t *out, size_t cap,
+                       size_t *n_out)
+{
+    size_t count = 0;
+
+    for (const char *p = s;; p++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        size_t k = 0;
+
+        while (k < n && !(table[k] && strlen(table[k]) == len && strncmp(table[k], p, len) == 0))
+            k++;
+        if (k == n || count == cap)
+            return -EINVAL;
+        out[count++] = (uint8_t)k;
+        if (!comma)
+            break;
+        p = comma;
+    }
+    *n_out = count;
+    return 0;
+}
+
 static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: citysim [OPTION]...\n"
-            "Simulate traffic-detector edge nodes publishing signed frames over one MQTT\n"
-            "connection, on city/v1/<site>/<node>/data.\n"
+            "Simulate edge nodes -- the citynode firmware core with simulated sensors --\n"
+            "publishing signed frames on city/v1/<site>/<node>/data over one MQTT connection.\n"
             "\n"
             "  -b, --broker URL        MQTT broker (default " SIM_DEFAULT_BROKER ")\n"
             "  -n, --nodes N           simulated nodes, 1..%lu (default 20)\n"
@@ -949,11 +1885,22 @@ static void usage(FILE *fp)
             "  -r, --rate HZ           frames per second per node, %g..%g (default 1)\n"
             "  -d, --duration SECONDS  stop after this long; 0 runs until SIGINT/SIGTERM "
             "(default 0)\n"
-            "      --seed N            seed of boot ids and readings (default: random)\n"
+            "      --seed N            seed of boot ids, readings and bad nodes (default: random)\n"
             "      --qos 0|1           MQTT QoS of the frames (default 1)\n"
             "  -k, --fleet-key HEX     fleet key, %d..%d bytes; device key = HMAC-SHA256(fleet\n"
             "                          key, device id) (default: the public demo key)\n"
-            "      --max-inflight N    unacknowledged frames at most, 1..%lu (default %lu)\n"
+            "      --mix LIST          sensor kinds given to the nodes in turn, of traffic, air,\n"
+            "                          noise, strain, parking, tunnel, power (default traffic)\n"
+            "      --bad-fraction F    fraction of nodes whose frames are faulty, 0..1 "
+            "(default 0)\n"
+            "      --bad-kinds LIST    faults given to the bad nodes in turn, of bad-signature,\n"
+            "                          wrong-site, out-of-range, duplicate, future, garbage,\n"
+            "                          oversize (default: all)\n"
+            "      --connections N     MQTT connections the nodes share, 1..%lu (default 1)\n"
+            "      --max-inflight N    messages not yet acknowledged at most, 1..%lu "
+            "(default %lu)\n"
+            "      --ring-bytes SIZE   each node's store-and-forward ring, in RAM (default 16KiB,\n"
+            "                          more when four frames need more)\n"
             "      --registry FILE     write the device registry (INI) to FILE ('-': stdout) "
             "and exit\n"
             "      --quiet             no per-second progress lines on stderr\n"
@@ -964,10 +1911,38 @@ static void usage(FILE *fp)
             "69 broker unreachable or frames left unacknowledged; 70 internal error;\n"
             "74 the registry could not be written.\n",
             SIM_MAX_NODES, SIM_MIN_RATE_HZ, SIM_MAX_RATE_HZ, WIRE_MIN_KEY_BYTES, WIRE_MAX_KEY_BYTES,
-            SIM_MAX_INFLIGHT_LIMIT, SIM_DEFAULT_MAX_INFLIGHT);
+            SIM_MAX_CONNECTIONS, SIM_MAX_INFLIGHT_LIMIT, SIM_DEFAULT_MAX_INFLIGHT);
 }
 
-enum { OPT_SEED = 256, OPT_QOS, OPT_MAX_INFLIGHT, OPT_REGISTRY, OPT_QUIET };
+enum {
+    OPT_SEED = 256,
+    OPT_QOS,
+    OPT_MAX_INFLIGHT,
+    OPT_REGISTRY,
+    OPT_QUIET,
+    OPT_MIX,
+    OPT_BAD_FRACTION,
+    OPT_BAD_KINDS,
+    OPT_CONNECTIONS,
+    OPT_RING_BYTES
+};
+
+/* Sets what the command line does not: every default. */
+static void sim_opts_defaults(struct sim_opts *o)
+{
+    o->broker = SIM_DEFAULT_BROKER;
+    o->n_nodes = 20;
+    o->n_sites = 4;
+    o->rate_hz = 1.0;
+    o->qos = 1;
+    o->max_inflight = SIM_DEFAULT_MAX_INFLIGHT;
+    o->n_conns = 1;
+    o->mix[0] = 0; /* traffic */
+    o->n_mix = 1;
+    for (size_t k = 1; k < SIM_N_FAULTS; k++)
+        o->bad_kinds[o->n_bad_kinds++] = (uint8_t)k;
+    parse_hex_key(SIM_DEMO_FLEET_KEY, o->fleet_key, &o->fleet_key_len);
+}
 
 /*
  * Parses the command line into o. Returns 0 to go on, or -1 when the program
@@ -984,27 +1959,27 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         {"seed", required_argument, NULL, OPT_SEED},
         {"qos", required_argument, NULL, OPT_QOS},
         {"fleet-key", required_argument, NULL, 'k'},
+        {"mix", required_argument, NULL, OPT_MIX},
+        {"bad-fraction", required_argument, NULL, OPT_BAD_FRACTION},
+        {"bad-kinds", required_argument, NULL, OPT_BAD_KINDS},
+        {"connections", required_argument, NULL, OPT_CONNECTIONS},
         {"max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
+        {"ring-bytes", required_argument, NULL, OPT_RING_BYTES},
         {"registry", required_argument, NULL, OPT_REGISTRY},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    const char *kind_names[SIM_N_KINDS];
     const char *what = NULL;
     bool seed_given = false;
     unsigned long qos = 1;
     int c;
 
-    o->broker = SIM_DEFAULT_BROKER;
-    o->n_nodes = 20;
-    o->n_sites = 4;
-    o->rate_hz = 1.0;
-    o->duration_s = 0.0;
-    o->qos = 1;
-    o->max_inflight = SIM_DEFAULT_MAX_INFLIGHT;
-    parse_hex_key(SIM_DEMO_FLEET_KEY, o->fleet_key, &o->fleet_key_len);
-
+    for (size_t k = 0; k < SIM_N_KINDS; k++)
+        kind_names[k] = sim_kinds[k].name;
+    sim_opts_defaults(o);
     while ((c = getopt_long(argc, argv, "b:n:s:r:d:k:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
@@ -1036,9 +2011,35 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         case 'k':
             what = parse_hex_key(optarg, o->fleet_key, &o->fleet_key_len) ? "--fleet-key" : NULL;
             break;
+        case OPT_MIX:
+            what = parse_names(optarg, kind_names, SIM_N_KINDS, o->mix, sizeof(o->mix), &o->n_mix)
+                       ? "--mix"
+                       : NULL;
+            break;
+        case OPT_BAD_FRACTION:
+            what = parse_double(optarg, 0.0, 1.0, &o->bad_fraction) ? "--bad-fraction" : NULL;
+            break;
+        case OPT_BAD_KINDS:
+            /* Index 0 is "none", which is not a fault one can ask for. */
+            what = parse_names(optarg, sim_fault_names + 1, SIM_N_FAULTS - 1, o->bad_kinds,
+                               sizeof(o->bad_kinds), &o->n_bad_kinds)
+                       ? "--bad-kinds"
+                       : NULL;
+            for (size_t k = 0; !what && k < o->n_bad_kinds; k++)
+                o->bad_kinds[k]++;
+            break;
+        case OPT_CONNECTIONS:
+            what =
+                parse_ulong(optarg, 1, SIM_MAX_CONNECTIONS, &o->n_conns) ? "--connections" : NULL;
+            break;
         case OPT_MAX_INFLIGHT:
             what = parse_ulong(optarg, 1, SIM_MAX_INFLIGHT_LIMIT, &o->max_inflight)
                        ? "--max-inflight"
+                       : NULL;
+            break;
+        case OPT_RING_BYTES:
+            what = parse_size(optarg, NODE_RING_MIN_BYTES, SIM_MAX_RING_BYTES, &o->ring_bytes)
+                       ? "--ring-bytes"
                        : NULL;
             break;
         case OPT_REGISTRY:
@@ -1073,6 +2074,8 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         *exit_code = EX_USAGE;
         return -1;
     }
+    if (o->n_conns > o->n_nodes)
+        o->n_conns = o->n_nodes;
     if (!seed_given) {
         /* A fresh seed per run gives fresh boot ids, as a real reboot would. */
         struct timespec ts;
@@ -1084,22 +2087,51 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
     return 0;
 }
 
+/* Prints who misbehaves how, once, unless --quiet. */
+static void sim_print_start(const struct sim *s, double create_s, size_t bytes_per_node)
+{
+    size_t per_fault[SIM_N_FAULTS] = {0}, n_bad = 0;
+
+    fprintf(stderr,
+            "citysim: %lu nodes on %lu sites at %g Hz, QoS %d, seed %" PRIu64
+            ", broker %s, %lu connection%s\n",
+            s->opts.n_nodes, s->opts.n_sites, s->opts.rate_hz, s->opts.qos, s->opts.seed,
+            s->opts.broker, s->opts.n_conns, s->opts.n_conns == 1 ? "" : "s");
+    if (bytes_per_node > 0)
+        fprintf(stderr, "citysim: nodes created in %.2f s, %zu bytes of heap per node\n", create_s,
+                bytes_per_node);
+    for (size_t i = 0; i < s->opts.n_nodes; i++)
+        per_fault[s->nodes[i].fault]++;
+    n_bad = s->opts.n_nodes - per_fault[SIM_FAULT_NONE];
+    if (n_bad == 0)
+        return;
+    fprintf(stderr, "citysim: %zu nodes misbehave:", n_bad);
+    for (size_t k = 1; k < SIM_N_FAULTS; k++)
+        if (per_fault[k] > 0)
+            fprintf(stderr, " %s=%zu", sim_fault_names[k], per_fault[k]);
+    fputc('\n', stderr);
+}
+
 int main(int argc, char **argv)
 {
     static struct sim s;
     struct sigaction sa;
+    struct mallinfo2 before, after;
+    uint64_t t0;
     int rc = EX_OK;
 
     if (sim_parse_args(&s.opts, argc, argv, &rc) != 0)
         return rc;
     s.interval_ms = (uint32_t)llround(1000.0 / s.opts.rate_hz);
-    if (s.interval_ms == 0)
-        s.interval_ms = 1;
-    if (sim_nodes_init(&s) != 0) {
+    s.jitter_rng = rng_seed_for(s.opts.seed, UINT32_MAX);
+    s.utc_offset_min = local_utc_offset_min();
+    before = mallinfo2();
+    t0 = mono_ms();
+    if (sim_identities(&s) != 0 || sim_pick_bad(&s) != 0) {
         fprintf(stderr, "citysim: cannot create %lu nodes\n", s.opts.n_nodes);
-        return EX_SOFTWARE;
+        rc = EX_SOFTWARE;
+        goto out;
     }
-
     if (s.opts.registry_path) {
         int err = sim_write_registry(&s, s.opts.registry_path);
 
@@ -1107,6 +2139,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "citysim: cannot write %s: %s\n", s.opts.registry_path, strerror(-err));
             rc = EX_IOERR;
         }
+        goto out;
+    }
+    rc = sim_nodes_create(&s);
+    if (rc != 0)
+        goto out;
+    after = mallinfo2();
+    if (sim_link_init(&s) != 0) {
+        fprintf(stderr, "citysim: out of memory\n");
+        rc = EX_SOFTWARE;
         goto out;
     }
 
@@ -1118,23 +2159,13 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
-    pthread_mutex_init(&s.link.lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s.link.cond, &attr);
-    pthread_condattr_destroy(&attr);
-
     if (!s.opts.quiet)
-        fprintf(stderr,
-                "citysim: %lu nodes on %lu sites at %g Hz, QoS %d, seed %" PRIu64 ", broker %s\n",
-                s.opts.n_nodes, s.opts.n_sites, s.opts.rate_hz, s.opts.qos, s.opts.seed,
-                s.opts.broker);
+        sim_print_start(&s, (double)(mono_ms() - t0) / 1000.0,
+                        (after.uordblks - before.uordblks) / s.opts.n_nodes);
     rc = sim_run(&s);
-
-    pthread_cond_destroy(&s.link.cond);
-    pthread_mutex_destroy(&s.link.lock);
+    pthread_cond_destroy(&s.q.cond);
+    pthread_mutex_destroy(&s.q.lock);
 out:
-    free(s.nodes);
+    sim_free(&s);
     return rc;
 }

@@ -80,9 +80,9 @@ static const struct cfg_key cfg_keys[] = {
      "Window widths: the base window first, then rollups, each a multiple of the base."},
     {"windows", "grace", T_DURATION, C(grace_ms), "60s", 0, DAY,
      "How long after its end a window waits for stragglers before it is written."},
-    {"windows", "late_horizon", T_DURATION, C(late_horizon_ms), "10m", 0, 7 * DAY,
-     "Written windows are corrected (rewritten) by frames this late; older ones count as too "
-     "late."},
+    {"windows", "late_horizon", T_DURATION, C(late_horizon_ms), "2m", 0, 7 * DAY,
+     "Written windows are corrected (rewritten) by values this long after their end; older "
+     "ones count as too late. Each base window of horizon costs memory in every series."},
     {"windows", "max_series", T_UINT, C(max_series), "1000000", 1, 100000000,
      "Series kept at once; readings of more are refused and counted."},
 

@@ -172,6 +172,8 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
     if (gw_dedup_commit(p->dedup, &a->ticket) != GW_DEDUP_NEW)
         return;
     p->stats.frames_accepted++;
+    struct gw_windows_frame fr;
+    int have_frame = gw_windows_frame_begin(p->windows, f->site_id, f->device_id, &fr) == 0;
     for (size_t i = 0; i < f->n_readings; i++) {
         const Citygate__V1__Reading *r = f->readings[i];
         p->stats.readings_in++;
@@ -188,8 +190,8 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
                                         ? (uint32_t)r->vehicle_class
                                         : 0,
                                     gw_quantity_has_quantiles(r->quantity)};
-        if (gw_windows_add(p->windows, &key, (int64_t)f->timestamp_ms, r->value, (int64_t)now_ms,
-                           NULL) == 0)
+        if (have_frame && gw_windows_frame_add(p->windows, &fr, &key, (int64_t)f->timestamp_ms,
+                                               r->value, (int64_t)now_ms, NULL) == 0)
             p->stats.readings_folded++;
     }
     if (gw_rules_eval(p->rules, f, now_ms, pipeline_alert, &tap) != 0)

@@ -289,8 +289,11 @@ static bool bytes_equal(const char *a, const char *b, size_t len)
 static uint64_t ids_hash(const char *site, size_t site_len, const char *node, size_t node_len)
 {
     uint64_t h = hash_bytes(hash_bytes(0x243f6a8885a308d3ull, site, site_len), node, node_len);
+    h ^= h >> 33; /* MurmurHash3's finaliser: the table indexes by the low bits */
     h *= 0xff51afd7ed558ccdull;
-    return h ^ (h >> 32);
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 static size_t table_home(size_t cap, uint64_t hash)
@@ -619,6 +622,27 @@ static void slot_free(struct gw_windows *w, struct series *s, size_t i)
         gw_qsketch_reset(slot_sketch(w, s, i));
 }
 
+/* A live window below another one: its level and slot (slots number at most 6 * 64). */
+struct below {
+    uint16_t level, i;
+};
+
+#define MAX_BELOW ((GW_WINDOW_MAX_LEVELS - 1) * GW_WINDOW_MAX_RING)
+
+/* The live windows inside the span of window i of level, at lower levels, lowest level first. */
+static size_t windows_below(const struct gw_windows *w, const struct series *s, unsigned level,
+                            size_t i, struct below *out)
+{
+    int64_t from = s->slots[i].start_ms, to = from + w->lv[level].width_ms;
+    size_t n = 0;
+    for (unsigned k = 0; k < level; k++)
+        for (size_t j = w->lv[k].first; j < w->lv[k].first + w->lv[k].ring; j++)
+            if (s->slots[j].state != SLOT_FREE && s->slots[j].start_ms >= from &&
+                s->slots[j].start_ms < to)
+                out[n++] = (struct below){(uint16_t)k, (uint16_t)j};
+    return n;
+}
+
 /* Hands window i of level up to its parent (the top level has none) and frees its slot. */
 static int slot_fold(struct gw_windows *w, struct series *s, unsigned level, size_t i)
 {
@@ -645,19 +669,15 @@ static int slot_fold(struct gw_windows *w, struct series *s, unsigned level, siz
  */
 static int slot_retire(struct gw_windows *w, struct series *s, unsigned level, size_t i)
 {
-    int64_t from = s->slots[i].start_ms, to = from + w->lv[level].width_ms;
-    for (unsigned k = 0; k < level; k++) {
-        const struct level *lv = &w->lv[k];
-        for (size_t j = lv->first; j < lv->first + lv->ring; j++) {
-            const struct slot *d = &s->slots[j];
-            if (d->state == SLOT_FREE || d->start_ms < from || d->start_ms >= to)
-                continue;
-            if (d->state != SLOT_EMITTED)
-                return GW_EFULL;
-            int rc = slot_fold(w, s, k, j);
-            if (rc)
-                return rc;
-        }
+    struct below d[MAX_BELOW];
+    size_t n = windows_below(w, s, level, i, d);
+    for (size_t k = 0; k < n; k++)
+        if (s->slots[d[k].i].state != SLOT_EMITTED)
+            return GW_EFULL;
+    for (size_t k = 0; k < n; k++) {
+        int rc = slot_fold(w, s, d[k].level, d[k].i);
+        if (rc)
+            return rc;
     }
     return slot_fold(w, s, level, i);
 }
@@ -773,6 +793,8 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
             w->st.windows_pending++;
             s->due_ms = min64(s->due_ms, w->now_ms);
             h |= GW_WINDOW_LATE;
+        } else if (sl->state == SLOT_DIRTY) {
+            h |= GW_WINDOW_LATE; /* emitted and corrected already: this value is late too */
         }
         all_open = all_open && sl->state == SLOT_OPEN;
     }
@@ -861,9 +883,9 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
         return GW_ERANGE;
     }
     if (!s || !s->cur_ok || (uint64_t)ts_ms - (uint64_t)s->cur_start_ms >= (uint64_t)w->base_ms)
-        return add_slow(
-            w, fr, pos, key, s, at, sensor, sensor_len, ts_ms, value,
-            hints); /* The cached window: open, like every window above it, so only it changes. */
+        return add_slow(w, fr, pos, key, s, at, sensor, sensor_len, ts_ms, value, hints);
+
+    /* The cached window: open, like every window above it, so only it changes. */
     struct slot *sl = &s->slots[s->cur_idx];
     if (s->cur_start_ms + w->late_after_ms <= w->now_ms) {
         w->st.too_late++;
@@ -938,31 +960,23 @@ static double clamp(double v, double lo, double hi)
 static int window_total(struct gw_windows *w, struct series *s, unsigned level, size_t i,
                         struct slot *total, const struct gw_qsketch **sketch)
 {
-    int64_t from = s->slots[i].start_ms, to = from + w->lv[level].width_ms;
+    struct below d[MAX_BELOW];
+    size_t n = windows_below(w, s, level, i, d);
+    int rc = 0;
+
     *total = s->slots[i];
     *sketch = s->quantiles ? slot_sketch(w, s, i) : NULL;
-    for (unsigned k = 0; k < level; k++) {
-        const struct level *lv = &w->lv[k];
-        for (size_t j = lv->first; j < lv->first + lv->ring; j++) {
-            const struct slot *d = &s->slots[j];
-            if (d->state == SLOT_FREE || d->start_ms < from || d->start_ms >= to)
-                continue;
-            if (s->quantiles) {
-                int rc = 0;
-                if (*sketch != &w->scratch) {
-                    gw_qsketch_reset(&w->scratch);
-                    rc = gw_qsketch_merge(&w->scratch, *sketch);
-                    *sketch = &w->scratch;
-                }
-                if (rc == 0)
-                    rc = gw_qsketch_merge(&w->scratch, slot_sketch(w, s, j));
-                if (rc)
-                    return rc;
-            }
-            slot_merge(total, d);
-        }
+    if (s->quantiles && n > 0) {
+        gw_qsketch_reset(&w->scratch);
+        rc = gw_qsketch_merge(&w->scratch, *sketch);
+        *sketch = &w->scratch;
     }
-    return 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        if (s->quantiles)
+            rc = gw_qsketch_merge(&w->scratch, slot_sketch(w, s, d[k].i));
+        slot_merge(total, &s->slots[d[k].i]);
+    }
+    return rc;
 }
 
 static int slot_emit(struct gw_windows *w, struct series *s, unsigned level, size_t i,
@@ -1035,11 +1049,17 @@ static size_t level_order(const struct gw_windows *w, const struct series *s, un
     return n;
 }
 
-/* Emits what is due in s (everything pending with flush) and retires what is finished. */
+/*
+ * Emits what is due in s (everything pending with flush), retires what is
+ * finished, and sets s->due_ms to what series_due() would say (a window
+ * left live here is never retired later in the same run: a parent past its
+ * horizon has only children past theirs, retired first, level by level).
+ */
 static int series_run(struct gw_windows *w, struct series *s, bool flush, gw_window_emit_fn emit,
                       void *ctx)
 {
     size_t order[GW_WINDOW_MAX_RING];
+    int64_t due = INT64_MAX;
     int rc = 0;
 
     s->cur_ok = 0;
@@ -1054,9 +1074,13 @@ static int series_run(struct gw_windows *w, struct series *s, bool flush, gw_win
             if (rc == 0 && sl->state == SLOT_EMITTED &&
                 w->now_ms >= end_ms + w->cfg.late_horizon_ms)
                 rc = slot_retire(w, s, l, order[k]);
+            if (sl->state == SLOT_OPEN)
+                due = min64(due, end_ms + w->cfg.grace_ms);
+            else if (sl->state == SLOT_EMITTED)
+                due = min64(due, end_ms + w->cfg.late_horizon_ms);
         }
     }
-    s->due_ms = rc ? w->now_ms : series_due(w, s);
+    s->due_ms = rc ? w->now_ms : due;
     return rc;
 }
 
@@ -1296,13 +1320,11 @@ static int get_slot(struct gw_windows *w, struct series *s, struct gw_rbuf *in, 
 static uint64_t window_count(const struct gw_windows *w, const struct series *s, unsigned level,
                              size_t i)
 {
-    int64_t from = s->slots[i].start_ms, to = from + w->lv[level].width_ms;
+    struct below d[MAX_BELOW];
+    size_t n = windows_below(w, s, level, i, d);
     uint64_t count = s->slots[i].count;
-    for (unsigned k = 0; k < level; k++)
-        for (size_t j = w->lv[k].first; j < w->lv[k].first + w->lv[k].ring; j++)
-            if (s->slots[j].state != SLOT_FREE && s->slots[j].start_ms >= from &&
-                s->slots[j].start_ms < to)
-                count += s->slots[j].count;
+    for (size_t k = 0; k < n; k++)
+        count += s->slots[d[k].i].count;
     return count;
 }
 
@@ -1348,7 +1370,9 @@ static int get_series(struct gw_windows *w, struct node *n, struct gw_rbuf *in, 
     uint8_t quantiles = gw_get_u8(in);
     int64_t due_ms = get_i64(in);
     uint32_t live = gw_get_u32(in);
-    if (in->bad || quantiles > 1 || live < 1 || live > w->n_slots)
+    /* live may be 0: an add that failed after retiring a window leaves such a series until the
+     * next advance drops it, in the original and in the copy alike. */
+    if (in->bad || quantiles > 1 || live > w->n_slots)
         return GW_EINVAL;
     size_t at = node_search(n, &key, sensor, &found);
     if (found)
@@ -1412,7 +1436,8 @@ static int restore_body(struct gw_windows *w, struct gw_rbuf *in)
     cfg.late_horizon_ms = get_i64(in);
     cfg.max_ahead_ms = get_i64(in);
     cfg.max_series = (size_t)gw_get_u64(in);
-    if (in->bad || memcmp(cfg.widths_ms, w->cfg.widths_ms, sizeof cfg.widths_ms) != 0 ||
+    if (in->bad ||
+        memcmp(cfg.widths_ms, w->cfg.widths_ms, cfg.n_widths * sizeof cfg.widths_ms[0]) != 0 ||
         cfg.grace_ms != w->cfg.grace_ms || cfg.late_horizon_ms != w->cfg.late_horizon_ms ||
         cfg.max_ahead_ms != w->cfg.max_ahead_ms || cfg.max_series != w->cfg.max_series)
         return GW_EINVAL;

@@ -31,6 +31,20 @@ uint64_t gwt_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int gwt_main(int argc, char **argv, const char *suite, const struct cu_test *tests,
+             const char **citygate)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CITYGATE\n", argv[0]);
+        return 64;
+    }
+    *citygate = argv[1];
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cu_main(suite, tests);
+    curl_global_cleanup();
+    return rc;
+}
+
 uint64_t gwt_mono_ns(void)
 {
     struct timespec ts;

@@ -16,6 +16,7 @@
 #include <MQTTClient.h>
 #include <jansson.h>
 
+#include "cu.h"
 #include "wire.h"
 
 struct gwt {
@@ -92,6 +93,14 @@ uint64_t gwt_now_ms(void);
 
 /* Monotonic clock in ns (CLOCK_MONOTONIC), for latencies. */
 uint64_t gwt_mono_ns(void);
+
+/*
+ * The main() of a scenario run as "test CITYGATE": stores argv[1] in
+ * *citygate, then runs tests (NULL-terminated) as suite with libcurl set up.
+ * Returns the exit code (64 on a wrong command line).
+ */
+int gwt_main(int argc, char **argv, const char *suite, const struct cu_test *tests,
+             const char **citygate);
 
 /* ---- frames a test breaks on purpose ---- */
 

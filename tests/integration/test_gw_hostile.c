@@ -21,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cu.h"
 #include "gwtest.h"
 #include "validate.h"
@@ -399,13 +397,5 @@ int main(int argc, char **argv)
         {"bad frames are refused by reason, quarantined, and disturb nothing", test_hostile},
         {NULL, NULL},
     };
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CITYGATE\n", argv[0]);
-        return 64;
-    }
-    citygate = argv[1];
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = cu_main("gateway hostile input", tests);
-    curl_global_cleanup();
-    return rc;
+    return gwt_main(argc, argv, "gateway hostile input", tests, &citygate);
 }

@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cu.h"
 #include "gwtest.h"
 
@@ -170,13 +168,5 @@ int main(int argc, char **argv)
         {"late values correct their window; too-late values are counted", test_late},
         {NULL, NULL},
     };
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CITYGATE\n", argv[0]);
-        return 64;
-    }
-    citygate = argv[1];
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = cu_main("gateway late data", tests);
-    curl_global_cleanup();
-    return rc;
+    return gwt_main(argc, argv, "gateway late data", tests, &citygate);
 }

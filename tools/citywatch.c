@@ -1,0 +1,224 @@
+/*
+ * citywatch -- the traffic engineer's terminal view of a running gateway:
+ * every second, the flows per site from /api/v1/live and the gateway's own
+ * counters from /metrics.
+ *
+ *   citywatch [--gateway URL] [--duration SECONDS] [--once]
+ *
+ * Exit status: 0 when the gateway accepted frames and wrote to the store
+ * during the watch, 1 when it did not, 64 usage, 69 gateway unreachable.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#define EX_USAGE 64
+#define EX_UNAVAILABLE 69
+#define MAX_BODY (8u << 20)
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+struct body {
+    char *data;
+    size_t len;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+    struct body *b = ctx;
+    if (b->len + size * n > MAX_BODY)
+        return 0;
+    char *grown = realloc(b->data, b->len + size * n + 1);
+    if (!grown)
+        return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, p, size * n);
+    b->len += size * n;
+    b->data[b->len] = '\0';
+    return size * n;
+}
+
+/* GETs base + path; returns the body (caller frees) or NULL. */
+static char *get(CURL *c, const char *base, const char *path)
+{
+    char url[512];
+    struct body b = {NULL, 0};
+    long status = 0;
+    snprintf(url, sizeof url, "%s%s", base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (curl_easy_perform(c) != CURLE_OK ||
+        (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status), status != 200)) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* Sum of every sample of metric name (all label sets) in a /metrics body. */
+static double metric(const char *body, const char *name)
+{
+    double sum = 0;
+    size_t n = strlen(name);
+    for (const char *line = body; line && *line;) {
+        const char *next = strchr(line, '\n');
+        if (strncmp(line, name, n) == 0 && (line[n] == ' ' || line[n] == '{')) {
+            const char *sp = strchr(line, ' ');
+            if (sp)
+                sum += strtod(sp + 1, NULL);
+        }
+        line = next ? next + 1 : NULL;
+    }
+    return sum;
+}
+
+static void clock_text(long long ms, char *out, size_t cap)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || !gmtime_r(&s, &tm)) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    strftime(out, cap, "%H:%M:%S", &tm);
+}
+
+struct totals {
+    double accepted, refused, written, alerts;
+};
+
+static int show(CURL *c, const char *base, struct totals *t, struct totals *prev)
+{
+    char *metrics = get(c, base, "/metrics");
+    char *live = get(c, base, "/api/v1/live");
+    json_t *root = live ? json_loads(live, 0, NULL) : NULL;
+    char now[16], start[16];
+
+    if (!metrics || !root) {
+        free(metrics);
+        free(live);
+        json_decref(root);
+        return -1;
+    }
+    t->accepted = metric(metrics, "citygate_frames_accepted_total");
+    t->refused = metric(metrics, "citygate_frames_rejected_total");
+    t->written = metric(metrics, "citygate_store_lines_written_total");
+    t->alerts = metric(metrics, "citygate_alerts_total");
+    clock_text((long long)json_integer_value(json_object_get(root, "now_ms")), now, sizeof now);
+    printf("\n%s UTC  frames accepted %.0f (+%.0f)  refused %.0f  store lines %.0f  alerts %.0f\n",
+           now, t->accepted, t->accepted - prev->accepted, t->refused, t->written, t->alerts);
+    printf("%-16s %5s %11s %10s %9s %6s %9s\n", "site", "nodes", "flow veh/h", "speed km/h",
+           "v85 km/h", "occ %", "window");
+    json_t *sites = json_object_get(root, "sites");
+    for (size_t i = 0; i < json_array_size(sites); i++) {
+        json_t *s = json_array_get(sites, i);
+        clock_text((long long)json_integer_value(json_object_get(s, "window_start_ms")), start,
+                   sizeof start);
+        printf("%-16.16s %5lld %11.0f %10.1f %9.1f %6.1f %9s\n",
+               json_string_value(json_object_get(s, "site")),
+               (long long)json_integer_value(json_object_get(s, "nodes")),
+               json_number_value(json_object_get(s, "flow_vph")),
+               json_number_value(json_object_get(s, "speed_kmh")),
+               json_number_value(json_object_get(s, "speed_p85_kmh")),
+               json_number_value(json_object_get(s, "occupancy_pct")), start);
+    }
+    if (json_array_size(sites) == 0)
+        printf("(no window closed yet)\n");
+    fflush(stdout);
+    json_decref(root);
+    free(metrics);
+    free(live);
+    return 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: citywatch [--gateway URL] [--duration SECONDS] [--once]\n"
+            "  --gateway URL      the gateway's HTTP endpoint (default http://127.0.0.1:9100)\n"
+            "  --duration SECONDS stop after this long (default: until Ctrl-C)\n"
+            "  --once             print one table and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"gateway", required_argument, NULL, 'g'},
+        {"duration", required_argument, NULL, 'd'},
+        {"once", no_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *base = "http://127.0.0.1:9100";
+    long duration = 0;
+    int once = 0, c, failures = 0;
+    struct totals t = {0}, prev = {0}, first = {-1, 0, 0, 0};
+    char *end;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'g':
+            base = optarg;
+            break;
+        case 'd':
+            duration = strtol(optarg, &end, 10);
+            if (*end || duration < 0 || duration > 1000000) {
+                fprintf(stderr, "citywatch: --duration needs whole seconds\n");
+                return EX_USAGE;
+            }
+            break;
+        case 'o':
+            once = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL *curl = curl_easy_init();
+    struct timespec start_ts, now_ts;
+    clock_gettime(CLOCK_MONOTONIC, &start_ts);
+    for (long tick = 0; !stop; tick++) {
+        if (show(curl, base, &t, &prev) != 0) {
+            if (++failures == 5) {
+                fprintf(stderr, "citywatch: %s does not answer\n", base);
+                break;
+            }
+        } else {
+            failures = 0;
+            if (first.accepted < 0)
+                first = t;
+            prev = t;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now_ts);
+        if (once || (duration && now_ts.tv_sec - start_ts.tv_sec >= duration))
+            break;
+        struct timespec until = {start_ts.tv_sec + tick + 1, start_ts.tv_nsec};
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
+    }
+    curl_easy_cleanup(curl);
+    curl_global_cleanup();
+    if (first.accepted < 0)
+        return EX_UNAVAILABLE;
+    return t.accepted > 0 && t.written > 0 ? 0 : 1;
+}
