@@ -564,11 +564,16 @@ static int start(struct gateway *gw)
     return 0;
 }
 
-/* SIGHUP: a new registry and rules only if the whole file is valid; otherwise keep the old. */
+/*
+ * SIGHUP: the device registry and the rules are replaced if the whole file
+ * (and the registry it names) is valid; otherwise the running ones are kept.
+ * Other keys take effect at the next start.
+ */
 static void reload(struct gateway *gw)
 {
     struct gw_config cfg;
     struct gw_registry *reg = NULL;
+    char why[256];
     if (load_config(gw->config_path, &cfg) != 0) {
         gw_log(NULL, "reload: %s is not valid; keeping the running configuration", gw->config_path);
         return;
@@ -579,12 +584,20 @@ static void reload(struct gateway *gw)
         return;
     }
     pthread_mutex_lock(&gw->lock);
-    gw_pipeline_set_registry(gw->pipe, reg);
-    gw_registry_free(gw->reg);
-    gw->reg = reg;
+    int rc = gw_pipeline_set_rules(gw->pipe, cfg.rules, cfg.n_rules, why, sizeof why);
+    if (rc == 0) {
+        gw_pipeline_set_registry(gw->pipe, reg);
+        gw_registry_free(gw->reg);
+        gw->reg = reg;
+        reg = NULL;
+    }
     pthread_mutex_unlock(&gw->lock);
+    if (rc == 0)
+        gw_log(NULL, "reloaded: %zu devices, %zu rules", gw_registry_count(gw->reg), cfg.n_rules);
+    else
+        gw_log(NULL, "reload: rules refused (%s); keeping the running configuration", why);
+    gw_registry_free(reg);
     gw_config_fini(&cfg);
-    gw_log(NULL, "reloaded the device registry: %zu devices", gw_registry_count(reg));
 }
 
 static void stop(struct gateway *gw)
@@ -644,7 +657,8 @@ static void usage(FILE *out)
                  "  -h, --help               this help\n"
                  "  -V, --version            version\n"
                  "\n"
-                 "Signals: SIGHUP reloads the device registry, SIGTERM/SIGINT stop cleanly.\n"
+                 "Signals: SIGHUP reloads the device registry and the rules, SIGTERM/SIGINT stop\n"
+                 "cleanly (the store gets [gateway] shutdown_timeout to take what is pending).\n"
                  "Exit codes: 0 ok, 64 usage, 69 broker or port unavailable, 70 internal "
                  "error,\n74 journal I/O error, 78 configuration error.\n");
 }

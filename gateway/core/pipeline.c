@@ -39,7 +39,6 @@ int gw_quantity_has_quantiles(int q)
 int gw_pipeline_new(const struct gw_pipeline_config *cfg, const struct gw_registry *reg,
                     struct gw_pipeline **out, char *why, size_t why_len)
 {
-    struct gw_rules_limits rl = {cfg->max_devices, 256};
     struct gw_rules_diag rd = {0, ""};
     struct gw_pipeline *p = gw_calloc(1, sizeof *p);
     int rc = GW_ENOMEM;
@@ -62,7 +61,8 @@ int gw_pipeline_new(const struct gw_pipeline_config *cfg, const struct gw_regist
     p->windows_config = cfg->windows;
     if ((rc = gw_windows_new(&cfg->windows, &p->windows)) != 0)
         goto fail;
-    rc = gw_rules_new(cfg->rules, cfg->n_rules, &rl, &p->rules, &rd);
+    p->rules_limits = (struct gw_rules_limits){cfg->max_devices, 256};
+    rc = gw_rules_new(cfg->rules, cfg->n_rules, &p->rules_limits, &p->rules, &rd);
     if (rc == GW_ECONFIG)
         snprintf(why, why_len, "%s", rd.message);
     if (rc != 0)
@@ -94,6 +94,21 @@ void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *r
     p->reg = reg;
     p->decoder.key_ctx = (void *)reg;
     gw_dedup_prune(p->dedup, keep_registered, (void *)reg);
+}
+
+int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs, size_t n_rules,
+                          char *why, size_t why_len)
+{
+    struct gw_rules *rules = NULL;
+    struct gw_rules_diag rd = {0, ""};
+    int rc = gw_rules_new(defs, n_rules, &p->rules_limits, &rules, &rd);
+    if (rc != 0) {
+        snprintf(why, why_len, "%s", rc == GW_ECONFIG ? rd.message : gw_strerror(rc));
+        return rc;
+    }
+    gw_rules_free(p->rules);
+    p->rules = rules;
+    return 0;
 }
 
 static int pipeline_reject(struct gw_pipeline *p, int reason, struct gw_reject_diag *diag)

@@ -68,6 +68,14 @@ void gw_pipeline_free(struct gw_pipeline *p);
 void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *reg);
 
 /*
+ * Replaces the rules with n_rules new ones (borrowed; copied). Alert states
+ * start again from OK. Returns 0, or GW_ECONFIG (why filled) / GW_ENOMEM with
+ * the old rules kept.
+ */
+int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs, size_t n_rules,
+                          char *why, size_t why_len);
+
+/*
  * Admits one data message: topic and payload are borrowed. Returns 0 with
  * *out filled (the frame lives until the next admit), or a negative enum
  * gw_reject, counted, with *diag filled. Status messages are refused with

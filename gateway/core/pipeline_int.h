@@ -16,6 +16,7 @@ struct gw_pipeline {
     struct gw_windows *windows;
     struct gw_windows_config windows_config; /* to make them anew */
     struct gw_rules *rules;
+    struct gw_rules_limits rules_limits;
     struct gw_pipeline_stats stats;
     unsigned char arena[PIPELINE_ARENA_BYTES];
 };

@@ -508,6 +508,14 @@ int gwt_log_contains(const struct gwt *t, const char *needle)
     return found;
 }
 
+int gwt_wait_log(const struct gwt *t, const char *needle, int timeout_ms)
+{
+    for (uint64_t end = gwt_now_ms() + (uint64_t)timeout_ms; gwt_now_ms() < end; gwt_pause_ms(20))
+        if (gwt_log_contains(t, needle))
+            return 1;
+    return gwt_log_contains(t, needle);
+}
+
 /* ---- subscriber ---- */
 
 struct gwt_sub {

@@ -141,6 +141,9 @@ int gwt_running(struct gwt *t);
 /* 1 when citygate's log holds needle ("runtime error"), else 0. */
 int gwt_log_contains(const struct gwt *t, const char *needle);
 
+/* Polls citygate's log for needle up to timeout_ms; 1 when it appeared. */
+int gwt_wait_log(const struct gwt *t, const char *needle, int timeout_ms);
+
 /*
  * Runs q until its first series has exactly n_rows rows and the gateway has no
  * store lines pending, or timeout_ms pass. Returns the last result (caller
