@@ -493,7 +493,7 @@ static int start(struct gateway *gw)
     }
 
     struct gw_sink_config *sc = &gw->sink_cfg;
-    sc->adapter = gw->cfg.store_api;
+    sc->ops = gw_sink_find(gw->cfg.store_api);
     sc->url = gw->cfg.store_url;
     sc->database = gw->cfg.store_database;
     sc->org = gw->cfg.store_org;

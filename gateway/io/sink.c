@@ -268,13 +268,13 @@ static void *sink_main(void *arg)
 
 int gw_sink_new(const struct gw_sink_config *cfg, struct gw_sink **out, char *err, size_t err_len)
 {
-    const struct gw_sink_ops *ops = gw_sink_find(cfg->adapter);
+    const struct gw_sink_ops *ops = cfg->ops;
     struct gw_sink *s = NULL;
     pthread_condattr_t attr;
     int rc;
 
     if (!ops) {
-        snprintf(err, err_len, "unknown store api \"%s\"", cfg->adapter);
+        snprintf(err, err_len, "no store adapter");
         return GW_ECONFIG;
     }
     s = calloc(1, sizeof *s);

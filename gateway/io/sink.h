@@ -24,8 +24,12 @@ enum gw_sink_result {
     GW_SINK_TOO_LARGE = 3, /* split and send the halves */
 };
 
+struct gw_sink_ops;
+
+struct gw_sink_ops;
+
 struct gw_sink_config {
-    const char *adapter;                     /* "influx-v1" or "influx-v2" */
+    const struct gw_sink_ops *ops;           /* the adapter: gw_sink_find("influx-v1") */
     const char *url;                         /* http://host:port */
     const char *database, *retention_policy; /* v1 */
     const char *org, *bucket, *token;        /* v2 */
@@ -66,9 +70,9 @@ struct gw_sink_stats {
 struct gw_sink;
 
 /*
- * Starts the writer thread. Returns 0 and sets *out (caller frees with
- * gw_sink_free()), or a negative enum gw_err with err filled. cfg and the
- * strings in it are borrowed for the sink's lifetime.
+ * Starts the writer thread on adapter cfg->ops. Returns 0 and sets *out
+ * (caller frees with gw_sink_free()), or a negative enum gw_err with err
+ * filled. cfg and the strings in it are borrowed for the sink's lifetime.
  */
 int gw_sink_new(const struct gw_sink_config *cfg, struct gw_sink **out, char *err, size_t err_len);
 
