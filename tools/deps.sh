@@ -6,7 +6,7 @@ CITYGATE_PACKAGES=(
     protobuf-c-compiler libprotobuf-c-dev libssl-dev libcunit1-dev
     libpaho-mqtt-dev libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev
     libinih-dev libjansson-dev uthash-dev libjsmn-dev zlib1g-dev
-    mosquitto mosquitto-clients influxdb
+    mosquitto mosquitto-clients influxdb victoria-metrics
 )
 
 # Installs the packages that are not installed yet (one apt-get update, then
