@@ -81,6 +81,7 @@
 #define SIM_KEEPALIVE_S 20
 #define SIM_RECONNECT_MIN_MS 500u
 #define SIM_RECONNECT_MAX_MS 8000u
+#define SIM_WARMUP_MS 500 /* nodes connect before they sample (at most one period) */
 #define SIM_DRAIN_MS 10000
 #define SIM_CLOSE_MS 3000
 #define SIM_DISCONNECT_MS 1000
@@ -329,11 +330,18 @@ static uint64_t mono_ms(void)
 /*
  * The nodes' clock: monotonic, one period ahead of the time since the start,
  * so that node i, created at i * period / N, first samples at start + i *
- * period / N.
+ * period / N. The run begins a warm-up (at most one period) before the
+ * start, so that the nodes connect before they sample.
  */
 static uint64_t sim_clock(const struct sim *s)
 {
-    return mono_ms() - s->origin_ms + s->interval_ms;
+    return mono_ms() + s->interval_ms - s->origin_ms;
+}
+
+/* Seconds since the start; negative during the warm-up. */
+static double sim_elapsed_s(const struct sim *s)
+{
+    return ((double)mono_ms() - (double)s->origin_ms) / 1000.0;
 }
 
 /* splitmix64: tiny, fast and good enough to make every node reproducible. */
@@ -1473,8 +1481,7 @@ static void sim_report(struct sim *s, struct sim_tally *last)
         fprintf(stderr,
                 "citysim: %6.1fs published=%.0f/s acked=%.0f/s failed=%" PRIu64 " inflight=%" PRIu64
                 " up=%zu backlog=%" PRIu64 " missed=%" PRIu64 "\n",
-                (double)(now - s->origin_ms) / 1000.0,
-                (double)(s->counts.published - last->c.published) / dt,
+                sim_elapsed_s(s), (double)(s->counts.published - last->c.published) / dt,
                 (double)(s->counts.acked - last->c.acked) / dt, s->counts.failed,
                 s->counts.published - s->counts.acked - s->counts.failed, up, backlog, missed);
     }
@@ -1641,13 +1648,13 @@ static int sim_run(struct sim *s)
     rc = sim_connect_all(s);
     if (rc != 0)
         goto out;
-    s->origin_ms = mono_ms();
+    s->origin_ms = mono_ms() + (s->interval_ms < SIM_WARMUP_MS ? s->interval_ms : SIM_WARMUP_MS);
     s->now_ms = sim_clock(s);
     if (s->opts.duration_s > 0.0)
-        end_ms = s->now_ms + (uint64_t)llround(s->opts.duration_s * 1000.0);
-    last.at_ms = s->origin_ms;
+        end_ms = s->interval_ms + (uint64_t)llround(s->opts.duration_s * 1000.0);
+    last.at_ms = mono_ms();
     sim_loop(s, end_ms, &last);
-    secs = (double)(mono_ms() - s->origin_ms) / 1000.0;
+    secs = sim_elapsed_s(s);
     sim_wind_down(s, &last);
     if (sim_data_inflight(s) > 0)
         fprintf(stderr, "citysim: %" PRIu64 " frames still unacknowledged, giving up on them\n",
@@ -1661,6 +1668,8 @@ static int sim_run(struct sim *s)
     }
     if (backlog > 0)
         fprintf(stderr, "citysim: %" PRIu64 " frames never left the nodes' rings\n", backlog);
+    if (s->log_suppressed > 0)
+        fprintf(stderr, "citysim: (%" PRIu64 " more messages suppressed)\n", s->log_suppressed);
     if (refused > 0)
         fprintf(stderr, "citysim: %" PRIu64 " frames could not be encoded or were refused\n",
                 refused);
