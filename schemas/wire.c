@@ -258,6 +258,33 @@ int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate
     return 0;
 }
 
+static int wire_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int wire_key_from_hex(const char *hex, uint8_t key[WIRE_MAX_KEY_BYTES])
+{
+    uint8_t out[WIRE_MAX_KEY_BYTES];
+    size_t n = strlen(hex);
+    if (n % 2 != 0 || n < 2 * WIRE_MIN_KEY_BYTES || n > 2 * WIRE_MAX_KEY_BYTES)
+        return -WIRE_EINVALID_ARG;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = wire_hex_digit(hex[2 * i]), lo = wire_hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -WIRE_EINVALID_ARG;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    memcpy(key, out, n / 2);
+    return (int)(n / 2);
+}
+
 size_t wire_encoded_max(const Citygate__V1__Frame *frame)
 {
     return WIRE_HEADER_BYTES + WIRE_MAX_DEVICE_ID + citygate__v1__frame__get_packed_size(frame) +

@@ -109,6 +109,14 @@ void wire_arena_init(struct wire_arena *arena, void *buf, size_t cap);
 int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate__V1__Frame **out,
                 struct wire_diag *diag);
 
+/*
+ * Parses a device key written as hex (2 * WIRE_MIN_KEY_BYTES to 2 *
+ * WIRE_MAX_KEY_BYTES digits, either case), as registries and provisioning
+ * files hold it, into key. Returns the key's length in bytes, or
+ * -WIRE_EINVALID_ARG (key untouched). hex is borrowed.
+ */
+int wire_key_from_hex(const char *hex, uint8_t key[WIRE_MAX_KEY_BYTES]);
+
 /* An upper bound of the encoded size of frame, for sizing the output buffer. */
 size_t wire_encoded_max(const Citygate__V1__Frame *frame);
 

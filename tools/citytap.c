@@ -205,32 +205,12 @@ static bool is_id(const char *s, size_t max)
     return n > 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int parse_hex_key(const char *s, uint8_t *out, size_t *out_len)
 {
-    size_t len = strlen(s);
-
-    if (len % 2 != 0 || len / 2 < WIRE_MIN_KEY_BYTES || len / 2 > WIRE_MAX_KEY_BYTES)
+    int n = wire_key_from_hex(s, out);
+    if (n < 0)
         return -EINVAL;
-    for (size_t i = 0; i < len / 2; i++) {
-        int hi = hex_value(s[2 * i]);
-        int lo = hex_value(s[2 * i + 1]);
-
-        if (hi < 0 || lo < 0)
-            return -EINVAL;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *out_len = len / 2;
+    *out_len = (size_t)n;
     return 0;
 }
 

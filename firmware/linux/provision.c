@@ -14,6 +14,7 @@
  * first error (returns 0) and ini_parse() gives the line.
  */
 #include "provision.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -119,17 +120,6 @@ static int parse_units(const char *v, const char *const *suffix, const uint64_t 
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int set_key(struct parse *ps, const struct key_spec *k, const char *v)
 {
     static const char *const ms_suffix[] = {"ms", "s", "min", "h", NULL};
@@ -148,17 +138,13 @@ static int set_key(struct parse *ps, const struct key_spec *k, const char *v)
             return fail(ps, "%s: \"%s\" is not [A-Za-z0-9._-]{1,64}", k->name, v);
         memcpy(field, v, len + 1);
         return 1;
-    case K_HEX:
-        if (len % 2 != 0 || len / 2 < k->min || len / 2 > k->max)
+    case K_HEX: {
+        int key_len = wire_key_from_hex(v, ps->p->key);
+        if (key_len < 0 || (size_t)key_len < k->min || (size_t)key_len > k->max)
             return fail(ps, "%s: must be an even number of hex digits, 32 to 128", k->name);
-        for (size_t i = 0; i < len / 2; i++) {
-            int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return fail(ps, "%s: \"%s\" is not hexadecimal", k->name, v);
-            ps->p->key[i] = (uint8_t)(hi * 16 + lo);
-        }
-        ps->p->key_len = len / 2;
+        ps->p->key_len = (size_t)key_len;
         return 1;
+    }
     case K_MS:
         if (parse_units(v, ms_suffix, ms_factor, &n) != 0)
             return fail(ps, "%s: \"%s\" is not a duration (e.g. 500ms, 2s, 1min)", k->name, v);

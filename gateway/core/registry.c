@@ -214,30 +214,13 @@ static char *reg_read_line(char *str, int num, void *stream)
     return ps->err ? NULL : str;
 }
 
-static int reg_hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int reg_set_key(struct reg_parse *ps, struct gw_device *dev, const char *value)
 {
-    size_t n = strlen(value);
-    if (n % 2 != 0 || n < 2 * WIRE_MIN_KEY_BYTES || n > 2 * WIRE_MAX_KEY_BYTES)
+    int n = wire_key_from_hex(value, dev->key);
+    if (n < 0)
         return reg_fail(ps, GW_ECONFIG, ps->line, "key is not %d..%d hex digits",
                         2 * WIRE_MIN_KEY_BYTES, 2 * WIRE_MAX_KEY_BYTES);
-    for (size_t i = 0; i < n; i += 2) {
-        int hi = reg_hex_digit(value[i]), lo = reg_hex_digit(value[i + 1]);
-        if (hi < 0 || lo < 0)
-            return reg_fail(ps, GW_ECONFIG, ps->line, "key is not hex at digit %zu", i + 1);
-        dev->key[i / 2] = (uint8_t)(hi << 4 | lo);
-    }
-    dev->key_len = n / 2;
+    dev->key_len = (size_t)n;
     return 1;
 }
 

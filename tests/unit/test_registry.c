@@ -137,7 +137,7 @@ static void test_errors_name_their_line(void)
         {"[device a]\nsite = s\nkey = 000102030405060708090a0b0c0d0e\n", 3, "key is not 32"},
         {"[device a]\nsite = s\nkey = " KEY32 KEY32 "00\n", 3, "key is not 32"},
         {"[device a]\nsite = s\nkey = 000102030405060708090a0b0c0d0e0g\n", 3,
-         "not hex at digit 31"},
+         "not 32..128 hex digits"},
         {DEV "sensors = l1,,l2\n", 4, "sensor 2 is not"},
         {DEV "sensors = l1,l 2\n", 4, "sensor 2 is not"},
         {DEV "sensors =\n", 4, "sensor 1 is not"},
