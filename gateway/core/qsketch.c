@@ -17,7 +17,6 @@
 #include "qsketch.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -490,9 +489,17 @@ struct qs_walk {
     double seen;
 };
 
-static void walk_bucket(struct qs_walk *wk, uint64_t count, double value)
+/*
+ * Counts one bucket (sign 0: the zeros; -1: key is a negative store's). Its
+ * value is computed only when a requested rank falls in it: the inverse
+ * mapping costs two cube roots, and most buckets hold no quantile.
+ */
+static void walk_bucket(struct qs_walk *wk, uint64_t count, int32_t key, int sign)
 {
     wk->seen += (double)count;
+    if (wk->done == wk->n || !(wk->seen > wk->rank[wk->done]))
+        return;
+    double value = sign == 0 ? 0.0 : sign < 0 ? -key_value(key) : key_value(key);
     while (wk->done < wk->n && wk->seen > wk->rank[wk->done])
         wk->out[wk->done++] = value;
 }
@@ -513,12 +520,10 @@ int gw_qsketch_quantiles(const struct gw_qsketch *s, const double *q, size_t n, 
     for (size_t i = 0; i < n; i++)
         rank[i] = q[i] * (double)(total - 1);
     for (int32_t k = s->neg ? s->neg->hi : 0; s->neg && k >= s->neg->lo && wk.done < n; k--)
-        if (bin_get(s->neg, k))
-            walk_bucket(&wk, bin_get(s->neg, k), -key_value(k));
-    walk_bucket(&wk, s->zero, 0.0);
+        walk_bucket(&wk, bin_get(s->neg, k), k, -1);
+    walk_bucket(&wk, s->zero, 0, 0);
     for (int32_t k = s->pos.lo; k <= s->pos.hi && wk.done < n; k++)
-        if (bin_get(&s->pos, k))
-            walk_bucket(&wk, bin_get(&s->pos, k), key_value(k));
+        walk_bucket(&wk, bin_get(&s->pos, k), k, 1);
     return 0;
 }
 
@@ -534,22 +539,39 @@ struct qs_out {
     int full;
 };
 
-static void out_printf_u(struct qs_out *o, const char *prefix, long long v)
+/*
+ * Appends prefix and the decimal v as one item, or marks the output full
+ * when they do not fit with the NUL. Written out rather than with snprintf:
+ * a store has up to 512 items and this runs for every emitted window.
+ */
+static void out_item(struct qs_out *o, const char *prefix, long long v)
 {
-    if (o->full)
-        return;
-    int n = snprintf(o->buf + o->len, o->cap - o->len, "%s%lld", prefix, v);
-    if (n < 0 || (size_t)n >= o->cap - o->len)
+    char digits[24], *d = digits + sizeof digits;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    size_t plen = strlen(prefix), dlen;
+
+    do {
+        *--d = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--d = '-';
+    dlen = (size_t)(digits + sizeof digits - d);
+    if (o->full || plen + dlen >= o->cap - o->len) {
         o->full = 1;
-    else
-        o->len += (size_t)n;
+        return;
+    }
+    memcpy(o->buf + o->len, prefix, plen);
+    memcpy(o->buf + o->len + plen, d, dlen);
+    o->len += plen + dlen;
+    o->buf[o->len] = '\0';
 }
 
 static void format_store(struct qs_out *o, const char *tag, const struct gw_qstore *st)
 {
     if (!st || store_empty(st))
         return;
-    out_printf_u(o, tag, st->lo);
+    out_item(o, tag, st->lo);
     int32_t gap = 0;
     for (int32_t k = st->lo; k <= st->hi; k++) {
         uint32_t c = bin_get(st, k);
@@ -558,8 +580,8 @@ static void format_store(struct qs_out *o, const char *tag, const struct gw_qsto
             continue;
         }
         if (gap)
-            out_printf_u(o, ",~", gap);
-        out_printf_u(o, k == st->lo ? ":" : ",", c);
+            out_item(o, ",~", gap);
+        out_item(o, k == st->lo ? ":" : ",", c);
         gap = 0;
     }
 }
@@ -567,9 +589,9 @@ static void format_store(struct qs_out *o, const char *tag, const struct gw_qsto
 int gw_qsketch_format(const struct gw_qsketch *s, char *buf, size_t cap, size_t *out_len)
 {
     struct qs_out o = {buf, cap, 0, cap == 0};
-    out_printf_u(&o, "q", 1);
+    out_item(&o, "q", 1);
     if (s->zero)
-        out_printf_u(&o, ";z", s->zero);
+        out_item(&o, ";z", s->zero);
     format_store(&o, ";p", &s->pos);
     format_store(&o, ";n", s->neg);
     if (o.full) {

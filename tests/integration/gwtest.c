@@ -60,7 +60,7 @@ void gwt_pause_ms(int ms)
 }
 
 /* A loopback port nobody listens on now. */
-static unsigned free_port(void)
+unsigned gwt_free_port(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
     socklen_t len = sizeof a;
@@ -137,7 +137,7 @@ void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
     snprintf(t->config, sizeof t->config, "%s/citygate.conf", t->dir);
     snprintf(t->registry, sizeof t->registry, "%s/devices.ini", t->dir);
     snprintf(t->log, sizeof t->log, "%s/citygate.log", t->dir);
-    snprintf(t->http, sizeof t->http, "127.0.0.1:%u", free_port());
+    snprintf(t->http, sizeof t->http, "127.0.0.1:%u", gwt_free_port());
     snprintf(t->database, sizeof t->database, "citygate");
 
     f = fopen(t->registry, "w");

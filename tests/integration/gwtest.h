@@ -88,6 +88,9 @@ json_t *gwt_query(const struct gwt *t, const char *q);
 /* The rows of results[0].series[0].values of a query result, or NULL. */
 json_t *gwt_rows(json_t *result);
 
+/* A loopback TCP port nobody listens on now. */
+unsigned gwt_free_port(void);
+
 /* Wall clock in ms. */
 uint64_t gwt_now_ms(void);
 
