@@ -2,18 +2,19 @@
 # Sourced by tools/demo, tools/test and tools/bench; defines citygate_install_deps.
 
 CITYGATE_PACKAGES=(
-    build-essential cmake pkg-config git curl clang clang-format
+    build-essential cmake pkg-config git curl clang-format openssl
     protobuf-c-compiler libprotobuf-c-dev libssl-dev libcunit1-dev
     libpaho-mqtt-dev libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev
     libinih-dev libjansson-dev uthash-dev libjsmn-dev zlib1g-dev
     mosquitto mosquitto-clients influxdb victoria-metrics
 )
 
-# Installs the packages that are not installed yet (one apt-get update, then
-# one apt-get install); prints nothing when everything is there already.
+# Installs the packages that are not installed yet, with any extra ones named
+# (tools/fuzz adds clang): one apt-get update, then one apt-get install;
+# prints nothing when everything is there already.
 citygate_install_deps() {
     local missing=() pkg
-    for pkg in "${CITYGATE_PACKAGES[@]}"; do
+    for pkg in "${CITYGATE_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
     done
     ((${#missing[@]})) || return 0
