@@ -1,0 +1,140 @@
+/*
+ * sub.c -- bench_sub: the null subscriber of the throughput pair. Paho C,
+ * persistent session, QoS 1: it counts each message and acknowledges it,
+ * nothing else, and prints when the first and the Nth arrived.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "corpus.h"
+#include "mq.h"
+
+#define PROG "bench_sub"
+
+struct counter {
+    _Atomic uint64_t n;
+    uint64_t want, mark;
+    int ignore_retained;
+    _Atomic uint64_t first_ns, mark_ns, last_ns;
+};
+
+static void on_msg(void *ctx, const char *topic, const void *payload, size_t len, int retained)
+{
+    struct counter *c = ctx;
+    (void)topic;
+    (void)payload;
+    (void)len;
+    if (retained && c->ignore_retained)
+        return;
+    uint64_t n = atomic_fetch_add(&c->n, 1) + 1;
+    if (n == 1)
+        atomic_store(&c->first_ns, bench_mono_ns());
+    if (n == c->mark)
+        atomic_store(&c->mark_ns, bench_mono_ns());
+    if (n == c->want)
+        atomic_store(&c->last_ns, bench_mono_ns());
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: " PROG " --url URL --count N [--client-id ID] [--filter F] [--ready FILE]\n"
+            "       " PROG " --url URL --clear [--client-id ID]\n"
+            "Subscribes to F (default city/v1/+/+/data) at QoS 1 with a persistent session,\n"
+            "creates FILE once subscribed, counts N messages and prints first_ns= last_ns=\n"
+            "count= (CLOCK_MONOTONIC), then ends the session. --clear only ends the session.\n"
+            "  --mark K --mark-file FILE  also create FILE once K messages arrived\n"
+            "  --ignore-retained do not count retained messages (kept from earlier runs)\n"
+            "  --timeout-s S     give up after S seconds (default 600; exit 1)\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"client-id", required_argument, NULL, 'i'},
+        {"filter", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},
+        {"ready", required_argument, NULL, 'r'},
+        {"timeout-s", required_argument, NULL, 't'},
+        {"clear", no_argument, NULL, 'C'},
+        {"mark", required_argument, NULL, 'm'},
+        {"mark-file", required_argument, NULL, 'M'},
+        {"ignore-retained", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *url = NULL, *id = "bench-null", *filter = "city/v1/+/+/data", *ready = NULL;
+    const char *mark_file = NULL;
+    uint64_t timeout_s = 600;
+    int clear = 0, c;
+    static struct counter count;
+
+    while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            url = optarg;
+            break;
+        case 'i':
+            id = optarg;
+            break;
+        case 'f':
+            filter = optarg;
+            break;
+        case 'n':
+            count.want = bench_parse_u64(PROG, "--count", optarg, 1, UINT32_MAX);
+            break;
+        case 'r':
+            ready = optarg;
+            break;
+        case 't':
+            timeout_s = bench_parse_u64(PROG, "--timeout-s", optarg, 1, 86400);
+            break;
+        case 'C':
+            clear = 1;
+            break;
+        case 'm':
+            count.mark = bench_parse_u64(PROG, "--mark", optarg, 1, UINT32_MAX);
+            break;
+        case 'M':
+            mark_file = optarg;
+            break;
+        case 'R':
+            count.ignore_retained = 1;
+            break;
+        default:
+            bench_usage_exit(usage, c == 'h' ? 0 : 64);
+        }
+    }
+    if (!url || optind != argc || (!clear && count.want == 0))
+        bench_usage_exit(usage, 64);
+    if (clear)
+        return bench_session_clear(url, id) == 0 ? 0 : 69;
+
+    struct bench_sub *s = bench_sub_new(url, id, &filter, 1, on_msg, &count);
+    if (!s)
+        return 69;
+    if (ready) {
+        FILE *f = fopen(ready, "w");
+        if (f)
+            fclose(f);
+    }
+    uint64_t end = bench_mono_ns() + timeout_s * 1000000000u;
+    while (atomic_load(&count.last_ns) == 0 && bench_mono_ns() < end) {
+        if (mark_file && atomic_load(&count.mark_ns)) {
+            FILE *f = fopen(mark_file, "w");
+            if (f)
+                fclose(f);
+            mark_file = NULL;
+        }
+        bench_sleep_ms(2);
+    }
+    bench_sub_free(s);
+    bench_session_clear(url, id);
+    printf("first_ns=%" PRIu64 " last_ns=%" PRIu64 " count=%" PRIu64 "\n",
+           atomic_load(&count.first_ns), atomic_load(&count.last_ns), atomic_load(&count.n));
+    return atomic_load(&count.last_ns) ? 0 : 1;
+}
