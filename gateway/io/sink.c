@@ -231,7 +231,11 @@ static void *sink_main(void *arg)
 
     for (unsigned attempt = 0; s->ops->prepare(s->state, msg, sizeof msg) != GW_SINK_OK;
          attempt++) {
-        fprintf(stderr, "citygate: store not ready (%s); retrying\n", msg);
+        pthread_mutex_lock(&s->lock);
+        s->stats.retries++;
+        pthread_mutex_unlock(&s->lock);
+        if (attempt % 16 == 0) /* once, then now and then: the store may be down for long */
+            fprintf(stderr, "citygate: store not ready (%s); retrying\n", msg);
         if (sink_backoff(s, attempt))
             return NULL;
     }
