@@ -62,14 +62,22 @@ static void batch_free(struct sink_batch *b)
     }
 }
 
-/* Called with the lock held: drops the oldest unsent batches while over the bound. */
+/* Called with the lock held: drops the oldest unsent batches while over the
+ * bound. A batch being sent stays (it may be retried for as long as the store
+ * is down), so the bound holds to within that one batch. */
 static void sink_enforce_bound(struct gw_sink *s)
 {
-    while (s->stats.bytes_pending > s->cfg->max_pending_bytes && s->head && !s->head->sealed) {
-        struct sink_batch *b = s->head;
-        s->head = b->next;
-        if (!s->head)
-            s->tail = NULL;
+    struct sink_batch **link = &s->head, *prev = NULL;
+    while (s->stats.bytes_pending > s->cfg->max_pending_bytes && *link) {
+        struct sink_batch *b = *link;
+        if (b->sealed) {
+            prev = b;
+            link = &b->next;
+            continue;
+        }
+        *link = b->next;
+        if (s->tail == b)
+            s->tail = prev;
         s->stats.bytes_pending -= b->len;
         s->stats.lines_pending -= b->n_lines;
         s->stats.lines_dropped += b->n_lines;
@@ -123,9 +131,9 @@ int gw_sink_push(struct gw_sink *s, const char *rp, const char *lines, size_t le
     b->n_lines += n_lines;
     s->stats.bytes_pending += len;
     s->stats.lines_pending += n_lines;
-    sink_enforce_bound(s);
     if (b->n_lines >= s->cfg->batch_lines)
         pthread_cond_signal(&s->wake);
+    sink_enforce_bound(s); /* may free b */
 out:
     pthread_mutex_unlock(&s->lock);
     return rc;
