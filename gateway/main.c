@@ -4,9 +4,10 @@
  *
  * Threads: Paho's receive thread runs the arrival path (admit, journal,
  * commit) under the gateway lock; the main thread ticks (closes windows,
- * ticks rules, fsyncs the journal, snapshots) under the same lock and waits
- * for signals in between with sigtimedwait(), so signal handling is plain
- * code; the store writer and the HTTP server have their own threads.
+ * ticks rules) under the same lock, then fsyncs the journal and writes
+ * snapshots outside it, and waits for signals in between with
+ * sigtimedwait(), so signal handling is plain code; the store writer and the
+ * HTTP server have their own threads.
  *
  * Start-up order makes "acknowledged means durable" hold across crashes: the
  * journal is replayed into the core (from the newest snapshot) before the
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -336,12 +338,18 @@ static int recover(struct gateway *gw)
     return rc;
 }
 
-/* Snapshots the core when the store holds everything emitted so far, trimming the journal. */
-static void maybe_snapshot(struct gateway *gw, uint64_t now, int force)
+/* A snapshot of the core, taken under the lock and written after it. */
+struct snapshot {
+    uint8_t *buf;
+    size_t len;
+    struct gw_journal_pos pos;
+};
+
+/* Under the lock: takes a snapshot when one is due and the store holds
+ * everything emitted so far (so the journal before it can go). */
+static void take_snapshot(struct gateway *gw, uint64_t now, int force, struct snapshot *snap)
 {
     struct gw_sink_stats st;
-    uint8_t *buf = NULL;
-    size_t len = 0;
 
     if (!force && now - gw->last_snapshot_ms < gw->cfg.snapshot_interval_ms)
         return;
@@ -352,14 +360,54 @@ static void maybe_snapshot(struct gateway *gw, uint64_t now, int force)
     if (st.lines_pending > 0)
         return;
     gw->last_snapshot_ms = now;
-    if (gw_pipeline_snapshot(gw->pipe, &buf, &len) != 0) {
+    snap->pos = gw_journal_end(gw->journal);
+    if (gw_pipeline_snapshot(gw->pipe, &snap->buf, &snap->len) != 0)
         gw_log(gw, "snapshot: out of memory");
-        return;
+}
+
+/*
+ * Group commit of the journal, and the snapshot when one is due. The disk
+ * work runs outside the lock, so that arrivals never wait on fsync: the
+ * journal's descriptor and the core's state are taken under the lock, the
+ * journal is flushed after it, and the snapshot is written only once the
+ * records before it are on disk; only then is the journal trimmed.
+ */
+static void persist(struct gateway *gw, uint64_t now, int force_snapshot)
+{
+    struct snapshot snap = {NULL, 0, {0, 0}};
+    int fd = -1, rc = 0, snap_rc = 0, error = 0;
+
+    pthread_mutex_lock(&gw->lock);
+    take_snapshot(gw, now, force_snapshot, &snap);
+    if (snap.buf || now - gw->last_sync_ms >= gw->cfg.fsync_interval_ms) {
+        rc = gw_journal_sync_fd(gw->journal, &fd);
+        error = errno;
+        gw->last_sync_ms = now;
     }
-    if (gw_journal_sync(gw->journal) != 0 ||
-        gw_journal_snapshot(gw->journal, gw_journal_end(gw->journal), buf, len) != 0)
-        gw_log(gw, "snapshot: cannot write in %s: %s", gw->cfg.journal_dir, strerror(errno));
-    free(buf);
+    pthread_mutex_unlock(&gw->lock);
+
+    if (fd >= 0) {
+        if (fdatasync(fd) != 0) {
+            rc = GW_EIO;
+            error = errno;
+        }
+        close(fd);
+    }
+    if (rc == 0 && snap.buf &&
+        (snap_rc = gw_journal_write_snapshot(gw->journal, snap.pos, snap.buf, snap.len)) != 0)
+        error = errno;
+
+    pthread_mutex_lock(&gw->lock);
+    if (rc != 0) {
+        gw->journal_errors++;
+        gw_log(gw, "journal fsync failed: %s", strerror(error));
+    } else if (snap_rc != 0) {
+        gw_log(gw, "snapshot: cannot write in %s: %s", gw->cfg.journal_dir, strerror(error));
+    } else if (snap.buf) {
+        gw_journal_trim(gw->journal, snap.pos);
+    }
+    pthread_mutex_unlock(&gw->lock);
+    free(snap.buf);
 }
 
 static void tick(struct gateway *gw, uint64_t now)
@@ -368,15 +416,8 @@ static void tick(struct gateway *gw, uint64_t now)
     gw_pipeline_tick(gw->pipe, now, emit_aggregate, gw, on_alert, gw);
     for (size_t i = 0; i <= gw->cfg.n_widths; i++)
         flush_lines(gw, i);
-    if (now - gw->last_sync_ms >= gw->cfg.fsync_interval_ms) {
-        if (gw_journal_sync(gw->journal) != 0) {
-            gw->journal_errors++;
-            gw_log(gw, "journal fsync failed: %s", strerror(errno));
-        }
-        gw->last_sync_ms = now;
-    }
-    maybe_snapshot(gw, now, 0);
     pthread_mutex_unlock(&gw->lock);
+    persist(gw, now, 0);
 }
 
 /* ---- HTTP ---- */
@@ -612,9 +653,7 @@ static void stop(struct gateway *gw)
                    "store did not take everything within %" PRIu64
                    " ms; the journal keeps it for the next start",
                    gw->cfg.shutdown_timeout_ms);
-        pthread_mutex_lock(&gw->lock);
-        maybe_snapshot(gw, now, 1);
-        pthread_mutex_unlock(&gw->lock);
+        persist(gw, now, 1);
     }
     gw_http_free(gw->http);
     gw_webhook_free(gw->webhook);

@@ -390,6 +390,18 @@ int gw_journal_sync(struct gw_journal *j)
     return 0;
 }
 
+int gw_journal_sync_fd(struct gw_journal *j, int *fd)
+{
+    *fd = -1;
+    if (!j->dirty)
+        return 0;
+    if ((*fd = dup(j->fd)) < 0)
+        return GW_EIO;
+    j->dirty = 0;
+    j->stats.fsyncs++;
+    return 0;
+}
+
 struct gw_journal_pos gw_journal_end(const struct gw_journal *j)
 {
     const struct journal_segment *tail = &j->segs[j->n_segs - 1];
@@ -428,8 +440,8 @@ int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journ
     return 0;
 }
 
-int gw_journal_snapshot(struct gw_journal *j, struct gw_journal_pos pos, const void *state,
-                        size_t len)
+int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos pos,
+                              const void *state, size_t len)
 {
     char tmp[600], final[600];
     uint8_t head[SNAPSHOT_HEADER_BYTES];
@@ -450,10 +462,14 @@ int gw_journal_snapshot(struct gw_journal *j, struct gw_journal_pos pos, const v
     close(fd);
     if (rc != 0 || rename(tmp, final) != 0 || fsync_dir(j->dir) != 0)
         return GW_EIO;
+    return 0;
+}
+
+void gw_journal_trim(struct gw_journal *j, struct gw_journal_pos pos)
+{
     j->snap = pos;
     while (j->n_segs > 1 && j->segs[0].id < pos.segment)
         remove_oldest(j, 0);
-    return 0;
 }
 
 int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, void **state,

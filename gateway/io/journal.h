@@ -13,7 +13,9 @@
  * The journal is bounded: when it would exceed max_bytes the oldest segment
  * is removed and its records are counted as dropped.
  *
- * Not thread-safe: the caller serialises all calls.
+ * Not thread-safe: the caller serialises all calls, except the disk work that
+ * gw_journal_sync_fd() and gw_journal_write_snapshot() let it do outside its
+ * lock, so that appends do not wait on fsync.
  */
 #ifndef CITYGATE_GW_JOURNAL_H
 #define CITYGATE_GW_JOURNAL_H
@@ -67,6 +69,15 @@ int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *top
 /* fsyncs what was appended since the last sync. Returns 0 or GW_EIO. */
 int gw_journal_sync(struct gw_journal *j);
 
+/*
+ * The same in two steps, the slow one outside the caller's lock: sets *fd to
+ * a new descriptor of the last segment for the caller to fdatasync() and
+ * close() after releasing its lock, or to -1 when nothing was appended since
+ * the last sync. Records appended meanwhile are not covered; a switch to a
+ * new segment syncs the old one itself. Returns 0 or GW_EIO.
+ */
+int gw_journal_sync_fd(struct gw_journal *j, int *fd);
+
 /* The position after the last record. */
 struct gw_journal_pos gw_journal_end(const struct gw_journal *j);
 
@@ -81,11 +92,15 @@ int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journ
                       void *ctx);
 
 /*
- * Durably stores state (borrowed, len bytes) as the snapshot at pos and then
- * removes the segments that lie entirely before pos. Returns 0 or GW_EIO.
+ * Durably stores state (borrowed, len bytes) as the snapshot at pos; the
+ * records before pos must be synced. Reads only what gw_journal_open() set,
+ * so it may run without the caller's lock. Returns 0 or GW_EIO.
  */
-int gw_journal_snapshot(struct gw_journal *j, struct gw_journal_pos pos, const void *state,
-                        size_t len);
+int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos pos,
+                              const void *state, size_t len);
+
+/* After gw_journal_write_snapshot(): removes the segments entirely before pos. */
+void gw_journal_trim(struct gw_journal *j, struct gw_journal_pos pos);
 
 /*
  * Loads the newest snapshot. Returns 0 and sets *pos, *state (caller frees

@@ -81,6 +81,8 @@ static void test_append_and_replay_in_order(void)
     struct gw_journal *j = open_journal(1 << 20, 4096);
     append_n(j, 0, 500);
     CU_ASSERT(gw_journal_sync(j) == 0);
+    int fd;
+    CU_ASSERT(gw_journal_sync_fd(j, &fd) == 0 && fd == -1); /* nothing new since */
     struct seen s = replay_all(j);
     CU_ASSERT(s.n == 500 && s.in_order);
     struct gw_journal_stats st;
@@ -153,8 +155,12 @@ static void test_snapshot_trims_and_restores(void)
     CU_ASSERT(gw_journal_load_snapshot(j, &loaded, &state, &len) == GW_ENOTFOUND);
     append_n(j, 0, 200);
     pos = gw_journal_end(j);
-    CU_ASSERT_FATAL(gw_journal_snapshot(j, pos, "core-state", 10) == 0);
+    CU_ASSERT_FATAL(gw_journal_sync(j) == 0);
+    CU_ASSERT_FATAL(gw_journal_write_snapshot(j, pos, "core-state", 10) == 0);
     struct gw_journal_stats before;
+    gw_journal_stats(j, &before);
+    CU_ASSERT(before.bytes_after_snapshot > 0); /* written, not yet adopted */
+    gw_journal_trim(j, pos);
     gw_journal_stats(j, &before);
     CU_ASSERT(before.bytes_after_snapshot == 0);
     append_n(j, 200, 5);
@@ -176,6 +182,30 @@ static void test_snapshot_trims_and_restores(void)
     gw_journal_free(j);
 }
 
+/* The descriptor outlives a switch to a new segment made while it is flushed. */
+static void test_sync_outside_the_lock(void)
+{
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1024);
+    struct gw_journal_stats st;
+    int fd;
+    CU_ASSERT(gw_journal_sync_fd(j, &fd) == 0 && fd == -1);
+    append_n(j, 0, 3);
+    CU_ASSERT_FATAL(gw_journal_sync_fd(j, &fd) == 0 && fd >= 0);
+    int again;
+    CU_ASSERT(gw_journal_sync_fd(j, &again) == 0 && again == -1);
+    append_n(j, 3, 50); /* several segments: the one fd points to is closed by the journal */
+    gw_journal_stats(j, &st);
+    CU_ASSERT(st.segments > 1 && st.fsyncs >= 1);
+    CU_ASSERT(fdatasync(fd) == 0);
+    close(fd);
+    CU_ASSERT(gw_journal_sync_fd(j, &fd) == 0 && fd >= 0);
+    close(fd);
+    struct seen s = replay_all(j);
+    CU_ASSERT(s.n == 53 && s.in_order);
+    gw_journal_free(j);
+}
+
 static void test_corrupt_snapshot_is_refused(void)
 {
     char path[300];
@@ -185,7 +215,7 @@ static void test_corrupt_snapshot_is_refused(void)
 
     fresh_dir();
     struct gw_journal *j = open_journal(1 << 20, 1024);
-    CU_ASSERT_FATAL(gw_journal_snapshot(j, gw_journal_end(j), "abcdef", 6) == 0);
+    CU_ASSERT_FATAL(gw_journal_write_snapshot(j, gw_journal_end(j), "abcdef", 6) == 0);
     snprintf(path, sizeof path, "%s/snapshot", dir);
     int fd = open(path, O_WRONLY);
     CU_ASSERT_FATAL(fd >= 0);
@@ -202,6 +232,7 @@ int main(void)
         {"torn record at every byte", test_torn_record_at_every_byte},
         {"bounded journal drops oldest", test_bounded_drops_oldest},
         {"snapshot trims and restores", test_snapshot_trims_and_restores},
+        {"sync outside the lock", test_sync_outside_the_lock},
         {"corrupt snapshot is refused", test_corrupt_snapshot_is_refused},
         {NULL, NULL},
     };
