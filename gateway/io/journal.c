@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -71,17 +72,25 @@ static void journal_path(const struct gw_journal *j, uint64_t id, char *out, siz
     snprintf(out, cap, "%s/%016" PRIx64 ".seg", j->dir, id);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+/* Writes all of iov (consumed on the way): one system call per record in the common case. */
+static int write_all(int fd, struct iovec *iov, int n)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
+    while (n > 0) {
+        ssize_t done = writev(fd, iov, n);
+        if (done < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (done <= 0)
             return GW_EIO;
-        p += n;
-        len -= (size_t)n;
+        size_t left = (size_t)done;
+        while (n > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
     }
     return 0;
 }
@@ -364,8 +373,8 @@ int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *top
     crc = crc32(crc, payload, (uInt)len);
     put_le(head, body, 4);
     put_le(head + 4, crc, 4);
-    if (write_all(j->fd, head, sizeof head) != 0 || write_all(j->fd, topic, topic_len) != 0 ||
-        write_all(j->fd, payload, len) != 0)
+    struct iovec iov[] = {{head, sizeof head}, {(void *)topic, topic_len}, {(void *)payload, len}};
+    if (write_all(j->fd, iov, 3) != 0)
         return GW_EIO;
 
     tail->bytes += JOURNAL_HEADER_BYTES + body;
@@ -457,7 +466,8 @@ int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return GW_EIO;
-    if (write_all(fd, head, sizeof head) == 0 && write_all(fd, state, len) == 0 && fsync(fd) == 0)
+    struct iovec iov[] = {{head, sizeof head}, {(void *)state, len}};
+    if (write_all(fd, iov, 2) == 0 && fsync(fd) == 0)
         rc = 0;
     close(fd);
     if (rc != 0 || rename(tmp, final) != 0 || fsync_dir(j->dir) != 0)
