@@ -15,8 +15,14 @@
  * drained after the restart is still accepted, and losses are counted only
  * from what the gateway has seen.
  *
- * State is created on a device's first frame and never moved or resized, so
- * the steady state allocates nothing. The table is bounded by max_devices.
+ * State is created on a device's first frame and never moved, so the steady
+ * state allocates nothing. It holds two gaps inline: a node that sends in
+ * order has none, and one the gateway first saw mid-boot has one (the unknown
+ * numbers below its first frame) for as long as the window spans them. Room
+ * for GW_DEDUP_MAX_GAPS is allocated the first time a device needs a third
+ * gap and kept from then on; when that allocation fails, the list counts as
+ * full (its oldest gap becomes definitive), so committing never fails. The
+ * table is bounded by max_devices.
  */
 #include "dedup.h"
 
@@ -33,10 +39,13 @@ struct dd_gap {
     uint64_t lo, hi; /* missing: lo..hi, inclusive */
 };
 
+/* Gaps a device holds without an allocation of their own. */
+#define DD_INLINE_GAPS 2
+
 struct dd_dev {
     UT_hash_handle hh;
-    char id[WIRE_MAX_DEVICE_ID + 1];
     uint8_t n_gaps;
+    uint8_t cap_gaps; /* DD_INLINE_GAPS, or GW_DEDUP_MAX_GAPS once on the heap */
     uint8_t has_prev;
     uint64_t boot_id;          /* 0 until the first commit */
     uint64_t high;             /* highest seq accepted in boot_id */
@@ -45,11 +54,14 @@ struct dd_dev {
     uint64_t boot_first_ts_ms; /* earliest timestamp accepted in boot_id */
     uint64_t prev_boot_id, prev_high;
     struct gw_dedup_stats st;
-    struct dd_gap gaps[GW_DEDUP_MAX_GAPS]; /* ascending, disjoint, inside [floor, high) */
+    struct dd_gap *gaps; /* ascending, disjoint, inside [floor, high): inline or on the heap */
+    struct dd_gap inline_gaps[DD_INLINE_GAPS];
+    char id[]; /* NUL-terminated */
 };
 
-/* The budget: at most 512 bytes per device, malloc's header included. */
-_Static_assert(sizeof(struct dd_dev) + 16 <= 512, "device state over 512 bytes");
+/* The budget: at most 512 bytes per device with gaps inline, malloc's header included. */
+_Static_assert(sizeof(struct dd_dev) + WIRE_MAX_DEVICE_ID + 1 + 16 <= 512,
+               "device state over 512 bytes");
 
 struct gw_dedup {
     struct dd_dev *head;
@@ -99,6 +111,44 @@ void gw_dedup_free(struct gw_dedup *d)
     gw_free(d);
 }
 
+/* A device for id (len bytes) with no boot yet, or NULL. Caller frees with dd_dev_free(). */
+static struct dd_dev *dd_dev_new(const char *id, size_t len)
+{
+    struct dd_dev *dev = gw_calloc(1, sizeof *dev + len + 1);
+    if (dev) {
+        dev->gaps = dev->inline_gaps;
+        dev->cap_gaps = DD_INLINE_GAPS;
+        memcpy(dev->id, id, len);
+    }
+    return dev;
+}
+
+static void dd_dev_free(struct dd_dev *dev)
+{
+    if (dev->gaps != dev->inline_gaps)
+        gw_free(dev->gaps);
+    gw_free(dev);
+}
+
+/* Moves the gaps of dev to the heap, with room for GW_DEDUP_MAX_GAPS. 0 or GW_ENOMEM. */
+static int dd_gaps_grow(struct dd_dev *dev)
+{
+    struct dd_gap *heap = gw_malloc(GW_DEDUP_MAX_GAPS * sizeof *heap);
+    if (!heap)
+        return GW_ENOMEM;
+    memcpy(heap, dev->gaps, dev->n_gaps * sizeof *heap);
+    dev->gaps = heap;
+    dev->cap_gaps = GW_DEDUP_MAX_GAPS;
+    return 0;
+}
+
+/* 1 when the list has no room for one more gap, after trying to make room. */
+static int dd_gaps_full(struct dd_dev *dev)
+{
+    return dev->n_gaps == dev->cap_gaps &&
+           (dev->cap_gaps == GW_DEDUP_MAX_GAPS || dd_gaps_grow(dev) != 0);
+}
+
 static int dd_gap_find(const struct dd_dev *dev, uint64_t seq)
 {
     for (int i = 0; i < dev->n_gaps; i++)
@@ -145,9 +195,31 @@ static void dd_retire_oldest(struct gw_dedup *d, struct dd_dev *dev)
 static void dd_gap_open(struct gw_dedup *d, struct dd_dev *dev, uint64_t lo, uint64_t hi)
 {
     DD_COUNT(d, dev, n_lost_pending, dd_counted(dev, lo, hi));
-    if (dev->n_gaps == GW_DEDUP_MAX_GAPS)
+    if (dd_gaps_full(dev))
         dd_retire_oldest(d, dev);
     dev->gaps[dev->n_gaps++] = (struct dd_gap){lo, hi};
+}
+
+/* seq, strictly inside gap i, arrived late: the gap becomes two. */
+static void dd_gap_split(struct gw_dedup *d, struct dd_dev *dev, int i, uint64_t seq)
+{
+    int full = dd_gaps_full(dev);
+    if (full && i == 0) {
+        /* No room to split the oldest gap: its lower part becomes definitive. */
+        dev->floor = seq;
+        dd_drop_below(d, dev, seq);
+        dev->gaps[0].lo = seq + 1;
+        return;
+    }
+    if (full) {
+        dd_retire_oldest(d, dev);
+        i--;
+    }
+    struct dd_gap *g = &dev->gaps[i];
+    memmove(g + 1, g, (size_t)(dev->n_gaps - i) * sizeof *g);
+    dev->n_gaps++;
+    g[0].hi = seq - 1;
+    g[1].lo = seq + 1;
 }
 
 /* seq, inside gap i, arrived late. */
@@ -163,20 +235,8 @@ static void dd_gap_fill(struct gw_dedup *d, struct dd_dev *dev, int i, uint64_t 
         g->lo++;
     } else if (seq == g->hi) {
         g->hi--;
-    } else if (dev->n_gaps == GW_DEDUP_MAX_GAPS && i == 0) {
-        /* No room to split the oldest gap: its lower part becomes definitive. */
-        dev->floor = seq;
-        dd_drop_below(d, dev, seq);
-        dev->gaps[0].lo = seq + 1;
     } else {
-        if (dev->n_gaps == GW_DEDUP_MAX_GAPS) {
-            dd_retire_oldest(d, dev);
-            g = &dev->gaps[--i];
-        }
-        memmove(g + 1, g, (size_t)(dev->n_gaps - i) * sizeof *g);
-        dev->n_gaps++;
-        g[0].hi = seq - 1;
-        g[1].lo = seq + 1;
+        dd_gap_split(d, dev, i, seq);
     }
 }
 
@@ -255,13 +315,12 @@ int gw_dedup_check(struct gw_dedup *d, const Citygate__V1__Frame *f, struct gw_d
             d->n_refused++;
             return GW_EFULL;
         }
-        dev = gw_calloc(1, sizeof *dev);
+        dev = dd_dev_new(f->device_id, id_len);
         if (!dev)
             return GW_ENOMEM;
-        memcpy(dev->id, f->device_id, id_len + 1);
         HASH_ADD(hh, d->head, id[0], (unsigned)id_len, dev);
         if (!dev->hh.tbl) {
-            gw_free(dev);
+            dd_dev_free(dev);
             return GW_ENOMEM;
         }
         d->n_devices++;
@@ -347,7 +406,7 @@ size_t gw_dedup_prune(struct gw_dedup *d, int (*keep)(void *ctx, const char *dev
             continue;
         d->sum.n_lost_pending -= dev->st.n_lost_pending;
         HASH_DEL(d->head, dev);
-        gw_free(dev);
+        dd_dev_free(dev);
         d->n_devices--;
         n++;
     }
@@ -412,7 +471,7 @@ int gw_dedup_snapshot(const struct gw_dedup *d, struct gw_wbuf *w)
 /* A restored device must satisfy what the rest of this file assumes. */
 static int dd_valid(const struct dd_dev *dev, uint64_t window_seqs)
 {
-    if (!dev->id[0] || dev->n_gaps > GW_DEDUP_MAX_GAPS || dev->floor > dev->high + 1 ||
+    if (!dev->id[0] || dev->n_gaps > dev->cap_gaps || dev->floor > dev->high + 1 ||
         dev->high - dev->floor >= window_seqs + 1)
         return 0;
     for (int g = 0; g < dev->n_gaps; g++) {
@@ -422,6 +481,46 @@ static int dd_valid(const struct dd_dev *dev, uint64_t window_seqs)
             return 0;
     }
     return 1;
+}
+
+/* Reads one device written by gw_dedup_snapshot(): 0 and *out, GW_EINVAL or GW_ENOMEM. */
+static int dd_get_dev(struct gw_rbuf *r, uint64_t window_seqs, struct dd_dev **out)
+{
+    char id[WIRE_MAX_DEVICE_ID + 1];
+    struct dd_dev *dev;
+    int rc = 0;
+    uint8_t n_gaps;
+
+    gw_get_str(r, id, sizeof id);
+    if (r->bad)
+        return GW_EINVAL;
+    if (!(dev = dd_dev_new(id, strlen(id))))
+        return GW_ENOMEM;
+    n_gaps = gw_get_u8(r);
+    dev->has_prev = gw_get_u8(r);
+    dev->boot_id = gw_get_u64(r);
+    dev->high = gw_get_u64(r);
+    dev->floor = gw_get_u64(r);
+    dev->known_from = gw_get_u64(r);
+    dev->boot_first_ts_ms = gw_get_u64(r);
+    dev->prev_boot_id = gw_get_u64(r);
+    dev->prev_high = gw_get_u64(r);
+    dd_get_stats(r, &dev->st);
+    if (n_gaps > DD_INLINE_GAPS && n_gaps <= GW_DEDUP_MAX_GAPS)
+        rc = dd_gaps_grow(dev);
+    dev->n_gaps = n_gaps;
+    for (int g = 0; g < dev->n_gaps && g < dev->cap_gaps; g++) {
+        dev->gaps[g].lo = gw_get_u64(r);
+        dev->gaps[g].hi = gw_get_u64(r);
+    }
+    if (rc == 0 && (r->bad || !dd_valid(dev, window_seqs)))
+        rc = GW_EINVAL;
+    if (rc != 0) {
+        dd_dev_free(dev);
+        return rc;
+    }
+    *out = dev;
+    return 0;
 }
 
 int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r)
@@ -435,36 +534,15 @@ int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r)
     if (r->bad || window != d->window_seqs || n > d->max_devices)
         goto out;
     for (uint64_t i = 0; i < n; i++) {
-        struct dd_dev *dev = gw_calloc(1, sizeof *dev), *found = NULL;
-        if (!dev) {
-            rc = GW_ENOMEM;
+        struct dd_dev *dev = NULL, *found = NULL;
+        if ((rc = dd_get_dev(r, d->window_seqs, &dev)) != 0)
             goto out;
-        }
-        gw_get_str(r, dev->id, sizeof dev->id);
-        dev->n_gaps = gw_get_u8(r);
-        dev->has_prev = gw_get_u8(r);
-        dev->boot_id = gw_get_u64(r);
-        dev->high = gw_get_u64(r);
-        dev->floor = gw_get_u64(r);
-        dev->known_from = gw_get_u64(r);
-        dev->boot_first_ts_ms = gw_get_u64(r);
-        dev->prev_boot_id = gw_get_u64(r);
-        dev->prev_high = gw_get_u64(r);
-        dd_get_stats(r, &dev->st);
-        for (int g = 0; g < dev->n_gaps && g < GW_DEDUP_MAX_GAPS; g++) {
-            dev->gaps[g].lo = gw_get_u64(r);
-            dev->gaps[g].hi = gw_get_u64(r);
-        }
-        if (!r->bad)
-            HASH_FIND_STR(d->head, dev->id, found);
-        if (r->bad || found || !dd_valid(dev, d->window_seqs)) {
-            gw_free(dev);
-            goto out;
-        }
-        HASH_ADD_STR(d->head, id, dev);
-        if (!dev->hh.tbl) {
-            gw_free(dev);
-            rc = GW_ENOMEM;
+        HASH_FIND_STR(d->head, dev->id, found);
+        rc = found ? GW_EINVAL : GW_ENOMEM;
+        if (!found)
+            HASH_ADD_STR(d->head, id, dev);
+        if (found || !dev->hh.tbl) {
+            dd_dev_free(dev);
             goto out;
         }
         d->n_devices++;
@@ -481,7 +559,7 @@ void gw_dedup_reset(struct gw_dedup *d)
     HASH_ITER(hh, d->head, dev, tmp)
     {
         HASH_DEL(d->head, dev);
-        gw_free(dev);
+        dd_dev_free(dev);
     }
     d->n_devices = 0;
     d->n_refused = 0;

@@ -39,7 +39,11 @@
 
 #include "frame.pb-c.h"
 
-/* Gaps remembered per device; more open gaps make the oldest definitive. */
+/*
+ * Gaps remembered per device; more open gaps make the oldest definitive. Two
+ * are held inline, room for more is allocated when a device first needs it;
+ * should that allocation fail, the list is full at two.
+ */
 #define GW_DEDUP_MAX_GAPS 14
 /* Default width of the window in sequence numbers (18 h at one frame a second). */
 #define GW_DEDUP_DEFAULT_WINDOW_SEQS 65536u
@@ -84,7 +88,8 @@ void gw_dedup_free(struct gw_dedup *d);
  * Classifies frame f (borrowed; device_id, boot_id, seq, timestamp_ms, backlog
  * are read) without recording it, and fills *t. A duplicate or replay is
  * counted here; a new frame is counted by gw_dedup_commit(). The first frame
- * of a device creates its state (one allocation; none afterwards).
+ * of a device creates its state (one allocation; commit allocates once more
+ * if the device ever has more than two gaps).
  * Returns 0, GW_EINVAL (boot_id or seq 0, device id too long), GW_EFULL when
  * the device is new and max_devices are tracked (counted in n_refused), or
  * GW_ENOMEM; *t is written only on success.
@@ -118,7 +123,10 @@ void gw_dedup_totals(const struct gw_dedup *d, struct gw_dedup_totals *out);
  */
 size_t gw_dedup_prune(struct gw_dedup *d, int (*keep)(void *ctx, const char *device_id), void *ctx);
 
-/* Bytes of state one tracked device costs (the allocation, not the hash buckets). */
+/*
+ * Bytes of state one tracked device costs, less its id and gaps beyond two
+ * (the allocation, not the hash buckets).
+ */
 size_t gw_dedup_device_bytes(void);
 
 /*

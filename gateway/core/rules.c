@@ -9,13 +9,23 @@
  * seen, the candidates whose quantity and lane globs match are turned into
  * that series' states. A reading then costs a hash lookup of its node (once
  * per frame) and usually a single compare to find its series (readings tend
- * to come in the same order, so reading i is tried against series i first).
+ * to come in the same order, so the i-th reading a rule may select is tried
+ * against series i first).
  * A series whose states are all OK with nothing pending is "quiet": it keeps
  * the band of values (and of rates) that cannot raise any of its rules, worked
  * out from the thresholds when the series is created, and a reading inside it
  * costs a few compares whatever the number of rules. Only a reading outside
  * the band, or a series with a state raised, pending or absent, walks the
  * states. In a healthy city almost every reading is the former.
+ *
+ * Most readings are of a quantity no rule selects (a rule set of one speed
+ * rule ignores air, noise, parking...). Those cost one bit test: the set keeps
+ * the quantities some rule's quantity glob matches, a frame with none of them
+ * never looks up its node, and a node or series is created only for a reading
+ * some rule may select. So the state held scales with what the rules watch,
+ * not with the city. A series whose quantity a rule selects but whose lane no
+ * candidate's glob matches is kept without states, so that its globs are not
+ * matched again on every reading.
  *
  * Time alone changes states too (absence, for_ms, the end of a damping hold).
  * Rather than a timer per state, the set keeps the earliest instant at which
@@ -84,16 +94,20 @@ struct rl_series {
 
 struct rl_node {
     UT_hash_handle hh;
-    char id[WIRE_MAX_DEVICE_ID + 1];
-    char site[GW_MAX_NAME + 1];
     uint16_t n_cand, n_series, cap_series;
     uint16_t *cand; /* rules whose site and node globs match */
     struct rl_series *series;
+    char id[]; /* the node id, its NUL, then the site id and its NUL (rl_node_site()) */
 };
+
+/* Quantities below this have a bit in gw_rules.quantities; the others share one flag. */
+#define RL_QUANTITY_BITS 64
 
 struct gw_rules {
     struct rl_rule *rules;
     size_t n_rules;
+    uint64_t quantities;      /* bit q: some rule's quantity glob matches quantity q */
+    uint8_t other_quantities; /* ...matches the name of a quantity >= RL_QUANTITY_BITS */
     struct rl_node *nodes;
     size_t n_nodes, n_series, n_states, state_bytes;
     struct gw_rules_limits limits;
@@ -259,6 +273,43 @@ static int rl_compile(const struct gw_rule_def *d, size_t i, struct rl_rule *r,
     return 0;
 }
 
+/* The name a quantity glob is matched against; "" for a quantity without one. */
+static const char *rl_quantity_name(int quantity)
+{
+    const struct gw_quantity_info *qi = gw_quantity_info(quantity);
+    return qi ? qi->name : "";
+}
+
+static int rl_glob(const char *glob, const char *s)
+{
+    return fnmatch(glob, s, 0) == 0;
+}
+
+/* 1 when some rule's quantity glob matches name. */
+static int rl_any_selects(const struct gw_rules *rs, const char *name)
+{
+    for (size_t r = 0; r < rs->n_rules; r++)
+        if (rl_glob(rs->rules[r].quantity, name))
+            return 1;
+    return 0;
+}
+
+static void rl_select_quantities(struct gw_rules *rs)
+{
+    for (int q = 0; q < RL_QUANTITY_BITS; q++)
+        if (rl_any_selects(rs, rl_quantity_name(q)))
+            rs->quantities |= UINT64_C(1) << q;
+    rs->other_quantities = (uint8_t)rl_any_selects(rs, "");
+}
+
+/* 1 when some rule may select a reading of quantity: 0 means no state is ever needed. */
+static int rl_selected(const struct gw_rules *rs, int quantity)
+{
+    if (quantity >= 0 && quantity < RL_QUANTITY_BITS)
+        return (int)(rs->quantities >> quantity) & 1;
+    return rs->other_quantities;
+}
+
 int gw_rules_new(const struct gw_rule_def *defs, size_t n_defs,
                  const struct gw_rules_limits *limits, struct gw_rules **out,
                  struct gw_rules_diag *diag)
@@ -285,6 +336,7 @@ int gw_rules_new(const struct gw_rule_def *defs, size_t n_defs,
             }
         rs->n_rules++;
     }
+    rl_select_quantities(rs);
     *out = rs;
     rs = NULL;
     rc = 0;
@@ -295,6 +347,16 @@ out:
 
 /* ---- nodes and series ---- */
 
+static const char *rl_node_site(const struct rl_node *n)
+{
+    return n->id + n->hh.keylen + 1;
+}
+
+static size_t rl_node_bytes(const struct rl_node *n)
+{
+    return sizeof *n + n->hh.keylen + 1 + strlen(rl_node_site(n)) + 1;
+}
+
 static void rl_node_free(struct gw_rules *rs, struct rl_node *n)
 {
     for (uint16_t i = 0; i < n->n_series; i++) {
@@ -303,7 +365,8 @@ static void rl_node_free(struct gw_rules *rs, struct rl_node *n)
         gw_free(n->series[i].states);
     }
     rs->n_series -= n->n_series;
-    rs->state_bytes -= sizeof *n + n->n_cand * sizeof *n->cand + n->cap_series * sizeof *n->series;
+    rs->state_bytes -=
+        rl_node_bytes(n) + n->n_cand * sizeof *n->cand + n->cap_series * sizeof *n->series;
     gw_free(n->series);
     gw_free(n->cand);
     gw_free(n);
@@ -323,11 +386,6 @@ void gw_rules_free(struct gw_rules *rs)
     gw_free(rs);
 }
 
-static int rl_glob(const char *glob, const char *s)
-{
-    return fnmatch(glob, s, 0) == 0;
-}
-
 static int rl_node_new(struct gw_rules *rs, const char *site, const char *id, struct rl_node **out)
 {
     uint16_t cand[GW_RULES_MAX_RULES];
@@ -343,11 +401,11 @@ static int rl_node_new(struct gw_rules *rs, const char *site, const char *id, st
         goto out;
     }
     rc = GW_ENOMEM;
-    n = gw_calloc(1, sizeof *n);
+    n = gw_calloc(1, sizeof *n + id_len + 1 + site_len + 1);
     if (!n)
         goto out;
     memcpy(n->id, id, id_len + 1);
-    memcpy(n->site, site, site_len + 1);
+    memcpy(n->id + id_len + 1, site, site_len + 1);
     for (size_t r = 0; r < rs->n_rules; r++)
         if (rl_glob(rs->rules[r].site, site) && rl_glob(rs->rules[r].node, id))
             cand[n->n_cand++] = (uint16_t)r;
@@ -361,7 +419,7 @@ static int rl_node_new(struct gw_rules *rs, const char *site, const char *id, st
     if (!n->hh.tbl)
         goto out;
     rs->n_nodes++;
-    rs->state_bytes += sizeof *n + n->n_cand * sizeof *n->cand;
+    rs->state_bytes += rl_node_bytes(n) + n->n_cand * sizeof *n->cand;
     *out = n;
     n = NULL;
     rc = 0;
@@ -378,7 +436,7 @@ static int rl_node_get(struct gw_rules *rs, const char *site, const char *id, st
 {
     struct rl_node *n = NULL;
     HASH_FIND_STR(rs->nodes, id, n);
-    if (n && strcmp(n->site, site) != 0) {
+    if (n && strcmp(rl_node_site(n), site) != 0) {
         HASH_DEL(rs->nodes, n);
         rl_node_free(rs, n);
         rs->n_nodes--;
@@ -415,7 +473,7 @@ static int rl_series_new(struct gw_rules *rs, struct rl_node *n, int quantity, u
                          uint64_t now_ms, struct rl_series **out)
 {
     uint16_t match[GW_RULES_MAX_RULES], n_match = 0;
-    const struct gw_quantity_info *qi = gw_quantity_info(quantity);
+    const char *quantity_name = rl_quantity_name(quantity);
     char lane_text[16];
     struct rl_state *states = NULL;
 
@@ -424,7 +482,7 @@ static int rl_series_new(struct gw_rules *rs, struct rl_node *n, int quantity, u
         return GW_EFULL;
     }
     if (n->n_series == n->cap_series) {
-        size_t cap = n->cap_series ? 2u * n->cap_series : 8;
+        size_t cap = n->cap_series ? 2u * n->cap_series : 2;
         if (cap > rs->limits.max_series_per_node)
             cap = rs->limits.max_series_per_node;
         struct rl_series *grown = gw_realloc(n->series, cap * sizeof *grown);
@@ -437,7 +495,7 @@ static int rl_series_new(struct gw_rules *rs, struct rl_node *n, int quantity, u
     snprintf(lane_text, sizeof lane_text, "%u", (unsigned)lane);
     for (uint16_t i = 0; i < n->n_cand; i++) {
         const struct rl_rule *r = &rs->rules[n->cand[i]];
-        if (rl_glob(r->quantity, qi ? qi->name : "") && rl_glob(r->lane, lane_text))
+        if (rl_glob(r->quantity, quantity_name) && rl_glob(r->lane, lane_text))
             match[n_match++] = n->cand[i];
     }
     if (n_match && !(states = gw_calloc(n_match, sizeof *states)))
@@ -469,7 +527,10 @@ static int rl_series_new(struct gw_rules *rs, struct rl_node *n, int quantity, u
     return 0;
 }
 
-/* The series of (quantity, lane) in node n; reading i is tried against series i first. */
+/*
+ * The series of (quantity, lane) in node n; the frame's hint-th selected
+ * reading is tried against series hint first.
+ */
 static int rl_series_get(struct gw_rules *rs, struct rl_node *n, size_t hint, int quantity,
                          uint32_t lane, uint64_t now_ms, struct rl_series **out)
 {
@@ -550,12 +611,11 @@ static void rl_apply(const struct rl_ctx *c, struct rl_state *st, int force)
         st->level = (uint8_t)want;
         st->changed_ms = c->now_ms;
         if (c->emit) {
-            const struct gw_quantity_info *qi = gw_quantity_info(c->series->quantity);
             struct gw_alert_event ev = {
                 .rule = r->name,
-                .site = c->node->site,
+                .site = rl_node_site(c->node),
                 .node = c->node->id,
-                .quantity = qi ? qi->name : "",
+                .quantity = rl_quantity_name(c->series->quantity),
                 .lane = c->series->lane,
                 .old_level = old,
                 .new_level = want,
@@ -649,15 +709,22 @@ int gw_rules_eval(struct gw_rules *rs, const Citygate__V1__Frame *f, uint64_t no
 {
     struct rl_ctx c = {.rs = rs, .now_ms = now_ms, .emit = emit, .emit_ctx = ctx};
     struct rl_node *n;
-    int rc = rl_node_get(rs, f->site_id, f->device_id, &n);
+    size_t i = 0, hint = 0;
+    int rc;
 
-    if (rc != 0)
+    while (i < f->n_readings && !rl_selected(rs, f->readings[i]->quantity))
+        i++;
+    if (i == f->n_readings)
+        return 0;
+    if ((rc = rl_node_get(rs, f->site_id, f->device_id, &n)) != 0 || n->n_cand == 0)
         return rc;
     c.node = n;
-    for (size_t i = 0; i < f->n_readings; i++) {
+    for (; i < f->n_readings; i++) {
         const Citygate__V1__Reading *rd = f->readings[i];
         struct rl_series *s;
-        int err = rl_series_get(rs, n, i, rd->quantity, rd->lane, now_ms, &s);
+        if (!rl_selected(rs, rd->quantity))
+            continue;
+        int err = rl_series_get(rs, n, hint++, rd->quantity, rd->lane, now_ms, &s);
         if (err != 0) {
             rc = rc ? rc : err;
             continue;
@@ -691,7 +758,7 @@ int gw_rules_node_death(struct gw_rules *rs, const char *site, const char *node,
     struct rl_node *n = NULL;
 
     HASH_FIND_STR(rs->nodes, node, n);
-    if (!n || strcmp(n->site, site) != 0)
+    if (!n || strcmp(rl_node_site(n), site) != 0)
         return GW_ENOTFOUND;
     c.node = n;
     for (uint16_t i = 0; i < n->n_series; i++) {

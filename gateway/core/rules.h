@@ -147,7 +147,9 @@ void gw_rules_free(struct gw_rules *rs);
  * Evaluates every reading of frame f (borrowed; an admitted frame: site_id,
  * device_id as the node, timestamp_ms, backlog, readings) at gateway time
  * now_ms, calling emit(ctx, event) for each state change. A node or series seen
- * for the first time is allocated here (never again afterwards). Returns 0;
+ * for the first time is allocated here (never again afterwards), and only for
+ * a reading of a quantity some rule selects: other readings keep no state and
+ * a frame of only those is not looked at further. Returns 0;
  * GW_EFULL when the node or a series did not fit its limit, GW_ENOMEM when it
  * could not be allocated: those readings are not evaluated, the others are.
  */

@@ -1,7 +1,7 @@
 /*
  * test_dedup.c -- duplicates, replays, gaps counted and un-counted, the
  * window, the bounded gap list, boots old and new, the bounded device table,
- * allocation failures, and an invariant over a long shuffled delivery.
+ * allocation failures, snapshots, and an invariant over a long shuffled delivery.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 #include "cu.h"
 #include "dedup.h"
 #include "err.h"
+#include "serial.h"
 #include "wire.h"
 
 #define T0 1795000000000ULL
@@ -369,7 +370,17 @@ static void test_invalid_arguments(void)
     gw_dedup_free(d);
 }
 
-/* Device state fits the budget, and the steady state allocates nothing. */
+/* Losses every 7 numbers from first, late frames every 11: many gaps open and close. */
+static void feed_lossy(struct gw_dedup *d, uint64_t first, uint64_t end)
+{
+    for (uint64_t q = first; q < end; q++)
+        feed(d, "a", 1, q % 7 == 0 ? q - 3 : q, q % 11 == 0);
+}
+
+/*
+ * Device state fits the budget; a device with at most two gaps allocates
+ * nothing after its first frame, one with more allocates room for them once.
+ */
 static void test_memory(void)
 {
     struct gw_dedup *d = make(10, 1000);
@@ -377,10 +388,66 @@ static void test_memory(void)
     CU_ASSERT(gw_dedup_device_bytes() + 16 <= 512);
     feed(d, "a", 1, 1, 0);
     gw_alloc_fail_after(-1); /* resets the count */
-    for (uint64_t q = 2; q < 5000; q++)
-        feed(d, "a", 1, q % 7 == 0 ? q - 3 : q, q % 11 == 0);
-    CU_ASSERT_EQUAL(gw_alloc_count(), 0);
+    CU_ASSERT_EQUAL(feed(d, "a", 1, 3, 0), GW_DEDUP_NEW);
+    CU_ASSERT_EQUAL(feed(d, "a", 1, 5, 0), GW_DEDUP_NEW);
+    CU_ASSERT_EQUAL(gw_alloc_count(), 0); /* two gaps: inline */
+    CU_ASSERT_EQUAL(feed(d, "a", 1, 7, 0), GW_DEDUP_NEW);
+    CU_ASSERT_EQUAL(gw_alloc_count(), 1); /* the third */
+    feed_lossy(d, 8, 5000);
+    CU_ASSERT_EQUAL(gw_alloc_count(), 1);
     gw_dedup_free(d);
+}
+
+/* Without memory for more gaps the list is full at two, and committing still succeeds. */
+static void test_gap_room_not_allocated(void)
+{
+    struct gw_dedup *d = make(10, 1000);
+    struct gw_dedup_stats s;
+
+    for (uint64_t q = 1; q <= 5; q += 2)
+        feed(d, "a", 7, q, 0); /* gaps 2 and 4 */
+    gw_alloc_fail_after(0);
+    CU_ASSERT_EQUAL(feed(d, "a", 7, 7, 0), GW_DEDUP_NEW); /* gap 6: 2 goes */
+    gw_alloc_fail_after(-1);
+    s = stats(d, "a");
+    CU_ASSERT_EQUAL(s.n_lost_pending, 2);
+    CU_ASSERT_EQUAL(s.n_lost_definitive, 1);
+    CU_ASSERT_EQUAL(feed(d, "a", 7, 2, 0), GW_DEDUP_REPLAY);
+    CU_ASSERT_EQUAL(feed(d, "a", 7, 4, 0), GW_DEDUP_NEW);
+    /* With memory the list grows past two again. */
+    for (uint64_t q = 9; q <= 13; q += 2)
+        CU_ASSERT_EQUAL(feed(d, "a", 7, q, 0), GW_DEDUP_NEW); /* gaps 6, 8, 10, 12 */
+    s = stats(d, "a");
+    CU_ASSERT_EQUAL(s.n_lost_pending, 4);
+    CU_ASSERT_EQUAL(s.n_lost_definitive, 1);
+    gw_dedup_free(d);
+}
+
+/* A snapshot restores devices with gaps inline and on the heap to the same state. */
+static void test_snapshot_restore(void)
+{
+    struct gw_dedup *d = make(10, 1000), *back = make(10, 1000);
+    struct gw_wbuf w;
+    struct gw_rbuf r;
+
+    feed_lossy(d, 1, 600); /* "a": gaps on the heap */
+    CU_ASSERT_EQUAL(feed(d, "b", 1, 1, 0), GW_DEDUP_NEW);
+    CU_ASSERT_EQUAL(feed(d, "b", 1, 3, 0), GW_DEDUP_NEW); /* "b": one gap, inline */
+    gw_wbuf_init(&w);
+    CU_ASSERT_FATAL(gw_dedup_snapshot(d, &w) == 0);
+    gw_rbuf_init(&r, w.buf, w.len);
+    CU_ASSERT_FATAL(gw_dedup_restore(back, &r) == 0);
+    CU_ASSERT_EQUAL(r.left, 0);
+    gw_free(w.buf);
+    struct gw_dedup_stats sa = stats(d, "a"), sb = stats(back, "a");
+    CU_ASSERT(sa.n_lost_pending > 2); /* single lost numbers: more gaps than inline */
+    CU_ASSERT(memcmp(&sa, &sb, sizeof sa) == 0);
+    for (uint64_t q = 1; q < 650; q++) /* every number: the same verdict from both */
+        CU_ASSERT_EQUAL(feed(back, "a", 1, q, 0), feed(d, "a", 1, q, 0));
+    CU_ASSERT_EQUAL(feed(back, "b", 1, 2, 0), GW_DEDUP_NEW);
+    CU_ASSERT_EQUAL(feed(back, "b", 1, 2, 0), GW_DEDUP_DUPLICATE);
+    gw_dedup_free(d);
+    gw_dedup_free(back);
 }
 
 static void test_allocation_failures(void)
@@ -486,6 +553,8 @@ int main(void)
         {"prune", test_prune},
         {"invalid arguments", test_invalid_arguments},
         {"memory", test_memory},
+        {"gap room not allocated", test_gap_room_not_allocated},
+        {"snapshot restore", test_snapshot_restore},
         {"allocation failures", test_allocation_failures},
         {"invariant under shuffle", test_invariant_under_shuffle},
         {NULL, NULL},

@@ -511,6 +511,49 @@ static void test_selectors(void)
     gw_rules_free(rs);
 }
 
+/*
+ * Readings of a quantity no rule selects keep no state: a frame of only those
+ * creates no node, and beside a selected one they create no series.
+ */
+static void test_unselected_readings_keep_no_state(void)
+{
+    struct gw_rule_def d = slow_rule();
+    struct gw_rules *rs = build(&d, 1);
+    struct gw_rules_stats st;
+
+    frame_start("ring-north", "n1", T0, 0);
+    frame_add(CITYGATE__V1__QUANTITY__NO2, 0, 40, GOOD);
+    frame_add(CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, 1, 3, GOOD);
+    CU_ASSERT_EQUAL(gw_rules_eval(rs, &frame, T0, record, NULL), 0);
+    gw_rules_stats(rs, &st);
+    CU_ASSERT_EQUAL(st.n_nodes, 0);
+    CU_ASSERT_EQUAL(st.n_series, 0);
+    CU_ASSERT_EQUAL(st.state_bytes, 0);
+    /* Speeds among them, in any order, are still each their own series. */
+    frame_add(SPEED, 2, 10, GOOD);
+    frame_add(CITYGATE__V1__QUANTITY__OCCUPANCY, 1, 50, GOOD);
+    frame_add(SPEED, 1, 50, GOOD);
+    CU_ASSERT_EQUAL(gw_rules_eval(rs, &frame, T0, record, NULL), 0);
+    ONE(OK, CRIT);
+    CU_ASSERT_EQUAL(events[0].lane, 2);
+    frame_start("ring-north", "n1", T0 + MIN, 0);
+    frame_add(SPEED, 1, 10, GOOD);
+    frame_add(CITYGATE__V1__QUANTITY__NO2, 0, 40, GOOD);
+    frame_add(SPEED, 2, 50, GOOD);
+    CU_ASSERT_EQUAL(gw_rules_eval(rs, &frame, T0 + MIN, record, NULL), 0);
+    CU_ASSERT_EQUAL(n_events, 2);
+    CU_ASSERT_EQUAL(events[0].lane, 1);
+    CU_ASSERT_EQUAL(events[0].new_level, GW_ALERT_CRIT);
+    CU_ASSERT_EQUAL(events[1].lane, 2);
+    CU_ASSERT_EQUAL(events[1].new_level, GW_ALERT_OK);
+    n_events = 0;
+    gw_rules_stats(rs, &st);
+    CU_ASSERT_EQUAL(st.n_nodes, 1);
+    CU_ASSERT_EQUAL(st.n_series, 2);
+    CU_ASSERT_EQUAL(st.n_states, 2);
+    gw_rules_free(rs);
+}
+
 /* A node that moves site is matched again from scratch. */
 static void test_node_moves_site(void)
 {
@@ -773,6 +816,7 @@ int main(void)
         {"node death", test_node_death},
         {"damping", test_damping},
         {"selectors", test_selectors},
+        {"unselected readings keep no state", test_unselected_readings_keep_no_state},
         {"node moves site", test_node_moves_site},
         {"bounds", test_bounds},
         {"invalid rules", test_invalid_rules},
