@@ -12,20 +12,33 @@
  */
 #include "lp.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
 #include "frame.pb-c.h"
+#include "numtext.h"
 
-#define ESC_MEASUREMENT ", "
-#define ESC_NAME ",= "
-#define ESC_STRING "\"\\"
-#define ESC_AMBIGUOUS ",= \\" /* after a backslash in a name, parsers disagree on these */
+/* What each character means to the line protocol, one bit per use. */
+enum {
+    ESC_MEASUREMENT = 1, /* escaped in a measurement */
+    ESC_NAME = 2,        /* escaped in a tag key, tag value or field key */
+    ESC_STRING = 4,      /* escaped in a string field value */
+    AMBIGUOUS = 8,       /* after a backslash in a name, parsers disagree on these */
+    REFUSED = 16,        /* the protocol cannot carry these anywhere */
+};
+
+static const unsigned char char_class[256] = {
+    [','] = ESC_MEASUREMENT | ESC_NAME | AMBIGUOUS,
+    [' '] = ESC_MEASUREMENT | ESC_NAME | AMBIGUOUS,
+    ['='] = ESC_NAME | AMBIGUOUS,
+    ['"'] = ESC_STRING,
+    ['\\'] = ESC_STRING | AMBIGUOUS,
+    ['\n'] = REFUSED,
+    ['\r'] = REFUSED,
+};
 
 void gw_lpbuf_init(struct gw_lpbuf *b, char *storage, size_t cap)
 {
@@ -54,27 +67,32 @@ static void put(struct gw_lp_line *line, const char *s, size_t n)
 }
 
 /*
- * Appends s with the characters of esc preceded by a backslash. names: s is
- * a measurement, tag or field key or tag value (non-empty, no ambiguous
- * backslash); otherwise a string field value (any backslash is escaped).
+ * Appends s with the characters of class esc preceded by a backslash, in
+ * runs between them. name: s is a measurement, tag or field key or tag value
+ * (non-empty, no ambiguous backslash); otherwise a string field value (any
+ * backslash is escaped).
  */
-static void put_escaped(struct gw_lp_line *line, const char *s, const char *esc, int name)
+static void put_escaped(struct gw_lp_line *line, const char *s, unsigned esc, int name)
 {
+    const char *run = s, *p = s;
     if (!s || (name && *s == '\0')) {
         line_fail(line, GW_EINVAL);
         return;
     }
-    for (const char *p = s; *p && !line->err; p++) {
-        if (*p == '\n' || *p == '\r') {
+    for (; *p; p++) {
+        unsigned cls = char_class[(unsigned char)*p];
+        if ((cls & REFUSED) || (name && *p == '\\' &&
+                                (p[1] == '\0' || (char_class[(unsigned char)p[1]] & AMBIGUOUS)))) {
             line_fail(line, GW_EINVAL);
-        } else if (name && *p == '\\' && (p[1] == '\0' || strchr(ESC_AMBIGUOUS, p[1]))) {
-            line_fail(line, GW_EINVAL);
-        } else {
-            if (strchr(esc, *p))
-                put(line, "\\", 1);
-            put(line, p, 1);
+            return;
+        }
+        if (cls & esc) {
+            put(line, run, (size_t)(p - run));
+            put(line, "\\", 1);
+            run = p;
         }
     }
+    put(line, run, (size_t)(p - run));
 }
 
 int gw_lp_begin(struct gw_lp_line *line, struct gw_lpbuf *b, const char *measurement)
@@ -109,33 +127,22 @@ static void field_key(struct gw_lp_line *line, const char *key)
 
 int gw_lp_field_int(struct gw_lp_line *line, const char *key, int64_t value)
 {
-    char text[32];
-    int n = snprintf(text, sizeof text, "%" PRId64 "i", value);
+    char text[GW_NUMTEXT_MAX];
+    size_t n = gw_numtext_int(value, text);
+    text[n++] = 'i';
     field_key(line, key);
-    put(line, text, (size_t)n);
+    put(line, text, n);
     return line->err;
-}
-
-/* The shortest of %.15g, %.16g, %.17g that reads back to the same double. */
-static int format_double(double v, char *text, size_t cap)
-{
-    int n = 0;
-    for (int digits = 15; digits <= 17; digits++) {
-        n = snprintf(text, cap, "%.*g", digits, v);
-        if (strtod(text, NULL) == v)
-            break;
-    }
-    return n;
 }
 
 int gw_lp_field_float(struct gw_lp_line *line, const char *key, double value)
 {
-    char text[40];
+    char text[GW_NUMTEXT_MAX];
     if (!isfinite(value))
         return line_fail(line, GW_EINVAL);
-    int n = format_double(value, text, sizeof text);
+    size_t n = gw_numtext_double(value, text);
     field_key(line, key);
-    put(line, text, (size_t)n);
+    put(line, text, n);
     return line->err;
 }
 
@@ -150,11 +157,13 @@ int gw_lp_field_string(struct gw_lp_line *line, const char *key, const char *val
 
 int gw_lp_end(struct gw_lp_line *line, int64_t ts_ms)
 {
-    char text[32];
-    int n = snprintf(text, sizeof text, " %" PRId64 "\n", ts_ms);
+    char text[GW_NUMTEXT_MAX + 2];
+    size_t n = 1 + gw_numtext_int(ts_ms, text + 1);
+    text[0] = ' ';
+    text[n++] = '\n';
     if (!line->n_fields)
         line_fail(line, GW_EINVAL);
-    put(line, text, (size_t)n);
+    put(line, text, n);
     if (!line->err)
         line->b->len = line->pos;
     return line->err;
@@ -162,14 +171,24 @@ int gw_lp_end(struct gw_lp_line *line, int64_t ts_ms)
 
 void gw_lp_window_label(int64_t width_ms, char *buf, size_t cap)
 {
-    if (width_ms > 0 && width_ms % 3600000 == 0)
-        snprintf(buf, cap, "%" PRId64 "h", width_ms / 3600000);
-    else if (width_ms > 0 && width_ms % 60000 == 0)
-        snprintf(buf, cap, "%" PRId64 "m", width_ms / 60000);
-    else if (width_ms > 0 && width_ms % 1000 == 0)
-        snprintf(buf, cap, "%" PRId64 "s", width_ms / 1000);
-    else
-        snprintf(buf, cap, "%" PRId64 "ms", width_ms);
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+    size_t i = 0;
+    while (units[i].ms > 1 && (width_ms <= 0 || width_ms % units[i].ms != 0))
+        i++;
+    char text[GW_NUMTEXT_MAX + 3];
+    size_t n = gw_numtext_int(width_ms / units[i].ms, text);
+    size_t unit_len = strlen(units[i].unit);
+    memcpy(text + n, units[i].unit, unit_len);
+    n += unit_len;
+    if (cap == 0)
+        return;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
 }
 
 static const char *family(uint32_t quantity)
@@ -224,9 +243,22 @@ static void enum_name(const ProtobufCEnumDescriptor *desc, uint32_t value, char 
         return;
     }
     size_t i = 0;
-    for (; v->name[i] && i + 1 < cap; i++)
-        buf[i] = (char)tolower((unsigned char)v->name[i]);
+    for (; v->name[i] && i + 1 < cap; i++) /* ASCII: schema names are [A-Z0-9_] */
+        buf[i] =
+            (char)(v->name[i] >= 'A' && v->name[i] <= 'Z' ? v->name[i] - 'A' + 'a' : v->name[i]);
     buf[i] = '\0';
+}
+
+/* Writes prefix, a and b into buf (cap bytes) as one string; GW_EINVAL when it does not fit. */
+static int join3(char *buf, size_t cap, const char *prefix, const char *a, const char *b)
+{
+    size_t np = strlen(prefix), na = strlen(a), nb = strlen(b);
+    if (np + na + nb >= cap)
+        return GW_EINVAL;
+    memcpy(buf, prefix, np);
+    memcpy(buf + np, a, na);
+    memcpy(buf + np + na, b, nb + 1);
+    return 0;
 }
 
 static void field_float_if_finite(struct gw_lp_line *line, const char *key, double v)
@@ -238,37 +270,39 @@ static void field_float_if_finite(struct gw_lp_line *line, const char *key, doub
 int gw_lp_encode_aggregate(struct gw_lpbuf *b, const struct gw_lp_naming *naming,
                            const struct gw_aggregate *a)
 {
-    char measurement[96], window[24], quantity[40], vclass[40], lane[16];
+    char measurement[96], window[24], quantity[40], vclass[40], lane[GW_NUMTEXT_MAX + 1];
     char sketch[GW_QSKETCH_TEXT_MAX];
     struct gw_lp_line line;
     const char *prefix = naming->prefix ? naming->prefix : "";
     size_t len;
-    int n;
+    int rc;
 
     gw_lp_window_label(a->width_ms, window, sizeof window);
     if (naming->scheme == GW_LP_BY_WINDOW)
-        n = snprintf(measurement, sizeof measurement, "%sagg_%s", prefix, window);
+        rc = join3(measurement, sizeof measurement, prefix, "agg_", window);
     else
-        n = snprintf(measurement, sizeof measurement, "%s%s", prefix, family(a->key.quantity));
-    if (n < 0 || (size_t)n >= sizeof measurement)
-        return GW_EINVAL;
+        rc = join3(measurement, sizeof measurement, prefix, family(a->key.quantity), "");
+    if (rc)
+        return rc;
     enum_name(&citygate__v1__quantity__descriptor, a->key.quantity, quantity, sizeof quantity);
-    enum_name(&citygate__v1__vehicle_class__descriptor, a->key.vehicle_class, vclass,
-              sizeof vclass);
-    snprintf(lane, sizeof lane, "%" PRIu32, a->key.lane);
 
     gw_lp_begin(&line, b, measurement);
     if (naming->gateway && naming->gateway[0])
         gw_lp_tag(&line, "gateway", naming->gateway);
-    if (a->key.lane)
+    if (a->key.lane) {
+        lane[gw_numtext_int(a->key.lane, lane)] = '\0';
         gw_lp_tag(&line, "lane", lane);
+    }
     gw_lp_tag(&line, "node", a->key.node);
     gw_lp_tag(&line, "quantity", quantity);
     if (a->key.sensor && a->key.sensor[0])
         gw_lp_tag(&line, "sensor", a->key.sensor);
     gw_lp_tag(&line, "site", a->key.site);
-    if (a->key.vehicle_class)
+    if (a->key.vehicle_class) {
+        enum_name(&citygate__v1__vehicle_class__descriptor, a->key.vehicle_class, vclass,
+                  sizeof vclass);
         gw_lp_tag(&line, "vehicle_class", vclass);
+    }
     gw_lp_tag(&line, "window", window);
     gw_lp_field_int(&line, "count", a->count);
     field_float_if_finite(&line, "sum", a->sum);

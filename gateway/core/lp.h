@@ -14,7 +14,7 @@
  * Names that start with '#' (a comment line) or are empty are refused;
  * empty tag values are refused (the protocol drops them: omit the tag).
  * Integers carry the "i" suffix; floats are finite and written with the
- * fewest digits that read back to the same double (at most 17).
+ * fewest digits that read back to the same double (at most 17; numtext.h).
  * Timestamps are milliseconds: write with precision=ms.
  *
  * Thread rules: plain data, one thread per buffer. Formatting uses the C

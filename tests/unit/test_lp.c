@@ -163,7 +163,7 @@ static void test_numbers(void)
     CU_ASSERT_STRING_EQUAL(float_text(3.0), "3");
     CU_ASSERT_STRING_EQUAL(float_text(-0.0), "-0");
     CU_ASSERT_STRING_EQUAL(float_text(1e300), "1e+300");
-    CU_ASSERT_STRING_EQUAL(float_text(5e-324), "4.94065645841247e-324");
+    CU_ASSERT_STRING_EQUAL(float_text(5e-324), "5e-324");
     CU_ASSERT_STRING_EQUAL(float_text(1.0 / 3), "0.3333333333333333");
     CU_ASSERT_STRING_EQUAL(float_text(123456789012345680.0), "1.2345678901234568e+17");
     uint64_t x = 99;
