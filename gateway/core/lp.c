@@ -28,6 +28,8 @@ enum {
     ESC_STRING = 4,      /* escaped in a string field value */
     AMBIGUOUS = 8,       /* after a backslash in a name, parsers disagree on these */
     REFUSED = 16,        /* the protocol cannot carry these anywhere */
+    END = 32,            /* the NUL at the end of a string */
+    BACKSLASH = 64,      /* in a name, refused before AMBIGUOUS or END */
 };
 
 static const unsigned char char_class[256] = {
@@ -35,9 +37,10 @@ static const unsigned char char_class[256] = {
     [' '] = ESC_MEASUREMENT | ESC_NAME | AMBIGUOUS,
     ['='] = ESC_NAME | AMBIGUOUS,
     ['"'] = ESC_STRING,
-    ['\\'] = ESC_STRING | AMBIGUOUS,
+    ['\\'] = ESC_STRING | AMBIGUOUS | BACKSLASH,
     ['\n'] = REFUSED,
     ['\r'] = REFUSED,
+    ['\0'] = END,
 };
 
 void gw_lpbuf_init(struct gw_lpbuf *b, char *storage, size_t cap)
@@ -66,6 +69,18 @@ static void put(struct gw_lp_line *line, const char *s, size_t n)
     line->pos += n;
 }
 
+/* put() of one byte, for separators: most of a line is short pieces. */
+static void put_char(struct gw_lp_line *line, char c)
+{
+    if (line->err)
+        return;
+    if (line->pos == line->b->cap) {
+        line_fail(line, GW_EFULL);
+        return;
+    }
+    line->b->buf[line->pos++] = c;
+}
+
 /*
  * Appends s with the characters of class esc preceded by a backslash, in
  * runs between them. name: s is a measurement, tag or field key or tag value
@@ -74,21 +89,26 @@ static void put(struct gw_lp_line *line, const char *s, size_t n)
  */
 static void put_escaped(struct gw_lp_line *line, const char *s, unsigned esc, int name)
 {
+    unsigned stop = esc | REFUSED | END | (name ? BACKSLASH : 0);
     const char *run = s, *p = s;
     if (!s || (name && *s == '\0')) {
         line_fail(line, GW_EINVAL);
         return;
     }
-    for (; *p; p++) {
+    for (;; p++) {
         unsigned cls = char_class[(unsigned char)*p];
-        if ((cls & REFUSED) || (name && *p == '\\' &&
-                                (p[1] == '\0' || (char_class[(unsigned char)p[1]] & AMBIGUOUS)))) {
+        if (!(cls & stop))
+            continue;
+        if (cls & END)
+            break;
+        if ((cls & REFUSED) ||
+            ((cls & stop & BACKSLASH) && (char_class[(unsigned char)p[1]] & (AMBIGUOUS | END)))) {
             line_fail(line, GW_EINVAL);
             return;
         }
         if (cls & esc) {
             put(line, run, (size_t)(p - run));
-            put(line, "\\", 1);
+            put_char(line, '\\');
             run = p;
         }
     }
@@ -111,18 +131,18 @@ int gw_lp_tag(struct gw_lp_line *line, const char *key, const char *value)
 {
     if (line->n_fields)
         return line_fail(line, GW_EINVAL);
-    put(line, ",", 1);
+    put_char(line, ',');
     put_escaped(line, key, ESC_NAME, 1);
-    put(line, "=", 1);
+    put_char(line, '=');
     put_escaped(line, value, ESC_NAME, 1);
     return line->err;
 }
 
 static void field_key(struct gw_lp_line *line, const char *key)
 {
-    put(line, line->n_fields++ ? "," : " ", 1);
+    put_char(line, line->n_fields++ ? ',' : ' ');
     put_escaped(line, key, ESC_NAME, 1);
-    put(line, "=", 1);
+    put_char(line, '=');
 }
 
 int gw_lp_field_int(struct gw_lp_line *line, const char *key, int64_t value)
@@ -149,9 +169,9 @@ int gw_lp_field_float(struct gw_lp_line *line, const char *key, double value)
 int gw_lp_field_string(struct gw_lp_line *line, const char *key, const char *value)
 {
     field_key(line, key);
-    put(line, "\"", 1);
+    put_char(line, '"');
     put_escaped(line, value, ESC_STRING, 0);
-    put(line, "\"", 1);
+    put_char(line, '"');
     return line->err;
 }
 
