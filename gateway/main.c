@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 
 #include "err.h"
 #include "gateway.h"
+#include "numtext.h"
 
 #define EX_USAGE 64
 #define EX_UNAVAILABLE 69
@@ -184,15 +186,17 @@ static int emit_aggregate(void *ctx, const struct gw_aggregate *agg)
 static void on_alert(void *ctx, const struct gw_alert_event *ev)
 {
     struct gateway *gw = ctx;
-    char topic[512], json[1024];
+    char topic[512], json[1024], value[GW_NUMTEXT_MAX];
+    /* The shortest text that reads back to the value; JSON has no NaN or infinity. */
+    int value_len = (int)gw_numtext_double(isfinite(ev->value) ? ev->value : 0.0, value);
     int n = snprintf(
         json, sizeof json,
         "{\"rule\":\"%s\",\"site\":\"%s\",\"node\":\"%s\",\"quantity\":\"%s\","
         "\"lane\":%" PRIu32 ",\"state\":\"%s\",\"previous\":\"%s\","
-        "\"cause\":\"%s\",\"value\":%.17g,\"timestamp_ms\":%" PRIu64 ",\"changed_ms\":%" PRIu64 "}",
+        "\"cause\":\"%s\",\"value\":%.*s,\"timestamp_ms\":%" PRIu64 ",\"changed_ms\":%" PRIu64 "}",
         ev->rule, ev->site, ev->node, ev->quantity, ev->lane, gw_alert_level_name(ev->new_level),
-        gw_alert_level_name(ev->old_level), gw_alert_cause_name(ev->cause),
-        ev->value == ev->value ? ev->value : 0.0, ev->timestamp_ms, ev->now_ms);
+        gw_alert_level_name(ev->old_level), gw_alert_cause_name(ev->cause), value_len, value,
+        ev->timestamp_ms, ev->now_ms);
     /* One retained message per (rule, series): a rule may watch several lanes of a node. */
     snprintf(topic, sizeof topic, "city/v1/alerts/%s/%s/%s/%s-%" PRIu32, ev->site, ev->node,
              ev->rule, ev->quantity, ev->lane);

@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "numtext.h"
 
 /*
  * The cubic mapping: log2(v) ~ e + ((A s + B) s + C) s with v = 2^e (1 + s),
@@ -546,23 +547,15 @@ struct qs_out {
  */
 static void out_item(struct qs_out *o, const char *prefix, long long v)
 {
-    char digits[24], *d = digits + sizeof digits;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    size_t plen = strlen(prefix), dlen;
+    char digits[GW_NUMTEXT_MAX];
+    size_t plen = strlen(prefix), dlen = gw_numtext_int(v, digits);
 
-    do {
-        *--d = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--d = '-';
-    dlen = (size_t)(digits + sizeof digits - d);
     if (o->full || plen + dlen >= o->cap - o->len) {
         o->full = 1;
         return;
     }
     memcpy(o->buf + o->len, prefix, plen);
-    memcpy(o->buf + o->len + plen, d, dlen);
+    memcpy(o->buf + o->len + plen, digits, dlen);
     o->len += plen + dlen;
     o->buf[o->len] = '\0';
 }
