@@ -17,7 +17,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 static const uint8_t wire_magic[2] = {'C', 'G'};
 
@@ -128,13 +127,88 @@ static void wire_store_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-static int wire_hmac(const uint8_t *key, size_t key_len, const uint8_t *data, size_t len,
+/*
+ * HMAC-SHA256 (RFC 2104) with the two padded key blocks hashed once per key
+ * instead of once per frame, and with the digest fetched from the provider
+ * only then: each frame costs copying the two prepared states and hashing its
+ * own bytes. A key of at most one block is used as it is, zero-padded.
+ */
+#define WIRE_SHA256_BLOCK 64
+_Static_assert(WIRE_MAX_KEY_BYTES <= WIRE_SHA256_BLOCK, "longer keys would need hashing first");
+
+struct wire_hmac_key {
+    EVP_MD_CTX *inner; /* SHA-256 after (key ^ ipad) */
+    EVP_MD_CTX *outer; /* SHA-256 after (key ^ opad) */
+};
+
+/* A SHA-256 context that has hashed the key padded with pad, or NULL. */
+static EVP_MD_CTX *wire_sha256_padded(const uint8_t *key, size_t len, uint8_t pad)
+{
+    uint8_t block[WIRE_SHA256_BLOCK];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+    memset(block, pad, sizeof block);
+    for (size_t i = 0; i < len; i++)
+        block[i] ^= key[i];
+    if (c &&
+        (!EVP_DigestInit_ex2(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, block, sizeof block))) {
+        EVP_MD_CTX_free(c);
+        c = NULL;
+    }
+    OPENSSL_cleanse(block, sizeof block);
+    return c;
+}
+
+struct wire_hmac_key *wire_hmac_key_new(const uint8_t *key, size_t len)
+{
+    if (len < WIRE_MIN_KEY_BYTES || len > WIRE_MAX_KEY_BYTES)
+        return NULL;
+    struct wire_hmac_key *k = OPENSSL_zalloc(sizeof *k);
+    if (!k)
+        return NULL;
+    k->inner = wire_sha256_padded(key, len, 0x36);
+    k->outer = wire_sha256_padded(key, len, 0x5c);
+    if (!k->inner || !k->outer) {
+        wire_hmac_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void wire_hmac_key_free(struct wire_hmac_key *k)
+{
+    if (!k)
+        return;
+    EVP_MD_CTX_free(k->inner);
+    EVP_MD_CTX_free(k->outer);
+    OPENSSL_free(k);
+}
+
+/* Computes the tag of len bytes of data with the prepared key k (borrowed, only read). */
+static int wire_hmac_prepared(const struct wire_hmac_key *k, const uint8_t *data, size_t len,
+                              uint8_t tag[WIRE_TAG_BYTES])
+{
+    uint8_t inner[WIRE_TAG_BYTES];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_MD_CTX_copy_ex(c, k->inner) && EVP_DigestUpdate(c, data, len) &&
+             EVP_DigestFinal_ex(c, inner, &n) && n == WIRE_TAG_BYTES &&
+             EVP_MD_CTX_copy_ex(c, k->outer) && EVP_DigestUpdate(c, inner, sizeof inner) &&
+             EVP_DigestFinal_ex(c, tag, &n) && n == WIRE_TAG_BYTES;
+    EVP_MD_CTX_free(c);
+    return ok ? 0 : -1;
+}
+
+/* Computes the tag with key, prepared now when its owner did not prepare it. */
+static int wire_hmac(const struct wire_key *key, const uint8_t *data, size_t len,
                      uint8_t tag[WIRE_TAG_BYTES])
 {
-    unsigned int n = 0;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, tag, &n) || n != WIRE_TAG_BYTES)
-        return -1;
-    return 0;
+    if (key->hmac)
+        return wire_hmac_prepared(key->hmac, data, len, tag);
+    struct wire_hmac_key *k = wire_hmac_key_new(key->bytes, key->len);
+    int rc = k ? wire_hmac_prepared(k, data, len, tag) : -1;
+    wire_hmac_key_free(k);
+    return rc;
 }
 
 /*
@@ -226,12 +300,12 @@ int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate
     char device_id[WIRE_MAX_DEVICE_ID + 1];
     memcpy(device_id, id, id_len);
     device_id[id_len] = '\0';
-    struct wire_key key;
+    struct wire_key key = {NULL, 0, NULL};
     if (d->key_fn(d->key_ctx, device_id, &key) != 0)
         return wire_fail(diag, WIRE_EUNKNOWN_DEVICE, "%s", device_id);
 
     uint8_t tag[WIRE_TAG_BYTES];
-    if (wire_hmac(key.bytes, key.len, buf, signed_len, tag) != 0)
+    if (wire_hmac(&key, buf, signed_len, tag) != 0)
         return wire_fail(diag, WIRE_EBAD_SIGNATURE, "cannot compute HMAC for %s", device_id);
     if (CRYPTO_memcmp(tag, buf + signed_len, WIRE_TAG_BYTES) != 0)
         return wire_fail(diag, WIRE_EBAD_SIGNATURE, "%s", device_id);
@@ -312,7 +386,8 @@ int wire_encode(const Citygate__V1__Frame *frame, const uint8_t *key, size_t key
     memcpy(out + 5, id, id_len);
     wire_store_be32(out + 5 + id_len, (uint32_t)body_len);
     citygate__v1__frame__pack(frame, out + header_len);
-    if (wire_hmac(key, key_len, out, header_len + body_len, out + header_len + body_len) != 0)
+    struct wire_key k = {key, key_len, NULL};
+    if (wire_hmac(&k, out, header_len + body_len, out + header_len + body_len) != 0)
         return -WIRE_EINVALID_ARG;
     *out_len = header_len + body_len + WIRE_TAG_BYTES;
     return 0;

@@ -64,10 +64,30 @@ struct wire_diag {
     char detail[128];
 };
 
+/*
+ * A device key made ready for HMAC-SHA256: the hash states after the key's
+ * inner and outer padded blocks (RFC 2104, section 4), so that verifying a
+ * frame hashes the frame and nothing else. Opaque; read-only once made, so
+ * any number of threads may verify with one at the same time.
+ */
+struct wire_hmac_key;
+
+/*
+ * Prepares key (borrowed, WIRE_MIN_KEY_BYTES..WIRE_MAX_KEY_BYTES bytes).
+ * Returns a key the caller frees with wire_hmac_key_free(), or NULL when the
+ * length is out of range or memory ran out. Any thread.
+ */
+struct wire_hmac_key *wire_hmac_key_new(const uint8_t *key, size_t len);
+
+/* Frees k; NULL is a no-op. */
+void wire_hmac_key_free(struct wire_hmac_key *k);
+
 /* A device key, borrowed from the caller's registry. */
 struct wire_key {
     const uint8_t *bytes;
     size_t len;
+    /* The same key from wire_hmac_key_new(), or NULL to prepare it per frame. */
+    const struct wire_hmac_key *hmac;
 };
 
 /*

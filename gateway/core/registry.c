@@ -38,9 +38,10 @@ enum {
 struct gw_reg_entry {
     UT_hash_handle hh;
     struct gw_device dev;
-    unsigned seen;           /* REG_SEEN_* */
-    struct gw_range *ranges; /* owned; dev.ranges aliases it */
-    void *sensor_block;      /* owned: the pointer array and the ids; dev.sensors aliases it */
+    unsigned seen;              /* REG_SEEN_* */
+    struct wire_hmac_key *hmac; /* owned; dev.hmac aliases it */
+    struct gw_range *ranges;    /* owned; dev.ranges aliases it */
+    void *sensor_block;         /* owned: the pointer array and the ids; dev.sensors aliases it */
 };
 
 struct gw_registry {
@@ -90,6 +91,7 @@ static void reg_entry_free(struct gw_reg_entry *e)
 {
     if (!e)
         return;
+    wire_hmac_key_free(e->hmac);
     gw_free(e->ranges);
     gw_free(e->sensor_block);
     gw_free(e);
@@ -214,13 +216,17 @@ static char *reg_read_line(char *str, int num, void *stream)
     return ps->err ? NULL : str;
 }
 
-static int reg_set_key(struct reg_parse *ps, struct gw_device *dev, const char *value)
+static int reg_set_key(struct reg_parse *ps, struct gw_reg_entry *e, const char *value)
 {
-    int n = wire_key_from_hex(value, dev->key);
+    int n = wire_key_from_hex(value, e->dev.key);
     if (n < 0)
         return reg_fail(ps, GW_ECONFIG, ps->line, "key is not %d..%d hex digits",
                         2 * WIRE_MIN_KEY_BYTES, 2 * WIRE_MAX_KEY_BYTES);
-    dev->key_len = (size_t)n;
+    e->dev.key_len = (size_t)n;
+    e->hmac = wire_hmac_key_new(e->dev.key, e->dev.key_len);
+    if (!e->hmac)
+        return reg_fail(ps, GW_ENOMEM, 0, "out of memory");
+    e->dev.hmac = e->hmac;
     return 1;
 }
 
@@ -341,7 +347,7 @@ static int reg_on_key(void *user, const char *section, const char *name, const c
         return 1;
     }
     if (strcmp(name, "key") == 0)
-        return reg_once(ps, e, REG_SEEN_KEY, name) && reg_set_key(ps, &e->dev, value);
+        return reg_once(ps, e, REG_SEEN_KEY, name) && reg_set_key(ps, e, value);
     if (strcmp(name, "sensors") == 0)
         return reg_once(ps, e, REG_SEEN_SENSORS, name) && reg_set_sensors(ps, e, value);
     if (strncmp(name, "range.", 6) == 0)
@@ -415,5 +421,6 @@ int gw_registry_key(void *ctx, const char *device_id, struct wire_key *key)
         return GW_ENOTFOUND;
     key->bytes = dev->key;
     key->len = dev->key_len;
+    key->hmac = dev->hmac;
     return 0;
 }

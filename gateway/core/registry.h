@@ -42,7 +42,8 @@ struct gw_device {
     char site[GW_MAX_NAME + 1];
     uint8_t key[WIRE_MAX_KEY_BYTES];
     size_t key_len;
-    const char *const *sensors; /* n_sensors ids, as provisioned; not enforced per frame */
+    const struct wire_hmac_key *hmac; /* key, prepared for verifying frames */
+    const char *const *sensors;       /* n_sensors ids, as provisioned; not enforced per frame */
     size_t n_sensors;
     const struct gw_range *ranges; /* n_ranges overrides, at most one per quantity */
     size_t n_ranges;
@@ -85,8 +86,9 @@ size_t gw_registry_count(const struct gw_registry *reg);
 
 /*
  * A wire_key_fn over a registry: set wire_decoder.key_fn to this and key_ctx
- * to the registry. Returns 0 and points *key at the device's key (borrowed
- * from the registry, valid until gw_registry_free()), or GW_ENOTFOUND.
+ * to the registry. Returns 0 and points *key at the device's key, prepared
+ * (borrowed from the registry, valid until gw_registry_free()), or
+ * GW_ENOTFOUND.
  */
 int gw_registry_key(void *ctx, const char *device_id, struct wire_key *key);
 

@@ -17,6 +17,8 @@ static unsigned char arena_buf[256 * 1024];
 
 /* The key of the vector under test; unset means "unknown device". */
 static const struct golden *current;
+/* When set, the key of current handed out prepared as well. */
+static const struct wire_hmac_key *current_hmac;
 
 static int vector_key(void *ctx, const char *device_id, struct wire_key *key)
 {
@@ -26,6 +28,7 @@ static int vector_key(void *ctx, const char *device_id, struct wire_key *key)
         return -1;
     key->bytes = current->key;
     key->len = current->key_len;
+    key->hmac = current_hmac;
     return 0;
 }
 
@@ -104,6 +107,52 @@ static void test_golden_decode(void)
         CU_ASSERT_FATAL(wire_encode(f, g->key, g->key_len, out, sizeof out, &len) == 0);
         CU_ASSERT(len == g->len && memcmp(out, g->bytes, len) == 0);
     }
+}
+
+/* A prepared key verifies exactly like the raw key: same outcome for every vector. */
+static void test_golden_prepared_key(void)
+{
+    struct wire_decoder d;
+
+    for (size_t i = 0; i < n_vectors; i++) {
+        const struct golden *g = &vectors[i];
+        Citygate__V1__Frame *f = NULL;
+        if (g->key_len == 0)
+            continue;
+        struct wire_hmac_key *k = wire_hmac_key_new(g->key, g->key_len);
+        CU_ASSERT_FATAL(k != NULL);
+        current = g;
+        current_hmac = k;
+        decoder_init(&d, g->max_bytes ? g->max_bytes : WIRE_DEFAULT_MAX_FRAME_BYTES,
+                     sizeof arena_buf);
+        int rc = wire_decode(&d, g->bytes, g->len, &f, NULL);
+        CU_ASSERT_STRING_EQUAL(rc == 0 ? "ok" : wire_strerror(rc), g->expect);
+        current_hmac = NULL;
+        wire_hmac_key_free(k);
+    }
+}
+
+/* A key prepared from other bytes than the device's is a bad signature. */
+static void test_prepared_key_is_used(void)
+{
+    const struct golden *g = vector("traffic-two-lanes");
+    uint8_t other[WIRE_MAX_KEY_BYTES];
+    struct wire_decoder d;
+    Citygate__V1__Frame *f = NULL;
+
+    memcpy(other, g->key, g->key_len);
+    other[0] ^= 1;
+    struct wire_hmac_key *k = wire_hmac_key_new(other, g->key_len);
+    CU_ASSERT_FATAL(k != NULL);
+    current = g;
+    current_hmac = k;
+    decoder_init(&d, WIRE_DEFAULT_MAX_FRAME_BYTES, sizeof arena_buf);
+    CU_ASSERT_EQUAL(wire_decode(&d, g->bytes, g->len, &f, NULL), -WIRE_EBAD_SIGNATURE);
+    current_hmac = NULL;
+    wire_hmac_key_free(k);
+    CU_ASSERT(wire_hmac_key_new(other, WIRE_MIN_KEY_BYTES - 1) == NULL);
+    CU_ASSERT(wire_hmac_key_new(other, WIRE_MAX_KEY_BYTES + 1) == NULL);
+    wire_hmac_key_free(NULL);
 }
 
 /* Spot checks that the decoded fields are the ones written in the file. */
@@ -288,6 +337,8 @@ int main(void)
         {"load golden vectors", test_load},
         {"golden vectors encode to their hex", test_golden_encode},
         {"golden vectors decode to their outcome", test_golden_decode},
+        {"prepared keys decode golden vectors alike", test_golden_prepared_key},
+        {"the prepared key is the one used", test_prepared_key_is_used},
         {"golden fields survive decoding", test_golden_fields},
         {"every bit flip is a bad signature", test_every_bit_flip},
         {"every truncation is truncated", test_every_truncation},
