@@ -2,15 +2,14 @@
  * wire.c -- the frame envelope: size cap, shape, version, key, signature, body.
  *
  * The checks run from the cheapest and least trusting to the most expensive:
- * nothing is parsed before the size cap, the body is not handed to protobuf-c
- * before its HMAC matched, and protobuf-c only allocates from the decoder's
- * arena, so a hostile frame costs at most max_frame_bytes of reading, one HMAC
- * and one bounded parse. Each refusal carries its own reason so that the
+ * nothing is parsed before the size cap, the body is not decoded before its
+ * HMAC matched, and the body decoder (wire_body.c) only allocates from the
+ * decoder's arena, so a hostile frame costs at most max_frame_bytes of
+ * reading, one HMAC and one bounded parse. Each refusal carries its own reason so that the
  * gateway can count and quarantine it.
  */
 #include "wire.h"
 
-#include <stdalign.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,37 +66,6 @@ __attribute__((format(printf, 3, 4))) static int wire_fail(struct wire_diag *dia
         va_end(ap);
     }
     return -(int)err;
-}
-
-void wire_arena_init(struct wire_arena *arena, void *buf, size_t cap)
-{
-    arena->base = buf;
-    arena->cap = cap;
-    arena->used = 0;
-    arena->exhausted = 0;
-}
-
-static void *wire_arena_alloc(void *data, size_t size)
-{
-    struct wire_arena *a = data;
-    uintptr_t at = (uintptr_t)(a->base + a->used);
-    size_t pad = (alignof(max_align_t) - at % alignof(max_align_t)) % alignof(max_align_t);
-
-    if (size > a->cap || a->used + pad > a->cap - size) {
-        a->exhausted = 1;
-        return NULL;
-    }
-    a->used += pad;
-    void *p = a->base + a->used;
-    a->used += size;
-    return p;
-}
-
-/* Arena memory is released all at once by the next decode. */
-static void wire_arena_free(void *data, void *ptr)
-{
-    (void)data;
-    (void)ptr;
 }
 
 /* Device ids go into MQTT topics and line-protocol tags: keep them plain. */
@@ -211,30 +179,9 @@ static int wire_hmac(const struct wire_key *key, const uint8_t *data, size_t len
     return rc;
 }
 
-/*
- * Field number 0 is invalid in protobuf, but protobuf-c keeps it as an unknown
- * field when its tag is written non-minimally (0x80 0x00) and then re-encodes
- * it as 0x00, which it refuses: such a frame could be accepted once and never
- * again from the journal. Refuse it up front.
- */
-static int wire_check_unknown(const ProtobufCMessage *m)
-{
-    for (unsigned i = 0; i < m->n_unknown_fields; i++)
-        if (m->unknown_fields[i].tag == 0)
-            return -1;
-    return 0;
-}
-
 /* Fields without which the gateway cannot place a frame or its readings. */
 static int wire_check_fields(const Citygate__V1__Frame *f, struct wire_diag *diag)
 {
-    int bad = wire_check_unknown(&f->base) || (f->health && wire_check_unknown(&f->health->base));
-    for (size_t i = 0; !bad && i < f->n_readings; i++)
-        bad = wire_check_unknown(&f->readings[i]->base);
-    for (size_t i = 0; !bad && i < f->n_vehicles; i++)
-        bad = wire_check_unknown(&f->vehicles[i]->base);
-    if (bad)
-        return wire_fail(diag, WIRE_EMALFORMED, "field number 0");
     if (!f->device_id || !*f->device_id)
         return wire_fail(diag, WIRE_EMISSING_FIELD, "device_id");
     if (!f->site_id || !*f->site_id)
@@ -311,18 +258,17 @@ int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate
         return wire_fail(diag, WIRE_EBAD_SIGNATURE, "%s", device_id);
 
     struct wire_arena *a = &d->arena;
+    Citygate__V1__Frame *f = NULL;
     a->used = 0;
     a->exhausted = 0;
-    ProtobufCAllocator alloc = {wire_arena_alloc, wire_arena_free, a};
-    Citygate__V1__Frame *f =
-        citygate__v1__frame__unpack(&alloc, body_len, buf + signed_len - body_len);
-    if (!f && a->exhausted)
+    int rc = wire_body_decode(a, buf + signed_len - body_len, body_len, &f);
+    if (rc == -WIRE_ETOO_COMPLEX)
         return wire_fail(diag, WIRE_ETOO_COMPLEX, "%s: body needs more than %zu bytes", device_id,
                          a->cap);
-    if (!f)
+    if (rc != 0)
         return wire_fail(diag, WIRE_EMALFORMED, "%s: body is not a Frame", device_id);
 
-    int rc = wire_check_fields(f, diag);
+    rc = wire_check_fields(f, diag);
     if (rc != 0)
         return rc;
     if (strcmp(f->device_id, device_id) != 0)

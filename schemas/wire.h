@@ -110,7 +110,7 @@ struct wire_decoder {
     size_t max_frame_bytes; /* size cap, checked before anything is parsed */
     wire_key_fn key_fn;
     void *key_ctx;
-    struct wire_arena arena; /* borrowed storage; 256 KiB fits any frame under 64 KiB */
+    struct wire_arena arena; /* borrowed storage; 256 KiB is ample, more is "too complex" */
 };
 
 /* Points the arena at buf (borrowed, cap bytes, any alignment). */
@@ -128,6 +128,16 @@ void wire_arena_init(struct wire_arena *arena, void *buf, size_t cap);
  */
 int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate__V1__Frame **out,
                 struct wire_diag *diag);
+
+/*
+ * Decodes len bytes of a Frame body (protobuf, without the envelope; borrowed)
+ * into structs drawn from arena, without resetting it. Returns 0 and sets *out
+ * to the frame, -WIRE_EMALFORMED when the bytes are not a Frame, or
+ * -WIRE_ETOO_COMPLEX when the arena is too small; *out is untouched then.
+ * wire_decode() calls it once the signature matched; it checks no field.
+ */
+int wire_body_decode(struct wire_arena *arena, const uint8_t *body, size_t len,
+                     Citygate__V1__Frame **out);
 
 /*
  * Parses a device key written as hex (2 * WIRE_MIN_KEY_BYTES to 2 *

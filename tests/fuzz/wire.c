@@ -7,6 +7,13 @@
  * the protobuf body parser and the field checks. A frame that decodes must
  * re-encode to bytes that decode again: the decoder never hands out a frame
  * the encoder cannot represent.
+ *
+ * The body decoder is also checked against protobuf-c, its reference: the
+ * input, and the body of its envelope when it has one, are decoded by both,
+ * which must both refuse them or both accept them with equal content (equal
+ * bytes when packed again by protobuf-c). protobuf-c keeps unknown fields,
+ * which the body decoder skips, and keeps field number 0 as one, which the
+ * body decoder refuses.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +58,85 @@ static void fuzz_decode(const uint8_t *data, size_t size)
         abort();
 }
 
+/* Drops the unknown fields protobuf-c kept in m; returns -1 when one had field number 0. */
+static int drop_unknown(ProtobufCMessage *m)
+{
+    int zero = 0;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+        zero |= m->unknown_fields[i].tag == 0;
+        free(m->unknown_fields[i].data);
+    }
+    free(m->unknown_fields);
+    m->unknown_fields = NULL;
+    m->n_unknown_fields = 0;
+    return zero ? -1 : 0;
+}
+
+/* protobuf-c's decoding of body as the body decoder must see it: NULL when it refuses it. */
+static Citygate__V1__Frame *reference_decode(const uint8_t *body, size_t len)
+{
+    Citygate__V1__Frame *f = citygate__v1__frame__unpack(NULL, len, body);
+    int bad = 0;
+    if (!f)
+        return NULL;
+    bad |= drop_unknown(&f->base);
+    for (size_t i = 0; i < f->n_readings; i++)
+        bad |= drop_unknown(&f->readings[i]->base);
+    for (size_t i = 0; i < f->n_vehicles; i++)
+        bad |= drop_unknown(&f->vehicles[i]->base);
+    if (f->health)
+        bad |= drop_unknown(&f->health->base);
+    if (bad) {
+        citygate__v1__frame__free_unpacked(f, NULL);
+        return NULL;
+    }
+    return f;
+}
+
+/* The body decoder and protobuf-c agree on body; the arena fits any body of 64 KiB. */
+static void fuzz_body(const uint8_t *body, size_t len)
+{
+    static unsigned char arena[8 * 1024 * 1024];
+    static uint8_t packed[2][8 * WIRE_DEFAULT_MAX_FRAME_BYTES];
+    struct wire_arena a;
+    Citygate__V1__Frame *got = NULL;
+
+    if (len > WIRE_DEFAULT_MAX_FRAME_BYTES)
+        return;
+    wire_arena_init(&a, arena, sizeof arena);
+    int rc = wire_body_decode(&a, body, len, &got);
+    Citygate__V1__Frame *want = reference_decode(body, len);
+    if (rc != 0 && rc != -WIRE_EMALFORMED)
+        abort();
+    if ((rc == 0) != (want != NULL))
+        abort();
+    if (!want)
+        return;
+    if (citygate__v1__frame__get_packed_size(got) > sizeof packed[0] ||
+        citygate__v1__frame__get_packed_size(want) > sizeof packed[1])
+        abort();
+    size_t n_got = citygate__v1__frame__pack(got, packed[0]);
+    size_t n_want = citygate__v1__frame__pack(want, packed[1]);
+    if (n_got != n_want || memcmp(packed[0], packed[1], n_got) != 0)
+        abort();
+    citygate__v1__frame__free_unpacked(want, NULL);
+}
+
+/* The body of data's envelope, when its lengths hold together. */
+static void fuzz_envelope_body(const uint8_t *data, size_t size)
+{
+    if (size < WIRE_HEADER_BYTES || size - WIRE_HEADER_BYTES < data[4])
+        return;
+    const uint8_t *p = data + 5 + data[4];
+    size_t body_len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+    if (body_len <= size - WIRE_HEADER_BYTES - data[4])
+        fuzz_body(p + 4, body_len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_body(data, size);
+    fuzz_envelope_body(data, size);
     fuzz_decode(data, size);
     if (size < WIRE_TAG_BYTES || size > WIRE_DEFAULT_MAX_FRAME_BYTES)
         return 0;

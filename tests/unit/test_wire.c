@@ -293,6 +293,110 @@ static void test_too_many_readings(void)
     CU_ASSERT_EQUAL(wire_decode(&d, out, len, &got, NULL), 0);
 }
 
+/* Decodes a hand-built body (no envelope) into a fresh arena. */
+static int body_decode(const uint8_t *body, size_t len, Citygate__V1__Frame **f)
+{
+    static unsigned char buf[16 * 1024];
+    struct wire_arena a;
+    wire_arena_init(&a, buf, sizeof buf);
+    return wire_body_decode(&a, body, len, f);
+}
+
+#define BODY_DECODE(bytes, f) body_decode((bytes), sizeof(bytes), (f))
+
+/* A newer node's fields, of every wire type, are skipped; the known ones survive. */
+static void test_body_unknown_fields(void)
+{
+    static const uint8_t body[] = {
+        0x20, 0x05,                                  /* seq = 5 */
+        0x58, 0x96, 0x01,                            /* 11: varint 150 */
+        0x61, 1,    2,    3,    4,    5,    6, 7, 8, /* 12: 64-bit */
+        0x6a, 0x03, 'a',  'b',  'c',                 /* 13: length-delimited */
+        0x75, 1,    2,    3,    4,                   /* 14: 32-bit */
+        0x42, 0x04, 0x08, 0x03, 0x40, 0x01,          /* reading: SPEED, field 8 = 1 */
+        0x28, 0x07,                                  /* timestamp_ms = 7 */
+    };
+    static const uint8_t group[] = {0x20, 0x05, 0x5b, 0x5c}; /* 11: start group */
+    Citygate__V1__Frame *f = NULL;
+
+    CU_ASSERT_EQUAL_FATAL(BODY_DECODE(body, &f), 0);
+    CU_ASSERT(f->seq == 5 && f->timestamp_ms == 7);
+    CU_ASSERT_FATAL(f->n_readings == 1);
+    CU_ASSERT(f->readings[0]->quantity == CITYGATE__V1__QUANTITY__SPEED);
+    CU_ASSERT_EQUAL(BODY_DECODE(group, &f), -WIRE_EMALFORMED);
+}
+
+/* The last of a scalar given twice wins; repeated messages keep their order. */
+static void test_body_repeats(void)
+{
+    static const uint8_t body[] = {
+        0x20, 0x05, 0x42, 0x02, 0x28, 0x01,      /* seq = 5, reading lane 1 */
+        0x20, 0x09, 0x42, 0x02, 0x28, 0x02,      /* seq = 9, reading lane 2 */
+        0x0a, 0x01, 'x',  0x0a, 0x02, 'n',  '1', /* device_id "x", then "n1" */
+        0x4a, 0x03, 0x08, 0xf3, 0x03,            /* vehicle: offset_ms zigzag 499 = -250 */
+    };
+    Citygate__V1__Frame *f = NULL;
+
+    CU_ASSERT_EQUAL_FATAL(BODY_DECODE(body, &f), 0);
+    CU_ASSERT(f->seq == 9);
+    CU_ASSERT_STRING_EQUAL(f->device_id, "n1");
+    CU_ASSERT_FATAL(f->n_readings == 2);
+    CU_ASSERT(f->readings[0]->lane == 1 && f->readings[1]->lane == 2);
+    CU_ASSERT_FATAL(f->n_vehicles == 1);
+    CU_ASSERT(f->vehicles[0]->offset_ms == -250);
+}
+
+/* Every way of running out of bytes, or of writing a number too long, is malformed. */
+static void test_body_malformed(void)
+{
+    static const uint8_t truncated_varint[] = {0x20, 0xff};
+    static const uint8_t overlong_varint[] = {0x20, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                              0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t length_past_end[] = {0x0a, 0x05, 'a', 'b'};
+    static const uint8_t huge_length[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'};
+    static const uint8_t nested_truncated[] = {0x42, 0x03, 0x19, 0x00,
+                                               0x00}; /* double of 2 bytes */
+    static const uint8_t varint_past_nested_end[] = {0x4a, 0x02, 0x08, 0xf3, 0x03};
+    static const uint8_t wrong_wire_type[] = {0x21, 1, 2, 3, 4, 5, 6, 7, 8}; /* seq as 64-bit */
+    static const uint8_t field_zero[] = {0x80, 0x00, 0x01};
+    static const uint8_t short_fixed[] = {0x75, 1, 2, 3};
+    Citygate__V1__Frame *f = NULL;
+
+    CU_ASSERT_EQUAL(BODY_DECODE(truncated_varint, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(overlong_varint, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(length_past_end, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(huge_length, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(nested_truncated, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(varint_past_nested_end, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(wrong_wire_type, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(field_zero, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(short_fixed, &f), -WIRE_EMALFORMED);
+    CU_ASSERT(f == NULL);
+}
+
+/* A ten-byte varint is the longest allowed; its bits beyond 64 are dropped. */
+static void test_body_longest_varint(void)
+{
+    static const uint8_t body[] = {0x20, 0x81, 0x80, 0x80, 0x80, 0x80,
+                                   0x80, 0x80, 0x80, 0x80, 0x7f};
+    Citygate__V1__Frame *f = NULL;
+
+    CU_ASSERT_EQUAL_FATAL(BODY_DECODE(body, &f), 0);
+    CU_ASSERT(f->seq == (1ULL | 1ULL << 63));
+}
+
+/* Strings come out NUL-terminated; absent ones are protobuf-c's empty string. */
+static void test_body_strings(void)
+{
+    static const uint8_t body[] = {0x12, 0x03, 'a', 'b', 'c', 0x20, 0x01};
+    Citygate__V1__Frame *f = NULL;
+
+    CU_ASSERT_EQUAL_FATAL(BODY_DECODE(body, &f), 0);
+    CU_ASSERT_STRING_EQUAL(f->site_id, "abc");
+    CU_ASSERT(f->device_id == protobuf_c_empty_string);
+    CU_ASSERT(f->health == NULL);
+}
+
 static void test_encode_refuses_bad_arguments(void)
 {
     const struct golden *g = vector("traffic-two-lanes");
@@ -345,6 +449,11 @@ int main(void)
         {"size cap boundary", test_size_cap_boundary},
         {"arena exhaustion is too complex", test_arena_exhausted},
         {"too many readings", test_too_many_readings},
+        {"body: unknown fields of every wire type", test_body_unknown_fields},
+        {"body: repeated scalars and messages", test_body_repeats},
+        {"body: malformed inputs", test_body_malformed},
+        {"body: longest varint", test_body_longest_varint},
+        {"body: strings", test_body_strings},
         {"encode refuses bad arguments", test_encode_refuses_bad_arguments},
         {"error names are distinct", test_error_names},
         {"unload", test_unload},
