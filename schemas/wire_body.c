@@ -229,125 +229,104 @@ static int pb_string(struct wire_arena *a, const struct pb_field *f, char **out)
 }
 
 /* Fields this message does not know are skipped: a newer node may send them. */
-static int body_reading(struct wire_arena *a, const struct pb_field *m, void *msg)
+static int body_reading_field(struct wire_arena *a, const struct pb_field *f, void *msg)
 {
     Citygate__V1__Reading *r = msg;
-    struct pb_reader rd = {m->data, m->data + m->len};
-    struct pb_field f;
-    int more, rc = 0;
 
-    citygate__v1__reading__init(r);
-    while (rc == 0 && (more = pb_next(&rd, &f)) > 0) {
-        switch (f.number) {
-        case 1:
-            rc = pb_enum(&f, &r->quantity);
-            break;
-        case 2:
-            rc = pb_enum(&f, &r->unit);
-            break;
-        case 3:
-            rc = pb_double(&f, &r->value);
-            break;
-        case 4:
-            rc = pb_enum(&f, &r->quality);
-            break;
-        case 5:
-            rc = pb_uint32(&f, &r->lane);
-            break;
-        case 6:
-            rc = pb_string(a, &f, &r->sensor_id);
-            break;
-        case 7:
-            rc = pb_enum(&f, &r->vehicle_class);
-            break;
-        }
+    switch (f->number) {
+    case 1:
+        return pb_enum(f, &r->quantity);
+    case 2:
+        return pb_enum(f, &r->unit);
+    case 3:
+        return pb_double(f, &r->value);
+    case 4:
+        return pb_enum(f, &r->quality);
+    case 5:
+        return pb_uint32(f, &r->lane);
+    case 6:
+        return pb_string(a, f, &r->sensor_id);
+    case 7:
+        return pb_enum(f, &r->vehicle_class);
     }
-    return rc ? rc : more < 0 ? -WIRE_EMALFORMED : 0;
+    return 0;
 }
 
-static int body_vehicle(struct wire_arena *a, const struct pb_field *m, void *msg)
+static int body_vehicle_field(struct wire_arena *a, const struct pb_field *f, void *msg)
 {
     Citygate__V1__Vehicle *v = msg;
-    struct pb_reader rd = {m->data, m->data + m->len};
-    struct pb_field f;
-    int more, rc = 0;
 
-    citygate__v1__vehicle__init(v);
-    while (rc == 0 && (more = pb_next(&rd, &f)) > 0) {
-        switch (f.number) {
-        case 1:
-            rc = pb_sint32(&f, &v->offset_ms);
-            break;
-        case 2:
-            rc = pb_uint32(&f, &v->lane);
-            break;
-        case 3:
-            rc = pb_float(&f, &v->speed_kmh);
-            break;
-        case 4:
-            rc = pb_float(&f, &v->length_m);
-            break;
-        case 5:
-            rc = pb_enum(&f, &v->vehicle_class);
-            break;
-        case 6:
-            rc = pb_string(a, &f, &v->sensor_id);
-            break;
-        }
+    switch (f->number) {
+    case 1:
+        return pb_sint32(f, &v->offset_ms);
+    case 2:
+        return pb_uint32(f, &v->lane);
+    case 3:
+        return pb_float(f, &v->speed_kmh);
+    case 4:
+        return pb_float(f, &v->length_m);
+    case 5:
+        return pb_enum(f, &v->vehicle_class);
+    case 6:
+        return pb_string(a, f, &v->sensor_id);
     }
-    return rc ? rc : more < 0 ? -WIRE_EMALFORMED : 0;
+    return 0;
 }
 
-static int body_health(struct wire_arena *a, const struct pb_field *m, void *msg)
+static int body_health_field(struct wire_arena *a, const struct pb_field *f, void *msg)
 {
     Citygate__V1__Health *h = msg;
-    struct pb_reader rd = {m->data, m->data + m->len};
+
+    switch (f->number) {
+    case 1:
+        return pb_uint32(f, &h->battery_mv);
+    case 2:
+        return pb_sint32(f, &h->rssi_dbm);
+    case 3:
+        return pb_uint64(f, &h->uptime_s);
+    case 4:
+        return pb_float(f, &h->cpu_temp_c);
+    case 5:
+        return pb_string(a, f, &h->firmware_version);
+    case 6:
+        return pb_uint64(f, &h->free_storage_bytes);
+    case 7:
+        return pb_uint32(f, &h->backlog_frames);
+    case 8:
+        return pb_uint64(f, &h->backlog_dropped);
+    }
+    return 0;
+}
+
+/* Decodes one field f into msg, a message of the kind the function is for. */
+typedef int (*body_field_fn)(struct wire_arena *a, const struct pb_field *f, void *msg);
+
+/* Decodes every field of len bytes at p into msg with field; skips unknown ones. */
+static int body_fields(struct wire_arena *a, const uint8_t *p, size_t len, body_field_fn field,
+                       void *msg)
+{
+    struct pb_reader rd = {p, p + len};
     struct pb_field f;
     int more, rc = 0;
 
-    citygate__v1__health__init(h);
-    while (rc == 0 && (more = pb_next(&rd, &f)) > 0) {
-        switch (f.number) {
-        case 1:
-            rc = pb_uint32(&f, &h->battery_mv);
-            break;
-        case 2:
-            rc = pb_sint32(&f, &h->rssi_dbm);
-            break;
-        case 3:
-            rc = pb_uint64(&f, &h->uptime_s);
-            break;
-        case 4:
-            rc = pb_float(&f, &h->cpu_temp_c);
-            break;
-        case 5:
-            rc = pb_string(a, &f, &h->firmware_version);
-            break;
-        case 6:
-            rc = pb_uint64(&f, &h->free_storage_bytes);
-            break;
-        case 7:
-            rc = pb_uint32(&f, &h->backlog_frames);
-            break;
-        case 8:
-            rc = pb_uint64(&f, &h->backlog_dropped);
-            break;
-        }
-    }
+    while (rc == 0 && (more = pb_next(&rd, &f)) > 0)
+        rc = field(a, &f, msg);
     return rc ? rc : more < 0 ? -WIRE_EMALFORMED : 0;
 }
 
-typedef int (*body_fn)(struct wire_arena *a, const struct pb_field *m, void *msg);
-
-/* Decodes the LEN field m into *msg with decode, allocating size bytes for it when NULL. */
-static int body_message(struct wire_arena *a, const struct pb_field *m, size_t size, body_fn decode,
-                        void **msg)
+/*
+ * Decodes the LEN field m as a message of type desc into *msg, which it
+ * allocates when NULL and starts from the type's defaults.
+ */
+static int body_message(struct wire_arena *a, const struct pb_field *m,
+                        const ProtobufCMessageDescriptor *desc, body_field_fn field, void **msg)
 {
     if (m->wire_type != PB_LEN)
         return -WIRE_EMALFORMED;
-    if (!*msg && !(*msg = body_alloc(a, size)))
+    if (!*msg && !(*msg = body_alloc(a, desc->sizeof_message)))
         return -WIRE_ETOO_COMPLEX;
-    return decode(a, m, *msg);
+    protobuf_c_message_init(desc, *msg);
+    return body_fields(a, m->data, m->len, field, *msg);
 }
 
 /* A second Health replaces the first but for a firmware_version it lacks, as in protobuf-c. */
@@ -356,7 +335,7 @@ static int body_frame_health(struct wire_arena *a, const struct pb_field *m,
 {
     void *h = fr->health;
     char *earlier = h ? fr->health->firmware_version : (char *)protobuf_c_empty_string;
-    int rc = body_message(a, m, sizeof *fr->health, body_health, &h);
+    int rc = body_message(a, m, &citygate__v1__health__descriptor, body_health_field, &h);
     if (rc == 0) {
         fr->health = h;
         if (fr->health->firmware_version == protobuf_c_empty_string)
@@ -365,8 +344,9 @@ static int body_frame_health(struct wire_arena *a, const struct pb_field *m,
     return rc;
 }
 
-static int body_frame_field(struct wire_arena *a, const struct pb_field *f, Citygate__V1__Frame *fr)
+static int body_frame_field(struct wire_arena *a, const struct pb_field *f, void *msg)
 {
+    Citygate__V1__Frame *fr = msg;
     void *elem = NULL;
     int rc;
 
@@ -386,12 +366,12 @@ static int body_frame_field(struct wire_arena *a, const struct pb_field *f, City
     case 7:
         return pb_uint32(f, &fr->interval_ms);
     case 8:
-        rc = body_message(a, f, sizeof **fr->readings, body_reading, &elem);
+        rc = body_message(a, f, &citygate__v1__reading__descriptor, body_reading_field, &elem);
         if (rc == 0)
             fr->readings[fr->n_readings++] = elem;
         return rc;
     case 9:
-        rc = body_message(a, f, sizeof **fr->vehicles, body_vehicle, &elem);
+        rc = body_message(a, f, &citygate__v1__vehicle__descriptor, body_vehicle_field, &elem);
         if (rc == 0)
             fr->vehicles[fr->n_vehicles++] = elem;
         return rc;
@@ -429,8 +409,6 @@ static int body_frame_arrays(struct wire_arena *a, const uint8_t *body, size_t l
 int wire_body_decode(struct wire_arena *a, const uint8_t *body, size_t len,
                      Citygate__V1__Frame **out)
 {
-    struct pb_reader rd = {body, body + len};
-    struct pb_field f;
     Citygate__V1__Frame *fr = body_alloc(a, sizeof *fr);
     int rc;
 
@@ -438,9 +416,8 @@ int wire_body_decode(struct wire_arena *a, const uint8_t *body, size_t len,
         return -WIRE_ETOO_COMPLEX;
     citygate__v1__frame__init(fr);
     rc = body_frame_arrays(a, body, len, fr);
-    /* The first pass has read every key and length of this level already. */
-    while (rc == 0 && pb_next(&rd, &f) > 0)
-        rc = body_frame_field(a, &f, fr);
+    if (rc == 0)
+        rc = body_fields(a, body, len, body_frame_field, fr);
     if (rc != 0)
         return rc;
     *out = fr;
