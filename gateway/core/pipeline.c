@@ -36,6 +36,16 @@ int gw_quantity_has_quantiles(int q)
     }
 }
 
+/* The decoder's key lookup; keeps the device for the rest of the admission. */
+static int pipeline_key(void *ctx, const char *device_id, struct wire_key *key)
+{
+    struct gw_pipeline *p = ctx;
+    if (!(p->signer = gw_registry_find(p->reg, device_id)))
+        return GW_ENOTFOUND;
+    gw_device_key(p->signer, key);
+    return 0;
+}
+
 int gw_pipeline_new(const struct gw_pipeline_config *cfg, const struct gw_registry *reg,
                     struct gw_pipeline **out, char *why, size_t why_len)
 {
@@ -49,8 +59,8 @@ int gw_pipeline_new(const struct gw_pipeline_config *cfg, const struct gw_regist
     p->reg = reg;
     p->limits = cfg->limits;
     p->decoder.max_frame_bytes = cfg->max_frame_bytes;
-    p->decoder.key_fn = gw_registry_key;
-    p->decoder.key_ctx = (void *)reg;
+    p->decoder.key_fn = pipeline_key;
+    p->decoder.key_ctx = p;
     wire_arena_init(&p->decoder.arena, p->arena, sizeof p->arena);
     if ((rc = gw_dedup_new(cfg->max_devices, cfg->dedup_window, &p->dedup)) != 0)
         goto fail;
@@ -92,7 +102,6 @@ static int keep_registered(void *ctx, const char *device_id)
 void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *reg)
 {
     p->reg = reg;
-    p->decoder.key_ctx = (void *)reg;
     gw_dedup_prune(p->dedup, keep_registered, (void *)reg);
 }
 
@@ -136,15 +145,14 @@ int gw_pipeline_admit(struct gw_pipeline *p, const char *topic, const uint8_t *p
     }
     if (gw_topic_parse(topic, strlen(topic), &t) != 0 || t.kind != GW_TOPIC_DATA)
         return pipeline_reject(p, GW_REJECT_BAD_TOPIC, diag);
+    p->signer = NULL;
     rc = wire_decode(&p->decoder, payload, len, &f, &wd);
     if (rc != 0) {
         if (diag)
             snprintf(diag->detail, sizeof diag->detail, "%s", wd.detail);
         return pipeline_reject(p, rc, diag);
     }
-    const struct gw_device *dev = gw_registry_find(p->reg, f->device_id);
-    if (!dev)
-        return pipeline_reject(p, WIRE_EUNKNOWN_DEVICE, diag);
+    const struct gw_device *dev = p->signer; /* the body names the envelope's device */
     rc = gw_validate_frame(dev, &t, f, now_ms, &p->limits, diag);
     if (rc != 0)
         return pipeline_reject(p, rc, diag);

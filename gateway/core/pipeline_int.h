@@ -10,6 +10,7 @@
 
 struct gw_pipeline {
     const struct gw_registry *reg;
+    const struct gw_device *signer; /* the frame being admitted's device, found by pipeline_key() */
     struct wire_decoder decoder;
     struct gw_validate_limits limits;
     struct gw_dedup *dedup;

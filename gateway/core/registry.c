@@ -414,13 +414,18 @@ size_t gw_registry_count(const struct gw_registry *reg)
     return reg->n_devices;
 }
 
+void gw_device_key(const struct gw_device *dev, struct wire_key *key)
+{
+    key->bytes = dev->key;
+    key->len = dev->key_len;
+    key->hmac = dev->hmac;
+}
+
 int gw_registry_key(void *ctx, const char *device_id, struct wire_key *key)
 {
     const struct gw_device *dev = gw_registry_find(ctx, device_id);
     if (!dev)
         return GW_ENOTFOUND;
-    key->bytes = dev->key;
-    key->len = dev->key_len;
-    key->hmac = dev->hmac;
+    gw_device_key(dev, key);
     return 0;
 }

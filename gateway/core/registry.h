@@ -84,11 +84,12 @@ const struct gw_device *gw_registry_find(const struct gw_registry *reg, const ch
 /* How many devices reg holds. */
 size_t gw_registry_count(const struct gw_registry *reg);
 
+/* Points *key at dev's key, prepared (borrowed, valid until gw_registry_free()). */
+void gw_device_key(const struct gw_device *dev, struct wire_key *key);
+
 /*
  * A wire_key_fn over a registry: set wire_decoder.key_fn to this and key_ctx
- * to the registry. Returns 0 and points *key at the device's key, prepared
- * (borrowed from the registry, valid until gw_registry_free()), or
- * GW_ENOTFOUND.
+ * to the registry. Returns 0 and sets *key (gw_device_key()), or GW_ENOTFOUND.
  */
 int gw_registry_key(void *ctx, const char *device_id, struct wire_key *key);
 
