@@ -6,6 +6,7 @@
 #define CITYGATE_GATEWAY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -32,7 +33,8 @@ struct gateway {
     struct gw_webhook *webhook; /* NULL without alerts.webhook */
     struct gw_http *http;
     struct gw_live *live;
-    pthread_mutex_t lock; /* pipe, journal, lp buffers, live, counters below */
+    pthread_mutex_t lock;        /* pipe, journal, lp buffers, live, counters below */
+    atomic_int arrivals_waiting; /* arrivals blocked on lock: the tick lets them go first */
 
     char rp_names[GW_CONFIG_MAX_WIDTHS][32];
     char retention_spec[512];

@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@
 #define EX_IOERR 74
 #define EX_CONFIG 78
 #define LP_BUF_BYTES (512 * 1024)
+#define TICK_NODES 32 /* nodes whose due windows close per hold of the lock: ~2M instructions */
 
 uint64_t wall_ms(void)
 {
@@ -280,7 +282,9 @@ static int on_message(void *ctx, const char *topic, const void *payload, size_t 
     uint64_t now = wall_ms();
     int retry = 0;
 
+    atomic_fetch_add(&gw->arrivals_waiting, 1);
     pthread_mutex_lock(&gw->lock);
+    atomic_fetch_sub(&gw->arrivals_waiting, 1);
     if (gw_topic_parse(topic, strlen(topic), &t) == 0 && t.kind == GW_TOPIC_STATUS) {
         gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw);
         goto out;
@@ -315,7 +319,7 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
         gw->replayed++;
     }
     /* Close windows on the replayed clock, so they close as they did the first time. */
-    gw_pipeline_tick(gw->pipe, arrival_ms, emit_aggregate, gw, NULL, NULL);
+    gw_pipeline_tick(gw->pipe, arrival_ms, SIZE_MAX, emit_aggregate, gw, NULL, NULL);
     return 0;
 }
 
@@ -414,13 +418,25 @@ static void persist(struct gateway *gw, uint64_t now, int force_snapshot)
     free(snap.buf);
 }
 
+/*
+ * Closes the windows that are due, a few nodes per hold of the lock: at a
+ * window boundary every series closes at once, and arrivals (and the alerts
+ * they raise) should wait for one part of that, not all of it. Between
+ * parts, waiting arrivals go first.
+ */
 static void tick(struct gateway *gw, uint64_t now)
 {
-    pthread_mutex_lock(&gw->lock);
-    gw_pipeline_tick(gw->pipe, now, emit_aggregate, gw, on_alert, gw);
-    for (size_t i = 0; i <= gw->cfg.n_widths; i++)
-        flush_lines(gw, i);
-    pthread_mutex_unlock(&gw->lock);
+    int more;
+    do {
+        pthread_mutex_lock(&gw->lock);
+        more = gw_pipeline_tick(gw->pipe, now, TICK_NODES, emit_aggregate, gw, on_alert, gw) == 1;
+        if (!more)
+            for (size_t i = 0; i <= gw->cfg.n_widths; i++)
+                flush_lines(gw, i);
+        pthread_mutex_unlock(&gw->lock);
+        while (more && atomic_load(&gw->arrivals_waiting) > 0)
+            sched_yield();
+    } while (more);
     persist(gw, now, 0);
 }
 

@@ -236,12 +236,12 @@ void gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, con
     }
 }
 
-int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, gw_window_emit_fn emit, void *emit_ctx,
-                     gw_alert_fn alert, void *alert_ctx)
+int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
+                     gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *alert_ctx)
 {
     struct alert_tap tap = {p, alert, alert_ctx};
     gw_rules_tick(p->rules, now_ms, pipeline_alert, &tap);
-    return gw_windows_advance(p->windows, (int64_t)now_ms, emit, emit_ctx);
+    return gw_windows_advance_some(p->windows, (int64_t)now_ms, max_nodes, emit, emit_ctx);
 }
 
 int gw_pipeline_flush(struct gw_pipeline *p, gw_window_emit_fn emit, void *ctx)

@@ -1111,14 +1111,23 @@ static int node_run(struct gw_windows *w, struct node *n, bool flush, gw_window_
     return rc;
 }
 
-int gw_windows_advance(struct gw_windows *w, int64_t now_ms, gw_window_emit_fn emit, void *ctx)
+int gw_windows_advance_some(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
+                            gw_window_emit_fn emit, void *ctx)
 {
     int rc = 0;
     if (now_ms > w->now_ms)
         w->now_ms = min64(now_ms, MAX_TIME_MS);
-    while (rc == 0 && w->n_nodes > 0 && w->heap[0]->due_ms <= w->now_ms)
+    while (rc == 0 && w->n_nodes > 0 && w->heap[0]->due_ms <= w->now_ms) {
+        if (max_nodes-- == 0)
+            return 1;
         rc = node_run(w, w->heap[0], false, emit, ctx);
+    }
     return rc;
+}
+
+int gw_windows_advance(struct gw_windows *w, int64_t now_ms, gw_window_emit_fn emit, void *ctx)
+{
+    return gw_windows_advance_some(w, now_ms, SIZE_MAX, emit, ctx);
 }
 
 int gw_windows_flush_all(struct gw_windows *w, gw_window_emit_fn emit, void *ctx)

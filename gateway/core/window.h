@@ -194,6 +194,15 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
 int gw_windows_advance(struct gw_windows *w, int64_t now_ms, gw_window_emit_fn emit, void *ctx);
 
 /*
+ * The same in parts, for a caller that must not hold its lock for long: runs
+ * at most max_nodes nodes with work due, and returns 1 when work is still
+ * due after them (call again), otherwise what gw_windows_advance() returns.
+ * emit must return 0 or a negative GW_E* code.
+ */
+int gw_windows_advance_some(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
+                            gw_window_emit_fn emit, void *ctx);
+
+/*
  * Emits every pending window now, whatever its end, for shutdown and tests,
  * nodes in creation order. Emitted windows stay for late rewrites as usual.
  * Returns as advance.

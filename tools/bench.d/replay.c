@@ -78,7 +78,7 @@ __attribute__((noinline)) void replay_frames(struct replay *r, const struct benc
         if (f->ts_ms + r->delay_ms > now)
             now = f->ts_ms + r->delay_ms;
         if (now >= next_tick) {
-            gw_pipeline_tick(r->pipe, now, emit, r, on_alert, r);
+            gw_pipeline_tick(r->pipe, now, SIZE_MAX, emit, r, on_alert, r);
             next_tick = now - now % r->tick_ms + r->tick_ms;
         }
         if (gw_pipeline_admit(r->pipe, f->topic, f->payload, f->payload_len, now, &a, NULL) != 0) {
