@@ -744,11 +744,3 @@ out:
         *diag = in.diag;
     return rc;
 }
-
-size_t gw_qsketch_heap_bytes(const struct gw_qsketch *s)
-{
-    size_t n = (size_t)s->pos.cap * (s->pos.wide ? 4 : 2);
-    if (s->neg)
-        n += sizeof *s->neg + (size_t)s->neg->cap * (s->neg->wide ? 4 : 2);
-    return n;
-}

@@ -151,7 +151,24 @@ int gw_qsketch_format(const struct gw_qsketch *s, char *buf, size_t cap, size_t 
 int gw_qsketch_parse(struct gw_qsketch *s, const char *text, size_t len,
                      struct gw_qsketch_diag *diag);
 
-/* Heap bytes owned by s (buffers, not the struct itself). */
-size_t gw_qsketch_heap_bytes(const struct gw_qsketch *s);
+/*
+ * Heap bytes owned by s (buffers, not the struct itself). Inline, like
+ * gw_qsketch_heap_blocks(): the windows count their memory by reading both
+ * before and after every call that may grow a sketch, once per value.
+ */
+static inline size_t gw_qsketch_heap_bytes(const struct gw_qsketch *s)
+{
+    size_t n = (size_t)s->pos.cap << (1 + s->pos.wide); /* 2 or 4 bytes a counter */
+    if (s->neg)
+        n += sizeof *s->neg + ((size_t)s->neg->cap << (1 + s->neg->wide));
+    return n;
+}
+
+/* Heap blocks behind gw_qsketch_heap_bytes(). */
+static inline size_t gw_qsketch_heap_blocks(const struct gw_qsketch *s)
+{
+    return (size_t)(s->pos.bins != NULL) + (s->neg != NULL) +
+           (s->neg != NULL && s->neg->bins != NULL);
+}
 
 #endif

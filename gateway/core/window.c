@@ -36,6 +36,11 @@
  *  - A series is one allocation: header, a fixed ring of slots per level,
  *    one sketch per slot when it keeps quantiles, and the sensor id. Ring
  *    sizes follow from the config, so memory per series is known up front.
+ *  - Memory is counted where it changes (nodes, series, the node table and due
+ *    heap, series arrays, sketch buffers), so the figures metrics read
+ *    under the gateway lock cost nothing to get, however many series there
+ *    are. A sketch call that may grow its buffers is bracketed by two reads
+ *    of its footprint: about 30 instructions a value with quantiles.
  *  - Every add is all-or-nothing: slots are claimed and the sketch buffer
  *    reserved before anything is changed (retiring a finished window on the
  *    way changes nothing that can be seen: its values stay in its parent).
@@ -134,9 +139,14 @@ struct gw_windows {
     size_t n_nodes, heap_cap; /* every node is in the table and in the heap */
     struct node *head, *tail; /* creation order */
     uint64_t next_seq;
-    int64_t now_ms;            /* highest arrival time seen */
-    struct gw_qsketch scratch; /* a rollup's summary while it is emitted */
-    struct gw_windows_stats st;
+    int64_t now_ms;             /* highest arrival time seen */
+    struct gw_qsketch scratch;  /* a rollup's summary while it is emitted */
+    struct gw_windows_stats st; /* memory_bytes and memory_blocks kept up to date, see mem_add() */
+};
+
+/* Heap held: bytes requested and blocks, as in struct gw_windows_stats. */
+struct mem {
+    size_t bytes, blocks;
 };
 
 static int64_t min64(int64_t a, int64_t b)
@@ -148,6 +158,59 @@ static size_t series_bytes(const struct gw_windows *w, int quantiles, size_t sen
 {
     return sizeof(struct series) + w->n_slots * sizeof(struct slot) +
            (quantiles ? w->n_slots * sizeof(struct gw_qsketch) : 0) + sensor_len + 1;
+}
+
+/* Counts blocks of bytes allocated (or, negated, freed: size_t arithmetic wraps back). */
+static void mem_add(struct gw_windows *w, size_t bytes, size_t blocks)
+{
+    w->st.memory_bytes += bytes;
+    w->st.memory_blocks += blocks;
+}
+
+/* What the buffers of sk hold. Inline: it runs twice for every value with quantiles. */
+static inline struct mem sketch_mem(const struct gw_qsketch *sk)
+{
+    return (struct mem){gw_qsketch_heap_bytes(sk), gw_qsketch_heap_blocks(sk)};
+}
+
+/*
+ * Counts what a sketch call changed, given sketch_mem() from before it. A
+ * call either only grows a sketch or frees all of it, so its blocks change
+ * only with its bytes: the usual call, which allocates nothing, costs one
+ * comparison here.
+ */
+static inline void sketch_moved(struct gw_windows *w, const struct gw_qsketch *sk,
+                                struct mem before)
+{
+    size_t bytes = gw_qsketch_heap_bytes(sk);
+    if (bytes != before.bytes)
+        mem_add(w, bytes - before.bytes, gw_qsketch_heap_blocks(sk) - before.blocks);
+}
+
+/* gw_qsketch_reserve(), counting what it allocates. */
+static int sketch_reserve(struct gw_windows *w, struct gw_qsketch *sk, const struct gw_qkey *key)
+{
+    struct mem before = sketch_mem(sk);
+    int rc = gw_qsketch_reserve(sk, key);
+    sketch_moved(w, sk, before);
+    return rc;
+}
+
+/* gw_qsketch_merge(), counting what it allocates. */
+static int sketch_merge(struct gw_windows *w, struct gw_qsketch *dst, const struct gw_qsketch *src)
+{
+    struct mem before = sketch_mem(dst);
+    int rc = gw_qsketch_merge(dst, src);
+    sketch_moved(w, dst, before);
+    return rc;
+}
+
+/* The heap of a w without nodes: itself and the scratch sketch's buffers. */
+static void mem_reset(struct gw_windows *w)
+{
+    struct mem scratch = sketch_mem(&w->scratch);
+    w->st.memory_bytes = sizeof *w + scratch.bytes;
+    w->st.memory_blocks = 1 + scratch.blocks;
 }
 
 static struct gw_qsketch *slot_sketch(const struct gw_windows *w, struct series *s, size_t i)
@@ -238,6 +301,7 @@ int gw_windows_new(const struct gw_windows_config *cfg, struct gw_windows **out)
         w->n_slots += lv->ring;
     }
     gw_qsketch_init(&w->scratch);
+    mem_reset(w);
     *out = w;
     return 0;
 }
@@ -337,6 +401,7 @@ static int nodes_reserve(struct gw_windows *w)
             if (w->table[i])
                 table_put(t, cap, w->table[i]);
         gw_free(w->table);
+        mem_add(w, (cap - w->table_cap) * sizeof *t, w->table_cap == 0);
         w->table = t;
         w->table_cap = cap;
     }
@@ -345,6 +410,7 @@ static int nodes_reserve(struct gw_windows *w)
         struct node **h = gw_realloc(w->heap, cap * sizeof *h);
         if (!h)
             return GW_ENOMEM;
+        mem_add(w, (cap - w->heap_cap) * sizeof *h, w->heap_cap == 0);
         w->heap = h;
         w->heap_cap = cap;
     }
@@ -412,6 +478,11 @@ static void heap_fix(struct gw_windows *w, struct node *n)
     heap_down(w, n->heap_pos);
 }
 
+static size_t node_bytes(size_t site_len, size_t node_len)
+{
+    return sizeof(struct node) + site_len + node_len + 2;
+}
+
 /* Creates the node of fr with creation number seq: in the table, the heap and the list. */
 static int node_new(struct gw_windows *w, struct gw_windows_frame *fr, uint64_t seq,
                     struct node **out)
@@ -420,9 +491,10 @@ static int node_new(struct gw_windows *w, struct gw_windows_frame *fr, uint64_t 
     int rc = nodes_reserve(w);
     if (rc)
         return rc;
-    n = gw_calloc(1, sizeof *n + fr->site_len + fr->node_len + 2);
+    n = gw_calloc(1, node_bytes(fr->site_len, fr->node_len));
     if (!n)
         return GW_ENOMEM;
+    mem_add(w, node_bytes(fr->site_len, fr->node_len), 1);
     n->hash = fr->hash;
     n->seq = seq;
     n->due_ms = INT64_MAX;
@@ -444,10 +516,15 @@ static int node_new(struct gw_windows *w, struct gw_windows_frame *fr, uint64_t 
     return 0;
 }
 
-static void series_free(const struct gw_windows *w, struct series *s)
+static void series_free(struct gw_windows *w, struct series *s)
 {
-    for (size_t i = 0; s->quantiles && i < w->n_slots; i++)
-        gw_qsketch_fini(slot_sketch(w, s, i));
+    for (size_t i = 0; s->quantiles && i < w->n_slots; i++) {
+        struct gw_qsketch *sk = slot_sketch(w, s, i);
+        struct mem before = sketch_mem(sk);
+        gw_qsketch_fini(sk);
+        sketch_moved(w, sk, before);
+    }
+    mem_add(w, -series_bytes(w, s->quantiles, strlen(s->sensor)), (size_t)-1);
     gw_free(s);
 }
 
@@ -468,6 +545,8 @@ static void node_drop(struct gw_windows *w, struct node *n)
         n->next->prev = n->prev;
     else
         w->tail = n->prev;
+    mem_add(w, -(node_bytes(n->site_len, n->node_len) + n->cap_series * sizeof *n->series),
+            -(size_t)(1 + (n->series != NULL)));
     gw_free(n->series);
     gw_free(n);
 }
@@ -492,6 +571,7 @@ static void windows_clear(struct gw_windows *w)
     w->next_seq = 0;
     w->now_ms = 0;
     memset(&w->st, 0, sizeof w->st);
+    mem_reset(w);
 }
 
 void gw_windows_free(struct gw_windows *w)
@@ -549,12 +629,14 @@ static int series_new(struct gw_windows *w, struct node *n, size_t at,
         struct series **grown = gw_realloc(n->series, cap * sizeof *grown);
         if (!grown)
             return GW_ENOMEM;
+        mem_add(w, (cap - n->cap_series) * sizeof *grown, n->cap_series == 0);
         n->series = grown;
         n->cap_series = cap;
     }
     s = gw_calloc(1, series_bytes(w, quantiles, sensor_len));
     if (!s)
         return GW_ENOMEM;
+    mem_add(w, series_bytes(w, quantiles, sensor_len), 1);
     s->node = n;
     s->due_ms = INT64_MAX;
     s->lane = key->lane;
@@ -651,7 +733,7 @@ static int slot_fold(struct gw_windows *w, struct series *s, unsigned level, siz
         int64_t up_width = w->lv[level + 1].width_ms;
         size_t p = slot_index(w, level + 1, sl->start_ms - sl->start_ms % up_width);
         if (s->quantiles) {
-            int rc = gw_qsketch_merge(slot_sketch(w, s, p), slot_sketch(w, s, i));
+            int rc = sketch_merge(w, slot_sketch(w, s, p), slot_sketch(w, s, i));
             if (rc)
                 return rc;
         }
@@ -776,7 +858,7 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
     }
     if (s->quantiles) {
         gw_qsketch_key(value, &qkey);
-        rc = gw_qsketch_reserve(slot_sketch(w, s, idx[0]), &qkey);
+        rc = sketch_reserve(w, slot_sketch(w, s, idx[0]), &qkey);
         if (rc)
             goto out;
     }
@@ -897,7 +979,7 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
         struct gw_qsketch *sk = slot_sketch(w, s, s->cur_idx);
         struct gw_qkey qkey;
         gw_qsketch_key(value, &qkey);
-        int rc = gw_qsketch_reserve(sk, &qkey);
+        int rc = sketch_reserve(w, sk, &qkey);
         if (rc)
             return rc;
         gw_qsketch_insert(sk, &qkey);
@@ -968,12 +1050,12 @@ static int window_total(struct gw_windows *w, struct series *s, unsigned level, 
     *sketch = s->quantiles ? slot_sketch(w, s, i) : NULL;
     if (s->quantiles && n > 0) {
         gw_qsketch_reset(&w->scratch);
-        rc = gw_qsketch_merge(&w->scratch, *sketch);
+        rc = sketch_merge(w, &w->scratch, *sketch);
         *sketch = &w->scratch;
     }
     for (size_t k = 0; k < n && rc == 0; k++) {
         if (s->quantiles)
-            rc = gw_qsketch_merge(&w->scratch, slot_sketch(w, s, d[k].i));
+            rc = sketch_merge(w, &w->scratch, slot_sketch(w, s, d[k].i));
         slot_merge(total, &s->slots[d[k].i]);
     }
     return rc;
@@ -1144,25 +1226,6 @@ int gw_windows_flush_all(struct gw_windows *w, gw_window_emit_fn emit, void *ctx
 void gw_windows_stats(const struct gw_windows *w, struct gw_windows_stats *out)
 {
     *out = w->st;
-    out->memory_bytes = sizeof *w + gw_qsketch_heap_bytes(&w->scratch) +
-                        (w->table_cap + w->heap_cap) * sizeof(struct node *);
-    out->memory_blocks = 1 + (w->table != NULL) + (w->heap != NULL);
-    for (const struct node *n = w->head; n; n = n->next) {
-        out->memory_bytes +=
-            sizeof *n + n->site_len + n->node_len + 2 + n->cap_series * sizeof(struct series *);
-        out->memory_blocks += 2;
-        for (uint32_t k = 0; k < n->n_series; k++) {
-            struct series *s = n->series[k];
-            out->memory_bytes += series_bytes(w, s->quantiles, strlen(s->sensor));
-            out->memory_blocks++;
-            for (size_t i = 0; s->quantiles && i < w->n_slots; i++) {
-                const struct gw_qsketch *sk = slot_sketch(w, s, i);
-                out->memory_bytes += gw_qsketch_heap_bytes(sk);
-                out->memory_blocks += (sk->pos.bins != NULL) + (sk->neg != NULL) +
-                                      (sk->neg != NULL && sk->neg->bins != NULL);
-            }
-        }
-    }
 }
 
 /* ---- snapshot and restore ---- */
@@ -1311,7 +1374,10 @@ static int get_slot(struct gw_windows *w, struct series *s, struct gw_rbuf *in, 
         gw_get_str(in, text, GW_QSKETCH_TEXT_MAX);
         if (in->bad)
             return GW_EINVAL;
-        int rc = gw_qsketch_parse(slot_sketch(w, s, i), text, strlen(text), NULL);
+        struct gw_qsketch *sk = slot_sketch(w, s, i);
+        struct mem before = sketch_mem(sk);
+        int rc = gw_qsketch_parse(sk, text, strlen(text), NULL);
+        sketch_moved(w, sk, before);
         if (rc)
             return rc;
         if (gw_qsketch_count(slot_sketch(w, s, i)) != v.count)

@@ -227,7 +227,11 @@ struct gw_windows_stats {
     size_t memory_blocks; /* heap blocks behind memory_bytes */
 };
 
-/* Fills *out. Walks every series for the memory figures: for metrics, not per value. */
+/*
+ * Fills *out. Constant time: the memory figures are counted as memory is
+ * allocated and freed, so metrics may read them under the gateway lock
+ * whatever the number of series.
+ */
 void gw_windows_stats(const struct gw_windows *w, struct gw_windows_stats *out);
 
 /*

@@ -5,7 +5,10 @@
  * Snapshots: a restored instance continues exactly like the original (same
  * lines, revisions, order, return codes and counters), and truncated,
  * corrupt or foreign snapshots and failing allocations are refused cleanly.
- * The frame calls decide exactly as gw_windows_add() does.
+ * The frame calls decide exactly as gw_windows_add() does. The memory
+ * figures are what the core really holds: the linker routes gw_malloc() &
+ * co. through this file (--wrap, see CMakeLists.txt), which adds up what is
+ * live, and after every step of mixed workloads the figures must match it.
  *
  * Benchmark (prints, never asserts, timings): "test_window bench" runs the
  * steady-state hour with the frame calls, "test_window bench-add" with
@@ -15,6 +18,7 @@
  * then callgrind_annotate --inclusive=yes and divide by the frames printed.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,87 @@
 #define T0 1794999600000LL /* an hour boundary (UTC) */
 #define SEC 1000LL
 #define MAX_RECORDS 4096
+
+/* ---- what the core holds, counted at its allocator ---- */
+
+/* Each block of the core carries its requested size in front. */
+union block_head {
+    size_t size;
+    max_align_t align;
+};
+
+/* Bytes requested and blocks live now, over all allocations of the core. */
+static struct gw_windows_stats live;
+
+void *__real_gw_malloc(size_t size);
+void *__real_gw_calloc(size_t n, size_t size);
+void *__real_gw_realloc(void *ptr, size_t size);
+void __real_gw_free(void *ptr);
+void *__wrap_gw_malloc(size_t size);
+void *__wrap_gw_calloc(size_t n, size_t size);
+void *__wrap_gw_realloc(void *ptr, size_t size);
+void __wrap_gw_free(void *ptr);
+
+static void *block_taken(union block_head *h, size_t size)
+{
+    if (!h)
+        return NULL;
+    h->size = size;
+    live.memory_bytes += size;
+    live.memory_blocks++;
+    return h + 1;
+}
+
+static void block_dropped(const union block_head *h)
+{
+    live.memory_bytes -= h->size;
+    live.memory_blocks--;
+}
+
+static union block_head *head_of(void *ptr)
+{
+    return ptr ? (union block_head *)ptr - 1 : NULL;
+}
+
+void *__wrap_gw_malloc(size_t size)
+{
+    return block_taken(__real_gw_malloc(sizeof(union block_head) + size), size);
+}
+
+void *__wrap_gw_calloc(size_t n, size_t size)
+{
+    if (size && n > (SIZE_MAX - sizeof(union block_head)) / size)
+        return NULL;
+    return block_taken(__real_gw_calloc(1, sizeof(union block_head) + n * size), n * size);
+}
+
+void *__wrap_gw_realloc(void *ptr, size_t size)
+{
+    union block_head *h = head_of(ptr), *moved;
+    moved = __real_gw_realloc(h, sizeof(union block_head) + size);
+    if (!moved)
+        return NULL;
+    if (h)
+        block_dropped(moved); /* the head moved with the block: it still says the old size */
+    return block_taken(moved, size);
+}
+
+void __wrap_gw_free(void *ptr)
+{
+    union block_head *h = head_of(ptr);
+    if (h)
+        block_dropped(h);
+    __real_gw_free(h);
+}
+
+/* What w says it holds is what was allocated since mark, the live figures before it was made. */
+static void memory_is_live(const struct gw_windows *w, struct gw_windows_stats mark)
+{
+    struct gw_windows_stats st;
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.memory_bytes == live.memory_bytes - mark.memory_bytes);
+    CU_ASSERT(st.memory_blocks == live.memory_blocks - mark.memory_blocks);
+}
 
 /* One emitted aggregate, copied out of the callback. */
 struct record {
@@ -516,6 +601,7 @@ static void test_allocation_failures(void)
     for (n = 0; !done && n < 10000; n++) {
         struct gw_windows *w = NULL;
         struct log *lg = log_new();
+        struct gw_windows_stats mark = live;
         int saw_enomem = 0;
         uint64_t per_level[4] = {0};
 
@@ -528,6 +614,7 @@ static void test_allocation_failures(void)
                 per_level[lg->recs[i].level] += lg->recs[i].count;
             CU_ASSERT(per_level[0] == per_level[1] && per_level[1] == per_level[2] &&
                       per_level[2] == per_level[3]);
+            memory_is_live(w, mark);
         } else {
             CU_ASSERT(rc == GW_ENOMEM);
             saw_enomem = 1;
@@ -844,6 +931,7 @@ static void test_snapshot_continues(void)
     CU_ASSERT_FATAL(k == N_AT);
     CU_ASSERT(ref.n > 3000);
     for (k = 0; k < N_AT; k++) {
+        struct gw_windows_stats held = live;
         struct gw_windows *b = windows_cfg(&cfg);
         struct gw_wbuf again;
         struct gw_rbuf in;
@@ -852,12 +940,15 @@ static void test_snapshot_continues(void)
         gw_rbuf_init(&in, snap[k].buf, snap[k].len);
         CU_ASSERT_FATAL(gw_windows_restore(b, &in) == 0);
         CU_ASSERT(in.left == 0 && !in.bad);
+        memory_is_live(b, held);
         gw_wbuf_init(&again);
         CU_ASSERT_FATAL(gw_windows_snapshot(b, &again) == 0);
         CU_ASSERT(again.len == snap[k].len && memcmp(again.buf, snap[k].buf, again.len) == 0);
         gw_free(again.buf);
-        for (size_t i = op_at[k]; i < wl.n; i++)
+        for (size_t i = op_at[k]; i < wl.n; i++) {
             wl_apply(b, &wl.ops[i], i % 2 == 0, true, &got);
+            memory_is_live(b, held);
+        }
         CU_ASSERT(got.n == ref.n - mark[k]);
         for (size_t i = 0; i < got.n && i + mark[k] < ref.n; i++)
             if (strcmp(got.v[i], ref.v[i + mark[k]]) != 0) {
@@ -974,12 +1065,14 @@ static void test_snapshot_truncated(void)
     gw_windows_config_default(&cfg);
     small_snapshot(&cfg, &snap);
     for (size_t len = 0; len < snap.len; len++) {
+        struct gw_windows_stats mark = live;
         struct gw_windows *w = windows_cfg(&cfg);
         struct gw_rbuf in;
         gw_rbuf_init(&in, snap.buf, len);
         int rc = gw_windows_restore(w, &in);
         CU_ASSERT(rc == GW_EINVAL);
         refused += rc == GW_EINVAL;
+        memory_is_live(w, mark);
         check_empty_and_usable(w);
         gw_windows_free(w);
     }
@@ -1063,6 +1156,7 @@ static void test_snapshot_corrupt(void)
     gw_windows_config_default(&cfg);
     small_snapshot(&cfg, &snap);
     for (size_t i = 0; i < snap.len; i++) {
+        struct gw_windows_stats mark = live;
         struct gw_windows *w = windows_cfg(&cfg);
         struct lines ls = {0};
         struct gw_rbuf in;
@@ -1070,6 +1164,7 @@ static void test_snapshot_corrupt(void)
         gw_rbuf_init(&in, snap.buf, snap.len);
         int rc = gw_windows_restore(w, &in);
         CU_ASSERT(rc == 0 || rc == GW_EINVAL);
+        memory_is_live(w, mark);
         if (rc == 0) {
             CU_ASSERT(gw_windows_flush_all(w, lines_emit, &ls) == 0);
         } else {
@@ -1096,6 +1191,7 @@ static void test_snapshot_allocation_failures(void)
     gw_windows_config_default(&cfg);
     small_snapshot(&cfg, &snap);
     for (n = 0; !done && n < 10000; n++) {
+        struct gw_windows_stats mark = live;
         struct gw_windows *w = windows_cfg(&cfg);
         struct gw_rbuf in;
         gw_rbuf_init(&in, snap.buf, snap.len);
@@ -1104,6 +1200,7 @@ static void test_snapshot_allocation_failures(void)
         done = rc == 0 && gw_alloc_count() <= n;
         gw_alloc_fail_after(-1);
         CU_ASSERT(rc == 0 || rc == GW_ENOMEM);
+        memory_is_live(w, mark);
         if (rc == GW_ENOMEM)
             check_empty_and_usable(w);
         gw_windows_free(w);
@@ -1125,6 +1222,80 @@ static void test_snapshot_allocation_failures(void)
     gw_free(out.buf);
     gw_windows_free(w);
     gw_free(snap.buf);
+}
+
+/* Restores a snapshot of w into a new instance, which must hold what it says, also once flushed. */
+static void restored_memory_is_live(const struct gw_windows *w, const struct gw_windows_config *cfg)
+{
+    struct gw_wbuf snap;
+    struct gw_rbuf in;
+    size_t emitted = 0;
+
+    gw_wbuf_init(&snap);
+    CU_ASSERT_FATAL(gw_windows_snapshot(w, &snap) == 0);
+    struct gw_windows_stats mark = live;
+    struct gw_windows *r = windows_cfg(cfg);
+    gw_rbuf_init(&in, snap.buf, snap.len);
+    CU_ASSERT_FATAL(gw_windows_restore(r, &in) == 0);
+    memory_is_live(r, mark);
+    CU_ASSERT(gw_windows_flush_all(r, discard, &emitted) == 0);
+    memory_is_live(r, mark);
+    gw_windows_free(r);
+    gw_free(snap.buf);
+}
+
+/*
+ * The memory figures are what the core holds, after every step of three
+ * hours of 48 nodes with 1 to 7 series each (the node table, the due heap
+ * and series arrays grow), two thirds of them with quantiles over values of
+ * both signs and ten decades (sketches grow, fold and merge into rollups),
+ * late rewrites, and a third of the nodes silent for 90 minutes (their
+ * series and nodes are dropped, then made again); and in instances
+ * restored from snapshots of it.
+ */
+static void test_memory_figures(void)
+{
+    struct gw_windows_stats mark = live;
+    struct gw_windows_config cfg;
+    uint64_t rng = 99;
+    size_t emitted = 0;
+
+    gw_windows_config_default(&cfg);
+    cfg.max_series = 1000;
+    struct gw_windows *w = windows_cfg(&cfg);
+    memory_is_live(w, mark);
+    for (int64_t now = T0; now < T0 + 3 * 3600 * SEC; now += 20 * SEC) {
+        for (unsigned i = 0; i < 48; i++) {
+            struct gw_windows_frame fr;
+            char node[16];
+            if (i % 3 == 0 && now >= T0 + 3600 * SEC && now < T0 + 5400 * SEC)
+                continue;
+            snprintf(node, sizeof node, "n-%u", i);
+            CU_ASSERT_FATAL(gw_windows_frame_begin(w, i % 2 ? "north" : "south", node, &fr) == 0);
+            for (uint32_t lane = 0; lane <= i % 7; lane++) {
+                struct gw_series_key k = {.sensor = "loop",
+                                          .lane = lane,
+                                          .quantity = CITYGATE__V1__QUANTITY__TEMPERATURE,
+                                          .quantiles = lane % 3 != 2};
+                uint64_t r = wl_next(&rng);
+                int64_t ts = now - (r % 11 == 0 ? 100 * SEC : SEC);
+                double v = (r % 5 == 0 ? -1.0 : 1.0) * pow(1.9, (double)(r % 37));
+                int rc = gw_windows_frame_add(w, &fr, &k, ts, v, now, NULL);
+                CU_ASSERT(rc == 0 || rc == GW_ERANGE);
+            }
+        }
+        CU_ASSERT_FATAL(gw_windows_advance(w, now, discard, &emitted) == 0);
+        memory_is_live(w, mark);
+        if ((now - T0) % (3600 * SEC) == 1800 * SEC)
+            restored_memory_is_live(w, &cfg);
+    }
+    struct gw_windows_stats st;
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.series_dropped >= 16 && st.series > 150 && st.values_late > 0);
+    CU_ASSERT(gw_windows_flush_all(w, discard, &emitted) == 0);
+    memory_is_live(w, mark);
+    gw_windows_free(w);
+    CU_ASSERT(live.memory_bytes == mark.memory_bytes && live.memory_blocks == mark.memory_blocks);
 }
 
 static int count_emits(void *ctx, const struct gw_aggregate *a)
@@ -1337,6 +1508,7 @@ int main(int argc, char **argv)
         {"allocation failures", test_allocation_failures},
         {"deterministic", test_deterministic},
         {"steady state memory", test_steady_state_memory},
+        {"memory figures are what is allocated", test_memory_figures},
         {"snapshot: restored instances continue exactly", test_snapshot_continues},
         {"snapshot: pending rewrites keep their order", test_snapshot_keeps_pending_order},
         {"frame calls match gw_windows_add", test_frame_calls_match_add},
