@@ -4,8 +4,7 @@
  *
  * protobuf-c's generic unpacker walks every message twice through its
  * descriptors and allocates as it goes; this decoder knows the four messages,
- * reads each once (plus a counting pass over the Frame to size the readings
- * and vehicles arrays) and never touches the heap. Consumers keep using the
+ * reads each once and never touches the heap. Consumers keep using the
  * generated structs, and protobuf-c keeps encoding: the firmware uses it.
  *
  * protobuf-c is also the oracle this decoder is fuzzed against
@@ -29,17 +28,6 @@
 #include <string.h>
 
 enum pb_wire_type { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
-
-/* One field as it is on the wire. */
-struct pb_field {
-    uint32_t number;
-    unsigned wire_type;
-    uint64_t varint;     /* the value of a VARINT field */
-    const uint8_t *data; /* the payload of a LEN field, the bytes of an I32 or I64 one */
-    size_t len;
-    const uint8_t *raw; /* the whole value as sent (with a LEN field's length) */
-    size_t raw_len;
-};
 
 struct pb_reader {
     const uint8_t *p, *end;
@@ -70,19 +58,19 @@ static void *body_alloc(struct wire_arena *a, size_t size)
 
 /*
  * Reads a varint of at most max_bytes bytes; bits beyond 64 are dropped, as
- * protobuf-c does. Returns 0, or -1 when it does not end in time.
+ * protobuf-c does. Returns 0, or -1 when it does not end in time. Kept out of
+ * line: keys, lengths and most values fit in the byte pb_varint reads itself.
  */
-static int pb_varint(struct pb_reader *r, unsigned max_bytes, uint64_t *v)
+static int pb_varint_long(struct pb_reader *r, unsigned max_bytes, uint64_t *v)
 {
+    const uint8_t *p = r->p;
+    size_t n = (size_t)(r->end - p) < max_bytes ? (size_t)(r->end - p) : max_bytes;
     uint64_t x = 0;
-    if (r->p < r->end && r->p[0] < 0x80) { /* most keys and values: one byte */
-        *v = *r->p++;
-        return 0;
-    }
-    for (unsigned i = 0; i < max_bytes && i < (size_t)(r->end - r->p); i++) {
-        x |= (uint64_t)(r->p[i] & 0x7f) << (7 * i);
-        if (!(r->p[i] & 0x80)) {
-            r->p += i + 1;
+
+    for (size_t i = 0; i < n; i++) {
+        x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (p[i] < 0x80) {
+            r->p = p + i + 1;
             *v = x;
             return 0;
         }
@@ -90,252 +78,335 @@ static int pb_varint(struct pb_reader *r, unsigned max_bytes, uint64_t *v)
     return -1;
 }
 
-/*
- * Reads the next field. Returns 1 and fills *f, 0 at the end, or -1 when the
- * key or the value is malformed or runs past the end. Keys and lengths are
- * at most 5 bytes long and keep their low 32 bits, values at most 10.
- */
-static int pb_next(struct pb_reader *r, struct pb_field *f)
+static inline int pb_varint(struct pb_reader *r, unsigned max_bytes, uint64_t *v)
 {
-    uint64_t key, n;
+    if (r->p < r->end && r->p[0] < 0x80) {
+        *v = *r->p++;
+        return 0;
+    }
+    return pb_varint_long(r, max_bytes, v);
+}
+
+/*
+ * Reads the key of the next field. Returns 1 and sets *number and *wire_type,
+ * 0 at the end, or -1 when the key is malformed or names field 0. Keys are at
+ * most 5 bytes long and keep their low 32 bits.
+ */
+static inline int pb_key(struct pb_reader *r, uint32_t *number, unsigned *wire_type)
+{
+    uint64_t key;
 
     if (r->p == r->end)
         return 0;
     if (pb_varint(r, 5, &key) != 0 || (uint32_t)(key >> 3) == 0)
         return -1;
-    f->number = (uint32_t)(key >> 3);
-    f->wire_type = key & 7;
-    f->raw = r->p;
-    switch (f->wire_type) {
-    case PB_VARINT:
-        if (pb_varint(r, 10, &f->varint) != 0)
-            return -1;
-        break;
-    case PB_I64:
-    case PB_I32:
-        f->len = f->wire_type == PB_I64 ? 8 : 4;
-        if (f->len > (size_t)(r->end - r->p))
-            return -1;
-        f->data = r->p;
-        r->p += f->len;
-        break;
-    case PB_LEN:
-        if (pb_varint(r, 5, &n) != 0 || (uint32_t)n > (size_t)(r->end - r->p))
-            return -1;
-        f->data = r->p;
-        f->len = (uint32_t)n;
-        r->p += f->len;
-        break;
-    default: /* groups (3, 4) and the unused 6 and 7 */
-        return -1;
-    }
-    f->raw_len = (size_t)(r->p - f->raw);
+    *number = (uint32_t)(key >> 3);
+    *wire_type = key & 7;
     return 1;
 }
 
-static uint64_t pb_load_le(const uint8_t *p, size_t n)
+/* Points *data at the next n bytes and moves past them; -1 when they run past the end. */
+static inline int pb_bytes(struct pb_reader *r, size_t n, const uint8_t **data)
 {
-    uint64_t v = 0;
-    for (size_t i = n; i-- > 0;)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static int pb_uint64(const struct pb_field *f, uint64_t *out)
-{
-    if (f->wire_type != PB_VARINT)
-        return -WIRE_EMALFORMED;
-    *out = f->varint;
+    if (n > (size_t)(r->end - r->p))
+        return -1;
+    *data = r->p;
+    r->p += n;
     return 0;
 }
 
-static int pb_uint32(const struct pb_field *f, uint32_t *out)
+/* Reads a LEN value: its length (at most 5 bytes, low 32 bits) and its bytes. */
+static inline int pb_len(struct pb_reader *r, const uint8_t **data, size_t *len)
 {
-    if (f->wire_type != PB_VARINT)
-        return -WIRE_EMALFORMED;
-    *out = (uint32_t)f->varint;
+    uint64_t n;
+
+    if (pb_varint(r, 5, &n) != 0 || pb_bytes(r, (uint32_t)n, data) != 0)
+        return -1;
+    *len = (uint32_t)n;
     return 0;
 }
 
-/* int32 and enums: the low 32 bits, two's complement. */
-static int pb_int32(const struct pb_field *f, int32_t *out)
+/*
+ * Moves past a value of wire type wire_type. Returns 0, or -WIRE_EMALFORMED
+ * when it runs past the end or is a group (3, 4) or the unused 6 and 7.
+ */
+static int pb_skip(struct pb_reader *r, unsigned wire_type)
 {
-    uint32_t u;
-    int rc = pb_uint32(f, &u);
+    const uint8_t *data;
+    uint64_t v;
+    size_t n;
+    int rc = -1;
+
+    switch (wire_type) {
+    case PB_VARINT:
+        rc = pb_varint(r, 10, &v);
+        break;
+    case PB_I64:
+        rc = pb_bytes(r, 8, &data);
+        break;
+    case PB_LEN:
+        rc = pb_len(r, &data, &n);
+        break;
+    case PB_I32:
+        rc = pb_bytes(r, 4, &data);
+        break;
+    }
+    return rc == 0 ? 0 : -WIRE_EMALFORMED;
+}
+
+/* Fixed-size values are little-endian on the wire (Encoding guide, "Non-varint Numbers"). */
+static inline uint32_t pb_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t pb_le64(const uint8_t *p)
+{
+    return pb_le32(p) | (uint64_t)pb_le32(p + 4) << 32;
+}
+
+/*
+ * The readers of one value below take the wire type its key gave and fail
+ * with -WIRE_EMALFORMED when it is not the field's, or when the value is
+ * malformed; they write *out only on success.
+ */
+static inline int pb_uint64(struct pb_reader *r, unsigned wire_type, uint64_t *out)
+{
+    return wire_type == PB_VARINT && pb_varint(r, 10, out) == 0 ? 0 : -WIRE_EMALFORMED;
+}
+
+static inline int pb_uint32(struct pb_reader *r, unsigned wire_type, uint32_t *out)
+{
+    uint64_t v;
+    int rc = pb_uint64(r, wire_type, &v);
     if (rc == 0)
-        *out = (int32_t)u;
+        *out = (uint32_t)v;
     return rc;
 }
 
-/* Enum members of the generated structs have int's size (protoc-c forces it). */
-static int pb_enum(const struct pb_field *f, void *member)
+/* Enums: the low 32 bits, two's complement, in a member of int's size (protoc-c forces it). */
+static inline int pb_enum(struct pb_reader *r, unsigned wire_type, void *member)
 {
-    int32_t v;
-    int rc = pb_int32(f, &v);
-    if (rc == 0)
+    uint32_t u;
+    int rc = pb_uint32(r, wire_type, &u);
+    if (rc == 0) {
+        int32_t v = (int32_t)u;
         memcpy(member, &v, sizeof v);
+    }
     return rc;
 }
 
-static int pb_sint32(const struct pb_field *f, int32_t *out)
+static inline int pb_sint32(struct pb_reader *r, unsigned wire_type, int32_t *out)
 {
     uint32_t u;
-    int rc = pb_uint32(f, &u);
+    int rc = pb_uint32(r, wire_type, &u);
     if (rc == 0)
         *out = (int32_t)(u >> 1 ^ (0u - (u & 1)));
     return rc;
 }
 
-static int pb_float(const struct pb_field *f, float *out)
+static inline int pb_float(struct pb_reader *r, unsigned wire_type, float *out)
 {
-    if (f->wire_type != PB_I32)
+    const uint8_t *data;
+    if (wire_type != PB_I32 || pb_bytes(r, 4, &data) != 0)
         return -WIRE_EMALFORMED;
-    uint32_t bits = (uint32_t)pb_load_le(f->data, 4);
+    uint32_t bits = pb_le32(data);
     memcpy(out, &bits, sizeof *out);
     return 0;
 }
 
-static int pb_double(const struct pb_field *f, double *out)
+static inline int pb_double(struct pb_reader *r, unsigned wire_type, double *out)
 {
-    if (f->wire_type != PB_I64)
+    const uint8_t *data;
+    if (wire_type != PB_I64 || pb_bytes(r, 8, &data) != 0)
         return -WIRE_EMALFORMED;
-    uint64_t bits = pb_load_le(f->data, 8);
+    uint64_t bits = pb_le64(data);
     memcpy(out, &bits, sizeof *out);
     return 0;
 }
 
-/* protobuf-c reads a bool from whatever bytes its value has; see the top of the file. */
-static int pb_bool(const struct pb_field *f, protobuf_c_boolean *out)
+/*
+ * protobuf-c reads a bool from whatever bytes its value has, a LEN value's
+ * length included; see the top of the file.
+ */
+static int pb_bool(struct pb_reader *r, unsigned wire_type, protobuf_c_boolean *out)
 {
-    *out = 0;
-    for (size_t i = 0; i < f->raw_len; i++)
-        if (f->raw[i] & 0x7f)
-            *out = 1;
-    return 0;
+    const uint8_t *raw = r->p;
+    int rc = pb_skip(r, wire_type);
+    if (rc == 0) {
+        *out = 0;
+        for (; raw < r->p; raw++)
+            *out |= (*raw & 0x7f) != 0;
+    }
+    return rc;
 }
 
 /* A NUL-terminated copy in the arena; the wire's bytes are not terminated. */
-static int pb_string(struct wire_arena *a, const struct pb_field *f, char **out)
+static inline int pb_string(struct wire_arena *a, struct pb_reader *r, unsigned wire_type,
+                            char **out)
 {
-    if (f->wire_type != PB_LEN)
+    const uint8_t *data;
+    size_t len;
+    if (wire_type != PB_LEN || pb_len(r, &data, &len) != 0)
         return -WIRE_EMALFORMED;
-    char *s = body_alloc(a, f->len + 1);
+    char *s = body_alloc(a, len + 1);
     if (!s)
         return -WIRE_ETOO_COMPLEX;
-    memcpy(s, f->data, f->len);
-    s[f->len] = '\0';
+    memcpy(s, data, len);
+    s[len] = '\0';
     *out = s;
     return 0;
 }
 
 /* Fields this message does not know are skipped: a newer node may send them. */
-static int body_reading_field(struct wire_arena *a, const struct pb_field *f, void *msg)
+static int body_reading_field(struct wire_arena *a, struct pb_reader *r, uint32_t number,
+                              unsigned wire_type, void *msg)
 {
-    Citygate__V1__Reading *r = msg;
+    Citygate__V1__Reading *rd = msg;
 
-    switch (f->number) {
+    switch (number) {
     case 1:
-        return pb_enum(f, &r->quantity);
+        return pb_enum(r, wire_type, &rd->quantity);
     case 2:
-        return pb_enum(f, &r->unit);
+        return pb_enum(r, wire_type, &rd->unit);
     case 3:
-        return pb_double(f, &r->value);
+        return pb_double(r, wire_type, &rd->value);
     case 4:
-        return pb_enum(f, &r->quality);
+        return pb_enum(r, wire_type, &rd->quality);
     case 5:
-        return pb_uint32(f, &r->lane);
+        return pb_uint32(r, wire_type, &rd->lane);
     case 6:
-        return pb_string(a, f, &r->sensor_id);
+        return pb_string(a, r, wire_type, &rd->sensor_id);
     case 7:
-        return pb_enum(f, &r->vehicle_class);
+        return pb_enum(r, wire_type, &rd->vehicle_class);
     }
-    return 0;
+    return pb_skip(r, wire_type);
 }
 
-static int body_vehicle_field(struct wire_arena *a, const struct pb_field *f, void *msg)
+static int body_vehicle_field(struct wire_arena *a, struct pb_reader *r, uint32_t number,
+                              unsigned wire_type, void *msg)
 {
     Citygate__V1__Vehicle *v = msg;
 
-    switch (f->number) {
+    switch (number) {
     case 1:
-        return pb_sint32(f, &v->offset_ms);
+        return pb_sint32(r, wire_type, &v->offset_ms);
     case 2:
-        return pb_uint32(f, &v->lane);
+        return pb_uint32(r, wire_type, &v->lane);
     case 3:
-        return pb_float(f, &v->speed_kmh);
+        return pb_float(r, wire_type, &v->speed_kmh);
     case 4:
-        return pb_float(f, &v->length_m);
+        return pb_float(r, wire_type, &v->length_m);
     case 5:
-        return pb_enum(f, &v->vehicle_class);
+        return pb_enum(r, wire_type, &v->vehicle_class);
     case 6:
-        return pb_string(a, f, &v->sensor_id);
+        return pb_string(a, r, wire_type, &v->sensor_id);
     }
-    return 0;
+    return pb_skip(r, wire_type);
 }
 
-static int body_health_field(struct wire_arena *a, const struct pb_field *f, void *msg)
+static int body_health_field(struct wire_arena *a, struct pb_reader *r, uint32_t number,
+                             unsigned wire_type, void *msg)
 {
     Citygate__V1__Health *h = msg;
 
-    switch (f->number) {
+    switch (number) {
     case 1:
-        return pb_uint32(f, &h->battery_mv);
+        return pb_uint32(r, wire_type, &h->battery_mv);
     case 2:
-        return pb_sint32(f, &h->rssi_dbm);
+        return pb_sint32(r, wire_type, &h->rssi_dbm);
     case 3:
-        return pb_uint64(f, &h->uptime_s);
+        return pb_uint64(r, wire_type, &h->uptime_s);
     case 4:
-        return pb_float(f, &h->cpu_temp_c);
+        return pb_float(r, wire_type, &h->cpu_temp_c);
     case 5:
-        return pb_string(a, f, &h->firmware_version);
+        return pb_string(a, r, wire_type, &h->firmware_version);
     case 6:
-        return pb_uint64(f, &h->free_storage_bytes);
+        return pb_uint64(r, wire_type, &h->free_storage_bytes);
     case 7:
-        return pb_uint32(f, &h->backlog_frames);
+        return pb_uint32(r, wire_type, &h->backlog_frames);
     case 8:
-        return pb_uint64(f, &h->backlog_dropped);
+        return pb_uint64(r, wire_type, &h->backlog_dropped);
     }
-    return 0;
+    return pb_skip(r, wire_type);
 }
 
-/* Decodes one field f into msg, a message of the kind the function is for. */
-typedef int (*body_field_fn)(struct wire_arena *a, const struct pb_field *f, void *msg);
+/* Decodes field number, of wire type wire_type, at r into msg, a message of the function's type. */
+typedef int (*body_field_fn)(struct wire_arena *a, struct pb_reader *r, uint32_t number,
+                             unsigned wire_type, void *msg);
 
-/* Decodes every field of len bytes at p into msg with field; skips unknown ones. */
-static int body_fields(struct wire_arena *a, const uint8_t *p, size_t len, body_field_fn field,
-                       void *msg)
+/* What decoding a message of one type needs: its defaults, its size and its fields. */
+struct body_type {
+    const void *init;
+    size_t size;
+    body_field_fn field;
+};
+
+static const Citygate__V1__Reading body_reading_init = CITYGATE__V1__READING__INIT;
+static const Citygate__V1__Vehicle body_vehicle_init = CITYGATE__V1__VEHICLE__INIT;
+static const Citygate__V1__Health body_health_init = CITYGATE__V1__HEALTH__INIT;
+static const struct body_type body_reading = {&body_reading_init, sizeof body_reading_init,
+                                              body_reading_field};
+static const struct body_type body_vehicle = {&body_vehicle_init, sizeof body_vehicle_init,
+                                              body_vehicle_field};
+static const struct body_type body_health = {&body_health_init, sizeof body_health_init,
+                                             body_health_field};
+
+/* Decodes every field of len bytes at p into msg with field. */
+static inline int body_fields(struct wire_arena *a, const uint8_t *p, size_t len,
+                              body_field_fn field, void *msg)
 {
     struct pb_reader rd = {p, p + len};
-    struct pb_field f;
+    uint32_t number;
+    unsigned wire_type;
     int more, rc = 0;
 
-    while (rc == 0 && (more = pb_next(&rd, &f)) > 0)
-        rc = field(a, &f, msg);
+    while (rc == 0 && (more = pb_key(&rd, &number, &wire_type)) > 0)
+        rc = field(a, &rd, number, wire_type, msg);
     return rc ? rc : more < 0 ? -WIRE_EMALFORMED : 0;
 }
 
 /*
- * Decodes the LEN field m as a message of type desc into *msg, which it
- * allocates when NULL and starts from the type's defaults.
+ * Decodes the value at r, of wire type wire_type, as a message of type t into
+ * *msg, which it allocates when NULL and starts from the type's defaults.
  */
-static int body_message(struct wire_arena *a, const struct pb_field *m,
-                        const ProtobufCMessageDescriptor *desc, body_field_fn field, void **msg)
+static inline int body_message(struct wire_arena *a, struct pb_reader *r, unsigned wire_type,
+                               const struct body_type *t, void **msg)
 {
-    if (m->wire_type != PB_LEN)
+    const uint8_t *data;
+    size_t len;
+
+    if (wire_type != PB_LEN || pb_len(r, &data, &len) != 0)
         return -WIRE_EMALFORMED;
-    if (!*msg && !(*msg = body_alloc(a, desc->sizeof_message)))
+    if (!*msg && !(*msg = body_alloc(a, t->size)))
         return -WIRE_ETOO_COMPLEX;
-    protobuf_c_message_init(desc, *msg);
-    return body_fields(a, m->data, m->len, field, *msg);
+    memcpy(*msg, t->init, t->size);
+    return body_fields(a, data, len, t->field, *msg);
+}
+
+/*
+ * The array items of n pointers (a Frame's readings or vehicles) with room for
+ * one more, or NULL when the arena is full. Arrays start with room for four
+ * and double when full, leaving the old copy behind: the number of elements is
+ * not known before the last of them, and the waste is less than the array.
+ */
+static void *body_room(struct wire_arena *a, void *items, size_t n)
+{
+    if (n < 4 ? n > 0 : (n & (n - 1)) != 0)
+        return items;
+    void *grown = body_alloc(a, (n < 4 ? 4 : 2 * n) * sizeof(void *));
+    if (grown && n > 0)
+        memcpy(grown, items, n * sizeof(void *));
+    return grown;
 }
 
 /* A second Health replaces the first but for a firmware_version it lacks, as in protobuf-c. */
-static int body_frame_health(struct wire_arena *a, const struct pb_field *m,
+static int body_frame_health(struct wire_arena *a, struct pb_reader *r, unsigned wire_type,
                              Citygate__V1__Frame *fr)
 {
     void *h = fr->health;
     char *earlier = h ? fr->health->firmware_version : (char *)protobuf_c_empty_string;
-    int rc = body_message(a, m, &citygate__v1__health__descriptor, body_health_field, &h);
+    int rc = body_message(a, r, wire_type, &body_health, &h);
     if (rc == 0) {
         fr->health = h;
         if (fr->health->firmware_version == protobuf_c_empty_string)
@@ -344,66 +415,46 @@ static int body_frame_health(struct wire_arena *a, const struct pb_field *m,
     return rc;
 }
 
-static int body_frame_field(struct wire_arena *a, const struct pb_field *f, void *msg)
+static int body_frame_field(struct wire_arena *a, struct pb_reader *r, uint32_t number,
+                            unsigned wire_type, void *msg)
 {
     Citygate__V1__Frame *fr = msg;
     void *elem = NULL;
     int rc;
 
-    switch (f->number) {
+    switch (number) {
     case 1:
-        return pb_string(a, f, &fr->device_id);
+        return pb_string(a, r, wire_type, &fr->device_id);
     case 2:
-        return pb_string(a, f, &fr->site_id);
+        return pb_string(a, r, wire_type, &fr->site_id);
     case 3:
-        return pb_uint64(f, &fr->boot_id);
+        return pb_uint64(r, wire_type, &fr->boot_id);
     case 4:
-        return pb_uint64(f, &fr->seq);
+        return pb_uint64(r, wire_type, &fr->seq);
     case 5:
-        return pb_uint64(f, &fr->timestamp_ms);
+        return pb_uint64(r, wire_type, &fr->timestamp_ms);
     case 6:
-        return pb_bool(f, &fr->backlog);
+        return pb_bool(r, wire_type, &fr->backlog);
     case 7:
-        return pb_uint32(f, &fr->interval_ms);
+        return pb_uint32(r, wire_type, &fr->interval_ms);
     case 8:
-        rc = body_message(a, f, &citygate__v1__reading__descriptor, body_reading_field, &elem);
+        rc = body_message(a, r, wire_type, &body_reading, &elem);
+        if (rc == 0 && !(fr->readings = body_room(a, fr->readings, fr->n_readings)))
+            rc = -WIRE_ETOO_COMPLEX;
         if (rc == 0)
             fr->readings[fr->n_readings++] = elem;
         return rc;
     case 9:
-        rc = body_message(a, f, &citygate__v1__vehicle__descriptor, body_vehicle_field, &elem);
+        rc = body_message(a, r, wire_type, &body_vehicle, &elem);
+        if (rc == 0 && !(fr->vehicles = body_room(a, fr->vehicles, fr->n_vehicles)))
+            rc = -WIRE_ETOO_COMPLEX;
         if (rc == 0)
             fr->vehicles[fr->n_vehicles++] = elem;
         return rc;
     case 10:
-        return body_frame_health(a, f, fr);
+        return body_frame_health(a, r, wire_type, fr);
     }
-    return 0;
-}
-
-/*
- * Sizes the readings and vehicles arrays of fr: a first pass over the body
- * counts them, so that each array is one allocation of its exact size.
- */
-static int body_frame_arrays(struct wire_arena *a, const uint8_t *body, size_t len,
-                             Citygate__V1__Frame *fr)
-{
-    struct pb_reader rd = {body, body + len};
-    struct pb_field f;
-    size_t n_readings = 0, n_vehicles = 0;
-    int more;
-
-    while ((more = pb_next(&rd, &f)) > 0) {
-        n_readings += f.number == 8;
-        n_vehicles += f.number == 9;
-    }
-    if (more < 0)
-        return -WIRE_EMALFORMED;
-    if (n_readings && !(fr->readings = body_alloc(a, n_readings * sizeof *fr->readings)))
-        return -WIRE_ETOO_COMPLEX;
-    if (n_vehicles && !(fr->vehicles = body_alloc(a, n_vehicles * sizeof *fr->vehicles)))
-        return -WIRE_ETOO_COMPLEX;
-    return 0;
+    return pb_skip(r, wire_type);
 }
 
 int wire_body_decode(struct wire_arena *a, const uint8_t *body, size_t len,
@@ -415,9 +466,7 @@ int wire_body_decode(struct wire_arena *a, const uint8_t *body, size_t len,
     if (!fr)
         return -WIRE_ETOO_COMPLEX;
     citygate__v1__frame__init(fr);
-    rc = body_frame_arrays(a, body, len, fr);
-    if (rc == 0)
-        rc = body_fields(a, body, len, body_frame_field, fr);
+    rc = body_fields(a, body, len, body_frame_field, fr);
     if (rc != 0)
         return rc;
     *out = fr;
