@@ -352,9 +352,13 @@ static const struct body_type body_vehicle = {&body_vehicle_init, sizeof body_ve
 static const struct body_type body_health = {&body_health_init, sizeof body_health_init,
                                              body_health_field};
 
-/* Decodes every field of len bytes at p into msg with field. */
-static inline int body_fields(struct wire_arena *a, const uint8_t *p, size_t len,
-                              body_field_fn field, void *msg)
+/*
+ * Decodes every field of len bytes at p into msg with field. Inlined with
+ * body_message, so that each message type gets its own copy of the loop, which
+ * calls field directly and reads its defaults with a copy of known size.
+ */
+__attribute__((always_inline)) static inline int
+body_fields(struct wire_arena *a, const uint8_t *p, size_t len, body_field_fn field, void *msg)
 {
     struct pb_reader rd = {p, p + len};
     uint32_t number;
@@ -370,8 +374,10 @@ static inline int body_fields(struct wire_arena *a, const uint8_t *p, size_t len
  * Decodes the value at r, of wire type wire_type, as a message of type t into
  * *msg, which it allocates when NULL and starts from the type's defaults.
  */
-static inline int body_message(struct wire_arena *a, struct pb_reader *r, unsigned wire_type,
-                               const struct body_type *t, void **msg)
+__attribute__((always_inline)) static inline int body_message(struct wire_arena *a,
+                                                              struct pb_reader *r,
+                                                              unsigned wire_type,
+                                                              const struct body_type *t, void **msg)
 {
     const uint8_t *data;
     size_t len;
