@@ -58,10 +58,13 @@ static void *body_alloc(struct wire_arena *a, size_t size)
 
 /*
  * Reads a varint of at most max_bytes bytes; bits beyond 64 are dropped, as
- * protobuf-c does. Returns 0, or -1 when it does not end in time. Kept out of
- * line: keys, lengths and most values fit in the byte pb_varint reads itself.
+ * protobuf-c does. Returns 0, or -1 when it does not end in time. Never
+ * inlined, which keeps the readers inlined into every field small: keys,
+ * lengths and most values fit in the one byte pb_varint and pb_key read
+ * themselves.
  */
-static int pb_varint_long(struct pb_reader *r, unsigned max_bytes, uint64_t *v)
+__attribute__((noinline)) static int pb_varint_long(struct pb_reader *r, unsigned max_bytes,
+                                                    uint64_t *v)
 {
     const uint8_t *p = r->p;
     size_t n = (size_t)(r->end - p) < max_bytes ? (size_t)(r->end - p) : max_bytes;
@@ -98,7 +101,11 @@ static inline int pb_key(struct pb_reader *r, uint32_t *number, unsigned *wire_t
 
     if (r->p == r->end)
         return 0;
-    if (pb_varint(r, 5, &key) != 0 || (uint32_t)(key >> 3) == 0)
+    if (r->p[0] < 0x80) /* fields 1 to 15 */
+        key = *r->p++;
+    else if (pb_varint_long(r, 5, &key) != 0)
+        return -1;
+    if ((uint32_t)(key >> 3) == 0)
         return -1;
     *number = (uint32_t)(key >> 3);
     *wire_type = key & 7;
@@ -342,6 +349,7 @@ struct body_type {
     body_field_fn field;
 };
 
+static const Citygate__V1__Frame body_frame_init = CITYGATE__V1__FRAME__INIT;
 static const Citygate__V1__Reading body_reading_init = CITYGATE__V1__READING__INIT;
 static const Citygate__V1__Vehicle body_vehicle_init = CITYGATE__V1__VEHICLE__INIT;
 static const Citygate__V1__Health body_health_init = CITYGATE__V1__HEALTH__INIT;
@@ -396,7 +404,7 @@ __attribute__((always_inline)) static inline int body_message(struct wire_arena 
  * and double when full, leaving the old copy behind: the number of elements is
  * not known before the last of them, and the waste is less than the array.
  */
-static void *body_room(struct wire_arena *a, void *items, size_t n)
+static inline void *body_room(struct wire_arena *a, void *items, size_t n)
 {
     if (n < 4 ? n > 0 : (n & (n - 1)) != 0)
         return items;
@@ -471,7 +479,7 @@ int wire_body_decode(struct wire_arena *a, const uint8_t *body, size_t len,
 
     if (!fr)
         return -WIRE_ETOO_COMPLEX;
-    citygate__v1__frame__init(fr);
+    *fr = body_frame_init;
     rc = body_fields(a, body, len, body_frame_field, fr);
     if (rc != 0)
         return rc;
