@@ -1,13 +1,15 @@
 /*
  * sub.c -- bench_sub: the null subscriber of the throughput pair. Paho C,
  * persistent session, QoS 1: it counts each message and acknowledges it,
- * nothing else, and prints when the first and the Nth arrived.
+ * nothing else, and prints when the first and the Nth arrived, and the CPU
+ * time it used for the messages after the mark.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "corpus.h"
 #include "mq.h"
@@ -19,7 +21,16 @@ struct counter {
     uint64_t want, mark;
     int ignore_retained;
     _Atomic uint64_t first_ns, mark_ns, last_ns;
+    _Atomic uint64_t mark_cpu_us, last_cpu_us; /* all threads, user + system */
 };
+
+static uint64_t cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 static void on_msg(void *ctx, const char *topic, const void *payload, size_t len, int retained)
 {
@@ -32,10 +43,14 @@ static void on_msg(void *ctx, const char *topic, const void *payload, size_t len
     uint64_t n = atomic_fetch_add(&c->n, 1) + 1;
     if (n == 1)
         atomic_store(&c->first_ns, bench_mono_ns());
-    if (n == c->mark)
+    if (n == c->mark) {
+        atomic_store(&c->mark_cpu_us, cpu_us());
         atomic_store(&c->mark_ns, bench_mono_ns());
-    if (n == c->want)
+    }
+    if (n == c->want) {
+        atomic_store(&c->last_cpu_us, cpu_us());
         atomic_store(&c->last_ns, bench_mono_ns());
+    }
 }
 
 static void usage(FILE *out)
@@ -45,7 +60,8 @@ static void usage(FILE *out)
             "       " PROG " --url URL --clear [--client-id ID]\n"
             "Subscribes to F (default city/v1/+/+/data) at QoS 1 with a persistent session,\n"
             "creates FILE once subscribed, counts N messages and prints first_ns= last_ns=\n"
-            "count= (CLOCK_MONOTONIC), then ends the session. --clear only ends the session.\n"
+            "count= (CLOCK_MONOTONIC) and cpu_us= (its CPU time from the mark, or the start,\n"
+            "to the Nth), then ends the session. --clear only ends the session.\n"
             "  --mark K --mark-file FILE  also create FILE once K messages arrived\n"
             "  --ignore-retained do not count retained messages (kept from earlier runs)\n"
             "  --timeout-s S     give up after S seconds (default 600; exit 1)\n");
@@ -134,7 +150,8 @@ int main(int argc, char **argv)
     }
     bench_sub_free(s);
     bench_session_clear(url, id);
-    printf("first_ns=%" PRIu64 " last_ns=%" PRIu64 " count=%" PRIu64 "\n",
-           atomic_load(&count.first_ns), atomic_load(&count.last_ns), atomic_load(&count.n));
+    printf("first_ns=%" PRIu64 " last_ns=%" PRIu64 " count=%" PRIu64 " cpu_us=%" PRIu64 "\n",
+           atomic_load(&count.first_ns), atomic_load(&count.last_ns), atomic_load(&count.n),
+           atomic_load(&count.last_cpu_us) - atomic_load(&count.mark_cpu_us));
     return atomic_load(&count.last_ns) ? 0 : 1;
 }
