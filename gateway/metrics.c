@@ -95,7 +95,7 @@ int render_metrics(void *ctx, FILE *out)
     one(out, "citygate_window_memory_bytes", "gauge", "Heap held by windows.", ws.memory_bytes);
     one(out, "citygate_devices", "gauge", "Devices tracked by dedup.", dt.n_devices);
 
-    one(out, "citygate_journal_bytes", "gauge", "Journal size on disk.", js.bytes);
+    one(out, "citygate_journal_bytes", "gauge", "Bytes of frames in the journal.", js.bytes);
     one(out, "citygate_journal_records", "gauge", "Frames in the journal.", js.records);
     one(out, "citygate_journal_replay_bytes", "gauge",
         "Journal bytes after the newest snapshot: what a restart would replay.",

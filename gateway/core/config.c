@@ -91,7 +91,7 @@ static const struct cfg_key cfg_keys[] = {
     {"journal", "max_bytes", T_BYTES, C(journal_max_bytes), "1GiB", 1 << 20, 1ull << 50,
      "Journal bound; beyond it the oldest frames are dropped and counted."},
     {"journal", "segment_bytes", T_BYTES, C(journal_segment_bytes), "64MiB", 1 << 16, 1ull << 32,
-     "Size of one journal segment file."},
+     "Size of one journal segment file; the one being written is allocated to this size ahead."},
     {"journal", "fsync_interval", T_DURATION, C(fsync_interval_ms), "1s", 0, 3600000,
      "Appends are fsynced in groups this often: what a power loss can cost."},
     {"journal", "snapshot_interval", T_DURATION, C(snapshot_interval_ms), "10s", 1000, 3600000,

@@ -11,6 +11,14 @@
  * payload. A crash can leave the last record of the last segment incomplete;
  * open cuts it off, counting the bytes, so appends continue after the last
  * whole record. Segments are small enough to be read whole during replay.
+ *
+ * The last segment is written through a shared mapping: an append is a copy
+ * into the page cache with no system call, and survives the process as a
+ * write() would; fdatasync() on the file flushes it like any other page. Its
+ * file is allocated to segment_bytes when it is opened (posix_fallocate, so
+ * a full disk fails the open, not a later store with SIGBUS) and cut to its
+ * records when it is closed; after a crash, the zeros past the records are
+ * neither records nor torn bytes.
  */
 #include "journal.h"
 
@@ -21,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -47,7 +56,9 @@ struct gw_journal {
     uint64_t segment_bytes;
     struct journal_segment *segs; /* oldest first; never empty after open */
     size_t n_segs, cap_segs;
-    int fd; /* the last segment, open for appending */
+    int fd;       /* the last segment, open for appending */
+    uint8_t *map; /* its mapping, map_len bytes; NULL when not open */
+    size_t map_len;
     int dirty;
     struct gw_journal_pos snap; /* the newest snapshot's position, {0, 0} without one */
     struct gw_journal_stats stats;
@@ -95,8 +106,8 @@ static int write_all(int fd, struct iovec *iov, int n)
     return 0;
 }
 
-/* Reads the whole file at path into a malloc'ed buffer. */
-static int read_file(const char *path, uint8_t **out, size_t *len)
+/* Reads the file at path, at most limit bytes of it, into a malloc'ed buffer. */
+static int read_file(const char *path, size_t limit, uint8_t **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -108,13 +119,14 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
         return errno == ENOENT ? GW_ENOTFOUND : GW_EIO;
     if (fstat(fd, &st) != 0)
         goto out;
-    buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+    size_t size = (size_t)st.st_size < limit ? (size_t)st.st_size : limit;
+    buf = malloc(size > 0 ? size : 1);
     if (!buf) {
         rc = GW_ENOMEM;
         goto out;
     }
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -150,9 +162,13 @@ static size_t record_at(const uint8_t *p, size_t avail)
     return JOURNAL_HEADER_BYTES + (size_t)body;
 }
 
-/* Counts the whole records of a segment; *good is the length they cover. */
+/*
+ * Counts the whole records of a segment; *good is the length they cover,
+ * *torn the bytes written after them (the zeros of a segment that was
+ * allocated ahead are not), *size the file's.
+ */
 static int scan_segment(const struct gw_journal *j, uint64_t id, uint64_t *records, uint64_t *good,
-                        uint64_t *size)
+                        uint64_t *torn, uint64_t *size)
 {
     char path[600];
     uint8_t *buf = NULL;
@@ -160,16 +176,20 @@ static int scan_segment(const struct gw_journal *j, uint64_t id, uint64_t *recor
     uint64_t count = 0;
 
     journal_path(j, id, path, sizeof path);
-    int rc = read_file(path, &buf, &len);
+    int rc = read_file(path, SIZE_MAX, &buf, &len);
     if (rc != 0)
         return rc;
     while ((n = record_at(buf + off, len - off)) > 0) {
         off += n;
         count++;
     }
+    size_t used = len;
+    while (used > off && buf[used - 1] == 0)
+        used--;
     free(buf);
     *records = count;
     *good = off;
+    *torn = used - off;
     *size = len;
     return 0;
 }
@@ -234,12 +254,43 @@ out:
     return rc;
 }
 
-static int open_tail(struct gw_journal *j)
+/* Opens and maps the last segment, with room for at least need bytes after its records. */
+static int open_tail(struct gw_journal *j, uint64_t need)
 {
+    const struct journal_segment *tail = &j->segs[j->n_segs - 1];
+    uint64_t len = tail->bytes + need > j->segment_bytes ? tail->bytes + need : j->segment_bytes;
     char path[600];
-    journal_path(j, j->segs[j->n_segs - 1].id, path, sizeof path);
-    j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    return j->fd < 0 ? GW_EIO : 0;
+    int err;
+
+    journal_path(j, tail->id, path, sizeof path);
+    j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (j->fd < 0)
+        return GW_EIO;
+    if ((err = posix_fallocate(j->fd, 0, (off_t)len)) != 0) {
+        errno = err;
+        return GW_EIO;
+    }
+    void *map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
+    if (map == MAP_FAILED)
+        return GW_EIO;
+    j->map = map;
+    j->map_len = (size_t)len;
+    return 0;
+}
+
+/* Unmaps and closes the last segment, its file cut to its records. */
+static void close_tail(struct gw_journal *j)
+{
+    if (j->map)
+        munmap(j->map, j->map_len);
+    j->map = NULL;
+    if (j->fd >= 0) {
+        /* Should the cut fail, zeros stay after the records: open skips them. */
+        int cut = ftruncate(j->fd, (off_t)j->segs[j->n_segs - 1].bytes);
+        (void)cut;
+        close(j->fd);
+    }
+    j->fd = -1;
 }
 
 static int fsync_dir(const char *dir)
@@ -280,9 +331,9 @@ int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out
     }
     for (size_t i = 0; i < j->n_segs; i++) {
         struct journal_segment *s = &j->segs[i];
-        uint64_t good, size;
+        uint64_t good, torn, size;
         char path[600];
-        rc = scan_segment(j, s->id, &s->records, &good, &size);
+        rc = scan_segment(j, s->id, &s->records, &good, &torn, &size);
         if (rc != 0) {
             snprintf(err, err_len, "segment %016" PRIx64 ": %s", s->id, gw_strerror(rc));
             goto fail;
@@ -295,7 +346,7 @@ int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out
                 snprintf(err, err_len, "%s: %s", path, strerror(errno));
                 goto fail;
             }
-            j->stats.torn_bytes += size - good;
+            j->stats.torn_bytes += torn;
         }
         s->bytes = good;
         j->stats.bytes += good;
@@ -303,7 +354,7 @@ int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out
     }
     if (j->n_segs == 0 && (rc = add_segment(j, 1)) != 0)
         goto fail;
-    if ((rc = open_tail(j)) != 0) {
+    if ((rc = open_tail(j, 0)) != 0) {
         snprintf(err, err_len, "%s: cannot open segment: %s", j->dir, strerror(errno));
         goto fail;
     }
@@ -321,10 +372,10 @@ void gw_journal_free(struct gw_journal *j)
 {
     if (!j)
         return;
-    if (j->fd >= 0) {
+    if (j->fd >= 0)
         gw_journal_sync(j);
-        close(j->fd);
-    }
+    if (j->n_segs > 0)
+        close_tail(j);
     free(j->segs);
     free(j);
 }
@@ -348,38 +399,41 @@ int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *top
                       const void *payload, size_t len)
 {
     size_t topic_len = strlen(topic);
-    uint8_t head[JOURNAL_HEADER_BYTES + JOURNAL_BODY_FIXED];
-    uint64_t body = JOURNAL_BODY_FIXED + topic_len + len;
+    uint64_t body = JOURNAL_BODY_FIXED + topic_len + len, rec = JOURNAL_HEADER_BYTES + body;
+    int rc;
 
     if (topic_len > JOURNAL_MAX_TOPIC || body > JOURNAL_MAX_RECORD)
         return GW_EINVAL;
     struct journal_segment *tail = &j->segs[j->n_segs - 1];
-    if (tail->bytes > 0 && tail->bytes + JOURNAL_HEADER_BYTES + body > j->segment_bytes) {
-        int rc = gw_journal_sync(j);
-        if (rc != 0)
+    if (j->map && tail->bytes > 0 && tail->bytes + rec > j->segment_bytes) {
+        if ((rc = gw_journal_sync(j)) != 0)
             return rc;
-        close(j->fd);
-        j->fd = -1;
-        if ((rc = add_segment(j, tail->id + 1)) != 0 || (rc = open_tail(j)) != 0)
+        close_tail(j);
+        if ((rc = add_segment(j, tail->id + 1)) != 0)
             return rc;
         j->stats.segments = j->n_segs;
         tail = &j->segs[j->n_segs - 1];
     }
+    /* Not open (a new segment, or an open that failed), or a record larger than a segment. */
+    if (!j->map || tail->bytes + rec > j->map_len) {
+        close_tail(j);
+        if ((rc = open_tail(j, rec)) != 0) {
+            close_tail(j);
+            return rc;
+        }
+    }
 
-    put_le(head + JOURNAL_HEADER_BYTES, arrival_ms, 8);
-    put_le(head + JOURNAL_HEADER_BYTES + 8, topic_len, 2);
-    uLong crc = crc32(0, head + JOURNAL_HEADER_BYTES, JOURNAL_BODY_FIXED);
-    crc = crc32(crc, (const Bytef *)topic, (uInt)topic_len);
-    crc = crc32(crc, payload, (uInt)len);
-    put_le(head, body, 4);
-    put_le(head + 4, crc, 4);
-    struct iovec iov[] = {{head, sizeof head}, {(void *)topic, topic_len}, {(void *)payload, len}};
-    if (write_all(j->fd, iov, 3) != 0)
-        return GW_EIO;
+    uint8_t *p = j->map + tail->bytes, *b = p + JOURNAL_HEADER_BYTES;
+    put_le(b, arrival_ms, 8);
+    put_le(b + 8, topic_len, 2);
+    memcpy(b + JOURNAL_BODY_FIXED, topic, topic_len);
+    memcpy(b + JOURNAL_BODY_FIXED + topic_len, payload, len);
+    put_le(p, body, 4);
+    put_le(p + 4, crc32(0, b, (uInt)body), 4);
 
-    tail->bytes += JOURNAL_HEADER_BYTES + body;
+    tail->bytes += rec;
     tail->records++;
-    j->stats.bytes += JOURNAL_HEADER_BYTES + body;
+    j->stats.bytes += rec;
     j->stats.records++;
     j->stats.appended++;
     j->dirty = 1;
@@ -428,11 +482,10 @@ int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journ
             continue;
         size_t off = s->id == from.segment ? (size_t)from.offset : 0;
         journal_path(j, s->id, path, sizeof path);
-        int rc = read_file(path, &buf, &len);
+        /* Only its records: the last segment's file is allocated ahead. */
+        int rc = read_file(path, (size_t)s->bytes, &buf, &len);
         if (rc != 0)
             return rc;
-        if (len > s->bytes)
-            len = (size_t)s->bytes; /* appended concurrently with nothing: stay consistent */
         while (rc == 0 && off < len && (n = record_at(buf + off, len - off)) > 0) {
             const uint8_t *body = buf + off + JOURNAL_HEADER_BYTES;
             size_t topic_len = (size_t)get_le(body + 8, 2);
@@ -490,7 +543,7 @@ int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, v
     size_t n = 0;
 
     snprintf(path, sizeof path, "%s/snapshot", j->dir);
-    int rc = read_file(path, &buf, &n);
+    int rc = read_file(path, SIZE_MAX, &buf, &n);
     if (rc != 0)
         return rc;
     uint64_t body = n >= SNAPSHOT_HEADER_BYTES ? get_le(buf + 24, 8) : 0;

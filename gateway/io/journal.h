@@ -38,7 +38,7 @@ struct gw_journal_pos {
 };
 
 struct gw_journal_stats {
-    uint64_t bytes; /* on disk, all segments */
+    uint64_t bytes; /* of records, all segments (the last one's file is allocated ahead) */
     uint64_t segments;
     uint64_t records;    /* records in the journal now */
     uint64_t appended;   /* since open */

@@ -1,12 +1,14 @@
 /*
  * test_journal.c -- the journal on a real folder: replay order, a record torn
- * at every possible byte, the size bound, snapshots and their corruption.
+ * at every possible byte, a process killed with its segment mapped, records
+ * larger than a segment, the size bound, snapshots and their corruption.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cu.h"
@@ -100,10 +102,15 @@ static void test_append_and_replay_in_order(void)
     gw_journal_free(j);
 }
 
-/* Cutting the last record at any byte loses that record only, and appends go on after it. */
+/*
+ * Cutting the last record at any byte loses that record only, and appends go
+ * on after it. The torn bytes counted are those up to the last non-zero one:
+ * zeros after the records are what a segment allocated ahead holds.
+ */
 static void test_torn_record_at_every_byte(void)
 {
     char path[300];
+    uint8_t seg[4096];
     struct stat st;
 
     fresh_dir();
@@ -113,18 +120,78 @@ static void test_torn_record_at_every_byte(void)
     snprintf(path, sizeof path, "%s/%016x.seg", dir, 1);
     CU_ASSERT_FATAL(stat(path, &st) == 0);
     off_t whole = st.st_size, record = whole / 3;
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_FATAL(f && whole <= (off_t)sizeof seg &&
+                    fread(seg, 1, (size_t)whole, f) == (size_t)whole);
+    fclose(f);
     for (off_t cut = 1; cut < record; cut++) {
+        off_t written = whole - cut;
+        while (written > 2 * record && seg[written - 1] == 0)
+            written--;
         CU_ASSERT_FATAL(truncate(path, whole - cut) == 0);
         j = open_journal(1 << 20, 1 << 20);
         struct gw_journal_stats js;
         gw_journal_stats(j, &js);
         CU_ASSERT(js.records == 2);
-        CU_ASSERT(js.torn_bytes == (uint64_t)(record - cut));
+        CU_ASSERT(js.torn_bytes == (uint64_t)(written - 2 * record));
         append_n(j, 2, 1);
         struct seen s = replay_all(j);
         CU_ASSERT(s.n == 3 && s.in_order);
         gw_journal_free(j);
     }
+}
+
+/* What was appended survives the process dying without closing the journal. */
+static void test_process_death_keeps_appends(void)
+{
+    fresh_dir();
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct gw_journal_config cfg = {dir, 1 << 20, 1 << 16};
+        struct gw_journal *j = NULL;
+        char err[256];
+        if (gw_journal_open(&cfg, &j, err, sizeof err) != 0)
+            _exit(2);
+        for (uint64_t i = 0; i < 100; i++) {
+            char payload[64];
+            snprintf(payload, sizeof payload, "city/v1/s/n/data#%llu", (unsigned long long)i);
+            if (gw_journal_append(j, i, "city/v1/s/n/data", payload, strlen(payload)) != 0)
+                _exit(3);
+        }
+        _exit(0); /* no sync, no unmapping, no cut: as after kill -9 */
+    }
+    int status;
+    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+    CU_ASSERT_FATAL(WEXITSTATUS(status) == 0);
+    struct gw_journal *j = open_journal(1 << 20, 1 << 16);
+    struct gw_journal_stats st;
+    gw_journal_stats(j, &st);
+    CU_ASSERT(st.records == 100 && st.torn_bytes == 0);
+    append_n(j, 100, 5);
+    struct seen s = replay_all(j);
+    CU_ASSERT(s.n == 105 && s.in_order);
+    gw_journal_free(j);
+}
+
+/* A record larger than a segment gets a segment of its own, as large as it needs. */
+static void test_record_larger_than_a_segment(void)
+{
+    static char big[5000];
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1024);
+    memset(big, 'x', sizeof big - 1);
+    append_n(j, 0, 2);
+    CU_ASSERT(gw_journal_append(j, 7, "city/v1/s/n/data", big, sizeof big) == 0);
+    CU_ASSERT(gw_journal_append(j, 8, "city/v1/s/n/data", big, sizeof big) == 0);
+    gw_journal_free(j);
+
+    j = open_journal(1 << 20, 1024);
+    struct gw_journal_stats st;
+    gw_journal_stats(j, &st);
+    CU_ASSERT(st.records == 4 && st.segments == 3 && st.torn_bytes == 0);
+    gw_journal_free(j);
 }
 
 /* A journal over its bound drops whole oldest segments and counts their records. */
@@ -230,6 +297,8 @@ int main(void)
     static const struct cu_test tests[] = {
         {"append and replay in order", test_append_and_replay_in_order},
         {"torn record at every byte", test_torn_record_at_every_byte},
+        {"process death keeps appends", test_process_death_keeps_appends},
+        {"record larger than a segment", test_record_larger_than_a_segment},
         {"bounded journal drops oldest", test_bounded_drops_oldest},
         {"snapshot trims and restores", test_snapshot_trims_and_restores},
         {"sync outside the lock", test_sync_outside_the_lock},
