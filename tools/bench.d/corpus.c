@@ -134,6 +134,57 @@ int bench_corpus_close(struct bench_corpus_writer *w)
     return bad ? -1 : 0;
 }
 
+/* The last 8 bytes of a payload (its tag's tail), or 0. */
+static uint64_t tag_tail(const void *payload, size_t len)
+{
+    uint64_t v = 0;
+    if (len >= 8)
+        memcpy(&v, (const uint8_t *)payload + len - 8, 8);
+    return v;
+}
+
+static size_t slot_of(const struct bench_index *x, uint64_t key)
+{
+    return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (x->n_slots - 1);
+}
+
+int bench_index_build(struct bench_index *x, const struct bench_corpus *c)
+{
+    x->corpus = c;
+    x->n_slots = 1;
+    while (x->n_slots < 2 * c->n + 2)
+        x->n_slots <<= 1;
+    x->slots = calloc(x->n_slots, sizeof *x->slots);
+    if (!x->slots)
+        return -1;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t s = slot_of(x, tag_tail(c->frames[i].payload, c->frames[i].payload_len));
+        while (x->slots[s])
+            s = (s + 1) & (x->n_slots - 1);
+        x->slots[s] = i + 1;
+    }
+    return 0;
+}
+
+long bench_index_find(const struct bench_index *x, const void *payload, size_t len)
+{
+    if (len < 8)
+        return -1;
+    for (size_t s = slot_of(x, tag_tail(payload, len)); x->slots[s];
+         s = (s + 1) & (x->n_slots - 1)) {
+        const struct bench_frame *f = &x->corpus->frames[x->slots[s] - 1];
+        if (f->payload_len == len && memcmp(f->payload, payload, len) == 0)
+            return (long)(x->slots[s] - 1);
+    }
+    return -1;
+}
+
+void bench_index_free(struct bench_index *x)
+{
+    free(x->slots);
+    x->slots = NULL;
+}
+
 uint64_t bench_mono_ns(void)
 {
     struct timespec ts;

@@ -67,6 +67,21 @@ int bench_corpus_append(struct bench_corpus_writer *w, const char *topic, const 
 /* Writes the frame count into the header and closes. Returns 0 or -1. */
 int bench_corpus_close(struct bench_corpus_writer *w);
 
+/* Finds a corpus frame by its payload as it comes back from the broker. */
+struct bench_index {
+    const struct bench_corpus *corpus;
+    size_t *slots; /* hash of the tag's last 8 bytes -> frame index + 1 */
+    size_t n_slots;
+};
+
+/* Indexes c (borrowed). Returns 0, or -1 when out of memory. */
+int bench_index_build(struct bench_index *x, const struct bench_corpus *c);
+
+/* The index of the frame with this payload, or -1. */
+long bench_index_find(const struct bench_index *x, const void *payload, size_t len);
+
+void bench_index_free(struct bench_index *x);
+
 /* CLOCK_MONOTONIC in ns: one clock for every process of the machine. */
 uint64_t bench_mono_ns(void);
 

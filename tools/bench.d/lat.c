@@ -8,7 +8,7 @@
  * corpus marks the frames that trip the gateway's rule; the gateway answers
  * each with a "warn" alert naming the node and the frame's timestamp, which
  * identifies the frame. A frame arriving at the null subscriber is found by
- * the last 8 bytes of its tag (a hash table over the corpus).
+ * its payload (bench_index).
  *
  * Prints, in microseconds: publish-to-null-subscriber p50/p99/max over every
  * frame, and publish-to-alert p50/p99/max over every trip frame.
@@ -31,8 +31,7 @@ struct lat {
     _Atomic uint64_t *pub_ns;    /* per frame: when it was handed to Paho */
     _Atomic uint64_t *arrive_ns; /* per frame: when the null subscriber got it */
     _Atomic uint64_t *alert_ns;  /* per frame: when its alert arrived (trip frames) */
-    size_t *slots;               /* hash of tag tails -> frame index + 1 */
-    size_t n_slots;
+    struct bench_index index;
     struct noted_alert {
         char node[72];
         uint64_t ts_ms, arrived_ns;
@@ -41,58 +40,13 @@ struct lat {
     _Atomic uint64_t arrived, alerts, unmatched;
 };
 
-static uint64_t tag_tail(const struct bench_frame *f)
-{
-    uint64_t v = 0;
-    if (f->payload_len >= 8)
-        memcpy(&v, f->payload + f->payload_len - 8, 8);
-    return v;
-}
-
-static size_t slot_of(const struct lat *l, uint64_t key)
-{
-    return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (l->n_slots - 1);
-}
-
-static int index_build(struct lat *l)
-{
-    l->n_slots = 1;
-    while (l->n_slots < 2 * l->corpus->n + 2)
-        l->n_slots <<= 1;
-    l->slots = calloc(l->n_slots, sizeof *l->slots);
-    if (!l->slots)
-        return -1;
-    for (size_t i = 0; i < l->corpus->n; i++) {
-        size_t s = slot_of(l, tag_tail(&l->corpus->frames[i]));
-        while (l->slots[s])
-            s = (s + 1) & (l->n_slots - 1);
-        l->slots[s] = i + 1;
-    }
-    return 0;
-}
-
-/* The frame with this payload, or -1. */
-static long index_find(const struct lat *l, const void *payload, size_t len)
-{
-    uint64_t key = 0;
-    if (len < 8)
-        return -1;
-    memcpy(&key, (const uint8_t *)payload + len - 8, 8);
-    for (size_t s = slot_of(l, key); l->slots[s]; s = (s + 1) & (l->n_slots - 1)) {
-        const struct bench_frame *f = &l->corpus->frames[l->slots[s] - 1];
-        if (f->payload_len == len && memcmp(f->payload, payload, len) == 0)
-            return (long)(l->slots[s] - 1);
-    }
-    return -1;
-}
-
 static void on_data(void *ctx, const char *topic, const void *payload, size_t len, int retained)
 {
     struct lat *l = ctx;
     uint64_t now = bench_mono_ns();
     (void)topic;
     (void)retained;
-    long i = index_find(l, payload, len);
+    long i = bench_index_find(&l->index, payload, len);
     if (i < 0) {
         l->unmatched++;
         return;
@@ -235,7 +189,8 @@ int main(int argc, char **argv)
     l.alert = calloc(l.cap_alerts + 1, sizeof *l.alert);
     uint64_t *v = calloc(corpus.n + 1, sizeof *v);
     size_t n_trips = 0;
-    if (!l.pub_ns || !l.arrive_ns || !l.alert_ns || !l.alert || !v || index_build(&l) != 0) {
+    if (!l.pub_ns || !l.arrive_ns || !l.alert_ns || !l.alert || !v ||
+        bench_index_build(&l.index, &corpus) != 0) {
         fprintf(stderr, PROG ": out of memory\n");
         return 70;
     }
@@ -284,7 +239,7 @@ out:
     bench_session_clear(url, "bench-lat-alerts");
     free(v);
     free(l.alert);
-    free(l.slots);
+    bench_index_free(&l.index);
     free((void *)l.pub_ns);
     free((void *)l.arrive_ns);
     free((void *)l.alert_ns);
