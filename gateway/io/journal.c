@@ -31,7 +31,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -83,25 +82,17 @@ static void journal_path(const struct gw_journal *j, uint64_t id, char *out, siz
     snprintf(out, cap, "%s/%016" PRIx64 ".seg", j->dir, id);
 }
 
-/* Writes all of iov (consumed on the way): one system call per record in the common case. */
-static int write_all(int fd, struct iovec *iov, int n)
+static int write_all(int fd, const void *buf, size_t len)
 {
-    while (n > 0) {
-        ssize_t done = writev(fd, iov, n);
-        if (done < 0 && errno == EINTR)
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
             continue;
-        if (done <= 0)
+        if (n <= 0)
             return GW_EIO;
-        size_t left = (size_t)done;
-        while (n > 0 && left >= iov->iov_len) {
-            left -= iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
+        p += n;
+        len -= (size_t)n;
     }
     return 0;
 }
@@ -519,8 +510,7 @@ int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return GW_EIO;
-    struct iovec iov[] = {{head, sizeof head}, {(void *)state, len}};
-    if (write_all(fd, iov, 2) == 0 && fsync(fd) == 0)
+    if (write_all(fd, head, sizeof head) == 0 && write_all(fd, state, len) == 0 && fsync(fd) == 0)
         rc = 0;
     close(fd);
     if (rc != 0 || rename(tmp, final) != 0 || fsync_dir(j->dir) != 0)
