@@ -388,8 +388,8 @@ static void persist(struct gateway *gw, uint64_t now, int force_snapshot)
     pthread_mutex_lock(&gw->lock);
     take_snapshot(gw, now, force_snapshot, &snap);
     if (snap.buf || now - gw->last_sync_ms >= gw->cfg.fsync_interval_ms) {
-        rc = gw_journal_sync_fd(gw->journal, &fd);
-        error = errno;
+        if ((rc = gw_journal_sync_fd(gw->journal, &fd)) != 0)
+            error = errno;
         gw->last_sync_ms = now;
     }
     pthread_mutex_unlock(&gw->lock);
@@ -404,6 +404,8 @@ static void persist(struct gateway *gw, uint64_t now, int force_snapshot)
     if (rc == 0 && snap.buf &&
         (snap_rc = gw_journal_write_snapshot(gw->journal, snap.pos, snap.buf, snap.len)) != 0)
         error = errno;
+    if (rc == 0 && !snap.buf)
+        return; /* the common case: nothing to count, log or trim */
 
     pthread_mutex_lock(&gw->lock);
     if (rc != 0) {
