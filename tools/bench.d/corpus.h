@@ -82,6 +82,9 @@ long bench_index_find(const struct bench_index *x, const void *payload, size_t l
 
 void bench_index_free(struct bench_index *x);
 
+/* Creates the empty file path (a signal to the bench script); NULL is a no-op. */
+void bench_touch(const char *path);
+
 /* CLOCK_MONOTONIC in ns: one clock for every process of the machine. */
 uint64_t bench_mono_ns(void);
 

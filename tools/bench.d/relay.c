@@ -107,11 +107,7 @@ int main(int argc, char **argv)
     struct bench_sub *data =
         r.pub ? bench_sub_new(url, "bench-relay", data_filter, 1, on_data, &r) : NULL;
     if (data) {
-        if (ready) {
-            FILE *f = fopen(ready, "w");
-            if (f)
-                fclose(f);
-        }
+        bench_touch(ready);
         while (!stopping)
             bench_sleep_ms(5);
         rc = 0;

@@ -133,17 +133,11 @@ int main(int argc, char **argv)
     struct bench_sub *s = bench_sub_new(url, id, &filter, 1, on_msg, &count);
     if (!s)
         return 69;
-    if (ready) {
-        FILE *f = fopen(ready, "w");
-        if (f)
-            fclose(f);
-    }
+    bench_touch(ready);
     uint64_t end = bench_mono_ns() + timeout_s * 1000000000u;
     while (atomic_load(&count.last_ns) == 0 && bench_mono_ns() < end) {
         if (mark_file && atomic_load(&count.mark_ns)) {
-            FILE *f = fopen(mark_file, "w");
-            if (f)
-                fclose(f);
+            bench_touch(mark_file);
             mark_file = NULL;
         }
         bench_sleep_ms(2);
