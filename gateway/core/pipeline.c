@@ -241,7 +241,7 @@ int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
 {
     struct alert_tap tap = {p, alert, alert_ctx};
     gw_rules_tick(p->rules, now_ms, pipeline_alert, &tap);
-    return gw_windows_advance_some(p->windows, (int64_t)now_ms, max_nodes, emit, emit_ctx);
+    return gw_windows_advance(p->windows, (int64_t)now_ms, max_nodes, emit, emit_ctx);
 }
 
 int gw_pipeline_flush(struct gw_pipeline *p, gw_window_emit_fn emit, void *ctx)

@@ -103,7 +103,7 @@ void gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, con
 /*
  * Time passes: ticks the rules and closes the windows whose grace has
  * passed, of at most max_nodes nodes (emit gets each aggregate). Returns what
- * gw_windows_advance_some() returned: 1 means call again, the rest is due.
+ * gw_windows_advance() returned: 1 means call again, the rest is due.
  */
 int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
                      gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *alert_ctx);

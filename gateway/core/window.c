@@ -1193,8 +1193,8 @@ static int node_run(struct gw_windows *w, struct node *n, bool flush, gw_window_
     return rc;
 }
 
-int gw_windows_advance_some(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
-                            gw_window_emit_fn emit, void *ctx)
+int gw_windows_advance(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
+                       gw_window_emit_fn emit, void *ctx)
 {
     int rc = 0;
     if (now_ms > w->now_ms)
@@ -1205,11 +1205,6 @@ int gw_windows_advance_some(struct gw_windows *w, int64_t now_ms, size_t max_nod
         rc = node_run(w, w->heap[0], false, emit, ctx);
     }
     return rc;
-}
-
-int gw_windows_advance(struct gw_windows *w, int64_t now_ms, gw_window_emit_fn emit, void *ctx)
-{
-    return gw_windows_advance_some(w, now_ms, SIZE_MAX, emit, ctx);
 }
 
 int gw_windows_flush_all(struct gw_windows *w, gw_window_emit_fn emit, void *ctx)

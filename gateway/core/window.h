@@ -185,22 +185,17 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
 /*
  * Emits every window whose end + grace has passed at now_ms, re-emits
  * corrected windows, and drops windows past their late horizon (and series
- * left without any window), in the order given at the top. Only nodes with
- * work due are visited: a call with nothing due costs one comparison.
- * Returns 0, the first non-zero return of emit, or GW_ENOMEM (a rollup's
+ * left without any window), in the order given at the top, for at most
+ * max_nodes nodes (SIZE_MAX: all; a caller that must not hold its lock for
+ * long takes a few at a time). Only nodes with work due are visited: a call
+ * with nothing due costs one comparison. Returns 0, 1 when work is still due
+ * after max_nodes nodes (call again), the first non-zero return of emit
+ * (which must be 0 or a negative GW_E* code), or GW_ENOMEM (a rollup's
  * quantile summary could not grow); what was not done is done at the next
  * call.
  */
-int gw_windows_advance(struct gw_windows *w, int64_t now_ms, gw_window_emit_fn emit, void *ctx);
-
-/*
- * The same in parts, for a caller that must not hold its lock for long: runs
- * at most max_nodes nodes with work due, and returns 1 when work is still
- * due after them (call again), otherwise what gw_windows_advance() returns.
- * emit must return 0 or a negative GW_E* code.
- */
-int gw_windows_advance_some(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
-                            gw_window_emit_fn emit, void *ctx);
+int gw_windows_advance(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
+                       gw_window_emit_fn emit, void *ctx);
 
 /*
  * Emits every pending window now, whatever its end, for shutdown and tests,

@@ -263,9 +263,9 @@ static void test_watermark(void)
         CU_ASSERT_FATAL(gw_windows_add(w, &k, ts[i], v[i], ts[i] + 400, &hints) == 0);
         CU_ASSERT(hints == (i == 0 ? GW_WINDOW_NEW_SERIES : 0u));
     }
-    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC - 1, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC - 1, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT(lg->n == 0);
-    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT_FATAL(lg->n == 1);
     const struct record *r = &lg->recs[0];
     CU_ASSERT(r->level == 0 && r->start_ms == T0 && r->revision == 0 && r->count == 3);
@@ -279,7 +279,7 @@ static void test_watermark(void)
     CU_ASSERT(strcmp(r->series, "ring-north/node-0001/loop-1/1/3/0") == 0);
     CU_ASSERT(strncmp(r->sketch, "q1;p", 4) == 0);
     /* Advancing again emits nothing new. */
-    CU_ASSERT(gw_windows_advance(w, T0 + 100 * SEC, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 100 * SEC, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT(lg->n_emits == 1);
     gw_windows_free(w);
     log_free(lg);
@@ -296,13 +296,13 @@ static void test_late_rewrite_and_too_late(void)
 
     CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 2 * SEC, 40.0, T0 + 3 * SEC, NULL) == 0);
     CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 12 * SEC, 60.0, T0 + 13 * SEC, NULL) == 0);
-    CU_ASSERT(gw_windows_advance(w, T0 + 95 * SEC, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 95 * SEC, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT_FATAL(lg->n == 1 && lg->recs[0].count == 2);
 
     /* 70 s after the window's end: past the grace, within the 120 s horizon. */
     CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 20 * SEC, 80.0, T0 + 100 * SEC, &hints) == 0);
     CU_ASSERT(hints == GW_WINDOW_LATE);
-    CU_ASSERT(gw_windows_advance(w, T0 + 101 * SEC, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 101 * SEC, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT_FATAL(lg->n == 1);
     CU_ASSERT(lg->n_rewrites == 1);
     const struct record *r = find(lg, 0, T0);
@@ -374,7 +374,7 @@ static void test_rollups_are_merges(void)
             CU_ASSERT_FATAL(gw_windows_add(w, &k, late_ts, late_v, t + 2 * SEC, NULL) == 0);
             late_ts = -1;
         }
-        CU_ASSERT_FATAL(gw_windows_advance(w, t + 2 * SEC, collect, lg) == 0);
+        CU_ASSERT_FATAL(gw_windows_advance(w, t + 2 * SEC, SIZE_MAX, collect, lg) == 0);
     }
     CU_ASSERT(gw_windows_flush_all(w, collect, lg) == 0);
     CU_ASSERT(lg->n_rewrites > 0);
@@ -443,7 +443,7 @@ static void test_traffic_fields(void)
         CU_ASSERT_FATAL(
             gw_windows_add(w, &occ, T0 + i * 10 * SEC, 10.0 * (i + 1), T0 + 40 * SEC, NULL) == 0);
     }
-    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, collect, lg) == 0);
     /* Series of one node come in key order: volume (1), occupancy (2), class count (4). */
     CU_ASSERT_FATAL(lg->n == 3);
     CU_ASSERT(lg->recs[0].traffic == GW_TRAFFIC_FLOW);
@@ -516,9 +516,9 @@ static void test_emit_failure_and_busy(void)
 
     CU_ASSERT_FATAL(gw_windows_add(w, &k, T0, 50.0, T0, NULL) == 0);
     lg->fail = 2;
-    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, collect, lg) == GW_ERETRY);
-    CU_ASSERT(gw_windows_advance(w, T0 + 91 * SEC, collect, lg) == GW_ERETRY);
-    CU_ASSERT(gw_windows_advance(w, T0 + 92 * SEC, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, collect, lg) == GW_ERETRY);
+    CU_ASSERT(gw_windows_advance(w, T0 + 91 * SEC, SIZE_MAX, collect, lg) == GW_ERETRY);
+    CU_ASSERT(gw_windows_advance(w, T0 + 92 * SEC, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT(lg->n == 1 && lg->recs[0].revision == 0);
 
     /* No advance at all: after a ring of base windows the next value finds its slot busy. */
@@ -528,7 +528,7 @@ static void test_emit_failure_and_busy(void)
     gw_windows_stats(w, &st);
     CU_ASSERT(st.busy == 1);
     t -= 30 * SEC;
-    CU_ASSERT(gw_windows_advance(w, t, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, t, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT(gw_windows_add(w, &k, t, 50.0, t, NULL) == 0);
     gw_windows_free(w);
     log_free(lg);
@@ -543,10 +543,10 @@ static void test_idle_series_dropped(void)
     struct gw_windows_stats st;
 
     CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 5 * SEC, 50.0, T0 + 6 * SEC, NULL) == 0);
-    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 119 * SEC, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 119 * SEC, SIZE_MAX, collect, lg) == 0);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 1 && st.windows_retained == 1 && st.windows_pending == 0);
-    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 120 * SEC, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 120 * SEC, SIZE_MAX, collect, lg) == 0);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 0 && st.series_dropped == 1 && st.windows_retained == 0);
     CU_ASSERT(lg->n == 4);
@@ -572,7 +572,8 @@ static int script(struct gw_windows *w, struct log *lg, int *saw_enomem)
         if (rc != 0 && rc != GW_ENOMEM)
             return rc;
         *saw_enomem |= rc == GW_ENOMEM;
-        rc = gw_windows_advance(w, now, collect, lg); /* a rollup may fail to grow: retried */
+        rc = gw_windows_advance(w, now, SIZE_MAX, collect,
+                                lg); /* a rollup may fail to grow: retried */
         if (rc != 0 && rc != GW_ENOMEM)
             return rc;
         *saw_enomem |= rc == GW_ENOMEM;
@@ -680,7 +681,7 @@ static void steady_state(const char *name, bool quantiles, double (*speed)(uint6
             CU_ASSERT_FATAL(gw_windows_add(w, &k, t - SEC, speed(&rng), t, NULL) == 0);
             adds++;
         }
-        CU_ASSERT_FATAL(gw_windows_advance(w, t, discard, &emitted) == 0);
+        CU_ASSERT_FATAL(gw_windows_advance(w, t, SIZE_MAX, discard, &emitted) == 0);
     }
     allocs = gw_alloc_count();
     gw_windows_stats(w, &st);
@@ -850,7 +851,7 @@ static void lines_free(struct lines *ls)
 static void wl_apply(struct gw_windows *w, struct op *op, bool frames, bool check, struct lines *ls)
 {
     if (op->kind == OP_ADVANCE) {
-        CU_ASSERT_FATAL(gw_windows_advance(w, op->now_ms, lines_emit, ls) == 0);
+        CU_ASSERT_FATAL(gw_windows_advance(w, op->now_ms, SIZE_MAX, lines_emit, ls) == 0);
         return;
     }
     if (op->kind == OP_FLUSH) {
@@ -983,15 +984,15 @@ static void test_snapshot_keeps_pending_order(void)
     b.node = "node-0002";
     CU_ASSERT_FATAL(gw_windows_add(w, &a, T0 + SEC, 50.0, T0 + SEC, NULL) == 0);
     CU_ASSERT_FATAL(gw_windows_add(w, &b, T0 + SEC, 60.0, T0 + SEC, NULL) == 0);
-    CU_ASSERT_FATAL(gw_windows_advance(w, T0 + 90 * SEC, lines_emit, &before) == 0);
+    CU_ASSERT_FATAL(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, lines_emit, &before) == 0);
     CU_ASSERT_FATAL(gw_windows_add(w, &b, T0 + 2 * SEC, 61.0, T0 + 100 * SEC, NULL) == 0);
     CU_ASSERT_FATAL(gw_windows_add(w, &a, T0 + 2 * SEC, 51.0, T0 + 101 * SEC, NULL) == 0);
     gw_wbuf_init(&snap);
     CU_ASSERT_FATAL(gw_windows_snapshot(w, &snap) == 0);
     gw_rbuf_init(&in, snap.buf, snap.len);
     CU_ASSERT_FATAL(gw_windows_restore(r, &in) == 0);
-    CU_ASSERT(gw_windows_advance(w, T0 + 102 * SEC, lines_emit, &x) == 0);
-    CU_ASSERT(gw_windows_advance(r, T0 + 102 * SEC, lines_emit, &y) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 102 * SEC, SIZE_MAX, lines_emit, &x) == 0);
+    CU_ASSERT(gw_windows_advance(r, T0 + 102 * SEC, SIZE_MAX, lines_emit, &y) == 0);
     CU_ASSERT_FATAL(x.n == 2 && y.n == 2);
     CU_ASSERT(strstr(x.v[0], "node=node-0002") != NULL);
     CU_ASSERT(strcmp(x.v[0], y.v[0]) == 0 && strcmp(x.v[1], y.v[1]) == 0);
@@ -1284,7 +1285,7 @@ static void test_memory_figures(void)
                 CU_ASSERT(rc == 0 || rc == GW_ERANGE);
             }
         }
-        CU_ASSERT_FATAL(gw_windows_advance(w, now, discard, &emitted) == 0);
+        CU_ASSERT_FATAL(gw_windows_advance(w, now, SIZE_MAX, discard, &emitted) == 0);
         memory_is_live(w, mark);
         if ((now - T0) % (3600 * SEC) == 1800 * SEC)
             restored_memory_is_live(w, &cfg);
@@ -1324,10 +1325,10 @@ static void test_idle_advance_is_cheap(void)
         }
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (int64_t now = T0 + SEC; now < T0 + 90 * SEC; now += 100) /* due at T0 + 90 s */
-            CU_ASSERT(gw_windows_advance(w, now, count_emits, &emitted) == 0);
+            CU_ASSERT(gw_windows_advance(w, now, SIZE_MAX, count_emits, &emitted) == 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         CU_ASSERT(emitted == 0);
-        CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, count_emits, &emitted) == 0);
+        CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, count_emits, &emitted) == 0);
         CU_ASSERT(emitted == sizes[t]);
         double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
         printf("\n    %zu series: %.0f ns per advance with nothing due", sizes[t], ns / 890.0);
@@ -1428,7 +1429,7 @@ static void bench_run(struct bench *b, int64_t from_ms, int64_t to_ms)
                 j++;
             }
         }
-        if (gw_windows_advance(b->w, now, discard, &b->emitted) != 0)
+        if (gw_windows_advance(b->w, now, SIZE_MAX, discard, &b->emitted) != 0)
             CU_FAIL_FATAL("bench advance failed");
     }
 }
