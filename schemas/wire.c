@@ -16,6 +16,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 static const uint8_t wire_magic[2] = {'C', 'G'};
 
@@ -167,16 +168,16 @@ static int wire_hmac_prepared(const struct wire_hmac_key *k, const uint8_t *data
     return ok ? 0 : -1;
 }
 
-/* Computes the tag with key, prepared now when its owner did not prepare it. */
+/* Computes the tag with key: prepared, or OpenSSL's one-shot HMAC() over its bytes. */
 static int wire_hmac(const struct wire_key *key, const uint8_t *data, size_t len,
                      uint8_t tag[WIRE_TAG_BYTES])
 {
+    unsigned int n = 0;
     if (key->hmac)
         return wire_hmac_prepared(key->hmac, data, len, tag);
-    struct wire_hmac_key *k = wire_hmac_key_new(key->bytes, key->len);
-    int rc = k ? wire_hmac_prepared(k, data, len, tag) : -1;
-    wire_hmac_key_free(k);
-    return rc;
+    if (!HMAC(EVP_sha256(), key->bytes, (int)key->len, data, len, tag, &n) || n != WIRE_TAG_BYTES)
+        return -1;
+    return 0;
 }
 
 /* Fields without which the gateway cannot place a frame or its readings. */
@@ -260,7 +261,6 @@ int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate
     struct wire_arena *a = &d->arena;
     Citygate__V1__Frame *f = NULL;
     a->used = 0;
-    a->exhausted = 0;
     int rc = wire_body_decode(a, buf + signed_len - body_len, body_len, &f);
     if (rc == -WIRE_ETOO_COMPLEX)
         return wire_fail(diag, WIRE_ETOO_COMPLEX, "%s: body needs more than %zu bytes", device_id,

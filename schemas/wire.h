@@ -86,7 +86,7 @@ void wire_hmac_key_free(struct wire_hmac_key *k);
 struct wire_key {
     const uint8_t *bytes;
     size_t len;
-    /* The same key from wire_hmac_key_new(), or NULL to prepare it per frame. */
+    /* The same key from wire_hmac_key_new(), or NULL: one-shot HMAC() over bytes each frame. */
     const struct wire_hmac_key *hmac;
 };
 
@@ -102,7 +102,6 @@ struct wire_arena {
     unsigned char *base;
     size_t cap;
     size_t used;
-    int exhausted; /* an allocation did not fit since the last reset */
 };
 
 /* Everything one decoding thread needs. Fill the fields, then call wire_decode(). */

@@ -38,7 +38,6 @@ void wire_arena_init(struct wire_arena *arena, void *buf, size_t cap)
     arena->base = buf;
     arena->cap = cap;
     arena->used = 0;
-    arena->exhausted = 0;
 }
 
 static void *body_alloc(struct wire_arena *a, size_t size)
@@ -46,10 +45,8 @@ static void *body_alloc(struct wire_arena *a, size_t size)
     uintptr_t at = (uintptr_t)(a->base + a->used);
     size_t pad = (alignof(max_align_t) - at % alignof(max_align_t)) % alignof(max_align_t);
 
-    if (size > a->cap || a->used + pad > a->cap - size) {
-        a->exhausted = 1;
+    if (size > a->cap || a->used + pad > a->cap - size)
         return NULL;
-    }
     a->used += pad;
     void *p = a->base + a->used;
     a->used += size;

@@ -109,7 +109,7 @@ static void test_golden_decode(void)
     }
 }
 
-/* A prepared key verifies exactly like the raw key: same outcome for every vector. */
+/* A prepared key (wire.c's own HMAC) verifies as the raw key (OpenSSL's HMAC()): every vector. */
 static void test_golden_prepared_key(void)
 {
     struct wire_decoder d;
