@@ -69,18 +69,6 @@ static void put(struct gw_lp_line *line, const char *s, size_t n)
     line->pos += n;
 }
 
-/* put() of one byte, for separators: most of a line is short pieces. */
-static void put_char(struct gw_lp_line *line, char c)
-{
-    if (line->err)
-        return;
-    if (line->pos == line->b->cap) {
-        line_fail(line, GW_EFULL);
-        return;
-    }
-    line->b->buf[line->pos++] = c;
-}
-
 /*
  * Appends s with the characters of class esc preceded by a backslash, in
  * runs between them. name: s is a measurement, tag or field key or tag value
@@ -108,7 +96,7 @@ static void put_escaped(struct gw_lp_line *line, const char *s, unsigned esc, in
         }
         if (cls & esc) {
             put(line, run, (size_t)(p - run));
-            put_char(line, '\\');
+            put(line, "\\", 1);
             run = p;
         }
     }
@@ -131,18 +119,18 @@ int gw_lp_tag(struct gw_lp_line *line, const char *key, const char *value)
 {
     if (line->n_fields)
         return line_fail(line, GW_EINVAL);
-    put_char(line, ',');
+    put(line, ",", 1);
     put_escaped(line, key, ESC_NAME, 1);
-    put_char(line, '=');
+    put(line, "=", 1);
     put_escaped(line, value, ESC_NAME, 1);
     return line->err;
 }
 
 static void field_key(struct gw_lp_line *line, const char *key)
 {
-    put_char(line, line->n_fields++ ? ',' : ' ');
+    put(line, line->n_fields++ ? "," : " ", 1);
     put_escaped(line, key, ESC_NAME, 1);
-    put_char(line, '=');
+    put(line, "=", 1);
 }
 
 int gw_lp_field_int(struct gw_lp_line *line, const char *key, int64_t value)
@@ -169,9 +157,9 @@ int gw_lp_field_float(struct gw_lp_line *line, const char *key, double value)
 int gw_lp_field_string(struct gw_lp_line *line, const char *key, const char *value)
 {
     field_key(line, key);
-    put_char(line, '"');
+    put(line, "\"", 1);
     put_escaped(line, value, ESC_STRING, 0);
-    put_char(line, '"');
+    put(line, "\"", 1);
     return line->err;
 }
 

@@ -17,8 +17,8 @@
  * fewest digits that read back to the same double (at most 17; numtext.h).
  * Timestamps are milliseconds: write with precision=ms.
  *
- * Thread rules: plain data, one thread per buffer. Formatting uses the C
- * locale's decimal point: the gateway never calls setlocale().
+ * Thread rules: plain data, one thread per buffer. Numbers are written
+ * without printf (numtext.h), so the locale plays no part.
  */
 #ifndef CITYGATE_GW_LP_H
 #define CITYGATE_GW_LP_H

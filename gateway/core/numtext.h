@@ -8,7 +8,7 @@
  * 15 and the number of digits: "0.1", "52.3", "-0", "1e+22",
  * "0.30000000000000004", "1.2345678901234568e+17". For normal numbers this is
  * byte for byte what the shortest of %.15g, %.16g and %.17g that reads back
- * gives, except just above a power of two, where a rounding interval that
+ * gives, except at a power of two, where a rounding interval that
  * is narrower below than above may allow 16 digits where the nearest
  * 16-digit decimal does not read back (printf then needs 17). Subnormals get
  * at most 17 digits too, usually fewer than %.15g would write.
