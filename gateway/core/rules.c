@@ -100,14 +100,13 @@ struct rl_node {
     char id[]; /* the node id, its NUL, then the site id and its NUL (rl_node_site()) */
 };
 
-/* Quantities below this have a bit in gw_rules.quantities; the others share one flag. */
+/* Quantities below this have a bit in gw_rules.quantities; bit 0 (no name) stands for the rest. */
 #define RL_QUANTITY_BITS 64
 
 struct gw_rules {
     struct rl_rule *rules;
     size_t n_rules;
-    uint64_t quantities;      /* bit q: some rule's quantity glob matches quantity q */
-    uint8_t other_quantities; /* ...matches the name of a quantity >= RL_QUANTITY_BITS */
+    uint64_t quantities; /* bit q: some rule's quantity glob matches quantity q's name */
     struct rl_node *nodes;
     size_t n_nodes, n_series, n_states, state_bytes;
     struct gw_rules_limits limits;
@@ -299,15 +298,14 @@ static void rl_select_quantities(struct gw_rules *rs)
     for (int q = 0; q < RL_QUANTITY_BITS; q++)
         if (rl_any_selects(rs, rl_quantity_name(q)))
             rs->quantities |= UINT64_C(1) << q;
-    rs->other_quantities = (uint8_t)rl_any_selects(rs, "");
 }
 
 /* 1 when some rule may select a reading of quantity: 0 means no state is ever needed. */
 static int rl_selected(const struct gw_rules *rs, int quantity)
 {
-    if (quantity >= 0 && quantity < RL_QUANTITY_BITS)
-        return (int)(rs->quantities >> quantity) & 1;
-    return rs->other_quantities;
+    if (quantity < 0 || quantity >= RL_QUANTITY_BITS)
+        quantity = 0; /* unnamed, like quantity 0: rl_quantity_name() gives "" for both */
+    return (int)(rs->quantities >> quantity) & 1;
 }
 
 int gw_rules_new(const struct gw_rule_def *defs, size_t n_defs,
