@@ -45,7 +45,6 @@ struct dd_gap {
 struct dd_dev {
     UT_hash_handle hh;
     uint8_t n_gaps;
-    uint8_t cap_gaps; /* DD_INLINE_GAPS, or GW_DEDUP_MAX_GAPS once on the heap */
     uint8_t has_prev;
     uint64_t boot_id;          /* 0 until the first commit */
     uint64_t high;             /* highest seq accepted in boot_id */
@@ -117,7 +116,6 @@ static struct dd_dev *dd_dev_new(const char *id, size_t len)
     struct dd_dev *dev = gw_calloc(1, sizeof *dev + len + 1);
     if (dev) {
         dev->gaps = dev->inline_gaps;
-        dev->cap_gaps = DD_INLINE_GAPS;
         memcpy(dev->id, id, len);
     }
     return dev;
@@ -138,15 +136,20 @@ static int dd_gaps_grow(struct dd_dev *dev)
         return GW_ENOMEM;
     memcpy(heap, dev->gaps, dev->n_gaps * sizeof *heap);
     dev->gaps = heap;
-    dev->cap_gaps = GW_DEDUP_MAX_GAPS;
     return 0;
 }
 
-/* 1 when the list has no room for one more gap, after trying to make room. */
-static int dd_gaps_full(struct dd_dev *dev)
+/* Room in the gap list: inline, or on the heap once a device needed more. */
+static int dd_cap(const struct dd_dev *dev)
 {
-    return dev->n_gaps == dev->cap_gaps &&
-           (dev->cap_gaps == GW_DEDUP_MAX_GAPS || dd_gaps_grow(dev) != 0);
+    return dev->gaps == dev->inline_gaps ? DD_INLINE_GAPS : GW_DEDUP_MAX_GAPS;
+}
+
+/* Makes room for one more gap if it can; 1 when the list is still full. */
+static int dd_gaps_make_room(struct dd_dev *dev)
+{
+    return dev->n_gaps == dd_cap(dev) &&
+           (dd_cap(dev) == GW_DEDUP_MAX_GAPS || dd_gaps_grow(dev) != 0);
 }
 
 static int dd_gap_find(const struct dd_dev *dev, uint64_t seq)
@@ -195,7 +198,7 @@ static void dd_retire_oldest(struct gw_dedup *d, struct dd_dev *dev)
 static void dd_gap_open(struct gw_dedup *d, struct dd_dev *dev, uint64_t lo, uint64_t hi)
 {
     DD_COUNT(d, dev, n_lost_pending, dd_counted(dev, lo, hi));
-    if (dd_gaps_full(dev))
+    if (dd_gaps_make_room(dev))
         dd_retire_oldest(d, dev);
     dev->gaps[dev->n_gaps++] = (struct dd_gap){lo, hi};
 }
@@ -203,7 +206,7 @@ static void dd_gap_open(struct gw_dedup *d, struct dd_dev *dev, uint64_t lo, uin
 /* seq, strictly inside gap i, arrived late: the gap becomes two. */
 static void dd_gap_split(struct gw_dedup *d, struct dd_dev *dev, int i, uint64_t seq)
 {
-    int full = dd_gaps_full(dev);
+    int full = dd_gaps_make_room(dev);
     if (full && i == 0) {
         /* No room to split the oldest gap: its lower part becomes definitive. */
         dev->floor = seq;
@@ -413,9 +416,17 @@ size_t gw_dedup_prune(struct gw_dedup *d, int (*keep)(void *ctx, const char *dev
     return n;
 }
 
-size_t gw_dedup_device_bytes(void)
+size_t gw_dedup_heap_bytes(const struct gw_dedup *d)
 {
-    return sizeof(struct dd_dev);
+    struct dd_dev *dev, *tmp;
+    size_t n = 0;
+    HASH_ITER(hh, d->head, dev, tmp)
+    {
+        n += sizeof *dev + strlen(dev->id) + 1;
+        if (dev->gaps != dev->inline_gaps)
+            n += GW_DEDUP_MAX_GAPS * sizeof *dev->gaps;
+    }
+    return n;
 }
 
 /* ---- snapshots (serial.h byte format) ---- */
@@ -471,7 +482,7 @@ int gw_dedup_snapshot(const struct gw_dedup *d, struct gw_wbuf *w)
 /* A restored device must satisfy what the rest of this file assumes. */
 static int dd_valid(const struct dd_dev *dev, uint64_t window_seqs)
 {
-    if (!dev->id[0] || dev->n_gaps > dev->cap_gaps || dev->floor > dev->high + 1 ||
+    if (!dev->id[0] || dev->n_gaps > dd_cap(dev) || dev->floor > dev->high + 1 ||
         dev->high - dev->floor >= window_seqs + 1)
         return 0;
     for (int g = 0; g < dev->n_gaps; g++) {
@@ -509,7 +520,7 @@ static int dd_get_dev(struct gw_rbuf *r, uint64_t window_seqs, struct dd_dev **o
     if (n_gaps > DD_INLINE_GAPS && n_gaps <= GW_DEDUP_MAX_GAPS)
         rc = dd_gaps_grow(dev);
     dev->n_gaps = n_gaps;
-    for (int g = 0; g < dev->n_gaps && g < dev->cap_gaps; g++) {
+    for (int g = 0; g < dev->n_gaps && g < dd_cap(dev); g++) {
         dev->gaps[g].lo = gw_get_u64(r);
         dev->gaps[g].hi = gw_get_u64(r);
     }

@@ -124,10 +124,11 @@ void gw_dedup_totals(const struct gw_dedup *d, struct gw_dedup_totals *out);
 size_t gw_dedup_prune(struct gw_dedup *d, int (*keep)(void *ctx, const char *device_id), void *ctx);
 
 /*
- * Bytes of state one tracked device costs, less its id and gaps beyond two
- * (the allocation, not the hash buckets).
+ * Heap bytes the tracked devices hold: each one's allocation with its id,
+ * and its gap list once on the heap (not the hash buckets). Walks every
+ * device: for the bench and tests, not per frame.
  */
-size_t gw_dedup_device_bytes(void);
+size_t gw_dedup_heap_bytes(const struct gw_dedup *d);
 
 /*
  * Appends the whole table to w (serial.h format) for a state snapshot.

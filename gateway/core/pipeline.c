@@ -264,6 +264,11 @@ void gw_pipeline_dedup_totals(const struct gw_pipeline *p, struct gw_dedup_total
     gw_dedup_totals(p->dedup, out);
 }
 
+size_t gw_pipeline_dedup_heap_bytes(const struct gw_pipeline *p)
+{
+    return gw_dedup_heap_bytes(p->dedup);
+}
+
 void gw_pipeline_rules_stats(const struct gw_pipeline *p, struct gw_rules_stats *out)
 {
     gw_rules_stats(p->rules, out);

@@ -128,6 +128,9 @@ int gw_pipeline_restore(struct gw_pipeline *p, const uint8_t *buf, size_t len);
 void gw_pipeline_stats(const struct gw_pipeline *p, struct gw_pipeline_stats *out);
 void gw_pipeline_window_stats(const struct gw_pipeline *p, struct gw_windows_stats *out);
 void gw_pipeline_dedup_totals(const struct gw_pipeline *p, struct gw_dedup_totals *out);
+
+/* gw_dedup_heap_bytes() of the pipeline's dedup: walks every device (bench, tests). */
+size_t gw_pipeline_dedup_heap_bytes(const struct gw_pipeline *p);
 void gw_pipeline_rules_stats(const struct gw_pipeline *p, struct gw_rules_stats *out);
 
 /* 1 when aggregates of quantity keep quantiles (distributions such as speed, noise, PM). */

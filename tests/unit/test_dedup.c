@@ -385,14 +385,18 @@ static void test_memory(void)
 {
     struct gw_dedup *d = make(10, 1000);
 
-    CU_ASSERT(gw_dedup_device_bytes() + 16 <= 512);
+    CU_ASSERT(gw_dedup_heap_bytes(d) == 0);
     feed(d, "a", 1, 1, 0);
-    gw_alloc_fail_after(-1); /* resets the count */
+    size_t one = gw_dedup_heap_bytes(d);
+    CU_ASSERT(one > 0 && one + 16 <= 512); /* malloc's header included */
+    gw_alloc_fail_after(-1);               /* resets the count */
     CU_ASSERT_EQUAL(feed(d, "a", 1, 3, 0), GW_DEDUP_NEW);
     CU_ASSERT_EQUAL(feed(d, "a", 1, 5, 0), GW_DEDUP_NEW);
     CU_ASSERT_EQUAL(gw_alloc_count(), 0); /* two gaps: inline */
+    CU_ASSERT_EQUAL(gw_dedup_heap_bytes(d), one);
     CU_ASSERT_EQUAL(feed(d, "a", 1, 7, 0), GW_DEDUP_NEW);
-    CU_ASSERT_EQUAL(gw_alloc_count(), 1); /* the third */
+    CU_ASSERT_EQUAL(gw_alloc_count(), 1);    /* the third */
+    CU_ASSERT(gw_dedup_heap_bytes(d) > one); /* the gap list on the heap counts */
     feed_lossy(d, 8, 5000);
     CU_ASSERT_EQUAL(gw_alloc_count(), 1);
     gw_dedup_free(d);

@@ -174,8 +174,8 @@ static void print_memory(const struct replay *r, const struct mallinfo2 *before)
     printf("heap_bytes=%zu heap_chunks=%zu window_bytes=%zu window_blocks=%zu rules_bytes=%zu "
            "dedup_bytes=%zu devices=%zu series=%zu rule_series=%zu\n",
            after.uordblks - before->uordblks, (size_t)(after.ordblks - before->ordblks),
-           ws.memory_bytes, ws.memory_blocks, rs.state_bytes,
-           dt.n_devices * gw_dedup_device_bytes(), dt.n_devices, ws.series, rs.n_series);
+           ws.memory_bytes, ws.memory_blocks, rs.state_bytes, gw_pipeline_dedup_heap_bytes(r->pipe),
+           dt.n_devices, ws.series, rs.n_series);
 }
 
 /* Opens DIR/rp_<width>.lp for every level: the gateway's retention policy names. */
