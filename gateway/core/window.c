@@ -520,9 +520,8 @@ static void series_free(struct gw_windows *w, struct series *s)
 {
     for (size_t i = 0; s->quantiles && i < w->n_slots; i++) {
         struct gw_qsketch *sk = slot_sketch(w, s, i);
-        struct mem before = sketch_mem(sk);
+        mem_add(w, -gw_qsketch_heap_bytes(sk), -gw_qsketch_heap_blocks(sk));
         gw_qsketch_fini(sk);
-        sketch_moved(w, sk, before);
     }
     mem_add(w, -series_bytes(w, s->quantiles, strlen(s->sensor)), (size_t)-1);
     gw_free(s);
