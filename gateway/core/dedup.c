@@ -482,8 +482,7 @@ int gw_dedup_snapshot(const struct gw_dedup *d, struct gw_wbuf *w)
 /* A restored device must satisfy what the rest of this file assumes. */
 static int dd_valid(const struct dd_dev *dev, uint64_t window_seqs)
 {
-    if (!dev->id[0] || dev->n_gaps > dd_cap(dev) || dev->floor > dev->high + 1 ||
-        dev->high - dev->floor >= window_seqs + 1)
+    if (!dev->id[0] || dev->floor > dev->high + 1 || dev->high - dev->floor >= window_seqs + 1)
         return 0;
     for (int g = 0; g < dev->n_gaps; g++) {
         const struct dd_gap *gap = &dev->gaps[g];
@@ -517,15 +516,19 @@ static int dd_get_dev(struct gw_rbuf *r, uint64_t window_seqs, struct dd_dev **o
     dev->prev_boot_id = gw_get_u64(r);
     dev->prev_high = gw_get_u64(r);
     dd_get_stats(r, &dev->st);
-    if (n_gaps > DD_INLINE_GAPS && n_gaps <= GW_DEDUP_MAX_GAPS)
-        rc = dd_gaps_grow(dev);
-    dev->n_gaps = n_gaps;
-    for (int g = 0; g < dev->n_gaps && g < dd_cap(dev); g++) {
-        dev->gaps[g].lo = gw_get_u64(r);
-        dev->gaps[g].hi = gw_get_u64(r);
-    }
-    if (rc == 0 && (r->bad || !dd_valid(dev, window_seqs)))
+    if (n_gaps > GW_DEDUP_MAX_GAPS)
         rc = GW_EINVAL;
+    else if (n_gaps > DD_INLINE_GAPS)
+        rc = dd_gaps_grow(dev);
+    if (rc == 0) {
+        dev->n_gaps = n_gaps;
+        for (int g = 0; g < n_gaps; g++) {
+            dev->gaps[g].lo = gw_get_u64(r);
+            dev->gaps[g].hi = gw_get_u64(r);
+        }
+        if (r->bad || !dd_valid(dev, window_seqs))
+            rc = GW_EINVAL;
+    }
     if (rc != 0) {
         dd_dev_free(dev);
         return rc;
@@ -549,10 +552,10 @@ int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r)
         if ((rc = dd_get_dev(r, d->window_seqs, &dev)) != 0)
             goto out;
         HASH_FIND_STR(d->head, dev->id, found);
-        rc = found ? GW_EINVAL : GW_ENOMEM;
         if (!found)
             HASH_ADD_STR(d->head, id, dev);
         if (found || !dev->hh.tbl) {
+            rc = found ? GW_EINVAL : GW_ENOMEM;
             dd_dev_free(dev);
             goto out;
         }
