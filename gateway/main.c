@@ -554,6 +554,14 @@ static int start(struct gateway *gw)
         fprintf(stderr, "citygate: journal: %s\n", err);
         return EX_IOERR;
     }
+    struct gw_journal_stats js;
+    gw_journal_stats(gw->journal, &js);
+    if (js.damaged_segments > 0)
+        gw_log(NULL,
+               "journal: %" PRIu64 " damaged records (%" PRIu64 " bytes in %" PRIu64
+               " spans) passed over in %" PRIu64
+               " segments; those segments are kept and renamed *.damaged when they leave",
+               js.damaged_records, js.damaged_bytes, js.damaged_spans, js.damaged_segments);
 
     struct gw_sink_config *sc = &gw->sink_cfg;
     sc->ops = gw_sink_find(gw->cfg.store_api);

@@ -102,6 +102,12 @@ int render_metrics(void *ctx, FILE *out)
         js.bytes_after_snapshot);
     one(out, "citygate_journal_dropped_total", "counter",
         "Journaled frames removed unreplayed because the journal was full.", js.dropped);
+    one(out, "citygate_journal_damaged_records_total", "counter",
+        "Damaged journal records passed over at start (a span whose headers do not chain counts "
+        "as one).",
+        js.damaged_records);
+    one(out, "citygate_journal_damaged_bytes_total", "counter",
+        "Damaged journal bytes passed over at start.", js.damaged_bytes);
     one(out, "citygate_journal_fsyncs_total", "counter", "Journal fsyncs.", js.fsyncs);
     one(out, "citygate_journal_errors_total", "counter", "Journal writes that failed.",
         journal_errors);

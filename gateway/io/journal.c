@@ -8,9 +8,17 @@
  *
  * A record is a 8-byte header, body length and CRC-32 of the body (both
  * little-endian), then the body: arrival_ms (u64), topic length (u16), topic,
- * payload. A crash can leave the last record of the last segment incomplete;
- * open cuts it off, counting the bytes, so appends continue after the last
- * whole record. Segments are small enough to be read whole during replay.
+ * payload. Segments are small enough to be read whole during replay.
+ *
+ * Damage costs only the damaged records. A record that fails its checks (a
+ * flipped bit, a torn write, a page lost at power failure) is passed over by
+ * looking for the next intact record at every following byte, as the node's
+ * ring does (firmware/core/ring.c); the CRC makes a false match as unlikely
+ * as an undetected error. Nothing damaged is cut or deleted: open counts the
+ * spans and bytes it passes over, a damaged last segment is closed and
+ * appends go to a new one, and a damaged segment that leaves the journal
+ * (trimmed after a snapshot, or dropped for space) is renamed to
+ * <id>.seg.damaged for inspection instead of being removed.
  *
  * The last segment is written through a shared mapping: an append is a copy
  * into the page cache with no system call, and survives the process as a
@@ -18,7 +26,7 @@
  * file is allocated to segment_bytes when it is opened (posix_fallocate, so
  * a full disk fails the open, not a later store with SIGBUS) and cut to its
  * records when it is closed; after a crash, the zeros past the records are
- * neither records nor torn bytes.
+ * neither records nor damage.
  */
 #include "journal.h"
 
@@ -45,8 +53,9 @@
 
 struct journal_segment {
     uint64_t id;
-    uint64_t bytes;
+    uint64_t bytes; /* up to the end of its last intact record */
     uint64_t records;
+    int damaged; /* bytes before its end are not records: kept when it leaves */
 };
 
 struct gw_journal {
@@ -146,42 +155,92 @@ static size_t record_at(const uint8_t *p, size_t avail)
     if (body < JOURNAL_BODY_FIXED || body > JOURNAL_MAX_RECORD ||
         body > avail - JOURNAL_HEADER_BYTES)
         return 0;
-    if (crc32(0, p + JOURNAL_HEADER_BYTES, (uInt)body) != (uint32_t)get_le(p + 4, 4))
-        return 0;
+    /* The cheap check first: resynchronising tries this at every byte. */
     if (get_le(p + JOURNAL_HEADER_BYTES + 8, 2) > body - JOURNAL_BODY_FIXED)
+        return 0;
+    if (crc32(0, p + JOURNAL_HEADER_BYTES, (uInt)body) != (uint32_t)get_le(p + 4, 4))
         return 0;
     return JOURNAL_HEADER_BYTES + (size_t)body;
 }
 
 /*
- * Counts the whole records of a segment; *good is the length they cover,
- * *torn the bytes written after them (the zeros of a segment that was
- * allocated ahead are not), *size the file's.
+ * Finds the next intact record starting in buf[*off, limit) (it may extend
+ * to len). Returns its length and moves *off to it, or 0 when there is none
+ * (*off unchanged).
  */
-static int scan_segment(const struct gw_journal *j, uint64_t id, uint64_t *records, uint64_t *good,
-                        uint64_t *torn, uint64_t *size)
+static size_t next_record(const uint8_t *buf, size_t len, size_t limit, size_t *off)
+{
+    for (size_t o = *off; o < limit; o++) {
+        size_t n = record_at(buf + o, len - o);
+        if (n > 0) {
+            *off = o;
+            return n;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The records a damaged span of len bytes held: the number of headers whose
+ * lengths chain exactly across it, or 1 when they do not (a header was hit).
+ */
+static uint64_t span_records(const uint8_t *p, size_t len)
+{
+    size_t o = 0;
+    uint64_t n = 0;
+    while (len - o >= JOURNAL_HEADER_BYTES) {
+        uint64_t body = get_le(p + o, 4);
+        if (body < JOURNAL_BODY_FIXED || body > len - o - JOURNAL_HEADER_BYTES)
+            break;
+        o += JOURNAL_HEADER_BYTES + (size_t)body;
+        n++;
+    }
+    return o == len && n > 0 ? n : 1;
+}
+
+/* What scan_segment() found. */
+struct scan {
+    uint64_t records; /* intact */
+    uint64_t end;     /* the end of the last intact record */
+    uint64_t spans;   /* damaged spans passed over */
+    uint64_t damaged_records, damaged_bytes;
+};
+
+/*
+ * Walks a segment's intact records, passing over damaged spans. Bytes after
+ * the last record count as damaged unless they are zeros (what a segment
+ * allocated ahead holds).
+ */
+static int scan_segment(const struct gw_journal *j, uint64_t id, struct scan *out)
 {
     char path[600];
     uint8_t *buf = NULL;
-    size_t len = 0, off = 0, n;
-    uint64_t count = 0;
+    size_t len = 0, off = 0, used, n;
+    struct scan sc = {0, 0, 0, 0, 0};
 
     journal_path(j, id, path, sizeof path);
     int rc = read_file(path, SIZE_MAX, &buf, &len);
     if (rc != 0)
         return rc;
-    while ((n = record_at(buf + off, len - off)) > 0) {
-        off += n;
-        count++;
-    }
-    size_t used = len;
-    while (used > off && buf[used - 1] == 0)
+    for (used = len; used > 0 && buf[used - 1] == 0;)
         used--;
+    for (;;) {
+        size_t at = off;
+        n = next_record(buf, len, used, &at);
+        size_t gap = (n > 0 ? at : used > off ? used : off) - off;
+        if (gap > 0) {
+            sc.spans++;
+            sc.damaged_bytes += gap;
+            sc.damaged_records += span_records(buf + off, gap);
+        }
+        if (n == 0)
+            break;
+        off = at + n;
+        sc.records++;
+        sc.end = off;
+    }
     free(buf);
-    *records = count;
-    *good = off;
-    *torn = used - off;
-    *size = len;
+    *out = sc;
     return 0;
 }
 
@@ -195,7 +254,7 @@ static int add_segment(struct gw_journal *j, uint64_t id)
         j->segs = s;
         j->cap_segs = cap;
     }
-    j->segs[j->n_segs++] = (struct journal_segment){id, 0, 0};
+    j->segs[j->n_segs++] = (struct journal_segment){id, 0, 0, 0};
     return 0;
 }
 
@@ -322,28 +381,25 @@ int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out
     }
     for (size_t i = 0; i < j->n_segs; i++) {
         struct journal_segment *s = &j->segs[i];
-        uint64_t good, torn, size;
-        char path[600];
-        rc = scan_segment(j, s->id, &s->records, &good, &torn, &size);
+        struct scan sc;
+        rc = scan_segment(j, s->id, &sc);
         if (rc != 0) {
             snprintf(err, err_len, "segment %016" PRIx64 ": %s", s->id, gw_strerror(rc));
             goto fail;
         }
-        if (good < size) {
-            /* A crash mid-append: keep the whole records, drop the rest. */
-            journal_path(j, s->id, path, sizeof path);
-            if (truncate(path, (off_t)good) != 0) {
-                rc = GW_EIO;
-                snprintf(err, err_len, "%s: %s", path, strerror(errno));
-                goto fail;
-            }
-            j->stats.torn_bytes += torn;
-        }
-        s->bytes = good;
-        j->stats.bytes += good;
-        j->stats.records += s->records;
+        s->records = sc.records;
+        s->bytes = sc.end;
+        s->damaged = sc.spans > 0;
+        j->stats.bytes += sc.end;
+        j->stats.records += sc.records;
+        j->stats.damaged_segments += s->damaged;
+        j->stats.damaged_spans += sc.spans;
+        j->stats.damaged_records += sc.damaged_records;
+        j->stats.damaged_bytes += sc.damaged_bytes;
     }
-    if (j->n_segs == 0 && (rc = add_segment(j, 1)) != 0)
+    /* Appends never write over damage: a damaged last segment is left as it is. */
+    if ((j->n_segs == 0 || j->segs[j->n_segs - 1].damaged) &&
+        (rc = add_segment(j, j->n_segs ? j->segs[j->n_segs - 1].id + 1 : 1)) != 0)
         goto fail;
     if ((rc = open_tail(j, 0)) != 0) {
         snprintf(err, err_len, "%s: cannot open segment: %s", j->dir, strerror(errno));
@@ -371,12 +427,31 @@ void gw_journal_free(struct gw_journal *j)
     free(j);
 }
 
-/* Removes segment index 0; its records count as dropped when not covered by a snapshot. */
+/*
+ * Renames the damaged segment at path to path.damaged (or .damaged.N when
+ * that exists): the evidence stays, out of the journal's way.
+ */
+static void move_aside(const char *path)
+{
+    char aside[640];
+    snprintf(aside, sizeof aside, "%s.damaged", path);
+    for (int k = 1; k < 1000 && link(path, aside) != 0 && errno == EEXIST; k++)
+        snprintf(aside, sizeof aside, "%s.damaged.%d", path, k);
+    unlink(path);
+}
+
+/*
+ * Removes segment index 0 (a damaged one is moved aside); its records count
+ * as dropped when not covered by a snapshot.
+ */
 static void remove_oldest(struct gw_journal *j, int dropped)
 {
     char path[600];
     journal_path(j, j->segs[0].id, path, sizeof path);
-    unlink(path);
+    if (j->segs[0].damaged)
+        move_aside(path);
+    else
+        unlink(path);
     j->stats.bytes -= j->segs[0].bytes;
     j->stats.records -= j->segs[0].records;
     if (dropped)
@@ -477,7 +552,8 @@ int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journ
         int rc = read_file(path, (size_t)s->bytes, &buf, &len);
         if (rc != 0)
             return rc;
-        while (rc == 0 && off < len && (n = record_at(buf + off, len - off)) > 0) {
+        /* Damaged spans were counted at open; here they are only passed over. */
+        while (rc == 0 && (n = next_record(buf, len, len, &off)) > 0) {
             const uint8_t *body = buf + off + JOURNAL_HEADER_BYTES;
             size_t topic_len = (size_t)get_le(body + 8, 2);
             memcpy(topic, body + JOURNAL_BODY_FIXED, topic_len);

@@ -13,6 +13,10 @@
  * The journal is bounded: when it would exceed max_bytes the oldest segment
  * is removed and its records are counted as dropped.
  *
+ * Damage (a flipped bit, a torn write) costs only the damaged records:
+ * reading resynchronises on the next intact record, and a damaged segment is
+ * never cut or deleted, but renamed to <id>.seg.damaged when it leaves.
+ *
  * Not thread-safe: the caller serialises all calls, except the disk work that
  * gw_journal_sync_fd() and gw_journal_write_snapshot() let it do outside its
  * lock, so that appends do not wait on fsync.
@@ -40,17 +44,21 @@ struct gw_journal_pos {
 struct gw_journal_stats {
     uint64_t bytes; /* of records, all segments (the last one's file is allocated ahead) */
     uint64_t segments;
-    uint64_t records;    /* records in the journal now */
-    uint64_t appended;   /* since open */
-    uint64_t dropped;    /* records removed unreplayed because the journal was full */
-    uint64_t torn_bytes; /* cut at open after a crash mid-write */
+    uint64_t records;          /* records in the journal now */
+    uint64_t appended;         /* since open */
+    uint64_t dropped;          /* records removed unreplayed because the journal was full */
+    uint64_t damaged_segments; /* found at open with bytes that are not records */
+    uint64_t damaged_spans;    /* runs of such bytes passed over */
+    uint64_t damaged_records;  /* records in them (a span whose headers do not chain counts 1) */
+    uint64_t damaged_bytes;    /* their bytes */
     uint64_t fsyncs;
     uint64_t bytes_after_snapshot; /* what a restart would replay */
 };
 
 /*
- * Opens (creating if needed) the journal in cfg->dir, cutting a record torn
- * by a crash. Returns 0 and sets *out (caller frees with gw_journal_free()),
+ * Opens (creating if needed) the journal in cfg->dir, counting the damage it
+ * finds in the damaged_* stats (a caller logs them). Returns 0 and sets
+ * *out (caller frees with gw_journal_free()),
  * or a negative enum gw_err with a message in err.
  */
 int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out, char *err,
@@ -85,8 +93,9 @@ typedef int (*gw_journal_fn)(void *ctx, uint64_t arrival_ms, const char *topic,
                              const uint8_t *payload, size_t len);
 
 /*
- * Calls fn for every record from pos on, in order; stops early when fn
- * returns non-zero and returns that. Records dropped for space are skipped.
+ * Calls fn for every intact record from pos on, in order; stops early when
+ * fn returns non-zero and returns that. Records dropped for space and
+ * damaged records are skipped.
  */
 int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journal_fn fn,
                       void *ctx);

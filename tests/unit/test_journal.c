@@ -1,7 +1,7 @@
 /*
  * test_journal.c -- the journal on a real folder: replay order, a record torn
- * at every possible byte, a process killed with its segment mapped, records
- * larger than a segment, the size bound, snapshots and their corruption.
+ * at every possible byte, a byte flipped anywhere in a record, a process killed with its segment
+ * mapped, records larger than a segment, the size bound, snapshots and their corruption.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -102,43 +102,148 @@ static void test_append_and_replay_in_order(void)
     gw_journal_free(j);
 }
 
+/* Reads the file at path (at most cap bytes) into buf; returns its length. */
+static size_t slurp(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_FATAL(f != NULL);
+    size_t n = fread(buf, 1, cap, f);
+    CU_ASSERT_FATAL(feof(f));
+    fclose(f);
+    return n;
+}
+
 /*
- * Cutting the last record at any byte loses that record only, and appends go
- * on after it. The torn bytes counted are those up to the last non-zero one:
+ * Cutting the last record at any byte loses that record only; the damaged
+ * segment is left as it is (its bytes counted), and appends go on in a new
+ * one. The damaged bytes counted are those up to the last non-zero one:
  * zeros after the records are what a segment allocated ahead holds.
  */
 static void test_torn_record_at_every_byte(void)
 {
     char path[300];
-    uint8_t seg[4096];
-    struct stat st;
+    static uint8_t seg[1 << 16], after[1 << 16];
+    size_t whole = 0;
 
-    fresh_dir();
-    struct gw_journal *j = open_journal(1 << 20, 1 << 20);
-    append_n(j, 0, 3);
-    gw_journal_free(j);
-    snprintf(path, sizeof path, "%s/%016x.seg", dir, 1);
-    CU_ASSERT_FATAL(stat(path, &st) == 0);
-    off_t whole = st.st_size, record = whole / 3;
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_FATAL(f && whole <= (off_t)sizeof seg &&
-                    fread(seg, 1, (size_t)whole, f) == (size_t)whole);
-    fclose(f);
-    for (off_t cut = 1; cut < record; cut++) {
-        off_t written = whole - cut;
+    for (size_t cut = 1;; cut++) {
+        fresh_dir();
+        struct gw_journal *j = open_journal(1 << 20, 1 << 20);
+        append_n(j, 0, 3);
+        gw_journal_free(j);
+        snprintf(path, sizeof path, "%s/%016x.seg", dir, 1);
+        whole = slurp(path, seg, sizeof seg);
+        size_t record = whole / 3;
+        if (cut >= record)
+            break;
+        size_t written = whole - cut;
         while (written > 2 * record && seg[written - 1] == 0)
             written--;
-        CU_ASSERT_FATAL(truncate(path, whole - cut) == 0);
+        CU_ASSERT_FATAL(truncate(path, (off_t)(whole - cut)) == 0);
         j = open_journal(1 << 20, 1 << 20);
         struct gw_journal_stats js;
         gw_journal_stats(j, &js);
         CU_ASSERT(js.records == 2);
-        CU_ASSERT(js.torn_bytes == (uint64_t)(written - 2 * record));
+        CU_ASSERT(js.damaged_bytes == (uint64_t)(written - 2 * record));
+        CU_ASSERT(js.damaged_segments == (written > 2 * record));
         append_n(j, 2, 1);
         struct seen s = replay_all(j);
         CU_ASSERT(s.n == 3 && s.in_order);
         gw_journal_free(j);
+        /* Not cut: the torn bytes are still there for inspection. */
+        CU_ASSERT(slurp(path, after, sizeof after) >= written && memcmp(after, seg, written) == 0);
     }
+}
+
+/*
+ * A byte flipped anywhere in the middle of a segment costs the record it
+ * falls in and no other: replay resynchronises on the next one. The segment
+ * is not cut; once a snapshot covers it, it is moved aside, not deleted.
+ */
+static void test_flipped_byte_costs_one_record(void)
+{
+    char path[300], aside[320];
+    static uint8_t seg[1 << 16];
+    const uint64_t first = 100, n = 300; /* three digits each: records of one length */
+
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1 << 16);
+    append_n(j, first, n);
+    gw_journal_free(j);
+    snprintf(path, sizeof path, "%s/%016x.seg", dir, 1);
+    size_t len = slurp(path, seg, sizeof seg), record = len / n;
+    CU_ASSERT_FATAL(record * n == len); /* every record has the same length here */
+    /* Every byte of record 150 in turn: its header, its topic, its payload. */
+    for (size_t b = 0; b < record; b++) {
+        size_t at = 150 * record + b;
+        int fd = open(path, O_WRONLY);
+        CU_ASSERT_FATAL(fd >= 0);
+        uint8_t flipped = (uint8_t)(seg[at] ^ 0x10);
+        CU_ASSERT_FATAL(pwrite(fd, &flipped, 1, (off_t)at) == 1);
+        close(fd);
+
+        j = open_journal(1 << 20, 1 << 16);
+        struct gw_journal_stats js;
+        gw_journal_stats(j, &js);
+        CU_ASSERT(js.records == n - 1);
+        CU_ASSERT(js.damaged_segments == 1 && js.damaged_spans == 1);
+        CU_ASSERT(js.damaged_records == 1);
+        CU_ASSERT(js.damaged_bytes == record);
+        struct seen s = {0, 0, 1};
+        CU_ASSERT(gw_journal_replay(j, (struct gw_journal_pos){0, 0}, count_record, &s) == 0);
+        CU_ASSERT(s.n == n - 1 && s.in_order && s.next_arrival == first + n);
+        gw_journal_free(j);
+
+        fd = open(path, O_WRONLY);
+        CU_ASSERT_FATAL(fd >= 0);
+        CU_ASSERT_FATAL(pwrite(fd, &seg[at], 1, (off_t)at) == 1);
+        close(fd);
+    }
+
+    /* Damaged again, then trimmed away after a snapshot: moved aside, never removed. */
+    int fd = open(path, O_WRONLY);
+    CU_ASSERT_FATAL(fd >= 0 && pwrite(fd, "\xff", 1, (off_t)(10 * record + 20)) == 1);
+    close(fd);
+    j = open_journal(1 << 20, 1 << 16);
+    append_n(j, first + n, 5);
+    struct gw_journal_pos pos = gw_journal_end(j);
+    CU_ASSERT_FATAL(gw_journal_sync(j) == 0);
+    CU_ASSERT_FATAL(gw_journal_write_snapshot(j, pos, "s", 1) == 0);
+    gw_journal_trim(j, pos);
+    gw_journal_free(j);
+    struct stat st;
+    snprintf(aside, sizeof aside, "%s.damaged", path);
+    CU_ASSERT(stat(path, &st) != 0);
+    CU_ASSERT(stat(aside, &st) == 0 && (size_t)st.st_size == len);
+}
+
+/* A span of damage over several whole records counts each of them. */
+static void test_damaged_span_of_records(void)
+{
+    char path[300];
+    static uint8_t seg[1 << 16];
+    const uint64_t n = 90; /* 10..99: records of one length */
+
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1 << 16);
+    append_n(j, 10, n);
+    gw_journal_free(j);
+    snprintf(path, sizeof path, "%s/%016x.seg", dir, 1);
+    size_t len = slurp(path, seg, sizeof seg), record = len / n;
+    /* The CRCs of records 40..46 broken, their lengths intact. */
+    for (size_t r = 40; r < 47; r++)
+        seg[r * record + 5] ^= 0xff;
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_FATAL(f && fwrite(seg, 1, len, f) == len);
+    fclose(f);
+    j = open_journal(1 << 20, 1 << 16);
+    struct gw_journal_stats js;
+    gw_journal_stats(j, &js);
+    CU_ASSERT(js.records == n - 7 && js.damaged_spans == 1 && js.damaged_records == 7);
+    CU_ASSERT(js.damaged_bytes == 7 * record);
+    CU_ASSERT_FATAL(record * n == len);
+    struct seen s = replay_all(j);
+    CU_ASSERT(s.n == n - 7 && s.in_order);
+    gw_journal_free(j);
 }
 
 /* What was appended survives the process dying without closing the journal. */
@@ -168,7 +273,7 @@ static void test_process_death_keeps_appends(void)
     struct gw_journal *j = open_journal(1 << 20, 1 << 16);
     struct gw_journal_stats st;
     gw_journal_stats(j, &st);
-    CU_ASSERT(st.records == 100 && st.torn_bytes == 0);
+    CU_ASSERT(st.records == 100 && st.damaged_bytes == 0);
     append_n(j, 100, 5);
     struct seen s = replay_all(j);
     CU_ASSERT(s.n == 105 && s.in_order);
@@ -190,7 +295,7 @@ static void test_record_larger_than_a_segment(void)
     j = open_journal(1 << 20, 1024);
     struct gw_journal_stats st;
     gw_journal_stats(j, &st);
-    CU_ASSERT(st.records == 4 && st.segments == 3 && st.torn_bytes == 0);
+    CU_ASSERT(st.records == 4 && st.segments == 3 && st.damaged_bytes == 0);
     gw_journal_free(j);
 }
 
@@ -297,6 +402,8 @@ int main(void)
     static const struct cu_test tests[] = {
         {"append and replay in order", test_append_and_replay_in_order},
         {"torn record at every byte", test_torn_record_at_every_byte},
+        {"flipped byte costs one record", test_flipped_byte_costs_one_record},
+        {"damaged span of records", test_damaged_span_of_records},
         {"process death keeps appends", test_process_death_keeps_appends},
         {"record larger than a segment", test_record_larger_than_a_segment},
         {"bounded journal drops oldest", test_bounded_drops_oldest},
