@@ -19,6 +19,14 @@
 
 #include "frame.pb-c.h"
 
+/*
+ * The most readings one sample of one sensor may append. The node gives every
+ * sensor this much room in each frame (node_config_defaults), and the
+ * register map loader refuses a map with more points than this (a point
+ * gives at most one reading), so a map that loads can always be sampled.
+ */
+#define DRV_MAX_READINGS 32
+
 struct drv_reading {
     Citygate__V1__Quantity quantity;
     Citygate__V1__Unit unit;

@@ -188,7 +188,9 @@ static void begin_section(struct parse *ps, const char *name)
         struct point_state *states;
 
         if (m->n_points >= DRV_MAP_MAX_POINTS) {
-            fail_at(ps, ps->line, "more than %d points", DRV_MAP_MAX_POINTS);
+            fail_at(ps, ps->line,
+                    "more than %d points, the most readings a sensor gives per sample",
+                    DRV_MAP_MAX_POINTS);
             return;
         }
         if (cap > DRV_MAP_MAX_POINTS)

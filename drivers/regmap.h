@@ -18,7 +18,7 @@
 #include "driver.h"
 #include "registers.h"
 
-#define DRV_MAP_MAX_POINTS 512
+#define DRV_MAP_MAX_POINTS DRV_MAX_READINGS /* a point gives at most one reading */
 #define DRV_MAP_NAME_BYTES 48
 #define DRV_MAP_MAX_SIM_PARAMS 16
 #define DRV_MAP_SIM_TEXT_BYTES 64

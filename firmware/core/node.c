@@ -118,7 +118,7 @@ void node_config_defaults(struct node_config *cfg)
     cfg->reconnect_max_ms = 30000;
     cfg->sync_interval_ms = 1000;
     cfg->max_frame_bytes = 16384;
-    cfg->max_readings_per_sensor = 32;
+    cfg->max_readings_per_sensor = DRV_MAX_READINGS;
     cfg->max_vehicles_per_sensor = 256;
 }
 

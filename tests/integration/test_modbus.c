@@ -384,12 +384,13 @@ static struct sim start_tcp(const char *port)
     args[a++] = "--control";
     args[a++] = control_path;
     for (size_t u = 0; u < N_TCP_UNITS; u++) {
-        if (tcp_units[u].shipped)
-            snprintf(tcp_map_paths[u], sizeof(tcp_map_paths[u]), "%s/%s", DRIVERS_MAPS_DIR,
-                     tcp_units[u].map);
-        else
-            snprintf(tcp_map_paths[u], sizeof(tcp_map_paths[u]), "%s/%s", dir, tcp_units[u].map);
-        snprintf(map_args[u], sizeof(map_args[u]), "%d:%s", tcp_units[u].unit, tcp_map_paths[u]);
+        int n = snprintf(tcp_map_paths[u], sizeof(tcp_map_paths[u]), "%s/%s",
+                         tcp_units[u].shipped ? DRIVERS_MAPS_DIR : dir, tcp_units[u].map);
+
+        CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(tcp_map_paths[u]));
+        n = snprintf(map_args[u], sizeof(map_args[u]), "%d:%s", tcp_units[u].unit,
+                     tcp_map_paths[u]);
+        CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(map_args[u]));
         args[a++] = "--map";
         args[a++] = map_args[u];
     }

@@ -270,6 +270,41 @@ static void test_plan(void)
     drv_map_free(m);
 }
 
+/*
+ * A map has at most as many points as a sensor may give readings in one
+ * sample (DRV_MAX_READINGS, the room the node gives each sensor): one more
+ * is refused at load, naming the extra point's line, instead of loading and
+ * then failing every sample.
+ */
+static void test_point_limit(void)
+{
+    char text[DRV_MAX_READINGS * 64 + 64];
+    size_t len = 0;
+    struct drv_map *m;
+    struct drv_map_diag diag;
+
+    for (int i = 0; i <= DRV_MAX_READINGS; i++) {
+        int n;
+
+        if (i == DRV_MAX_READINGS) { /* exactly the limit loads */
+            m = parse_ok(text);
+            CU_ASSERT_EQUAL(m->n_points, DRV_MAX_READINGS);
+            drv_map_free(m);
+        }
+        n = snprintf(text + len, sizeof(text) - len,
+                     "[point p%d]\naddress = %d\nquantity = %s\nlane = %d\n", i, i,
+                     i < 17 ? "STRAIN" : "TEMPERATURE", i % 17);
+        CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(text) - len);
+        len += (size_t)n;
+    }
+    m = NULL;
+    CU_ASSERT_EQUAL(drv_map_parse(text, "big.ini", &m, &diag), -EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_EQUAL(diag.line, 4 * DRV_MAX_READINGS + 1); /* four lines per point */
+    CU_ASSERT_PTR_NOT_NULL(strstr(diag.text, "more than"));
+    drv_map_free(m);
+}
+
 int main(void)
 {
     static const struct cu_test tests[] = {
@@ -279,6 +314,7 @@ int main(void)
         {"broken maps name their line", test_broken_maps},
         {"missing file", test_missing_file},
         {"read planning", test_plan},
+        {"no more points than readings per sample", test_point_limit},
         {NULL, NULL},
     };
 
