@@ -25,7 +25,7 @@ int drv__fail(struct drv_diag *diag, const char *fmt, ...) __attribute__((format
 int drv__parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int drv__parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int drv__parse_double(const char *s, double min, double max, double *out);
-/* A duration: a number with an optional unit ms (default), s, min or h, rounded to ms. */
+/* A duration in the grammar of units.h (500ms, 30s, 5m, 1h), within min_ms ... max_ms. */
 int drv__parse_ms(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *out);
 /* true/false, yes/no, on/off, 1/0. */
 int drv__parse_bool(const char *s, bool *out);
@@ -36,7 +36,7 @@ enum drv__ptype {
     DRV__P_I32,    /* int32_t */
     DRV__P_U64,    /* uint64_t */
     DRV__P_DOUBLE, /* double, finite */
-    DRV__P_MS,     /* uint32_t milliseconds, with an optional unit */
+    DRV__P_MS,     /* uint32_t milliseconds, a duration with its unit */
     DRV__P_BOOL,   /* bool */
     DRV__P_STR,    /* char[size], bounded copy */
     DRV__P_CHOICE, /* int, the index of the value in choices */

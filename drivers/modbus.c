@@ -88,16 +88,16 @@ static const struct drv__pspec common_spec[] = {
      "register map file (docs/drivers.md)"},
     {"unit_id", DRV__P_U32, offsetof(struct mb_common, unit_id), 0, 0, 255, NULL, "1",
      "Modbus unit (slave) id: 0 ... 255 over TCP, 1 ... 247 on a serial line"},
-    {"timeout_ms", DRV__P_MS, offsetof(struct mb_common, timeout_ms), 0, 1, 60000, NULL, "1000",
+    {"timeout_ms", DRV__P_MS, offsetof(struct mb_common, timeout_ms), 0, 1, 60000, NULL, "1s",
      "time to wait for an answer"},
     {"retries", DRV__P_U32, offsetof(struct mb_common, retries), 0, 0, 10, NULL, "1",
      "extra attempts of a request that timed out"},
-    {"period_ms", DRV__P_MS, offsetof(struct mb_common, period_ms), 0, 0, 86400000, NULL, "0",
+    {"period_ms", DRV__P_MS, offsetof(struct mb_common, period_ms), 0, 0, 86400000, NULL, "0s",
      "poll at most this often; 0 = at every sample"},
     {"reconnect_min_ms", DRV__P_MS, offsetof(struct mb_common, reconnect_min_ms), 0, 1, 3600000,
-     NULL, "1000", "first reconnect delay after the device is gone"},
+     NULL, "1s", "first reconnect delay after the device is gone"},
     {"reconnect_max_ms", DRV__P_MS, offsetof(struct mb_common, reconnect_max_ms), 0, 1, 3600000,
-     NULL, "60000", "longest reconnect delay"},
+     NULL, "60s", "longest reconnect delay"},
 };
 
 static const struct drv__pspec tcp_spec[] = {

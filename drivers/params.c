@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "units.h"
 
 int drv__fail(struct drv_diag *diag, const char *fmt, ...)
 {
@@ -107,37 +108,13 @@ int drv__parse_double(const char *s, double min, double max, double *out)
 
 int drv__parse_ms(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *out)
 {
-    static const struct {
-        const char *suffix;
-        double ms;
-    } units[] = {{"ms", 1.0}, {"min", 60000.0}, {"s", 1000.0}, {"h", 3600000.0}};
-    char number[32];
-    double factor = 1.0, v;
-    size_t len;
-    int rc;
+    uint64_t v;
 
-    if (!s)
+    if (gw_parse_duration_ms(s, &v) != 0)
         return -EINVAL;
-    len = strlen(s);
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        size_t n = strlen(units[i].suffix);
-        if (len > n && strcmp(s + len - n, units[i].suffix) == 0) {
-            len -= n;
-            factor = units[i].ms;
-            break;
-        }
-    }
-    if (len == 0 || len >= sizeof(number))
-        return -EINVAL;
-    memcpy(number, s, len);
-    number[len] = '\0';
-    rc = drv__parse_double(number, 0.0, 1e300, &v);
-    if (rc)
-        return rc;
-    v = round(v * factor);
-    if (v < (double)min_ms || v > (double)max_ms)
+    if (v < min_ms || v > max_ms)
         return -ERANGE;
-    *out = (uint64_t)v;
+    *out = v;
     return 0;
 }
 

@@ -34,6 +34,7 @@
 #include "err.h"
 #include "gateway.h"
 #include "numtext.h"
+#include "units.h"
 
 #define EX_USAGE 64
 #define EX_UNAVAILABLE 69

@@ -3,9 +3,9 @@
  *
  * INI, parsed by libinih, validated against one table of keys with types,
  * defaults, ranges and help text (the table is also what --help prints).
- * Unknown keys and sections are errors with their line. Durations take
- * units (500ms, 2s, 1min, 1h; a bare number is milliseconds), sizes too
- * (4MiB, 512KiB; a bare number is bytes). Keys of a [sensor NAME] section
+ * Unknown keys and sections are errors with their line. Durations and sizes
+ * have the grammar of every configuration file of the project (units.h:
+ * 500ms, 30s, 5m, 1h, 7d; 4MiB, 512KiB, a bare number is bytes). Keys of a [sensor NAME] section
  * other than "driver" are the driver's parameters, passed through verbatim:
  * the driver validates them when it opens. Nothing here logs.
  *
@@ -14,6 +14,7 @@
  * first error (returns 0) and ini_parse() gives the line.
  */
 #include "provision.h"
+#include "units.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -95,37 +96,8 @@ fail(struct parse *ps, const char *fmt, ...)
     return 0;
 }
 
-/* Parses "<number><unit>" with units from table (factor per suffix); a bare number has factor 1. */
-static int parse_units(const char *v, const char *const *suffix, const uint64_t *factor,
-                       uint64_t *out)
-{
-    char *end = NULL;
-    if (*v < '0' || *v > '9')
-        return -1;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (errno != 0)
-        return -1;
-    while (*end == ' ')
-        end++;
-    uint64_t f = 0;
-    if (*end == '\0')
-        f = 1;
-    for (size_t i = 0; suffix[i] && f == 0; i++)
-        if (strcmp(end, suffix[i]) == 0)
-            f = factor[i];
-    if (f == 0 || n > UINT64_MAX / f)
-        return -1;
-    *out = n * f;
-    return 0;
-}
-
 static int set_key(struct parse *ps, const struct key_spec *k, const char *v)
 {
-    static const char *const ms_suffix[] = {"ms", "s", "min", "h", NULL};
-    static const uint64_t ms_factor[] = {1, 1000, 60000, 3600000};
-    static const char *const byte_suffix[] = {"B", "KiB", "MiB", "GiB", "K", "M", "G", NULL};
-    static const uint64_t byte_factor[] = {1, 1024, 1048576, 1073741824, 1024, 1048576, 1073741824};
     char *field = (char *)ps->p + k->off;
     uint64_t n = 0;
     size_t len = strlen(v);
@@ -146,15 +118,15 @@ static int set_key(struct parse *ps, const struct key_spec *k, const char *v)
         return 1;
     }
     case K_MS:
-        if (parse_units(v, ms_suffix, ms_factor, &n) != 0)
-            return fail(ps, "%s: \"%s\" is not a duration (e.g. 500ms, 2s, 1min)", k->name, v);
+        if (gw_parse_duration_ms(v, &n) != 0)
+            return fail(ps, "%s: \"%s\" is not a duration (500ms, 30s, 5m, 1h, 7d)", k->name, v);
         break;
     case K_BYTES:
-        if (parse_units(v, byte_suffix, byte_factor, &n) != 0)
+        if (gw_parse_bytes(v, &n) != 0)
             return fail(ps, "%s: \"%s\" is not a size (e.g. 4096, 512KiB, 4MiB)", k->name, v);
         break;
     case K_UINT:
-        if (parse_units(v, byte_suffix + 7, byte_factor, &n) != 0)
+        if (gw_parse_uint(v, &n) != 0)
             return fail(ps, "%s: \"%s\" is not a whole number", k->name, v);
         break;
     }

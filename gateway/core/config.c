@@ -9,7 +9,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "units.h"
 
 enum cfg_type { T_STR, T_BOOL, T_UINT, T_DURATION, T_BYTES, T_DOUBLE, T_DIR, T_LEVEL };
 
@@ -181,45 +181,6 @@ static int cfg_fail(struct gw_config_diag *diag, int line, const char *fmt, ...)
     return GW_ECONFIG;
 }
 
-/* Parses an unsigned number followed by one of units (name, factor); returns 0 or GW_EINVAL. */
-static int parse_with_unit(const char *text, const char *const *names, const uint64_t *factors,
-                           size_t n, uint64_t *out)
-{
-    char *end;
-    if (!isdigit((unsigned char)*text))
-        return GW_EINVAL;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno)
-        return GW_EINVAL;
-    while (*end == ' ')
-        end++;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(end, names[i]) != 0)
-            continue;
-        if (factors[i] && v > UINT64_MAX / factors[i])
-            return GW_EINVAL;
-        *out = v * factors[i];
-        return 0;
-    }
-    return GW_EINVAL;
-}
-
-int gw_parse_duration_ms(const char *text, uint64_t *out)
-{
-    static const char *const names[] = {"ms", "s", "m", "h", "d", "w"};
-    static const uint64_t f[] = {1, 1000, 60000, 3600000, DAY, 7 * DAY};
-    return parse_with_unit(text, names, f, 6, out);
-}
-
-int gw_parse_bytes(const char *text, uint64_t *out)
-{
-    static const char *const names[] = {"", "B", "KiB", "MiB", "GiB", "TiB", "kB", "MB", "GB"};
-    static const uint64_t f[] = {1,          1,    1ull << 10, 1ull << 20, 1ull << 30,
-                                 1ull << 40, 1000, 1000000,    1000000000};
-    return parse_with_unit(text, names, f, 9, out);
-}
-
 static int parse_double(const char *text, double *out)
 {
     char *end;
@@ -281,7 +242,7 @@ static int cfg_set(const struct cfg_key *k, void *base, const char *text, int li
         *(enum gw_alert_level *)p = strcmp(text, "warn") == 0 ? GW_ALERT_WARN : GW_ALERT_CRIT;
         return 0;
     case T_UINT:
-        if (parse_with_unit(text, (const char *const[]){""}, (const uint64_t[]){1}, 1, &u) != 0)
+        if (gw_parse_uint(text, &u) != 0)
             return cfg_fail(diag, line, "%s.%s: \"%s\" is not a whole number", k->section, k->key,
                             text);
         break;

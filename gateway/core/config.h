@@ -96,8 +96,4 @@ struct gw_config_doc {
 size_t gw_config_n_docs(void);
 void gw_config_doc(size_t i, struct gw_config_doc *out);
 
-/* Parses "30s"-style durations and "64MiB"-style sizes. Return 0 or GW_EINVAL. */
-int gw_parse_duration_ms(const char *text, uint64_t *out);
-int gw_parse_bytes(const char *text, uint64_t *out);
-
 #endif

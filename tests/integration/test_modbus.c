@@ -420,7 +420,7 @@ static void test_tcp(void)
 
     CU_ASSERT_FATAL(sscanf(sim.where, "tcp %7s", tcp_port) == 1);
     for (size_t u = 0; u < N_TCP_UNITS; u++) {
-        drv[u] = open_tcp(u, "300", "1");
+        drv[u] = open_tcp(u, "300ms", "1");
         s = sample("modbus-tcp", drv[u]);
         nonzero += check_values(tcp_map_paths[u], T_MS, &s);
     }
@@ -494,7 +494,7 @@ static void test_random_faults(void)
     control("mode=ok\n");
     sim = start_sim(args);
     CU_ASSERT_FATAL(sscanf(sim.where, "tcp %7s", tcp_port) == 1);
-    drv = open_tcp(1, "100", "0");
+    drv = open_tcp(1, "100ms", "0");
     for (int i = 0; i < 40; i++) {
         struct drv_sample s = sample("modbus-tcp", drv);
         bool all_good = true;
@@ -548,8 +548,8 @@ static void test_rtu(void)
     sim = start_rtu(link);
     CU_ASSERT_FATAL(strncmp(sim.where, "rtu /dev/", 9) == 0);
     struct drv_param p[] = {
-        {"device", link}, {"baud", "19200"},     {"parity", "none"}, {"unit_id", "3"},
-        {"map", map},     {"timeout_ms", "500"}, {"retries", "0"},   {"reconnect_min_ms", "2s"}};
+        {"device", link}, {"baud", "19200"},       {"parity", "none"}, {"unit_id", "3"},
+        {"map", map},     {"timeout_ms", "500ms"}, {"retries", "0"},   {"reconnect_min_ms", "2s"}};
     drv = open_driver("modbus-rtu", p, sizeof(p) / sizeof(p[0]));
 
     s = sample("modbus-rtu", drv);

@@ -29,7 +29,7 @@ static void test_full_map(void)
                                  "[device]\n"
                                  "model = test device\n"
                                  "simulator = sim-traffic\n"
-                                 "sim_interval_ms = 1min\n"
+                                 "sim_interval_ms = 1m\n"
                                  "sim.lanes = 3\n"
                                  "function = input\n"
                                  "word_order = little\n"
