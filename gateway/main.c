@@ -303,6 +303,13 @@ static int on_message(void *ctx, const char *topic, const void *payload, size_t 
         goto out;
     }
     gw_pipeline_commit(gw->pipe, &a, now, on_alert, gw);
+    struct gw_late_report late;
+    if (gw_pipeline_late_report(gw->pipe, &late))
+        gw_log(gw,
+               "%s/%s: %" PRIu64 " values too late for their windows (%" PRIu64
+               " since the start); its frame's timestamp is %.1f s behind its arrival (a clock "
+               "behind, or a backlog older than windows.late_horizon)",
+               late.site, late.node, late.values, late.total, (double)late.behind_ms / 1000.0);
 out:
     pthread_mutex_unlock(&gw->lock);
     return retry;

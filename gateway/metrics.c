@@ -24,6 +24,21 @@ static void one(FILE *out, const char *name, const char *type, const char *help,
     fprintf(out, "%s %" PRIu64 "\n", name, v);
 }
 
+/* Per-node samples of the nodes whose values came too late: only those, so the page stays small. */
+static void node_too_late(void *ctx, const char *device_id, const struct gw_dedup_stats *st)
+{
+    if (st->n_too_late > 0)
+        fprintf(ctx, "citygate_node_values_too_late_total{node=\"%s\"} %" PRIu64 "\n", device_id,
+                st->n_too_late);
+}
+
+static void node_behind(void *ctx, const char *device_id, const struct gw_dedup_stats *st)
+{
+    if (st->n_too_late > 0)
+        fprintf(ctx, "citygate_node_behind_seconds{node=\"%s\"} %.3f\n", device_id,
+                (double)st->behind_ms / 1000.0);
+}
+
 int render_metrics(void *ctx, FILE *out)
 {
     struct gateway *gw = ctx;
@@ -82,6 +97,16 @@ int render_metrics(void *ctx, FILE *out)
         "Values that corrected a window already written (rewrites follow).", ws.values_late);
     one(out, "citygate_values_too_late_total", "counter",
         "Values older than the late horizon, folded nowhere.", ws.too_late);
+    metric(out, "citygate_node_values_too_late_total", "counter",
+           "Too-late values by node, for the nodes that had any since the start.");
+    pthread_mutex_lock(&gw->lock);
+    gw_pipeline_each_device(gw->pipe, node_too_late, out);
+    pthread_mutex_unlock(&gw->lock);
+    metric(out, "citygate_node_behind_seconds", "gauge",
+           "How far the last frame with too-late values was stamped behind its arrival, by node.");
+    pthread_mutex_lock(&gw->lock);
+    gw_pipeline_each_device(gw->pipe, node_behind, out);
+    pthread_mutex_unlock(&gw->lock);
     one(out, "citygate_values_too_early_total", "counter",
         "Values stamped further ahead than allowed.", ws.too_early);
     one(out, "citygate_values_refused_total", "counter",

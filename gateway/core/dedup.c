@@ -52,6 +52,9 @@ struct dd_dev {
     uint64_t known_from;       /* gaps below this are unknown, not lost */
     uint64_t boot_first_ts_ms; /* earliest timestamp accepted in boot_id */
     uint64_t prev_boot_id, prev_high;
+    uint64_t old_boots[GW_DEDUP_BOOT_HISTORY]; /* before prev_boot_id, newest first */
+    uint8_t n_old;
+    uint64_t late_reported_ms; /* when gw_dedup_note_late() last asked for a report */
     struct gw_dedup_stats st;
     struct dd_gap *gaps; /* ascending, disjoint, inside [floor, high): inline or on the heap */
     struct dd_gap inline_gaps[DD_INLINE_GAPS];
@@ -277,9 +280,13 @@ static enum dd_class dd_classify(const struct dd_dev *dev, uint64_t boot, uint64
             return DD_REPLAY;
         return seq > dev->prev_high ? DD_PREV : DD_DUP;
     }
-    if (ts_ms >= dev->boot_first_ts_ms)
+    for (int i = 0; i < dev->n_old; i++)
+        if (boot == dev->old_boots[i])
+            return DD_REPLAY;
+    /* A live frame of a boot never seen is a reboot, whatever the clock says. */
+    if (!backlog || ts_ms >= dev->boot_first_ts_ms)
         return DD_BOOT;
-    return backlog && !dev->has_prev ? DD_ADOPT_PREV : DD_REPLAY;
+    return !dev->has_prev ? DD_ADOPT_PREV : DD_REPLAY;
 }
 
 static enum gw_dedup_verdict dd_verdict(enum dd_class c)
@@ -368,6 +375,12 @@ enum gw_dedup_verdict gw_dedup_commit(struct gw_dedup *d, const struct gw_dedup_
         break;
     case DD_BOOT:
         dd_drop_below(d, dev, dev->high + 1);
+        if (dev->has_prev) {
+            memmove(dev->old_boots + 1, dev->old_boots,
+                    (GW_DEDUP_BOOT_HISTORY - 1) * sizeof dev->old_boots[0]);
+            dev->old_boots[0] = dev->prev_boot_id;
+            dev->n_old += dev->n_old < GW_DEDUP_BOOT_HISTORY;
+        }
         dev->has_prev = 1;
         dev->prev_boot_id = dev->boot_id;
         dev->prev_high = dev->high;
@@ -379,6 +392,28 @@ enum gw_dedup_verdict gw_dedup_commit(struct gw_dedup *d, const struct gw_dedup_
     }
     DD_COUNT(d, dev, n_new, 1);
     return GW_DEDUP_NEW;
+}
+
+int gw_dedup_note_late(struct gw_dedup *d, const struct gw_dedup_ticket *t, uint64_t n_values,
+                       uint64_t behind_ms, uint64_t now_ms, uint64_t report_every_ms)
+{
+    struct dd_dev *dev = t->device;
+    DD_COUNT(d, dev, n_too_late, n_values);
+    dev->st.behind_ms = behind_ms;
+    d->sum.behind_ms = behind_ms;
+    if (dev->late_reported_ms != 0 && now_ms - dev->late_reported_ms < report_every_ms)
+        return 0;
+    dev->late_reported_ms = now_ms ? now_ms : 1;
+    return 1;
+}
+
+void gw_dedup_each(const struct gw_dedup *d,
+                   void (*fn)(void *ctx, const char *device_id, const struct gw_dedup_stats *st),
+                   void *ctx)
+{
+    const struct dd_dev *dev, *tmp;
+    HASH_ITER(hh, d->head, dev, tmp)
+    fn(ctx, dev->id, &dev->st);
 }
 
 int gw_dedup_device_stats(const struct gw_dedup *d, const char *device_id,
@@ -470,6 +505,9 @@ int gw_dedup_snapshot(const struct gw_dedup *d, struct gw_wbuf *w)
         gw_put_u64(w, dev->boot_first_ts_ms);
         gw_put_u64(w, dev->prev_boot_id);
         gw_put_u64(w, dev->prev_high);
+        gw_put_u8(w, dev->n_old);
+        for (int i = 0; i < dev->n_old; i++)
+            gw_put_u64(w, dev->old_boots[i]);
         dd_put_stats(w, &dev->st);
         for (int i = 0; i < dev->n_gaps; i++) {
             gw_put_u64(w, dev->gaps[i].lo);
@@ -494,7 +532,8 @@ static int dd_valid(const struct dd_dev *dev, uint64_t window_seqs)
 }
 
 /* Reads one device written by gw_dedup_snapshot(): 0 and *out, GW_EINVAL or GW_ENOMEM. */
-static int dd_get_dev(struct gw_rbuf *r, uint64_t window_seqs, struct dd_dev **out)
+static int dd_get_dev(struct gw_rbuf *r, uint64_t window_seqs, unsigned version,
+                      struct dd_dev **out)
 {
     char id[WIRE_MAX_DEVICE_ID + 1];
     struct dd_dev *dev;
@@ -515,8 +554,13 @@ static int dd_get_dev(struct gw_rbuf *r, uint64_t window_seqs, struct dd_dev **o
     dev->boot_first_ts_ms = gw_get_u64(r);
     dev->prev_boot_id = gw_get_u64(r);
     dev->prev_high = gw_get_u64(r);
+    if (version >= 2) {
+        dev->n_old = gw_get_u8(r);
+        for (int i = 0; i < dev->n_old && i < GW_DEDUP_BOOT_HISTORY; i++)
+            dev->old_boots[i] = gw_get_u64(r);
+    }
     dd_get_stats(r, &dev->st);
-    if (n_gaps > GW_DEDUP_MAX_GAPS)
+    if (n_gaps > GW_DEDUP_MAX_GAPS || dev->n_old > GW_DEDUP_BOOT_HISTORY)
         rc = GW_EINVAL;
     else if (n_gaps > DD_INLINE_GAPS)
         rc = dd_gaps_grow(dev);
@@ -537,7 +581,7 @@ static int dd_get_dev(struct gw_rbuf *r, uint64_t window_seqs, struct dd_dev **o
     return 0;
 }
 
-int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r)
+int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r, unsigned version)
 {
     int rc = GW_EINVAL;
     if (d->n_devices != 0)
@@ -549,7 +593,7 @@ int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r)
         goto out;
     for (uint64_t i = 0; i < n; i++) {
         struct dd_dev *dev = NULL, *found = NULL;
-        if ((rc = dd_get_dev(r, d->window_seqs, &dev)) != 0)
+        if ((rc = dd_get_dev(r, d->window_seqs, version, &dev)) != 0)
             goto out;
         HASH_FIND_STR(d->head, dev->id, found);
         if (!found)

@@ -14,16 +14,28 @@
  * window_seqs - 1 numbers), the gap list is full and its oldest gap is dropped,
  * or the device starts a new boot. A frame for a definitive loss is a replay.
  *
- * Boots: boot ids are random, so their order is not in them. An unknown boot
- * id starts a new boot unless its timestamp is older than the current boot's
- * earliest timestamp. The previous boot is remembered (its id and highest seq):
- * a node that rebooted with frames of the old boot still in its store-and-
- * forward ring drains them in order with the backlog flag, and those frames are
- * accepted while their seq rises; a live (non-backlog) frame of the previous
- * boot is a replay, a backlog frame at or below its highest seq a duplicate.
- * An unknown older boot is adopted as the previous boot on the same terms if
+ * Boots: boot ids are random, so their order is not in them, and a node's
+ * clock may come back from a reboot behind where it was; replay detection
+ * rests on boot ids and sequence numbers, never on timestamps. A live
+ * (non-backlog) frame of a boot id the device has not had starts a new boot,
+ * whatever its timestamp. The previous boot is remembered (its id and highest
+ * seq): a node that rebooted with frames of the old boot still in its
+ * store-and-forward ring drains them in order with the backlog flag, and
+ * those frames are accepted while their seq rises; a live frame of the
+ * previous boot is a replay, a backlog frame at or below its highest seq a
+ * duplicate. The GW_DEDUP_BOOT_HISTORY boots before it are remembered by id:
+ * any frame of theirs is a replay. A backlog frame of an unknown boot is a
+ * new boot if its timestamp is not older than the current boot's earliest;
+ * if it is, it is adopted as the previous boot on the same terms as above if
  * there is none yet (the gateway restarted while the node drained), otherwise
- * it is a replay.
+ * it is a replay. So a replayed frame of a boot older than those remembered,
+ * young enough for devices.max_age, would start a new boot: the history
+ * bounds that to a device rebooted more than GW_DEDUP_BOOT_HISTORY + 1 times
+ * within max_age.
+ *
+ * Clocks: the pipeline reports here the values of an accepted frame that came
+ * too late for their windows, so that a node whose clock is behind is named
+ * (n_too_late, behind_ms) rather than lost in a total.
  *
  * Checking and committing are separate so that a frame is recorded only once
  * the journal holds it: a frame that fails later in the pipeline is not
@@ -47,6 +59,8 @@
 #define GW_DEDUP_MAX_GAPS 14
 /* Default width of the window in sequence numbers (18 h at one frame a second). */
 #define GW_DEDUP_DEFAULT_WINDOW_SEQS 65536u
+/* Boot ids remembered before the previous boot: any frame of theirs is a replay. */
+#define GW_DEDUP_BOOT_HISTORY 4
 
 enum gw_dedup_verdict {
     GW_DEDUP_NEW,       /* accept; gw_dedup_commit() once journaled */
@@ -62,6 +76,9 @@ struct gw_dedup_stats {
     uint64_t n_lost_definitive; /* monotonic: use as a counter */
     uint64_t n_lost_pending;    /* may fall as late frames fill gaps: a gauge */
     uint64_t n_boots;           /* boots seen, the first one included */
+    /* Since the start (not kept in snapshots), from gw_dedup_note_late(): */
+    uint64_t n_too_late; /* values of accepted frames too late for their windows */
+    uint64_t behind_ms;  /* how far the last such frame's timestamp was behind its arrival */
 };
 
 /* The outcome of gw_dedup_check(), to hand to gw_dedup_commit(). */
@@ -103,6 +120,23 @@ int gw_dedup_check(struct gw_dedup *d, const Citygate__V1__Frame *f, struct gw_d
  */
 enum gw_dedup_verdict gw_dedup_commit(struct gw_dedup *d, const struct gw_dedup_ticket *t);
 
+/*
+ * Counts n_values of the committed frame of ticket t (borrowed) as too late
+ * for their windows, behind_ms behind the frame's arrival at now_ms.
+ * Returns 1 when the device was not reported in the last report_every_ms
+ * (the caller then logs it), else 0.
+ */
+int gw_dedup_note_late(struct gw_dedup *d, const struct gw_dedup_ticket *t, uint64_t n_values,
+                       uint64_t behind_ms, uint64_t now_ms, uint64_t report_every_ms);
+
+/*
+ * Calls fn for every tracked device with its id and counters (both borrowed
+ * for the call), in no particular order. Walks every device: for /metrics.
+ */
+void gw_dedup_each(const struct gw_dedup *d,
+                   void (*fn)(void *ctx, const char *device_id, const struct gw_dedup_stats *st),
+                   void *ctx);
+
 /* Fills *out with the counters of device_id (borrowed); GW_ENOTFOUND if not tracked. */
 int gw_dedup_device_stats(const struct gw_dedup *d, const char *device_id,
                           struct gw_dedup_stats *out);
@@ -140,11 +174,12 @@ int gw_dedup_snapshot(const struct gw_dedup *d, struct gw_wbuf *w);
 
 /*
  * Reads a table written by gw_dedup_snapshot() into d, which must track no
- * device yet and have the same window. Returns 0, GW_EINVAL (another window,
- * more devices than max_devices, or damaged bytes; d is then empty) or
- * GW_ENOMEM (d is then empty).
+ * device yet and have the same window. version is the pipeline snapshot's:
+ * 1 had no boot history (devices then start with none). Returns 0,
+ * GW_EINVAL (another window, more devices than max_devices, or damaged
+ * bytes; d is then empty) or GW_ENOMEM (d is then empty).
  */
-int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r);
+int gw_dedup_restore(struct gw_dedup *d, struct gw_rbuf *r, unsigned version);
 
 /* Forgets every device and zeroes the counters. */
 void gw_dedup_reset(struct gw_dedup *d);

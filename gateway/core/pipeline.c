@@ -186,15 +186,38 @@ static void pipeline_alert(void *ctx, const struct gw_alert_event *ev)
         tap->alert(tap->ctx, ev);
 }
 
+/* Counts values of a's frame that came too late, against its node; a report when one is due. */
+static void pipeline_note_late(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t values,
+                               uint64_t now_ms)
+{
+    const Citygate__V1__Frame *f = a->frame;
+    uint64_t behind = now_ms > f->timestamp_ms ? now_ms - f->timestamp_ms : 0;
+    struct gw_dedup_stats st;
+    if (!gw_dedup_note_late(p->dedup, &a->ticket, values, behind, now_ms,
+                            GW_LATE_REPORT_EVERY_MS) ||
+        gw_dedup_device_stats(p->dedup, f->device_id, &st) != 0)
+        return;
+    snprintf(p->late.node, sizeof p->late.node, "%s", f->device_id);
+    snprintf(p->late.site, sizeof p->late.site, "%s", f->site_id ? f->site_id : "");
+    p->late.values = values;
+    p->late.total = st.n_too_late;
+    p->late.behind_ms = behind;
+    p->late_due = 1;
+}
+
 void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
                         gw_alert_fn alert, void *ctx)
 {
     const Citygate__V1__Frame *f = a->frame;
     struct alert_tap tap = {p, alert, ctx};
 
+    p->late_due = 0;
     if (gw_dedup_commit(p->dedup, &a->ticket) != GW_DEDUP_NEW)
         return;
     p->stats.frames_accepted++;
+    struct gw_windows_stats ws;
+    gw_windows_stats(p->windows, &ws);
+    uint64_t too_late = ws.too_late;
     struct gw_windows_frame fr;
     int have_frame = gw_windows_frame_begin(p->windows, f->site_id, f->device_id, &fr) == 0;
     for (size_t i = 0; i < f->n_readings; i++) {
@@ -217,8 +240,20 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
                                                r->value, (int64_t)now_ms, NULL) == 0)
             p->stats.readings_folded++;
     }
+    gw_windows_stats(p->windows, &ws);
+    if (ws.too_late > too_late)
+        pipeline_note_late(p, a, ws.too_late - too_late, now_ms);
     if (gw_rules_eval(p->rules, f, now_ms, pipeline_alert, &tap) != 0)
         p->stats.alert_state_refused++;
+}
+
+int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out)
+{
+    if (!p->late_due)
+        return 0;
+    *out = p->late;
+    p->late_due = 0;
+    return 1;
 }
 
 void gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
@@ -262,6 +297,14 @@ void gw_pipeline_window_stats(const struct gw_pipeline *p, struct gw_windows_sta
 void gw_pipeline_dedup_totals(const struct gw_pipeline *p, struct gw_dedup_totals *out)
 {
     gw_dedup_totals(p->dedup, out);
+}
+
+void gw_pipeline_each_device(const struct gw_pipeline *p,
+                             void (*fn)(void *ctx, const char *device_id,
+                                        const struct gw_dedup_stats *st),
+                             void *ctx)
+{
+    gw_dedup_each(p->dedup, fn, ctx);
 }
 
 size_t gw_pipeline_dedup_heap_bytes(const struct gw_pipeline *p)

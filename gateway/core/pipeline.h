@@ -92,6 +92,24 @@ int gw_pipeline_admit(struct gw_pipeline *p, const char *topic, const uint8_t *p
 void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
                         gw_alert_fn alert, void *ctx);
 
+/* A node whose values came too late for their windows: for a log line. */
+struct gw_late_report {
+    char node[65], site[65];
+    uint64_t values;    /* of the frame just committed */
+    uint64_t total;     /* of the node since the start */
+    uint64_t behind_ms; /* the frame's timestamp behind its arrival */
+};
+
+/* How often one node's too-late values are reported at most. */
+#define GW_LATE_REPORT_EVERY_MS 60000u
+
+/*
+ * After gw_pipeline_commit(): 1 and *out filled when the frame's values came
+ * too late for their windows and its node was not reported in the last
+ * GW_LATE_REPORT_EVERY_MS (the caller logs it), else 0.
+ */
+int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out);
+
 /*
  * A message on city/v1/<site>/<node>/status: a payload containing
  * "\"state\":\"dead\"" is the node's death (its MQTT will), which fires the
@@ -128,6 +146,12 @@ int gw_pipeline_restore(struct gw_pipeline *p, const uint8_t *buf, size_t len);
 void gw_pipeline_stats(const struct gw_pipeline *p, struct gw_pipeline_stats *out);
 void gw_pipeline_window_stats(const struct gw_pipeline *p, struct gw_windows_stats *out);
 void gw_pipeline_dedup_totals(const struct gw_pipeline *p, struct gw_dedup_totals *out);
+
+/* gw_dedup_each() over the pipeline's devices (for per-node metrics). */
+void gw_pipeline_each_device(const struct gw_pipeline *p,
+                             void (*fn)(void *ctx, const char *device_id,
+                                        const struct gw_dedup_stats *st),
+                             void *ctx);
 
 /* gw_dedup_heap_bytes() of the pipeline's dedup: walks every device (bench, tests). */
 size_t gw_pipeline_dedup_heap_bytes(const struct gw_pipeline *p);

@@ -12,7 +12,7 @@
 #include "serial.h"
 
 #define SNAPSHOT_MAGIC 0x43475350u /* "CGSP" */
-#define SNAPSHOT_VERSION 1u
+#define SNAPSHOT_VERSION 2u        /* 2: dedup's boot history; 1 is still read */
 
 int gw_pipeline_snapshot(const struct gw_pipeline *p, uint8_t **buf, size_t *len)
 {
@@ -38,9 +38,12 @@ int gw_pipeline_restore(struct gw_pipeline *p, const uint8_t *buf, size_t len)
 {
     struct gw_rbuf r;
     gw_rbuf_init(&r, buf, len);
-    if (gw_get_u32(&r) != SNAPSHOT_MAGIC || gw_get_u32(&r) != SNAPSHOT_VERSION || r.bad)
+    if (gw_get_u32(&r) != SNAPSHOT_MAGIC)
         return GW_EINVAL;
-    int rc = gw_dedup_restore(p->dedup, &r);
+    uint32_t version = gw_get_u32(&r);
+    if (version < 1 || version > SNAPSHOT_VERSION || r.bad)
+        return GW_EINVAL;
+    int rc = gw_dedup_restore(p->dedup, &r, version);
     if (rc == 0)
         rc = gw_windows_restore(p->windows, &r);
     if (rc == 0 && (r.bad || r.left != 0))

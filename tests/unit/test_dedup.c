@@ -243,15 +243,103 @@ static void test_old_boot_after_new(void)
     /* The current boot is unaffected. */
     now_ts = T0 + 61000;
     CU_ASSERT_EQUAL(feed(d, "a", 2222, 2, 0), GW_DEDUP_NEW);
-    /* A third, unknown boot older than the current one, with a previous boot known: replay. */
+    /* A third, unknown boot's backlog older than the current boot, a previous boot known. */
     now_ts = T0 - 5000;
     CU_ASSERT_EQUAL(feed(d, "a", 9999, 1, 1), GW_DEDUP_REPLAY);
-    CU_ASSERT_EQUAL(feed(d, "a", 9999, 1, 0), GW_DEDUP_REPLAY);
     /* A frame of a boot we left, going back to it, never makes it current again. */
     now_ts = T0 + 62000;
     CU_ASSERT_EQUAL(feed(d, "a", 1111, 14, 0), GW_DEDUP_REPLAY);
     CU_ASSERT_EQUAL(feed(d, "a", 2222, 3, 0), GW_DEDUP_NEW);
     CU_ASSERT_EQUAL(stats(d, "a").n_boots, 2);
+    gw_dedup_free(d);
+}
+
+/*
+ * A reboot whose clock came back behind the old boot's first timestamp: the
+ * new boot's frames are all new, those of the old boot replays. It failed
+ * before boots were told apart by id only: every frame of the new boot
+ * stamped before the old boot's first one was a replay.
+ */
+static void test_reboot_with_clock_behind(void)
+{
+    struct gw_dedup *d = make(10, 1000);
+
+    now_ts = T0;
+    for (uint64_t q = 1; q <= 30; q++, now_ts += 1000)
+        CU_ASSERT_EQUAL(feed(d, "a", 1111, q, 0), GW_DEDUP_NEW);
+    now_ts = T0 + 30000 - 90000; /* rebooted, its clock 90 s behind */
+    for (uint64_t q = 1; q <= 200; q++, now_ts += 1000)
+        CU_ASSERT_EQUAL(feed(d, "a", 2222, q, 0), GW_DEDUP_NEW);
+    CU_ASSERT_EQUAL(feed(d, "a", 1111, 31, 0), GW_DEDUP_REPLAY);
+    CU_ASSERT_EQUAL(feed(d, "a", 2222, 200, 0), GW_DEDUP_DUPLICATE);
+    struct gw_dedup_stats s = stats(d, "a");
+    CU_ASSERT_EQUAL(s.n_new, 230);
+    CU_ASSERT_EQUAL(s.n_boots, 2);
+    CU_ASSERT_EQUAL(s.n_lost_definitive + s.n_lost_pending, 0);
+    gw_dedup_free(d);
+}
+
+/*
+ * Frames of every boot remembered (the previous one and GW_DEDUP_BOOT_HISTORY
+ * before it) are replays, live or backlog, whatever their timestamps; the
+ * history survives a snapshot.
+ */
+static void test_boot_history(void)
+{
+    struct gw_dedup *d = make(10, 1000), *back = make(10, 1000);
+    const uint64_t boots = GW_DEDUP_BOOT_HISTORY + 3;
+    struct gw_wbuf w;
+    struct gw_rbuf r;
+
+    for (uint64_t b = 1; b <= boots; b++) {
+        now_ts = T0 - b * 1000; /* every reboot's clock behind the last */
+        CU_ASSERT_EQUAL(feed(d, "a", 100 + b, 1, 0), GW_DEDUP_NEW);
+        CU_ASSERT_EQUAL(feed(d, "a", 100 + b, 2, 0), GW_DEDUP_NEW);
+    }
+    gw_wbuf_init(&w);
+    CU_ASSERT_FATAL(gw_dedup_snapshot(d, &w) == 0);
+    gw_rbuf_init(&r, w.buf, w.len);
+    CU_ASSERT_FATAL(gw_dedup_restore(back, &r, 2) == 0);
+    gw_free(w.buf);
+    now_ts = T0 + 1000000;
+    for (struct gw_dedup *x = d; x; x = x == d ? back : NULL) {
+        /* The previous boot: live is a replay (its backlog would still drain). */
+        CU_ASSERT_EQUAL(feed(x, "a", 100 + boots - 1, 3, 0), GW_DEDUP_REPLAY);
+        for (uint64_t k = 2; k <= GW_DEDUP_BOOT_HISTORY + 1; k++) {
+            CU_ASSERT_EQUAL(feed(x, "a", 100 + boots - k, 3, 0), GW_DEDUP_REPLAY);
+            CU_ASSERT_EQUAL(feed(x, "a", 100 + boots - k, 3, 1), GW_DEDUP_REPLAY);
+        }
+        CU_ASSERT_EQUAL(feed(x, "a", 100 + boots, 3, 0), GW_DEDUP_NEW);
+        CU_ASSERT_EQUAL(stats(x, "a").n_boots, boots);
+    }
+    gw_dedup_free(d);
+    gw_dedup_free(back);
+}
+
+/* Too-late values are counted against their device; a report is asked for at most once a period. */
+static void test_note_late(void)
+{
+    struct gw_dedup *d = make(10, 1000);
+    Citygate__V1__Frame f = CITYGATE__V1__FRAME__INIT;
+    struct gw_dedup_ticket t;
+
+    f.device_id = "slow";
+    f.boot_id = 1;
+    f.timestamp_ms = T0;
+    int reports = 0;
+    for (uint64_t q = 1; q <= 100; q++) {
+        f.seq = q;
+        CU_ASSERT_FATAL(gw_dedup_check(d, &f, &t) == 0);
+        gw_dedup_commit(d, &t);
+        /* One frame a second, 600 s behind: a report at 0, 60 and 120 s (not 100). */
+        reports += gw_dedup_note_late(d, &t, 3, 600000, T0 + 600000 + (q - 1) * 1000, 60000);
+    }
+    CU_ASSERT_EQUAL(reports, 2);
+    struct gw_dedup_stats s = stats(d, "slow");
+    CU_ASSERT_EQUAL(s.n_too_late, 300);
+    CU_ASSERT_EQUAL(s.behind_ms, 600000);
+    CU_ASSERT_EQUAL(feed(d, "other", 1, 1, 0), GW_DEDUP_NEW);
+    CU_ASSERT_EQUAL(stats(d, "other").n_too_late, 0);
     gw_dedup_free(d);
 }
 
@@ -280,8 +368,8 @@ static void test_first_frame_mid_boot(void)
     now_ts = T0 + 60000;
     CU_ASSERT_EQUAL(feed(d, "b", 2222, 3, 0), GW_DEDUP_NEW);
     now_ts = T0;
-    CU_ASSERT_EQUAL(feed(d, "b", 1111, 40, 0), GW_DEDUP_REPLAY);
     CU_ASSERT_EQUAL(feed(d, "b", 1111, 40, 1), GW_DEDUP_NEW);
+    CU_ASSERT_EQUAL(feed(d, "b", 1111, 40, 0), GW_DEDUP_REPLAY); /* a live frame of it now */
     CU_ASSERT_EQUAL(feed(d, "b", 1111, 41, 1), GW_DEDUP_NEW);
     CU_ASSERT_EQUAL(feed(d, "b", 1111, 41, 1), GW_DEDUP_DUPLICATE);
     CU_ASSERT_EQUAL(stats(d, "b").n_boots, 2);
@@ -440,7 +528,7 @@ static void test_snapshot_restore(void)
     gw_wbuf_init(&w);
     CU_ASSERT_FATAL(gw_dedup_snapshot(d, &w) == 0);
     gw_rbuf_init(&r, w.buf, w.len);
-    CU_ASSERT_FATAL(gw_dedup_restore(back, &r) == 0);
+    CU_ASSERT_FATAL(gw_dedup_restore(back, &r, 2) == 0);
     CU_ASSERT_EQUAL(r.left, 0);
     gw_free(w.buf);
     struct gw_dedup_stats sa = stats(d, "a"), sb = stats(back, "a");
@@ -553,6 +641,9 @@ int main(void)
         {"new boot", test_new_boot},
         {"old boot after new", test_old_boot_after_new},
         {"first frame mid-boot", test_first_frame_mid_boot},
+        {"reboot with the clock behind", test_reboot_with_clock_behind},
+        {"boot history", test_boot_history},
+        {"too-late values noted per device", test_note_late},
         {"bounded device table", test_bounded_device_table},
         {"prune", test_prune},
         {"invalid arguments", test_invalid_arguments},
