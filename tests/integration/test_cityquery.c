@@ -1,0 +1,420 @@
+/*
+ * test_cityquery.c -- cityquery's reports on what the real gateway wrote:
+ * eight hours of signed frames with values the test chose go through
+ * Mosquitto and citygate into InfluxDB (15-min and 1-h windows; the gateway
+ * takes them up to 11 h late, so the history is written now), then each
+ * report is checked against the test's own figures: volumes exact per
+ * 15 min and per hour, the peak hour and its PHF exact, v85 within the
+ * sketch's stated error of the exact 85th percentile of all speeds (and the
+ * mean of the stored p85 values shown to miss it), completeness and the gap
+ * exact after the test deletes two hours of one node, the CSV read by
+ * Python's csv module, and every kind of bad input with its exit code.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cu.h"
+#include "gwtest.h"
+
+#define DEVICES 4 /* site-00: node-0000 and node-0002; site-01: the others */
+#define SITES 2
+#define HOURS 8
+#define MINUTES (HOURS * 60)
+#define Q15 (HOURS * 4)
+#define HOUR_MS 3600000LL
+#define ALPHA 0.02
+
+static const char *citygate, *cityquery;
+static int64_t from_ms; /* the first hour of the history, UTC */
+static char from_text[32], to_text[32];
+static double volume15[Q15]; /* site-00's vehicles per 15 min */
+static double speeds[2 * MINUTES];
+static size_t n_speeds;
+
+/* Vehicles in minute k of device d: a low base and one busy hour (the fifth). */
+static double chosen_volume(int d, int k)
+{
+    static const double peak[4] = {20, 35, 28, 25};
+    return k / 60 == 4 ? peak[(k % 60) / 15] + d : 3 + (k + d) % 5;
+}
+
+/* Speed of minute k: slow in even hours, fast in odd ones, so window p85s differ widely. */
+static double chosen_speed(int d, int k)
+{
+    return (k / 60) % 2 ? 60 + (k % 10) * 2.5 + d : 30 + (k % 10) + d;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Runs cityquery with args (a shell word list the test controls); *out gets stdout. */
+static int run(const char *args, char **out)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "CITYQUERY_STORE='%s' TZ=UTC '%s' %s", cu_env("CITYGATE_INFLUX_URL"),
+             cityquery, args);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p != NULL);
+    size_t cap = 1 << 16, len = 0, n;
+    char *buf = malloc(cap);
+    CU_ASSERT_FATAL(buf != NULL);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            buf = realloc(buf, cap *= 2);
+            CU_ASSERT_FATAL(buf != NULL);
+        }
+    }
+    buf[len] = '\0';
+    int status = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs a report with -F json over the history of site-00; returns the parsed document. */
+static json_t *report_json(const char *report, const char *extra)
+{
+    char args[512], *out = NULL;
+    json_error_t err;
+    snprintf(args, sizeof args, "%s --site site-00 --from %s --to %s -F json %s", report, from_text,
+             to_text, extra);
+    int rc = run(args, &out);
+    CU_ASSERT_EQUAL(rc, 0);
+    json_t *doc = json_loads(out, 0, &err);
+    if (!doc)
+        fprintf(stderr, "not JSON (%s): %s\n", err.text, out);
+    free(out);
+    CU_ASSERT_FATAL(doc != NULL);
+    return doc;
+}
+
+static json_t *rows_of(json_t *doc, const char *table)
+{
+    return json_object_get(json_object_get(json_object_get(doc, "tables"), table), "rows");
+}
+
+static double num(json_t *row, const char *key)
+{
+    json_t *v = json_object_get(row, key);
+    CU_ASSERT(json_is_number(v));
+    return json_number_value(v);
+}
+
+/* Publishes the history and waits until the store has every window. */
+static void fill_store(struct gwt *t)
+{
+    uint8_t frame[1024];
+    char topic[128];
+
+    for (int k = 0; k < MINUTES; k++) {
+        for (int d = 0; d < DEVICES; d++) {
+            double v = chosen_volume(d, k), s = chosen_speed(d, k);
+            struct gwt_reading r[] = {
+                {CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, v, 1, 0},
+                {CITYGATE__V1__QUANTITY__SPEED, s, 1, 0},
+            };
+            if (d % SITES == 0) {
+                volume15[k / 15] += v;
+                speeds[n_speeds++] = s;
+            }
+            size_t len =
+                gwt_frame(t, d, 7000 + (uint64_t)d, (uint64_t)k + 1,
+                          (uint64_t)(from_ms + k * 60000LL + 30000), r, 2, frame, sizeof frame);
+            gwt_topic(t, d, topic, sizeof topic);
+            gwt_publish(t, topic, frame, len);
+        }
+    }
+    gwt_publish_wait(t);
+    CU_ASSERT_EQUAL(gwt_wait_metric(t, "citygate_frames_accepted_total", DEVICES * MINUTES, 60000),
+                    DEVICES * MINUTES);
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT \"sum\" FROM rp_1h.traffic WHERE quantity = 'traffic_volume' AND "
+             "time >= %lldms GROUP BY * ",
+             (long long)from_ms);
+    /* Every 15-min and 1-h window of both quantities, and nothing pending. */
+    json_t *res = NULL;
+    size_t rows = 0;
+    snprintf(q, sizeof q,
+             "SELECT count(\"count\") FROM rp_15m.traffic, rp_1h.traffic WHERE time >= %lldms",
+             (long long)from_ms);
+    for (uint64_t end = gwt_now_ms() + 60000; gwt_now_ms() < end; gwt_pause_ms(200)) {
+        json_decref(res);
+        res = gwt_query(t, q);
+        json_t *r = gwt_rows(res);
+        rows = r ? (size_t)json_integer_value(json_array_get(json_array_get(r, 0), 1)) : 0;
+        if (rows >= DEVICES * 2 * (Q15 + HOURS) &&
+            gwt_metric(t, "citygate_store_lines_pending") == 0)
+            break;
+    }
+    json_decref(res);
+    CU_ASSERT_FATAL(rows >= DEVICES * 2 * (Q15 + HOURS));
+    CU_ASSERT_EQUAL(gwt_metric(t, "citygate_values_too_late_total"), 0);
+}
+
+static void check_volume(void)
+{
+    json_t *doc = report_json("volume", "--by 15min"), *row;
+    json_t *rows = rows_of(doc, "volume");
+    size_t i;
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "level")), "15m");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(rows), Q15);
+    json_array_foreach(rows, i, row)
+    {
+        CU_ASSERT_EQUAL(num(row, "volume"), volume15[i]);
+        CU_ASSERT_EQUAL(num(row, "complete"), 100);
+    }
+    CU_ASSERT(json_is_true(json_object_get(doc, "complete")));
+    json_decref(doc);
+
+    doc = report_json("volume", "--by hour");
+    rows = rows_of(doc, "volume");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "level")), "1h");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(rows), HOURS);
+    json_array_foreach(rows, i, row)
+    {
+        double want =
+            volume15[4 * i] + volume15[4 * i + 1] + volume15[4 * i + 2] + volume15[4 * i + 3];
+        CU_ASSERT_EQUAL(num(row, "volume"), want);
+        CU_ASSERT_EQUAL(num(row, "flow"), want);
+    }
+    json_decref(doc);
+}
+
+/* The CSV of the hourly volumes through Python's csv module, strict mode. */
+static void check_csv(void)
+{
+    char args[512], *out = NULL, path[] = "/tmp/cityquery-csv-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    snprintf(args, sizeof args, "volume --site site-00 --from %s --to %s --by hour -F csv -o %s",
+             from_text, to_text, path);
+    CU_ASSERT_EQUAL(run(args, NULL), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import csv, json, sys; "
+             "print(json.dumps(list(csv.reader(open(sys.argv[1], newline=\"\"), strict=True))))' "
+             "%s",
+             path);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p != NULL);
+    json_error_t err;
+    json_t *rows = json_loadf(p, 0, &err);
+    CU_ASSERT_EQUAL(pclose(p), 0);
+    CU_ASSERT_FATAL(json_is_array(rows));
+    CU_ASSERT_EQUAL(json_array_size(rows), HOURS + 1);
+    json_t *head = json_array_get(rows, 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(head, 2)), "volume [veh]");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(head, 3)), "flow [veh/h]");
+    json_t *first = json_array_get(rows, 1);
+    CU_ASSERT(strstr(json_string_value(json_array_get(first, 1)), "+00:00") != NULL);
+    CU_ASSERT_EQUAL(strtod(json_string_value(json_array_get(first, 2)), NULL),
+                    volume15[0] + volume15[1] + volume15[2] + volume15[3]);
+    json_decref(rows);
+    free(out);
+    unlink(path);
+}
+
+/* The busiest rolling hour of 15-min periods that does not cross a UTC midnight. */
+static void check_peak(void)
+{
+    double best = -1, top = 0;
+    int at = -1;
+    for (int j = 0; j + 3 < Q15; j++) {
+        int64_t a = from_ms + j * 900000LL, b = a + HOUR_MS - 1;
+        if (a / (24 * HOUR_MS) != b / (24 * HOUR_MS))
+            continue;
+        double v = volume15[j] + volume15[j + 1] + volume15[j + 2] + volume15[j + 3];
+        if (v > best) {
+            best = v;
+            at = j;
+            top = fmax(fmax(volume15[j], volume15[j + 1]), fmax(volume15[j + 2], volume15[j + 3]));
+        }
+    }
+    json_t *doc = report_json("peak", ""), *row, *found = NULL;
+    size_t i;
+    double phf = 0;
+    json_array_foreach(rows_of(doc, "peaks"), i, row)
+    {
+        if (json_is_number(json_object_get(row, "volume")) && num(row, "volume") == best)
+            found = row;
+    }
+    CU_ASSERT_FATAL(found != NULL);
+    CU_ASSERT_EQUAL(num(found, "v15_max"), top);
+    phf = best / (4 * top);
+    CU_ASSERT(fabs(num(found, "phf") - phf) < 0.0005);
+    struct tm tm;
+    time_t start = (time_t)((from_ms + at * 900000LL) / 1000);
+    char want[32];
+    gmtime_r(&start, &tm);
+    strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(found, "peak_start")), want);
+    printf("\n  peak hour %s: V %.0f, V15max %.0f, PHF %.3f\n", want, best, top, phf);
+    json_decref(doc);
+}
+
+/* v85 from the merged summaries against the exact value, and the naive mean of stored p85s. */
+static void check_speed(struct gwt *t)
+{
+    json_t *doc = report_json("speed", "--limit 50");
+    json_t *row = json_array_get(rows_of(doc, "speed"), 0);
+    qsort(speeds, n_speeds, sizeof *speeds, cmp_double);
+    double v85 = speeds[(size_t)floor(0.85 * (double)(n_speeds - 1))];
+    CU_ASSERT_EQUAL(num(row, "readings"), n_speeds);
+    CU_ASSERT(fabs(num(row, "v85") - v85) <= ALPHA * v85 + 0.05); /* + the printed rounding */
+    size_t above = 0;
+    for (size_t i = 0; i < n_speeds; i++)
+        above += speeds[i] > 50;
+    printf("  v85 exact %.2f, cityquery %.1f", v85, num(row, "v85"));
+    json_decref(doc);
+
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT mean(p85) FROM rp_1h.traffic WHERE quantity = 'speed' AND site = 'site-00' "
+             "AND time >= %lldms",
+             (long long)from_ms);
+    json_t *res = gwt_query(t, q);
+    double naive = json_number_value(json_array_get(json_array_get(gwt_rows(res), 0), 1));
+    printf(", mean of stored p85 %.2f\n", naive);
+    CU_ASSERT(fabs(naive - v85) > 2 * ALPHA * v85);
+    json_decref(res);
+}
+
+/* Two hours of node-0000 deleted from the store: 24 of 32 windows, one gap of 120 min. */
+static void check_completeness(struct gwt *t)
+{
+    int64_t gap = from_ms + 2 * HOUR_MS;
+    char q[256];
+    snprintf(q, sizeof q,
+             "DELETE FROM traffic WHERE node = 'node-0000' AND time >= %lldms AND time < %lldms",
+             (long long)gap, (long long)(gap + 2 * HOUR_MS));
+    json_decref(gwt_query(t, q));
+
+    json_t *doc = report_json("completeness", ""), *row;
+    size_t i, expected = 0, present = 0;
+    json_array_foreach(rows_of(doc, "nodes"), i, row)
+    {
+        const char *node = json_string_value(json_object_get(row, "node"));
+        if (strcmp(node, "node-0000") == 0) {
+            expected += (size_t)num(row, "expected");
+            present += (size_t)num(row, "present");
+        } else {
+            CU_ASSERT_STRING_EQUAL(node, "node-0002");
+            CU_ASSERT_EQUAL(num(row, "observed"), 100);
+        }
+    }
+    CU_ASSERT_EQUAL(expected, Q15);
+    CU_ASSERT_EQUAL(present, Q15 - 8);
+    json_t *gaps = rows_of(doc, "gaps");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(gaps), 1);
+    row = json_array_get(gaps, 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "node")), "node-0000");
+    CU_ASSERT_EQUAL(num(row, "minutes"), 120);
+    CU_ASSERT(json_is_false(json_object_get(doc, "complete")));
+    json_decref(doc);
+
+    /* The volume report now flags the hours with the hole instead of looking complete. */
+    doc = report_json("volume", "--by hour");
+    json_array_foreach(rows_of(doc, "volume"), i, row)
+    {
+        int holed = i == 2 || i == 3;
+        CU_ASSERT_EQUAL(num(row, "complete"), holed ? 50 : 100);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "flag")),
+                               holed ? "incomplete" : "");
+    }
+    CU_ASSERT(json_is_false(json_object_get(doc, "complete")));
+    json_decref(doc);
+}
+
+/* Bad input: each gets its message and exit code, and no report on stdout. */
+static void check_bad_input(void)
+{
+    char args[512], *out = NULL;
+    const char *f = from_text, *t = to_text;
+    struct {
+        const char *report, *from, *to, *extra;
+        int code;
+    } cases[] = {
+        {"volume --site nowhere", f, t, "", 67},
+        {"volume --site site-00", t, f, "", 64},
+        {"volume --site site-00", f, f, "", 64},
+        {"volume --site site-00", "2001-01-01", "2001-01-02", "", 66},
+        {"volume --site site-00", f, t, "--tz Mars/Olympus", 64},
+        {"volume --site site-00", f, t, "--store http://127.0.0.1:1", 69},
+        {"volume --site site-00", f, t, "--db nosuchdb", 76},
+        {"peak --site site-00", f, t, "--level 1h", 64},
+        {"nonsense --site site-00", f, t, "", 64},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "%s --from %s --to %s %s", cases[i].report, cases[i].from,
+                 cases[i].to, cases[i].extra);
+        int rc = run(args, &out);
+        if (rc != cases[i].code)
+            fprintf(stderr, "cityquery %s: exit %d, wanted %d\n", args, rc, cases[i].code);
+        CU_ASSERT_EQUAL(rc, cases[i].code);
+        CU_ASSERT_STRING_EQUAL(out, "");
+        free(out);
+    }
+}
+
+static void test_reports(void)
+{
+    struct gwt t;
+    struct tm tm;
+    time_t s;
+
+    from_ms = (int64_t)(gwt_now_ms() / HOUR_MS) * HOUR_MS - (HOURS + 2) * HOUR_MS;
+    s = (time_t)(from_ms / 1000);
+    gmtime_r(&s, &tm);
+    strftime(from_text, sizeof from_text, "%Y-%m-%dT%H:%M", &tm);
+    s = (time_t)((from_ms + HOURS * HOUR_MS) / 1000);
+    gmtime_r(&s, &tm);
+    strftime(to_text, sizeof to_text, "%Y-%m-%dT%H:%M", &tm);
+
+    gwt_init(
+        &t, citygate, DEVICES, SITES,
+        "[windows]\nwidths = 15m,1h\nlate_horizon = 11h\n[store]\nretention = 15m=104w,1h=INF\n");
+    gwt_start(&t);
+    fill_store(&t);
+    check_volume();
+    check_csv();
+    check_peak();
+    check_speed(&t);
+    check_bad_input();
+    check_completeness(&t);
+    CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
+    gwt_fini(&t);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct cu_test tests[] = {
+        {"reports on eight hours through the gateway", test_reports},
+        {NULL, NULL},
+    };
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s CITYGATE CITYQUERY\n", argv[0]);
+        return 64;
+    }
+    citygate = argv[1];
+    cityquery = argv[2];
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cu_main("cityquery", tests);
+    curl_global_cleanup();
+    return rc;
+}

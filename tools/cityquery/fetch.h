@@ -1,0 +1,66 @@
+/*
+ * fetch.h -- what a report reads: the gateway's traffic windows for a
+ * selection (site, node glob, lane) and a period, at one window width,
+ * poured into a grid (volumes) or into speed accumulators.
+ *
+ * The store schema is the gateway's (docs/gateway.md, "Store schema"):
+ * measurement "traffic", tags site, node, sensor, lane, quantity,
+ * vehicle_class, window and, when several gateways write partial windows,
+ * gateway; fields count, sum, ..., sketch. Every series of the selection
+ * is read (GROUP BY *), so partials of one window from several gateways,
+ * lanes and sensors all arrive and are merged here: volumes add up, speed
+ * summaries merge. Long periods are read in parts of at most 31 days, so
+ * no single answer grows without bound.
+ */
+#ifndef CITYQUERY_FETCH_H
+#define CITYQUERY_FETCH_H
+
+#include <stdint.h>
+
+#include "grid.h"
+#include "speed.h"
+#include "store.h"
+
+struct cq_select {
+    const char *site;      /* required */
+    const char *node_glob; /* NULL or "*": every node; '*' and '?' are wildcards */
+    unsigned lane;         /* 0: every lane */
+};
+
+/*
+ * Checks that site is a site the store knows. Returns 0; GW_ENOTFOUND with
+ * the known sites in why; or the errors of cq_store_query().
+ */
+int cq_fetch_check_site(struct cq_store *s, const char *site, char *why, size_t why_len);
+
+/*
+ * Adds the vehicles (quantity traffic_volume, field sum) of the windows of
+ * width label ("15m", "1h", matching g->width_ms) in [g->from_ms, g->to_ms)
+ * to g. Returns 0, GW_ENOTFOUND when there is no window at all, or the
+ * errors of cq_store_query() (why filled).
+ */
+int cq_fetch_volume(struct cq_store *s, const struct cq_select *sel, const char *label,
+                    struct cq_grid *g, char *why, size_t why_len);
+
+/* Receives one stored speed window: node, start, then count, sum and sketch text. */
+typedef int (*cq_speed_fn)(void *ctx, const char *node, int64_t start_ms, uint64_t count,
+                           double sum, const char *sketch);
+
+/*
+ * Calls fn for every window of quantity (e.g. "speed") at width label in
+ * [from_ms, to_ms) with a summary. Returns 0, GW_ENOTFOUND when there is
+ * none, fn's first non-zero return, or the errors of cq_store_query().
+ */
+int cq_fetch_speed(struct cq_store *s, const struct cq_select *sel, const char *quantity,
+                   const char *label, int64_t from_ms, int64_t to_ms, cq_speed_fn fn, void *ctx,
+                   char *why, size_t why_len);
+
+/* Receives the vehicles of one class in one window. */
+typedef int (*cq_class_fn)(void *ctx, const char *vehicle_class, int64_t start_ms, double vehicles);
+
+/* Calls fn for every class-count window. Returns as cq_fetch_speed(). */
+int cq_fetch_classes(struct cq_store *s, const struct cq_select *sel, const char *label,
+                     int64_t from_ms, int64_t to_ms, cq_class_fn fn, void *ctx, char *why,
+                     size_t why_len);
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * cityquery -- traffic reports for planners from the store's history
+ * (docs/planners.md): volumes, hourly profiles, ADT/AADT, peak hour, speed
+ * percentiles, vehicle classes and completeness, in the site's local time,
+ * as a terminal table, CSV or JSON.
+ *
+ *   cityquery REPORT --site SITE --from DATE --to DATE [options]
+ *
+ * Exit status (sysexits): 0 report written (days under the threshold are
+ * flagged in it and named on stderr); 64 usage (bad option, date, zone, or
+ * an empty or reversed period); 66 no data for the selection in the period;
+ * 67 unknown site; 69 store unreachable; 70 internal error; 74 output not
+ * written; 76 the store answered with an error or partial results.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "err.h"
+#include "report.h"
+
+#define EX_OK 0
+#define EX_USAGE 64
+#define EX_NOINPUT 66
+#define EX_NOUSER 67
+#define EX_UNAVAILABLE 69
+#define EX_SOFTWARE 70
+#define EX_IOERR 74
+#define EX_PROTOCOL 76
+
+#ifndef CITYGATE_VERSION
+#define CITYGATE_VERSION "unknown"
+#endif
+
+enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
+
+struct options {
+    const char *report, *zone, *from, *to, *table, *output;
+    enum format format;
+    int stats;
+    struct cq_store_config store;
+    struct cq_query q;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: cityquery REPORT --site SITE --from DATE --to DATE [options]\n"
+            "\n"
+            "reports: volume, profile, aadt, peak, speed, classes, completeness\n"
+            "\n"
+            "  -s, --site SITE         the site (required)\n"
+            "  -n, --node GLOB         nodes of the site ('*' and '?' wildcards; default all)\n"
+            "  -l, --lane N            one lane (1-16; default all)\n"
+            "  -f, --from DATE         first local day (YYYY-MM-DD) or time (YYYY-MM-DDTHH:MM)\n"
+            "  -t, --to DATE           end of the period, not included (same forms)\n"
+            "  -z, --tz ZONE           IANA time zone of the site (default: $TZ, else UTC)\n"
+            "  -b, --by PERIOD         volume rows: 15min, hour, day, week, month (default day)\n"
+            "      --level WIDTH       read windows of 30s, 5m, 15m or 1h (default: the\n"
+            "                          coarsest that answers)\n"
+            "      --threshold PCT     days under PCT %% complete are flagged and left out of\n"
+            "                          averages (default 100)\n"
+            "      --limit KMH         speed: share of readings above this speed\n"
+            "      --quantity NAME     speed: the stored quantity (default speed)\n"
+            "  -F, --format FMT        table (default), csv or json\n"
+            "      --table NAME        csv: which table (default the report's first)\n"
+            "  -o, --output FILE       write there instead of stdout\n"
+            "      --store URL         the store (default $CITYQUERY_STORE or\n"
+            "                          http://127.0.0.1:8086)\n"
+            "      --db NAME           database (default citygate; 2.x: the mapped name)\n"
+            "      --api v1|v2         InfluxDB 1.x, or 2.x's 1.x-compatible API (default v1)\n"
+            "      --token TOKEN       2.x API token (default $CITYQUERY_TOKEN)\n"
+            "      --user USER, --password PASS   1.x credentials\n"
+            "      --stats             print the store queries and bytes read on stderr\n"
+            "  -h, --help              this text\n"
+            "  -V, --version           the version\n"
+            "\n"
+            "exit: 0 written (incomplete days flagged), 64 usage, 66 no data, 67 unknown\n"
+            "site, 69 store unreachable, 70 internal, 74 output, 76 store error or partial\n");
+}
+
+static int parse_number(const char *text, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parses argv into *o. Returns -1 to exit 0 (help, version), EX_USAGE, or 0. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    enum {
+        O_LEVEL = 256,
+        O_THRESHOLD,
+        O_LIMIT,
+        O_QUANTITY,
+        O_TABLE,
+        O_STORE,
+        O_DB,
+        O_API,
+        O_TOKEN,
+        O_USER,
+        O_PASSWORD,
+        O_STATS
+    };
+    static const struct option opts[] = {
+        {"site", required_argument, NULL, 's'},
+        {"node", required_argument, NULL, 'n'},
+        {"lane", required_argument, NULL, 'l'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"tz", required_argument, NULL, 'z'},
+        {"by", required_argument, NULL, 'b'},
+        {"format", required_argument, NULL, 'F'},
+        {"output", required_argument, NULL, 'o'},
+        {"level", required_argument, NULL, O_LEVEL},
+        {"threshold", required_argument, NULL, O_THRESHOLD},
+        {"limit", required_argument, NULL, O_LIMIT},
+        {"quantity", required_argument, NULL, O_QUANTITY},
+        {"table", required_argument, NULL, O_TABLE},
+        {"store", required_argument, NULL, O_STORE},
+        {"db", required_argument, NULL, O_DB},
+        {"api", required_argument, NULL, O_API},
+        {"token", required_argument, NULL, O_TOKEN},
+        {"user", required_argument, NULL, O_USER},
+        {"password", required_argument, NULL, O_PASSWORD},
+        {"stats", no_argument, NULL, O_STATS},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const periods[] = {"15min", "hour", "day", "week", "month"};
+    double v;
+    int c;
+
+    o->q.by = CQ_PDAY;
+    o->q.min_pct = 100;
+    o->q.speed_quantity = "speed";
+    o->store.url = getenv("CITYQUERY_STORE") ? getenv("CITYQUERY_STORE") : "http://127.0.0.1:8086";
+    o->store.database = "citygate";
+    o->store.token = getenv("CITYQUERY_TOKEN");
+    o->store.timeout_ms = 60000;
+    o->zone = getenv("TZ") && getenv("TZ")[0] ? getenv("TZ") : "UTC";
+    while ((c = getopt_long(argc, argv, "s:n:l:f:t:z:b:F:o:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            o->q.sel.site = optarg;
+            break;
+        case 'n':
+            o->q.sel.node_glob = optarg;
+            break;
+        case 'l':
+            if (parse_number(optarg, 1, 16, &v) || v != (unsigned)v) {
+                fprintf(stderr, "cityquery: --lane wants 1 to 16, not '%s'\n", optarg);
+                return EX_USAGE;
+            }
+            o->q.sel.lane = (unsigned)v;
+            break;
+        case 'f':
+            o->from = optarg;
+            break;
+        case 't':
+            o->to = optarg;
+            break;
+        case 'z':
+            o->zone = optarg;
+            break;
+        case 'b': {
+            size_t i = 0;
+            while (i < 5 && strcmp(optarg, periods[i]) != 0)
+                i++;
+            if (i == 5) {
+                fprintf(stderr, "cityquery: --by wants 15min, hour, day, week or month\n");
+                return EX_USAGE;
+            }
+            o->q.by = (enum cq_period)i;
+            break;
+        }
+        case 'F':
+            if (strcmp(optarg, "table") == 0)
+                o->format = FMT_TABLE;
+            else if (strcmp(optarg, "csv") == 0)
+                o->format = FMT_CSV;
+            else if (strcmp(optarg, "json") == 0)
+                o->format = FMT_JSON;
+            else {
+                fprintf(stderr, "cityquery: --format wants table, csv or json\n");
+                return EX_USAGE;
+            }
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case O_LEVEL:
+            o->q.level = optarg;
+            break;
+        case O_THRESHOLD:
+            if (parse_number(optarg, 0, 100, &o->q.min_pct)) {
+                fprintf(stderr, "cityquery: --threshold wants a percentage 0-100\n");
+                return EX_USAGE;
+            }
+            break;
+        case O_LIMIT:
+            if (parse_number(optarg, 1, 300, &o->q.limit_kmh)) {
+                fprintf(stderr, "cityquery: --limit wants a speed of 1-300 km/h\n");
+                return EX_USAGE;
+            }
+            break;
+        case O_QUANTITY:
+            o->q.speed_quantity = optarg;
+            break;
+        case O_TABLE:
+            o->table = optarg;
+            break;
+        case O_STORE:
+            o->store.url = optarg;
+            break;
+        case O_DB:
+            o->store.database = optarg;
+            break;
+        case O_API:
+            if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0) {
+                fprintf(stderr, "cityquery: --api wants v1 or v2\n");
+                return EX_USAGE;
+            }
+            o->store.v2 = strcmp(optarg, "v2") == 0;
+            break;
+        case O_TOKEN:
+            o->store.token = optarg;
+            break;
+        case O_USER:
+            o->store.username = optarg;
+            break;
+        case O_PASSWORD:
+            o->store.password = optarg;
+            break;
+        case O_STATS:
+            o->stats = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        case 'V':
+            printf("cityquery %s\n", CITYGATE_VERSION);
+            return -1;
+        default:
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "cityquery: name one report (volume, profile, aadt, peak, speed, "
+                        "classes, completeness)\n");
+        return EX_USAGE;
+    }
+    o->report = argv[optind];
+    if (!o->q.sel.site || !o->from || !o->to) {
+        fprintf(stderr, "cityquery: --site, --from and --to are required\n");
+        return EX_USAGE;
+    }
+    if (cq_tz_set(o->zone) != 0) {
+        fprintf(stderr, "cityquery: unknown time zone '%s' (an IANA name such as Europe/Madrid)\n",
+                o->zone);
+        return EX_USAGE;
+    }
+    if (cq_time_parse(o->from, &o->q.from_ms) || cq_time_parse(o->to, &o->q.to_ms)) {
+        fprintf(stderr, "cityquery: dates are YYYY-MM-DD or YYYY-MM-DDTHH:MM, not '%s'\n",
+                cq_time_parse(o->from, &o->q.from_ms) ? o->from : o->to);
+        return EX_USAGE;
+    }
+    if (o->q.from_ms >= o->q.to_ms) {
+        fprintf(stderr, "cityquery: the period %s to %s is %s\n", o->from, o->to,
+                o->q.from_ms == o->q.to_ms ? "empty" : "reversed (--to is before --from)");
+        return EX_USAGE;
+    }
+    return 0;
+}
+
+static int exit_code(int rc)
+{
+    switch (rc) {
+    case GW_EIO:
+        return EX_UNAVAILABLE;
+    case GW_ENOTFOUND:
+        return EX_NOINPUT;
+    case GW_ENOMEM:
+        return EX_SOFTWARE;
+    default:
+        return EX_PROTOCOL;
+    }
+}
+
+static json_t *report_json(const struct options *o, const struct cq_report *r)
+{
+    char from[CQ_ISO8601_MAX], to[CQ_ISO8601_MAX];
+    json_t *obj = json_object(), *tables = json_object(), *notes = json_array();
+    cq_time_iso8601(o->q.from_ms, from, sizeof from);
+    cq_time_iso8601(o->q.to_ms, to, sizeof to);
+    json_object_set_new(obj, "report", json_string(r->kind));
+    json_object_set_new(obj, "site", json_string(o->q.sel.site));
+    json_object_set_new(obj, "node", json_string(o->q.sel.node_glob ? o->q.sel.node_glob : "*"));
+    json_object_set_new(obj, "lane", o->q.sel.lane ? json_integer(o->q.sel.lane) : json_null());
+    json_object_set_new(obj, "from", json_string(from));
+    json_object_set_new(obj, "to", json_string(to));
+    json_object_set_new(obj, "zone", json_string(o->zone));
+    json_object_set_new(obj, "level", json_string(r->level));
+    json_object_set_new(obj, "complete", json_boolean(!r->incomplete));
+    for (size_t i = 0; i < r->n_tables; i++)
+        json_object_set_new(tables, r->tables[i].name, cq_table_json(&r->tables[i]));
+    for (size_t i = 0; i < r->n_notes; i++)
+        json_array_append_new(notes, json_string(r->notes[i]));
+    json_object_set_new(obj, "tables", tables);
+    json_object_set_new(obj, "notes", notes);
+    return obj;
+}
+
+static int write_report(FILE *out, const struct options *o, const struct cq_report *r)
+{
+    char from[CQ_ISO8601_MAX], to[CQ_ISO8601_MAX];
+    int rc = 0;
+
+    if (o->format == FMT_JSON) {
+        json_t *obj = report_json(o, r);
+        rc = obj && json_dumpf(obj, out, JSON_INDENT(1) | JSON_PRESERVE_ORDER) == 0 ? 0 : GW_EIO;
+        fputc('\n', out);
+        json_decref(obj);
+        return rc;
+    }
+    if (o->format == FMT_CSV) {
+        for (size_t i = 0; i < r->n_tables; i++)
+            if (o->table ? strcmp(r->tables[i].name, o->table) == 0 : i == 0)
+                return cq_table_csv(out, &r->tables[i]);
+        fprintf(stderr, "cityquery: report %s has no table '%s'; it has:", r->kind, o->table);
+        for (size_t i = 0; i < r->n_tables; i++)
+            fprintf(stderr, " %s", r->tables[i].name);
+        fputc('\n', stderr);
+        return GW_EINVAL;
+    }
+    cq_time_iso8601(o->q.from_ms, from, sizeof from);
+    cq_time_iso8601(o->q.to_ms, to, sizeof to);
+    fprintf(out, "cityquery %s: site %s, node %s, lane %s; %s to %s (%s); %s windows\n\n", r->kind,
+            o->q.sel.site, o->q.sel.node_glob ? o->q.sel.node_glob : "*",
+            o->q.sel.lane ? "" : "all", from, to, o->zone, r->level);
+    for (size_t i = 0; i < r->n_tables && rc == 0; i++) {
+        rc = cq_table_print(out, &r->tables[i]);
+        fputc('\n', out);
+    }
+    for (size_t i = 0; i < r->n_notes; i++)
+        fprintf(out, "note: %s\n", r->notes[i]);
+    return ferror(out) ? GW_EIO : rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct cq_store *store = NULL;
+    struct cq_report r;
+    char why[512] = "";
+    FILE *out = stdout;
+    int ex;
+
+    memset(&o, 0, sizeof o);
+    memset(&r, 0, sizeof r);
+    ex = parse_args(argc, argv, &o);
+    if (ex)
+        return ex < 0 ? EX_OK : ex;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || cq_store_new(&o.store, &store)) {
+        fprintf(stderr, "cityquery: cannot start the HTTP client\n");
+        return EX_SOFTWARE;
+    }
+    o.q.store = store;
+    int rc = cq_fetch_check_site(store, o.q.sel.site, why, sizeof why);
+    if (rc == 0)
+        rc = cq_report_run(o.report, &o.q, &r, why, sizeof why);
+    if (rc) {
+        fprintf(stderr, "cityquery: %s\n", why[0] ? why : gw_strerror(rc));
+        ex = rc == GW_ENOTFOUND && strstr(why, "unknown site") ? EX_NOUSER
+             : rc == GW_EINVAL && !strstr(why, "store")        ? EX_USAGE
+                                                               : exit_code(rc);
+        goto out;
+    }
+    if (o.output && !(out = fopen(o.output, "w"))) {
+        fprintf(stderr, "cityquery: cannot write %s: %s\n", o.output, strerror(errno));
+        ex = EX_IOERR;
+        goto out;
+    }
+    if (write_report(out, &o, &r) != 0 || (out != stdout ? fclose(out) : fflush(out)) != 0) {
+        fprintf(stderr, "cityquery: the report could not be written\n");
+        ex = EX_IOERR;
+        out = stdout;
+        goto out;
+    }
+    out = stdout;
+    for (size_t i = 0; i < r.n_notes; i++)
+        if (r.incomplete && strstr(r.notes[i], "complete:"))
+            fprintf(stderr, "cityquery: warning: %s\n", r.notes[i]);
+    if (o.stats) {
+        struct cq_store_stats st;
+        cq_store_stats(store, &st);
+        fprintf(stderr, "cityquery: %llu queries, %llu bytes read from the store\n",
+                (unsigned long long)st.queries, (unsigned long long)st.bytes);
+    }
+out:
+    cq_report_fini(&r);
+    cq_store_free(store);
+    curl_global_cleanup();
+    return ex;
+}
