@@ -1,9 +1,11 @@
 /*
  * live.h -- the live view for traffic engineers: per site, the newest closed
- * base window of every series, and what the API and the demo show of it.
+ * base window of every series merged into site figures, and which nodes
+ * have gone quiet.
  *
- * Fed with each base-level aggregate as it is emitted; read by the HTTP
- * thread. The caller serialises access (the gateway lock).
+ * Fed with each base-level aggregate as it is emitted and with the nodes'
+ * birth and death messages; read by the HTTP thread. The caller serialises
+ * access (the gateway lock).
  */
 #ifndef CITYGATE_GW_LIVE_H
 #define CITYGATE_GW_LIVE_H
@@ -15,18 +17,33 @@
 
 struct gw_live;
 
-/* Returns a new, empty view (caller frees with gw_live_free()), or NULL. */
-struct gw_live *gw_live_new(void);
+/*
+ * Returns a new, empty view (caller frees with gw_live_free()), or NULL.
+ * grace_ms is the windows' grace: a window is expected grace_ms after its
+ * end, so a node is stale once two windows that should have been emitted
+ * by now were not.
+ */
+struct gw_live *gw_live_new(int64_t grace_ms);
 void gw_live_free(struct gw_live *l);
 
 /* Takes the newest aggregate of a series (borrowed; copied). */
 void gw_live_update(struct gw_live *l, const struct gw_aggregate *agg);
 
 /*
- * Writes the view as JSON: {"now_ms":..,"sites":[{"site":..,"nodes":..,
- * "window_start_ms":..,"flow_vph":..,"speed_kmh":..,"speed_p85_kmh":..,
- * "occupancy_pct":..,"readings":..,"series":[...]}]}, sites sorted by id.
+ * A status message of (site, node), both borrowed: dead != 0 for its death
+ * (the MQTT will), 0 for a birth. A dead node is stale from now_ms until it
+ * sends a newer window.
  */
-void gw_live_write_json(const struct gw_live *l, uint64_t now_ms, FILE *out);
+void gw_live_node_status(struct gw_live *l, const char *site, const char *node, int dead,
+                         int64_t now_ms);
+
+/*
+ * Writes the view as JSON (docs/gateway.md, "Live view"): per site, sorted
+ * by id, the figures of its newest window merged over its fresh nodes'
+ * lanes with gw_traffic_merge(), each absent figure as null, how many lane
+ * windows and nodes they are made of, and per node whether it is stale and
+ * since when.
+ */
+void gw_live_write_json(const struct gw_live *l, int64_t now_ms, FILE *out);
 
 #endif

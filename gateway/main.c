@@ -287,7 +287,8 @@ static int on_message(void *ctx, const char *topic, const void *payload, size_t 
     pthread_mutex_lock(&gw->lock);
     atomic_fetch_sub(&gw->arrivals_waiting, 1);
     if (gw_topic_parse(topic, strlen(topic), &t) == 0 && t.kind == GW_TOPIC_STATUS) {
-        gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw);
+        int dead = gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw);
+        gw_live_node_status(gw->live, t.site, t.node, dead, (int64_t)now);
         goto out;
     }
     int rc = gw_pipeline_admit(gw->pipe, topic, payload, len, now, &a, &diag);
@@ -456,7 +457,7 @@ static int render_live(void *ctx, FILE *out)
 {
     struct gateway *gw = ctx;
     pthread_mutex_lock(&gw->lock);
-    gw_live_write_json(gw->live, wall_ms(), out);
+    gw_live_write_json(gw->live, (int64_t)wall_ms(), out);
     pthread_mutex_unlock(&gw->lock);
     return 0;
 }
@@ -546,7 +547,7 @@ static int start(struct gateway *gw)
         fprintf(stderr, "citygate: %s: %s\n", gw->config_path, why);
         return rc == GW_ENOMEM ? EX_SOFTWARE : EX_CONFIG;
     }
-    if (!(gw->live = gw_live_new()))
+    if (!(gw->live = gw_live_new((int64_t)gw->cfg.grace_ms)))
         return EX_SOFTWARE;
     gw->lp_store = malloc((gw->cfg.n_widths + 1) * LP_BUF_BYTES);
     if (!gw->lp_store)

@@ -86,6 +86,8 @@ int render_metrics(void *ctx, FILE *out)
     one(out, "citygate_readings_total", "counter", "Readings in accepted frames.", ps.readings_in);
     one(out, "citygate_readings_aggregated_total", "counter", "GOOD readings folded into windows.",
         ps.readings_folded);
+    one(out, "citygate_vehicles_aggregated_total", "counter",
+        "Vehicle records folded into their lanes' windows.", ps.vehicles_folded);
     metric(out, "citygate_readings_not_good_total", "counter",
            "Readings kept out of aggregates, by quality.");
     static const char *const quality[] = {"unspecified",   "good",     "uncertain", "bad_timeout",

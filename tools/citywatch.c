@@ -1,7 +1,9 @@
 /*
  * citywatch -- the traffic engineer's terminal view of a running gateway:
  * every second, the flows per site from /api/v1/live and the gateway's own
- * counters from /metrics.
+ * counters from /metrics. A figure the gateway has no data for (a site
+ * without vehicles has no speed) prints as an em dash, never as 0; a site
+ * whose nodes are all stale says since when.
  *
  *   citywatch [--gateway URL] [--duration SECONDS] [--once]
  *
@@ -97,6 +99,21 @@ static void clock_text(long long ms, char *out, size_t cap)
     strftime(out, cap, "%H:%M:%S", &tm);
 }
 
+/* The text of a live figure: the number with decimals, or an em dash when it is null (absent). */
+static void figure(const json_t *v, int decimals, char *out, size_t cap)
+{
+    if (json_is_number(v))
+        snprintf(out, cap, "%.*f", decimals, json_number_value(v));
+    else
+        snprintf(out, cap, "\u2014");
+}
+
+/* printf's field width for text to take width columns (an em dash is 3 bytes, 1 column). */
+static int pad(const char *text, int width)
+{
+    return strcmp(text, "\u2014") == 0 ? width + 2 : width;
+}
+
 struct totals {
     double accepted, refused, written, alerts;
 };
@@ -121,20 +138,30 @@ static int show(CURL *c, const char *base, struct totals *t, struct totals *prev
     clock_text((long long)json_integer_value(json_object_get(root, "now_ms")), now, sizeof now);
     printf("\n%s UTC  frames accepted %.0f (+%.0f)  refused %.0f  store lines %.0f  alerts %.0f\n",
            now, t->accepted, t->accepted - prev->accepted, t->refused, t->written, t->alerts);
-    printf("%-16s %5s %11s %10s %9s %6s %9s\n", "site", "nodes", "flow veh/h", "speed km/h",
-           "v85 km/h", "occ %", "window");
+    printf("%-16s %5s %11s %10s %9s %6s %9s  %s\n", "site", "nodes", "flow veh/h", "speed km/h",
+           "v85 km/h", "occ %", "window", "state");
     json_t *sites = json_object_get(root, "sites");
     for (size_t i = 0; i < json_array_size(sites); i++) {
         json_t *s = json_array_get(sites, i);
+        char flow[16], speed[16], v85[16], occ[16], state[48] = "";
         clock_text((long long)json_integer_value(json_object_get(s, "window_start_ms")), start,
                    sizeof start);
-        printf("%-16.16s %5lld %11.0f %10.1f %9.1f %6.1f %9s\n",
+        figure(json_object_get(s, "flow_vph"), 0, flow, sizeof flow);
+        figure(json_object_get(s, "speed_mean_kmh"), 1, speed, sizeof speed);
+        figure(json_object_get(s, "v85_kmh"), 1, v85, sizeof v85);
+        figure(json_object_get(s, "occupancy_pct"), 1, occ, sizeof occ);
+        if (json_is_true(json_object_get(s, "stale"))) {
+            char since[16];
+            clock_text((long long)json_integer_value(json_object_get(s, "stale_since_ms")), since,
+                       sizeof since);
+            snprintf(state, sizeof state, "stale since %s", since);
+        }
+        /* Absent figures print as an em dash, padded by display width, not bytes. */
+        printf("%-16.16s %2lld/%-2lld %*s %*s %*s %*s %9s  %s\n",
                json_string_value(json_object_get(s, "site")),
-               (long long)json_integer_value(json_object_get(s, "nodes")),
-               json_number_value(json_object_get(s, "flow_vph")),
-               json_number_value(json_object_get(s, "speed_kmh")),
-               json_number_value(json_object_get(s, "speed_p85_kmh")),
-               json_number_value(json_object_get(s, "occupancy_pct")), start);
+               (long long)json_integer_value(json_object_get(s, "nodes_in_window")),
+               (long long)json_integer_value(json_object_get(s, "nodes")), pad(flow, 11), flow,
+               pad(speed, 10), speed, pad(v85, 9), v85, pad(occ, 6), occ, start, state);
     }
     if (json_array_size(sites) == 0)
         printf("(no window closed yet)\n");

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "frame.pb-c.h"
 #include "numtext.h"
+#include "traffic.h"
 
 /* What each character means to the line protocol, one bit per use. */
 enum {
@@ -201,6 +202,8 @@ void gw_lp_window_label(int64_t width_ms, char *buf, size_t cap)
 
 static const char *family(uint32_t quantity)
 {
+    if (gw_traffic_quantity_name(quantity))
+        return "traffic";
     switch (quantity) {
     case CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME:
     case CITYGATE__V1__QUANTITY__OCCUPANCY:
@@ -245,6 +248,12 @@ static const char *family(uint32_t quantity)
 static void enum_name(const ProtobufCEnumDescriptor *desc, uint32_t value, char *buf, size_t cap)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, (int)value);
+    const char *vehicle =
+        desc == &citygate__v1__quantity__descriptor ? gw_traffic_quantity_name(value) : NULL;
+    if (vehicle) {
+        snprintf(buf, cap, "%s", vehicle);
+        return;
+    }
     if (!v) {
         snprintf(buf, cap, "%s%" PRIu32, desc == &citygate__v1__quantity__descriptor ? "q" : "c",
                  value);
@@ -273,6 +282,44 @@ static void field_float_if_finite(struct gw_lp_line *line, const char *key, doub
 {
     if (isfinite(v))
         gw_lp_field_float(line, key, v);
+}
+
+/*
+ * The traffic figures of one lane window, from the merge rule of traffic.h:
+ * flow_vph for volumes, class counts and vehicle speeds; v15 .. v95 for
+ * vehicle speeds; speed_interval_mean for interval SPEED readings. Returns
+ * 0, or GW_ENOMEM / GW_EINVAL from gw_traffic_add().
+ */
+static int traffic_fields(struct gw_lp_line *line, const struct gw_aggregate *a)
+{
+    struct gw_traffic t;
+    struct gw_traffic_figures f;
+    uint32_t q = a->key.quantity;
+
+    if (q == CITYGATE__V1__QUANTITY__VEHICLE_CLASS_COUNT || q == GW_QUANTITY_VEHICLE_COUNT) {
+        field_float_if_finite(line, "flow_vph", a->sum * 3600000.0 / (double)a->width_ms);
+        return 0;
+    }
+    if (q != GW_QUANTITY_VEHICLE_SPEED && q != CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME &&
+        q != CITYGATE__V1__QUANTITY__SPEED)
+        return 0;
+    gw_traffic_init(&t);
+    int rc = gw_traffic_add(&t, a);
+    if (rc == 0) {
+        gw_traffic_figures(&t, a->width_ms, &f);
+        if (f.has & GW_TF_SPEED) {
+            field_float_if_finite(line, "v15", f.v15_kmh);
+            field_float_if_finite(line, "v50", f.v50_kmh);
+            field_float_if_finite(line, "v85", f.v85_kmh);
+            field_float_if_finite(line, "v95", f.v95_kmh);
+        }
+        if (f.has & GW_TF_FLOW)
+            field_float_if_finite(line, "flow_vph", f.flow_vph);
+        if (f.has & GW_TF_INTERVAL_SPEED)
+            field_float_if_finite(line, "speed_interval_mean", f.speed_interval_mean_kmh);
+    }
+    gw_traffic_fini(&t);
+    return rc;
 }
 
 int gw_lp_encode_aggregate(struct gw_lpbuf *b, const struct gw_lp_naming *naming,
@@ -318,14 +365,15 @@ int gw_lp_encode_aggregate(struct gw_lpbuf *b, const struct gw_lp_naming *naming
     field_float_if_finite(&line, "max", a->max);
     field_float_if_finite(&line, "mean", a->mean);
     field_float_if_finite(&line, "sumsq", a->sumsq);
-    if (a->has_quantiles) {
+    rc = traffic_fields(&line, a);
+    if (rc == 0 && a->has_quantiles && a->key.quantity != GW_QUANTITY_VEHICLE_SPEED) {
         field_float_if_finite(&line, "p50", a->p50);
         field_float_if_finite(&line, "p85", a->p85);
         field_float_if_finite(&line, "p95", a->p95);
     }
-    if (a->traffic & GW_TRAFFIC_FLOW)
-        field_float_if_finite(&line, "flow_vph", a->flow_vph);
-    if (a->sketch && gw_qsketch_format(a->sketch, sketch, sizeof sketch, &len) == 0)
+    if (rc == 0 && a->sketch && gw_qsketch_format(a->sketch, sketch, sizeof sketch, &len) == 0)
         gw_lp_field_string(&line, "sketch", sketch);
+    if (rc)
+        return rc;
     return gw_lp_end(&line, a->start_ms);
 }

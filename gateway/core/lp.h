@@ -94,12 +94,16 @@ struct gw_lp_naming {
  * Tags, sorted by key as InfluxDB prefers: gateway, lane (when not 0),
  * node, quantity (lower-case enum name, e.g. "speed"), sensor (when not
  * empty), site, vehicle_class (when set, e.g. "truck"), window ("30s",
- * "5m", "15m", "1h"). Fields: count (integer), sum, min, max, mean, sumsq,
- * then p50, p85, p95 and sketch (gw_qsketch_format() text) with quantiles,
- * then flow_vph for volume and class counts. Non-finite floats (a sum that
+ * "5m", "15m", "1h"; vehicle series by gw_traffic_quantity_name()). Fields:
+ * count (integer), sum, min, max, mean, sumsq; then the traffic fields of
+ * traffic.h's figures: v15, v50, v85, v95 for vehicle speeds, flow_vph for
+ * volumes, class counts and vehicle speeds, speed_interval_mean for SPEED
+ * readings; then p50, p85, p95 with quantiles (not for vehicle speeds), and
+ * sketch (gw_qsketch_format() text). Non-finite floats (a sum that
  * overflowed) are left out. The revision is not written: a rewrite must
  * replace the point field for field, and a replay must write the same bytes.
- * Returns 0, GW_EFULL (buffer unchanged) or GW_EINVAL (a refused key string).
+ * Returns 0, GW_EFULL (buffer unchanged), GW_EINVAL (a refused key string)
+ * or GW_ENOMEM (a vehicle speed sketch could not be read).
  */
 int gw_lp_encode_aggregate(struct gw_lpbuf *b, const struct gw_lp_naming *naming,
                            const struct gw_aggregate *agg);

@@ -14,11 +14,12 @@
 #include "alloc.h"
 #include "err.h"
 #include "pipeline_int.h"
+#include "traffic.h"
 
 int gw_quantity_has_quantiles(int q)
 {
+    /* Not SPEED: a percentile of interval means is no speed percentile (traffic.h). */
     switch (q) {
-    case CITYGATE__V1__QUANTITY__SPEED:
     case CITYGATE__V1__QUANTITY__HEADWAY:
     case CITYGATE__V1__QUANTITY__OCCUPANCY:
     case CITYGATE__V1__QUANTITY__PM2_5:
@@ -240,6 +241,8 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
                                                r->value, (int64_t)now_ms, NULL) == 0)
             p->stats.readings_folded++;
     }
+    if (have_frame)
+        p->stats.vehicles_folded += gw_traffic_fold_vehicles(p->windows, &fr, f, (int64_t)now_ms);
     gw_windows_stats(p->windows, &ws);
     if (ws.too_late > too_late)
         pipeline_note_late(p, a, ws.too_late - too_late, now_ms);
@@ -256,8 +259,8 @@ int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out)
     return 1;
 }
 
-void gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
-                        size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx)
+int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
+                       size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx)
 {
     static const char dead[] = "\"state\":\"dead\"";
     struct alert_tap tap = {p, alert, ctx};
@@ -266,9 +269,10 @@ void gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, con
         if (memcmp(payload + i, dead, sizeof dead - 1) == 0) {
             p->stats.deaths++;
             gw_rules_node_death(p->rules, topic->site, topic->node, now_ms, pipeline_alert, &tap);
-            return;
+            return 1;
         }
     }
+    return 0;
 }
 
 int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,

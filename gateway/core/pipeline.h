@@ -40,6 +40,7 @@ struct gw_pipeline_stats {
     uint64_t readings_in;
     uint64_t readings_not_good[8]; /* by Citygate__V1__Quality */
     uint64_t readings_folded;
+    uint64_t vehicles_folded; /* vehicle records folded into their lanes' windows */
     uint64_t status_messages, deaths;
     uint64_t alerts[3]; /* notified changes into OK, WARN, CRIT */
     uint64_t alert_state_refused;
@@ -113,10 +114,10 @@ int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out);
 /*
  * A message on city/v1/<site>/<node>/status: a payload containing
  * "\"state\":\"dead\"" is the node's death (its MQTT will), which fires the
- * absence rules of its series.
+ * absence rules of its series. Returns 1 for a death, 0 for any other status.
  */
-void gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
-                        size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx);
+int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
+                       size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx);
 
 /*
  * Time passes: ticks the rules and closes the windows whose grace has
@@ -157,7 +158,7 @@ void gw_pipeline_each_device(const struct gw_pipeline *p,
 size_t gw_pipeline_dedup_heap_bytes(const struct gw_pipeline *p);
 void gw_pipeline_rules_stats(const struct gw_pipeline *p, struct gw_rules_stats *out);
 
-/* 1 when aggregates of quantity keep quantiles (distributions such as speed, noise, PM). */
+/* 1 when aggregates of quantity keep quantiles (noise, PM, ...; not interval SPEED means). */
 int gw_quantity_has_quantiles(int quantity);
 
 #endif

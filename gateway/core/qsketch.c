@@ -505,6 +505,15 @@ static void walk_bucket(struct qs_walk *wk, uint64_t count, int32_t key, int sig
         wk->out[wk->done++] = value;
 }
 
+double gw_qsketch_rank(double q, uint64_t n)
+{
+    /* The relative slack keeps an integer q * n (0.85 * 20) from rounding up past itself;
+     * it is far above the product's rounding error and far below any fractional part a
+     * probability with a few decimals can give. */
+    double r = ceil(q * (double)n * (1.0 - 1e-12));
+    return r < 1.0 ? 1.0 : r;
+}
+
 int gw_qsketch_quantiles(const struct gw_qsketch *s, const double *q, size_t n, double *out)
 {
     double rank[8];
@@ -519,7 +528,7 @@ int gw_qsketch_quantiles(const struct gw_qsketch *s, const double *q, size_t n, 
     if (total == 0)
         return GW_ENOTFOUND;
     for (size_t i = 0; i < n; i++)
-        rank[i] = q[i] * (double)(total - 1);
+        rank[i] = gw_qsketch_rank(q[i], total) - 1.0; /* 0-based */
     for (int32_t k = s->neg ? s->neg->hi : 0; s->neg && k >= s->neg->lo && wk.done < n; k--)
         walk_bucket(&wk, bin_get(s->neg, k), k, -1);
     walk_bucket(&wk, s->zero, 0, 0);

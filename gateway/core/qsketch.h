@@ -4,8 +4,11 @@
  *
  * Guarantee: for any q in [0, 1], gw_qsketch_quantile() returns a value x
  * with |x - v| <= GW_QSKETCH_ALPHA * |v|, where v is the element of rank
- * floor(q * (n - 1)) of the sorted values added (0-based), as long as that
- * element's bucket has not been collapsed (see below). Zero is exact.
+ * ceil(q * n) (1-based; rank 1 for q = 0) of the sorted values added, as
+ * long as that element's bucket has not been collapsed (see below). Zero is
+ * exact. That rank is the nearest-rank percentile traffic engineering uses
+ * for v85: the speed at or below which 85 % of the vehicles travel (of two
+ * vehicles, the faster one; see gw_qsketch_rank()).
  *
  * Values map to integer keys through a cubic approximation of log2 (the
  * "cubically interpolated mapping" of DDSketch, Masson et al., VLDB 2019):
@@ -111,6 +114,14 @@ int gw_qsketch_merge(struct gw_qsketch *dst, const struct gw_qsketch *src);
 
 /* Number of values in s. */
 uint64_t gw_qsketch_count(const struct gw_qsketch *s);
+
+/*
+ * The 1-based nearest rank of the q-quantile of n values: ceil(q * n), at
+ * least 1 (an integer q * n such as 0.85 * 20 gives exactly 17). The one
+ * definition of a percentile's rank for the gateway and the tools that read
+ * its sketches.
+ */
+double gw_qsketch_rank(double q, uint64_t n);
 
 /*
  * Estimates the q-quantile (0 <= q <= 1) into *out, within the guarantee in

@@ -57,7 +57,6 @@
 
 #include "alloc.h"
 #include "err.h"
-#include "frame.pb-c.h"
 
 #define MAX_SPAN_MS (7 * 86400000LL)
 #define MAX_TIME_MS (1LL << 60) /* the clock is clamped here, so time sums cannot overflow */
@@ -1003,31 +1002,6 @@ int gw_windows_add(struct gw_windows *w, const struct gw_series_key *key, int64_
 
 /* ---- emission ---- */
 
-static void traffic_fields(struct gw_aggregate *a)
-{
-    switch (a->key.quantity) {
-    case CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME:
-    case CITYGATE__V1__QUANTITY__VEHICLE_CLASS_COUNT:
-        a->traffic |= GW_TRAFFIC_FLOW;
-        a->flow_vph = a->sum * 3600000.0 / (double)a->width_ms;
-        break;
-    case CITYGATE__V1__QUANTITY__OCCUPANCY:
-        a->traffic |= GW_TRAFFIC_OCCUPANCY;
-        a->occupancy_pct = a->mean;
-        break;
-    case CITYGATE__V1__QUANTITY__SPEED:
-        a->traffic |= GW_TRAFFIC_SPEED;
-        a->speed_mean_kmh = a->mean;
-        if (a->has_quantiles) {
-            a->traffic |= GW_TRAFFIC_SPEED_P85;
-            a->speed_p85_kmh = a->p85;
-        }
-        break;
-    default:
-        break;
-    }
-}
-
 static double clamp(double v, double lo, double hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
@@ -1098,7 +1072,6 @@ static int slot_emit(struct gw_windows *w, struct series *s, unsigned level, siz
         a.p85 = clamp(p[1], a.min, a.max);
         a.p95 = clamp(p[2], a.min, a.max);
     }
-    traffic_fields(&a);
     rc = emit(ctx, &a);
     if (rc)
         return rc;

@@ -73,16 +73,10 @@ struct gw_series_key {
     const char *node;       /* 1..64 bytes */
     const char *sensor;     /* 0..64 bytes; "" when the reading names none */
     uint32_t lane;          /* 0 = not lane-specific */
-    uint32_t quantity;      /* Citygate__V1__Quantity */
-    uint32_t vehicle_class; /* Citygate__V1__VehicleClass; 0 unless VEHICLE_CLASS_COUNT */
+    uint32_t quantity;      /* Citygate__V1__Quantity, or a vehicle series (traffic.h) */
+    uint32_t vehicle_class; /* Citygate__V1__VehicleClass; 0 unless a count by class */
     bool quantiles;         /* keep p50/p85/p95; not part of the identity, read at creation */
 };
-
-/* Derived traffic fields present in a gw_aggregate (bits of .traffic). */
-#define GW_TRAFFIC_FLOW 1u      /* flow_vph: TRAFFIC_VOLUME and VEHICLE_CLASS_COUNT */
-#define GW_TRAFFIC_OCCUPANCY 2u /* occupancy_pct: OCCUPANCY */
-#define GW_TRAFFIC_SPEED 4u     /* speed_mean_kmh: SPEED */
-#define GW_TRAFFIC_SPEED_P85 8u /* speed_p85_kmh: SPEED with quantiles */
 
 /* One closed (or corrected) window, handed to the emit callback. */
 struct gw_aggregate {
@@ -96,11 +90,6 @@ struct gw_aggregate {
     bool has_quantiles;
     double p50, p85, p95;            /* within GW_QSKETCH_ALPHA, clamped to [min, max] */
     const struct gw_qsketch *sketch; /* borrowed for the callback; NULL without quantiles */
-    unsigned traffic;                /* GW_TRAFFIC_* bits */
-    double flow_vph;                 /* sum * 3600000 / width_ms: vehicles per hour */
-    double occupancy_pct;            /* mean occupancy */
-    double speed_mean_kmh;           /* mean of the speed readings */
-    double speed_p85_kmh;            /* 85th percentile of the speed readings */
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "frame.pb-c.h"
 #include "lp.h"
+#include "traffic.h"
 
 #define T0 1794999600000LL
 
@@ -199,6 +200,13 @@ static void test_window_labels(void)
     }
 }
 
+/* The number after key in a line protocol text (test's own parse), or NAN when absent. */
+static double field_value(const char *line, const char *key)
+{
+    const char *p = strstr(line, key);
+    return p ? strtod(p + strlen(key), NULL) : NAN;
+}
+
 static void test_aggregates(void)
 {
     struct gw_lpbuf b;
@@ -223,18 +231,35 @@ static void test_aggregates(void)
     a.max = 55;
     a.mean = 154.0 / 3;
     a.sumsq = 7930;
-    a.has_quantiles = true;
-    a.p50 = 51;
-    a.p85 = 55;
-    a.p95 = 55;
-    a.sketch = &sk;
-    a.traffic = GW_TRAFFIC_SPEED | GW_TRAFFIC_SPEED_P85;
     gw_lpbuf_init(&b, storage, sizeof storage);
     CU_ASSERT(gw_lp_encode_aggregate(&b, &by_family, &a) == 0);
     expect(&b, "traffic,gateway=gw-1,lane=1,node=node-0001,quantity=speed,sensor=loop-1,"
                "site=ring-north,window=5m count=3i,sum=154,min=48,max=55,"
-               "mean=51.333333333333336,sumsq=7930,p50=51,p85=55,p95=55,"
-               "sketch=\"q1;p98:1,~1,1,~1,1\" 1794999600000\n");
+               "mean=51.333333333333336,sumsq=7930,speed_interval_mean=51.333333333333336 "
+               "1794999600000\n");
+
+    /* Three vehicles: speed percentiles from the sketch at the nearest rank, flow per hour. */
+    a.key.quantity = GW_QUANTITY_VEHICLE_SPEED;
+    a.has_quantiles = true;
+    a.p50 = a.p85 = a.p95 = 1; /* the generic quantiles are not what a vehicle line reports */
+    a.sketch = &sk;
+    gw_lpbuf_init(&b, storage, sizeof storage);
+    CU_ASSERT(gw_lp_encode_aggregate(&b, &by_family, &a) == 0);
+    storage[b.len] = '\0';
+    CU_ASSERT(strncmp(storage,
+                      "traffic,gateway=gw-1,lane=1,node=node-0001,quantity=vehicle_speed,"
+                      "sensor=loop-1,site=ring-north,window=5m count=3i,sum=154,min=48,max=55,"
+                      "mean=51.333333333333336,sumsq=7930,v15=",
+                      strlen("traffic,gateway=gw-1,lane=1,node=node-0001,quantity=vehicle_speed,"
+                             "sensor=loop-1,site=ring-north,window=5m count=3i,sum=154,min=48,"
+                             "max=55,mean=51.333333333333336,sumsq=7930,v15=")) == 0);
+    CU_ASSERT(fabs(field_value(storage, "v15=") - 48) <= 48 * GW_QSKETCH_ALPHA);
+    CU_ASSERT(fabs(field_value(storage, "v50=") - 51) <= 51 * GW_QSKETCH_ALPHA);
+    CU_ASSERT(fabs(field_value(storage, "v85=") - 55) <= 55 * GW_QSKETCH_ALPHA);
+    CU_ASSERT(fabs(field_value(storage, "v95=") - 55) <= 55 * GW_QSKETCH_ALPHA);
+    CU_ASSERT_DOUBLE_EQUAL(field_value(storage, "flow_vph="), 36.0, 1e-12);
+    CU_ASSERT(strstr(storage, ",p85=") == NULL);
+    CU_ASSERT(strstr(storage, ",sketch=\"q1;p98:1,~1,1,~1,1\" 1794999600000\n") != NULL);
 
     a.key = (struct gw_series_key){"s 1",
                                    "n",
@@ -249,13 +274,10 @@ static void test_aggregates(void)
     a.sumsq = INFINITY; /* left out, never written as "inf" */
     a.has_quantiles = false;
     a.sketch = NULL;
-    a.traffic = GW_TRAFFIC_FLOW;
-    a.flow_vph = 360;
     gw_lpbuf_init(&b, storage, sizeof storage);
     CU_ASSERT(gw_lp_encode_aggregate(&b, &by_window, &a) == 0);
     a.key.quantity = 99;
     a.key.vehicle_class = 77;
-    a.traffic = 0;
     CU_ASSERT(gw_lp_encode_aggregate(&b, &by_family, &a) == 0);
     expect(&b, "city_agg_30s,node=n,quantity=vehicle_class_count,site=s\\ 1,vehicle_class=truck,"
                "window=30s count=3i,sum=3,min=1,max=1,mean=1,flow_vph=360 1794999600000\n"

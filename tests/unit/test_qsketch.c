@@ -15,6 +15,15 @@
 #define N_VALUES 20000
 
 static const double probes[] = {0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.85, 0.9, 0.95, 0.99, 1.0};
+/* The same probes in per mille, for the test's own rank arithmetic in integers. */
+static const unsigned probes_pm[] = {0, 10, 100, 250, 500, 750, 850, 900, 950, 990, 1000};
+
+/* The 0-based index of the nearest-rank q-quantile of n values, q = pm / 1000: ceil(q n) - 1. */
+static size_t nearest_index(unsigned pm, size_t n)
+{
+    size_t r = (pm * n + 999) / 1000;
+    return r ? r - 1 : 0;
+}
 static char text_a[GW_QSKETCH_TEXT_MAX], text_b[GW_QSKETCH_TEXT_MAX];
 
 static uint64_t rng_state;
@@ -63,7 +72,7 @@ static void check_distribution(const char *name, double *values, size_t n)
     CU_ASSERT(gw_qsketch_count(&s) == n);
     qsort(values, n, sizeof *values, cmp_double);
     for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
-        double got, exact = values[(size_t)floor(probes[i] * (double)(n - 1))];
+        double got, exact = values[nearest_index(probes_pm[i], n)];
         CU_ASSERT_FATAL(gw_qsketch_quantile(&s, probes[i], &got) == 0);
         double err = exact == 0 ? fabs(got) : fabs(got - exact) / fabs(exact);
         if (err > GW_QSKETCH_ALPHA + 1e-12)
@@ -198,8 +207,8 @@ static void test_folding(void)
     CU_ASSERT_STRING_EQUAL(text_a, text_b);
     CU_ASSERT(gw_qsketch_count(&up) == N_VALUES);
     CU_ASSERT(gw_qsketch_heap_bytes(&up) <= GW_QSKETCH_MAX_BINS * 2);
-    for (double q = 0.7; q <= 1.0; q += 0.05) {
-        double got, exact = v[(size_t)floor(q * (N_VALUES - 1))];
+    for (unsigned pm = 700; pm <= 1000; pm += 50) {
+        double q = pm / 1000.0, got, exact = v[nearest_index(pm, N_VALUES)];
         CU_ASSERT_FATAL(gw_qsketch_quantile(&up, q, &got) == 0);
         CU_ASSERT(fabs(got - exact) <= (GW_QSKETCH_ALPHA + 1e-12) * exact);
     }
@@ -398,6 +407,38 @@ static void test_bad_arguments(void)
     gw_qsketch_fini(&s);
 }
 
+/*
+ * v85 of a few vehicles is the nearest rank: of two vehicles the faster one
+ * (the lower rank floor(q (n - 1)) gave the slower), of twenty the 17th, for
+ * every n up to 200 the value the test's own integer rank arithmetic picks.
+ */
+static void test_nearest_rank(void)
+{
+    struct gw_qsketch s;
+    double x = 0;
+    gw_qsketch_init(&s);
+    CU_ASSERT_FATAL(gw_qsketch_add(&s, 40.0) == 0);
+    CU_ASSERT_FATAL(gw_qsketch_add(&s, 60.0) == 0);
+    CU_ASSERT(gw_qsketch_quantile(&s, 0.85, &x) == 0 && fabs(x - 60.0) <= GW_QSKETCH_ALPHA * 60.0);
+    CU_ASSERT(gw_qsketch_quantile(&s, 0.5, &x) == 0 && fabs(x - 40.0) <= GW_QSKETCH_ALPHA * 40.0);
+    CU_ASSERT(gw_qsketch_rank(0.85, 20) == 17.0);
+    CU_ASSERT(gw_qsketch_rank(0.85, 2) == 2.0);
+    CU_ASSERT(gw_qsketch_rank(0.0, 5) == 1.0);
+    CU_ASSERT(gw_qsketch_rank(1.0, 5) == 5.0);
+    gw_qsketch_reset(&s);
+    for (size_t n = 1; n <= 200; n++) {
+        CU_ASSERT_FATAL(gw_qsketch_add(&s, 10.0 * (double)n) == 0);
+        for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+            double exact = 10.0 * (double)(nearest_index(probes_pm[i], n) + 1);
+            CU_ASSERT_FATAL(gw_qsketch_quantile(&s, probes[i], &x) == 0);
+            CU_ASSERT(fabs(x - exact) <= GW_QSKETCH_ALPHA * exact);
+            CU_ASSERT(gw_qsketch_rank(probes[i], n) ==
+                      (double)(nearest_index(probes_pm[i], n) + 1));
+        }
+    }
+    gw_qsketch_fini(&s);
+}
+
 int main(void)
 {
     static const struct cu_test tests[] = {
@@ -414,6 +455,7 @@ int main(void)
         {"reset reuses buffers", test_reset_reuses_buffers},
         {"allocation failures", test_allocation_failures},
         {"bad arguments", test_bad_arguments},
+        {"nearest rank, as for v85", test_nearest_rank},
         {NULL, NULL},
     };
     return cu_main("qsketch", tests);

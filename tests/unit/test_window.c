@@ -122,8 +122,7 @@ struct record {
     unsigned level;
     int64_t start_ms;
     uint32_t revision, count;
-    double sum, min, max, sumsq, mean, p50, p85, p95, flow_vph;
-    unsigned traffic;
+    double sum, min, max, sumsq, mean, p50, p85, p95;
     char series[96];
     char sketch[GW_QSKETCH_TEXT_MAX];
 };
@@ -173,8 +172,6 @@ static int collect(void *ctx, const struct gw_aggregate *a)
     r.p50 = a->p50;
     r.p85 = a->p85;
     r.p95 = a->p95;
-    r.flow_vph = a->flow_vph;
-    r.traffic = a->traffic;
     snprintf(r.series, sizeof r.series, "%s/%s/%s/%u/%u/%u", a->key.site, a->key.node,
              a->key.sensor, a->key.lane, a->key.quantity, a->key.vehicle_class);
     if (a->sketch)
@@ -274,8 +271,7 @@ static void test_watermark(void)
     CU_ASSERT_DOUBLE_EQUAL(r->mean, 154.0 / 3, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(r->sumsq, 48.0 * 48 + 55 * 55 + 51 * 51, 1e-9);
     CU_ASSERT(fabs(r->p50 - 51.0) <= 51.0 * GW_QSKETCH_ALPHA);
-    CU_ASSERT(fabs(r->p95 - 51.0) <= 51.0 * GW_QSKETCH_ALPHA); /* rank floor(0.95 * 2) = 1 */
-    CU_ASSERT(r->traffic == (GW_TRAFFIC_SPEED | GW_TRAFFIC_SPEED_P85));
+    CU_ASSERT(fabs(r->p95 - 55.0) <= 55.0 * GW_QSKETCH_ALPHA); /* nearest rank ceil(0.95 * 3) */
     CU_ASSERT(strcmp(r->series, "ring-north/node-0001/loop-1/1/3/0") == 0);
     CU_ASSERT(strncmp(r->sketch, "q1;p", 4) == 0);
     /* Advancing again emits nothing new. */
@@ -420,8 +416,8 @@ static void test_rollups_are_merges(void)
     log_free(lg);
 }
 
-/* Traffic-derived fields: flow from the sum of volumes, per vehicle class too. */
-static void test_traffic_fields(void)
+/* Traffic series come in key order, and their rollups carry the sums flows are made of. */
+static void test_traffic_series(void)
 {
     struct gw_windows *w = windows_default(10);
     struct log *lg = log_new();
@@ -446,17 +442,16 @@ static void test_traffic_fields(void)
     CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, collect, lg) == 0);
     /* Series of one node come in key order: volume (1), occupancy (2), class count (4). */
     CU_ASSERT_FATAL(lg->n == 3);
-    CU_ASSERT(lg->recs[0].traffic == GW_TRAFFIC_FLOW);
-    CU_ASSERT_DOUBLE_EQUAL(lg->recs[0].flow_vph, 3600.0, 1e-9);
-    CU_ASSERT(lg->recs[1].traffic == GW_TRAFFIC_OCCUPANCY);
+    CU_ASSERT_DOUBLE_EQUAL(lg->recs[0].sum, 30.0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(lg->recs[1].mean, 20.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(lg->recs[2].flow_vph, 360.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(lg->recs[2].sum, 3.0, 1e-9);
     CU_ASSERT(strstr(lg->recs[2].series, "/4/4") != NULL);
     CU_ASSERT(lg->recs[0].sketch[0] == '\0');
     CU_ASSERT(gw_windows_flush_all(w, collect, lg) == 0);
     const struct record *hour = find(lg, 3, T0);
     CU_ASSERT_FATAL(hour != NULL);
-    CU_ASSERT_DOUBLE_EQUAL(hour->flow_vph, 30.0, 1e-9);
+    CU_ASSERT(hour->count == 3);
+    CU_ASSERT_DOUBLE_EQUAL(hour->sum, 30.0, 1e-9);
     gw_windows_free(w);
     log_free(lg);
 }
@@ -1501,7 +1496,7 @@ int main(int argc, char **argv)
         {"watermark closes windows", test_watermark},
         {"late rewrite and too late", test_late_rewrite_and_too_late},
         {"rollups are merges of their base windows", test_rollups_are_merges},
-        {"traffic fields", test_traffic_fields},
+        {"traffic series", test_traffic_series},
         {"max series", test_max_series},
         {"bad input", test_bad_input},
         {"emit failure and busy slots", test_emit_failure_and_busy},

@@ -1,0 +1,204 @@
+/*
+ * traffic.c -- vehicle records into windows, and the traffic merge rule.
+ *
+ * Why this shape: a vehicle record becomes ordinary values of ordinary
+ * series (speed, length, a count by class), so vehicles get everything the
+ * windows already give readings (late rewrites, rollups that are exact
+ * merges, snapshots, idempotent store lines) without a second aggregation
+ * path. What turns those series into the figures a traffic engineer reads
+ * (flow, mean speed, v85, occupancy of a site) lives here, once: the live
+ * view, the store writer and the query tool all call gw_traffic_add(),
+ * gw_traffic_merge() and gw_traffic_figures(), so a site's v85 can only ever
+ * be read from the merge of its lanes' sketches.
+ */
+#include "traffic.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "err.h"
+
+const char *gw_traffic_quantity_name(uint32_t quantity)
+{
+    switch (quantity) {
+    case GW_QUANTITY_VEHICLE_SPEED:
+        return "vehicle_speed";
+    case GW_QUANTITY_VEHICLE_LENGTH:
+        return "vehicle_length";
+    case GW_QUANTITY_VEHICLE_COUNT:
+        return "vehicle_count";
+    default:
+        return NULL;
+    }
+}
+
+int gw_traffic_quantity_has_quantiles(uint32_t quantity)
+{
+    return quantity == GW_QUANTITY_VEHICLE_SPEED;
+}
+
+size_t gw_traffic_fold_vehicles(struct gw_windows *w, struct gw_windows_frame *fr,
+                                const Citygate__V1__Frame *f, int64_t now_ms)
+{
+    size_t folded = 0;
+    for (size_t i = 0; i < f->n_vehicles; i++) {
+        const Citygate__V1__Vehicle *v = f->vehicles[i];
+        int64_t ts_ms = (int64_t)f->timestamp_ms + v->offset_ms;
+        struct gw_series_key key = {f->site_id,
+                                    f->device_id,
+                                    v->sensor_id ? v->sensor_id : "",
+                                    v->lane,
+                                    GW_QUANTITY_VEHICLE_SPEED,
+                                    0,
+                                    true};
+        /* The speed decides: a record the windows refuse there is folded nowhere else. */
+        if (gw_windows_frame_add(w, fr, &key, ts_ms, v->speed_kmh, now_ms, NULL) != 0)
+            continue;
+        folded++;
+        key.quantiles = false;
+        key.quantity = GW_QUANTITY_VEHICLE_COUNT;
+        key.vehicle_class = (uint32_t)v->vehicle_class;
+        gw_windows_frame_add(w, fr, &key, ts_ms, 1.0, now_ms, NULL);
+        if (v->length_m > 0) { /* 0: the detector does not measure length */
+            key.quantity = GW_QUANTITY_VEHICLE_LENGTH;
+            key.vehicle_class = 0;
+            gw_windows_frame_add(w, fr, &key, ts_ms, v->length_m, now_ms, NULL);
+        }
+    }
+    return folded;
+}
+
+void gw_traffic_init(struct gw_traffic *t)
+{
+    memset(t, 0, sizeof *t);
+    t->speed_min = INFINITY;
+    t->speed_max = -INFINITY;
+    gw_qsketch_init(&t->speed);
+}
+
+void gw_traffic_fini(struct gw_traffic *t)
+{
+    if (t)
+        gw_qsketch_fini(&t->speed);
+}
+
+void gw_traffic_reset(struct gw_traffic *t)
+{
+    struct gw_qsketch speed = t->speed;
+    memset(t, 0, sizeof *t);
+    t->speed_min = INFINITY;
+    t->speed_max = -INFINITY;
+    t->speed = speed;
+    gw_qsketch_reset(&t->speed);
+}
+
+int gw_traffic_add(struct gw_traffic *t, const struct gw_aggregate *a)
+{
+    uint32_t q = a->key.quantity;
+    switch (q) {
+    case GW_QUANTITY_VEHICLE_SPEED: {
+        if (!a->sketch || gw_qsketch_count(a->sketch) != a->count)
+            return GW_EINVAL;
+        int rc = gw_qsketch_merge(&t->speed, a->sketch);
+        if (rc)
+            return rc;
+        t->vehicles += a->count;
+        t->speed_sum += a->sum;
+        if (a->count) {
+            t->speed_min = fmin(t->speed_min, a->min);
+            t->speed_max = fmax(t->speed_max, a->max);
+        }
+        break;
+    }
+    case GW_QUANTITY_VEHICLE_LENGTH:
+        t->lengths += a->count;
+        t->length_sum += a->sum;
+        break;
+    case GW_QUANTITY_VEHICLE_COUNT:
+        t->by_class[a->key.vehicle_class < 8 ? a->key.vehicle_class : 0] += a->count;
+        break;
+    case CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME:
+        t->volume_windows++;
+        t->volume += a->sum;
+        break;
+    case CITYGATE__V1__QUANTITY__OCCUPANCY:
+        if (a->count == 0)
+            return 0;
+        t->occupancy_windows++;
+        t->occupancy_sum += a->sum / a->count;
+        break;
+    case CITYGATE__V1__QUANTITY__SPEED:
+        t->interval_speeds += a->count;
+        t->interval_speed_sum += a->sum;
+        break;
+    default:
+        return 0;
+    }
+    t->windows++;
+    return 0;
+}
+
+int gw_traffic_merge(struct gw_traffic *dst, const struct gw_traffic *src)
+{
+    int rc = gw_qsketch_merge(&dst->speed, &src->speed);
+    if (rc)
+        return rc;
+    dst->windows += src->windows;
+    dst->vehicles += src->vehicles;
+    dst->speed_sum += src->speed_sum;
+    dst->speed_min = fmin(dst->speed_min, src->speed_min);
+    dst->speed_max = fmax(dst->speed_max, src->speed_max);
+    dst->lengths += src->lengths;
+    dst->length_sum += src->length_sum;
+    for (size_t i = 0; i < sizeof dst->by_class / sizeof dst->by_class[0]; i++)
+        dst->by_class[i] += src->by_class[i];
+    dst->volume_windows += src->volume_windows;
+    dst->volume += src->volume;
+    dst->occupancy_windows += src->occupancy_windows;
+    dst->occupancy_sum += src->occupancy_sum;
+    dst->interval_speeds += src->interval_speeds;
+    dst->interval_speed_sum += src->interval_speed_sum;
+    return 0;
+}
+
+void gw_traffic_figures(const struct gw_traffic *t, int64_t width_ms,
+                        struct gw_traffic_figures *out)
+{
+    static const double q[4] = {0.15, 0.50, 0.85, 0.95};
+    double v[4];
+    double per_hour = 3600000.0 / (double)width_ms;
+
+    memset(out, 0, sizeof *out);
+    out->windows = t->windows;
+    out->vehicles = t->vehicles;
+    if (t->volume_windows) {
+        out->has |= GW_TF_FLOW;
+        out->flow_vph = t->volume * per_hour;
+    } else if (t->vehicles) {
+        out->has |= GW_TF_FLOW;
+        out->flow_vph = (double)t->vehicles * per_hour;
+    }
+    if (t->vehicles)
+        out->has |= GW_TF_VEHICLES;
+    if (t->vehicles && gw_qsketch_quantiles(&t->speed, q, 4, v) == 0) {
+        out->has |= GW_TF_SPEED;
+        out->speed_mean_kmh = t->speed_sum / (double)t->vehicles;
+        /* The sketch's value for a bucket may lie outside the values it holds. */
+        out->v15_kmh = fmin(fmax(v[0], t->speed_min), t->speed_max);
+        out->v50_kmh = fmin(fmax(v[1], t->speed_min), t->speed_max);
+        out->v85_kmh = fmin(fmax(v[2], t->speed_min), t->speed_max);
+        out->v95_kmh = fmin(fmax(v[3], t->speed_min), t->speed_max);
+    }
+    if (t->lengths) {
+        out->has |= GW_TF_LENGTH;
+        out->length_mean_m = t->length_sum / (double)t->lengths;
+    }
+    if (t->occupancy_windows) {
+        out->has |= GW_TF_OCCUPANCY;
+        out->occupancy_pct = t->occupancy_sum / t->occupancy_windows;
+    }
+    if (t->interval_speeds) {
+        out->has |= GW_TF_INTERVAL_SPEED;
+        out->speed_interval_mean_kmh = t->interval_speed_sum / (double)t->interval_speeds;
+    }
+}
