@@ -1,0 +1,40 @@
+/*
+ * cityflash.h -- what the parts of cityflash share: the global options, the
+ * way a command reports an outcome (plain text or --json), and the commands.
+ *
+ * Every command returns a sysexits code (0, 64 usage, 65 an image or node
+ * refused the data, 66 missing input, 69 node unreachable, 70 internal, 73
+ * cannot create output, 74 I/O). One line of plain language goes to stderr
+ * for each failure; with --json a single JSON object goes to stdout instead
+ * ({"ok": false, "error": "..."}), so that scripts read one thing.
+ */
+#ifndef CITYGATE_CITYFLASH_H
+#define CITYGATE_CITYFLASH_H
+
+#include <jansson.h>
+
+struct cf_opts {
+    int json;         /* --json: one JSON object on stdout per command */
+    const char *conn; /* --conn: serial:/dev/ttyX[,baud] or udp:HOST:PORT; NULL if not given */
+};
+
+/*
+ * Reports a failure (printf-style reason) and returns code: a line
+ * "cityflash: REASON" on stderr, or {"ok": false, "error": REASON, "exit":
+ * code} on stdout with --json.
+ */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int cf_fail(const struct cf_opts *o, int code, const char *fmt, ...);
+
+/* Prints obj (takes ownership) as one line of JSON on stdout, with "ok": true added. */
+void cf_json_ok(json_t *obj);
+
+/* `cityflash keys new FILE`: an ed25519 key pair (FILE, FILE.pub). */
+int cf_cmd_keys(const struct cf_opts *o, int argc, char **argv);
+
+/* `cityflash image sign|verify ...` (local files), `image list|upload|test|confirm` (node). */
+int cf_cmd_image(const struct cf_opts *o, int argc, char **argv);
+
+#endif
