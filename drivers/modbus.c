@@ -9,11 +9,26 @@
  * the value 0, never an earlier value. How a failure is classified:
  *
  *   no answer within timeout_ms, or a garbled one  -> BAD_TIMEOUT (retried
- *                                                     up to retries times)
+ *                                                     up to retries times,
+ *                                                     the line settled first)
  *   a Modbus exception response                     -> BAD_EXCEPTION
  *   connection refused, reset or closed; serial
  *   port gone                                       -> BAD_GONE
  *   a float32 that decodes to NaN or infinity       -> BAD_RANGE
+ *
+ * An answer that comes after timeout_ms is the dangerous case: it is still
+ * on its way when the next request goes out, and an RTU answer carries no
+ * transaction id, so libmodbus takes it for the next request's answer when
+ * function and length match (every later value one request behind, and
+ * GOOD); over TCP the transaction id gives it away, but then every request
+ * meets its predecessor's answer and fails. libmodbus's own
+ * MODBUS_ERROR_RECOVERY_LINK sleeps and flushes after a timeout, but it also
+ * retries a failed send for ever, so the driver settles the line itself
+ * before the next request after any BAD_TIMEOUT: TCP reconnects (the late
+ * answer dies with the old connection), RTU discards whatever arrives
+ * (modbus_flush) until the line has been silent for timeout_ms. RTU also
+ * settles at connect, since a previous run's late answer may be waiting in
+ * the port's buffer.
  *
  * After BAD_GONE the context is closed and the rest of the poll is BAD_GONE
  * without touching the wire; the driver reconnects on a later sample once
@@ -28,9 +43,12 @@
  *
  * Each instance owns one libmodbus context and must be used by one thread at
  * a time; instances are independent. Worst-case time of a sample is
- * blocks x (retries + 1) x timeout_ms. Nothing here logs.
+ * blocks x (retries + 1) x timeout_ms, plus for RTU up to
+ * MB_SETTLE_ROUNDS x timeout_ms of settling before each request that
+ * follows a timeout. Nothing here logs.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +59,8 @@
 #include "regmap.h"
 
 #define PATH_BYTES 512
+/* Silences of timeout_ms that settling an RTU line waits for before giving up on it. */
+#define MB_SETTLE_ROUNDS 4
 
 /* Parameters both transports take. */
 struct mb_common {
@@ -72,8 +92,9 @@ struct mb_state {
     struct mb_common cfg;
     struct drv_map *map;
     modbus_t *ctx;
+    bool serial;
     bool connected;
-    bool flush_first;         /* a late answer may still be on its way */
+    bool unsettled;           /* a late answer may still be on its way: settle first */
     uint64_t next_connect_ms; /* 0: now */
     uint32_t backoff_ms;
     uint64_t next_poll_ms;
@@ -87,7 +108,7 @@ static const struct drv__pspec common_spec[] = {
     {"map", DRV__P_STR, offsetof(struct mb_common, map), PATH_BYTES, 0, 0, NULL, NULL,
      "register map file (docs/drivers.md)"},
     {"unit_id", DRV__P_U32, offsetof(struct mb_common, unit_id), 0, 0, 255, NULL, "1",
-     "Modbus unit (slave) id: 0 ... 255 over TCP, 1 ... 247 on a serial line"},
+     "Modbus unit (slave) id: 0 ... 247 or 255 over TCP, 1 ... 247 on a serial line"},
     {"timeout_ms", DRV__P_MS, offsetof(struct mb_common, timeout_ms), 0, 1, 60000, NULL, "1s",
      "time to wait for an answer"},
     {"retries", DRV__P_U32, offsetof(struct mb_common, retries), 0, 0, 10, NULL, "1",
@@ -173,6 +194,9 @@ static int mb_new_tcp(struct mb_state *s, const struct mb_tcp *tcp, struct drv_d
 {
     char port[8];
 
+    if (s->cfg.unit_id > 247 && s->cfg.unit_id < 255)
+        return drv__fail(diag, "parameter unit_id: %u is reserved (0 ... 247 or 255 over TCP)",
+                         (unsigned)s->cfg.unit_id);
     snprintf(port, sizeof(port), "%u", (unsigned)tcp->port);
     s->ctx = modbus_new_tcp_pi(tcp->host, port);
     if (!s->ctx)
@@ -215,6 +239,7 @@ static int mb_open(bool serial, const struct drv_param *params, size_t n, void *
                     ? (struct drv__pgroup){rtu_spec, sizeof(rtu_spec) / sizeof(rtu_spec[0]), &rtu}
                     : (struct drv__pgroup){tcp_spec, sizeof(tcp_spec) / sizeof(tcp_spec[0]), &tcp};
     rc = drv__params_parse(groups, 2, params, n, diag);
+    s->serial = serial;
     if (rc == 0)
         rc = serial ? mb_new_rtu(s, &rtu, diag) : mb_new_tcp(s, &tcp, diag);
     if (rc == 0)
@@ -278,8 +303,39 @@ static bool mb_connect(struct mb_state *s, uint64_t now_ms)
         return false;
     }
     s->connected = true;
-    s->flush_first = false;
+    s->unsettled = s->serial;
     return true;
+}
+
+/*
+ * Makes sure no late answer can be taken for the next request's: TCP
+ * reconnects; RTU flushes until the line has been silent for timeout_ms,
+ * MB_SETTLE_ROUNDS times at most. Returns GOOD when the line is settled,
+ * BAD_TIMEOUT when an RTU line kept talking (the next request settles again),
+ * BAD_GONE when the reconnect failed or the port broke.
+ */
+static Citygate__V1__Quality mb_settle(struct mb_state *s)
+{
+    if (!s->serial) {
+        modbus_close(s->ctx);
+        return modbus_connect(s->ctx) == 0 ? CITYGATE__V1__QUALITY__GOOD
+                                           : CITYGATE__V1__QUALITY__BAD_GONE;
+    }
+    for (int round = 0; round < MB_SETTLE_ROUNDS; round++) {
+        struct pollfd pfd = {.fd = modbus_get_socket(s->ctx), .events = POLLIN};
+        int rc;
+
+        if (modbus_flush(s->ctx) < 0)
+            return CITYGATE__V1__QUALITY__BAD_GONE;
+        rc = poll(&pfd, 1, (int)s->cfg.timeout_ms);
+        if (rc == 0)
+            return CITYGATE__V1__QUALITY__GOOD;
+        if (rc < 0 && errno != EINTR)
+            return CITYGATE__V1__QUALITY__BAD_GONE;
+        if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
+            return CITYGATE__V1__QUALITY__BAD_GONE;
+    }
+    return CITYGATE__V1__QUALITY__BAD_TIMEOUT;
 }
 
 /* Reads block b with retries; returns the quality of what it read. */
@@ -292,9 +348,11 @@ static Citygate__V1__Quality mb_read_block(struct mb_state *s, size_t b)
     for (uint32_t attempt = 0; attempt <= s->cfg.retries; attempt++) {
         int rc;
 
-        if (s->flush_first) {
-            modbus_flush(s->ctx);
-            s->flush_first = false;
+        if (s->unsettled) {
+            q = mb_settle(s);
+            if (q != CITYGATE__V1__QUALITY__GOOD)
+                return q;
+            s->unsettled = false;
         }
         switch (blk->function) {
         case DRV_MAP_HOLDING:
@@ -319,7 +377,7 @@ static Citygate__V1__Quality mb_read_block(struct mb_state *s, size_t b)
         q = rc < 0 ? classify(errno) : CITYGATE__V1__QUALITY__BAD_TIMEOUT;
         if (q != CITYGATE__V1__QUALITY__BAD_TIMEOUT)
             return q;
-        s->flush_first = true;
+        s->unsettled = true;
     }
     return q;
 }

@@ -10,18 +10,27 @@
  * "rtu /dev/pts/N") and is printed only once the server is listening, so a
  * test reads that line instead of sleeping.
  *
+ * A unit serves the registers (and bits) its map's points cover and those
+ * its read plan spans (max_gap: the map says the device answers there); a
+ * request that touches any other address gets exception 2, as a real device
+ * answers a read across a hole in its register space.
+ *
  * Faults come from two places. --inject gives each request a probability of
  * getting no answer (the client times out) or an exception response. The
  * --control file is read before every request, so a test that writes it
  * (atomically: write a temporary file, rename) knows the very next request
- * obeys it: "mode=timeout", "mode=exception code=4", "mode=ok", and
- * "time_ms=T" to move the simulated clock. Signals would race with the
- * request they were meant for; a file read per request cannot.
+ * obeys it: "mode=timeout", "mode=exception code=4", "mode=late
+ * delay_ms=D" (the right answer, D ms late: what makes a client take a late
+ * answer for the next request's), "mode=ok", "address=A" to give the fault
+ * only to requests that touch address A, and "time_ms=T" to move the
+ * simulated clock. Signals would race with the request they were meant for;
+ * a file read per request cannot.
  *
- * One thread, one poll() loop; libmodbus does the protocol. Log lines go to
- * stderr, one per event. Exit codes (sysexits): 0 after SIGINT or SIGTERM,
- * 64 usage, 69 cannot listen, 71 no pseudo-terminal, 73 cannot create the
- * --link, 78 a bad map.
+ * One thread, one poll() loop; libmodbus does the protocol. A late answer
+ * holds the loop for its delay, as a slow device holds its line. Log lines
+ * go to stderr, one per event. Exit codes (sysexits): 0 after SIGINT or
+ * SIGTERM, 64 usage, 69 cannot listen, 71 no pseudo-terminal, 73 cannot
+ * create the --link, 78 a bad map.
  */
 #define _XOPEN_SOURCE 700 /* posix_openpt, grantpt, unlockpt, ptsname */
 
@@ -57,8 +66,10 @@
 #define MAX_CLIENTS 32
 #define CONTROL_MAX_BYTES 512
 #define POLL_MS 200
+#define MAX_DELAY_MS 60000
+#define N_ADDRESSES 65536
 
-enum fault { FAULT_NONE, FAULT_TIMEOUT, FAULT_EXCEPTION };
+enum fault { FAULT_NONE, FAULT_TIMEOUT, FAULT_EXCEPTION, FAULT_LATE };
 
 struct unit {
     int id;
@@ -68,11 +79,15 @@ struct unit {
     modbus_mapping_t *mapping;
     /* first address of each object, as given to modbus_mapping_new_start_address() */
     unsigned start[4];
+    uint8_t served[4][N_ADDRESSES / 8]; /* one bit per address of each object */
 };
 
 struct control {
     enum fault mode;
-    int code; /* exception code for FAULT_EXCEPTION */
+    int code;          /* exception code for FAULT_EXCEPTION */
+    uint64_t delay_ms; /* for FAULT_LATE */
+    bool has_address;  /* the fault only for requests that touch address */
+    uint64_t address;
     bool has_time;
     uint64_t time_ms;
 };
@@ -100,7 +115,7 @@ struct server {
     char slave_path[128];
     struct control last_control;
     uint64_t rng;
-    uint64_t n_requests, n_timeouts, n_exceptions;
+    uint64_t n_requests, n_timeouts, n_exceptions, n_late;
 };
 
 static volatile sig_atomic_t stop;
@@ -173,7 +188,7 @@ static int parse_inject(char *arg, struct opts *o)
     return o->p_timeout + o->p_exception <= 1.0 ? 0 : -1;
 }
 
-/* "[UNIT:]FILE"; units default to 1, 2, 3, ... in the order given. */
+/* "[UNIT:]FILE"; units default to 1, 2, 3, ... in the order given; parse_args checks the range. */
 static int parse_map_arg(char *arg, struct opts *o)
 {
     char *colon = strchr(arg, ':');
@@ -183,7 +198,7 @@ static int parse_map_arg(char *arg, struct opts *o)
         return -1;
     if (colon && colon > arg && strspn(arg, "0123456789") == (size_t)(colon - arg)) {
         *colon = '\0';
-        if (parse_u64(arg, 247, &unit) || unit == 0)
+        if (parse_u64(arg, 255, &unit))
             return -1;
         arg = colon + 1;
     }
@@ -202,7 +217,8 @@ static void usage(FILE *f)
             "Serves register maps with simulated values over Modbus TCP or RTU.\n"
             "\n"
             "  -m, --map [UNIT:]FILE   a register map, served as unit UNIT (default: 1, 2, ...\n"
-            "                          in order); shipped maps are in %s\n"
+            "                          in order; 0 ... 255 over TCP, 1 ... 247 over RTU);\n"
+            "                          shipped maps are in %s\n"
             "  -t, --tcp PORT          listen on 127.0.0.1:PORT; 0 picks a free port\n"
             "  -r, --rtu               serve RTU on a new pseudo-terminal (one map only)\n"
             "  -l, --link PATH         with --rtu: keep a symlink PATH to the terminal\n"
@@ -210,8 +226,10 @@ static void usage(FILE *f)
             "  -T, --time-ms MS        freeze the simulated clock at MS since the epoch\n"
             "  -i, --inject SPEC       timeout=RATE,exception=RATE: fractions of requests\n"
             "                          that get no answer or an exception (code 4)\n"
-            "  -c, --control FILE      read before every request: mode=ok|timeout|exception,\n"
-            "                          code=N (exception code), time_ms=MS\n"
+            "  -c, --control FILE      read before every request: mode=ok|timeout|exception|\n"
+            "                          late, code=N (exception code), delay_ms=MS (late\n"
+            "                          answer), address=A (only requests touching A),\n"
+            "                          time_ms=MS\n"
             "  -h, --help              show this help and exit\n"
             "  -V, --version           show the version and exit\n"
             "\n"
@@ -292,6 +310,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
                         "(--rtu serves one map; --link needs --rtu)\n");
         goto usage_error;
     }
+    if (o->rtu && (o->unit_ids[0] < 1 || o->unit_ids[0] > 247)) {
+        fprintf(stderr, "modbus-sim: over RTU the unit is 1 ... 247 (0 is broadcast)\n");
+        goto usage_error;
+    }
     return -1;
 bad:
     fprintf(stderr, "modbus-sim: invalid value for --%s: %s\n",
@@ -342,8 +364,15 @@ static void read_control(struct server *s, struct control *ctl)
             ctl->mode = FAULT_TIMEOUT;
         else if (strcmp(tok, "mode=exception") == 0)
             ctl->mode = FAULT_EXCEPTION;
+        else if (strcmp(tok, "mode=late") == 0)
+            ctl->mode = FAULT_LATE;
         else if (strncmp(tok, "code=", 5) == 0 && parse_u64(tok + 5, 11, &v) == 0 && v > 0)
             ctl->code = (int)v;
+        else if (strncmp(tok, "delay_ms=", 9) == 0 && parse_u64(tok + 9, MAX_DELAY_MS, &v) == 0)
+            ctl->delay_ms = v;
+        else if (strncmp(tok, "address=", 8) == 0 &&
+                 parse_u64(tok + 8, N_ADDRESSES - 1, &ctl->address) == 0)
+            ctl->has_address = true;
         else if (strncmp(tok, "time_ms=", 8) == 0 && parse_u64(tok + 8, UINT64_MAX / 2, &v) == 0) {
             ctl->has_time = true;
             ctl->time_ms = v;
@@ -381,6 +410,12 @@ static int load_units(struct server *s)
             if (!used[f] || e > end[f])
                 end[f] = e;
             used[f] = true;
+        }
+        for (size_t b = 0; b < u->map->n_blocks; b++) {
+            const struct drv_map_block *blk = &u->map->blocks[b];
+
+            for (unsigned a = blk->address; a < (unsigned)blk->address + blk->count; a++)
+                u->served[blk->function][a / 8] |= (uint8_t)(1u << (a % 8));
         }
         u->mapping = modbus_mapping_new_start_address(
             u->start[DRV_MAP_COIL], end[DRV_MAP_COIL] - u->start[DRV_MAP_COIL],
@@ -435,24 +470,79 @@ static struct unit *find_unit(struct server *s, int id)
     return NULL;
 }
 
-/* Answers (or, on purpose, does not answer) one request of length len. */
+/* The addresses a request touches: false for a function that addresses no object. */
+static bool request_span(const uint8_t *pdu, enum drv_map_function *object, unsigned *address,
+                         unsigned *count)
+{
+    static const struct {
+        uint8_t function;
+        enum drv_map_function object;
+        bool single;
+    } table[] = {
+        {MODBUS_FC_READ_COILS, DRV_MAP_COIL, false},
+        {MODBUS_FC_READ_DISCRETE_INPUTS, DRV_MAP_DISCRETE, false},
+        {MODBUS_FC_READ_HOLDING_REGISTERS, DRV_MAP_HOLDING, false},
+        {MODBUS_FC_READ_INPUT_REGISTERS, DRV_MAP_INPUT, false},
+        {MODBUS_FC_WRITE_SINGLE_COIL, DRV_MAP_COIL, true},
+        {MODBUS_FC_WRITE_SINGLE_REGISTER, DRV_MAP_HOLDING, true},
+        {MODBUS_FC_WRITE_MULTIPLE_COILS, DRV_MAP_COIL, false},
+        {MODBUS_FC_WRITE_MULTIPLE_REGISTERS, DRV_MAP_HOLDING, false},
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (table[i].function != pdu[0])
+            continue;
+        *object = table[i].object;
+        *address = (unsigned)pdu[1] << 8 | pdu[2];
+        *count = table[i].single ? 1 : ((unsigned)pdu[3] << 8 | pdu[4]);
+        return true;
+    }
+    return false;
+}
+
+/* Whether unit u serves every address of the span; a span past 65535 is not served. */
+static bool served(const struct unit *u, enum drv_map_function object, unsigned address,
+                   unsigned count)
+{
+    if (address + count > N_ADDRESSES)
+        return false;
+    for (unsigned a = address; a < address + count; a++)
+        if (!(u->served[object][a / 8] & (1u << (a % 8))))
+            return false;
+    return true;
+}
+
+/* Sleeps ms milliseconds, or less when a signal asks the server to stop. */
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop)
+        ;
+}
+
+/* Answers (or, on purpose, does not answer, or answers late) one request of length len. */
 static void handle(struct server *s, const uint8_t *query, int len)
 {
+    static const char *const mode_names[] = {"ok", "timeout", "exception", "late"};
     int header = modbus_get_header_length(s->ctx);
     struct unit *u = find_unit(s, query[header - 1]);
     enum fault fault = FAULT_NONE;
+    enum drv_map_function object;
+    unsigned address, count;
+    bool has_span = request_span(query + header, &object, &address, &count);
     struct control ctl;
     uint64_t now_ms;
 
     s->n_requests++;
     read_control(s, &ctl);
     if (ctl.mode != s->last_control.mode)
-        fprintf(stderr, "modbus-sim: control: mode %s\n",
-                ctl.mode == FAULT_TIMEOUT     ? "timeout"
-                : ctl.mode == FAULT_EXCEPTION ? "exception"
-                                              : "ok");
+        fprintf(stderr, "modbus-sim: control: mode %s\n", mode_names[ctl.mode]);
     s->last_control = ctl;
     fault = ctl.mode;
+    if (ctl.has_address &&
+        !(has_span && ctl.address >= address && ctl.address < (uint64_t)address + count))
+        fault = FAULT_NONE;
     if (fault == FAULT_NONE && (s->o.p_timeout > 0 || s->o.p_exception > 0)) {
         double x = next_uniform(&s->rng);
         fault = x < s->o.p_timeout                      ? FAULT_TIMEOUT
@@ -470,6 +560,14 @@ static void handle(struct server *s, const uint8_t *query, int len)
     if (fault == FAULT_EXCEPTION) {
         s->n_exceptions++;
         modbus_reply_exception(s->ctx, query, (unsigned)ctl.code);
+        return;
+    }
+    if (fault == FAULT_LATE) {
+        s->n_late++;
+        sleep_ms(ctl.delay_ms);
+    }
+    if (has_span && !served(u, object, address, count)) {
+        modbus_reply_exception(s->ctx, query, MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS);
         return;
     }
     now_ms = ctl.has_time ? ctl.time_ms : s->o.has_time ? s->o.time_ms : wall_ms();
@@ -646,8 +744,8 @@ int main(int argc, char **argv)
         rc = s.o.tcp ? serve_tcp(&s) : serve_rtu(&s);
     fprintf(stderr,
             "modbus-sim: %" PRIu64 " requests, %" PRIu64 " left unanswered, %" PRIu64
-            " exceptions\n",
-            s.n_requests, s.n_timeouts, s.n_exceptions);
+            " exceptions, %" PRIu64 " answered late\n",
+            s.n_requests, s.n_timeouts, s.n_exceptions, s.n_late);
     remove_link(&s);
     if (s.ctx)
         modbus_free(s.ctx);

@@ -12,6 +12,14 @@
  * SIGKILL and comes back on the same port or terminal link; the driver's
  * reconnect backoff runs on the now_ms the test passes.
  *
+ * Late answers (modbus-sim's mode=late, one register answering a little
+ * after the driver's timeout) are the one fault that needs real time: the
+ * answer must arrive while the driver waits for the next request's. The
+ * delays are chosen so that a driver which settles the line after a timeout
+ * meets every other answer well inside its timeout, and one which does not
+ * takes the late answer for the next request's (RTU) or fails every request
+ * after it (TCP).
+ *
  * Usage: test_modbus PATH-TO-MODBUS-SIM
  */
 #include <errno.h>
@@ -106,6 +114,31 @@ static const char bits_map[] = "[device]\n"
                                "[point fan4]\nfunction = discrete\naddress = 2\n"
                                "quantity = FAN_STATE\nlane = 4\n"
                                "[point co]\naddress = 7\nscale = 0.1\nquantity = TUNNEL_CO\n";
+
+/*
+ * One holding register per 10: separate requests of the same function and
+ * length, each with its own value, so an answer taken for the next request's
+ * shows as a wrong value. Served by modbus-sim for the late-answer tests.
+ */
+static const char late_map[] =
+    "[device]\n"
+    "simulator = sim-strain\n"
+    "sim.channels = 4\n"
+    "type = int16\n"
+    "[point s1]\naddress = 0\nscale = 0.1\nquantity = STRAIN\nlane = 1\n"
+    "[point s2]\naddress = 10\nscale = 0.1\nquantity = STRAIN\nlane = 2\n"
+    "[point s3]\naddress = 20\nscale = 0.1\nquantity = STRAIN\nlane = 3\n"
+    "[point s4]\naddress = 30\nscale = 0.1\nquantity = STRAIN\nlane = 4\n";
+
+/* The driver's view of the same device, with a register between two that the device lacks. */
+static const char hole_map[] =
+    "[device]\n"
+    "simulator = sim-strain\n"
+    "sim.channels = 4\n"
+    "type = int16\n"
+    "[point s1]\naddress = 0\nscale = 0.1\nquantity = STRAIN\nlane = 1\n"
+    "[point hole]\naddress = 5\nscale = 0.1\nquantity = TEMPERATURE\n"
+    "[point s2]\naddress = 10\nscale = 0.1\nquantity = STRAIN\nlane = 2\n";
 
 /* A modbus-sim process and where it serves. */
 struct sim {
@@ -238,9 +271,12 @@ static const struct drv_reading *find_reading(const struct drv_sample *s,
 /*
  * Every point decodes to what the simulated device serves at time_ms, within
  * the register's resolution; a point the device has no value for gives no
- * reading (no_data) or the raw 0. Returns how many readings had a nonzero value.
+ * reading (no_data) or the raw 0; but the point at bad_address (when not -1)
+ * has quality bad_q and the value 0. Returns how many readings had a nonzero
+ * value.
  */
-static size_t check_values(const char *map_path, uint64_t time_ms, const struct drv_sample *s)
+static size_t check_points(const char *map_path, uint64_t time_ms, const struct drv_sample *s,
+                           long bad_address, Citygate__V1__Quality bad_q)
 {
     struct drv_map *map = NULL;
     struct drv_map_diag md;
@@ -258,6 +294,16 @@ static size_t check_values(const char *map_path, uint64_t time_ms, const struct 
         bool present = drv_simdev_value(dev, i, &want) == 0;
         double tol;
 
+        if (p->address == bad_address) {
+            expected_readings++;
+            CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+            if (r->quality != bad_q || r->value != 0.0)
+                fprintf(stderr, "\n%s: point %s: got %.9g (quality %d), want 0 (quality %d)\n",
+                        map_path, p->name, r->value, r->quality, bad_q);
+            CU_ASSERT_EQUAL(r->quality, bad_q);
+            CU_ASSERT_EQUAL(r->value, 0.0);
+            continue;
+        }
         if (!present && p->has_no_data) {
             CU_ASSERT_PTR_NULL(r);
             continue;
@@ -281,6 +327,11 @@ static size_t check_values(const char *map_path, uint64_t time_ms, const struct 
     drv_simdev_free(dev);
     drv_map_free(map);
     return nonzero;
+}
+
+static size_t check_values(const char *map_path, uint64_t time_ms, const struct drv_sample *s)
+{
+    return check_points(map_path, time_ms, s, -1, CITYGATE__V1__QUALITY__GOOD);
 }
 
 /* Every reading has quality q and value 0: a failed read never passes an earlier value on. */
@@ -318,6 +369,8 @@ static void test_setup(void)
     write_file(path_in_dir("orders.ini"), orders_map);
     write_file(path_in_dir("words.ini"), words_map);
     write_file(path_in_dir("bits.ini"), bits_map);
+    write_file(path_in_dir("late.ini"), late_map);
+    write_file(path_in_dir("hole.ini"), hole_map);
     control("mode=ok\n");
 }
 
@@ -579,9 +632,168 @@ static void test_rtu(void)
     CU_ASSERT(access(link, F_OK) != 0); /* the link goes with the server */
 }
 
+/*
+ * The points of late.ini hold four different raw values at T_MS, so a value
+ * read from the wrong register cannot pass check_points().
+ */
+static void check_late_map_distinct(void)
+{
+    struct drv_map *map = NULL;
+    struct drv_map_diag md;
+    struct drv_diag dd;
+    struct drv_simdev *dev = NULL;
+    long raw[4];
+
+    CU_ASSERT_EQUAL_FATAL(drv_map_load(path_in_dir("late.ini"), &map, &md), 0);
+    CU_ASSERT_EQUAL_FATAL(map->n_points, 4);
+    CU_ASSERT_EQUAL_FATAL(drv_simdev_new(map, SEED, &dev, &dd), 0);
+    CU_ASSERT_EQUAL_FATAL(drv_simdev_update(dev, T_MS), 0);
+    for (size_t i = 0; i < 4; i++) {
+        double v = 0.0;
+
+        CU_ASSERT_EQUAL_FATAL(drv_simdev_value(dev, i, &v), 0);
+        raw[i] = lround(v / map->points[i].format.scale);
+        for (size_t k = 0; k < i; k++)
+            CU_ASSERT_NOT_EQUAL(raw[i], raw[k]);
+    }
+    drv_simdev_free(dev);
+    drv_map_free(map);
+}
+
+static void *open_tcp_unit(const char *unit, const char *map, const char *retries)
+{
+    struct drv_param p[] = {{"port", tcp_port},
+                            {"unit_id", unit},
+                            {"map", map},
+                            {"timeout_ms", "500ms"},
+                            {"retries", retries}};
+
+    return open_driver("modbus-tcp", p, sizeof(p) / sizeof(p[0]));
+}
+
+/*
+ * Units 0 and 255 over TCP; a register inside the served range that the
+ * device's map lacks answers exception 2; and a register that answers after
+ * the timeout (retries 1) costs that register's reading only: the driver
+ * reconnects after the timeout, so no later request meets the late answer.
+ */
+static void test_tcp_late(void)
+{
+    char time_arg[32], late_arg[400], words_arg[400];
+    const char *args[] = {"--tcp",  "0",         "--seed",     "42",    "--time-ms",
+                          time_arg, "--control", control_path, "--map", late_arg,
+                          "--map",  words_arg,   NULL};
+    const char *late = path_in_dir("late.ini"), *hole = path_in_dir("hole.ini");
+    const char *words = path_in_dir("words.ini");
+    struct sim sim;
+    struct drv_sample s;
+    void *drv;
+
+    check_late_map_distinct();
+    snprintf(time_arg, sizeof(time_arg), "%llu", (unsigned long long)T_MS);
+    CU_ASSERT_FATAL(snprintf(late_arg, sizeof(late_arg), "0:%s", late) < (int)sizeof(late_arg));
+    CU_ASSERT_FATAL(snprintf(words_arg, sizeof(words_arg), "255:%s", words) <
+                    (int)sizeof(words_arg));
+    control("mode=ok\n");
+    sim = start_sim(args);
+    CU_ASSERT_FATAL(sscanf(sim.where, "tcp %7s", tcp_port) == 1);
+
+    /* 248 ... 254 are reserved: refused at open, not at every sample */
+    struct drv_param reserved[] = {{"port", tcp_port}, {"unit_id", "250"}, {"map", words}};
+    struct drv_diag diag = {{0}};
+    void *none = NULL;
+    CU_ASSERT_EQUAL(drv_find("modbus-tcp")->open(reserved, 3, &none, &diag), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(diag.text, "reserved"));
+
+    drv = open_tcp_unit("255", words, "1");
+    s = sample("modbus-tcp", drv);
+    check_values(words, T_MS, &s);
+    drv_find("modbus-tcp")->close(drv);
+
+    drv = open_tcp_unit("0", hole, "1");
+    s = sample("modbus-tcp", drv);
+    check_points(hole, T_MS, &s, 5, CITYGATE__V1__QUALITY__BAD_EXCEPTION);
+    drv_find("modbus-tcp")->close(drv);
+
+    drv = open_tcp_unit("0", late, "1");
+    s = sample("modbus-tcp", drv);
+    check_values(late, T_MS, &s);
+    control("mode=late delay_ms=600 address=10\n");
+    for (int poll = 0; poll < 2; poll++) {
+        s = sample("modbus-tcp", drv);
+        check_points(late, T_MS, &s, 10, CITYGATE__V1__QUALITY__BAD_TIMEOUT);
+    }
+    control("mode=ok\n");
+    s = sample("modbus-tcp", drv);
+    check_values(late, T_MS, &s);
+    drv_find("modbus-tcp")->close(drv);
+    CU_ASSERT_EQUAL(stop_sim(&sim, SIGTERM), 0);
+}
+
+static void *open_rtu_late(const char *link, const char *retries)
+{
+    struct drv_param p[] = {{"device", link},
+                            {"baud", "19200"},
+                            {"parity", "none"},
+                            {"unit_id", "3"},
+                            {"map", path_in_dir("late.ini")},
+                            {"timeout_ms", "500ms"},
+                            {"retries", retries}};
+
+    return open_driver("modbus-rtu", p, sizeof(p) / sizeof(p[0]));
+}
+
+/*
+ * RTU answers carry no transaction id. A register that answers after the
+ * timeout (retries 1) costs that register's reading only, never a value read
+ * for the wrong register; and a late answer left on the line by an earlier
+ * client (one that gave up and closed) is not taken by the next one.
+ */
+static void test_rtu_late(void)
+{
+    char link[300], time_arg[32], map_arg[400];
+    const char *late = path_in_dir("late.ini");
+    const char *args[] = {"--rtu",  "--link",    link,         "--seed", "42",    "--time-ms",
+                          time_arg, "--control", control_path, "--map",  map_arg, NULL};
+    struct sim sim;
+    struct drv_sample s;
+    void *drv;
+
+    snprintf(link, sizeof(link), "%s/ttyLate", dir);
+    snprintf(time_arg, sizeof(time_arg), "%llu", (unsigned long long)T_MS);
+    CU_ASSERT_FATAL(snprintf(map_arg, sizeof(map_arg), "3:%s", late) < (int)sizeof(map_arg));
+    control("mode=ok\n");
+    sim = start_sim(args);
+
+    drv = open_rtu_late(link, "1");
+    s = sample("modbus-rtu", drv);
+    check_values(late, T_MS, &s);
+    control("mode=late delay_ms=600 address=10\n");
+    s = sample("modbus-rtu", drv);
+    check_points(late, T_MS, &s, 10, CITYGATE__V1__QUALITY__BAD_TIMEOUT);
+    control("mode=ok\n");
+    s = sample("modbus-rtu", drv);
+    check_values(late, T_MS, &s);
+    drv_find("modbus-rtu")->close(drv);
+
+    /* the last request of a poll times out and its client closes: the answer comes after */
+    drv = open_rtu_late(link, "0");
+    control("mode=late delay_ms=600 address=30\n");
+    s = sample("modbus-rtu", drv);
+    check_points(late, T_MS, &s, 30, CITYGATE__V1__QUALITY__BAD_TIMEOUT);
+    drv_find("modbus-rtu")->close(drv);
+    control("mode=ok\n");
+    drv = open_rtu_late(link, "0");
+    s = sample("modbus-rtu", drv);
+    check_values(late, T_MS, &s);
+    drv_find("modbus-rtu")->close(drv);
+    CU_ASSERT_EQUAL(stop_sim(&sim, SIGTERM), 0);
+}
+
 static void test_teardown(void)
 {
-    static const char *const files[] = {"orders.ini", "words.ini", "bits.ini", "control"};
+    static const char *const files[] = {"orders.ini", "words.ini", "bits.ini",
+                                        "late.ini",   "hole.ini",  "control"};
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         unlink(path_in_dir(files[i]));
@@ -596,6 +808,8 @@ int main(int argc, char **argv)
         {"tcp: values, faults, gone and back", test_tcp},
         {"tcp: random faults are never stale", test_random_faults},
         {"rtu: values, faults, gone and back", test_rtu},
+        {"tcp: units 0 and 255, holes, late answers", test_tcp_late},
+        {"rtu: late answers never shift values", test_rtu_late},
         {"teardown", test_teardown},
         {NULL, NULL},
     };
