@@ -44,6 +44,7 @@ struct gateway {
     struct gw_lp_naming naming;
 
     uint64_t last_sync_ms, last_snapshot_ms;
+    int replay_incomplete; /* recovery: the journal's start is gone and no snapshot restored */
     uint64_t journal_errors, quarantined, alerts_published, replayed;
     uint64_t log_suppressed;
     uint64_t last_log_ms;

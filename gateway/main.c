@@ -323,6 +323,15 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
 {
     struct gateway *gw = ctx;
     struct gw_admitted a;
+    if (gw->replay_incomplete) {
+        /* Whatever arrived before this record is gone: its windows must not be written. */
+        gw_pipeline_mark_incomplete(gw->pipe, arrival_ms);
+        gw_log(NULL,
+               "journal: no snapshot could be restored and the journal's start is gone; windows "
+               "starting before %" PRIu64 " ms are rebuilt from part of their data and not written",
+               arrival_ms + gw->cfg.max_skew_ms);
+        gw->replay_incomplete = 0;
+    }
     if (gw_pipeline_admit(gw->pipe, topic, payload, len, arrival_ms, &a, NULL) == 0) {
         gw_pipeline_commit(gw->pipe, &a, arrival_ms, NULL, NULL);
         gw->replayed++;
@@ -332,23 +341,38 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
     return 0;
 }
 
+/*
+ * Restores the newest snapshot that loads and restores, else the one before
+ * it (the journal is kept back to that one), then replays the journal after
+ * it. Without either, the whole journal is replayed; if its start was
+ * trimmed, the windows it cannot rebuild whole are marked incomplete.
+ */
 static int recover(struct gateway *gw)
 {
     struct gw_journal_pos from = {0, 0};
-    void *state = NULL;
-    size_t len = 0;
-    int rc = gw_journal_load_snapshot(gw->journal, &from, &state, &len);
-    if (rc == 0) {
-        rc = gw_pipeline_restore(gw->pipe, state, len);
-        free(state);
-        if (rc != 0) {
-            gw_log(NULL, "snapshot unreadable (%s); replaying the whole journal", gw_strerror(rc));
-            from = (struct gw_journal_pos){0, 0};
+    int rc = GW_ENOTFOUND, restored = 0;
+    for (int gen = 0; gen < GW_JOURNAL_SNAPSHOTS && !restored; gen++) {
+        void *state = NULL;
+        size_t len = 0;
+        rc = gw_journal_load_snapshot(gw->journal, gen, &from, &state, &len);
+        if (rc == GW_ENOTFOUND)
+            continue;
+        if (rc == 0) {
+            rc = gw_pipeline_restore(gw->pipe, state, len);
+            free(state);
         }
-    } else if (rc != GW_ENOTFOUND) {
-        gw_log(NULL, "snapshot unreadable (%s); replaying the whole journal", gw_strerror(rc));
+        if (rc == 0)
+            restored = 1;
+        else
+            gw_log(NULL, "snapshot %d (%s) unusable: %s", gen, gen == 0 ? "newest" : "older",
+                   gw_strerror(rc));
+    }
+    if (!restored) {
+        from = (struct gw_journal_pos){0, 0};
+        gw->replay_incomplete = !gw_journal_complete(gw->journal);
     }
     rc = gw_journal_replay(gw->journal, from, replay_record, gw);
+    gw->replay_incomplete = 0;
     for (size_t i = 0; i <= gw->cfg.n_widths; i++)
         flush_lines(gw, i);
     gw_log(NULL, "recovered: %" PRIu64 " frames replayed from the journal", gw->replayed);

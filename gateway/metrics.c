@@ -116,6 +116,9 @@ int render_metrics(void *ctx, FILE *out)
         ws.series_refused + ws.busy);
     one(out, "citygate_windows_written_total", "counter", "Window aggregates emitted.",
         ws.windows_emitted);
+    one(out, "citygate_windows_incomplete_total", "counter",
+        "Window aggregates not written because recovery could rebuild them only in part.",
+        ps.windows_incomplete);
     one(out, "citygate_windows_rewritten_total", "counter",
         "Corrected window aggregates emitted again.", ws.windows_rewritten);
     one(out, "citygate_series", "gauge", "Series with open or retained windows.", ws.series);

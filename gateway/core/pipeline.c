@@ -275,17 +275,41 @@ int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, cons
     return 0;
 }
 
+void gw_pipeline_mark_incomplete(struct gw_pipeline *p, uint64_t first_arrival_ms)
+{
+    p->incomplete_before_ms = (int64_t)first_arrival_ms + p->windows_config.max_ahead_ms;
+}
+
+/* Holds back the aggregates of incomplete windows on their way out. */
+struct emit_tap {
+    struct gw_pipeline *p;
+    gw_window_emit_fn emit;
+    void *ctx;
+};
+
+static int pipeline_emit(void *ctx, const struct gw_aggregate *agg)
+{
+    struct emit_tap *tap = ctx;
+    if (agg->start_ms < tap->p->incomplete_before_ms) {
+        tap->p->stats.windows_incomplete++;
+        return 0;
+    }
+    return tap->emit(tap->ctx, agg);
+}
+
 int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
                      gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *alert_ctx)
 {
     struct alert_tap tap = {p, alert, alert_ctx};
+    struct emit_tap out = {p, emit, emit_ctx};
     gw_rules_tick(p->rules, now_ms, pipeline_alert, &tap);
-    return gw_windows_advance(p->windows, (int64_t)now_ms, max_nodes, emit, emit_ctx);
+    return gw_windows_advance(p->windows, (int64_t)now_ms, max_nodes, pipeline_emit, &out);
 }
 
 int gw_pipeline_flush(struct gw_pipeline *p, gw_window_emit_fn emit, void *ctx)
 {
-    return gw_windows_flush_all(p->windows, emit, ctx);
+    struct emit_tap out = {p, emit, ctx};
+    return gw_windows_flush_all(p->windows, pipeline_emit, &out);
 }
 
 void gw_pipeline_stats(const struct gw_pipeline *p, struct gw_pipeline_stats *out)

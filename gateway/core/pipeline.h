@@ -44,6 +44,7 @@ struct gw_pipeline_stats {
     uint64_t status_messages, deaths;
     uint64_t alerts[3]; /* notified changes into OK, WARN, CRIT */
     uint64_t alert_state_refused;
+    uint64_t windows_incomplete; /* aggregates not emitted: see gw_pipeline_mark_incomplete() */
 };
 
 /* What admission found: the frame and its dedup ticket, valid until the next admit. */
@@ -126,6 +127,17 @@ int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, cons
  */
 int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
                      gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *alert_ctx);
+
+/*
+ * Recovery replays a journal that no longer holds what arrived before
+ * first_arrival_ms (its start was trimmed and no snapshot could be
+ * restored): windows that may hold such values (those starting before
+ * first_arrival_ms + windows.max_ahead) are rebuilt from part of their data,
+ * so their aggregates are never emitted, only counted (windows_incomplete),
+ * and a complete point already in the store is never overwritten by a
+ * partial one. Kept in snapshots.
+ */
+void gw_pipeline_mark_incomplete(struct gw_pipeline *p, uint64_t first_arrival_ms);
 
 /* Emits every open window now (shutdown). */
 int gw_pipeline_flush(struct gw_pipeline *p, gw_window_emit_fn emit, void *ctx);

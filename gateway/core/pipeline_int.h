@@ -19,7 +19,8 @@ struct gw_pipeline {
     struct gw_rules *rules;
     struct gw_rules_limits rules_limits;
     struct gw_pipeline_stats stats;
-    struct gw_late_report late; /* the last commit's, when late_due */
+    int64_t incomplete_before_ms; /* windows starting before it are never emitted; 0: none */
+    struct gw_late_report late;   /* the last commit's, when late_due */
     int late_due;
     unsigned char arena[PIPELINE_ARENA_BYTES];
 };

@@ -1,6 +1,7 @@
 /*
  * snapshot.c -- the pipeline's state as bytes, for the journal's snapshots:
- * a magic number and version, then dedup's and the windows' own sections.
+ * a magic number and version, then dedup's and the windows' own sections,
+ * then the incomplete-window mark (gw_pipeline_mark_incomplete()).
  * Alert states are not kept: they are rebuilt from the next readings (an
  * active alert is notified again, retained, with the same content).
  */
@@ -12,7 +13,8 @@
 #include "serial.h"
 
 #define SNAPSHOT_MAGIC 0x43475350u /* "CGSP" */
-#define SNAPSHOT_VERSION 2u        /* 2: dedup's boot history; 1 is still read */
+/* 2: dedup's boot history; 3: the incomplete-window mark. Older ones are still read. */
+#define SNAPSHOT_VERSION 3u
 
 int gw_pipeline_snapshot(const struct gw_pipeline *p, uint8_t **buf, size_t *len)
 {
@@ -23,6 +25,7 @@ int gw_pipeline_snapshot(const struct gw_pipeline *p, uint8_t **buf, size_t *len
     int rc = gw_dedup_snapshot(p->dedup, &w);
     if (rc == 0)
         rc = gw_windows_snapshot(p->windows, &w);
+    gw_put_u64(&w, (uint64_t)p->incomplete_before_ms);
     if (rc == 0)
         rc = w.err;
     if (rc != 0) {
@@ -46,11 +49,14 @@ int gw_pipeline_restore(struct gw_pipeline *p, const uint8_t *buf, size_t len)
     int rc = gw_dedup_restore(p->dedup, &r, version);
     if (rc == 0)
         rc = gw_windows_restore(p->windows, &r);
-    if (rc == 0 && (r.bad || r.left != 0))
+    if (rc == 0 && version >= 3)
+        p->incomplete_before_ms = (int64_t)gw_get_u64(&r);
+    if (rc == 0 && (r.bad || r.left != 0 || p->incomplete_before_ms < 0))
         rc = GW_EINVAL;
     if (rc != 0) {
         /* As new: a half-restored state would make the replay drop frames as duplicates. */
         gw_dedup_reset(p->dedup);
+        p->incomplete_before_ms = 0;
         gw_windows_free(p->windows);
         p->windows = NULL;
         if (gw_windows_new(&p->windows_config, &p->windows) != 0)

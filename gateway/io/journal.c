@@ -5,6 +5,11 @@
  *   <16 hex digits>.seg   records, appended; a new segment past segment_bytes
  *   snapshot              the newest snapshot (written to snapshot.tmp, fsynced,
  *                         renamed over, and the folder fsynced)
+ *   snapshot.1            the one before it, renamed there by the next write
+ *   snapshot.damaged      a snapshot that failed its checks, moved aside
+ *
+ * Two generations, and the segments kept back to the older one: a damaged
+ * newest snapshot costs a longer replay, not the records it covered.
  *
  * A record is a 8-byte header, body length and CRC-32 of the body (both
  * little-endian), then the body: arrival_ms (u64), topic length (u16), topic,
@@ -68,7 +73,8 @@ struct gw_journal {
     uint8_t *map; /* its mapping, map_len bytes; NULL when not open */
     size_t map_len;
     int dirty;
-    struct gw_journal_pos snap; /* the newest snapshot's position, {0, 0} without one */
+    struct gw_journal_pos snap;     /* the newest snapshot's position, {0, 0} without one */
+    struct gw_journal_pos snap_old; /* the one before: segments are kept back to it */
     struct gw_journal_stats stats;
 };
 
@@ -576,8 +582,10 @@ int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos 
     uint8_t head[SNAPSHOT_HEADER_BYTES];
     int rc = GW_EIO;
 
+    char older[600];
     snprintf(tmp, sizeof tmp, "%s/snapshot.tmp", j->dir);
     snprintf(final, sizeof final, "%s/snapshot", j->dir);
+    snprintf(older, sizeof older, "%s/snapshot.1", j->dir);
     memcpy(head, SNAPSHOT_MAGIC, 8);
     put_le(head + 8, pos.segment, 8);
     put_le(head + 16, pos.offset, 8);
@@ -589,26 +597,35 @@ int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos 
     if (write_all(fd, head, sizeof head) == 0 && write_all(fd, state, len) == 0 && fsync(fd) == 0)
         rc = 0;
     close(fd);
-    if (rc != 0 || rename(tmp, final) != 0 || fsync_dir(j->dir) != 0)
+    if (rc != 0)
+        return GW_EIO;
+    /* A crash between the renames leaves the older one only: load falls back to it. */
+    if (rename(final, older) != 0 && errno != ENOENT)
+        return GW_EIO;
+    if (rename(tmp, final) != 0 || fsync_dir(j->dir) != 0)
         return GW_EIO;
     return 0;
 }
 
 void gw_journal_trim(struct gw_journal *j, struct gw_journal_pos pos)
 {
+    j->snap_old = j->snap;
     j->snap = pos;
-    while (j->n_segs > 1 && j->segs[0].id < pos.segment)
+    while (j->n_segs > 1 && j->segs[0].id < j->snap_old.segment)
         remove_oldest(j, 0);
 }
 
-int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, void **state,
-                             size_t *len)
+int gw_journal_load_snapshot(struct gw_journal *j, int generation, struct gw_journal_pos *pos,
+                             void **state, size_t *len)
 {
-    char path[600];
+    char path[600], aside[620];
     uint8_t *buf = NULL;
     size_t n = 0;
 
-    snprintf(path, sizeof path, "%s/snapshot", j->dir);
+    if (generation < 0 || generation >= GW_JOURNAL_SNAPSHOTS)
+        return GW_EINVAL;
+    snprintf(path, sizeof path, generation == 0 ? "%s/snapshot" : "%s/snapshot.%d", j->dir,
+             generation);
     int rc = read_file(path, SIZE_MAX, &buf, &n);
     if (rc != 0)
         return rc;
@@ -617,6 +634,9 @@ int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, v
         body != n - SNAPSHOT_HEADER_BYTES ||
         crc32(0, buf + SNAPSHOT_HEADER_BYTES, (uInt)body) != (uint32_t)get_le(buf + 32, 4)) {
         free(buf);
+        /* Out of the way, so that the next write does not rotate it into the older place. */
+        snprintf(aside, sizeof aside, "%s/snapshot.damaged", j->dir);
+        rename(path, aside);
         return GW_EIO;
     }
     pos->segment = get_le(buf + 8, 8);
@@ -626,6 +646,11 @@ int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, v
     *state = buf;
     *len = (size_t)body;
     return 0;
+}
+
+int gw_journal_complete(const struct gw_journal *j)
+{
+    return j->segs[0].id == 1;
 }
 
 void gw_journal_stats(const struct gw_journal *j, struct gw_journal_stats *out)

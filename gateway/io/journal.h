@@ -100,24 +100,40 @@ typedef int (*gw_journal_fn)(void *ctx, uint64_t arrival_ms, const char *topic,
 int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journal_fn fn,
                       void *ctx);
 
+/* Snapshot generations kept: the newest (0) and the one before it (1). */
+#define GW_JOURNAL_SNAPSHOTS 2
+
 /*
- * Durably stores state (borrowed, len bytes) as the snapshot at pos; the
- * records before pos must be synced. Reads only what gw_journal_open() set,
- * so it may run without the caller's lock. Returns 0 or GW_EIO.
+ * Durably stores state (borrowed, len bytes) as the newest snapshot at pos,
+ * the previous newest becoming the older generation; the records before pos
+ * must be synced. Reads only what gw_journal_open() set, so it may run
+ * without the caller's lock. Returns 0 or GW_EIO.
  */
 int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos pos,
                               const void *state, size_t len);
 
-/* After gw_journal_write_snapshot(): removes the segments entirely before pos. */
+/*
+ * After gw_journal_write_snapshot() of pos: removes the segments entirely
+ * before the previous snapshot's position (the older generation still
+ * needs them).
+ */
 void gw_journal_trim(struct gw_journal *j, struct gw_journal_pos pos);
 
 /*
- * Loads the newest snapshot. Returns 0 and sets *pos, *state (caller frees
- * with free()) and *len; GW_ENOTFOUND when there is none; GW_EIO when it is
- * unreadable or corrupt.
+ * Loads snapshot generation (0 the newest, 1 the one before). Returns 0 and
+ * sets *pos, *state (caller frees with free()) and *len; GW_ENOTFOUND when
+ * there is none; GW_EIO when it is unreadable or corrupt (it is then moved
+ * aside to snapshot.damaged); GW_EINVAL for a generation out of range.
  */
-int gw_journal_load_snapshot(struct gw_journal *j, struct gw_journal_pos *pos, void **state,
-                             size_t *len);
+int gw_journal_load_snapshot(struct gw_journal *j, int generation, struct gw_journal_pos *pos,
+                             void **state, size_t *len);
+
+/*
+ * 1 when the journal still holds every record since it was created (no
+ * segment trimmed or dropped), so a replay from its start without a
+ * snapshot rebuilds complete windows; else 0.
+ */
+int gw_journal_complete(const struct gw_journal *j);
 
 void gw_journal_stats(const struct gw_journal *j, struct gw_journal_stats *out);
 

@@ -7,13 +7,20 @@
  * in the log and in a per-node metric; a node that reboots with its clock
  * 90 s behind loses no frame (boots are told apart by id, not timestamp),
  * and every base window in the store counts exactly what was published in it.
+ *
+ * Damage: citygate SIGKILLed under load with several snapshots taken and the
+ * journal trimmed behind them, its newest snapshot damaged, restarted: the
+ * older snapshot and the journal kept back to it rebuild everything, and the
+ * store holds exactly what was published in every window.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cu.h"
+#include "gwload.h"
 #include "gwtest.h"
 
 #define WINDOW_MS 30000
@@ -127,11 +134,53 @@ static void test_reboot_with_clock_behind(void)
     gwt_fini(&t);
 }
 
+/* Flips one byte in the middle of the file at path. */
+static void flip_middle(const char *path)
+{
+    FILE *f = fopen(path, "r+b");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT_FATAL(fseek(f, 0, SEEK_END) == 0);
+    long mid = ftell(f) / 2;
+    CU_ASSERT_FATAL(mid > 0 && fseek(f, mid, SEEK_SET) == 0);
+    int c = fgetc(f);
+    CU_ASSERT_FATAL(c != EOF && fseek(f, mid, SEEK_SET) == 0);
+    fputc(c ^ 0x40, f);
+    fclose(f);
+}
+
+static void test_damaged_snapshot_costs_nothing(void)
+{
+    static struct gwl l;
+    char snap[400], older[400];
+    gwt_init(&t, citygate, 10, 2, GWL_CONFIG "[journal]\nsegment_bytes = 64KiB\n");
+    gwt_start(&t);
+    gwl_init(&l, &t, 10);
+    gwl_run(&l, 20, 6000); /* 500 frames a second: a segment every second or so */
+    CU_ASSERT_EQUAL(gwt_stop(&t, SIGKILL), 128 + SIGKILL);
+    snprintf(snap, sizeof snap, "%s/journal/snapshot", t.dir);
+    snprintf(older, sizeof older, "%s/journal/snapshot.1", t.dir);
+    CU_ASSERT_FATAL(access(snap, F_OK) == 0 && access(older, F_OK) == 0);
+    /* The journal was trimmed: without the older snapshot, windows would be rebuilt in part. */
+    char first[400];
+    snprintf(first, sizeof first, "%s/journal/%016x.seg", t.dir, 1);
+    CU_ASSERT_FATAL(access(first, F_OK) != 0);
+    flip_middle(snap);
+    gwt_start(&t);
+    CU_ASSERT(gwt_log_contains(&t, "snapshot 0 (newest) unusable"));
+    gwl_run(&l, 20, 3000);
+    gwl_verify(&l, 60000);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_windows_incomplete_total"), 0);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_journal_dropped_total"), 0);
+    CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
+    gwt_fini(&t);
+}
+
 int main(int argc, char **argv)
 {
     static const struct cu_test tests[] = {
         {"a node 10 minutes slow is named in the log and a metric", test_slow_node_is_named},
         {"a reboot with the clock 90 s behind loses nothing", test_reboot_with_clock_behind},
+        {"a damaged snapshot costs nothing in the store", test_damaged_snapshot_costs_nothing},
         {NULL, NULL},
     };
     return gwt_main(argc, argv, "gateway durability", tests, &citygate);

@@ -204,11 +204,13 @@ static void test_flipped_byte_costs_one_record(void)
     CU_ASSERT_FATAL(fd >= 0 && pwrite(fd, "\xff", 1, (off_t)(10 * record + 20)) == 1);
     close(fd);
     j = open_journal(1 << 20, 1 << 16);
-    append_n(j, first + n, 5);
-    struct gw_journal_pos pos = gw_journal_end(j);
-    CU_ASSERT_FATAL(gw_journal_sync(j) == 0);
-    CU_ASSERT_FATAL(gw_journal_write_snapshot(j, pos, "s", 1) == 0);
-    gw_journal_trim(j, pos);
+    for (int gen = 0; gen < 2; gen++) { /* segments go once the older snapshot is past them */
+        append_n(j, first + n + 5 * (uint64_t)gen, 5);
+        struct gw_journal_pos pos = gw_journal_end(j);
+        CU_ASSERT_FATAL(gw_journal_sync(j) == 0);
+        CU_ASSERT_FATAL(gw_journal_write_snapshot(j, pos, "s", 1) == 0);
+        gw_journal_trim(j, pos);
+    }
     gw_journal_free(j);
     struct stat st;
     snprintf(aside, sizeof aside, "%s.damaged", path);
@@ -316,41 +318,67 @@ static void test_bounded_drops_oldest(void)
     gw_journal_free(j);
 }
 
-static void test_snapshot_trims_and_restores(void)
+/*
+ * Two generations: a snapshot trims the journal back to the one before it,
+ * so that when the newest is damaged (moved aside) the older one and the
+ * records after it still rebuild everything.
+ */
+static void test_snapshot_generations(void)
 {
-    fresh_dir();
-    struct gw_journal *j = open_journal(1 << 20, 1024);
-    struct gw_journal_pos pos, loaded;
+    char path[300];
+    struct gw_journal_pos pos[3], loaded;
     void *state = NULL;
     size_t len = 0;
+    struct stat st;
 
-    CU_ASSERT(gw_journal_load_snapshot(j, &loaded, &state, &len) == GW_ENOTFOUND);
-    append_n(j, 0, 200);
-    pos = gw_journal_end(j);
-    CU_ASSERT_FATAL(gw_journal_sync(j) == 0);
-    CU_ASSERT_FATAL(gw_journal_write_snapshot(j, pos, "core-state", 10) == 0);
-    struct gw_journal_stats before;
-    gw_journal_stats(j, &before);
-    CU_ASSERT(before.bytes_after_snapshot > 0); /* written, not yet adopted */
-    gw_journal_trim(j, pos);
-    gw_journal_stats(j, &before);
-    CU_ASSERT(before.bytes_after_snapshot == 0);
-    append_n(j, 200, 5);
-    struct seen s = {0, 200, 1};
-    CU_ASSERT(gw_journal_replay(j, pos, count_record, &s) == 0);
-    CU_ASSERT(s.n == 5 && s.in_order);
-    struct gw_journal_stats st;
-    gw_journal_stats(j, &st);
-    CU_ASSERT(st.dropped == 0);
-    CU_ASSERT(st.records < 205); /* segments before the snapshot are gone */
-    CU_ASSERT(st.bytes_after_snapshot > 0 && st.bytes_after_snapshot < st.bytes);
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1024);
+    CU_ASSERT(gw_journal_load_snapshot(j, 0, &loaded, &state, &len) == GW_ENOTFOUND);
+    CU_ASSERT(gw_journal_load_snapshot(j, 1, &loaded, &state, &len) == GW_ENOTFOUND);
+    CU_ASSERT(gw_journal_complete(j));
+    for (int g = 0; g < 3; g++) {
+        append_n(j, 100 * (uint64_t)g, 100);
+        pos[g] = gw_journal_end(j);
+        CU_ASSERT_FATAL(gw_journal_sync(j) == 0);
+        char text[16];
+        snprintf(text, sizeof text, "state-%d", g);
+        CU_ASSERT_FATAL(gw_journal_write_snapshot(j, pos[g], text, 7) == 0);
+        struct gw_journal_stats before;
+        gw_journal_stats(j, &before);
+        CU_ASSERT(before.bytes_after_snapshot > 0); /* written, not yet adopted */
+        gw_journal_trim(j, pos[g]);
+        gw_journal_stats(j, &before);
+        CU_ASSERT(before.bytes_after_snapshot == 0);
+    }
+    CU_ASSERT(!gw_journal_complete(j)); /* segments before the older snapshot are gone */
+    struct seen s = {0, 100, 1};
+    CU_ASSERT(gw_journal_replay(j, pos[1], count_record, &s) == 0); /* from the older one */
+    CU_ASSERT(s.n == 100 && s.in_order);
+    append_n(j, 300, 5);
+    struct gw_journal_stats js;
+    gw_journal_stats(j, &js);
+    CU_ASSERT(js.dropped == 0);
+    CU_ASSERT(js.records >= 105 && js.records < 305);
     gw_journal_free(j);
 
+    /* The newest damaged: refused and moved aside; the older one still loads. */
+    snprintf(path, sizeof path, "%s/snapshot", dir);
+    int fd = open(path, O_WRONLY);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(pwrite(fd, "X", 1, 40) == 1);
+    close(fd);
     j = open_journal(1 << 20, 1024);
-    CU_ASSERT_FATAL(gw_journal_load_snapshot(j, &loaded, &state, &len) == 0);
-    CU_ASSERT(loaded.segment == pos.segment && loaded.offset == pos.offset);
-    CU_ASSERT(len == 10 && memcmp(state, "core-state", 10) == 0);
+    CU_ASSERT(gw_journal_load_snapshot(j, 0, &loaded, &state, &len) == GW_EIO);
+    CU_ASSERT(stat(path, &st) != 0);
+    snprintf(path, sizeof path, "%s/snapshot.damaged", dir);
+    CU_ASSERT(stat(path, &st) == 0);
+    CU_ASSERT_FATAL(gw_journal_load_snapshot(j, 1, &loaded, &state, &len) == 0);
+    CU_ASSERT(loaded.segment == pos[1].segment && loaded.offset == pos[1].offset);
+    CU_ASSERT(len == 7 && memcmp(state, "state-1", 7) == 0);
     free(state);
+    s = (struct seen){0, 100, 1};
+    CU_ASSERT(gw_journal_replay(j, loaded, count_record, &s) == 0);
+    CU_ASSERT(s.n == 105 && s.in_order);
     gw_journal_free(j);
 }
 
@@ -393,7 +421,7 @@ static void test_corrupt_snapshot_is_refused(void)
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT(pwrite(fd, "X", 1, 40) == 1);
     close(fd);
-    CU_ASSERT(gw_journal_load_snapshot(j, &pos, &state, &len) == GW_EIO);
+    CU_ASSERT(gw_journal_load_snapshot(j, 0, &pos, &state, &len) == GW_EIO);
     gw_journal_free(j);
 }
 
@@ -407,7 +435,7 @@ int main(void)
         {"process death keeps appends", test_process_death_keeps_appends},
         {"record larger than a segment", test_record_larger_than_a_segment},
         {"bounded journal drops oldest", test_bounded_drops_oldest},
-        {"snapshot trims and restores", test_snapshot_trims_and_restores},
+        {"snapshot generations", test_snapshot_generations},
         {"sync outside the lock", test_sync_outside_the_lock},
         {"corrupt snapshot is refused", test_corrupt_snapshot_is_refused},
         {NULL, NULL},
