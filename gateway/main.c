@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "err.h"
 #include "gateway.h"
@@ -43,6 +44,8 @@
 #define EX_CONFIG 78
 #define LP_BUF_BYTES (512 * 1024)
 #define TICK_NODES 32 /* nodes whose due windows close per hold of the lock: ~2M instructions */
+/* A quarantine copy holds at most this much of a payload: every frame a node can send, whole. */
+#define QUARANTINE_MAX_BYTES WIRE_DEFAULT_MAX_FRAME_BYTES
 
 uint64_t wall_ms(void)
 {
@@ -243,30 +246,47 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
 
 /* ---- arrival path (Paho's thread) ---- */
 
+/*
+ * Logs a refused frame and publishes it on its quarantine topic: the reason,
+ * the payload's length and SHA-256, and its first QUARANTINE_MAX_BYTES bytes
+ * in hex, so that a payload of any size makes a message of bounded size.
+ * What the log line quotes from the wire (topic, detail) is escaped.
+ */
 static void quarantine(struct gateway *gw, const char *topic, const uint8_t *payload, size_t len,
                        const struct gw_reject_diag *diag)
 {
     struct gw_topic t;
-    char qtopic[256];
-    size_t hex_cap = 2 * len + 1, head_cap = 1024;
+    char qtopic[256], topic_text[256], detail_text[2 * sizeof diag->detail];
+    char sha_hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+    unsigned char sha[EVP_MAX_MD_SIZE];
+    unsigned sha_len = 0;
+    size_t shown = len < QUARANTINE_MAX_BYTES ? len : QUARANTINE_MAX_BYTES;
+    size_t head_cap = 1024;
     char *msg;
 
-    gw_log(gw, "refused a frame on %s: %s%s%s", topic, gw_reject_text(diag->reason),
-           diag->detail[0] ? ": " : "", diag->detail);
+    gw_escape(topic, strlen(topic), topic_text, sizeof topic_text);
+    gw_escape(diag->detail, strlen(diag->detail), detail_text, sizeof detail_text);
+    gw_log(gw, "refused a frame on %s: %s%s%s", topic_text, gw_reject_text(diag->reason),
+           detail_text[0] ? ": " : "", detail_text);
     if (!gw->cfg.quarantine || !gw->mqtt)
         return;
     if (gw_topic_parse(topic, strlen(topic), &t) != 0)
         snprintf(qtopic, sizeof qtopic, "city/v1/quarantine/_/_");
     else
         snprintf(qtopic, sizeof qtopic, "city/v1/quarantine/%s/%s", t.site, t.node);
-    msg = malloc(head_cap + hex_cap);
+    if (EVP_Digest(payload, len, sha, &sha_len, EVP_sha256(), NULL) != 1)
+        sha_len = 0;
+    for (unsigned i = 0; i < sha_len; i++)
+        snprintf(sha_hex + 2 * i, 3, "%02x", sha[i]);
+    msg = malloc(head_cap + 2 * shown + 3);
     if (!msg)
         return;
     int n = snprintf(msg, head_cap,
                      "{\"reason\":\"%s\",\"text\":\"%s\",\"received_ms\":%" PRIu64
-                     ",\"payload_hex\":\"",
-                     gw_reject_name(diag->reason), gw_reject_text(diag->reason), wall_ms());
-    for (size_t i = 0; i < len; i++)
+                     ",\"payload_bytes\":%zu,\"payload_sha256\":\"%s\",\"payload_hex\":\"",
+                     gw_reject_name(diag->reason), gw_reject_text(diag->reason), wall_ms(), len,
+                     sha_hex);
+    for (size_t i = 0; i < shown; i++)
         n += snprintf(msg + n, 3, "%02x", payload[i]);
     n += snprintf(msg + n, 3, "\"}");
     if (gw_mqtt_publish(gw->mqtt, qtopic, msg, (size_t)n, 0, 0) == 0)

@@ -266,7 +266,8 @@ int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate
         return wire_fail(diag, WIRE_ETOO_COMPLEX, "%s: body needs more than %zu bytes", device_id,
                          a->cap);
     if (rc != 0)
-        return wire_fail(diag, WIRE_EMALFORMED, "%s: body is not a Frame", device_id);
+        return wire_fail(diag, WIRE_EMALFORMED,
+                         "%s: body is not a Frame, or a string in it holds a NUL byte", device_id);
 
     rc = wire_check_fields(f, diag);
     if (rc != 0)

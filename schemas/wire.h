@@ -131,7 +131,8 @@ int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate
 /*
  * Decodes len bytes of a Frame body (protobuf, without the envelope; borrowed)
  * into structs drawn from arena, without resetting it. Returns 0 and sets *out
- * to the frame, -WIRE_EMALFORMED when the bytes are not a Frame, or
+ * to the frame, -WIRE_EMALFORMED when the bytes are not a Frame or one of
+ * its strings holds a NUL byte (no C string can carry it), or
  * -WIRE_ETOO_COMPLEX when the arena is too small; *out is untouched then.
  * wire_decode() calls it once the signature matched; it checks no field.
  */

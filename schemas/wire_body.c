@@ -245,6 +245,15 @@ static int pb_bool(struct pb_reader *r, unsigned wire_type, protobuf_c_boolean *
     return rc;
 }
 
+/*
+ * Stands for a string that holds a NUL byte. A C string cannot carry one:
+ * every reader would see a shorter string than the node signed ("atk-1\0junk"
+ * as "atk-1"). It is kept as the field's value, so that a later occurrence can
+ * still replace it as protobuf-c replaces strings, and a frame whose final
+ * value is this one is refused once the body is read (body_has_nul()).
+ */
+static char body_nul_string[] = "";
+
 /* A NUL-terminated copy in the arena; the wire's bytes are not terminated. */
 static inline int pb_string(struct wire_arena *a, struct pb_reader *r, unsigned wire_type,
                             char **out)
@@ -253,6 +262,10 @@ static inline int pb_string(struct wire_arena *a, struct pb_reader *r, unsigned 
     size_t len;
     if (wire_type != PB_LEN || pb_len(r, &data, &len) != 0)
         return -WIRE_EMALFORMED;
+    if (memchr(data, 0, len)) {
+        *out = body_nul_string;
+        return 0;
+    }
     char *s = body_alloc(a, len + 1);
     if (!s)
         return -WIRE_ETOO_COMPLEX;
@@ -468,6 +481,19 @@ static int body_frame_field(struct wire_arena *a, struct pb_reader *r, uint32_t 
     return pb_skip(r, wire_type);
 }
 
+/* 1 when a string of fr holds a NUL byte (body_nul_string). */
+static int body_has_nul(const Citygate__V1__Frame *fr)
+{
+    int nul = fr->device_id == body_nul_string || fr->site_id == body_nul_string;
+    for (size_t i = 0; i < fr->n_readings; i++)
+        nul |= fr->readings[i]->sensor_id == body_nul_string;
+    for (size_t i = 0; i < fr->n_vehicles; i++)
+        nul |= fr->vehicles[i]->sensor_id == body_nul_string;
+    if (fr->health)
+        nul |= fr->health->firmware_version == body_nul_string;
+    return nul;
+}
+
 int wire_body_decode(struct wire_arena *a, const uint8_t *body, size_t len,
                      Citygate__V1__Frame **out)
 {
@@ -480,6 +506,8 @@ int wire_body_decode(struct wire_arena *a, const uint8_t *body, size_t len,
     rc = body_fields(a, body, len, body_frame_field, fr);
     if (rc != 0)
         return rc;
+    if (body_has_nul(fr))
+        return -WIRE_EMALFORMED;
     *out = fr;
     return 0;
 }

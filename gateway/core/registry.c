@@ -142,6 +142,11 @@ static void reg_section_start(struct reg_parse *ps, const char *line)
                  WIRE_MAX_DEVICE_ID);
         return;
     }
+    if (gw_name_reserved(s, (size_t)(e - s))) {
+        reg_fail(ps, GW_ECONFIG, ps->line, "device id %.*s is a reserved topic name", (int)(e - s),
+                 s);
+        return;
+    }
     char id[WIRE_MAX_DEVICE_ID + 1];
     memcpy(id, s, (size_t)(e - s));
     id[e - s] = '\0';
@@ -343,6 +348,8 @@ static int reg_on_key(void *user, const char *section, const char *name, const c
         if (!gw__id_valid(value, strlen(value), GW_MAX_NAME))
             return reg_fail(ps, GW_ECONFIG, ps->line, "site is not [A-Za-z0-9._-]{1,%d}",
                             GW_MAX_NAME);
+        if (gw_name_reserved(value, strlen(value)))
+            return reg_fail(ps, GW_ECONFIG, ps->line, "site %s is a reserved topic name", value);
         memcpy(e->dev.site, value, strlen(value) + 1);
         return 1;
     }

@@ -43,7 +43,7 @@ struct gw_device {
     uint8_t key[WIRE_MAX_KEY_BYTES];
     size_t key_len;
     const struct wire_hmac_key *hmac; /* key, prepared for verifying frames */
-    const char *const *sensors;       /* n_sensors ids, as provisioned; not enforced per frame */
+    const char *const *sensors;       /* n_sensors ids, as provisioned; none: any id */
     size_t n_sensors;
     const struct gw_range *ranges; /* n_ranges overrides, at most one per quantity */
     size_t n_ranges;
@@ -67,7 +67,8 @@ struct gw_registry;
  * Errors: a line the INI syntax does not allow; an over-long line; a NUL byte;
  * a key outside a section; a section other than [device ID] with ID
  * [A-Za-z0-9._-]{1,64}; a device defined twice; an unknown or repeated key; a
- * section without site or key; a site that is not a valid id; a key that is not
+ * section without site or key; a site that is not a valid id; a device id or
+ * site that is a reserved topic name (gw_name_reserved()); a key that is not
  * 32..128 hex digits; more than 32 sensors, a sensor id that is not a valid id
  * or listed twice; range.Q for an unknown quantity Q; a range that is not two
  * finite numbers "MIN..MAX" with MIN <= MAX; more than 1,000,000 devices.

@@ -7,7 +7,10 @@
  * the device was provisioned for, the node's clock is plausible, and every
  * GOOD value is a finite number inside the physical range of its quantity.
  * The checks run in a fixed order and the first failure names the frame's one
- * reason, so each refused frame lands in exactly one counter.
+ * reason, so each refused frame lands in exactly one counter. Strings are
+ * checked first: ids become store tags and MQTT topic levels and every string
+ * may be printed, so a byte outside its grammar must stop the frame before
+ * any of that (and before a diagnostic quotes it).
  *
  * The range table is a static array indexed by the protobuf enum, so a check
  * is an index and two compares; a device's overrides (few, usually none) are
@@ -71,6 +74,8 @@ static const struct {
     R(BAD_TOPIC) = {"bad_topic", "bad topic"},
     R(TOPIC_MISMATCH) = {"topic_mismatch", "topic/id mismatch"},
     R(SITE_MISMATCH) = {"site_mismatch", "site differs from the registry"},
+    R(BAD_STRING) = {"bad_string", "string field not well formed"},
+    R(UNKNOWN_SENSOR) = {"unknown_sensor", "sensor not in the registry"},
     R(TIMESTAMP_FUTURE) = {"timestamp_future", "timestamp in the future"},
     R(TIMESTAMP_TOO_OLD) = {"timestamp_too_old", "timestamp too old"},
     R(UNKNOWN_QUANTITY) = {"unknown_quantity", "unknown quantity"},
@@ -114,17 +119,25 @@ gw_reject(struct gw_reject_diag *diag, enum gw_reject reason, int index, const c
     return -(int)reason;
 }
 
-/* 1 for the characters of an id: [A-Za-z0-9._-]. */
-static const unsigned char gw_id_chars[256] = {
-    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
-    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
-    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
-    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1,
-    ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
-    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
-    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,
-    ['z'] = 1,
+/* Character classes: ids are [A-Za-z0-9._-], firmware versions add '+'. */
+#define CH_ID 1
+#define CH_VERSION 2
+#define CH_BOTH (CH_ID | CH_VERSION)
+static const unsigned char gw_chars[256] = {
+    ['-'] = CH_BOTH, ['.'] = CH_BOTH, ['_'] = CH_BOTH, ['+'] = CH_VERSION, ['0'] = CH_BOTH,
+    ['1'] = CH_BOTH, ['2'] = CH_BOTH, ['3'] = CH_BOTH, ['4'] = CH_BOTH,    ['5'] = CH_BOTH,
+    ['6'] = CH_BOTH, ['7'] = CH_BOTH, ['8'] = CH_BOTH, ['9'] = CH_BOTH,    ['A'] = CH_BOTH,
+    ['B'] = CH_BOTH, ['C'] = CH_BOTH, ['D'] = CH_BOTH, ['E'] = CH_BOTH,    ['F'] = CH_BOTH,
+    ['G'] = CH_BOTH, ['H'] = CH_BOTH, ['I'] = CH_BOTH, ['J'] = CH_BOTH,    ['K'] = CH_BOTH,
+    ['L'] = CH_BOTH, ['M'] = CH_BOTH, ['N'] = CH_BOTH, ['O'] = CH_BOTH,    ['P'] = CH_BOTH,
+    ['Q'] = CH_BOTH, ['R'] = CH_BOTH, ['S'] = CH_BOTH, ['T'] = CH_BOTH,    ['U'] = CH_BOTH,
+    ['V'] = CH_BOTH, ['W'] = CH_BOTH, ['X'] = CH_BOTH, ['Y'] = CH_BOTH,    ['Z'] = CH_BOTH,
+    ['a'] = CH_BOTH, ['b'] = CH_BOTH, ['c'] = CH_BOTH, ['d'] = CH_BOTH,    ['e'] = CH_BOTH,
+    ['f'] = CH_BOTH, ['g'] = CH_BOTH, ['h'] = CH_BOTH, ['i'] = CH_BOTH,    ['j'] = CH_BOTH,
+    ['k'] = CH_BOTH, ['l'] = CH_BOTH, ['m'] = CH_BOTH, ['n'] = CH_BOTH,    ['o'] = CH_BOTH,
+    ['p'] = CH_BOTH, ['q'] = CH_BOTH, ['r'] = CH_BOTH, ['s'] = CH_BOTH,    ['t'] = CH_BOTH,
+    ['u'] = CH_BOTH, ['v'] = CH_BOTH, ['w'] = CH_BOTH, ['x'] = CH_BOTH,    ['y'] = CH_BOTH,
+    ['z'] = CH_BOTH,
 };
 
 int gw__id_valid(const char *s, size_t len, size_t max_len)
@@ -132,9 +145,57 @@ int gw__id_valid(const char *s, size_t len, size_t max_len)
     if (len == 0 || len > max_len)
         return 0;
     for (size_t i = 0; i < len; i++)
-        if (!gw_id_chars[(unsigned char)s[i]])
+        if (!(gw_chars[(unsigned char)s[i]] & CH_ID))
             return 0;
     return 1;
+}
+
+/*
+ * The words of the gateway's own topics (docs/data-model.md, Reserved names):
+ * its output namespaces, the kinds of a node's topics, and the placeholder of
+ * a quarantine topic whose site and node cannot be read.
+ */
+static const char *const gw_reserved[] = {"_", "alerts", "cmd", "data", "quarantine", "status"};
+
+int gw_name_reserved(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof gw_reserved / sizeof gw_reserved[0]; i++)
+        if (strlen(gw_reserved[i]) == len && memcmp(gw_reserved[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The length of byte c in gw_escape()'s output. */
+static size_t gw_escaped_len(unsigned char c)
+{
+    return c == '\\' ? 2 : c < 0x20 || c > 0x7e ? 4 : 1;
+}
+
+size_t gw_escape(const char *s, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0, need = 0;
+    for (size_t i = 0; i < len; i++)
+        need += gw_escaped_len((unsigned char)s[i]);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e[4] = {(char)c, '\\', hex[c >> 4], hex[c & 15]};
+        size_t k = gw_escaped_len(c);
+        if (k == 4) {
+            e[0] = '\\';
+            e[1] = 'x';
+        }
+        /* When the whole does not fit, room for "..." and the NUL is kept. */
+        if (need + 1 > cap && n + k + 4 > cap) {
+            memcpy(out + n, "...", 3);
+            n += 3;
+            break;
+        }
+        memcpy(out + n, e, k);
+        n += k;
+    }
+    out[n] = '\0';
+    return n;
 }
 
 /* Copies the id that starts at *p and ends at the next '/' (or end) into dst, checking it. */
@@ -143,12 +204,12 @@ static int gw_topic_id(const char **p, const char *end, char *dst)
     const char *s = *p;
     size_t n = 0;
     while (s + n < end && s[n] != '/') {
-        if (n == GW_MAX_NAME || !gw_id_chars[(unsigned char)s[n]])
+        if (n == GW_MAX_NAME || !(gw_chars[(unsigned char)s[n]] & CH_ID))
             return -1;
         dst[n] = s[n];
         n++;
     }
-    if (n == 0)
+    if (n == 0 || gw_name_reserved(s, n))
         return -1;
     dst[n] = '\0';
     *p += n;
@@ -213,6 +274,70 @@ int gw_quantity_range(const struct gw_device *dev, int quantity, double *min, do
     return 0;
 }
 
+/*
+ * Checks that s has min_len..max_len bytes of class (CH_ID or CH_VERSION);
+ * on failure fills diag naming the field: "what[i].field", or "field" when
+ * i < 0. The detail shows the offending byte as a number, never as itself.
+ */
+static int gw_validate_string(const char *s, unsigned class, size_t min_len, size_t max_len,
+                              const char *what, int i, const char *field,
+                              struct gw_reject_diag *diag)
+{
+    char name[40];
+    size_t n = 0;
+    while (s[n] && n <= max_len && (gw_chars[(unsigned char)s[n]] & class))
+        n++;
+    if (n >= min_len && n <= max_len && !s[n])
+        return 0;
+    if (i >= 0)
+        snprintf(name, sizeof name, "%s[%d].%s", what, i, field);
+    else
+        snprintf(name, sizeof name, "%s", field);
+    if (n > max_len)
+        return gw_reject(diag, GW_REJECT_BAD_STRING, i, "%s longer than %zu bytes", name, max_len);
+    if (!s[n])
+        return gw_reject(diag, GW_REJECT_BAD_STRING, i, "%s empty", name);
+    return gw_reject(diag, GW_REJECT_BAD_STRING, i, "%s: byte 0x%02x at %zu", name,
+                     (unsigned char)s[n], n);
+}
+
+/* The frame's strings, first of all checks (docs/data-model.md, Strings). */
+static int gw_validate_strings(const Citygate__V1__Frame *f, struct gw_reject_diag *diag)
+{
+    int rc;
+    if ((rc = gw_validate_string(f->device_id, CH_ID, 1, GW_MAX_NAME, "", -1, "device_id", diag)) !=
+            0 ||
+        (rc = gw_validate_string(f->site_id, CH_ID, 1, GW_MAX_NAME, "", -1, "site_id", diag)) != 0)
+        return rc;
+    if (f->health && (rc = gw_validate_string(f->health->firmware_version, CH_VERSION, 0,
+                                              GW_MAX_FIRMWARE_VERSION, "", -1,
+                                              "health.firmware_version", diag)) != 0)
+        return rc;
+    for (size_t i = 0; i < f->n_readings; i++)
+        if ((rc = gw_validate_string(f->readings[i]->sensor_id, CH_ID, 0, GW_MAX_SENSOR_ID,
+                                     "readings", (int)i, "sensor_id", diag)) != 0)
+            return rc;
+    for (size_t i = 0; i < f->n_vehicles; i++)
+        if ((rc = gw_validate_string(f->vehicles[i]->sensor_id, CH_ID, 0, GW_MAX_SENSOR_ID,
+                                     "vehicles", (int)i, "sensor_id", diag)) != 0)
+            return rc;
+    return 0;
+}
+
+/*
+ * A sensor_id dev may send: any, when its registry entry lists none; else ""
+ * (the value names no sensor) or one of the listed ids.
+ */
+static int gw_sensor_listed(const struct gw_device *dev, const char *sensor_id)
+{
+    if (dev->n_sensors == 0 || !sensor_id[0])
+        return 1;
+    for (size_t k = 0; k < dev->n_sensors; k++)
+        if (strcmp(dev->sensors[k], sensor_id) == 0)
+            return 1;
+    return 0;
+}
+
 static int gw_validate_reading(const struct gw_device *dev, const Citygate__V1__Reading *r, int i,
                                struct gw_reject_diag *diag)
 {
@@ -233,6 +358,9 @@ static int gw_validate_reading(const struct gw_device *dev, const Citygate__V1__
     if (r->lane > GW_MAX_LANE)
         return gw_reject(diag, GW_REJECT_OUT_OF_RANGE, i, "readings[%d] lane %u > %d", i,
                          (unsigned)r->lane, GW_MAX_LANE);
+    if (!gw_sensor_listed(dev, r->sensor_id))
+        return gw_reject(diag, GW_REJECT_UNKNOWN_SENSOR, i, "readings[%d] sensor %s", i,
+                         r->sensor_id);
     if (r->quality != CITYGATE__V1__QUALITY__GOOD)
         return 0;
     if (!isfinite(r->value))
@@ -248,8 +376,12 @@ static int gw_validate_reading(const struct gw_device *dev, const Citygate__V1__
     return 0;
 }
 
-static int gw_validate_vehicle(const Citygate__V1__Vehicle *v, int i, struct gw_reject_diag *diag)
+static int gw_validate_vehicle(const struct gw_device *dev, const Citygate__V1__Vehicle *v, int i,
+                               struct gw_reject_diag *diag)
 {
+    if (!gw_sensor_listed(dev, v->sensor_id))
+        return gw_reject(diag, GW_REJECT_UNKNOWN_SENSOR, i, "vehicles[%d] sensor %s", i,
+                         v->sensor_id);
     if (!isfinite(v->speed_kmh) || !isfinite(v->length_m))
         return gw_reject(diag, GW_REJECT_NOT_FINITE, i, "vehicles[%d] speed %g length %g", i,
                          (double)v->speed_kmh, (double)v->length_m);
@@ -271,12 +403,14 @@ int gw_validate_frame(const struct gw_device *dev, const struct gw_topic *topic,
 
     if (topic->kind != GW_TOPIC_DATA)
         return gw_reject(diag, GW_REJECT_BAD_TOPIC, -1, "a frame on a status topic");
+    if ((rc = gw_validate_strings(f, diag)) != 0)
+        return rc;
     if (strcmp(topic->node, f->device_id) != 0 || strcmp(topic->site, f->site_id) != 0)
-        return gw_reject(diag, GW_REJECT_TOPIC_MISMATCH, -1, "topic %s/%s, frame %.64s/%.64s",
+        return gw_reject(diag, GW_REJECT_TOPIC_MISMATCH, -1, "topic %s/%s, frame %s/%s",
                          topic->site, topic->node, f->site_id, f->device_id);
     if (strcmp(dev->site, f->site_id) != 0)
-        return gw_reject(diag, GW_REJECT_SITE_MISMATCH, -1, "site %.64s, registry says %s",
-                         f->site_id, dev->site);
+        return gw_reject(diag, GW_REJECT_SITE_MISMATCH, -1, "site %s, registry says %s", f->site_id,
+                         dev->site);
     if (f->timestamp_ms > now_ms && f->timestamp_ms - now_ms > limits->max_skew_ms)
         return gw_reject(diag, GW_REJECT_TIMESTAMP_FUTURE, -1, "%llu ms ahead",
                          (unsigned long long)(f->timestamp_ms - now_ms));
@@ -290,7 +424,7 @@ int gw_validate_frame(const struct gw_device *dev, const struct gw_topic *topic,
         if ((rc = gw_validate_reading(dev, f->readings[i], (int)i, diag)) != 0)
             return rc;
     for (size_t i = 0; i < f->n_vehicles; i++)
-        if ((rc = gw_validate_vehicle(f->vehicles[i], (int)i, diag)) != 0)
+        if ((rc = gw_validate_vehicle(dev, f->vehicles[i], (int)i, diag)) != 0)
             return rc;
     return 0;
 }

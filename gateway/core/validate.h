@@ -20,6 +20,9 @@
 
 /* Site and node ids, rule names: [A-Za-z0-9._-]{1,64} (docs/data-model.md, Topics). */
 #define GW_MAX_NAME 64
+/* Sensor ids and firmware versions: at most 64 characters (docs/data-model.md, Strings). */
+#define GW_MAX_SENSOR_ID 64
+#define GW_MAX_FIRMWARE_VERSION 64
 /* Highest lane or channel number of a reading or a vehicle. */
 #define GW_MAX_LANE 16
 /* Longest interval a frame may cover: one day. */
@@ -39,6 +42,8 @@ enum gw_reject {
     GW_REJECT_BAD_TOPIC = WIRE_N_ERRS,             /* not city/v1/<site>/<node>/data */
     GW_REJECT_TOPIC_MISMATCH,    /* topic site/node differ from site_id/device_id */
     GW_REJECT_SITE_MISMATCH,     /* site_id differs from the registry's site */
+    GW_REJECT_BAD_STRING,        /* a string field outside its grammar or length */
+    GW_REJECT_UNKNOWN_SENSOR,    /* a sensor_id the device's registry entry does not list */
     GW_REJECT_TIMESTAMP_FUTURE,  /* more than max_skew_ms ahead of the gateway */
     GW_REJECT_TIMESTAMP_TOO_OLD, /* more than max_age_ms behind the gateway */
     GW_REJECT_UNKNOWN_QUANTITY,  /* a quantity this gateway has no range for */
@@ -80,10 +85,27 @@ struct gw_topic {
 /*
  * Parses a frame or status topic. topic (borrowed) holds len bytes and need not
  * be NUL-terminated. Returns 0 and fills *out, or -GW_REJECT_BAD_TOPIC when the
- * topic has another shape, an empty or over-long id or a character outside
- * [A-Za-z0-9._-] (docs/data-model.md, Topics).
+ * topic has another shape, an empty or over-long id, a character outside
+ * [A-Za-z0-9._-] or a reserved name (docs/data-model.md, Topics).
  */
 int gw_topic_parse(const char *topic, size_t len, struct gw_topic *out);
+
+/*
+ * 1 when name (len bytes, borrowed) is one of the words the gateway's own
+ * topics are made of ("alerts", "quarantine", "data", ...), which no site or
+ * node may be named: then no topic the gateway publishes can match a topic
+ * it subscribes to (docs/data-model.md, Reserved names). Else 0.
+ */
+int gw_name_reserved(const char *name, size_t len);
+
+/*
+ * Writes s (len bytes, borrowed, any bytes) into out (cap bytes, cap >= 4,
+ * always NUL-terminated) as printable ASCII for a log line: backslash as
+ * "\\", other bytes outside 0x20..0x7e as "\xHH", so that no text from the
+ * wire can end a log line or forge another. What does not fit is cut, and
+ * "..." marks the cut. Returns the length written.
+ */
+size_t gw_escape(const char *s, size_t len, char *out, size_t cap);
 
 /* ---- quantities ---- */
 
@@ -123,14 +145,16 @@ struct gw_validate_limits {
  * Checks a decoded frame f for device dev (its registry entry) that arrived on
  * topic at gateway time now_ms. All pointers are borrowed; diag may be NULL.
  *
- * Order, first failure wins: topic kind is data; topic node and site equal
- * device_id and site_id; site_id equals the registry's site; timestamp within
- * [now - max_age_ms, now + max_skew_ms]; interval_ms at most one day; then per
- * reading: known quantity, canonical unit, vehicle_class for
- * VEHICLE_CLASS_COUNT, lane 0..16; a GOOD value finite and inside the device's range
- * (other qualities carry placeholder values and are not range-checked); then
- * per vehicle: lane 1..16, finite speed 0..300 km/h, length 0..40 m, offset
- * within the past day.
+ * Order, first failure wins: topic kind is data; every string of the frame
+ * in its grammar and length (docs/data-model.md, Strings); topic node and site
+ * equal device_id and site_id; site_id equals the registry's site; timestamp
+ * within [now - max_age_ms, now + max_skew_ms]; interval_ms at most one day;
+ * then per reading: known quantity, canonical unit, vehicle_class for
+ * VEHICLE_CLASS_COUNT, lane 0..16, a sensor_id the registry lists (when it
+ * lists any); a GOOD value finite and inside the device's range (other
+ * qualities carry placeholder values and are not range-checked); then per
+ * vehicle: a listed sensor_id, lane 1..16, finite speed 0..300 km/h, length
+ * 0..40 m, offset within the past day.
  *
  * Returns 0 or a negative enum gw_reject and, on refusal, fills *diag.
  */

@@ -13,7 +13,9 @@
  * which must both refuse them or both accept them with equal content (equal
  * bytes when packed again by protobuf-c). protobuf-c keeps unknown fields,
  * which the body decoder skips, and keeps field number 0 as one, which the
- * body decoder refuses.
+ * body decoder refuses; it also keeps a string that holds a NUL byte (cut
+ * short at the NUL), which the body decoder refuses: the oracle finds those by
+ * the size protobuf-c allocated for each string.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,15 +60,51 @@ static void fuzz_decode(const uint8_t *data, size_t size)
         abort();
 }
 
+/*
+ * protobuf-c's allocations, each with its size in front, so that the oracle
+ * can tell a string protobuf-c cut short at a NUL byte: it allocates the
+ * string's length on the wire plus one.
+ */
+#define SIZED_HEADER 16
+
+static void *sized_alloc(void *data, size_t size)
+{
+    (void)data;
+    unsigned char *p = malloc(SIZED_HEADER + size);
+    if (!p)
+        return NULL;
+    memcpy(p, &size, sizeof size);
+    return p + SIZED_HEADER;
+}
+
+static void sized_free(void *data, void *p)
+{
+    (void)data;
+    if (p)
+        free((unsigned char *)p - SIZED_HEADER);
+}
+
+static ProtobufCAllocator sized = {sized_alloc, sized_free, NULL};
+
+/* -1 when s, a string protobuf-c decoded, held a NUL byte on the wire. */
+static int nul_inside(const char *s)
+{
+    size_t size;
+    if (s == protobuf_c_empty_string)
+        return 0;
+    memcpy(&size, s - SIZED_HEADER, sizeof size);
+    return strlen(s) + 1 != size ? -1 : 0;
+}
+
 /* Drops the unknown fields protobuf-c kept in m; returns -1 when one had field number 0. */
 static int drop_unknown(ProtobufCMessage *m)
 {
     int zero = 0;
     for (unsigned i = 0; i < m->n_unknown_fields; i++) {
         zero |= m->unknown_fields[i].tag == 0;
-        free(m->unknown_fields[i].data);
+        sized_free(NULL, m->unknown_fields[i].data);
     }
-    free(m->unknown_fields);
+    sized_free(NULL, m->unknown_fields);
     m->unknown_fields = NULL;
     m->n_unknown_fields = 0;
     return zero ? -1 : 0;
@@ -75,19 +113,19 @@ static int drop_unknown(ProtobufCMessage *m)
 /* protobuf-c's decoding of body as the body decoder must see it: NULL when it refuses it. */
 static Citygate__V1__Frame *reference_decode(const uint8_t *body, size_t len)
 {
-    Citygate__V1__Frame *f = citygate__v1__frame__unpack(NULL, len, body);
+    Citygate__V1__Frame *f = citygate__v1__frame__unpack(&sized, len, body);
     int bad = 0;
     if (!f)
         return NULL;
-    bad |= drop_unknown(&f->base);
+    bad |= drop_unknown(&f->base) | nul_inside(f->device_id) | nul_inside(f->site_id);
     for (size_t i = 0; i < f->n_readings; i++)
-        bad |= drop_unknown(&f->readings[i]->base);
+        bad |= drop_unknown(&f->readings[i]->base) | nul_inside(f->readings[i]->sensor_id);
     for (size_t i = 0; i < f->n_vehicles; i++)
-        bad |= drop_unknown(&f->vehicles[i]->base);
+        bad |= drop_unknown(&f->vehicles[i]->base) | nul_inside(f->vehicles[i]->sensor_id);
     if (f->health)
-        bad |= drop_unknown(&f->health->base);
+        bad |= drop_unknown(&f->health->base) | nul_inside(f->health->firmware_version);
     if (bad) {
-        citygate__v1__frame__free_unpacked(f, NULL);
+        citygate__v1__frame__free_unpacked(f, &sized);
         return NULL;
     }
     return f;
@@ -119,7 +157,7 @@ static void fuzz_body(const uint8_t *body, size_t len)
     size_t n_want = citygate__v1__frame__pack(want, packed[1]);
     if (n_got != n_want || memcmp(packed[0], packed[1], n_got) != 0)
         abort();
-    citygate__v1__frame__free_unpacked(want, NULL);
+    citygate__v1__frame__free_unpacked(want, &sized);
 }
 
 /* The body of data's envelope, when its lengths hold together. */

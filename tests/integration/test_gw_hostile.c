@@ -8,18 +8,23 @@
  * envelope/body id mismatch, too many readings, bad topic, topic/id mismatch
  * on node and site, registry site mismatch, timestamps ahead and too old,
  * unknown quantity, unit mismatch, values not finite or out of range,
- * duplicates and replays). The test asserts that each reason's counter rose
- * by exactly the number sent of its kind and every other stayed at 0, that
- * every refused frame reached city/v1/quarantine/... with its reason and its
- * bytes, in the order sent, that the store's aggregates equal the test's own
- * over the valid frames only, and that citygate still takes frames, answers
- * /healthz and stops cleanly without a sanitizer report.
+ * duplicates and replays, strings outside their grammar or with a NUL byte,
+ * the gateway's own topic names). The test asserts that each reason's
+ * counter rose by exactly the number sent of its kind and every other stayed
+ * at 0, that every refused frame reached city/v1/quarantine/... once, with
+ * its reason, its length, its SHA-256 and its bytes (the first 64 KiB of an
+ * oversized one), in the order sent, that the store's aggregates equal the
+ * test's own over the valid frames only, that no text from a frame forged a
+ * log line, and that citygate still takes frames, answers /healthz and stops
+ * cleanly without a sanitizer report.
  */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "cu.h"
 #include "gwtest.h"
@@ -32,9 +37,10 @@
 #define SHORT_SEQS 60 /* devices 1 .. NODES-1 */
 #define WINDOWS 11    /* LONG_SEQS seconds of base windows */
 #define BOOT 7000
-#define MAX_HOSTILE 64
+#define MAX_HOSTILE 96
 #define FRAME_CAP 2048
-#define OVERSIZE_BYTES 70000 /* over the default 64 KiB cap */
+#define OVERSIZE_BYTES 200000  /* over the default 64 KiB cap */
+#define QUARANTINE_BYTES 65536 /* the most of a payload a quarantine copy holds */
 
 static const char *citygate;
 static struct gwt t;
@@ -193,6 +199,23 @@ static void build_envelope_cases(void)
         memcpy(body + len, reading, sizeof reading);
     len = gwt_envelope(1, "node-0001", 1, body, len, frame, sizeof frame);
     add("too_complex", NULL, frame, len, step += 4);
+
+    /* A NUL byte in a string: "node-0001\0junk" would read as the envelope's id. */
+    static const uint8_t nul_device[] = {0x0a, 0x0e, 'n', 'o', 'd', 'e', '-', '0',
+                                         '0',  '0',  '1', 0,   'j', 'u', 'n', 'k'};
+    static const uint8_t nul_sensor[] = {0x42, 0x15, 0x08, 0x03, 0x10, 0x03, 0x20, 0x01,
+                                         0x19, 0,    0,    0,    0,    0,    0,    0x49,
+                                         0x40, 0x32, 0x04, 'n',  0,    'u',  'l'};
+    parts_of(&p, ts_of(3), 50);
+    len = body_of(&p, body, sizeof body);
+    memcpy(body + len, nul_device, sizeof nul_device);
+    len = gwt_envelope(1, "node-0001", 1, body, len + sizeof nul_device, frame, sizeof frame);
+    add("malformed", NULL, frame, len, step += 4);
+    parts_of(&p, ts_of(3), 50);
+    len = body_of(&p, body, sizeof body);
+    memcpy(body + len, nul_sensor, sizeof nul_sensor);
+    len = gwt_envelope(1, "node-0001", 1, body, len + sizeof nul_sensor, frame, sizeof frame);
+    add("malformed", NULL, frame, len, step += 4);
 }
 
 /* The gateway's own refusals: authenticated frames it must not believe. */
@@ -253,6 +276,53 @@ static void build_validation_cases(void)
     add("replay", topic, frame, len, LONG_SEQS - 1);
 }
 
+/*
+ * Strings outside their grammar, which the store or the log would take as
+ * they are, and topics named like the gateway's own, whose quarantine copies
+ * would come back to it as input.
+ */
+static void build_string_and_topic_cases(void)
+{
+    static const char *const sensor_ids[] = {
+        "a\nb",
+        "ab\\",
+        "a\\ b",
+        "a\\,b",
+        "a\rb",
+        "caf\xc3\xa9",
+        "\xc3\x28",
+        "a\x01",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", /* 65 */
+    };
+    static char version[1001];
+    Citygate__V1__Health health = CITYGATE__V1__HEALTH__INIT;
+    uint8_t frame[FRAME_CAP];
+    struct gwt_parts p;
+    size_t len;
+    int step = 200;
+
+    for (size_t i = 0; i < sizeof sensor_ids / sizeof sensor_ids[0]; i++) {
+        parts_of(&p, ts_of(3), 50);
+        p.rs[0].sensor_id = (char *)sensor_ids[i];
+        add_parts("bad_string", NULL, &p, step += 2);
+    }
+    parts_of(&p, ts_of(3), 50);
+    p.f.site_id = "site-01\ncitygate: forged line";
+    add_parts("bad_string", NULL, &p, step += 2);
+    parts_of(&p, ts_of(3), 50);
+    memset(version, '9', sizeof version - 1);
+    health.firmware_version = version;
+    p.f.health = &health;
+    add_parts("bad_string", NULL, &p, step += 2);
+
+    /* The gateway's own names: the first would be quarantined on city/v1/quarantine/... /data. */
+    len = valid_frame(1, 3, frame, sizeof frame);
+    add("bad_topic", "city/v1/quarantine/data/data", frame, len, step += 2);
+    add("bad_topic", "city/v1/site-01/data/data", frame, len, step += 2);
+    add("bad_topic", "city/v1/alerts/node-0001/data", frame, len, step += 2);
+    add("bad_topic", "city/v1/_/_/data", frame, len, step += 2);
+}
+
 /* The reasons' counters: exactly the number sent of each kind, 0 for every other. */
 static void check_counters(void)
 {
@@ -271,31 +341,72 @@ static void check_counters(void)
     CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_quarantined_total"), (double)n_hostile);
 }
 
-/* Every refused frame on its quarantine topic, in the order sent, with its reason and bytes. */
+/* The SHA-256 of len bytes at p, in hex. */
+static void sha256_hex(const uint8_t *p, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned md_len = 0;
+    CU_ASSERT_FATAL(EVP_Digest(p, len, md, &md_len, EVP_sha256(), NULL) == 1 && md_len == 32);
+    for (unsigned i = 0; i < md_len; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Messages under city/v1/quarantine/ that the test published itself, as hostile input. */
+static size_t n_own_quarantine(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_hostile; i++)
+        n += strncmp(hostile[i].topic, "city/v1/quarantine/", 19) == 0;
+    return n;
+}
+
+/* 1 when topic is one the test published a hostile frame on. */
+static int sent_by_test(const char *topic)
+{
+    for (size_t i = 0; i < n_hostile; i++)
+        if (strcmp(hostile[i].topic, topic) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Every refused frame on its quarantine topic once, in the order sent, with
+ * its reason, length, hash and (at most QUARANTINE_BYTES of) bytes; nothing
+ * else but what the test itself published there.
+ */
 static void check_quarantine(struct gwt_sub *q)
 {
-    static char hex[2 * OVERSIZE_BYTES + 1];
-    CU_ASSERT_EQUAL_FATAL(gwt_sub_wait(q, n_hostile, 30000), n_hostile);
+    static char hex[2 * QUARANTINE_BYTES + 1];
+    size_t total = n_hostile + n_own_quarantine(), k = 0;
+    CU_ASSERT_EQUAL_FATAL(gwt_sub_wait(q, total, 30000), total);
     for (size_t i = 0; i < n_hostile; i++) {
         const struct hostile *h = &hostile[sent_order[i]];
-        const struct gwt_msg *m = gwt_sub_msg(q, i);
+        while (k < total && sent_by_test(gwt_sub_msg(q, k)->topic))
+            k++;
+        CU_ASSERT_FATAL(k < total);
+        const struct gwt_msg *m = gwt_sub_msg(q, k++);
         struct gw_topic tp;
-        char want[160];
+        char want[160], sha[65];
+        size_t shown = h->len < QUARANTINE_BYTES ? h->len : QUARANTINE_BYTES;
         if (gw_topic_parse(h->topic, strlen(h->topic), &tp) == 0)
             snprintf(want, sizeof want, "city/v1/quarantine/%s/%s", tp.site, tp.node);
         else
             snprintf(want, sizeof want, "city/v1/quarantine/_/_");
-        for (size_t b = 0; b < h->len; b++)
+        for (size_t b = 0; b < shown; b++)
             snprintf(hex + 2 * b, 3, "%02x", h->payload[b]);
-        hex[2 * h->len] = '\0';
+        hex[2 * shown] = '\0';
+        sha256_hex(h->payload, h->len, sha);
+        json_t *bytes = m->json ? json_object_get(m->json, "payload_bytes") : NULL;
         int ok = strcmp(m->topic, want) == 0 && strcmp(gwt_msg_str(m, "reason"), h->reason) == 0 &&
-                 strcmp(gwt_msg_str(m, "payload_hex"), hex) == 0;
+                 strcmp(gwt_msg_str(m, "payload_hex"), hex) == 0 &&
+                 strcmp(gwt_msg_str(m, "payload_sha256"), sha) == 0 && json_is_integer(bytes) &&
+                 json_integer_value(bytes) == (json_int_t)h->len;
         if (!ok)
             fprintf(stderr, "quarantine %zu: %s reason %s, expected %s reason %s\n", i, m->topic,
                     gwt_msg_str(m, "reason"), want, h->reason);
         CU_ASSERT(ok);
     }
-    CU_ASSERT_EQUAL(gwt_sub_count(q), n_hostile);
+    CU_ASSERT_EQUAL(gwt_sub_count(q), total);
 }
 
 /* Mismatches between the store's speed windows and the test's own; asserts when final. */
@@ -337,6 +448,7 @@ static void test_hostile(void)
     struct gwt_sub *q = gwt_sub_new("hostile-quarantine", "city/v1/quarantine/#");
     build_envelope_cases();
     build_validation_cases();
+    build_string_and_topic_cases();
 
     size_t valid = 0, n_sent = 0;
     for (int step = 0; step < LONG_SEQS; step++) {
@@ -381,9 +493,10 @@ static void test_hostile(void)
     compare_store(gwt_rows(res), 1);
     json_decref(res);
 
-    CU_ASSERT_EQUAL(gwt_sub_count(q), n_hostile);
+    CU_ASSERT_EQUAL(gwt_sub_count(q), n_hostile + n_own_quarantine());
     gwt_sub_free(q);
     CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
+    CU_ASSERT(!gwt_log_contains(&t, "\ncitygate: forged line"));
     CU_ASSERT(!gwt_log_contains(&t, "runtime error"));
     CU_ASSERT(!gwt_log_contains(&t, "Sanitizer"));
     gwt_fini(&t);

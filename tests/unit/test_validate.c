@@ -1,7 +1,8 @@
 /*
- * test_validate.c -- topic parsing, every refusal reason of gw_validate_frame()
- * with its boundaries, NaN and infinities, per-device range overrides, and
- * the reason names.
+ * test_validate.c -- topic parsing and reserved names, every refusal reason of
+ * gw_validate_frame() with its boundaries, the grammar and length of every
+ * string field, the registry's sensor lists, NaN and infinities, per-device
+ * range overrides, the reason names, and the escaping of text for logs.
  */
 #include <math.h>
 #include <stdio.h>
@@ -157,7 +158,7 @@ static void test_valid_frame(void)
 {
     reset_frame();
     EXPECT(0, 0);
-    /* Sensor ids are not checked against the registry's list (only provisioning data). */
+    /* A device whose registry entry lists no sensors may send any well-formed sensor id. */
     frame.device_id = "node-0002";
     snprintf(topic.node, sizeof topic.node, "node-0002");
     readings[0].sensor_id = "radar-9";
@@ -233,9 +234,6 @@ static void test_reading_fields(void)
     EXPECT(0, 0);
     readings[1].lane = GW_MAX_LANE + 1;
     EXPECT(GW_REJECT_OUT_OF_RANGE, 1);
-    reset_frame();
-    readings[1].sensor_id = "loop-3";
-    EXPECT(0, 0);
     reset_frame();
     frame.interval_ms = GW_MAX_INTERVAL_MS;
     EXPECT(0, 0);
@@ -355,6 +353,162 @@ static void test_vehicles(void)
     EXPECT(GW_REJECT_OUT_OF_RANGE, 0);
 }
 
+/* Frames whose strings were accepted before they had a grammar. */
+static void test_strings(void)
+{
+    static char long_id[GW_MAX_SENSOR_ID + 2], long_version[40001];
+    static const char *const bad_ids[] = {
+        "a\nb", "ab\\", "a\\ b", "a\\,b", "a\rb", "a b",  "a,b",      "a=b",         "a\"b",
+        "a/b",  "a+b",  "+",     "#",     "\x01", "\x7f", "\xc3\x28", "caf\xc3\xa9", "\xff\xfe",
+    };
+
+    memset(long_id, 'x', sizeof long_id - 1);
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        reset_frame();
+        readings[3].sensor_id = (char *)bad_ids[i];
+        EXPECT(GW_REJECT_BAD_STRING, 3);
+        reset_frame();
+        vehicle.sensor_id = (char *)bad_ids[i];
+        EXPECT(GW_REJECT_BAD_STRING, 0);
+        reset_frame();
+        frame.site_id = (char *)bad_ids[i];
+        EXPECT(GW_REJECT_BAD_STRING, -1);
+        reset_frame();
+        frame.device_id = (char *)bad_ids[i];
+        EXPECT(GW_REJECT_BAD_STRING, -1);
+    }
+    /* 64 characters is the longest sensor id (node-0002 lists none); 65 is refused. */
+    reset_frame();
+    frame.device_id = "node-0002";
+    snprintf(topic.node, sizeof topic.node, "node-0002");
+    long_id[GW_MAX_SENSOR_ID] = '\0';
+    readings[3].sensor_id = long_id;
+    CU_ASSERT_EQUAL(gw_validate_frame(dev2, &topic, &frame, NOW, &limits, NULL), 0);
+    long_id[GW_MAX_SENSOR_ID] = 'x';
+    CU_ASSERT_EQUAL(gw_validate_frame(dev2, &topic, &frame, NOW, &limits, NULL),
+                    -GW_REJECT_BAD_STRING);
+    reset_frame();
+    frame.site_id = long_id;
+    EXPECT(GW_REJECT_BAD_STRING, -1);
+    reset_frame();
+    frame.device_id = "";
+    EXPECT(GW_REJECT_BAD_STRING, -1);
+
+    /* firmware_version: [A-Za-z0-9._+-]{0,64}. */
+    Citygate__V1__Health health = CITYGATE__V1__HEALTH__INIT;
+    reset_frame();
+    frame.health = &health;
+    health.firmware_version = "1.4.2+g3c9e1f0";
+    EXPECT(0, 0);
+    health.firmware_version = "";
+    EXPECT(0, 0);
+    memset(long_version, 'v', sizeof long_version - 1);
+    long_version[GW_MAX_FIRMWARE_VERSION] = '\0';
+    health.firmware_version = long_version;
+    EXPECT(0, 0);
+    long_version[GW_MAX_FIRMWARE_VERSION] = 'v';
+    EXPECT(GW_REJECT_BAD_STRING, -1);
+    health.firmware_version = "1.4 beta";
+    EXPECT(GW_REJECT_BAD_STRING, -1);
+    health.firmware_version = "1.4\ncitygate: forged line";
+    EXPECT(GW_REJECT_BAD_STRING, -1);
+
+    /* Strings come first: a forged site never reaches a detail that would quote it. */
+    struct gw_reject_diag diag;
+    reset_frame();
+    frame.site_id = "hs-a\ncitygate: forged line";
+    frame.timestamp_ms = 1;
+    CU_ASSERT_EQUAL(gw_validate_frame(dev1, &topic, &frame, NOW, &limits, &diag),
+                    -GW_REJECT_BAD_STRING);
+    CU_ASSERT_STRING_EQUAL(diag.detail, "site_id: byte 0x0a at 4");
+    reset_frame();
+    readings[2].sensor_id = "loop\\1";
+    gw_validate_frame(dev1, &topic, &frame, NOW, &limits, &diag);
+    CU_ASSERT_STRING_EQUAL(diag.detail, "readings[2].sensor_id: byte 0x5c at 4");
+    reset_frame();
+    readings[1].sensor_id = long_id;
+    gw_validate_frame(dev1, &topic, &frame, NOW, &limits, &diag);
+    CU_ASSERT_STRING_EQUAL(diag.detail, "readings[1].sensor_id longer than 64 bytes");
+}
+
+/* A device whose registry entry lists sensors sends those (or none), nothing else. */
+static void test_sensor_list(void)
+{
+    reset_frame();
+    readings[1].sensor_id = "loop-3";
+    EXPECT(GW_REJECT_UNKNOWN_SENSOR, 1);
+    reset_frame();
+    readings[0].sensor_id = "LOOP-1";
+    EXPECT(GW_REJECT_UNKNOWN_SENSOR, 0);
+    reset_frame();
+    readings[0].sensor_id = "loop-";
+    EXPECT(GW_REJECT_UNKNOWN_SENSOR, 0);
+    reset_frame();
+    vehicle.sensor_id = "cam-1";
+    EXPECT(GW_REJECT_UNKNOWN_SENSOR, 0);
+    reset_frame();
+    vehicle.sensor_id = "opc";
+    readings[0].sensor_id = "";
+    EXPECT(0, 0);
+    /* Not-GOOD readings too: the list says which sensors the node has, whatever they read. */
+    reset_frame();
+    readings[2].sensor_id = "opc-2";
+    EXPECT(GW_REJECT_UNKNOWN_SENSOR, 2);
+}
+
+static void test_reserved_names(void)
+{
+    static const char *const reserved[] = {
+        "city/v1/quarantine/s/data", "city/v1/s/quarantine/data", "city/v1/alerts/n/data",
+        "city/v1/s/data/data",       "city/v1/s/status/status",   "city/v1/s/cmd/data",
+        "city/v1/_/_/data",          "city/v1/data/n/status",
+    };
+    static const char *const allowed[] = {
+        "city/v1/Data/n/data",
+        "city/v1/s/data-1/data",
+        "city/v1/alerts2/n/status",
+        "city/v1/s/__/data",
+    };
+    struct gw_topic t;
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        CU_ASSERT_EQUAL(gw_topic_parse(reserved[i], strlen(reserved[i]), &t), -GW_REJECT_BAD_TOPIC);
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+        CU_ASSERT_EQUAL(gw_topic_parse(allowed[i], strlen(allowed[i]), &t), 0);
+    CU_ASSERT(gw_name_reserved("quarantine", 10));
+    CU_ASSERT(!gw_name_reserved("quarantine", 9));
+    CU_ASSERT(!gw_name_reserved("", 0));
+}
+
+static void test_escape(void)
+{
+    char out[64];
+    CU_ASSERT_EQUAL(gw_escape("loop-1", 6, out, sizeof out), 6);
+    CU_ASSERT_STRING_EQUAL(out, "loop-1");
+    gw_escape("hs-a\ncitygate: forged", 21, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "hs-a\\x0acitygate: forged");
+    gw_escape("a\\b\rc\0d\x7f\xc3\xa9", 10, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "a\\\\b\\x0dc\\x00d\\x7f\\xc3\\xa9");
+    /* Cut to fit, marked, never in the middle of an escape. */
+    CU_ASSERT_EQUAL(gw_escape("abcdefgh", 8, out, 9), 8);
+    CU_ASSERT_STRING_EQUAL(out, "abcdefgh");
+    CU_ASSERT_EQUAL(gw_escape("abcdefghi", 9, out, 9), 8);
+    CU_ASSERT_STRING_EQUAL(out, "abcde...");
+    gw_escape("ab\n\n\n", 5, out, 10);
+    CU_ASSERT_STRING_EQUAL(out, "ab\\x0a...");
+    CU_ASSERT_EQUAL(gw_escape("\n", 1, out, 4), 3);
+    CU_ASSERT_STRING_EQUAL(out, "...");
+    CU_ASSERT_EQUAL(gw_escape("", 0, out, 4), 0);
+    CU_ASSERT_STRING_EQUAL(out, "");
+    /* Every byte value comes out printable. */
+    char all[256], big[1024];
+    for (int i = 0; i < 256; i++)
+        all[i] = (char)i;
+    size_t n = gw_escape(all, sizeof all, big, sizeof big);
+    CU_ASSERT_EQUAL(n, strlen(big));
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT(big[i] >= 0x20 && big[i] <= 0x7e);
+}
+
 /* The first failing check names the frame: topic before time before readings. */
 static void test_check_order(void)
 {
@@ -412,6 +566,10 @@ int main(void)
         {"topic and site mismatch", test_topic_and_site_mismatch},
         {"timestamps at their limits", test_timestamps_at_their_limits},
         {"reading fields", test_reading_fields},
+        {"strings", test_strings},
+        {"sensor list", test_sensor_list},
+        {"reserved names", test_reserved_names},
+        {"escape", test_escape},
         {"values not finite", test_values_not_finite},
         {"physical ranges at their limits", test_physical_ranges_at_their_limits},
         {"device override", test_device_override},

@@ -397,6 +397,38 @@ static void test_body_strings(void)
     CU_ASSERT(f->health == NULL);
 }
 
+/*
+ * A string with a NUL byte is malformed wherever it is: a C string would cut
+ * it short ("atk-1\0junk" read as "atk-1"). A later occurrence of the field
+ * replaces it, as any repeated string (and a second Health keeps the first's
+ * firmware_version when it has none, NUL or not).
+ */
+static void test_body_nul_in_strings(void)
+{
+    static const uint8_t device_id[] = {0x0a, 0x0a, 'a', 't', 'k', '-', '1', 0, 'j', 'u', 'n', 'k'};
+    static const uint8_t site_id[] = {0x12, 0x02, 0, 'a'};
+    static const uint8_t sensor_id[] = {0x42, 0x06, 0x32, 0x04, 'n', 0, 'u', 'l'};
+    static const uint8_t vehicle[] = {0x4a, 0x03, 0x32, 0x01, 0};
+    static const uint8_t firmware[] = {0x52, 0x04, 0x2a, 0x02, '1', 0};
+    static const uint8_t firmware_kept[] = {0x52, 0x04, 0x2a, 0x02, '1', 0, 0x52, 0x02, 0x08, 0x05};
+    static const uint8_t replaced[] = {0x0a, 0x03, 'a', 0, 'b', 0x0a, 0x02, 'n', '1'};
+    static const uint8_t firmware_replaced[] = {0x52, 0x04, 0x2a, 0x02, '1', 0,
+                                                0x52, 0x03, 0x2a, 0x01, '2'};
+    Citygate__V1__Frame *f = NULL;
+
+    CU_ASSERT_EQUAL(BODY_DECODE(device_id, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(site_id, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(sensor_id, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(vehicle, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(firmware, &f), -WIRE_EMALFORMED);
+    CU_ASSERT_EQUAL(BODY_DECODE(firmware_kept, &f), -WIRE_EMALFORMED);
+    CU_ASSERT(f == NULL);
+    CU_ASSERT_EQUAL_FATAL(BODY_DECODE(replaced, &f), 0);
+    CU_ASSERT_STRING_EQUAL(f->device_id, "n1");
+    CU_ASSERT_EQUAL_FATAL(BODY_DECODE(firmware_replaced, &f), 0);
+    CU_ASSERT_STRING_EQUAL(f->health->firmware_version, "2");
+}
+
 static void test_encode_refuses_bad_arguments(void)
 {
     const struct golden *g = vector("traffic-two-lanes");
@@ -454,6 +486,7 @@ int main(void)
         {"body: malformed inputs", test_body_malformed},
         {"body: longest varint", test_body_longest_varint},
         {"body: strings", test_body_strings},
+        {"body: a NUL byte in any string", test_body_nul_in_strings},
         {"encode refuses bad arguments", test_encode_refuses_bad_arguments},
         {"error names are distinct", test_error_names},
         {"unload", test_unload},
