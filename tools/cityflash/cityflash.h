@@ -11,7 +11,7 @@
 #ifndef CITYGATE_CITYFLASH_H
 #define CITYGATE_CITYFLASH_H
 
-#include <jansson.h>
+#include "cli.h"
 
 struct cf_opts {
     int json;         /* --json: one JSON object on stdout per command */
@@ -20,7 +20,7 @@ struct cf_opts {
 
 /*
  * Reports a failure (printf-style reason) and returns code: a line
- * "cityflash: REASON" on stderr, or {"ok": false, "error": REASON, "exit":
+ * "cityflash: REASON" on stderr (cli_error()), or {"ok": false, "error": REASON, "exit":
  * code} on stdout with --json.
  */
 #if defined(__GNUC__)
@@ -28,8 +28,11 @@ __attribute__((format(printf, 3, 4)))
 #endif
 int cf_fail(const struct cf_opts *o, int code, const char *fmt, ...);
 
-/* Prints obj (takes ownership) as one line of JSON on stdout, with "ok": true added. */
-void cf_json_ok(json_t *obj);
+/*
+ * Starts the --json result of a successful command on stdout: an object
+ * with "ok": true; the command adds its keys and calls cli_json_end_object().
+ */
+void cf_json_begin(struct cli_json *j);
 
 /* `cityflash keys new FILE`: an ed25519 key pair (FILE, FILE.pub). */
 int cf_cmd_keys(const struct cf_opts *o, int argc, char **argv);

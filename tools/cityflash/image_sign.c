@@ -151,13 +151,24 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
     char ver[48], dhex[2 * NODE_SHA256_BYTES + 1];
     node_image_version_format(&hdr.ver, ver, sizeof ver);
     hex(digest, sizeof digest, dhex);
-    if (o->json)
-        cf_json_ok(json_pack("{ss ss sI sI ss}", "image", out_path, "version", ver,
-                             "security_counter", (json_int_t)counter, "bytes", (json_int_t)total,
-                             "sha256", dhex));
-    else
+    if (o->json) {
+        struct cli_json j;
+        cf_json_begin(&j);
+        cli_json_key(&j, "image");
+        cli_json_str(&j, out_path);
+        cli_json_key(&j, "version");
+        cli_json_str(&j, ver);
+        cli_json_key(&j, "security_counter");
+        cli_json_uint(&j, counter);
+        cli_json_key(&j, "bytes");
+        cli_json_uint(&j, total);
+        cli_json_key(&j, "sha256");
+        cli_json_str(&j, dhex);
+        cli_json_end_object(&j);
+    } else {
         printf("%s: version %s, security counter %u, %zu bytes, sha256 %s\n", out_path, ver,
                counter, total, dhex);
+    }
     rc = 0;
 out:
     free(img);
@@ -210,15 +221,29 @@ static int image_verify(const struct cf_opts *o, int argc, char **argv)
     hex(info.hash, sizeof info.hash, hhex);
     const char *signer = info.key_index >= 0 ? key_paths[info.key_index] : NULL;
     if (o->json) {
-        json_t *j =
-            json_pack("{ss ss sI sI ss sb}", "image", path, "version", ver, "payload_bytes",
-                      (json_int_t)info.hdr.img_size, "image_bytes", (json_int_t)info.total_bytes,
-                      "sha256", hhex, "signature_checked", signer != NULL);
-        if (info.has_security_counter)
-            json_object_set_new(j, "security_counter", json_integer(info.security_counter));
-        if (signer)
-            json_object_set_new(j, "key", json_string(signer));
-        cf_json_ok(j);
+        struct cli_json j;
+        cf_json_begin(&j);
+        cli_json_key(&j, "image");
+        cli_json_str(&j, path);
+        cli_json_key(&j, "version");
+        cli_json_str(&j, ver);
+        cli_json_key(&j, "payload_bytes");
+        cli_json_uint(&j, info.hdr.img_size);
+        cli_json_key(&j, "image_bytes");
+        cli_json_uint(&j, info.total_bytes);
+        cli_json_key(&j, "sha256");
+        cli_json_str(&j, hhex);
+        if (info.has_security_counter) {
+            cli_json_key(&j, "security_counter");
+            cli_json_uint(&j, info.security_counter);
+        }
+        cli_json_key(&j, "signature_checked");
+        cli_json_bool(&j, signer != NULL);
+        if (signer) {
+            cli_json_key(&j, "key");
+            cli_json_str(&j, signer);
+        }
+        cli_json_end_object(&j);
     } else {
         printf("%s: ok\n", path);
         printf("  version           %s\n", ver);

@@ -69,7 +69,13 @@ static int keys_new(const struct cf_opts *o, const char *path)
         goto out;
     }
     if (o->json) {
-        cf_json_ok(json_pack("{ss ss}", "private", path, "public", pub_path));
+        struct cli_json j;
+        cf_json_begin(&j);
+        cli_json_key(&j, "private");
+        cli_json_str(&j, path);
+        cli_json_key(&j, "public");
+        cli_json_str(&j, pub_path);
+        cli_json_end_object(&j);
     } else {
         printf("private key: %s (keep it on this machine)\n", path);
         printf("public key:  %s (give it to the nodes)\n", pub_path);

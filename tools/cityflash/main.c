@@ -21,10 +21,6 @@
 
 #include "cityflash.h"
 
-#ifndef CITYFLASH_VERSION
-#define CITYFLASH_VERSION "dev"
-#endif
-
 int cf_fail(const struct cf_opts *o, int code, const char *fmt, ...)
 {
     char why[1024];
@@ -33,28 +29,28 @@ int cf_fail(const struct cf_opts *o, int code, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     if (o->json) {
-        json_t *j = json_pack("{sb ss si}", "ok", 0, "error", why, "exit", code);
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (text)
-            puts(text);
-        free(text);
-        json_decref(j);
+        struct cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j);
+        cli_json_key(&j, "ok");
+        cli_json_bool(&j, false);
+        cli_json_key(&j, "error");
+        cli_json_str(&j, why);
+        cli_json_key(&j, "exit");
+        cli_json_int(&j, code);
+        cli_json_end_object(&j);
     } else {
-        fprintf(stderr, "cityflash: %s\n", why);
+        cli_error("%s", why);
     }
     return code;
 }
 
-void cf_json_ok(json_t *obj)
+void cf_json_begin(struct cli_json *j)
 {
-    if (!obj)
-        return;
-    json_object_set_new(obj, "ok", json_true());
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
-    if (text)
-        puts(text);
-    free(text);
-    json_decref(obj);
+    cli_json_init(j, stdout);
+    cli_json_begin_object(j);
+    cli_json_key(j, "ok");
+    cli_json_bool(j, true);
 }
 
 static void usage(FILE *to)
@@ -68,10 +64,10 @@ static void usage(FILE *to)
           "                                check an image's hash and signature\n"
           "\n"
           "options:\n"
-          "  -j, --json          one JSON object on stdout per command\n"
+          "      --json          one JSON object on stdout per command\n"
           "  -c, --conn CONN     the node's management port: serial:/dev/ttyX or udp:HOST:PORT\n"
           "  -h, --help          show this help and exit\n"
-          "  -V, --version       show the version and exit\n"
+          "      --version       show the version and exit\n"
           "\n"
           "exit codes: 0 ok, 64 usage, 65 image or data refused, 66 input missing,\n"
           "70 internal error, 73 cannot create output, 74 I/O error\n",
@@ -81,18 +77,18 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
+        {"json", no_argument, NULL, CLI_OPT_JSON},
         {"conn", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
     struct cf_opts o = {0};
     int c;
+    cli_init(argv[0]);
     /* "+": options after the command belong to the command. */
-    while ((c = getopt_long(argc, argv, "+jc:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'j':
+        case CLI_OPT_JSON:
             o.json = 1;
             break;
         case 'c':
@@ -101,25 +97,19 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
-        case 'V':
-            printf("cityflash %s\n", CITYFLASH_VERSION);
-            return 0;
+        case CLI_OPT_VERSION:
+            return cli_print_version();
         default:
-            usage(stderr);
-            return EX_USAGE;
+            return cli_usage_error(NULL);
         }
     }
-    if (optind >= argc) {
-        usage(stderr);
-        return EX_USAGE;
-    }
+    if (optind >= argc)
+        return cli_usage_error("a command is missing");
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     if (strcmp(sub_argv[0], "keys") == 0)
         return cf_cmd_keys(&o, sub_argc, sub_argv);
     if (strcmp(sub_argv[0], "image") == 0)
         return cf_cmd_image(&o, sub_argc, sub_argv);
-    fprintf(stderr, "cityflash: unknown command %s\n", sub_argv[0]);
-    usage(stderr);
-    return EX_USAGE;
+    return cli_usage_error("unknown command %s", sub_argv[0]);
 }
