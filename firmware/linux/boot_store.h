@@ -1,0 +1,49 @@
+/*
+ * boot_store.h -- the boot stage's folder on Linux: two slot files and the
+ * boot state (which slot is primary, both MCUboot trailers, the security
+ * counter, the last event), each replaced atomically.
+ *
+ *     DIR/slot-0.img, DIR/slot-1.img   the physical slots (whole image files)
+ *     DIR/boot.state                   struct node_boot_state, binary, CRC-32
+ *     DIR/lock                         flock()ed around every read-modify-write
+ *     DIR/run/payload                  the primary's payload, written before it runs
+ *
+ * The boot stage (citynode-boot), the node's management port and `citynode-
+ * boot confirm` may all change the state; they take the lock, load, change,
+ * store (write, fsync, rename) and release, so a SIGKILL or power cut at any
+ * moment leaves the old or the new state, and never a slot file half written
+ * under its name.
+ */
+#ifndef CITYGATE_BOOT_STORE_H
+#define CITYGATE_BOOT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "boot.h"
+
+#define BOOT_STORE_PATH_MAX 4096
+
+/* Path of a file in dir ("slot-0.img", "boot.state", ...) into buf; -1 if too long. */
+int boot_store_path(const char *dir, const char *name, char *buf, size_t size);
+
+/* Path of physical slot i's file. */
+int boot_store_slot_path(const char *dir, int slot, char *buf, size_t size);
+
+/*
+ * Takes the folder's lock (creating dir and its lock file if missing).
+ * Returns the lock's fd (release with boot_store_unlock()), or -1 with why in err.
+ */
+int boot_store_lock(const char *dir, char *err, size_t cap);
+void boot_store_unlock(int fd);
+
+/*
+ * Loads the state; a folder without one gets a fresh state. Returns 0, or -1
+ * with why in err (a damaged state file is an error, never silently reset).
+ */
+int boot_store_load(const char *dir, struct node_boot_state *st, char *err, size_t cap);
+
+/* Stores the state atomically. Returns 0, or -1 with why in err. */
+int boot_store_save(const char *dir, const struct node_boot_state *st, char *err, size_t cap);
+
+#endif
