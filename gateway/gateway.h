@@ -17,6 +17,7 @@
 #include "lp.h"
 #include "mqtt.h"
 #include "pipeline.h"
+#include "ready.h"
 #include "registry.h"
 #include "sink.h"
 #include "webhook.h"
@@ -33,6 +34,7 @@ struct gateway {
     struct gw_webhook *webhook; /* NULL without alerts.webhook */
     struct gw_http *http;
     struct gw_live *live;
+    struct gw_ready ready;       /* /readyz: fixed once the HTTP thread starts */
     pthread_mutex_t lock;        /* pipe, journal, lp buffers, live, counters below */
     atomic_int arrivals_waiting; /* arrivals blocked on lock: the tick lets them go first */
 
@@ -46,8 +48,6 @@ struct gateway {
     uint64_t last_sync_ms, last_snapshot_ms;
     int replay_incomplete; /* recovery: the journal's start is gone and no snapshot restored */
     uint64_t journal_errors, quarantined, alerts_published, replayed;
-    uint64_t log_suppressed;
-    uint64_t last_log_ms;
 };
 
 /* Wall clock, ms since the epoch. */

@@ -34,6 +34,7 @@
 
 #include "err.h"
 #include "gateway.h"
+#include "log.h"
 #include "numtext.h"
 #include "units.h"
 
@@ -52,29 +53,6 @@ uint64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* One line per event to stderr; repeats within a second are folded into a count. */
-__attribute__((format(printf, 2, 3))) static void gw_log(struct gateway *gw, const char *fmt, ...)
-{
-    uint64_t now = wall_ms();
-    va_list ap;
-    if (gw && now - gw->last_log_ms < 1000) {
-        gw->log_suppressed++;
-        return;
-    }
-    if (gw) {
-        if (gw->log_suppressed)
-            fprintf(stderr, "citygate: (%" PRIu64 " similar messages suppressed)\n",
-                    gw->log_suppressed);
-        gw->log_suppressed = 0;
-        gw->last_log_ms = now;
-    }
-    fputs("citygate: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* Reads a whole file into a malloc'ed, NUL-terminated buffer. */
@@ -162,7 +140,8 @@ static void flush_lines(struct gateway *gw, size_t i)
         return;
     const char *rp = i < gw->cfg.n_widths ? gw->rp_names[i] : gw->rp_names[0];
     if (gw_sink_push(gw->sink, rp, gw->lp[i].buf, gw->lp[i].len, gw->lp_lines[i]) != 0)
-        gw_log(gw, "store queue: out of memory; %zu lines lost", gw->lp_lines[i]);
+        gw_log(GW_LOG_ERROR, "store_queue_full", NULL, "out of memory; %zu lines lost",
+               gw->lp_lines[i]);
     gw->lp[i].len = 0;
     gw->lp_lines[i] = 0;
 }
@@ -177,7 +156,8 @@ static int emit_aggregate(void *ctx, const struct gw_aggregate *agg)
         rc = gw_lp_encode_aggregate(&gw->lp[i], &gw->naming, agg);
     }
     if (rc != 0) {
-        gw_log(gw, "cannot encode an aggregate of %s/%s: %s", agg->key.site, agg->key.node,
+        gw_log(GW_LOG_ERROR, "aggregate_not_encoded", NULL,
+               "cannot encode an aggregate of %s/%s: %s", agg->key.site, agg->key.node,
                gw_strerror(rc));
         return 0;
     }
@@ -213,8 +193,8 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
         gw->alerts_published++;
     if (gw->webhook)
         gw_webhook_post(gw->webhook, json, (size_t)n);
-    gw_log(gw, "alert %s %s/%s %s lane %" PRIu32 ": %s -> %s (%s)", ev->rule, ev->site, ev->node,
-           ev->quantity, ev->lane, gw_alert_level_name(ev->old_level),
+    gw_log(GW_LOG_INFO, "alert", ev->rule, "%s %s/%s %s lane %" PRIu32 ": %s -> %s (%s)", ev->rule,
+           ev->site, ev->node, ev->quantity, ev->lane, gw_alert_level_name(ev->old_level),
            gw_alert_level_name(ev->new_level), gw_alert_cause_name(ev->cause));
     if (!gw->cfg.alerts_to_store)
         return;
@@ -266,8 +246,8 @@ static void quarantine(struct gateway *gw, const char *topic, const uint8_t *pay
 
     gw_escape(topic, strlen(topic), topic_text, sizeof topic_text);
     gw_escape(diag->detail, strlen(diag->detail), detail_text, sizeof detail_text);
-    gw_log(gw, "refused a frame on %s: %s%s%s", topic_text, gw_reject_text(diag->reason),
-           detail_text[0] ? ": " : "", detail_text);
+    gw_log(GW_LOG_WARN, "frame_refused", gw_reject_name(diag->reason), "on %s: %s%s%s", topic_text,
+           gw_reject_text(diag->reason), detail_text[0] ? ": " : "", detail_text);
     if (!gw->cfg.quarantine || !gw->mqtt)
         return;
     if (gw_topic_parse(topic, strlen(topic), &t) != 0)
@@ -318,15 +298,15 @@ static int on_message(void *ctx, const char *topic, const void *payload, size_t 
     }
     if (gw_journal_append(gw->journal, now, topic, payload, len) != 0) {
         gw->journal_errors++;
-        gw_log(gw, "journal append failed: %s; the broker will deliver the frame again",
-               strerror(errno));
+        gw_log(GW_LOG_ERROR, "journal_append_failed", NULL,
+               "%s; the broker will deliver the frame again", strerror(errno));
         retry = 1;
         goto out;
     }
     gw_pipeline_commit(gw->pipe, &a, now, on_alert, gw);
     struct gw_late_report late;
     if (gw_pipeline_late_report(gw->pipe, &late))
-        gw_log(gw,
+        gw_log(GW_LOG_WARN, "values_too_late", NULL,
                "%s/%s: %" PRIu64 " values too late for their windows (%" PRIu64
                " since the start); its frame's timestamp is %.1f s behind its arrival (a clock "
                "behind, or a backlog older than windows.late_horizon)",
@@ -346,8 +326,8 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
     if (gw->replay_incomplete) {
         /* Whatever arrived before this record is gone: its windows must not be written. */
         gw_pipeline_mark_incomplete(gw->pipe, arrival_ms);
-        gw_log(NULL,
-               "journal: no snapshot could be restored and the journal's start is gone; windows "
+        gw_log(GW_LOG_WARN, "journal_incomplete", NULL,
+               "no snapshot could be restored and the journal's start is gone; windows "
                "starting before %" PRIu64 " ms are rebuilt from part of their data and not written",
                arrival_ms + gw->cfg.max_skew_ms);
         gw->replay_incomplete = 0;
@@ -384,8 +364,8 @@ static int recover(struct gateway *gw)
         if (rc == 0)
             restored = 1;
         else
-            gw_log(NULL, "snapshot %d (%s) unusable: %s", gen, gen == 0 ? "newest" : "older",
-                   gw_strerror(rc));
+            gw_log(GW_LOG_WARN, "snapshot_unreadable", NULL, "snapshot %d (%s) unusable: %s", gen,
+                   gen == 0 ? "newest" : "older", gw_strerror(rc));
     }
     if (!restored) {
         from = (struct gw_journal_pos){0, 0};
@@ -395,7 +375,8 @@ static int recover(struct gateway *gw)
     gw->replay_incomplete = 0;
     for (size_t i = 0; i <= gw->cfg.n_widths; i++)
         flush_lines(gw, i);
-    gw_log(NULL, "recovered: %" PRIu64 " frames replayed from the journal", gw->replayed);
+    gw_log(GW_LOG_INFO, "recovered", NULL, "%" PRIu64 " frames replayed from the journal",
+           gw->replayed);
     return rc;
 }
 
@@ -423,7 +404,7 @@ static void take_snapshot(struct gateway *gw, uint64_t now, int force, struct sn
     gw->last_snapshot_ms = now;
     snap->pos = gw_journal_end(gw->journal);
     if (gw_pipeline_snapshot(gw->pipe, &snap->buf, &snap->len) != 0)
-        gw_log(gw, "snapshot: out of memory");
+        gw_log(GW_LOG_ERROR, "snapshot_failed", NULL, "out of memory");
 }
 
 /*
@@ -463,9 +444,10 @@ static void persist(struct gateway *gw, uint64_t now, int force_snapshot)
     pthread_mutex_lock(&gw->lock);
     if (rc != 0) {
         gw->journal_errors++;
-        gw_log(gw, "journal fsync failed: %s", strerror(error));
+        gw_log(GW_LOG_ERROR, "journal_fsync_failed", NULL, " %s", strerror(error));
     } else if (snap_rc != 0) {
-        gw_log(gw, "snapshot: cannot write in %s: %s", gw->cfg.journal_dir, strerror(error));
+        gw_log(GW_LOG_ERROR, "snapshot_failed", NULL, "cannot write in %s: %s", gw->cfg.journal_dir,
+               strerror(error));
     } else if (snap.buf) {
         gw_journal_trim(gw->journal, snap.pos);
     }
@@ -506,6 +488,8 @@ static int render_live(void *ctx, FILE *out)
     return 0;
 }
 
+/* Liveness: the process answers. The broker's state is reported, not judged
+ * (that is /readyz's job). */
 static int render_health(void *ctx, FILE *out)
 {
     struct gateway *gw = ctx;
@@ -514,14 +498,63 @@ static int render_health(void *ctx, FILE *out)
     if (gw->mqtt)
         gw_mqtt_stats(gw->mqtt, &ms);
     pthread_mutex_unlock(&gw->lock);
-    fprintf(out, "{\"mqtt_connected\":%s}\n", ms.connected ? "true" : "false");
+    fprintf(out, "{\"alive\":true,\"mqtt_connected\":%s}\n", ms.connected ? "true" : "false");
     return 0;
+}
+
+static int render_ready(void *ctx, FILE *out)
+{
+    struct gateway *gw = ctx;
+    return gw_ready_write_json(&gw->ready, out) ? 0 : 503;
+}
+
+static int ready_broker(void *ctx, char *reason, size_t size)
+{
+    struct gateway *gw = ctx;
+    struct gw_mqtt_stats ms = {0};
+    pthread_mutex_lock(&gw->lock);
+    if (gw->mqtt)
+        gw_mqtt_stats(gw->mqtt, &ms);
+    pthread_mutex_unlock(&gw->lock);
+    if (!ms.connected)
+        snprintf(reason, size, "not connected to %s", gw->cfg.mqtt_url);
+    return ms.connected;
+}
+
+static int ready_store(void *ctx, char *reason, size_t size)
+{
+    struct gateway *gw = ctx;
+    struct gw_sink_stats ss;
+    gw_sink_stats(gw->sink, &ss);
+    if (!ss.prepared)
+        snprintf(reason, size, "not prepared yet: %s",
+                 ss.last_error[0] ? ss.last_error : "first attempt under way");
+    else if (ss.failing)
+        snprintf(reason, size, "writes failing: %s", ss.last_error);
+    return ss.prepared && !ss.failing;
+}
+
+/* The journal holds every frame the store has not confirmed; past nine
+ * tenths of its bound it will soon drop the oldest. */
+static int ready_journal(void *ctx, char *reason, size_t size)
+{
+    struct gateway *gw = ctx;
+    struct gw_journal_stats js;
+    pthread_mutex_lock(&gw->lock);
+    gw_journal_stats(gw->journal, &js);
+    pthread_mutex_unlock(&gw->lock);
+    uint64_t bound = gw->cfg.journal_max_bytes;
+    if (js.bytes > bound / 10 * 9)
+        snprintf(reason, size, "%" PRIu64 " of %" PRIu64 " bytes used: the store is not keeping up",
+                 js.bytes, bound);
+    return js.bytes <= bound / 10 * 9;
 }
 
 static const struct gw_http_route routes[] = {
     {"/metrics", "text/plain; version=0.0.4; charset=utf-8", render_metrics},
     {"/api/v1/live", "application/json", render_live},
     {"/healthz", "application/json", render_health},
+    {"/readyz", "application/json", render_ready},
 };
 
 /* ---- set-up ---- */
@@ -610,8 +643,8 @@ static int start(struct gateway *gw)
     struct gw_journal_stats js;
     gw_journal_stats(gw->journal, &js);
     if (js.damaged_segments > 0)
-        gw_log(NULL,
-               "journal: %" PRIu64 " damaged records (%" PRIu64 " bytes in %" PRIu64
+        gw_log(GW_LOG_WARN, "journal_damaged", NULL,
+               "%" PRIu64 " damaged records (%" PRIu64 " bytes in %" PRIu64
                " spans) passed over in %" PRIu64
                " segments; those segments are kept and renamed *.damaged when they leave",
                js.damaged_records, js.damaged_bytes, js.damaged_spans, js.damaged_segments);
@@ -655,6 +688,10 @@ static int start(struct gateway *gw)
         return EX_IOERR;
     }
 
+    gw_ready_init(&gw->ready);
+    gw_ready_add(&gw->ready, "broker", ready_broker, gw);
+    gw_ready_add(&gw->ready, "store", ready_store, gw);
+    gw_ready_add(&gw->ready, "journal", ready_journal, gw);
     if (gw_http_new(gw->cfg.http_listen, routes, sizeof routes / sizeof *routes, gw, &gw->http, err,
                     sizeof err) != 0) {
         fprintf(stderr, "citygate: http: %s\n", err);
@@ -682,9 +719,9 @@ static int start(struct gateway *gw)
     pthread_mutex_lock(&gw->lock);
     gw->mqtt = mqtt;
     pthread_mutex_unlock(&gw->lock);
-    gw_log(NULL, "running: broker %s, store %s, http port %u, %zu devices, %zu rules",
-           gw->cfg.mqtt_url, gw->cfg.store_url, gw_http_port(gw->http), gw_registry_count(gw->reg),
-           gw->cfg.n_rules);
+    gw_log(GW_LOG_INFO, "running", NULL,
+           " broker %s, store %s, http port %u, %zu devices, %zu rules", gw->cfg.mqtt_url,
+           gw->cfg.store_url, gw_http_port(gw->http), gw_registry_count(gw->reg), gw->cfg.n_rules);
     return 0;
 }
 
@@ -699,11 +736,13 @@ static void reload(struct gateway *gw)
     struct gw_registry *reg = NULL;
     char why[256];
     if (load_config(gw->config_path, &cfg) != 0) {
-        gw_log(NULL, "reload: %s is not valid; keeping the running configuration", gw->config_path);
+        gw_log(GW_LOG_ERROR, "reload_refused", NULL,
+               "%s is not valid; keeping the running configuration", gw->config_path);
         return;
     }
     if (load_registry(cfg.registry_file, &reg) != 0) {
-        gw_log(NULL, "reload: registry not valid; keeping the running configuration");
+        gw_log(GW_LOG_ERROR, "reload_refused", "registry",
+               "registry not valid; keeping the running configuration");
         gw_config_fini(&cfg);
         return;
     }
@@ -717,9 +756,11 @@ static void reload(struct gateway *gw)
     }
     pthread_mutex_unlock(&gw->lock);
     if (rc == 0)
-        gw_log(NULL, "reloaded: %zu devices, %zu rules", gw_registry_count(gw->reg), cfg.n_rules);
+        gw_log(GW_LOG_INFO, "reloaded", NULL, "reloaded: %zu devices, %zu rules",
+               gw_registry_count(gw->reg), cfg.n_rules);
     else
-        gw_log(NULL, "reload: rules refused (%s); keeping the running configuration", why);
+        gw_log(GW_LOG_ERROR, "reload_refused", "rules",
+               "rules refused (%s); keeping the running configuration", why);
     gw_registry_free(reg);
     gw_config_fini(&cfg);
 }
@@ -732,7 +773,7 @@ static void stop(struct gateway *gw)
         uint64_t now = wall_ms();
         tick(gw, now);
         if (gw_sink_drain(gw->sink, (uint32_t)gw->cfg.shutdown_timeout_ms) != 0)
-            gw_log(NULL,
+            gw_log(GW_LOG_WARN, "shutdown_store_pending", NULL,
                    "store did not take everything within %" PRIu64
                    " ms; the journal keeps it for the next start",
                    gw->cfg.shutdown_timeout_ms);
@@ -855,7 +896,8 @@ int main(int argc, char **argv)
                                 (long)(gw.cfg.tick_ms % 1000) * 1000000};
         int sig = sigtimedwait(&sigs, NULL, &wait);
         if (sig == SIGTERM || sig == SIGINT) {
-            gw_log(NULL, "stopping (%s)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            gw_log(GW_LOG_INFO, "stopping", NULL, "stopping (%s)",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
         if (sig == SIGHUP)

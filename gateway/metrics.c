@@ -5,10 +5,17 @@
  * refusal reasons of the wire library and the validator (zeros included, so
  * a dashboard can rely on every series existing), dedup's duplicates,
  * replays and lost frames, the windows' late and too-late values, the
- * journal's and the store queue's drops, and the store's dead letters.
+ * journal's and the store queue's drops, and the store's dead letters and
+ * failed requests by class. Durations are histograms in seconds; the build
+ * and the process (process_*, from /proc) are described as Prometheus
+ * client libraries do.
  */
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "gateway.h"
 
@@ -37,6 +44,55 @@ static void node_behind(void *ctx, const char *device_id, const struct gw_dedup_
     if (st->n_too_late > 0)
         fprintf(ctx, "citygate_node_behind_seconds{node=\"%s\"} %.3f\n", device_id,
                 (double)st->behind_ms / 1000.0);
+}
+
+/* The standard process_* metrics of Prometheus client libraries, from /proc. */
+static void render_process_metrics(FILE *out)
+{
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    unsigned long utime = 0, stime = 0, vsize = 0;
+    unsigned long long start = 0;
+    long rss = 0;
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command name, which ends at the last ')' (man 5 proc). */
+    const char *p = strrchr(buf, ')');
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d "
+                     "%*d %llu %lu %ld",
+                     &utime, &stime, &start, &vsize, &rss) != 5)
+        return;
+    double boot = 0;
+    if ((f = fopen("/proc/stat", "r"))) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "btime %lf", &boot) == 1)
+                break;
+        fclose(f);
+    }
+    uint64_t fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            fds += e->d_name[0] != '.';
+        fds--; /* the directory stream's own descriptor */
+        closedir(d);
+    }
+    struct rlimit rl = {0, 0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    metric(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
+    fprintf(out, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tick);
+    one(out, "process_resident_memory_bytes", "gauge", "Resident memory size.",
+        (uint64_t)rss * (uint64_t)page);
+    one(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size.", vsize);
+    metric(out, "process_start_time_seconds", "gauge", "Start time since the epoch.");
+    fprintf(out, "process_start_time_seconds %.2f\n", boot + (double)start / (double)tick);
+    one(out, "process_open_fds", "gauge", "Open file descriptors.", fds);
+    one(out, "process_max_fds", "gauge", "Limit of open file descriptors.", (uint64_t)rl.rlim_cur);
 }
 
 int render_metrics(void *ctx, FILE *out)
@@ -148,18 +204,27 @@ int render_metrics(void *ctx, FILE *out)
         ss.lines_pending);
     one(out, "citygate_store_retries_total", "counter",
         "Store writes that failed and will be retried.", ss.retries);
-    one(out, "citygate_store_errors_total", "counter", "Store writes refused (HTTP 400).",
-        ss.errors);
+    metric(out, "citygate_store_errors_total", "counter",
+           "Store requests that failed, by class (connect, timeout, 4xx, 5xx).");
+    for (int c = 0; c < GW_SINK_E_N; c++)
+        fprintf(out, "citygate_store_errors_total{class=\"%s\"} %" PRIu64 "\n",
+                gw_sink_class_name(c), ss.errors[c]);
+    one(out, "citygate_store_failing", "gauge",
+        "Retention policies whose next batch failed its last attempt.", ss.failing);
     one(out, "citygate_store_lines_dead_lettered_total", "counter",
         "Lines written to the dead-letter file.", ss.lines_dead_lettered);
     one(out, "citygate_store_lines_dropped_total", "counter",
         "Lines dropped because the store queue was full.", ss.lines_dropped);
-    one(out, "citygate_store_write_latency_ms_sum", "counter",
-        "Total time of successful store writes.", ss.write_ms_sum);
-    one(out, "citygate_store_write_latency_ms_count", "counter", "Successful store writes timed.",
-        ss.writes_timed);
-    one(out, "citygate_store_write_latency_ms_max", "gauge", "Slowest successful store write.",
-        ss.write_ms_max);
+    metric(out, "citygate_store_write_duration_seconds", "histogram",
+           "Time of successful store writes.");
+    for (int i = 0; i < GW_SINK_LATENCY_BUCKETS; i++)
+        fprintf(out, "citygate_store_write_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                gw_sink_latency_bounds[i], ss.latency_buckets[i]);
+    fprintf(out,
+            "citygate_store_write_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+            "citygate_store_write_duration_seconds_sum %.6f\n"
+            "citygate_store_write_duration_seconds_count %" PRIu64 "\n",
+            ss.writes_timed, (double)ss.write_us_sum / 1e6, ss.writes_timed);
 
     metric(out, "citygate_alerts_total", "counter", "Alert state changes notified, by new state.");
     static const char *const level[] = {"ok", "warn", "crit"};
@@ -178,6 +243,10 @@ int render_metrics(void *ctx, FILE *out)
         one(out, "citygate_webhook_dropped_total", "counter",
             "Alerts dropped because the webhook queue was full.", hs.dropped);
     }
+
+    metric(out, "citygate_build_info", "gauge", "The running version; always 1.");
+    fprintf(out, "citygate_build_info{version=\"%s\"} 1\n", CITYGATE_VERSION);
+    render_process_metrics(out);
 
     one(out, "citygate_mqtt_connected", "gauge", "1 while connected to the broker.",
         (uint64_t)ms.connected);

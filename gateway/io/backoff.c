@@ -15,11 +15,16 @@ uint64_t gw_backoff_ms(unsigned attempt, uint64_t min_ms, uint64_t max_ms, unsig
     return d / 2 + (uint64_t)rand_r(seed) % (d / 2 + 1);
 }
 
-uint64_t gw_mono_ms(void)
+uint64_t gw_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t gw_mono_ms(void)
+{
+    return gw_mono_us() / 1000;
 }
 
 struct timespec gw_deadline_in(uint64_t ms)

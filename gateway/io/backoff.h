@@ -16,8 +16,9 @@
  */
 uint64_t gw_backoff_ms(unsigned attempt, uint64_t min_ms, uint64_t max_ms, unsigned *seed);
 
-/* CLOCK_MONOTONIC in ms. */
+/* CLOCK_MONOTONIC in ms, and in microseconds. */
 uint64_t gw_mono_ms(void);
+uint64_t gw_mono_us(void);
 
 /* The CLOCK_MONOTONIC time ms from now, for condition variables set to that clock. */
 struct timespec gw_deadline_in(uint64_t ms);

@@ -69,11 +69,11 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         if (!out)
             return MHD_NO;
         int rc = route->render(h->ctx, out);
-        if (fclose(out) != 0 || rc != 0) {
+        if (fclose(out) != 0 || (rc != 0 && (rc < 400 || rc > 599))) {
             free(body);
             return http_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "render failed\n");
         }
-        return http_reply(conn, MHD_HTTP_OK, route->content_type, body, len);
+        return http_reply(conn, rc ? (unsigned)rc : MHD_HTTP_OK, route->content_type, body, len);
     }
     return http_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }

@@ -1,6 +1,6 @@
 /*
  * http.h -- the gateway's HTTP endpoint (libmicrohttpd): /metrics for
- * Prometheus, /api/v1/live for the live snapshot, /healthz.
+ * Prometheus, /api/v1/live for the live snapshot, /healthz and /readyz.
  *
  * Each route renders its whole body into a memory stream on the server's
  * thread; renderers take whatever locks they need themselves.
@@ -14,7 +14,9 @@
 struct gw_http_route {
     const char *path;
     const char *content_type;
-    /* Writes the body to out. Returns 0, or non-zero for a 500. */
+    /* Writes the body to out. Returns 0 for a 200, an HTTP status 400 ... 599 to
+     * send the body with that status (a 503 from /readyz), anything else for a
+     * 500 without the body. */
     int (*render)(void *ctx, FILE *out);
 };
 

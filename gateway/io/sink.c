@@ -7,10 +7,17 @@
  * with capped exponential backoff and full jitter (Fluent Bit's scheduler),
  * a 413 splits the batch at a line boundary, a 400 sends it to the
  * dead-letter file. Everything pending is bounded by max_pending_bytes.
+ *
+ * Batches are sent in order within a retention policy, but the policies are
+ * independent: the writer takes the first batch of each policy that is due
+ * and not backing off, so one policy's failing batch (the store lost the
+ * policy, say) delays nothing of the others. The backoff state lives on the
+ * failing batch itself: only the first batch of a policy is ever sent.
  */
 #include "sink.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +26,18 @@
 
 #include "backoff.h"
 #include "err.h"
+#include "log.h"
+
+#define SINK_MAX_RPS 64 /* retention policies told apart when choosing a batch */
 
 struct sink_batch {
     const char *rp;
     char *buf;
     size_t len, cap, n_lines;
     uint64_t opened_ms;
-    int sealed; /* no more appends: full, old, or being sent */
+    int sealed;        /* no more appends: full, old, or being sent */
+    unsigned attempts; /* failed sends so far */
+    uint64_t retry_ms; /* with attempts: not before this (monotonic) */
     struct sink_batch *next;
 };
 
@@ -52,6 +64,20 @@ const struct gw_sink_ops *gw_sink_find(const char *name)
         if (strcmp(sink_adapters[i]->name, name) == 0)
             return sink_adapters[i];
     return NULL;
+}
+
+const double gw_sink_latency_bounds[GW_SINK_LATENCY_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                                0.5,   1,    2.5,   5,    10};
+
+const char *gw_sink_class_name(enum gw_sink_class c)
+{
+    static const char *const names[GW_SINK_E_N] = {"connect", "timeout", "4xx", "5xx"};
+    return c < GW_SINK_E_N ? names[c] : "5xx";
+}
+
+static const char *rp_name(const char *rp)
+{
+    return rp ? rp : "default";
 }
 
 static void batch_free(struct sink_batch *b)
@@ -151,6 +177,15 @@ static void sink_dead_letter(struct gw_sink *s, const char *lines, size_t len, c
     fclose(f);
 }
 
+/* Called with the lock held: counts a failed request and remembers it for /readyz. */
+static void sink_count_error(struct gw_sink *s, const char *rp, const struct gw_sink_reply *reply)
+{
+    enum gw_sink_class c = reply->cls < GW_SINK_E_N ? reply->cls : GW_SINK_E_5XX;
+    s->stats.errors[c]++;
+    snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s: %s: %s", rp_name(rp),
+             gw_sink_class_name(c), reply->msg);
+}
+
 /*
  * Sleeps the backoff for attempt (0-based) unless stop is set meanwhile.
  * Returns non-zero when stopping. Called without the lock.
@@ -176,103 +211,193 @@ static size_t count_lines(const char *p, size_t len)
 }
 
 /*
- * Sends lines until written, rejected or stopped, splitting on 413. Returns
- * non-zero when the sink is stopping. Called without the lock.
+ * Called with the lock held: the first batch of some retention policy that
+ * may be sent at now, or NULL with *wake_ms set to when one may be (UINT64_MAX:
+ * nothing pending). Only the first batch of each policy is considered.
  */
-static int sink_send(struct gw_sink *s, const char *rp, const char *lines, size_t len)
+static struct sink_batch *sink_next(struct gw_sink *s, uint64_t now, uint64_t *wake_ms)
 {
-    char msg[512];
-    for (unsigned attempt = 0;; attempt++) {
-        uint64_t t0 = gw_mono_ms();
-        msg[0] = '\0';
-        enum gw_sink_result r = s->ops->write(s->state, rp, lines, len, msg, sizeof msg);
-        uint64_t took = gw_mono_ms() - t0;
-        size_t n = count_lines(lines, len);
+    const char *seen[SINK_MAX_RPS];
+    size_t n_seen = 0;
+    *wake_ms = UINT64_MAX;
+    for (struct sink_batch *b = s->head; b; b = b->next) {
+        size_t i = 0;
+        while (i < n_seen && seen[i] != b->rp)
+            i++;
+        if (i < n_seen || n_seen == SINK_MAX_RPS)
+            continue; /* a later batch of a policy already considered */
+        seen[n_seen++] = b->rp;
+        uint64_t due = b->attempts ? b->retry_ms
+                       : b->sealed || b->n_lines >= s->cfg->batch_lines
+                           ? 0
+                           : b->opened_ms + s->cfg->batch_interval_ms;
+        if (due <= now)
+            return b;
+        if (due < *wake_ms)
+            *wake_ms = due;
+    }
+    return NULL;
+}
 
-        pthread_mutex_lock(&s->lock);
-        if (r == GW_SINK_OK) {
-            s->stats.lines_written += n;
-            s->stats.batches_written++;
-            s->stats.write_ms_sum += took;
-            s->stats.writes_timed++;
-            if (took > s->stats.write_ms_max)
-                s->stats.write_ms_max = took;
-        } else if (r == GW_SINK_REJECTED) {
-            s->stats.errors++;
-            s->stats.lines_dead_lettered += n;
-        } else if (r == GW_SINK_TOO_LARGE) {
-            s->stats.splits++;
-        } else {
-            s->stats.retries++;
-        }
-        pthread_mutex_unlock(&s->lock);
+/* Called with the lock held: takes b out of the list and frees it. */
+static void sink_remove(struct gw_sink *s, struct sink_batch *b)
+{
+    struct sink_batch **link = &s->head, *prev = NULL;
+    while (*link != b) {
+        prev = *link;
+        link = &(*link)->next;
+    }
+    *link = b->next;
+    if (s->tail == b)
+        s->tail = prev;
+    s->stats.bytes_pending -= b->len;
+    s->stats.lines_pending -= b->n_lines;
+    if (b->attempts)
+        s->stats.failing--;
+    batch_free(b);
+}
 
-        if (r == GW_SINK_OK)
-            return 0;
-        if (r == GW_SINK_REJECTED) {
-            sink_dead_letter(s, lines, len, msg);
-            return 0;
+/* Called with the lock held: splits b after its middle line into b and a new
+ * batch right behind it, each sent on its own. Returns 0 or GW_ENOMEM. */
+static int sink_split(struct gw_sink *s, struct sink_batch *b)
+{
+    const char *mid = b->buf + b->len / 2;
+    while (mid > b->buf && mid[-1] != '\n')
+        mid--;
+    if (mid == b->buf)
+        mid = (const char *)memchr(b->buf, '\n', b->len) + 1;
+    size_t first = (size_t)(mid - b->buf), rest = b->len - first;
+    struct sink_batch *b2 = calloc(1, sizeof *b2);
+    char *buf = malloc(rest);
+    if (!b2 || !buf) {
+        free(b2);
+        free(buf);
+        return GW_ENOMEM;
+    }
+    memcpy(buf, mid, rest);
+    b2->rp = b->rp;
+    b2->buf = buf;
+    b2->len = b2->cap = rest;
+    b2->n_lines = count_lines(buf, rest);
+    b2->sealed = 1;
+    b2->next = b->next;
+    b->next = b2;
+    if (s->tail == b)
+        s->tail = b2;
+    b->len = first;
+    b->n_lines -= b2->n_lines;
+    s->stats.splits++;
+    return 0;
+}
+
+/* Called with the lock held: after a failed send of b, counts and logs it
+ * and sets when b is tried again. */
+static void sink_failed(struct gw_sink *s, struct sink_batch *b, const struct gw_sink_reply *reply,
+                        uint64_t now)
+{
+    uint64_t wait =
+        gw_backoff_ms(b->attempts, s->cfg->retry_min_ms, s->cfg->retry_max_ms, &s->seed);
+    if (b->attempts++ == 0)
+        s->stats.failing++;
+    b->retry_ms = now + wait;
+    s->stats.retries++;
+    sink_count_error(s, b->rp, reply);
+    gw_log(GW_LOG_WARN, "store_write_failed", gw_sink_class_name(reply->cls),
+           "%s: %zu lines not written (%s: %s); retrying in %" PRIu64 " ms (attempt %u)",
+           rp_name(b->rp), b->n_lines, gw_sink_class_name(reply->cls), reply->msg, wait,
+           b->attempts);
+}
+
+/* Called with the lock held: sends b once (releasing the lock meanwhile) and
+ * does what the outcome asks. b is first of its policy and sealed. */
+static void sink_send(struct gw_sink *s, struct sink_batch *b)
+{
+    struct gw_sink_reply reply = {GW_SINK_E_5XX, ""};
+    uint64_t t0 = gw_mono_us();
+    pthread_mutex_unlock(&s->lock);
+    enum gw_sink_result r = s->ops->write(s->state, b->rp, b->buf, b->len, &reply);
+    uint64_t took_us = gw_mono_us() - t0;
+    pthread_mutex_lock(&s->lock);
+
+    switch (r) {
+    case GW_SINK_OK:
+        s->stats.lines_written += b->n_lines;
+        s->stats.batches_written++;
+        s->stats.write_us_sum += took_us;
+        s->stats.writes_timed++;
+        for (size_t i = 0; i < GW_SINK_LATENCY_BUCKETS; i++)
+            if ((double)took_us <= gw_sink_latency_bounds[i] * 1e6)
+                s->stats.latency_buckets[i]++;
+        if (b->attempts)
+            gw_log(GW_LOG_INFO, "store_write_recovered", NULL,
+                   "%s: written again after %u failed attempts", rp_name(b->rp), b->attempts);
+        sink_remove(s, b);
+        return;
+    case GW_SINK_REJECTED:
+        sink_count_error(s, b->rp, &reply);
+        s->stats.lines_dead_lettered += b->n_lines;
+        gw_log(GW_LOG_ERROR, "store_write_rejected", NULL,
+               "%s: %zu lines refused by the store (%s); written to the dead-letter file",
+               rp_name(b->rp), b->n_lines, reply.msg);
+        sink_dead_letter(s, b->buf, b->len, reply.msg);
+        sink_remove(s, b);
+        return;
+    case GW_SINK_TOO_LARGE:
+        if (b->n_lines > 1) {
+            if (sink_split(s, b) == 0)
+                return;
+            snprintf(reply.msg, sizeof reply.msg, "out of memory splitting a batch");
+            sink_failed(s, b, &reply, gw_mono_ms());
+            return;
         }
-        if (r == GW_SINK_TOO_LARGE && n > 1) {
-            /* Split after the middle line; each half is retried on its own. */
-            const char *mid = lines + len / 2;
-            while (mid > lines && mid[-1] != '\n')
-                mid--;
-            if (mid == lines)
-                mid = memchr(lines, '\n', len) + 1;
-            return sink_send(s, rp, lines, (size_t)(mid - lines)) ||
-                   sink_send(s, rp, mid, len - (size_t)(mid - lines));
-        }
-        if (r == GW_SINK_TOO_LARGE) {
-            sink_dead_letter(s, lines, len, "a single line larger than the store accepts");
-            return 0;
-        }
-        if (sink_backoff(s, attempt))
-            return 1;
+        s->stats.lines_dead_lettered += b->n_lines;
+        gw_log(GW_LOG_ERROR, "store_write_rejected", "too_large",
+               "%s: a single line larger than the store accepts; written to the dead-letter file",
+               rp_name(b->rp));
+        sink_dead_letter(s, b->buf, b->len, "a single line larger than the store accepts");
+        sink_remove(s, b);
+        return;
+    case GW_SINK_RETRY:
+        sink_failed(s, b, &reply, gw_mono_ms());
+        return;
     }
 }
 
 static void *sink_main(void *arg)
 {
     struct gw_sink *s = arg;
-    char msg[512];
+    struct gw_sink_reply reply;
 
-    for (unsigned attempt = 0; s->ops->prepare(s->state, msg, sizeof msg) != GW_SINK_OK;
-         attempt++) {
+    for (unsigned attempt = 0; s->ops->prepare(s->state, &reply) != GW_SINK_OK; attempt++) {
         pthread_mutex_lock(&s->lock);
         s->stats.retries++;
+        sink_count_error(s, NULL, &reply);
         pthread_mutex_unlock(&s->lock);
-        if (attempt % 16 == 0) /* once, then now and then: the store may be down for long */
-            fprintf(stderr, "citygate: store not ready (%s); retrying\n", msg);
+        gw_log(GW_LOG_WARN, "store_not_ready", gw_sink_class_name(reply.cls),
+               "cannot prepare the store (%s: %s); retrying", gw_sink_class_name(reply.cls),
+               reply.msg);
         if (sink_backoff(s, attempt))
             return NULL;
     }
     pthread_mutex_lock(&s->lock);
+    s->stats.prepared = 1;
     while (!s->stop) {
-        struct sink_batch *b = s->head;
-        if (!b) {
-            pthread_cond_broadcast(&s->drained);
-            pthread_cond_wait(&s->wake, &s->lock);
+        uint64_t wake_ms;
+        struct sink_batch *b = sink_next(s, gw_mono_ms(), &wake_ms);
+        if (b) {
+            b->sealed = 1;
+            sink_send(s, b);
             continue;
         }
-        uint64_t age = gw_mono_ms() - b->opened_ms;
-        if (b->n_lines < s->cfg->batch_lines && age < s->cfg->batch_interval_ms) {
-            struct timespec until = gw_deadline_in(s->cfg->batch_interval_ms - age);
-            pthread_cond_timedwait(&s->wake, &s->lock, &until);
-            continue;
-        }
-        b->sealed = 1;
-        pthread_mutex_unlock(&s->lock);
-        int stopping = sink_send(s, b->rp, b->buf, b->len);
-        pthread_mutex_lock(&s->lock);
-        if (stopping)
-            break;
-        s->head = b->next;
         if (!s->head)
-            s->tail = NULL;
-        s->stats.bytes_pending -= b->len;
-        s->stats.lines_pending -= b->n_lines;
-        batch_free(b);
+            pthread_cond_broadcast(&s->drained);
+        if (wake_ms == UINT64_MAX) {
+            pthread_cond_wait(&s->wake, &s->lock);
+        } else {
+            uint64_t now = gw_mono_ms();
+            struct timespec until = gw_deadline_in(wake_ms > now ? wake_ms - now : 0);
+            pthread_cond_timedwait(&s->wake, &s->lock, &until);
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;

@@ -5,9 +5,13 @@
  * Adapters (sink_influx.c) only say what happened to one request: written,
  * retry later (5xx, timeout, refused), rejected (400: the batch goes to the
  * dead-letter file with the store's message and is never retried) or too
- * large (413: the engine splits the batch in two). The engine retries with
- * capped exponential backoff and full jitter, in its own thread, so ingest
- * never waits for the store. Pending data is bounded in bytes; beyond the
+ * large (413: the engine splits the batch in two), and the class of a
+ * failure. The engine retries with capped exponential backoff and full
+ * jitter, in its own thread, so ingest never waits for the store. Each
+ * retention policy backs off on its own: a batch that keeps failing (a
+ * policy missing in the store) holds back only the later batches of its own
+ * policy, never the others. Every failed request is counted by class and
+ * logged (rate-limited per class, log.h). Pending data is bounded in bytes; beyond the
  * bound the oldest batch is dropped and counted (the journal still holds the
  * frames until a snapshot covers them, see main.c).
  */
@@ -24,9 +28,24 @@ enum gw_sink_result {
     GW_SINK_TOO_LARGE = 3, /* split and send the halves */
 };
 
-struct gw_sink_ops;
+/* Why a request failed, for the error counters and the log. */
+enum gw_sink_class {
+    GW_SINK_E_CONNECT = 0, /* no connection, or it broke (refused, reset, DNS) */
+    GW_SINK_E_TIMEOUT,     /* no complete answer within the timeout */
+    GW_SINK_E_4XX,         /* the store refused the request (HTTP 4xx) */
+    GW_SINK_E_5XX,         /* the store failed (HTTP 5xx, or another unexpected status) */
+    GW_SINK_E_N,
+};
 
-struct gw_sink_ops;
+/* The names of the classes ("connect", "timeout", "4xx", "5xx"), for metrics and logs. */
+const char *gw_sink_class_name(enum gw_sink_class c);
+
+/* What an adapter says about one failed request: its class and a message
+ * (the store's reply or the transport's error). */
+struct gw_sink_reply {
+    enum gw_sink_class cls;
+    char msg[640];
+};
 
 struct gw_sink_config {
     const struct gw_sink_ops *ops;           /* the adapter: gw_sink_find("influx-v1") */
@@ -45,26 +64,36 @@ struct gw_sink_config {
     const char *retention_policies;
 };
 
-/* What one adapter instance does; chosen by name from a static table. */
+/* What one adapter instance does; chosen by name from a static table. On
+ * anything but GW_SINK_OK, prepare and write fill *reply. */
 struct gw_sink_ops {
     const char *name;
     int (*open)(const struct gw_sink_config *cfg, void **state, char *err, size_t err_len);
     /* Creates what the store needs (database, retention policies); may return GW_SINK_RETRY. */
-    enum gw_sink_result (*prepare)(void *state, char *msg, size_t msg_len);
+    enum gw_sink_result (*prepare)(void *state, struct gw_sink_reply *reply);
     enum gw_sink_result (*write)(void *state, const char *rp, const char *lines, size_t len,
-                                 char *msg, size_t msg_len);
+                                 struct gw_sink_reply *reply);
     void (*close)(void *state);
 };
 
 /* The adapter called name, or NULL. */
 const struct gw_sink_ops *gw_sink_find(const char *name);
 
+/* Upper bounds (seconds) of the write latency histogram's buckets, then +Inf. */
+#define GW_SINK_LATENCY_BUCKETS 11
+extern const double gw_sink_latency_bounds[GW_SINK_LATENCY_BUCKETS];
+
 struct gw_sink_stats {
     uint64_t lines_written, batches_written;
     uint64_t lines_pending, bytes_pending;
-    uint64_t retries, errors; /* failed attempts, by kind */
+    uint64_t retries;             /* failed attempts that will be tried again */
+    uint64_t errors[GW_SINK_E_N]; /* every failed request (prepare and write), by class */
     uint64_t lines_dead_lettered, lines_dropped, splits;
-    uint64_t write_ms_sum, write_ms_max, writes_timed; /* successful request latency */
+    uint64_t latency_buckets[GW_SINK_LATENCY_BUCKETS]; /* successful writes, cumulative */
+    uint64_t writes_timed, write_us_sum;               /* successful writes */
+    int prepared;         /* the store was prepared (database, policies) */
+    uint64_t failing;     /* retention policies whose next batch failed its last attempt */
+    char last_error[700]; /* the newest failure: "rp_30s: 5xx: HTTP 500: ..." */
 };
 
 struct gw_sink;

@@ -120,10 +120,17 @@ static size_t influx_gzip(struct influx *in, const char *data, size_t len)
     return rc == Z_STREAM_END ? out : 0;
 }
 
-/* POSTs body to url; maps the outcome. msg gets the store's reply or curl's error. */
+/* The class of a transfer that got no HTTP answer. */
+static enum gw_sink_class influx_curl_class(CURLcode rc)
+{
+    return rc == CURLE_OPERATION_TIMEDOUT ? GW_SINK_E_TIMEOUT : GW_SINK_E_CONNECT;
+}
+
+/* POSTs body to url; maps the outcome. reply gets the class and the store's
+ * reply or curl's error. */
 static enum gw_sink_result influx_post(struct influx *in, const char *url, const char *body,
-                                       size_t len, struct curl_slist *headers, char *msg,
-                                       size_t msg_len)
+                                       size_t len, struct curl_slist *headers,
+                                       struct gw_sink_reply *reply)
 {
     long status = 0;
     in->reply_len = 0;
@@ -134,11 +141,13 @@ static enum gw_sink_result influx_post(struct influx *in, const char *url, const
     curl_easy_setopt(in->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     CURLcode rc = curl_easy_perform(in->curl);
     if (rc != CURLE_OK) {
-        snprintf(msg, msg_len, "%s", curl_easy_strerror(rc));
+        reply->cls = influx_curl_class(rc);
+        snprintf(reply->msg, sizeof reply->msg, "%s", curl_easy_strerror(rc));
         return GW_SINK_RETRY;
     }
     curl_easy_getinfo(in->curl, CURLINFO_RESPONSE_CODE, &status);
-    snprintf(msg, msg_len, "HTTP %ld: %s", status, in->reply);
+    reply->cls = status >= 400 && status < 500 ? GW_SINK_E_4XX : GW_SINK_E_5XX;
+    snprintf(reply->msg, sizeof reply->msg, "HTTP %ld: %s", status, in->reply);
     if (status >= 200 && status < 300)
         return GW_SINK_OK;
     if (status == 400)
@@ -149,7 +158,7 @@ static enum gw_sink_result influx_post(struct influx *in, const char *url, const
 }
 
 static enum gw_sink_result influx_write(void *state, const char *rp, const char *lines, size_t len,
-                                        char *msg, size_t msg_len)
+                                        struct gw_sink_reply *reply)
 {
     struct influx *in = state;
     const struct gw_sink_config *cfg = in->cfg;
@@ -171,16 +180,18 @@ static enum gw_sink_result influx_write(void *state, const char *rp, const char 
     if (cfg->gzip) {
         size_t zlen = influx_gzip(in, lines, len);
         if (zlen == 0) {
-            snprintf(msg, msg_len, "gzip failed");
+            reply->cls = GW_SINK_E_CONNECT; /* nothing was sent */
+            snprintf(reply->msg, sizeof reply->msg, "gzip failed (out of memory)");
             return GW_SINK_RETRY;
         }
-        return influx_post(in, url, in->zbuf, zlen, in->headers, msg, msg_len);
+        return influx_post(in, url, in->zbuf, zlen, in->headers, reply);
     }
-    return influx_post(in, url, lines, len, in->headers, msg, msg_len);
+    return influx_post(in, url, lines, len, in->headers, reply);
 }
 
 /* Runs one InfluxQL statement through /query (v1). */
-static enum gw_sink_result influx_query(struct influx *in, const char *q, char *msg, size_t msg_len)
+static enum gw_sink_result influx_query(struct influx *in, const char *q,
+                                        struct gw_sink_reply *reply)
 {
     char url[512], body[4096];
     char *escaped = curl_easy_escape(in->curl, q, 0);
@@ -190,10 +201,13 @@ static enum gw_sink_result influx_query(struct influx *in, const char *q, char *
     snprintf(url, sizeof url, "%s/query", in->cfg->url);
     snprintf(body, sizeof body, "q=%s", escaped);
     curl_free(escaped);
-    enum gw_sink_result r = influx_post(in, url, body, strlen(body), form, msg, msg_len);
+    enum gw_sink_result r = influx_post(in, url, body, strlen(body), form, reply);
     curl_slist_free_all(form);
-    if (r == GW_SINK_OK && strstr(in->reply, "\"error\""))
+    if (r == GW_SINK_OK && strstr(in->reply, "\"error\"")) {
+        reply->cls = GW_SINK_E_4XX;
+        snprintf(reply->msg, sizeof reply->msg, "%s: %s", q, in->reply);
         return GW_SINK_REJECTED;
+    }
     return r;
 }
 
@@ -202,7 +216,7 @@ static enum gw_sink_result influx_query(struct influx *in, const char *q, char *
  * exist with the same settings). A policy that exists with other settings is
  * ALTERed, so the configuration stays the source of truth.
  */
-static enum gw_sink_result influx_prepare_v1(void *state, char *msg, size_t msg_len)
+static enum gw_sink_result influx_prepare_v1(void *state, struct gw_sink_reply *reply)
 {
     struct influx *in = state;
     const struct gw_sink_config *cfg = in->cfg;
@@ -210,7 +224,7 @@ static enum gw_sink_result influx_prepare_v1(void *state, char *msg, size_t msg_
     enum gw_sink_result r;
 
     snprintf(q, sizeof q, "CREATE DATABASE \"%s\"", cfg->database);
-    if ((r = influx_query(in, q, msg, msg_len)) != GW_SINK_OK)
+    if ((r = influx_query(in, q, reply)) != GW_SINK_OK)
         return r;
     snprintf(spec, sizeof spec, "%s", cfg->retention_policies ? cfg->retention_policies : "");
     for (char *p = spec; *p;) {
@@ -223,11 +237,11 @@ static enum gw_sink_result influx_prepare_v1(void *state, char *msg, size_t msg_
         *eq = '\0';
         snprintf(q, sizeof q, "CREATE RETENTION POLICY \"%s\" ON \"%s\" DURATION %s REPLICATION 1",
                  item, cfg->database, eq + 1);
-        r = influx_query(in, q, msg, msg_len);
+        r = influx_query(in, q, reply);
         if (r == GW_SINK_REJECTED) {
             snprintf(q, sizeof q, "ALTER RETENTION POLICY \"%s\" ON \"%s\" DURATION %s", item,
                      cfg->database, eq + 1);
-            r = influx_query(in, q, msg, msg_len);
+            r = influx_query(in, q, reply);
         }
         if (r != GW_SINK_OK)
             return r;
@@ -236,11 +250,10 @@ static enum gw_sink_result influx_prepare_v1(void *state, char *msg, size_t msg_
 }
 
 /* v2: buckets are the operator's; nothing to create. */
-static enum gw_sink_result influx_prepare_v2(void *state, char *msg, size_t msg_len)
+static enum gw_sink_result influx_prepare_v2(void *state, struct gw_sink_reply *reply)
 {
     (void)state;
-    (void)msg;
-    (void)msg_len;
+    (void)reply;
     return GW_SINK_OK;
 }
 

@@ -213,6 +213,29 @@ static char *http_get(const char *url)
     return b.data;
 }
 
+int gwt_http(const struct gwt *t, const char *path, char **body)
+{
+    char url[256];
+    struct body b = {NULL, 0};
+    long status = 0;
+    snprintf(url, sizeof url, "http://%s%s", t->http, path);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK)
+        status = 0;
+    if (body)
+        *body = b.data;
+    else
+        free(b.data);
+    return (int)status;
+}
+
 /* Copies citygate's log to stderr, so a failure explains itself in the test output. */
 static void show_log(const struct gwt *t)
 {

@@ -138,6 +138,11 @@ void gwt_publish_retained(struct gwt *t, const char *topic, const void *payload,
 /* 1 when /healthz answers and says the broker is connected, else 0. */
 int gwt_healthy(const struct gwt *t);
 
+/* GETs path ("/readyz") from the gateway: returns the HTTP status (0 when
+ * there was no answer) and, when body is not NULL, the body (caller frees;
+ * may be NULL). */
+int gwt_http(const struct gwt *t, const char *path, char **body);
+
 /* 1 while the citygate process runs (not exited, not killed), else 0. */
 int gwt_running(struct gwt *t);
 

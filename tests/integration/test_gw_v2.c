@@ -102,7 +102,12 @@ static void test_influx_v2_api_to_victoriametrics(void)
     for (uint64_t end = gwt_now_ms() + 30000; gwt_now_ms() < end && diff; gwt_pause_ms(250))
         diff = compare(&l);
     CU_ASSERT_EQUAL(diff, 0);
-    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_store_errors_total"), 0);
+    static const char *const classes[] = {"connect", "timeout", "4xx", "5xx"};
+    for (size_t c = 0; c < 4; c++) {
+        char sample[80];
+        snprintf(sample, sizeof sample, "citygate_store_errors_total{class=\"%s\"}", classes[c]);
+        CU_ASSERT_EQUAL(gwt_metric(&t, sample), 0);
+    }
     CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
     gwt_fini(&t);
 }

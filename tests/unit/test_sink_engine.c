@@ -34,11 +34,10 @@ static int fake_open(const struct gw_sink_config *cfg, void **state, char *err, 
     return 0;
 }
 
-static enum gw_sink_result fake_prepare(void *state, char *msg, size_t msg_len)
+static enum gw_sink_result fake_prepare(void *state, struct gw_sink_reply *reply)
 {
     (void)state;
-    (void)msg;
-    (void)msg_len;
+    (void)reply;
     return GW_SINK_OK;
 }
 
@@ -51,26 +50,34 @@ static int has_bad(const char *p, size_t len)
     return 0;
 }
 
+/* The fake store has no retention policy "gone": it answers 500 to it, as
+ * InfluxDB 1.x does, for ever. */
 static enum gw_sink_result fake_write(void *state, const char *rp, const char *lines, size_t len,
-                                      char *msg, size_t msg_len)
+                                      struct gw_sink_reply *reply)
 {
     struct fake *f = state;
     size_t n = 0;
     enum gw_sink_result r = GW_SINK_OK;
-    (void)rp;
     for (size_t i = 0; i < len; i++)
         n += lines[i] == '\n';
     pthread_mutex_lock(&f->lock);
     f->writes++;
-    if (f->fail_next > 0) {
+    if (rp && strcmp(rp, "gone") == 0) {
+        reply->cls = GW_SINK_E_5XX;
+        snprintf(reply->msg, sizeof reply->msg,
+                 "HTTP 500: {\"error\":\"retention policy not found: gone\"}");
+        r = GW_SINK_RETRY;
+    } else if (f->fail_next > 0) {
         f->fail_next--;
-        snprintf(msg, msg_len, "HTTP 503: busy");
+        reply->cls = GW_SINK_E_5XX;
+        snprintf(reply->msg, sizeof reply->msg, "HTTP 503: busy");
         r = GW_SINK_RETRY;
     } else if (n > MAX_LINES_PER_WRITE) {
         f->too_large++;
         r = GW_SINK_TOO_LARGE;
     } else if (has_bad(lines, len)) {
-        snprintf(msg, msg_len, "HTTP 400: unable to parse 'bad'");
+        reply->cls = GW_SINK_E_4XX;
+        snprintf(reply->msg, sizeof reply->msg, "HTTP 400: unable to parse 'bad'");
         r = GW_SINK_REJECTED;
     } else {
         memcpy(f->written + f->written_len, lines, len);
@@ -140,6 +147,10 @@ static void test_transient_failures_are_retried(void)
     CU_ASSERT_FATAL(gw_sink_drain(s, 10000) == 0);
     gw_sink_stats(s, &st);
     CU_ASSERT(st.retries == 5 && st.lines_written == 1 && st.lines_dead_lettered == 0);
+    CU_ASSERT(st.errors[GW_SINK_E_5XX] == 5 && st.errors[GW_SINK_E_4XX] == 0);
+    CU_ASSERT(st.errors[GW_SINK_E_CONNECT] == 0 && st.errors[GW_SINK_E_TIMEOUT] == 0);
+    CU_ASSERT(st.failing == 0); /* recovered */
+    CU_ASSERT(strstr(st.last_error, "rp: 5xx: HTTP 503: busy") != NULL);
     CU_ASSERT(fake.written_len == 9);
     gw_sink_free(s);
 }
@@ -156,6 +167,7 @@ static void test_refused_batch_goes_to_dead_letter(void)
     CU_ASSERT_FATAL(gw_sink_drain(s, 10000) == 0);
     gw_sink_stats(s, &st);
     CU_ASSERT(st.lines_dead_lettered == 1 && st.retries == 0 && st.lines_written == 0);
+    CU_ASSERT(st.errors[GW_SINK_E_4XX] == 1 && st.errors[GW_SINK_E_5XX] == 0);
     CU_ASSERT(fake.writes == writes + 1); /* never retried */
     FILE *f = fopen(dead_letter, "r");
     CU_ASSERT_FATAL(f != NULL);
@@ -163,6 +175,59 @@ static void test_refused_batch_goes_to_dead_letter(void)
     fclose(f);
     CU_ASSERT(strstr(text, "HTTP 400: unable to parse 'bad'") != NULL);
     CU_ASSERT(strstr(text, "m,t=bad v=1i 1\n") != NULL);
+    gw_sink_free(s);
+}
+
+/*
+ * A batch that cannot succeed (its retention policy is gone from the store)
+ * must not hold back the batches of other policies queued behind it: they
+ * are written, in order, while the failing one is retried, counted as 5xx
+ * and reported as failing.
+ */
+static void test_failing_policy_does_not_block_others(void)
+{
+    char expect[4096];
+    size_t off = 0;
+    struct gw_sink_stats st;
+    struct gw_sink *s = new_sink();
+
+    fake.written_len = 0;
+    CU_ASSERT_FATAL(gw_sink_push(s, "gone", "g v=0i 0\n", 9, 1) == 0);
+    for (int i = 1; i <= 30; i++) {
+        char line[32];
+        const char *rp = i % 2 ? "ok" : "gone";
+        int n = snprintf(line, sizeof line, "%c v=%di %d\n", rp[0], i, i);
+        CU_ASSERT_FATAL(gw_sink_push(s, rp, line, (size_t)n, 1) == 0);
+        n = snprintf(line, sizeof line, "a v=%di %d\n", i, i);
+        memcpy(expect + off, line, (size_t)n);
+        off += (size_t)n;
+        CU_ASSERT_FATAL(gw_sink_push(s, "also-ok", line, (size_t)n, 1) == 0);
+    }
+    CU_ASSERT(gw_sink_drain(s, 500) == GW_ERETRY); /* "gone" never drains */
+    gw_sink_stats(s, &st);
+    CU_ASSERT_EQUAL(st.lines_written, 15 + 30);
+    CU_ASSERT_EQUAL(st.lines_pending, 1 + 15);
+    CU_ASSERT(st.errors[GW_SINK_E_5XX] >= 2 && st.errors[GW_SINK_E_5XX] == st.retries);
+    CU_ASSERT_EQUAL(st.failing, 1);
+    CU_ASSERT(strstr(st.last_error, "gone: 5xx: HTTP 500") != NULL);
+    CU_ASSERT(strstr(st.last_error, "retention policy not found") != NULL);
+    /* Nothing of "gone" was written; "also-ok" arrived whole and in order. */
+    char got[4096];
+    size_t n_got = 0, n_gone = 0;
+    for (const char *p = fake.written; p < fake.written + fake.written_len;) {
+        const char *nl = memchr(p, '\n', (size_t)(fake.written + fake.written_len - p));
+        CU_ASSERT_FATAL(nl != NULL);
+        size_t n = (size_t)(nl + 1 - p);
+        n_gone += p[0] == 'g';
+        if (p[0] == 'a') {
+            memcpy(got + n_got, p, n);
+            n_got += n;
+        }
+        p = nl + 1;
+    }
+    CU_ASSERT_EQUAL(n_gone, 0);
+    CU_ASSERT_EQUAL(n_got, off);
+    CU_ASSERT(memcmp(got, expect, off) == 0);
     gw_sink_free(s);
 }
 
@@ -203,6 +268,7 @@ int main(void)
         {"413 splits until it fits", test_split_until_it_fits},
         {"transient failures are retried", test_transient_failures_are_retried},
         {"refused batch goes to dead letter", test_refused_batch_goes_to_dead_letter},
+        {"a failing policy does not block the others", test_failing_policy_does_not_block_others},
         {"bound drops oldest and counts", test_bound_drops_oldest_and_counts},
         {NULL, NULL},
     };
