@@ -188,8 +188,7 @@ static void begin_section(struct parse *ps, const char *name)
         struct point_state *states;
 
         if (m->n_points >= DRV_MAP_MAX_POINTS) {
-            fail_at(ps, ps->line,
-                    "more than %d points, the most readings a sensor gives per sample",
+            fail_at(ps, ps->line, "more than %d points (readings one sample may give)",
                     DRV_MAP_MAX_POINTS);
             return;
         }

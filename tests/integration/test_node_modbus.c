@@ -14,7 +14,8 @@
  * every request, so the switch needs no sleep): from the first frame with a
  * BAD_TIMEOUT reading on, every frame must say BAD_TIMEOUT with the value 0
  * for every point, never the last good value; after the device answers
- * again, the values come back.
+ * again, the values come back. A map with more points than a sensor may
+ * report per sample stops the node at start, naming the map's line.
  *
  * Usage: test_node_modbus PATH-TO-CITYNODE PATH-TO-MODBUS-SIM (under tools/services)
  */
@@ -155,7 +156,10 @@ static void dump(const char *path)
     fclose(f);
 }
 
-/* Sends sig to pid and waits (bounded) for it; returns the wait status, or -1 on timeout. */
+/*
+ * Sends sig to pid (0: none, only wait for it to exit) and waits (bounded) for
+ * it; returns the wait status, or -1 on timeout.
+ */
 static int stop(pid_t pid, int sig)
 {
     uint64_t until = mono_ms() + STOP_TIMEOUT_MS;
@@ -307,8 +311,9 @@ static void receive(const char *node_id, struct tally *t, size_t want_good, size
         CU_ASSERT(nonzero > 0); /* rush hour: the values compared are not all zero */
 }
 
-/* Writes the provisioning file of node_id with one Modbus sensor; returns its path. */
-static const char *provision(const char *node_id, const char *sensor_lines)
+/* Writes the provisioning file of node_id with one Modbus sensor reading map_file; returns its
+ * path. */
+static const char *provision(const char *node_id, const char *map_file, const char *sensor_lines)
 {
     static char path[700];
     char text[2048];
@@ -321,7 +326,7 @@ static const char *provision(const char *node_id, const char *sensor_lines)
                  node_id, cu_env("CITYGATE_MQTT_URL"), dir, node_id);
     for (size_t i = 0; i < sizeof(KEY); i++)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "%02x", KEY[i]);
-    snprintf(text + n, sizeof(text) - (size_t)n, "\n\n[sensor " SENSOR "]\nmap = %s\n%s", map_path,
+    snprintf(text + n, sizeof(text) - (size_t)n, "\n\n[sensor " SENSOR "]\nmap = %s\n%s", map_file,
              sensor_lines);
     put_file(path, text);
     return path;
@@ -373,7 +378,7 @@ static void run(const char *node_id, const char *link)
                  "timeout_ms = 200ms\nretries = 0\n",
                  strchr(where, ' ') + 1);
     char *node_argv[] = {(char *)citynode_path, "--config",
-                         (char *)provision(node_id, sensor_lines), NULL};
+                         (char *)provision(node_id, map_path, sensor_lines), NULL};
     node = launch(node_argv, NULL, log_path);
 
     receive(node_id, &t, GOOD_FRAMES, 0);
@@ -439,6 +444,45 @@ static void test_rtu(void)
     CU_ASSERT(access(link, F_OK) != 0); /* the link went with modbus-sim */
 }
 
+/*
+ * One point more than DRV_MAX_READINGS, the room the node gives a sensor in
+ * each frame: citynode exits 78 at start, naming the map and the extra
+ * point's line, instead of running and failing every sample.
+ */
+static void test_too_many_points(void)
+{
+    char big[600], log_path[600], text[DRV_MAX_READINGS * 96 + 64], want[64], log[4096];
+    size_t len = 0, got;
+    FILE *f;
+
+    snprintf(big, sizeof(big), "%s/big.ini", dir);
+    snprintf(log_path, sizeof(log_path), "%s/mb-big.log", dir);
+    for (int i = 0; i <= DRV_MAX_READINGS; i++) { /* five lines per point */
+        int n = snprintf(text + len, sizeof(text) - len,
+                         "[point p%d]\naddress = %d\nscale = 0.1\nquantity = %s\nlane = %d\n", i, i,
+                         i < 17 ? "STRAIN" : "TEMPERATURE", i % 17);
+
+        CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(text) - len);
+        len += (size_t)n;
+    }
+    put_file(big, text);
+    char *argv[] = {(char *)citynode_path, "--config",
+                    (char *)provision("mb-big", big, "driver = modbus-tcp\nport = 1\n"), NULL};
+    int status = stop(launch(argv, NULL, log_path), 0);
+
+    CU_ASSERT(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 78);
+    f = fopen(log_path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    got = fread(log, 1, sizeof(log) - 1, f);
+    fclose(f);
+    log[got] = '\0';
+    snprintf(want, sizeof(want), "big.ini:%d: more than %d points", 5 * DRV_MAX_READINGS + 1,
+             DRV_MAX_READINGS);
+    if (!strstr(log, want))
+        fprintf(stderr, "\n  want \"%s\" in the log:\n%s", want, log);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, want));
+}
+
 static void test_teardown(void)
 {
     if (MQTTClient_isConnected(sub))
@@ -454,6 +498,7 @@ int main(int argc, char **argv)
         {"setup", test_setup},
         {"modbus-tcp: served values, timeouts, values again", test_tcp},
         {"modbus-rtu on a pty: served values, timeouts, values again", test_rtu},
+        {"a map with more points than a sample may give stops the node", test_too_many_points},
         {"teardown", test_teardown},
         {NULL, NULL},
     };
