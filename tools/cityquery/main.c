@@ -20,21 +20,9 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "err.h"
 #include "report.h"
-
-#define EX_OK 0
-#define EX_USAGE 64
-#define EX_NOINPUT 66
-#define EX_NOUSER 67
-#define EX_UNAVAILABLE 69
-#define EX_SOFTWARE 70
-#define EX_IOERR 74
-#define EX_PROTOCOL 76
-
-#ifndef CITYGATE_VERSION
-#define CITYGATE_VERSION "unknown"
-#endif
 
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
@@ -67,6 +55,7 @@ static void usage(FILE *out)
             "      --limit KMH         speed: share of readings above this speed\n"
             "      --quantity NAME     speed: the stored quantity (default speed)\n"
             "  -F, --format FMT        table (default), csv or json\n"
+            "      --json              the same as --format json\n"
             "      --table NAME        csv: which table (default the report's first)\n"
             "  -o, --output FILE       write there instead of stdout\n"
             "      --store URL         the store (default $CITYQUERY_STORE or\n"
@@ -75,21 +64,23 @@ static void usage(FILE *out)
             "      --api v1|v2         InfluxDB 1.x, or 2.x's 1.x-compatible API (default v1)\n"
             "      --token TOKEN       2.x API token (default $CITYQUERY_TOKEN)\n"
             "      --user USER, --password PASS   1.x credentials\n"
+            "      --timeout DURATION  longest wait for one store answer (default 60s)\n"
             "      --stats             print the store queries and bytes read on stderr\n"
             "  -h, --help              this text\n"
-            "  -V, --version           the version\n"
+            "      --version           the version\n"
             "\n"
             "exit: 0 written (incomplete days flagged), 64 usage, 66 no data, 67 unknown\n"
             "site, 69 store unreachable, 70 internal, 74 output, 76 store error or partial\n");
 }
 
-static int parse_number(const char *text, double lo, double hi, double *out)
+/* Parses a decimal number of option opt within lo ... hi. Returns 0 or EX_USAGE (said). */
+static int number_arg(const char *opt, const char *text, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(text, &end);
     if (errno || end == text || *end || !(v >= lo && v <= hi))
-        return -1;
+        return cli_usage_error("%s wants a number from %g to %g, not '%s'", opt, lo, hi, text);
     *out = v;
     return 0;
 }
@@ -109,7 +100,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         O_TOKEN,
         O_USER,
         O_PASSWORD,
-        O_STATS
+        O_STATS,
+        O_TIMEOUT
     };
     static const struct option opts[] = {
         {"site", required_argument, NULL, 's'},
@@ -133,12 +125,13 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"user", required_argument, NULL, O_USER},
         {"password", required_argument, NULL, O_PASSWORD},
         {"stats", no_argument, NULL, O_STATS},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"json", no_argument, NULL, CLI_OPT_JSON},
+        CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
     static const char *const periods[] = {"15min", "hour", "day", "week", "month"};
-    double v;
+    uint64_t v;
     int c;
 
     o->q.by = CQ_PDAY;
@@ -149,7 +142,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->store.token = getenv("CITYQUERY_TOKEN");
     o->store.timeout_ms = 60000;
     o->zone = getenv("TZ") && getenv("TZ")[0] ? getenv("TZ") : "UTC";
-    while ((c = getopt_long(argc, argv, "s:n:l:f:t:z:b:F:o:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:n:l:f:t:z:b:F:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             o->q.sel.site = optarg;
@@ -158,10 +151,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->q.sel.node_glob = optarg;
             break;
         case 'l':
-            if (parse_number(optarg, 1, 16, &v) || v != (unsigned)v) {
-                fprintf(stderr, "cityquery: --lane wants 1 to 16, not '%s'\n", optarg);
+            if (cli_uint_arg("--lane", optarg, 1, 16, &v))
                 return EX_USAGE;
-            }
             o->q.sel.lane = (unsigned)v;
             break;
         case 'f':
@@ -177,10 +168,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             size_t i = 0;
             while (i < 5 && strcmp(optarg, periods[i]) != 0)
                 i++;
-            if (i == 5) {
-                fprintf(stderr, "cityquery: --by wants 15min, hour, day, week or month\n");
-                return EX_USAGE;
-            }
+            if (i == 5)
+                return cli_usage_error("--by wants 15min, hour, day, week or month");
             o->q.by = (enum cq_period)i;
             break;
         }
@@ -191,10 +180,8 @@ static int parse_args(int argc, char **argv, struct options *o)
                 o->format = FMT_CSV;
             else if (strcmp(optarg, "json") == 0)
                 o->format = FMT_JSON;
-            else {
-                fprintf(stderr, "cityquery: --format wants table, csv or json\n");
-                return EX_USAGE;
-            }
+            else
+                return cli_usage_error("--format wants table, csv or json");
             break;
         case 'o':
             o->output = optarg;
@@ -203,16 +190,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->q.level = optarg;
             break;
         case O_THRESHOLD:
-            if (parse_number(optarg, 0, 100, &o->q.min_pct)) {
-                fprintf(stderr, "cityquery: --threshold wants a percentage 0-100\n");
+            if (number_arg("--threshold", optarg, 0, 100, &o->q.min_pct))
                 return EX_USAGE;
-            }
             break;
         case O_LIMIT:
-            if (parse_number(optarg, 1, 300, &o->q.limit_kmh)) {
-                fprintf(stderr, "cityquery: --limit wants a speed of 1-300 km/h\n");
+            if (number_arg("--limit", optarg, 1, 300, &o->q.limit_kmh))
                 return EX_USAGE;
-            }
             break;
         case O_QUANTITY:
             o->q.speed_quantity = optarg;
@@ -227,10 +210,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->store.database = optarg;
             break;
         case O_API:
-            if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0) {
-                fprintf(stderr, "cityquery: --api wants v1 or v2\n");
-                return EX_USAGE;
-            }
+            if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0)
+                return cli_usage_error("--api wants v1 or v2");
             o->store.v2 = strcmp(optarg, "v2") == 0;
             break;
         case O_TOKEN:
@@ -245,42 +226,40 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_STATS:
             o->stats = 1;
             break;
+        case O_TIMEOUT:
+            if (cli_duration_arg("--timeout", optarg, 1, 3600000, &v))
+                return EX_USAGE;
+            o->store.timeout_ms = (long)v;
+            break;
+        case CLI_OPT_JSON:
+            o->format = FMT_JSON;
+            break;
         case 'h':
             usage(stdout);
             return -1;
-        case 'V':
-            printf("cityquery %s\n", CITYGATE_VERSION);
+        case CLI_OPT_VERSION:
+            cli_print_version();
             return -1;
         default:
-            usage(stderr);
-            return EX_USAGE;
+            return cli_usage_error(NULL);
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "cityquery: name one report (volume, profile, aadt, peak, speed, "
-                        "classes, completeness)\n");
-        return EX_USAGE;
-    }
+    if (optind != argc - 1)
+        return cli_usage_error("name one report (volume, profile, aadt, peak, speed, classes, "
+                               "completeness)");
     o->report = argv[optind];
-    if (!o->q.sel.site || !o->from || !o->to) {
-        fprintf(stderr, "cityquery: --site, --from and --to are required\n");
-        return EX_USAGE;
-    }
-    if (cq_tz_set(o->zone) != 0) {
-        fprintf(stderr, "cityquery: unknown time zone '%s' (an IANA name such as Europe/Madrid)\n",
-                o->zone);
-        return EX_USAGE;
-    }
-    if (cq_time_parse(o->from, &o->q.from_ms) || cq_time_parse(o->to, &o->q.to_ms)) {
-        fprintf(stderr, "cityquery: dates are YYYY-MM-DD or YYYY-MM-DDTHH:MM, not '%s'\n",
-                cq_time_parse(o->from, &o->q.from_ms) ? o->from : o->to);
-        return EX_USAGE;
-    }
-    if (o->q.from_ms >= o->q.to_ms) {
-        fprintf(stderr, "cityquery: the period %s to %s is %s\n", o->from, o->to,
-                o->q.from_ms == o->q.to_ms ? "empty" : "reversed (--to is before --from)");
-        return EX_USAGE;
-    }
+    if (!o->q.sel.site || !o->from || !o->to)
+        return cli_usage_error("--site, --from and --to are required");
+    if (cq_tz_set(o->zone) != 0)
+        return cli_usage_error("unknown time zone '%s' (an IANA name such as Europe/Madrid)",
+                               o->zone);
+    if (cq_time_parse(o->from, &o->q.from_ms) || cq_time_parse(o->to, &o->q.to_ms))
+        return cli_usage_error("dates are YYYY-MM-DD or YYYY-MM-DDTHH:MM, not '%s'",
+                               cq_time_parse(o->from, &o->q.from_ms) ? o->from : o->to);
+    if (o->q.from_ms >= o->q.to_ms)
+        return cli_usage_error("the period %s to %s is %s", o->from, o->to,
+                               o->q.from_ms == o->q.to_ms ? "empty"
+                                                          : "reversed (--to is before --from)");
     return 0;
 }
 
@@ -338,7 +317,7 @@ static int write_report(FILE *out, const struct options *o, const struct cq_repo
         for (size_t i = 0; i < r->n_tables; i++)
             if (o->table ? strcmp(r->tables[i].name, o->table) == 0 : i == 0)
                 return cq_table_csv(out, &r->tables[i]);
-        fprintf(stderr, "cityquery: report %s has no table '%s'; it has:", r->kind, o->table);
+        fprintf(stderr, "%s: report %s has no table '%s'; it has:", cli_prog(), r->kind, o->table);
         for (size_t i = 0; i < r->n_tables; i++)
             fprintf(stderr, " %s", r->tables[i].name);
         fputc('\n', stderr);
@@ -367,13 +346,14 @@ int main(int argc, char **argv)
     FILE *out = stdout;
     int ex;
 
+    cli_init(argv[0]);
     memset(&o, 0, sizeof o);
     memset(&r, 0, sizeof r);
     ex = parse_args(argc, argv, &o);
     if (ex)
         return ex < 0 ? EX_OK : ex;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || cq_store_new(&o.store, &store)) {
-        fprintf(stderr, "cityquery: cannot start the HTTP client\n");
+        cli_error("cannot start the HTTP client");
         return EX_SOFTWARE;
     }
     o.q.store = store;
@@ -381,19 +361,19 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = cq_report_run(o.report, &o.q, &r, why, sizeof why);
     if (rc) {
-        fprintf(stderr, "cityquery: %s\n", why[0] ? why : gw_strerror(rc));
+        cli_error("%s", why[0] ? why : gw_strerror(rc));
         ex = rc == GW_ENOTFOUND && strstr(why, "unknown site") ? EX_NOUSER
              : rc == GW_EINVAL && !strstr(why, "store")        ? EX_USAGE
                                                                : exit_code(rc);
         goto out;
     }
     if (o.output && !(out = fopen(o.output, "w"))) {
-        fprintf(stderr, "cityquery: cannot write %s: %s\n", o.output, strerror(errno));
+        cli_error("cannot write %s: %s", o.output, strerror(errno));
         ex = EX_IOERR;
         goto out;
     }
     if (write_report(out, &o, &r) != 0 || (out != stdout ? fclose(out) : fflush(out)) != 0) {
-        fprintf(stderr, "cityquery: the report could not be written\n");
+        cli_error("the report could not be written");
         ex = EX_IOERR;
         out = stdout;
         goto out;
@@ -401,12 +381,12 @@ int main(int argc, char **argv)
     out = stdout;
     for (size_t i = 0; i < r.n_notes; i++)
         if (r.incomplete && strstr(r.notes[i], "complete:"))
-            fprintf(stderr, "cityquery: warning: %s\n", r.notes[i]);
+            cli_error("warning: %s", r.notes[i]);
     if (o.stats) {
         struct cq_store_stats st;
         cq_store_stats(store, &st);
-        fprintf(stderr, "cityquery: %llu queries, %llu bytes read from the store\n",
-                (unsigned long long)st.queries, (unsigned long long)st.bytes);
+        cli_error("%llu queries, %llu bytes read from the store", (unsigned long long)st.queries,
+                  (unsigned long long)st.bytes);
     }
 out:
     cq_report_fini(&r);
