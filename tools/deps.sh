@@ -7,7 +7,7 @@ CITYGATE_PACKAGES=(
     libpaho-mqtt-dev libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev
     libinih-dev libjansson-dev uthash-dev libjsmn-dev zlib1g-dev
     mosquitto mosquitto-clients influxdb victoria-metrics
-    tzdata python3
+    tzdata python3 gnuplot-nox
 )
 
 # Installs the packages that are not installed yet, with any extra ones named

@@ -8,7 +8,8 @@
  * sketch's stated error of the exact 85th percentile of all speeds (and the
  * mean of the stored p85 values shown to miss it), completeness and the gap
  * exact after the test deletes two hours of one node, the CSV read by
- * Python's csv module, and every kind of bad input with its exit code.
+ * Python's csv module, the PNG, SVG and HTML charts, and every kind of bad
+ * input with its exit code.
  */
 #include <math.h>
 #include <signal.h>
@@ -341,6 +342,92 @@ static void check_completeness(struct gwt *t)
     json_decref(doc);
 }
 
+/* The whole of a file, NUL-terminated, or NULL; *len gets its size. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        *len = (size_t)n;
+    }
+    return buf;
+}
+
+/*
+ * Charts by gnuplot: the PNG is a PNG of the size asked (its IHDR), the SVG
+ * holds the rendered axis label, and the HTML page embeds its chart and
+ * tables and fetches nothing.
+ */
+static void check_charts(void)
+{
+    char dir[] = "/tmp/cityquery-charts-XXXXXX", args[768], path[300];
+    size_t len = 0;
+    char *data;
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+
+    snprintf(args, sizeof args,
+             "profile --site site-00 --from %s --to %s --chart %s/profile.png --html %s/p.html",
+             from_text, to_text, dir, dir);
+    CU_ASSERT_EQUAL(run(args, NULL), 0);
+    snprintf(path, sizeof path, "%s/profile.png", dir);
+    data = slurp(path, &len);
+    CU_ASSERT_FATAL(data != NULL);
+    CU_ASSERT(len > 5000);
+    CU_ASSERT(memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(data + 12, "IHDR", 4) == 0);
+    const unsigned char *u = (const unsigned char *)data;
+    CU_ASSERT_EQUAL((u[16] << 24) | (u[17] << 16) | (u[18] << 8) | u[19], 960);
+    CU_ASSERT_EQUAL((u[20] << 24) | (u[21] << 16) | (u[22] << 8) | u[23], 540);
+    free(data);
+    unlink(path);
+
+    snprintf(path, sizeof path, "%s/p.html", dir);
+    data = slurp(path, &len);
+    CU_ASSERT_FATAL(data != NULL);
+    CU_ASSERT(strstr(data, "<svg") != NULL && strstr(data, "<table>") != NULL);
+    CU_ASSERT(strstr(data, "vehicles per hour") != NULL);
+    CU_ASSERT(strstr(data, "src=") == NULL && strstr(data, "href=\"http") == NULL &&
+              strstr(data, "href='http") == NULL);
+    free(data);
+    unlink(path);
+
+    static const char *const kinds[][2] = {
+        {"volume --by hour", "vehicles"},
+        {"speed", "v85 [km/h]"},
+        {"peak", "peak hour volume (vehicles)"},
+        {"completeness", "observed (%)"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        snprintf(path, sizeof path, "%s/chart%zu.svg", dir, i);
+        snprintf(args, sizeof args, "%s --site site-00 --from %s --to %s --chart %s", kinds[i][0],
+                 from_text, to_text, path);
+        CU_ASSERT_EQUAL(run(args, NULL), 0);
+        data = slurp(path, &len);
+        CU_ASSERT_FATAL(data != NULL);
+        char label[96];
+        snprintf(label, sizeof label, ">%s</tspan></text>", kinds[i][1]);
+        if (!strstr(data, label))
+            fprintf(stderr, "%s: no rendered label %s\n", kinds[i][0], label);
+        CU_ASSERT(strstr(data, "<svg") != NULL && strstr(data, label) != NULL);
+        free(data);
+        unlink(path);
+    }
+    snprintf(args, sizeof args, "volume --site site-00 --from %s --to %s --chart %s/x.gif",
+             from_text, to_text, dir);
+    CU_ASSERT_EQUAL(run(args, NULL), 64);
+    rmdir(dir);
+}
+
 /* Bad input: each gets its message and exit code, and no report on stdout. */
 static void check_bad_input(void)
 {
@@ -395,6 +482,7 @@ static void test_reports(void)
     check_csv();
     check_peak();
     check_speed(&t);
+    check_charts();
     check_bad_input();
     check_completeness(&t);
     CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);

@@ -21,13 +21,15 @@
 #include <curl/curl.h>
 
 #include "cli.h"
+#include "chart.h"
 #include "err.h"
+#include "html.h"
 #include "report.h"
 
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct options {
-    const char *report, *zone, *from, *to, *table, *output;
+    const char *report, *zone, *from, *to, *table, *output, *chart, *html;
     enum format format;
     int stats;
     struct cq_store_config store;
@@ -64,6 +66,9 @@ static void usage(FILE *out)
             "      --api v1|v2         InfluxDB 1.x, or 2.x's 1.x-compatible API (default v1)\n"
             "      --token TOKEN       2.x API token (default $CITYQUERY_TOKEN)\n"
             "      --user USER, --password PASS   1.x credentials\n"
+            "      --chart FILE        also draw the report's chart (FILE.png or FILE.svg,\n"
+            "                          by gnuplot)\n"
+            "      --html FILE         also write one self-contained HTML page of the report\n"
             "      --timeout DURATION  longest wait for one store answer (default 60s)\n"
             "      --stats             print the store queries and bytes read on stderr\n"
             "  -h, --help              this text\n"
@@ -101,7 +106,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         O_USER,
         O_PASSWORD,
         O_STATS,
-        O_TIMEOUT
+        O_TIMEOUT,
+        O_CHART,
+        O_HTML
     };
     static const struct option opts[] = {
         {"site", required_argument, NULL, 's'},
@@ -126,6 +133,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"password", required_argument, NULL, O_PASSWORD},
         {"stats", no_argument, NULL, O_STATS},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"chart", required_argument, NULL, O_CHART},
+        {"html", required_argument, NULL, O_HTML},
         {"json", no_argument, NULL, CLI_OPT_JSON},
         CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
@@ -231,6 +240,12 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return EX_USAGE;
             o->store.timeout_ms = (long)v;
             break;
+        case O_CHART:
+            o->chart = optarg;
+            break;
+        case O_HTML:
+            o->html = optarg;
+            break;
         case CLI_OPT_JSON:
             o->format = FMT_JSON;
             break;
@@ -301,9 +316,21 @@ static json_t *report_json(const struct options *o, const struct cq_report *r)
     return obj;
 }
 
+/* The line that says what a report covers: selection, period, zone and level. */
+static void heading(const struct options *o, const struct cq_report *r, char *buf, size_t cap)
+{
+    char from[CQ_ISO8601_MAX], to[CQ_ISO8601_MAX], lane[16] = "all";
+    cq_time_iso8601(o->q.from_ms, from, sizeof from);
+    cq_time_iso8601(o->q.to_ms, to, sizeof to);
+    if (o->q.sel.lane)
+        snprintf(lane, sizeof lane, "%u", o->q.sel.lane);
+    snprintf(buf, cap, "site %s, node %s, lane %s; %s to %s (%s); %s windows", o->q.sel.site,
+             o->q.sel.node_glob ? o->q.sel.node_glob : "*", lane, from, to, o->zone, r->level);
+}
+
 static int write_report(FILE *out, const struct options *o, const struct cq_report *r)
 {
-    char from[CQ_ISO8601_MAX], to[CQ_ISO8601_MAX];
+    char head[256];
     int rc = 0;
 
     if (o->format == FMT_JSON) {
@@ -323,11 +350,8 @@ static int write_report(FILE *out, const struct options *o, const struct cq_repo
         fputc('\n', stderr);
         return GW_EINVAL;
     }
-    cq_time_iso8601(o->q.from_ms, from, sizeof from);
-    cq_time_iso8601(o->q.to_ms, to, sizeof to);
-    fprintf(out, "cityquery %s: site %s, node %s, lane %s; %s to %s (%s); %s windows\n\n", r->kind,
-            o->q.sel.site, o->q.sel.node_glob ? o->q.sel.node_glob : "*",
-            o->q.sel.lane ? "" : "all", from, to, o->zone, r->level);
+    heading(o, r, head, sizeof head);
+    fprintf(out, "cityquery %s: %s\n\n", r->kind, head);
     for (size_t i = 0; i < r->n_tables && rc == 0; i++) {
         rc = cq_table_print(out, &r->tables[i]);
         fputc('\n', out);
@@ -372,13 +396,28 @@ int main(int argc, char **argv)
         ex = EX_IOERR;
         goto out;
     }
-    if (write_report(out, &o, &r) != 0 || (out != stdout ? fclose(out) : fflush(out)) != 0) {
-        cli_error("the report could not be written");
-        ex = EX_IOERR;
-        out = stdout;
+    rc = write_report(out, &o, &r);
+    if ((out != stdout ? fclose(out) : fflush(out)) != 0 && rc == 0)
+        rc = GW_EIO;
+    out = stdout;
+    if (rc) {
+        if (rc != GW_EINVAL)
+            cli_error("the report could not be written");
+        ex = rc == GW_EINVAL ? EX_USAGE : EX_IOERR;
         goto out;
     }
-    out = stdout;
+    if (o.chart)
+        rc = cq_chart_write(&r, o.chart, why, sizeof why);
+    if (rc == 0 && o.html) {
+        char head[256];
+        heading(&o, &r, head, sizeof head);
+        rc = cq_html_write(&r, head, o.html, why, sizeof why);
+    }
+    if (rc) {
+        cli_error("%s", why);
+        ex = rc == GW_EINVAL ? EX_USAGE : EX_IOERR;
+        goto out;
+    }
     for (size_t i = 0; i < r.n_notes; i++)
         if (r.incomplete && strstr(r.notes[i], "complete:"))
             cli_error("warning: %s", r.notes[i]);
