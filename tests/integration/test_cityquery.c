@@ -5,8 +5,9 @@
  * takes them up to 11 h late, so the history is written now), then each
  * report is checked against the test's own figures: volumes exact per
  * 15 min and per hour, the peak hour and its PHF exact, v85 within the
- * sketch's stated error of the exact 85th percentile of all speeds (and the
- * mean of the stored p85 values shown to miss it), completeness and the gap
+ * sketch's stated error of the exact 85th percentile of all vehicle speeds
+ * (and the mean of the stored v85 values shown to miss it), class counts
+ * exact, completeness and the gap
  * exact after the test deletes two hours of one node, the CSV read by
  * Python's csv module, the PNG, SVG and HTML charts, and every kind of bad
  * input with its exit code.
@@ -32,13 +33,14 @@
 #define Q15 (HOURS * 4)
 #define HOUR_MS 3600000LL
 #define ALPHA 0.02
+#define VEHICLES 3 /* vehicle records per frame */
 
 static const char *citygate, *cityquery;
 static int64_t from_ms; /* the first hour of the history, UTC */
 static char from_text[32], to_text[32];
 static double volume15[Q15]; /* site-00's vehicles per 15 min */
-static double speeds[2 * MINUTES];
-static size_t n_speeds;
+static double speeds[2 * MINUTES * VEHICLES];
+static size_t n_speeds, n_trucks;
 
 /* Vehicles in minute k of device d: a low base and one busy hour (the fifth). */
 static double chosen_volume(int d, int k)
@@ -47,10 +49,20 @@ static double chosen_volume(int d, int k)
     return k / 60 == 4 ? peak[(k % 60) / 15] + d : 3 + (k + d) % 5;
 }
 
-/* Speed of minute k: slow in even hours, fast in odd ones, so window p85s differ widely. */
-static double chosen_speed(int d, int k)
+/*
+ * Speed of vehicle j in minute k: slow in even hours, fast in odd ones, so
+ * the windows' v85 differ widely. Multiples of 0.25 travel exactly as the
+ * frame's float.
+ */
+static double chosen_speed(int d, int k, int j)
 {
-    return (k / 60) % 2 ? 60 + (k % 10) * 2.5 + d : 30 + (k % 10) + d;
+    return (k / 60) % 2 ? 60 + (k % 10) * 2.5 + d + j * 0.5 : 30 + (k % 10) + d + j * 0.25;
+}
+
+/* Class of vehicle j in minute k: every third a truck. */
+static Citygate__V1__VehicleClass chosen_class(int k, int j)
+{
+    return (k + j) % 3 == 0 ? CITYGATE__V1__VEHICLE_CLASS__TRUCK : CITYGATE__V1__VEHICLE_CLASS__CAR;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -123,18 +135,32 @@ static void fill_store(struct gwt *t)
 
     for (int k = 0; k < MINUTES; k++) {
         for (int d = 0; d < DEVICES; d++) {
-            double v = chosen_volume(d, k), s = chosen_speed(d, k);
-            struct gwt_reading r[] = {
-                {CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, v, 1, 0},
-                {CITYGATE__V1__QUANTITY__SPEED, s, 1, 0},
-            };
-            if (d % SITES == 0) {
-                volume15[k / 15] += v;
-                speeds[n_speeds++] = s;
+            double v = chosen_volume(d, k);
+            struct gwt_reading r = {CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, v, 1, 0};
+            struct gwt_parts parts;
+            Citygate__V1__Vehicle veh[VEHICLES], *vp[VEHICLES];
+            uint64_t ts = (uint64_t)(from_ms + k * 60000LL + 30000);
+
+            gwt_frame_parts(t, d, 7000 + (uint64_t)d, (uint64_t)k + 1, ts, &r, 1, &parts);
+            for (int j = 0; j < VEHICLES; j++) {
+                citygate__v1__vehicle__init(&veh[j]);
+                veh[j].offset_ms = -j * 10000; /* detected before the frame was sent */
+                veh[j].lane = 1;
+                veh[j].speed_kmh = (float)chosen_speed(d, k, j);
+                veh[j].length_m = 4.5f;
+                veh[j].vehicle_class = chosen_class(k, j);
+                veh[j].sensor_id = "radar-1";
+                vp[j] = &veh[j];
+                if (d % SITES == 0) {
+                    speeds[n_speeds++] = chosen_speed(d, k, j);
+                    n_trucks += veh[j].vehicle_class == CITYGATE__V1__VEHICLE_CLASS__TRUCK;
+                }
             }
-            size_t len =
-                gwt_frame(t, d, 7000 + (uint64_t)d, (uint64_t)k + 1,
-                          (uint64_t)(from_ms + k * 60000LL + 30000), r, 2, frame, sizeof frame);
+            parts.f.vehicles = vp;
+            parts.f.n_vehicles = VEHICLES;
+            if (d % SITES == 0)
+                volume15[k / 15] += v;
+            size_t len = gwt_frame_sign(d, &parts.f, frame, sizeof frame);
             gwt_topic(t, d, topic, sizeof topic);
             gwt_publish(t, topic, frame, len);
         }
@@ -142,28 +168,26 @@ static void fill_store(struct gwt *t)
     gwt_publish_wait(t);
     CU_ASSERT_EQUAL(gwt_wait_metric(t, "citygate_frames_accepted_total", DEVICES * MINUTES, 60000),
                     DEVICES * MINUTES);
-    char q[256];
-    snprintf(q, sizeof q,
-             "SELECT \"sum\" FROM rp_1h.traffic WHERE quantity = 'traffic_volume' AND "
-             "time >= %lldms GROUP BY * ",
-             (long long)from_ms);
-    /* Every 15-min and 1-h window of both quantities, and nothing pending. */
-    json_t *res = NULL;
-    size_t rows = 0;
-    snprintf(q, sizeof q,
-             "SELECT count(\"count\") FROM rp_15m.traffic, rp_1h.traffic WHERE time >= %lldms",
-             (long long)from_ms);
-    for (uint64_t end = gwt_now_ms() + 60000; gwt_now_ms() < end; gwt_pause_ms(200)) {
-        json_decref(res);
-        res = gwt_query(t, q);
-        json_t *r = gwt_rows(res);
-        rows = r ? (size_t)json_integer_value(json_array_get(json_array_get(r, 0), 1)) : 0;
-        if (rows >= DEVICES * 2 * (Q15 + HOURS) &&
-            gwt_metric(t, "citygate_store_lines_pending") == 0)
-            break;
+    /* Every 15-min and 1-h window of volumes and vehicle speeds, and nothing pending. */
+    static const char *const rps[] = {"rp_15m", "rp_1h"}, *const qs[] = {"traffic_volume",
+                                                                         "vehicle_speed"};
+    int done = 0;
+    for (uint64_t end = gwt_now_ms() + 60000; !done && gwt_now_ms() < end; gwt_pause_ms(200)) {
+        done = gwt_metric(t, "citygate_store_lines_pending") == 0;
+        for (int i = 0; i < 4 && done; i++) {
+            char q[256];
+            snprintf(q, sizeof q,
+                     "SELECT count(\"count\") FROM %s.traffic WHERE quantity = '%s' AND "
+                     "time >= %lldms",
+                     rps[i / 2], qs[i % 2], (long long)from_ms);
+            json_t *res = gwt_query(t, q);
+            json_t *r = gwt_rows(res);
+            long long rows = r ? json_integer_value(json_array_get(json_array_get(r, 0), 1)) : 0;
+            done = rows == DEVICES * (i / 2 ? HOURS : Q15);
+            json_decref(res);
+        }
     }
-    json_decref(res);
-    CU_ASSERT_FATAL(rows >= DEVICES * 2 * (Q15 + HOURS));
+    CU_ASSERT_FATAL(done);
     CU_ASSERT_EQUAL(gwt_metric(t, "citygate_values_too_late_total"), 0);
 }
 
@@ -275,23 +299,21 @@ static void check_speed(struct gwt *t)
     json_t *doc = report_json("speed", "--limit 50");
     json_t *row = json_array_get(rows_of(doc, "speed"), 0);
     qsort(speeds, n_speeds, sizeof *speeds, cmp_double);
-    double v85 = speeds[(size_t)floor(0.85 * (double)(n_speeds - 1))];
-    CU_ASSERT_EQUAL(num(row, "readings"), n_speeds);
+    double v85 = speeds[(85 * n_speeds + 99) / 100 - 1]; /* nearest rank: ceil(0.85 n) */
+    CU_ASSERT_EQUAL(num(row, "vehicles"), n_speeds);
     CU_ASSERT(fabs(num(row, "v85") - v85) <= ALPHA * v85 + 0.05); /* + the printed rounding */
-    size_t above = 0;
-    for (size_t i = 0; i < n_speeds; i++)
-        above += speeds[i] > 50;
     printf("  v85 exact %.2f, cityquery %.1f", v85, num(row, "v85"));
     json_decref(doc);
 
     char q[256];
     snprintf(q, sizeof q,
-             "SELECT mean(p85) FROM rp_1h.traffic WHERE quantity = 'speed' AND site = 'site-00' "
+             "SELECT mean(v85) FROM rp_1h.traffic WHERE quantity = 'vehicle_speed' AND "
+             "site = 'site-00' "
              "AND time >= %lldms",
              (long long)from_ms);
     json_t *res = gwt_query(t, q);
     double naive = json_number_value(json_array_get(json_array_get(gwt_rows(res), 0), 1));
-    printf(", mean of stored p85 %.2f\n", naive);
+    printf(", mean of stored v85 %.2f\n", naive);
     CU_ASSERT(fabs(naive - v85) > 2 * ALPHA * v85);
     json_decref(res);
 }
@@ -339,6 +361,24 @@ static void check_completeness(struct gwt *t)
                                holed ? "incomplete" : "");
     }
     CU_ASSERT(json_is_false(json_object_get(doc, "complete")));
+    json_decref(doc);
+}
+
+/* Vehicle classes from the vehicle_count windows: trucks and cars exact. */
+static void check_classes(void)
+{
+    json_t *doc = report_json("classes", ""), *row;
+    size_t i, seen = 0;
+    json_array_foreach(rows_of(doc, "classes"), i, row)
+    {
+        const char *c = json_string_value(json_object_get(row, "class"));
+        double want = strcmp(c, "truck") == 0 ? (double)n_trucks : (double)(n_speeds - n_trucks);
+        CU_ASSERT(strcmp(c, "truck") == 0 || strcmp(c, "car") == 0);
+        CU_ASSERT_EQUAL(num(row, "vehicles"), want);
+        CU_ASSERT(fabs(num(row, "share") - 100 * want / (double)n_speeds) < 0.005);
+        seen++;
+    }
+    CU_ASSERT_EQUAL(seen, 2);
     json_decref(doc);
 }
 
@@ -482,6 +522,7 @@ static void test_reports(void)
     check_csv();
     check_peak();
     check_speed(&t);
+    check_classes();
     check_charts();
     check_bad_input();
     check_completeness(&t);

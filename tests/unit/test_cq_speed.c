@@ -1,8 +1,9 @@
 /*
- * test_cq_speed.c -- speeds merged from stored window summaries: v85 within
- * the summary's stated error of the exact 85th percentile of all values,
- * the naive mean of the windows' p85 shown to differ, the share above a
- * limit, and refusals of text that is not a summary.
+ * test_cq_speed.c -- vehicle speeds merged from stored window sketches by
+ * the gateway's merge rule: v85 within the sketch's stated error of the
+ * exact nearest-rank 85th percentile of all vehicles, the naive mean of the
+ * windows' v85 shown to differ, the share above a limit, and refusals of
+ * text that is not a sketch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,10 +32,34 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The exact value of rank floor(q (n - 1)) of sorted[]: what the summary promises to approach. */
+/*
+ * The exact nearest-rank q-percentile of sorted[]: the value of 1-based rank
+ * ceil(q n), at least 1 (what the sketch promises to approach), computed
+ * here with an integer ceiling so that 0.85 * 20 is exactly 17.
+ */
 static double exact(const double *sorted, size_t n, double q)
 {
-    return sorted[(size_t)floor(q * (double)(n - 1))];
+    size_t permille = (size_t)llround(q * 1000), rank = (permille * n + 999) / 1000;
+    return sorted[rank ? rank - 1 : 0];
+}
+
+/* Folds one window's values as the gateway stores them: count, sum, min, max, sketch text. */
+static void add_window(struct gw_traffic *t, const double *v, size_t n)
+{
+    struct gw_qsketch sk;
+    char text[GW_QSKETCH_TEXT_MAX];
+    struct cq_speed_window w = {.count = n, .min = v[0], .max = v[0]};
+    gw_qsketch_init(&sk);
+    for (size_t i = 0; i < n; i++) {
+        w.sum += v[i];
+        w.min = fmin(w.min, v[i]);
+        w.max = fmax(w.max, v[i]);
+        CU_ASSERT_FATAL(gw_qsketch_add(&sk, v[i]) == 0);
+    }
+    CU_ASSERT_FATAL(gw_qsketch_format(&sk, text, sizeof text, &w.sketch_len) == 0);
+    w.sketch = text;
+    CU_ASSERT_FATAL(cq_speed_add(t, &w) == 0);
+    gw_qsketch_fini(&sk);
 }
 
 /*
@@ -47,120 +72,107 @@ static void test_week_v85(void)
     static double all[200000];
     size_t n_all = 0;
     double sum_p85 = 0, sum_all = 0;
-    struct cq_speed merged;
-    char text[GW_QSKETCH_TEXT_MAX];
+    struct gw_traffic merged;
+    struct gw_traffic_figures f;
 
-    cq_speed_init(&merged);
+    gw_traffic_init(&merged);
     for (int w = 0; w < N_WINDOWS; w++) {
         int hour = (w / 4) % 24;
         int busy = (hour >= 7 && hour <= 9) || (hour >= 17 && hour <= 19);
         size_t n = busy ? 250 : (hour < 6 ? 8 : 60);
         double base = busy ? 25 : (hour < 6 ? 70 : 50);
-        struct gw_qsketch sk;
-        double window_values[256], sum = 0, p85 = 0, w_sorted[256];
-        size_t len = 0;
+        double values[256], sorted[256];
 
-        gw_qsketch_init(&sk);
         for (size_t i = 0; i < n; i++) {
-            double v = base + 30 * rng_unit() * rng_unit();
-            window_values[i] = v;
-            all[n_all++] = v;
-            sum += v;
-            CU_ASSERT_FATAL(gw_qsketch_add(&sk, v) == 0);
+            values[i] = base + 30 * rng_unit() * rng_unit();
+            all[n_all++] = values[i];
+            sum_all += values[i];
         }
-        memcpy(w_sorted, window_values, n * sizeof *w_sorted);
-        qsort(w_sorted, n, sizeof *w_sorted, cmp_double);
-        p85 = exact(w_sorted, n, 0.85);
-        sum_p85 += p85;
-        sum_all += sum;
-        CU_ASSERT_FATAL(gw_qsketch_format(&sk, text, sizeof text, &len) == 0);
-        CU_ASSERT_FATAL(cq_speed_add_text(&merged, n, sum, text, len) == 0);
-        gw_qsketch_fini(&sk);
+        memcpy(sorted, values, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_double);
+        sum_p85 += exact(sorted, n, 0.85);
+        add_window(&merged, values, n);
     }
     qsort(all, n_all, sizeof *all, cmp_double);
 
-    struct cq_speed_figures f;
-    CU_ASSERT_FATAL(cq_speed_figures(&merged, 0, &f) == 0);
-    CU_ASSERT_EQUAL(f.count, n_all);
-    CU_ASSERT(fabs(f.mean - sum_all / (double)n_all) < 1e-9 * f.mean);
+    gw_traffic_figures(&merged, 7 * 86400000LL, &f);
+    CU_ASSERT_FATAL(f.has & GW_TF_SPEED);
+    CU_ASSERT_EQUAL(f.vehicles, n_all);
+    CU_ASSERT(fabs(f.speed_mean_kmh - sum_all / (double)n_all) < 1e-9 * f.speed_mean_kmh);
     const double qs[] = {0.15, 0.50, 0.85, 0.95};
-    const double got[] = {f.v15, f.v50, f.v85, f.v95};
+    const double got[] = {f.v15_kmh, f.v50_kmh, f.v85_kmh, f.v95_kmh};
     for (int i = 0; i < 4; i++) {
         double want = exact(all, n_all, qs[i]);
         CU_ASSERT(fabs(got[i] - want) <= GW_QSKETCH_ALPHA * want);
     }
-    CU_ASSERT(isnan(f.pct_over));
 
-    /* The naive figure: the mean of the windows' own p85, off by far more than the error. */
+    /* The naive figure: the mean of the windows' own v85, off by far more than the error. */
     double naive = sum_p85 / N_WINDOWS, v85 = exact(all, n_all, 0.85);
-    printf("\n  v85 exact %.2f, merged %.2f, mean of window p85 %.2f\n", v85, f.v85, naive);
+    printf("\n  v85 exact %.2f, merged %.2f, mean of window v85 %.2f\n", v85, f.v85_kmh, naive);
     CU_ASSERT(fabs(naive - v85) > 4 * GW_QSKETCH_ALPHA * v85);
 
-    /* Share above 50 km/h: between the exact shares above 50 (1 +- alpha), give or take a rank. */
-    CU_ASSERT_FATAL(cq_speed_figures(&merged, 50, &f) == 0);
+    /* Share above 50 km/h: between the exact shares above 50 (1 +- alpha), give or take one. */
+    double over;
+    CU_ASSERT_FATAL(cq_speed_pct_over(&merged, 50, &over) == 0);
     size_t above_hi = 0, above_lo = 0;
     for (size_t i = 0; i < n_all; i++) {
         above_hi += all[i] > 50 * (1 + GW_QSKETCH_ALPHA);
         above_lo += all[i] > 50 * (1 - GW_QSKETCH_ALPHA);
     }
     double one = 100.0 / (double)n_all;
-    CU_ASSERT(f.pct_over >= 100.0 * (double)above_hi / (double)n_all - one);
-    CU_ASSERT(f.pct_over <= 100.0 * (double)above_lo / (double)n_all + one);
-    CU_ASSERT_FATAL(cq_speed_figures(&merged, 500, &f) == 0);
-    CU_ASSERT_EQUAL(f.pct_over, 0);
-    CU_ASSERT_FATAL(cq_speed_figures(&merged, 1, &f) == 0);
-    CU_ASSERT_EQUAL(f.pct_over, 100);
-    cq_speed_fini(&merged);
+    CU_ASSERT(over >= 100.0 * (double)above_hi / (double)n_all - one);
+    CU_ASSERT(over <= 100.0 * (double)above_lo / (double)n_all + one);
+    CU_ASSERT(cq_speed_pct_over(&merged, 500, &over) == 0 && over == 0);
+    CU_ASSERT(cq_speed_pct_over(&merged, 1, &over) == 0 && over == 100);
+    gw_traffic_fini(&merged);
 }
 
-/* Partial windows of one series from two gateways merge to the figures of the whole. */
+/* Partial windows of one lane from two gateways merge to the figures of the whole. */
 static void test_partials(void)
 {
-    struct gw_qsketch a, b, whole;
-    struct cq_speed s;
+    double a[100], b[100], both[200];
+    struct gw_traffic t, whole;
+    struct gw_traffic_figures f, fw;
+
+    for (int i = 0; i < 100; i++) {
+        a[i] = 30 + i * 0.5;
+        b[i] = 60 + i * 0.25;
+        both[i] = a[i];
+        both[100 + i] = b[i];
+    }
+    gw_traffic_init(&t);
+    gw_traffic_init(&whole);
+    add_window(&t, a, 100);
+    add_window(&t, b, 100);
+    add_window(&whole, both, 200);
+    gw_traffic_figures(&t, 900000, &f);
+    gw_traffic_figures(&whole, 900000, &fw);
+    CU_ASSERT_EQUAL(f.v85_kmh, fw.v85_kmh);
+    CU_ASSERT_EQUAL(f.vehicles, 200);
+    CU_ASSERT_EQUAL(f.speed_mean_kmh, fw.speed_mean_kmh);
+
+    /* Text that is not a sketch, or whose count disagrees with the count field: refused. */
+    struct cq_speed_window bad = {
+        .count = 1, .sum = 1, .min = 1, .max = 1, .sketch = "garbage", .sketch_len = 7};
+    CU_ASSERT(cq_speed_add(&t, &bad) == GW_EINVAL);
     char text[GW_QSKETCH_TEXT_MAX];
     size_t len;
-    double sum_a = 0, sum_b = 0, va, vb;
+    gw_qsketch_format(&whole.speed, text, sizeof text, &len);
+    struct cq_speed_window wrong = {
+        .count = 99, .sum = 1, .min = 1, .max = 1, .sketch = text, .sketch_len = len};
+    CU_ASSERT(cq_speed_add(&t, &wrong) == GW_EINVAL);
+    gw_traffic_figures(&t, 900000, &f);
+    CU_ASSERT_EQUAL(f.vehicles, 200);
 
-    gw_qsketch_init(&a);
-    gw_qsketch_init(&b);
-    gw_qsketch_init(&whole);
-    for (int i = 0; i < 100; i++) {
-        va = 30 + i * 0.5;
-        vb = 60 + i * 0.25;
-        sum_a += va;
-        sum_b += vb;
-        gw_qsketch_add(&a, va);
-        gw_qsketch_add(&b, vb);
-        gw_qsketch_add(&whole, va);
-        gw_qsketch_add(&whole, vb);
-    }
-    cq_speed_init(&s);
-    CU_ASSERT_FATAL(gw_qsketch_format(&a, text, sizeof text, &len) == 0);
-    CU_ASSERT(cq_speed_add_text(&s, 100, sum_a, text, len) == 0);
-    CU_ASSERT_FATAL(gw_qsketch_format(&b, text, sizeof text, &len) == 0);
-    CU_ASSERT(cq_speed_add_text(&s, 100, sum_b, text, len) == 0);
-    struct cq_speed_figures f;
-    CU_ASSERT_FATAL(cq_speed_figures(&s, 0, &f) == 0);
-    double want;
-    CU_ASSERT_FATAL(gw_qsketch_quantile(&whole, 0.85, &want) == 0);
-    CU_ASSERT_EQUAL(f.v85, want);
-    CU_ASSERT_EQUAL(f.count, 200);
-
-    /* Text that is not a summary, or whose count disagrees with the count field: refused. */
-    CU_ASSERT(cq_speed_add_text(&s, 1, 1, "garbage", 7) == GW_EINVAL);
-    CU_ASSERT(cq_speed_add_text(&s, 99, sum_b, text, len) == GW_EINVAL);
-    CU_ASSERT_FATAL(cq_speed_figures(&s, 0, &f) == 0);
-    CU_ASSERT_EQUAL(f.count, 200);
-
-    struct cq_speed empty;
-    cq_speed_init(&empty);
-    CU_ASSERT(cq_speed_figures(&empty, 0, &f) == GW_ENOTFOUND);
-    cq_speed_fini(&empty);
-    cq_speed_fini(&s);
-    gw_qsketch_fini(&a);
-    gw_qsketch_fini(&b);
-    gw_qsketch_fini(&whole);
+    struct gw_traffic empty;
+    double over;
+    gw_traffic_init(&empty);
+    gw_traffic_figures(&empty, 900000, &f);
+    CU_ASSERT(!(f.has & GW_TF_SPEED));
+    CU_ASSERT(cq_speed_pct_over(&empty, 50, &over) == GW_ENOTFOUND);
+    gw_traffic_fini(&empty);
+    gw_traffic_fini(&t);
+    gw_traffic_fini(&whole);
 }
 
 int main(void)

@@ -200,18 +200,27 @@ struct speed_ctx {
 static int speed_row(void *ctx, json_t *tags, int64_t time_ms, json_t *row)
 {
     struct speed_ctx *sp = ctx;
-    json_t *count = json_array_get(row, 1), *sum = json_array_get(row, 2);
-    const char *sketch = json_string_value(json_array_get(row, 3));
+    json_t *count = json_array_get(row, 1);
+    const char *sketch = json_string_value(json_array_get(row, 5));
     const char *node = json_string_value(json_object_get(tags, "node"));
-    if (!node || !json_is_integer(count) || json_integer_value(count) < 0 || !json_is_number(sum) ||
-        !sketch) {
+    struct cq_speed_window w = {0};
+    for (size_t i = 2; i <= 4; i++)
+        if (!json_is_number(json_array_get(row, i)))
+            sketch = NULL;
+    if (!node || !json_is_integer(count) || json_integer_value(count) < 0 || !sketch) {
         snprintf(sp->why, sp->why_len,
-                 "the store has a speed window without count, sum or sketch (at %" PRId64 " ms)",
+                 "the store has a speed window without count, sum, min, max or sketch (at "
+                 "%" PRId64 " ms)",
                  time_ms);
         return GW_EINVAL;
     }
-    int rc = sp->fn(sp->ctx, node, time_ms, (uint64_t)json_integer_value(count),
-                    json_number_value(sum), sketch);
+    w.count = (uint64_t)json_integer_value(count);
+    w.sum = json_number_value(json_array_get(row, 2));
+    w.min = json_number_value(json_array_get(row, 3));
+    w.max = json_number_value(json_array_get(row, 4));
+    w.sketch = sketch;
+    w.sketch_len = strlen(sketch);
+    int rc = sp->fn(sp->ctx, node, time_ms, &w);
     if (rc)
         snprintf(sp->why, sp->why_len, "a speed window at %" PRId64 " ms cannot be merged: %s",
                  time_ms, gw_strerror(rc));
@@ -224,8 +233,8 @@ int cq_fetch_speed(struct cq_store *s, const struct cq_select *sel, const char *
 {
     struct speed_ctx sp = {fn, ctx, why, why_len};
     uint64_t rows = 0;
-    int rc = select_rows(s, sel, "\"count\",\"sum\",\"sketch\"", quantity, label, from_ms, to_ms,
-                         speed_row, &sp, &rows, why, why_len);
+    int rc = select_rows(s, sel, "\"count\",\"sum\",\"min\",\"max\",\"sketch\"", quantity, label,
+                         from_ms, to_ms, speed_row, &sp, &rows, why, why_len);
     if (rc == 0 && rows == 0) {
         snprintf(why, why_len, "no %s windows with a summary for this selection in the period",
                  quantity);
@@ -245,12 +254,13 @@ static int class_row(void *ctx, json_t *tags, int64_t time_ms, json_t *row)
 {
     struct class_ctx *c = ctx;
     const char *vclass = json_string_value(json_object_get(tags, "vehicle_class"));
-    json_t *sum = json_array_get(row, 1);
-    if (!vclass || !json_is_number(sum)) {
-        snprintf(c->why, c->why_len, "the store has a class count without class or sum");
+    json_t *count = json_array_get(row, 1);
+    if (!json_is_number(count)) {
+        snprintf(c->why, c->why_len, "the store has a class count without count");
         return GW_EINVAL;
     }
-    return c->fn(c->ctx, vclass, time_ms, json_number_value(sum));
+    /* A vehicle the detector could not classify has no vehicle_class tag. */
+    return c->fn(c->ctx, vclass ? vclass : "unclassified", time_ms, json_number_value(count));
 }
 
 int cq_fetch_classes(struct cq_store *s, const struct cq_select *sel, const char *label,
@@ -259,8 +269,8 @@ int cq_fetch_classes(struct cq_store *s, const struct cq_select *sel, const char
 {
     struct class_ctx c = {fn, ctx, why, why_len};
     uint64_t rows = 0;
-    int rc = select_rows(s, sel, "\"sum\"", "vehicle_class_count", label, from_ms, to_ms, class_row,
-                         &c, &rows, why, why_len);
+    int rc = select_rows(s, sel, "\"count\"", "vehicle_count", label, from_ms, to_ms, class_row, &c,
+                         &rows, why, why_len);
     if (rc == 0 && rows == 0) {
         snprintf(why, why_len, "no vehicle class counts for this selection in the period");
         rc = GW_ENOTFOUND;

@@ -42,20 +42,20 @@ int cq_fetch_check_site(struct cq_store *s, const char *site, char *why, size_t 
 int cq_fetch_volume(struct cq_store *s, const struct cq_select *sel, const char *label,
                     struct cq_grid *g, char *why, size_t why_len);
 
-/* Receives one stored speed window: node, start, then count, sum and sketch text. */
-typedef int (*cq_speed_fn)(void *ctx, const char *node, int64_t start_ms, uint64_t count,
-                           double sum, const char *sketch);
+/* Receives one stored speed window of a node (strings borrowed for the call). */
+typedef int (*cq_speed_fn)(void *ctx, const char *node, int64_t start_ms,
+                           const struct cq_speed_window *w);
 
 /*
- * Calls fn for every window of quantity (e.g. "speed") at width label in
- * [from_ms, to_ms) with a summary. Returns 0, GW_ENOTFOUND when there is
+ * Calls fn for every window of quantity (e.g. "vehicle_speed") at width
+ * label in [from_ms, to_ms) with a sketch. Returns 0, GW_ENOTFOUND when there is
  * none, fn's first non-zero return, or the errors of cq_store_query().
  */
 int cq_fetch_speed(struct cq_store *s, const struct cq_select *sel, const char *quantity,
                    const char *label, int64_t from_ms, int64_t to_ms, cq_speed_fn fn, void *ctx,
                    char *why, size_t why_len);
 
-/* Receives the vehicles of one class in one window. */
+/* Receives the vehicles of one class in one window (vehicle_count windows: their count). */
 typedef int (*cq_class_fn)(void *ctx, const char *vehicle_class, int64_t start_ms, double vehicles);
 
 /* Calls fn for every class-count window. Returns as cq_fetch_speed(). */

@@ -54,8 +54,8 @@ static void usage(FILE *out)
             "                          coarsest that answers)\n"
             "      --threshold PCT     days under PCT %% complete are flagged and left out of\n"
             "                          averages (default 100)\n"
-            "      --limit KMH         speed: share of readings above this speed\n"
-            "      --quantity NAME     speed: the stored quantity (default speed)\n"
+            "      --limit KMH         speed: share of vehicles above this speed\n"
+            "      --quantity NAME     speed: the stored quantity (default vehicle_speed)\n"
             "  -F, --format FMT        table (default), csv or json\n"
             "      --json              the same as --format json\n"
             "      --table NAME        csv: which table (default the report's first)\n"
@@ -145,7 +145,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
     o->q.by = CQ_PDAY;
     o->q.min_pct = 100;
-    o->q.speed_quantity = "speed";
+    o->q.speed_quantity = "vehicle_speed";
     o->store.url = getenv("CITYQUERY_STORE") ? getenv("CITYQUERY_STORE") : "http://127.0.0.1:8086";
     o->store.database = "citygate";
     o->store.token = getenv("CITYQUERY_TOKEN");

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "speed.h"
 #include "stats.h"
 
 const char *const cq_report_kinds[] = {"volume", "profile", "aadt",         "peak",
@@ -425,42 +426,37 @@ out:
     return rc;
 }
 
-/* Speed windows: one merged total, a cell per (day of week, hour), and a grid of readings. */
+/* Vehicle speed windows merged by the gateway's rule: one total, a cell per (day of week, hour). */
 struct speed_acc {
-    struct cq_speed total;
-    struct cq_speed cell[7][24];
-    struct cq_grid g;
+    struct gw_traffic total;
+    struct gw_traffic cell[7][24];
 };
 
-static int speed_window(void *ctx, const char *node, int64_t start_ms, uint64_t count, double sum,
-                        const char *sketch)
+static int speed_window(void *ctx, const char *node, int64_t start_ms,
+                        const struct cq_speed_window *w)
 {
     struct speed_acc *a = ctx;
-    struct cq_speed one;
+    struct gw_traffic one;
     struct cq_civil c;
-    size_t ix;
     int rc;
 
-    cq_speed_init(&one);
-    rc = cq_speed_add_text(&one, count, sum, sketch, strlen(sketch));
+    (void)node;
+    gw_traffic_init(&one);
+    rc = cq_speed_add(&one, w);
     if (rc == 0)
-        rc = cq_speed_merge(&a->total, &one);
+        rc = gw_traffic_merge(&a->total, &one);
     if (rc == 0) {
         cq_time_civil(start_ms, &c);
-        rc = cq_speed_merge(&a->cell[c.wday - 1][c.hour], &one);
+        rc = gw_traffic_merge(&a->cell[c.wday - 1][c.hour], &one);
     }
-    if (rc == 0)
-        rc = cq_grid_node(&a->g, node, &ix);
-    if (rc == 0)
-        rc = cq_grid_add(&a->g, ix, start_ms, (double)count);
-    cq_speed_fini(&one);
+    gw_traffic_fini(&one);
     return rc;
 }
 
 static const struct cq_column speed_cols[] = {
-    {"readings", NULL, CQ_COL_NUM}, {"mean", "km/h", CQ_COL_NUM},    {"v15", "km/h", CQ_COL_NUM},
-    {"v50", "km/h", CQ_COL_NUM},    {"v85", "km/h", CQ_COL_NUM},     {"v95", "km/h", CQ_COL_NUM},
-    {"limit", "km/h", CQ_COL_NUM},  {"over_limit", "%", CQ_COL_NUM},
+    {"vehicles", "veh", CQ_COL_NUM}, {"mean", "km/h", CQ_COL_NUM},    {"v15", "km/h", CQ_COL_NUM},
+    {"v50", "km/h", CQ_COL_NUM},     {"v85", "km/h", CQ_COL_NUM},     {"v95", "km/h", CQ_COL_NUM},
+    {"limit", "km/h", CQ_COL_NUM},   {"over_limit", "%", CQ_COL_NUM},
 };
 
 static const struct cq_column speed_grid_cols[] = {
@@ -472,42 +468,49 @@ static const struct cq_column speed_grid_cols[] = {
 static int report_speed(const struct cq_query *q, struct cq_report *r, char *why, size_t why_len)
 {
     struct speed_acc *a = calloc(1, sizeof *a);
-    struct cq_speed_figures f;
+    struct gw_traffic_figures f;
+    struct cq_grid g;
     size_t ix;
+    double over;
+    int64_t span = q->to_ms - q->from_ms;
     int rc = a ? 0 : GW_ENOMEM;
 
+    memset(&g, 0, sizeof g);
     if (rc)
         return rc;
-    cq_speed_init(&a->total);
+    gw_traffic_init(&a->total);
     for (int d = 0; d < 7; d++)
         for (int h = 0; h < 24; h++)
-            cq_speed_init(&a->cell[d][h]);
+            gw_traffic_init(&a->cell[d][h]);
     rc = pick_level(q, 3600000, &ix, why, why_len);
     if (rc == 0) {
         snprintf(r->level, sizeof r->level, "%s", levels[ix].label);
-        rc = cq_grid_init(&a->g, q->from_ms, q->to_ms, levels[ix].ms);
-    }
-    if (rc == 0)
         rc = cq_fetch_speed(q->store, &q->sel, q->speed_quantity, levels[ix].label, q->from_ms,
                             q->to_ms, speed_window, a, why, why_len);
-    if (rc == 0)
-        rc = cq_speed_figures(&a->total, q->limit_kmh, &f);
+    }
     if (rc == 0) {
-        struct cq_table *t =
-            add_table(r, "speed", "Speed: mean and percentiles merged from the stored summaries",
-                      speed_cols, 8);
-        rc = cq_table_add_row(t);
-        rc = rc ? rc : cq_table_set(t, 0, "%" PRIu64, f.count);
-        rc = rc ? rc : cq_table_set(t, 1, "%.1f", f.mean);
-        rc = rc ? rc : cq_table_set(t, 2, "%.1f", f.v15);
-        rc = rc ? rc : cq_table_set(t, 3, "%.1f", f.v50);
-        rc = rc ? rc : cq_table_set(t, 4, "%.1f", f.v85);
-        rc = rc ? rc : cq_table_set(t, 5, "%.1f", f.v95);
-        if (rc == 0 && q->limit_kmh > 0) {
-            rc = cq_table_set(t, 6, "%g", q->limit_kmh);
-            rc = rc ? rc : cq_table_set(t, 7, "%.1f", f.pct_over);
+        gw_traffic_figures(&a->total, span, &f);
+        if (!(f.has & GW_TF_SPEED)) {
+            snprintf(why, why_len, "no vehicle speeds for this selection in the period");
+            rc = GW_ENOTFOUND;
         }
-        note(r, "percentiles within %g %% (the stored summaries' relative accuracy)",
+    }
+    if (rc == 0) {
+        struct cq_table *t = add_table(
+            r, "speed", "Vehicle speeds: mean and percentiles merged from the stored sketches",
+            speed_cols, 8);
+        rc = cq_table_add_row(t);
+        rc = rc ? rc : cq_table_set(t, 0, "%" PRIu64, f.vehicles);
+        rc = rc ? rc : cq_table_set(t, 1, "%.1f", f.speed_mean_kmh);
+        rc = rc ? rc : cq_table_set(t, 2, "%.1f", f.v15_kmh);
+        rc = rc ? rc : cq_table_set(t, 3, "%.1f", f.v50_kmh);
+        rc = rc ? rc : cq_table_set(t, 4, "%.1f", f.v85_kmh);
+        rc = rc ? rc : cq_table_set(t, 5, "%.1f", f.v95_kmh);
+        if (rc == 0 && q->limit_kmh > 0 && cq_speed_pct_over(&a->total, q->limit_kmh, &over) == 0) {
+            rc = cq_table_set(t, 6, "%g", q->limit_kmh);
+            rc = rc ? rc : cq_table_set(t, 7, "%.1f", over);
+        }
+        note(r, "percentiles at the nearest rank, within %g %% (the stored sketches' accuracy)",
              100 * GW_QSKETCH_ALPHA);
     }
     if (rc == 0) {
@@ -516,18 +519,30 @@ static int report_speed(const struct cq_query *q, struct cq_report *r, char *why
         for (int h = 0; h < 24 && rc == 0; h++) {
             rc = cq_table_add_row(t);
             rc = rc ? rc : cq_table_set(t, 0, "%02d:00", h);
-            for (int d = 0; d < 7 && rc == 0; d++)
-                if (cq_speed_figures(&a->cell[d][h], 0, &f) == 0)
-                    rc = cq_table_set(t, 1 + (size_t)d, "%.1f", f.v85);
+            for (int d = 0; d < 7 && rc == 0; d++) {
+                gw_traffic_figures(&a->cell[d][h], span, &f);
+                if (f.has & GW_TF_SPEED)
+                    rc = cq_table_set(t, 1 + (size_t)d, "%.1f", f.v85_kmh);
+            }
         }
     }
-    if (rc == 0)
-        rc = days_table(q, &a->g, r);
-    cq_speed_fini(&a->total);
+    /* Completeness comes from the volume windows: a window without vehicles has no speed line. */
+    if (rc == 0) {
+        rc = cq_grid_init(&g, q->from_ms, q->to_ms, levels[ix].ms);
+        if (rc == 0)
+            rc = cq_fetch_volume(q->store, &q->sel, levels[ix].label, &g, why, why_len);
+        if (rc == GW_ENOTFOUND) {
+            note(r, "no traffic_volume windows: the completeness of these speeds is unknown");
+            rc = 0;
+        } else if (rc == 0) {
+            rc = days_table(q, &g, r);
+        }
+    }
+    gw_traffic_fini(&a->total);
     for (int d = 0; d < 7; d++)
         for (int h = 0; h < 24; h++)
-            cq_speed_fini(&a->cell[d][h]);
-    cq_grid_fini(&a->g);
+            gw_traffic_fini(&a->cell[d][h]);
+    cq_grid_fini(&g);
     free(a);
     return rc;
 }

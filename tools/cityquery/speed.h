@@ -1,12 +1,13 @@
 /*
- * speed.h -- speed figures merged from the stored windows: mean from the
- * summed counts and sums, percentiles from the merged quantile summaries
- * (gateway/core/qsketch.h), never from an average of stored percentiles.
+ * speed.h -- vehicle speeds from the stored vehicle_speed windows, folded
+ * and merged by the gateway's one merge rule (gateway/core/traffic.h:
+ * gw_traffic_add(), gw_traffic_merge(), gw_traffic_figures()): counts and
+ * sums add up, speed sketches merge, percentiles are read from the merged
+ * sketch at the nearest rank, never averaged.
  *
- * The merge of two summaries is the summary of the union of their values,
- * so v85 over a week of windows (from one gateway or partials from several)
- * is within GW_QSKETCH_ALPHA of the exact 85th percentile of every value
- * folded into them.
+ * The merge of two sketches is the sketch of the union of their values, so
+ * v85 over a week of windows (from one gateway or partials from several)
+ * is within GW_QSKETCH_ALPHA of the exact 85th percentile of every vehicle.
  *
  * Thread rules: plain data, one thread at a time.
  */
@@ -16,41 +17,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "qsketch.h"
+#include "traffic.h"
 
-/* Speeds merged so far. Caller storage: cq_speed_init()/cq_speed_fini(). */
-struct cq_speed {
-    uint64_t count;
-    double sum;
-    struct gw_qsketch sketch;
+/* One stored vehicle_speed window: its fields as read from the store. */
+struct cq_speed_window {
+    uint64_t count; /* vehicles */
+    double sum, min, max;
+    const char *sketch; /* the sketch field's text, borrowed */
+    size_t sketch_len;
 };
 
-/* The figures of a merged set of speeds, km/h. */
-struct cq_speed_figures {
-    uint64_t count;
-    double mean, v15, v50, v85, v95;
-    double pct_over; /* % of values above the limit; NAN without a limit */
-};
-
-void cq_speed_init(struct cq_speed *s);
-void cq_speed_fini(struct cq_speed *s);
+/*
+ * Folds the window w into t (gw_traffic_init()'ed). Returns 0; GW_EINVAL
+ * when the sketch text does not parse or does not hold count vehicles (t
+ * unchanged); GW_ENOMEM or GW_ERANGE from the merge.
+ */
+int cq_speed_add(struct gw_traffic *t, const struct cq_speed_window *w);
 
 /*
- * Merges one stored window: its count and sum fields and its sketch text
- * (len bytes, borrowed, as written by gw_qsketch_format()). Returns 0;
- * GW_EINVAL when the text does not parse or holds another count than
- * count (s unchanged); GW_ENOMEM or GW_ERANGE from the merge.
+ * The share of t's vehicles faster than limit_kmh, in percent, from the
+ * merged sketch (so within its accuracy, to one vehicle) into *out.
+ * Returns 0, or GW_ENOTFOUND when t has no vehicle speeds.
  */
-int cq_speed_add_text(struct cq_speed *s, uint64_t count, double sum, const char *text, size_t len);
-
-/* Merges src (borrowed) into dst. Returns 0, GW_ENOMEM or GW_ERANGE (dst unchanged). */
-int cq_speed_merge(struct cq_speed *dst, const struct cq_speed *src);
-
-/*
- * Fills *out from s; limit_kmh > 0 also gives the share above it (the
- * summary's rank of limit_kmh, so within its accuracy). Returns 0 or
- * GW_ENOTFOUND when s is empty.
- */
-int cq_speed_figures(const struct cq_speed *s, double limit_kmh, struct cq_speed_figures *out);
+int cq_speed_pct_over(const struct gw_traffic *t, double limit_kmh, double *out);
 
 #endif
