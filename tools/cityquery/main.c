@@ -292,28 +292,50 @@ static int exit_code(int rc)
     }
 }
 
-static json_t *report_json(const struct options *o, const struct cq_report *r)
+/* Writes the whole report as one JSON document (cli.h's writer). Returns 0 or GW_EIO. */
+static int report_json(FILE *out, const struct options *o, const struct cq_report *r)
 {
     char from[CQ_ISO8601_MAX], to[CQ_ISO8601_MAX];
-    json_t *obj = json_object(), *tables = json_object(), *notes = json_array();
+    struct cli_json j;
     cq_time_iso8601(o->q.from_ms, from, sizeof from);
     cq_time_iso8601(o->q.to_ms, to, sizeof to);
-    json_object_set_new(obj, "report", json_string(r->kind));
-    json_object_set_new(obj, "site", json_string(o->q.sel.site));
-    json_object_set_new(obj, "node", json_string(o->q.sel.node_glob ? o->q.sel.node_glob : "*"));
-    json_object_set_new(obj, "lane", o->q.sel.lane ? json_integer(o->q.sel.lane) : json_null());
-    json_object_set_new(obj, "from", json_string(from));
-    json_object_set_new(obj, "to", json_string(to));
-    json_object_set_new(obj, "zone", json_string(o->zone));
-    json_object_set_new(obj, "level", json_string(r->level));
-    json_object_set_new(obj, "complete", json_boolean(!r->incomplete));
-    for (size_t i = 0; i < r->n_tables; i++)
-        json_object_set_new(tables, r->tables[i].name, cq_table_json(&r->tables[i]));
+    cli_json_init(&j, out);
+    cli_json_begin_object(&j);
+    cli_json_key(&j, "report");
+    cli_json_str(&j, r->kind);
+    cli_json_key(&j, "site");
+    cli_json_str(&j, o->q.sel.site);
+    cli_json_key(&j, "node");
+    cli_json_str(&j, o->q.sel.node_glob ? o->q.sel.node_glob : "*");
+    cli_json_key(&j, "lane");
+    if (o->q.sel.lane)
+        cli_json_uint(&j, o->q.sel.lane);
+    else
+        cli_json_null(&j);
+    cli_json_key(&j, "from");
+    cli_json_str(&j, from);
+    cli_json_key(&j, "to");
+    cli_json_str(&j, to);
+    cli_json_key(&j, "zone");
+    cli_json_str(&j, o->zone);
+    cli_json_key(&j, "level");
+    cli_json_str(&j, r->level);
+    cli_json_key(&j, "complete");
+    cli_json_bool(&j, !r->incomplete);
+    cli_json_key(&j, "tables");
+    cli_json_begin_object(&j);
+    for (size_t i = 0; i < r->n_tables; i++) {
+        cli_json_key(&j, r->tables[i].name);
+        cq_table_json(&j, &r->tables[i]);
+    }
+    cli_json_end_object(&j);
+    cli_json_key(&j, "notes");
+    cli_json_begin_array(&j);
     for (size_t i = 0; i < r->n_notes; i++)
-        json_array_append_new(notes, json_string(r->notes[i]));
-    json_object_set_new(obj, "tables", tables);
-    json_object_set_new(obj, "notes", notes);
-    return obj;
+        cli_json_str(&j, r->notes[i]);
+    cli_json_end_array(&j);
+    cli_json_end_object(&j);
+    return j.error || ferror(out) ? GW_EIO : 0;
 }
 
 /* The line that says what a report covers: selection, period, zone and level. */
@@ -333,13 +355,8 @@ static int write_report(FILE *out, const struct options *o, const struct cq_repo
     char head[256];
     int rc = 0;
 
-    if (o->format == FMT_JSON) {
-        json_t *obj = report_json(o, r);
-        rc = obj && json_dumpf(obj, out, JSON_INDENT(1) | JSON_PRESERVE_ORDER) == 0 ? 0 : GW_EIO;
-        fputc('\n', out);
-        json_decref(obj);
-        return rc;
-    }
+    if (o->format == FMT_JSON)
+        return report_json(out, o, r);
     if (o->format == FMT_CSV) {
         for (size_t i = 0; i < r->n_tables; i++)
             if (o->table ? strcmp(r->tables[i].name, o->table) == 0 : i == 0)

@@ -146,38 +146,41 @@ int cq_table_csv(FILE *out, const struct cq_table *t)
     return ferror(out) ? GW_EIO : 0;
 }
 
-json_t *cq_table_json(const struct cq_table *t)
+void cq_table_json(struct cli_json *j, const struct cq_table *t)
 {
-    json_t *obj = json_object(), *cols = json_array(), *rows = json_array();
-    if (!obj || !cols || !rows)
-        goto fail;
-    json_object_set_new(obj, "title", json_string(t->title));
+    cli_json_begin_object(j);
+    cli_json_key(j, "title");
+    cli_json_str(j, t->title);
+    cli_json_key(j, "columns");
+    cli_json_begin_array(j);
     for (size_t c = 0; c < t->n_cols; c++) {
-        json_t *col = json_object();
-        json_object_set_new(col, "name", json_string(t->cols[c].name));
-        json_object_set_new(col, "unit",
-                            t->cols[c].unit ? json_string(t->cols[c].unit) : json_null());
-        json_array_append_new(cols, col);
+        cli_json_begin_object(j);
+        cli_json_key(j, "name");
+        cli_json_str(j, t->cols[c].name);
+        cli_json_key(j, "unit");
+        if (t->cols[c].unit)
+            cli_json_str(j, t->cols[c].unit);
+        else
+            cli_json_null(j);
+        cli_json_end_object(j);
     }
+    cli_json_end_array(j);
+    cli_json_key(j, "rows");
+    cli_json_begin_array(j);
     for (size_t r = 0; r < t->n_rows; r++) {
-        json_t *row = json_object();
+        cli_json_begin_object(j);
         for (size_t c = 0; c < t->n_cols; c++) {
             const char *cell = cq_table_cell(t, r, c);
-            json_t *v;
-            if (t->cols[c].type == CQ_COL_NUM)
-                v = cell[0] ? json_real(strtod(cell, NULL)) : json_null();
+            cli_json_key(j, t->cols[c].name);
+            if (t->cols[c].type != CQ_COL_NUM)
+                cli_json_str(j, cell);
+            else if (cell[0])
+                cli_json_double(j, strtod(cell, NULL));
             else
-                v = json_string(cell);
-            json_object_set_new(row, t->cols[c].name, v);
+                cli_json_null(j);
         }
-        json_array_append_new(rows, row);
+        cli_json_end_object(j);
     }
-    json_object_set_new(obj, "columns", cols);
-    json_object_set_new(obj, "rows", rows);
-    return obj;
-fail:
-    json_decref(obj);
-    json_decref(cols);
-    json_decref(rows);
-    return NULL;
+    cli_json_end_array(j);
+    cli_json_end_object(j);
 }

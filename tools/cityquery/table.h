@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include <jansson.h>
+#include "cli.h"
 
 enum cq_col_type { CQ_COL_TEXT, CQ_COL_NUM };
 
@@ -57,7 +57,7 @@ int cq_table_print(FILE *out, const struct cq_table *t);
 /* Writes t as RFC 4180 CSV (CRLF line ends), header "name [unit]". Returns 0 or GW_EIO. */
 int cq_table_csv(FILE *out, const struct cq_table *t);
 
-/* Returns t as {"title","columns":[{"name","unit"}],"rows":[{name: value}]}, or NULL. */
-json_t *cq_table_json(const struct cq_table *t);
+/* Writes t to j as {"title","columns":[{"name","unit"}],"rows":[{name: value}]}. */
+void cq_table_json(struct cli_json *j, const struct cq_table *t);
 
 #endif
