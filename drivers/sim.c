@@ -11,15 +11,24 @@
  * decided per fixed time bucket. Sampling allocates nothing and touches only
  * its own state, which is read-only after open.
  *
- * The common parameters (seed, utc_offset_min, fault_rate) and the fault
- * model live here: during a simulated outage every reading of the sample
- * keeps its place but turns BAD_TIMEOUT or BAD_GONE with value 0, and no
- * vehicles are reported, exactly as a real driver reports a dead device.
+ * The common parameters (seed, utc_offset_min, fault_rate, vehicles_file)
+ * and the fault model live here: during a simulated outage every reading of
+ * the sample keeps its place but turns BAD_TIMEOUT or BAD_GONE with value 0,
+ * and no vehicles are reported, exactly as a real driver reports a dead
+ * device. With vehicles_file, every vehicle a sample lists is also appended
+ * to that file as one line, "<time_ms> <lane> <speed_kmh> <length_m>
+ * <class>" (time in ms since the epoch, speed and length with the digits
+ * that read back to the same float, class the VehicleClass number), so that
+ * tests can compare the gateway's figures with the simulator's own vehicles.
+ * That is the one thing a sample writes outside its output, and only after
+ * the pure part has run.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdalign.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +191,7 @@ double drv__air_temperature(uint64_t seed, const struct drv__local *lt)
 struct sim_state {
     const struct drv__sim_kind *kind;
     struct drv__sim_common common;
+    FILE *vehicles; /* common.vehicles_file, open for appending; NULL without one */
     alignas(max_align_t) unsigned char cfg[];
 };
 
@@ -192,6 +202,9 @@ static const struct drv__pspec common_spec[] = {
      NULL, "0", "local time minus UTC, for the daily and weekly rhythm"},
     {"fault_rate", DRV__P_DOUBLE, offsetof(struct drv__sim_common, fault_rate), 0, 0, 144, NULL,
      "0", "simulated outages per day, each 10 minutes long"},
+    {"vehicles_file", DRV__P_STR, offsetof(struct drv__sim_common, vehicles_file),
+     sizeof(((struct drv__sim_common *)0)->vehicles_file), 0, 0, NULL, "",
+     "append every listed vehicle to this file (time_ms lane speed_kmh length_m class)"},
 };
 
 int drv__sim_open(const struct drv__sim_kind *kind, const struct drv_param *params, size_t n,
@@ -212,6 +225,11 @@ int drv__sim_open(const struct drv__sim_kind *kind, const struct drv_param *para
     rc = drv__params_parse(groups, 2, params, n, diag);
     if (rc == 0 && kind->prepare)
         rc = kind->prepare(s->cfg, diag);
+    if (rc == 0 && s->common.vehicles_file[0] &&
+        !(s->vehicles = fopen(s->common.vehicles_file, "a"))) {
+        rc = -errno;
+        drv__fail(diag, "vehicles_file %s: %s", s->common.vehicles_file, strerror(errno));
+    }
     if (rc)
         goto out;
     *state = s;
@@ -233,21 +251,30 @@ int drv__sim_sample(void *state, uint64_t now_ms, uint32_t interval_ms, struct d
         out->n_vehicles = n_vehicles;
         return rc;
     }
-    if (s->common.fault_rate <= 0.0)
-        return 0;
-    h = drv__hash3(s->common.seed, STREAM_FAULT, now_ms / FAULT_BUCKET_MS);
-    if (drv__unit(h) >= s->common.fault_rate * (double)FAULT_BUCKET_MS / DRV__MS_PER_DAY)
-        return 0;
-    for (size_t i = n_readings; i < out->n_readings; i++) {
-        out->readings[i].quality =
-            (h & 3u) == 0 ? CITYGATE__V1__QUALITY__BAD_GONE : CITYGATE__V1__QUALITY__BAD_TIMEOUT;
-        out->readings[i].value = 0.0;
+    if (s->common.fault_rate > 0.0) {
+        h = drv__hash3(s->common.seed, STREAM_FAULT, now_ms / FAULT_BUCKET_MS);
+        if (drv__unit(h) < s->common.fault_rate * (double)FAULT_BUCKET_MS / DRV__MS_PER_DAY) {
+            for (size_t i = n_readings; i < out->n_readings; i++) {
+                out->readings[i].quality = (h & 3u) == 0 ? CITYGATE__V1__QUALITY__BAD_GONE
+                                                         : CITYGATE__V1__QUALITY__BAD_TIMEOUT;
+                out->readings[i].value = 0.0;
+            }
+            out->n_vehicles = n_vehicles;
+        }
     }
-    out->n_vehicles = n_vehicles;
+    for (size_t i = n_vehicles; s->vehicles && i < out->n_vehicles; i++) {
+        const struct drv_vehicle *v = &out->vehicles[i];
+        fprintf(s->vehicles, "%" PRId64 " %" PRIu32 " %.9g %.9g %d\n",
+                (int64_t)now_ms + v->offset_ms, v->lane, (double)v->speed_kmh, (double)v->length_m,
+                (int)v->vehicle_class);
+    }
     return 0;
 }
 
 void drv__sim_close(void *state)
 {
+    struct sim_state *s = state;
+    if (s && s->vehicles)
+        fclose(s->vehicles);
     free(state);
 }

@@ -72,7 +72,8 @@ double drv__air_temperature(uint64_t seed, const struct drv__local *lt);
 struct drv__sim_common {
     uint64_t seed;
     int32_t utc_offset_min;
-    double fault_rate; /* outages per day */
+    double fault_rate;       /* outages per day */
+    char vehicles_file[256]; /* append every listed vehicle here (ground truth); "" = none */
 };
 
 /*

@@ -448,6 +448,16 @@ double gwt_metric(const struct gwt *t, const char *sample)
     return v;
 }
 
+json_t *gwt_live(const struct gwt *t)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://%s/api/v1/live", t->http);
+    char *body = http_get(url);
+    json_t *root = body ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    return root;
+}
+
 double gwt_wait_metric(const struct gwt *t, const char *sample, double want, int timeout_ms)
 {
     double v = -1;

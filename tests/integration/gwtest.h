@@ -79,6 +79,9 @@ void gwt_publish_wait(struct gwt *t);
 /* A sample of /metrics ("citygate_frames_accepted_total" or with labels); -1 if absent. */
 double gwt_metric(const struct gwt *t, const char *sample);
 
+/* /api/v1/live parsed; caller frees with json_decref(); NULL when it did not answer JSON. */
+json_t *gwt_live(const struct gwt *t);
+
 /* Polls the sample until it is >= want or timeout_ms pass; returns the last value. */
 double gwt_wait_metric(const struct gwt *t, const char *sample, double want, int timeout_ms);
 
