@@ -16,6 +16,7 @@
 #include "live.h"
 #include "lp.h"
 #include "mqtt.h"
+#include "outbox.h"
 #include "pipeline.h"
 #include "ready.h"
 #include "registry.h"
@@ -35,8 +36,11 @@ struct gateway {
     struct gw_http *http;
     struct gw_live *live;
     struct gw_ready ready;       /* /readyz: fixed once the HTTP thread starts */
-    pthread_mutex_t lock;        /* pipe, journal, lp buffers, live, counters below */
+    pthread_mutex_t lock;        /* pipe, journal, lp buffers, live, outbox, counters below */
     atomic_int arrivals_waiting; /* arrivals blocked on lock: the tick lets them go first */
+    struct gw_outbox outbox;     /* alerts waiting to be published (outbox.h) */
+    int outbox_busy;             /* a thread is publishing the outbox */
+    pthread_cond_t outbox_idle;  /* signalled when outbox_busy falls to 0 */
 
     char rp_names[GW_CONFIG_MAX_WIDTHS][32];
     char retention_spec[512];

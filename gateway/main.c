@@ -189,8 +189,9 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
     for (char *c = topic; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
-    if (gw->mqtt && gw_mqtt_publish(gw->mqtt, topic, json, (size_t)n, 1, 1) == 0)
-        gw->alerts_published++;
+    if (gw_outbox_push(&gw->outbox, topic, json, (size_t)n) != 0)
+        gw_log(GW_LOG_WARN, "alert_not_queued", NULL, "alert outbox full: %s is not published",
+               topic);
     if (gw->webhook)
         gw_webhook_post(gw->webhook, json, (size_t)n);
     gw_log(GW_LOG_INFO, "alert", ev->rule, "%s %s/%s %s lane %" PRIu32 ": %s -> %s (%s)", ev->rule,
@@ -222,6 +223,36 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
         gw_lp_field_float(&line, "value", ev->value);
     if (gw_lp_end(&line, (int64_t)ev->now_ms) == 0)
         gw->lp_lines[i]++;
+}
+
+/*
+ * Publishes the alerts queued in the outbox, oldest first; called by any
+ * thread without the lock. One thread publishes at a time (the others leave
+ * their alerts to it), and never while holding the lock (outbox.h says why).
+ * gw->mqtt is used outside the lock: stop() waits for outbox_busy to fall
+ * before it takes the client away.
+ */
+static void publish_alerts(struct gateway *gw)
+{
+    struct gw_outbox_msg *m;
+    pthread_mutex_lock(&gw->lock);
+    if (gw->outbox_busy) {
+        pthread_mutex_unlock(&gw->lock);
+        return;
+    }
+    gw->outbox_busy = 1;
+    while ((m = gw_outbox_pop(&gw->outbox)) != NULL) {
+        struct gw_mqtt *mqtt = gw->mqtt;
+        pthread_mutex_unlock(&gw->lock);
+        int ok = mqtt && gw_mqtt_publish(mqtt, m->topic, m->payload, m->len, 1, 1) == 0;
+        free(m);
+        pthread_mutex_lock(&gw->lock);
+        if (ok)
+            gw->alerts_published++;
+    }
+    gw->outbox_busy = 0;
+    pthread_cond_broadcast(&gw->outbox_idle);
+    pthread_mutex_unlock(&gw->lock);
 }
 
 /* ---- arrival path (Paho's thread) ---- */
@@ -313,6 +344,7 @@ static int on_message(void *ctx, const char *topic, const void *payload, size_t 
                late.site, late.node, late.values, late.total, (double)late.behind_ms / 1000.0);
 out:
     pthread_mutex_unlock(&gw->lock);
+    publish_alerts(gw);
     return retry;
 }
 
@@ -471,6 +503,7 @@ static void tick(struct gateway *gw, uint64_t now)
             for (size_t i = 0; i <= gw->cfg.n_widths; i++)
                 flush_lines(gw, i);
         pthread_mutex_unlock(&gw->lock);
+        publish_alerts(gw);
         while (more && atomic_load(&gw->arrivals_waiting) > 0)
             sched_yield();
     } while (more);
@@ -767,8 +800,20 @@ static void reload(struct gateway *gw)
 
 static void stop(struct gateway *gw)
 {
-    gw_mqtt_free(gw->mqtt, 1000);
+    /*
+     * The HTTP thread and Paho's callbacks read gw->mqtt under the lock, and
+     * publish_alerts() outside it while outbox_busy: take it away under the
+     * lock once no one publishes, then free it without the lock (freeing
+     * waits for the callbacks, which take the lock). From here on nothing is
+     * published; alerts left in the outbox are dropped with it.
+     */
+    pthread_mutex_lock(&gw->lock);
+    while (gw->outbox_busy)
+        pthread_cond_wait(&gw->outbox_idle, &gw->lock);
+    struct gw_mqtt *mqtt = gw->mqtt;
     gw->mqtt = NULL;
+    pthread_mutex_unlock(&gw->lock);
+    gw_mqtt_free(mqtt, 1000);
     if (gw->pipe && gw->sink) {
         uint64_t now = wall_ms();
         tick(gw, now);
@@ -786,6 +831,7 @@ static void stop(struct gateway *gw)
     gw_pipeline_free(gw->pipe);
     gw_live_free(gw->live);
     gw_registry_free(gw->reg);
+    gw_outbox_fini(&gw->outbox);
     free(gw->lp_store);
 }
 
@@ -889,6 +935,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     pthread_mutex_init(&gw.lock, NULL);
+    pthread_cond_init(&gw.outbox_idle, NULL);
 
     rc = start(&gw);
     while (rc == 0) {

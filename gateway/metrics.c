@@ -105,7 +105,7 @@ int render_metrics(void *ctx, FILE *out)
     struct gw_journal_stats js;
     struct gw_sink_stats ss;
     struct gw_mqtt_stats ms = {0};
-    uint64_t quarantined, journal_errors, alerts_published;
+    uint64_t quarantined, journal_errors, alerts_published, alerts_unqueued;
 
     pthread_mutex_lock(&gw->lock);
     gw_pipeline_stats(gw->pipe, &ps);
@@ -118,6 +118,7 @@ int render_metrics(void *ctx, FILE *out)
     quarantined = gw->quarantined;
     journal_errors = gw->journal_errors;
     alerts_published = gw->alerts_published;
+    alerts_unqueued = gw->outbox.refused;
     pthread_mutex_unlock(&gw->lock);
     gw_sink_stats(gw->sink, &ss);
 
@@ -232,6 +233,8 @@ int render_metrics(void *ctx, FILE *out)
         fprintf(out, "citygate_alerts_total{state=\"%s\"} %" PRIu64 "\n", level[l], ps.alerts[l]);
     one(out, "citygate_alerts_published_total", "counter", "Alert messages published on MQTT.",
         alerts_published);
+    one(out, "citygate_alerts_outbox_refused_total", "counter",
+        "Alert messages not published because the outbox was full.", alerts_unqueued);
     one(out, "citygate_alert_states", "gauge", "(rule, series) states tracked.", rs.n_states);
     if (gw->webhook) {
         struct gw_webhook_stats hs;

@@ -1,12 +1,17 @@
 /*
  * alloc.c -- the core's allocator with a failure injection hook for tests.
+ *
+ * The hook's state is per thread: the gateway allocates from its MQTT, HTTP,
+ * sink and main threads at once, and a shared counter would be a data race
+ * on every allocation. A test arms the hook on the thread that runs the code
+ * under test, which is the only one it affects.
  */
 #include "alloc.h"
 
 #include <stdlib.h>
 
-static long fail_at = -1; /* index of the allocation to fail, or -1 */
-static long n_allocs;
+static _Thread_local long fail_at = -1; /* index of the allocation to fail, or -1 */
+static _Thread_local long n_allocs;
 
 static int gw_alloc_should_fail(void)
 {

@@ -15,11 +15,12 @@ void gw_free(void *ptr);
 
 /*
  * Test hook: the allocation after the next n succeeds fails (n = 0 fails the
- * very next one); a negative n turns injection off. Not thread-safe: tests only.
+ * very next one); a negative n turns injection off. Tests only; it counts and
+ * fails the calling thread's allocations only (other threads are unaffected).
  */
 void gw_alloc_fail_after(long n);
 
-/* Allocations made since the last gw_alloc_fail_after() call. */
+/* Allocations the calling thread made since its last gw_alloc_fail_after() call. */
 long gw_alloc_count(void);
 
 /* uthash allocates through the core's allocator and reports failure instead of exiting. */
