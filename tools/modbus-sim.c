@@ -528,8 +528,8 @@ static void handle(struct server *s, const uint8_t *query, int len)
     int header = modbus_get_header_length(s->ctx);
     struct unit *u = find_unit(s, query[header - 1]);
     enum fault fault = FAULT_NONE;
-    enum drv_map_function object;
-    unsigned address, count;
+    enum drv_map_function object = DRV_MAP_HOLDING;
+    unsigned address = 0, count = 0;
     bool has_span = request_span(query + header, &object, &address, &count);
     struct control ctl;
     uint64_t now_ms;
