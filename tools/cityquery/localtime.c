@@ -154,9 +154,12 @@ void cq_time_iso8601(int64_t ms, char *buf, size_t cap)
 {
     struct cq_civil c;
     cq_time_civil(ms, &c);
-    int off = c.utc_offset_s < 0 ? -c.utc_offset_s : c.utc_offset_s;
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", c.year, c.month, c.day, c.hour,
-             c.minute, c.second, c.utc_offset_s < 0 ? '-' : '+', off / 3600, off / 60 % 60);
+    unsigned off = (unsigned)(c.utc_offset_s < 0 ? -c.utc_offset_s : c.utc_offset_s);
+    /* Narrow types bound every field's digits, so the text provably fits CQ_ISO8601_MAX. */
+    snprintf(buf, cap, "%04u-%02u-%02uT%02u:%02u:%02u%c%02u:%02u", (unsigned)c.year % 10000u,
+             (unsigned char)c.month, (unsigned char)c.day, (unsigned char)c.hour,
+             (unsigned char)c.minute, (unsigned char)c.second, c.utc_offset_s < 0 ? '-' : '+',
+             (unsigned char)(off / 3600 % 100), (unsigned char)(off / 60 % 60));
 }
 
 void cq_period_label(enum cq_period p, int64_t start, char *buf, size_t cap)

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /* Longest text of cq_time_iso8601(), NUL included: "2026-03-29T03:00:00+02:00". */
-#define CQ_ISO8601_MAX 32
+#define CQ_ISO8601_MAX 40
 
 /* A local calendar date and time. */
 struct cq_civil {
