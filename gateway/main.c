@@ -651,6 +651,7 @@ static int start(struct gateway *gw)
     pc.windows.late_horizon_ms = (int64_t)gw->cfg.late_horizon_ms;
     pc.windows.max_ahead_ms = (int64_t)gw->cfg.max_skew_ms;
     pc.windows.max_series = gw->cfg.max_series;
+    pc.windows.max_node_series = gw->cfg.max_node_series;
     pc.rules = gw->cfg.rules;
     pc.n_rules = gw->cfg.n_rules;
     if ((rc = gw_pipeline_new(&pc, gw->reg, &gw->pipe, why, sizeof why)) != 0) {

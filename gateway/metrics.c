@@ -168,9 +168,14 @@ int render_metrics(void *ctx, FILE *out)
     pthread_mutex_unlock(&gw->lock);
     one(out, "citygate_values_too_early_total", "counter",
         "Values stamped further ahead than allowed.", ws.too_early);
-    one(out, "citygate_values_refused_total", "counter",
-        "Values refused because the series table or a window slot was full.",
-        ws.series_refused + ws.busy);
+    metric(out, "citygate_values_refused_total", "counter",
+           "Values refused, by cause: the series table full (max_series), the node's series "
+           "full (max_node_series), or a window slot still unwritten (busy).");
+    fprintf(out, "citygate_values_refused_total{cause=\"max_series\"} %" PRIu64 "\n",
+            ws.series_refused);
+    fprintf(out, "citygate_values_refused_total{cause=\"max_node_series\"} %" PRIu64 "\n",
+            ws.node_series_full);
+    fprintf(out, "citygate_values_refused_total{cause=\"busy\"} %" PRIu64 "\n", ws.busy);
     one(out, "citygate_windows_written_total", "counter", "Window aggregates emitted.",
         ws.windows_emitted);
     one(out, "citygate_windows_incomplete_total", "counter",

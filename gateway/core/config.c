@@ -85,6 +85,9 @@ static const struct cfg_key cfg_keys[] = {
      "ones count as too late. Each base window of horizon costs memory in every series."},
     {"windows", "max_series", T_UINT, C(max_series), "1000000", 1, 100000000,
      "Series kept at once; readings of more are refused and counted."},
+    {"windows", "max_node_series", T_UINT, C(max_node_series), "1000", 1, 100000000,
+     "Series one node may hold at once, so that one node cannot take the series of all others; "
+     "readings of more are refused and counted."},
 
     {"journal", "dir", T_STR, C(journal_dir), "/var/lib/citygate/journal", 0, 0,
      "Folder of the journal of accepted frames and the state snapshots."},

@@ -37,7 +37,7 @@ struct gw_config {
     char *widths_text;
     uint64_t widths_ms[GW_CONFIG_MAX_WIDTHS];
     size_t n_widths;
-    uint64_t grace_ms, late_horizon_ms, max_series;
+    uint64_t grace_ms, late_horizon_ms, max_series, max_node_series;
 
     /* [journal] */
     char *journal_dir;

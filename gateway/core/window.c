@@ -62,9 +62,9 @@
 #define MAX_TIME_MS (1LL << 60) /* the clock is clamped here, so time sums cannot overflow */
 #define HINTS 16                /* readings per frame whose series a node remembers */
 #define HINT_MAX_INDEX 254      /* hints are stored as index + 1 in a byte */
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_END 0x57454e44u /* marker after the last node */
-#define SNAP_COUNTERS 10
+#define SNAP_COUNTERS 11
 
 enum slot_state {
     SLOT_FREE = 0, /* no window */
@@ -236,6 +236,7 @@ void gw_windows_config_default(struct gw_windows_config *cfg)
     cfg->late_horizon_ms = 120000;
     cfg->max_ahead_ms = 30000;
     cfg->max_series = 100000;
+    cfg->max_node_series = 1000;
 }
 
 static size_t ring_len(const struct gw_windows_config *cfg, unsigned level)
@@ -271,8 +272,8 @@ int gw_windows_config_check(const struct gw_windows_config *cfg, char *why, size
     if (ring_len(cfg, 0) > GW_WINDOW_MAX_RING)
         return config_fail(why, why_len,
                            "late horizon plus max ahead span more than 63 base windows");
-    if (cfg->max_series < 1)
-        return config_fail(why, why_len, "max_series must be at least 1");
+    if (cfg->max_series < 1 || cfg->max_node_series < 1)
+        return config_fail(why, why_len, "max_series and max_node_series must be at least 1");
     return 0;
 }
 
@@ -828,6 +829,11 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
             w->st.series_refused++;
             return GW_EFULL;
         }
+        /* One node's readings cannot take the series every other node needs. */
+        if (n && n->n_series >= w->cfg.max_node_series) {
+            w->st.node_series_full++;
+            return GW_EFULL;
+        }
         if (!n) {
             rc = node_new(w, fr, w->next_seq, &n);
             if (rc)
@@ -1222,10 +1228,17 @@ static void put_config(struct gw_wbuf *b, const struct gw_windows_config *cfg)
 /* The counters a snapshot carries; the others follow from the windows restored. */
 static uint64_t *counter(struct gw_windows_stats *st, unsigned i)
 {
-    uint64_t *c[SNAP_COUNTERS] = {&st->values_added,     &st->values_late,    &st->too_late,
-                                  &st->too_early,        &st->busy,           &st->series_refused,
-                                  &st->series_created,   &st->series_dropped, &st->windows_emitted,
-                                  &st->windows_rewritten};
+    uint64_t *c[SNAP_COUNTERS] = {&st->values_added,
+                                  &st->values_late,
+                                  &st->too_late,
+                                  &st->too_early,
+                                  &st->busy,
+                                  &st->series_refused,
+                                  &st->series_created,
+                                  &st->series_dropped,
+                                  &st->windows_emitted,
+                                  &st->windows_rewritten,
+                                  &st->node_series_full};
     return c[i];
 }
 

@@ -54,13 +54,14 @@ struct gw_windows_config {
     int64_t late_horizon_ms; /* keep it this long after its end for late rewrites (>= grace) */
     int64_t max_ahead_ms;    /* accept ts_ms up to now_ms + this (node clocks run ahead) */
     size_t max_series;       /* more series are refused with GW_EFULL */
+    size_t max_node_series;  /* more series of one (site, node) are refused with GW_EFULL */
 };
 
 /*
  * Fills cfg with the defaults: widths 30 s, 5 min, 15 min, 1 h; grace 60 s
  * (two base windows); late horizon 120 s (four base windows, so late values
  * are taken for one more minute after the first emission); max_ahead 30 s;
- * max_series 100000.
+ * max_series 100000; max_node_series 1000.
  */
 void gw_windows_config_default(struct gw_windows_config *cfg);
 
@@ -125,7 +126,8 @@ void gw_windows_free(struct gw_windows *w);
  *              ahead than max_ahead_ms (both counted), or its base window
  *              already holds UINT32_MAX / (top width / base width) values
  *              (35 million with the defaults): folded nowhere;
- *   GW_EFULL   the series would pass max_series (counted), or a window slot
+ *   GW_EFULL   the series would pass max_series or its node's
+ *              max_node_series (each counted), or a window slot
  *              still holds a window that gw_windows_advance() has not
  *              emitted yet (counted as busy: call advance more often);
  *   GW_EINVAL  value not finite, or a key string missing or too long;
@@ -200,6 +202,7 @@ struct gw_windows_stats {
     uint64_t too_early;         /* refused: further ahead than max_ahead_ms */
     uint64_t busy;              /* refused: slot still held by an unemitted window */
     uint64_t series_refused;    /* refused: max_series reached */
+    uint64_t node_series_full;  /* refused: the node's max_node_series reached */
     uint64_t series_created;    /* series made since the start */
     uint64_t series_dropped;    /* series freed once all their windows were done */
     uint64_t windows_emitted;   /* first emissions */
@@ -224,7 +227,7 @@ void gw_windows_stats(const struct gw_windows *w, struct gw_windows_stats *out);
  * was made with, the clock, the counters, and every series with each of its
  * windows (open, pending, emitted and kept for late values), so that
  * gw_windows_restore() continues exactly where w stands. The format starts
- * with a version number (1) and ends with a marker, so it can sit between
+ * with a version number (2) and ends with a marker, so it can sit between
  * other sections in one buffer. Returns 0, or GW_ENOMEM (out->len is then
  * back to what it was). Does not change w.
  */

@@ -33,7 +33,9 @@ static void test_registry(void)
     CU_ASSERT_FATAL(gw_registry_new(text, off, &reg, NULL) == 0);
 }
 
-static struct gw_pipeline *new_pipeline(void)
+/* A pipeline whose windows hold at most max_series series, max_per_node of one node (0: defaults).
+ */
+static struct gw_pipeline *pipeline_with_series(size_t max_series, size_t max_per_node)
 {
     struct gw_pipeline_config c;
     struct gw_pipeline *p = NULL;
@@ -50,8 +52,17 @@ static struct gw_pipeline *new_pipeline(void)
     c.windows.n_widths = 2;
     c.windows.grace_ms = 1000;
     c.windows.late_horizon_ms = 5000;
+    if (max_series)
+        c.windows.max_series = max_series;
+    if (max_per_node)
+        c.windows.max_node_series = max_per_node;
     CU_ASSERT_FATAL(gw_pipeline_new(&c, reg, &p, why, sizeof why) == 0);
     return p;
+}
+
+static struct gw_pipeline *new_pipeline(void)
+{
+    return pipeline_with_series(0, 0);
 }
 
 static size_t frame(int d, uint64_t seq, uint64_t ts, double speed, uint8_t *out, size_t cap)
@@ -147,6 +158,82 @@ static void test_reasons_are_counted(void)
     CU_ASSERT(st.rejected[GW_REJECT_TOPIC_MISMATCH] == 1 && st.rejected[GW_REJECT_BAD_TOPIC] == 1);
     CU_ASSERT(st.rejected[WIRE_EBAD_SIGNATURE] == 1 && st.rejected[GW_REJECT_DUPLICATE] == 1);
     CU_ASSERT(st.readings_folded == 1);
+    gw_pipeline_free(p);
+}
+
+/* A frame of device d with n GOOD speed readings on lane 1, from sensors "s0", "s1", ... */
+static size_t frame_of_sensors(int d, uint64_t seq, uint64_t ts, size_t n, uint8_t *out, size_t cap)
+{
+    Citygate__V1__Frame f = CITYGATE__V1__FRAME__INIT;
+    Citygate__V1__Reading r[32], *rp[32];
+    char id[8], sensor[32][24];
+    size_t len = 0;
+    CU_ASSERT_FATAL(n <= 32);
+    snprintf(id, sizeof id, "n%d", d);
+    f.device_id = id;
+    f.site_id = "s";
+    f.boot_id = 9;
+    f.seq = seq;
+    f.timestamp_ms = ts;
+    for (size_t i = 0; i < n; i++) {
+        citygate__v1__reading__init(&r[i]);
+        r[i].quantity = CITYGATE__V1__QUANTITY__SPEED;
+        r[i].unit = CITYGATE__V1__UNIT__KILOMETRES_PER_HOUR;
+        r[i].quality = CITYGATE__V1__QUALITY__GOOD;
+        r[i].value = 50;
+        r[i].lane = 1;
+        snprintf(sensor[i], sizeof sensor[i], "s%zu", i);
+        r[i].sensor_id = sensor[i];
+        rp[i] = &r[i];
+    }
+    f.readings = rp;
+    f.n_readings = n;
+    CU_ASSERT_FATAL(wire_encode(&f, keys[d], 32, out, cap, &len) == 0);
+    return len;
+}
+
+static void admit_commit(struct gw_pipeline *p, int d, const uint8_t *buf, size_t len, uint64_t now)
+{
+    char topic[64];
+    struct gw_admitted a;
+    snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
+    CU_ASSERT_FATAL(gw_pipeline_admit(p, topic, buf, len, now, &a, NULL) == 0);
+    gw_pipeline_commit(p, &a, now, NULL, NULL);
+}
+
+/*
+ * One device's sensor ids cannot take the series every other device needs:
+ * with room for 20 series, 8 per node, device 0's 20 sensors get 8 and the
+ * other devices still get theirs; each refusal is counted by its cause.
+ */
+static void test_one_device_cannot_take_every_series(void)
+{
+    struct gw_pipeline *p = pipeline_with_series(20, 8);
+    struct gw_pipeline_stats ps;
+    struct gw_windows_stats ws;
+    uint8_t buf[2048];
+    uint64_t now = 1795000000000ULL;
+
+    admit_commit(p, 0, buf, frame_of_sensors(0, 1, now, 20, buf, sizeof buf), now);
+    admit_commit(p, 0, buf, frame_of_sensors(0, 2, now + 100, 20, buf, sizeof buf), now + 100);
+    admit_commit(p, 1, buf, frame(1, 1, now, 50, buf, sizeof buf), now + 200);
+    admit_commit(p, 2, buf, frame(2, 1, now, 50, buf, sizeof buf), now + 200);
+    gw_pipeline_stats(p, &ps);
+    gw_pipeline_window_stats(p, &ws);
+    CU_ASSERT_EQUAL(ps.frames_accepted, 4);
+    CU_ASSERT_EQUAL(ps.readings_in, 42);
+    CU_ASSERT_EQUAL(ps.readings_folded, 2 * 8 + 2);
+    CU_ASSERT_EQUAL(ws.series, 10);
+    CU_ASSERT_EQUAL(ws.node_series_full, 2 * 12);
+    CU_ASSERT_EQUAL(ws.series_refused, 0);
+
+    /* The table itself still has a bound: more devices than it has room for are refused. */
+    struct gw_pipeline *q = pipeline_with_series(2, 8);
+    admit_commit(q, 0, buf, frame_of_sensors(0, 1, now, 3, buf, sizeof buf), now);
+    admit_commit(q, 1, buf, frame(1, 1, now, 50, buf, sizeof buf), now);
+    gw_pipeline_window_stats(q, &ws);
+    CU_ASSERT(ws.series == 2 && ws.series_refused == 2 && ws.node_series_full == 0);
+    gw_pipeline_free(q);
     gw_pipeline_free(p);
 }
 
@@ -306,6 +393,7 @@ int main(void)
     static const struct cu_test tests[] = {
         {"registry", test_registry},
         {"refusal reasons are counted", test_reasons_are_counted},
+        {"one device cannot take every series", test_one_device_cannot_take_every_series},
         {"snapshot restore continues identically", test_snapshot_restore_continues_identically},
         {"windows close in parts", test_windows_close_in_parts},
         {"damaged snapshot is refused", test_damaged_snapshot_is_refused},

@@ -208,12 +208,14 @@ static struct gw_series_key speed_key(uint32_t lane)
     return k;
 }
 
+/* The default windows with room for max_series series, all of which one node may hold. */
 static struct gw_windows *windows_default(size_t max_series)
 {
     struct gw_windows_config cfg;
     struct gw_windows *w = NULL;
     gw_windows_config_default(&cfg);
     cfg.max_series = max_series;
+    cfg.max_node_series = max_series;
     CU_ASSERT_FATAL(gw_windows_new(&cfg, &w) == 0);
     return w;
 }
@@ -471,6 +473,29 @@ static void test_max_series(void)
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 3 && st.series_refused == 1 && st.series_created == 3);
     gw_windows_free(w);
+}
+
+/* A node's series stop at max_node_series; another node's still start. */
+static void test_max_node_series(void)
+{
+    struct gw_windows_config cfg;
+    struct gw_windows *w = NULL;
+    struct gw_windows_stats st;
+    gw_windows_config_default(&cfg);
+    cfg.max_node_series = 2;
+    CU_ASSERT_FATAL(gw_windows_new(&cfg, &w) == 0);
+    struct gw_series_key k1 = speed_key(1), k2 = speed_key(2), k3 = speed_key(3);
+    CU_ASSERT(gw_windows_add(w, &k1, T0, 50.0, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k2, T0, 50.0, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k3, T0, 50.0, T0, NULL) == GW_EFULL);
+    CU_ASSERT(gw_windows_add(w, &k1, T0 + SEC, 51.0, T0 + SEC, NULL) == 0);
+    k3.node = "node-0002";
+    CU_ASSERT(gw_windows_add(w, &k3, T0, 50.0, T0, NULL) == 0);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.series == 3 && st.node_series_full == 1 && st.series_refused == 0);
+    gw_windows_free(w);
+    cfg.max_node_series = 0;
+    CU_ASSERT(gw_windows_config_check(&cfg, NULL, 0) == GW_ECONFIG);
 }
 
 static void test_bad_input(void)
@@ -1498,6 +1523,7 @@ int main(int argc, char **argv)
         {"rollups are merges of their base windows", test_rollups_are_merges},
         {"traffic series", test_traffic_series},
         {"max series", test_max_series},
+        {"max series per node", test_max_node_series},
         {"bad input", test_bad_input},
         {"emit failure and busy slots", test_emit_failure_and_busy},
         {"idle series are dropped", test_idle_series_dropped},
