@@ -90,6 +90,26 @@ static char *read_text(const char *path, size_t *len)
     return buf;
 }
 
+/* What the configuration parser cannot check, being pure: the files it names
+ * that the start reads (TLS) can be read. Returns 0 or GW_ECONFIG with diag. */
+static int check_files(const struct gw_config *cfg, struct gw_config_diag *diag)
+{
+    static const char *const keys[] = {"ca_file", "cert_file", "key_file"};
+    const char *const paths[] = {cfg->mqtt_ca_file, cfg->mqtt_cert_file, cfg->mqtt_key_file};
+    for (size_t i = 0; i < 3; i++) {
+        FILE *f = paths[i] ? fopen(paths[i], "r") : NULL;
+        if (paths[i] && !f) {
+            diag->line = gw_config_line(cfg, "mqtt", keys[i]);
+            snprintf(diag->message, sizeof diag->message, "mqtt.%s: cannot read %s: %s", keys[i],
+                     paths[i], strerror(errno));
+            return GW_ECONFIG;
+        }
+        if (f)
+            fclose(f);
+    }
+    return 0;
+}
+
 /* Loads and validates the configuration file; prints file:line: message on failure. */
 static int load_config(const char *path, struct gw_config *cfg)
 {
@@ -104,7 +124,7 @@ static int load_config(const char *path, struct gw_config *cfg)
     if (rc == 0)
         rc = gw_config_parse(cfg, text, len, &diag);
     free(text);
-    if (rc == 0)
+    if (rc == 0 && (rc = check_files(cfg, &diag)) == 0)
         return 0;
     if (diag.line > 0)
         fprintf(stderr, "%s:%d: %s\n", path, diag.line, diag.message);
@@ -592,39 +612,18 @@ static const struct gw_http_route routes[] = {
 
 /* ---- set-up ---- */
 
-/* Builds the retention policy names ("rp_30s") and the sink's policy spec from the config. */
-static int build_retention(struct gateway *gw)
+/* Builds the retention policy names ("rp_30s") and the sink's policy spec from the
+ * configuration (which has checked that every width has its policy). */
+static void build_retention(struct gateway *gw)
 {
-    char spec[256];
     size_t off = 0;
-    snprintf(spec, sizeof spec, "%s", gw->cfg.store_retention);
     for (size_t i = 0; i < gw->cfg.n_widths; i++) {
         char label[16];
         gw_lp_window_label((int64_t)gw->cfg.widths_ms[i], label, sizeof label);
         snprintf(gw->rp_names[i], sizeof gw->rp_names[i], "rp_%s", label);
-    }
-    for (char *p = spec; *p;) {
-        char *item = p, *eq;
-        uint64_t w = 0;
-        p += strcspn(p, ",");
-        if (*p)
-            *p++ = '\0';
-        eq = strchr(item, '=');
-        if (!eq || (*eq = '\0', gw_parse_duration_ms(item, &w)) != 0) {
-            fprintf(stderr, "citygate: store.retention: \"%s\" is not width=duration\n", item);
-            return EX_CONFIG;
-        }
-        size_t i = 0;
-        while (i < gw->cfg.n_widths && gw->cfg.widths_ms[i] != w)
-            i++;
-        if (i == gw->cfg.n_widths) {
-            fprintf(stderr, "citygate: store.retention: %s is not one of windows.widths\n", item);
-            return EX_CONFIG;
-        }
         off += (size_t)snprintf(gw->retention_spec + off, sizeof gw->retention_spec - off,
-                                "%s%s=%s", off ? "," : "", gw->rp_names[i], eq + 1);
+                                "%s%s=%s", off ? "," : "", gw->rp_names[i], gw->cfg.retention[i]);
     }
-    return 0;
 }
 
 static int start(struct gateway *gw)
@@ -635,8 +634,7 @@ static int start(struct gateway *gw)
 
     if ((rc = load_registry(gw->cfg.registry_file, &gw->reg)) != 0)
         return rc;
-    if ((rc = build_retention(gw)) != 0)
-        return rc;
+    build_retention(gw);
     memset(&pc, 0, sizeof pc);
     pc.max_frame_bytes = gw->cfg.max_frame_bytes;
     pc.limits.max_skew_ms = gw->cfg.max_skew_ms;

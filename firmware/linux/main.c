@@ -86,6 +86,27 @@ static int resolve_sensors(const char *path, const struct prov *p,
     return 0;
 }
 
+/* --check-config: opens every sensor's driver as the start would (its
+ * parameters checked, its register map loaded) and closes it again; drivers
+ * touch no device before their first sample. 0, or EX_CONFIG after a message
+ * naming the sensor's section. */
+static int open_sensors(const char *path, const struct prov *p,
+                        const struct node_sensor_config *sensors)
+{
+    for (size_t i = 0; i < p->n_sensors; i++) {
+        struct drv_diag diag = {{0}};
+        void *state = NULL;
+        if (sensors[i].ops->open(sensors[i].params, sensors[i].n_params, &state, &diag) != 0) {
+            fprintf(stderr, "citynode: %s:%d: [sensor %s] (driver %s): %s\n", path,
+                    p->sensors[i].line, p->sensors[i].name, p->sensors[i].driver,
+                    diag.text[0] ? diag.text : "cannot open");
+            return EX_CONFIG;
+        }
+        sensors[i].ops->close(state);
+    }
+    return 0;
+}
+
 static void node_config_from(const struct prov *p, const struct node_sensor_config *sensors,
                              struct node_config *c)
 {
@@ -236,6 +257,8 @@ int main(int argc, char **argv)
     if ((rc = resolve_sensors(path, p, sensors)) != 0)
         goto out;
     node_config_from(p, sensors, &cfg);
+    if (check && (rc = open_sensors(path, p, sensors)) != 0)
+        goto out;
     if (check) {
         printf("%s: provisioning for %s/%s with %zu sensors is valid\n", path, p->site, p->id,
                p->n_sensors);

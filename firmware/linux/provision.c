@@ -79,7 +79,22 @@ struct parse {
     struct prov_diag *diag;
     unsigned char seen[N_KEYS];
     char section[80];
+    FILE *f;
+    int line, header_line; /* lines read, and the last [section] line among them */
 };
+
+/* ini_reader over the file that counts lines, so a sensor knows its section's line. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct parse *ps = stream;
+    char *r = fgets(str, num, ps->f);
+    if (r) {
+        ps->line++;
+        if (str[strspn(str, " \t")] == '[')
+            ps->header_line = ps->line;
+    }
+    return r;
+}
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
@@ -153,6 +168,7 @@ static int sensor_value(struct parse *ps, const char *name, const char *value)
             return fail(ps, "sensor name \"%s\" is not [A-Za-z0-9._-]{1,64}", sname);
         s = &p->sensors[p->n_sensors++];
         snprintf(s->name, sizeof s->name, "%s", sname);
+        s->line = ps->header_line;
     }
     if (strcmp(name, "driver") == 0) {
         if (s->driver[0])
@@ -198,7 +214,10 @@ int prov_load(const char *path, struct prov *out, struct prov_diag *diag)
     memset(diag, 0, sizeof *diag);
     ps.p = out;
     ps.diag = diag;
-    int line = ini_parse(path, handler, &ps);
+    ps.f = fopen(path, "r");
+    int line = ps.f ? ini_parse_stream(read_line, &ps, handler, &ps) : -1;
+    if (ps.f)
+        fclose(ps.f);
     if (line < 0) {
         snprintf(diag->text, sizeof diag->text, "cannot read the file");
         return -1;

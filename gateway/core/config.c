@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,11 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <fnmatch.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
 #include <ini.h>
 
 #include "alloc.h"
 #include "err.h"
 #include "units.h"
+#include "validate.h"
 
 enum cfg_type { T_STR, T_BOOL, T_UINT, T_DURATION, T_BYTES, T_DOUBLE, T_DIR, T_LEVEL };
 
@@ -168,6 +175,7 @@ static const struct cfg_key cfg_keys[] = {
 };
 
 #define N_KEYS (sizeof cfg_keys / sizeof *cfg_keys)
+_Static_assert(N_KEYS <= GW_CONFIG_MAX_KEYS, "raise GW_CONFIG_MAX_KEYS");
 
 static int cfg_fail(struct gw_config_diag *diag, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -323,7 +331,11 @@ struct cfg_parse {
     int header_line;  /* the last [section] line read */
     int section_line; /* the header of the section being filled */
     char section[128];
-    struct gw_rule_def *rule; /* the current [rule NAME], or NULL */
+    struct gw_rule_def *rule;               /* the current [rule NAME], or NULL */
+    int rule_key_lines[GW_CONFIG_MAX_KEYS]; /* of the current rule */
+    char sections[64][64];                  /* the sections seen (not rules) */
+    int section_lines[64];
+    size_t n_sections;
     int rc;
 };
 
@@ -392,13 +404,36 @@ static int cfg_handle(void *user, const char *section, const char *name, const c
         p->section_line = p->header_line;
         snprintf(p->section, sizeof p->section, "%s", section);
         p->rule = NULL;
-        if (strncmp(section, "rule ", 5) == 0 && (p->rc = cfg_new_rule(p, section + 5)) != 0)
-            return 0;
+        memset(p->rule_key_lines, 0, sizeof p->rule_key_lines);
+        if (strncmp(section, "rule ", 5) == 0) {
+            if ((p->rc = cfg_new_rule(p, section + 5)) != 0)
+                return 0;
+        } else {
+            /* A second [section] would make "which value wins" depend on order. */
+            for (size_t i = 0; i < p->n_sections; i++)
+                if (strcmp(p->sections[i], section) == 0) {
+                    p->rc =
+                        cfg_fail(p->diag, p->header_line, "[%s] appears twice (first on line %d)",
+                                 section, p->section_lines[i]);
+                    return 0;
+                }
+            if (p->n_sections < sizeof p->sections / sizeof *p->sections) {
+                snprintf(p->sections[p->n_sections], sizeof p->sections[0], "%s", section);
+                p->section_lines[p->n_sections++] = p->header_line;
+            }
+        }
     }
     const char *kind = p->rule ? "rule" : section;
     for (size_t i = 0; i < N_KEYS; i++) {
         const struct cfg_key *k = &cfg_keys[i];
         if (strcmp(k->section, kind) == 0 && strcmp(k->key, name) == 0) {
+            int *seen = p->rule ? &p->rule_key_lines[i] : &p->cfg->key_lines[i];
+            if (*seen) {
+                p->rc = cfg_fail(p->diag, p->line, "%s.%s is given twice (first on line %d)",
+                                 p->rule ? p->section : section, name, *seen);
+                return 0;
+            }
+            *seen = p->line;
             p->rc = cfg_set(k, p->rule ? (void *)p->rule : (void *)p->cfg, value, p->line, p->diag);
             return p->rc == 0;
         }
@@ -409,6 +444,162 @@ static int cfg_handle(void *user, const char *section, const char *name, const c
             return 0;
         }
     p->rc = cfg_fail(p->diag, p->line, "unknown section [%s]", section);
+    return 0;
+}
+
+int gw_config_line(const struct gw_config *cfg, const char *section, const char *key)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(cfg_keys[i].section, section) == 0 && strcmp(cfg_keys[i].key, key) == 0)
+            return cfg->key_lines[i];
+    return 0;
+}
+
+int gw_config_parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    char *end;
+
+    if (!colon)
+        return GW_EINVAL;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    size_t host_len = (size_t)(colon - listen);
+    if (*end || end == colon + 1 || colon[1] == '-' || port > 65535 || host_len >= sizeof host)
+        return GW_EINVAL;
+    memcpy(host, listen, host_len);
+    host[host_len] = '\0';
+    memset(addr, 0, sizeof *addr);
+    if (host[0] == '[') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
+        if (host_len < 2 || host[host_len - 1] != ']')
+            return GW_EINVAL;
+        host[host_len - 1] = '\0';
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+        return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : GW_EINVAL;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    *len = sizeof *a4;
+    if (host_len == 0) {
+        a4->sin_addr.s_addr = htonl(INADDR_ANY);
+        return 0;
+    }
+    return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : GW_EINVAL;
+}
+
+/*
+ * Checks url against "scheme://host[:port][/path]" with scheme one of schemes
+ * (NULL-terminated) and port 1 ... 65535; a path only when path_ok. Returns
+ * 0 or GW_EINVAL.
+ */
+static int cfg_check_url(const char *url, const char *const *schemes, int path_ok)
+{
+    const char *rest = NULL;
+    for (size_t i = 0; schemes[i] && !rest; i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(url, schemes[i], n) == 0 && strncmp(url + n, "://", 3) == 0)
+            rest = url + n + 3;
+    }
+    if (!rest)
+        return GW_EINVAL;
+    size_t host_len = strcspn(rest, rest[0] == '[' ? "]" : ":/");
+    if (rest[0] == '[')
+        host_len += rest[host_len] == ']';
+    if (host_len == 0)
+        return GW_EINVAL;
+    const char *p = rest + host_len;
+    if (*p == ':') {
+        char *end;
+        if (p[1] < '0' || p[1] > '9')
+            return GW_EINVAL;
+        unsigned long port = strtoul(p + 1, &end, 10);
+        if (port == 0 || port > 65535)
+            return GW_EINVAL;
+        p = end;
+    }
+    return *p == '\0' || (path_ok && *p == '/') ? 0 : GW_EINVAL;
+}
+
+/* 1 when text is an InfluxQL duration literal: INF, or one or more
+ * number-and-unit pairs (u, ms, s, m, h, d, w), e.g. "30d", "1h30m". */
+static int cfg_influx_duration(const char *text)
+{
+    static const char *const units[] = {"ms", "u", "s", "m", "h", "d", "w"};
+    if (strcmp(text, "INF") == 0)
+        return 1;
+    if (!*text)
+        return 0;
+    while (*text) {
+        if (*text < '0' || *text > '9')
+            return 0;
+        while (*text >= '0' && *text <= '9')
+            text++;
+        size_t i = 0;
+        while (i < 7 && strncmp(text, units[i], strlen(units[i])) != 0)
+            i++;
+        if (i == 7)
+            return 0;
+        text += strlen(units[i]);
+    }
+    return 1;
+}
+
+/* Fills cfg->retention from store.retention: one "width=duration" for every
+ * width of windows.widths, each width once. Returns 0 or GW_ECONFIG. */
+static int cfg_retention(struct gw_config *cfg, struct gw_config_diag *diag)
+{
+    char spec[512];
+    /* A defaulted retention is wrong because of the widths: name their line. */
+    int line = gw_config_line(cfg, "store", "retention");
+    if (!line)
+        line = gw_config_line(cfg, "windows", "widths");
+    memset(cfg->retention, 0, sizeof cfg->retention);
+    if (snprintf(spec, sizeof spec, "%s", cfg->store_retention) >= (int)sizeof spec)
+        return cfg_fail(diag, line, "store.retention: longer than %zu characters", sizeof spec - 1);
+    for (char *p = spec; *p;) {
+        char *item = p, *eq;
+        uint64_t w = 0;
+        p += strcspn(p, ",");
+        if (*p)
+            *p++ = '\0';
+        eq = strchr(item, '=');
+        if (!eq || (*eq = '\0', gw_parse_duration_ms(item, &w)) != 0)
+            return cfg_fail(diag, line, "store.retention: \"%s\" is not width=duration", item);
+        size_t i = 0;
+        while (i < cfg->n_widths && cfg->widths_ms[i] != w)
+            i++;
+        if (i == cfg->n_widths)
+            return cfg_fail(diag, line, "store.retention: %s is not one of windows.widths (%s)",
+                            item, cfg->widths_text);
+        if (cfg->retention[i][0])
+            return cfg_fail(diag, line, "store.retention: %s is given twice", item);
+        if (!cfg_influx_duration(eq + 1) || strlen(eq + 1) >= sizeof cfg->retention[i])
+            return cfg_fail(diag, line,
+                            "store.retention: %s=%s: not an InfluxQL duration (30d, 104w, INF)",
+                            item, eq + 1);
+        memcpy(cfg->retention[i], eq + 1, strlen(eq + 1) + 1);
+    }
+    for (size_t i = 0; i < cfg->n_widths; i++)
+        if (!cfg->retention[i][0])
+            return cfg_fail(diag, line,
+                            "store.retention: no retention policy for the width %" PRIu64
+                            " s of windows.widths (%s); its lines could never be written",
+                            cfg->widths_ms[i] / 1000, cfg->widths_text);
+    return 0;
+}
+
+/* 1 when glob matches the name of some quantity of frame.proto. */
+static int cfg_quantity_glob_matches(const char *glob)
+{
+    for (int q = 0; q < 64; q++) {
+        const struct gw_quantity_info *qi = gw_quantity_info(q);
+        if (qi && fnmatch(glob, qi->name, 0) == 0)
+            return 1;
+    }
     return 0;
 }
 
@@ -426,19 +617,50 @@ static int cfg_validate(struct gw_config *cfg, struct gw_config_diag *diag)
             *s++ = '\0';
         if (cfg->n_widths == GW_CONFIG_MAX_WIDTHS || gw_parse_duration_ms(item, &w) != 0 ||
             w < 1000)
-            return cfg_fail(diag, 0,
+            return cfg_fail(diag, gw_config_line(cfg, "windows", "widths"),
                             "windows.widths: \"%s\" is not a list of at most %d "
                             "durations of 1s or more",
                             cfg->widths_text, GW_CONFIG_MAX_WIDTHS);
         if (cfg->n_widths > 0 &&
             (w <= cfg->widths_ms[cfg->n_widths - 1] || w % cfg->widths_ms[0] != 0))
-            return cfg_fail(diag, 0,
+            return cfg_fail(diag, gw_config_line(cfg, "windows", "widths"),
                             "windows.widths: each width must be longer than the one before and "
                             "a multiple of the first");
         cfg->widths_ms[cfg->n_widths++] = w;
     }
     if (cfg->n_widths == 0)
-        return cfg_fail(diag, 0, "windows.widths: no width");
+        return cfg_fail(diag, gw_config_line(cfg, "windows", "widths"), "windows.widths: no width");
+    int rc = cfg_retention(cfg, diag);
+    if (rc != 0)
+        return rc;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    if (gw_config_parse_listen(cfg->http_listen, &addr, &addr_len) != 0)
+        return cfg_fail(diag, gw_config_line(cfg, "http", "listen"),
+                        "http.listen: \"%s\" is not address:port (127.0.0.1:9100, [::1]:9100, "
+                        ":9100), the port 0 ... 65535",
+                        cfg->http_listen);
+    static const char *const mqtt_schemes[] = {"tcp", "mqtt", "ssl", "mqtts", "ws", "wss", NULL};
+    static const char *const http_schemes[] = {"http", "https", NULL};
+    if (cfg_check_url(cfg->mqtt_url, mqtt_schemes, 0) != 0)
+        return cfg_fail(diag, gw_config_line(cfg, "mqtt", "url"),
+                        "mqtt.url: \"%s\" is not tcp://host:port or ssl://host:port (port 1 ... "
+                        "65535)",
+                        cfg->mqtt_url);
+    if (cfg_check_url(cfg->store_url, http_schemes, 1) != 0)
+        return cfg_fail(diag, gw_config_line(cfg, "store", "url"),
+                        "store.url: \"%s\" is not http://host[:port] (port 1 ... 65535)",
+                        cfg->store_url);
+    if (cfg->webhook_url && cfg_check_url(cfg->webhook_url, http_schemes, 1) != 0)
+        return cfg_fail(diag, gw_config_line(cfg, "alerts", "webhook"),
+                        "alerts.webhook: \"%s\" is not http(s)://host[:port][/path]",
+                        cfg->webhook_url);
+    for (size_t r = 0; r < cfg->n_rules; r++)
+        if (cfg->rules[r].quantity && !cfg_quantity_glob_matches(cfg->rules[r].quantity))
+            return cfg_fail(diag, cfg->rule_lines[r],
+                            "rule %s: quantity \"%s\" matches no quantity of frame.proto (SPEED, "
+                            "FLOW, PM2_5, ...): the rule could never fire",
+                            cfg->rules[r].name, cfg->rules[r].quantity);
     if (cfg->mqtt_version == 4)
         return cfg_fail(diag, 0, "mqtt.version: 3 (3.1.1) or 5");
     if (cfg->mqtt_reconnect_min_ms > cfg->mqtt_reconnect_max_ms)
@@ -453,7 +675,7 @@ static int cfg_validate(struct gw_config *cfg, struct gw_config_diag *diag)
     struct gw_rules *rules = NULL;
     struct gw_rules_diag rd = {0, ""};
     struct gw_rules_limits limits = {1, 1};
-    int rc = gw_rules_new(cfg->rules, cfg->n_rules, &limits, &rules, &rd);
+    rc = gw_rules_new(cfg->rules, cfg->n_rules, &limits, &rules, &rd);
     gw_rules_free(rules);
     if (rc == GW_ECONFIG)
         return cfg_fail(diag, rd.rule < cfg->n_rules ? cfg->rule_lines[rd.rule] : 0, "rule %s",
@@ -464,7 +686,7 @@ static int cfg_validate(struct gw_config *cfg, struct gw_config_diag *diag)
 int gw_config_parse(struct gw_config *cfg, const char *text, size_t len,
                     struct gw_config_diag *diag)
 {
-    struct cfg_parse p = {cfg, diag, text, len, 0, 0, 0, 0, "", NULL, 0};
+    struct cfg_parse p = {.cfg = cfg, .diag = diag, .text = text, .left = len};
     int bad_line = ini_parse_stream(cfg_read_line, &p, cfg_handle, &p);
     if (p.rc != 0)
         return p.rc;

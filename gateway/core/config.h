@@ -13,11 +13,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "rules.h"
 
 #define GW_CONFIG_MAX_WIDTHS 8
 #define GW_CONFIG_MAX_RULES 1024
+#define GW_CONFIG_MAX_KEYS 96 /* rows of the key table, at most */
 
 struct gw_config {
     /* [mqtt] */
@@ -61,6 +63,13 @@ struct gw_config {
     /* [gateway] */
     uint64_t shutdown_timeout_ms, tick_ms;
 
+    /* store.retention by width: the InfluxQL duration of windows.widths[i] */
+    char retention[GW_CONFIG_MAX_WIDTHS][24];
+
+    /* The line each key was given on (0: default), in key table order, for
+     * checks made after parsing (files, addresses) to name it. */
+    int key_lines[GW_CONFIG_MAX_KEYS];
+
     /* [rule NAME] sections, in file order */
     struct gw_rule_def *rules;
     int *rule_lines; /* the line of each [rule NAME] header */
@@ -86,6 +95,16 @@ int gw_config_parse(struct gw_config *cfg, const char *text, size_t len,
                     struct gw_config_diag *diag);
 
 void gw_config_fini(struct gw_config *cfg);
+
+/* The line key of section (not a rule's) was given on, 0 when defaulted. */
+int gw_config_line(const struct gw_config *cfg, const char *section, const char *key);
+
+/*
+ * Parses a listen address, "host:port", "[v6]:port" or ":port" (every
+ * address), host numeric, port 0 ... 65535 (0: any free port). Returns 0 and
+ * fills *addr and *len, or GW_EINVAL. Any thread.
+ */
+int gw_config_parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len);
 
 /* One documented key, for --help-config and docs/configuration.md. */
 struct gw_config_doc {

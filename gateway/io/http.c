@@ -7,6 +7,8 @@
  */
 #include "http.h"
 
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -78,43 +80,6 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     return http_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-/* Parses "host:port", "[v6]:port" or ":port" into addr. Returns 0 or GW_EINVAL. */
-static int http_parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
-{
-    char host[128];
-    const char *colon = strrchr(listen, ':');
-    char *end;
-
-    if (!colon)
-        return GW_EINVAL;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    size_t host_len = (size_t)(colon - listen);
-    if (*end || end == colon + 1 || port > 65535 || host_len >= sizeof host)
-        return GW_EINVAL;
-    memcpy(host, listen, host_len);
-    host[host_len] = '\0';
-    memset(addr, 0, sizeof *addr);
-    if (host[0] == '[') {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
-        if (host_len < 2 || host[host_len - 1] != ']')
-            return GW_EINVAL;
-        host[host_len - 1] = '\0';
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof *a6;
-        return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : GW_EINVAL;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    *len = sizeof *a4;
-    if (host_len == 0) {
-        a4->sin_addr.s_addr = htonl(INADDR_ANY);
-        return 0;
-    }
-    return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : GW_EINVAL;
-}
-
 int gw_http_new(const char *listen, const struct gw_http_route *routes, size_t n, void *ctx,
                 struct gw_http **out, char *err, size_t err_len)
 {
@@ -122,7 +87,7 @@ int gw_http_new(const char *listen, const struct gw_http_route *routes, size_t n
     socklen_t addr_len = 0;
     struct gw_http *h;
 
-    if (http_parse_listen(listen, &addr, &addr_len) != 0) {
+    if (gw_config_parse_listen(listen, &addr, &addr_len) != 0) {
         snprintf(err, err_len, "http listen \"%s\" is not host:port", listen);
         return GW_ECONFIG;
     }

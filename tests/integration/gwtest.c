@@ -124,6 +124,74 @@ static int gwt_connect(struct gwt *t, int timeout_ms)
     return rc;
 }
 
+/* One line of an INI text: its section and, for a key line, the key. */
+struct ini_line {
+    char section[128], key[128];
+    const char *text; /* the whole line, borrowed */
+    size_t len;
+};
+
+/* Splits text into lines with their section; blank and comment lines are left out. */
+static size_t ini_lines(const char *text, struct ini_line *out, size_t cap)
+{
+    char section[128] = "";
+    size_t n = 0;
+    for (const char *p = text; *p && n < cap;) {
+        size_t len = strcspn(p, "\n");
+        const char *s = p + strspn(p, " \t");
+        if (*s == '[') {
+            size_t end = strcspn(s, "]");
+            snprintf(section, sizeof section, "%.*s", (int)(end - 1), s + 1);
+        } else if (*s != '\n' && *s != '\0' && *s != ';' && *s != '#') {
+            struct ini_line *l = &out[n++];
+            snprintf(l->section, sizeof l->section, "%s", section);
+            size_t k = strcspn(s, " \t=");
+            snprintf(l->key, sizeof l->key, "%.*s", (int)k, s);
+            l->text = p;
+            l->len = len;
+        }
+        p += len + (p[len] == '\n');
+    }
+    return n;
+}
+
+/*
+ * Writes base with extra merged in, as the gateway wants it: each section
+ * once, each key once. A key of extra replaces the same key of base; sections
+ * only extra has follow base's.
+ */
+static void write_config(FILE *f, const char *base, const char *extra)
+{
+    static struct ini_line b[256], e[256];
+    size_t nb = ini_lines(base, b, 256), ne = ini_lines(extra, e, 256);
+    const char *done[64];
+    size_t n_done = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const struct ini_line *src = pass ? e : b;
+        size_t n = pass ? ne : nb;
+        for (size_t i = 0; i < n; i++) {
+            const char *sec = src[i].section;
+            size_t d = 0;
+            while (d < n_done && strcmp(done[d], sec) != 0)
+                d++;
+            if (d < n_done)
+                continue;
+            done[n_done++] = sec;
+            fprintf(f, "[%s]\n", sec);
+            for (size_t j = 0; !pass && j < nb; j++) {
+                int replaced = 0;
+                for (size_t k = 0; k < ne && !replaced; k++)
+                    replaced = !strcmp(e[k].section, sec) && !strcmp(e[k].key, b[j].key);
+                if (!strcmp(b[j].section, sec) && !replaced)
+                    fprintf(f, "%.*s\n", (int)b[j].len, b[j].text);
+            }
+            for (size_t k = 0; k < ne; k++)
+                if (!strcmp(e[k].section, sec))
+                    fprintf(f, "%.*s\n", (int)e[k].len, e[k].text);
+        }
+    }
+}
+
 void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
               const char *extra_config)
 {
@@ -154,18 +222,20 @@ void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
     }
     fclose(f);
 
+    char base[4096];
+    snprintf(base, sizeof base,
+             "[mqtt]\nurl = %s\nclient_id = citygate-test\n"
+             "[devices]\nregistry = %s\n"
+             "[journal]\ndir = %s/journal\nfsync_interval = 100ms\nsnapshot_interval = 1s\n"
+             "[store]\nurl = %s\ndatabase = %s\ndead_letter = %s/dead-letter.lp\n"
+             "batch_interval = 100ms\nretry_min = 50ms\nretry_max = 1s\ntimeout = 2s\n"
+             "[http]\nlisten = %s\n"
+             "[gateway]\ntick = 50ms\n",
+             cu_env("CITYGATE_MQTT_URL"), t->registry, t->dir, cu_env("CITYGATE_INFLUX_URL"),
+             t->database, t->dir, t->http);
     f = fopen(t->config, "w");
     CU_ASSERT_FATAL(f != NULL);
-    fprintf(f,
-            "[mqtt]\nurl = %s\nclient_id = citygate-test\n"
-            "[devices]\nregistry = %s\n"
-            "[journal]\ndir = %s/journal\nfsync_interval = 100ms\nsnapshot_interval = 1s\n"
-            "[store]\nurl = %s\ndatabase = %s\ndead_letter = %s/dead-letter.lp\n"
-            "batch_interval = 100ms\nretry_min = 50ms\nretry_max = 1s\ntimeout = 2s\n"
-            "[http]\nlisten = %s\n"
-            "[gateway]\ntick = 50ms\n%s",
-            cu_env("CITYGATE_MQTT_URL"), t->registry, t->dir, cu_env("CITYGATE_INFLUX_URL"),
-            t->database, t->dir, t->http, extra_config ? extra_config : "");
+    write_config(f, base, extra_config ? extra_config : "");
     fclose(f);
 
     CU_ASSERT_FATAL(MQTTClient_create(&t->pub, cu_env("CITYGATE_MQTT_URL"), "gwtest-pub",

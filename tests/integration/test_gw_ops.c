@@ -59,6 +59,59 @@ static void test_command_line(void)
     gwt_fini(&t);
 }
 
+/*
+ * --check-config refuses what the start would refuse (or get wrong), with
+ * the file and the line: each case exits 78 and names "FILE:LINE: WHAT".
+ * Before, every one of them passed.
+ */
+static void test_check_config_checks(void)
+{
+    static const struct {
+        const char *text;
+        int line;
+        const char *what;
+    } cases[] = {
+        {"[http]\nlisten = 127.0.0.1:99999\n", 2, "http.listen: \"127.0.0.1:99999\""},
+        {"[http]\nlisten = localhost:9100\n", 2, "http.listen"},
+        {"[mqtt]\nurl = tcp://127.0.0.1:99999\n", 2, "mqtt.url"},
+        {"[mqtt]\nurl = 127.0.0.1:1883\n", 2, "mqtt.url"},
+        {"[store]\nurl = http://127.0.0.1:0\n", 2, "store.url"},
+        {"[store]\ndatabase = a\n[http]\nlisten = :0\n[store]\ngzip = off\n", 5,
+         "[store] appears twice (first on line 1)"},
+        {"[store]\nurl = http://a:1\n\nurl = http://b:1\n", 4,
+         "store.url is given twice (first on line 2)"},
+        {"[rule a]\nwarn = 1\nwarn = 2\n", 3, "warn is given twice (first on line 2)"},
+        {"[rule slow]\nquantity = SPED\ndirection = below\nwarn = 5\n", 1,
+         "rule slow: quantity \"SPED\" matches no quantity"},
+        {"[windows]\nwidths = 5s,10s\n[store]\nretention = 5s=1d\n", 4,
+         "store.retention: no retention policy for the width 10 s"},
+        {"[windows]\nwidths = 5s,10s\n", 2, "store.retention: 30s is not one of windows.widths"},
+        {"[store]\nretention = 30s=30d,5m=104w,15m=104w,1h=forever\n", 2, "1h=forever"},
+        {"[windows]\nwidths = 5s,soon\n", 2, "windows.widths"},
+        {"[mqtt]\nurl = ssl://127.0.0.1:8883\nca_file = /nonexistent/ca.pem\n", 3,
+         "mqtt.ca_file: cannot read /nonexistent/ca.pem"},
+    };
+    char out[4096], args[600], path[400], want[600];
+    struct gwt t;
+    gwt_init(&t, citygate, 1, 1, NULL);
+    snprintf(path, sizeof path, "%s/case.conf", t.dir);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        FILE *f = fopen(path, "w");
+        CU_ASSERT_FATAL(f != NULL);
+        fputs(cases[i].text, f);
+        fclose(f);
+        snprintf(args, sizeof args, "--check-config '%s'", path);
+        int rc = run(args, out, sizeof out);
+        snprintf(want, sizeof want, "%s:%d: ", path, cases[i].line);
+        int named = strstr(out, want) && strstr(out, cases[i].what);
+        if (rc != 78 || !named)
+            fprintf(stderr, "case %zu: exit %d, output: %s", i, rc, out);
+        CU_ASSERT_EQUAL(rc, 78);
+        CU_ASSERT(named);
+    }
+    gwt_fini(&t);
+}
+
 static void publish_one(struct gwt *t, int device, uint64_t seq)
 {
     uint8_t frame[512];
@@ -123,6 +176,7 @@ int main(int argc, char **argv)
 {
     static const struct cu_test tests[] = {
         {"command line and --check-config", test_command_line},
+        {"--check-config checks what the start checks", test_check_config_checks},
         {"SIGHUP reloads or keeps, SIGTERM stops", test_reload_and_stop},
         {NULL, NULL},
     };

@@ -489,6 +489,45 @@ static void test_too_many_points(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(log, want));
 }
 
+/* Runs citynode --config path --check-config; returns its exit status, output in out. */
+static int check_config(const char *path, char *out, size_t cap)
+{
+    char cmd[1600];
+    snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --check-config 2>&1", citynode_path, path);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p != NULL);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * --check-config opens the drivers as the start would: a sensor whose map
+ * does not exist or whose options are wrong exits 78 naming the file, the
+ * sensor's line and the problem (it said "valid" before, and the start then
+ * exited 78). No device is needed: drivers connect at their first sample.
+ */
+static void test_check_config_opens_drivers(void)
+{
+    char out[2048], want[800], missing[600];
+    const char *path = provision("chk-ok", map_path, "driver = modbus-tcp\nport = 1502\n");
+    CU_ASSERT_EQUAL(check_config(path, out, sizeof(out)), 0);
+
+    path = provision("chk-opt", map_path, "driver = modbus-tcp\nport = 1502\ntimeout_ms = fast\n");
+    CU_ASSERT_EQUAL(check_config(path, out, sizeof(out)), 78);
+    snprintf(want, sizeof(want), "%s:11: [sensor " SENSOR "] (driver modbus-tcp): ", path);
+    CU_ASSERT(strstr(out, want) != NULL && strstr(out, "timeout_ms") != NULL);
+
+    snprintf(missing, sizeof(missing), "%s/no-such-map.ini", dir);
+    path = provision("chk-map", missing, "driver = modbus-tcp\nport = 1502\n");
+    CU_ASSERT_EQUAL(check_config(path, out, sizeof(out)), 78);
+    snprintf(want, sizeof(want), "%s:11: [sensor " SENSOR "] (driver modbus-tcp): ", path);
+    CU_ASSERT(strstr(out, want) != NULL && strstr(out, "no-such-map.ini") != NULL);
+    if (!strstr(out, want))
+        fprintf(stderr, "\n%s", out);
+}
+
 static void test_teardown(void)
 {
     if (MQTTClient_isConnected(sub))
@@ -505,6 +544,7 @@ int main(int argc, char **argv)
         {"modbus-tcp: served values, timeouts, values again", test_tcp},
         {"modbus-rtu on a pty: served values, timeouts, values again", test_rtu},
         {"a map with more points than a sample may give stops the node", test_too_many_points},
+        {"--check-config opens the drivers", test_check_config_opens_drivers},
         {"teardown", test_teardown},
         {NULL, NULL},
     };

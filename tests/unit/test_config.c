@@ -45,7 +45,8 @@ static void test_values_with_units(void)
                        "grace = 20s\n"
                        "[store]\n"
                        "gzip = off\n"
-                       "url = http://127.0.0.1:18086\n";
+                       "url = http://127.0.0.1:18086\n"
+                       "retention = 1m=104w,10s=1d\n";
     int rc = parse(text, &cfg, &diag);
     if (rc)
         fprintf(stderr, "line %d: %s\n", diag.line, diag.message);
@@ -78,7 +79,15 @@ static void test_errors_name_their_line(void)
         {"[rule slow]\nquantity = SPEED\nwarn = fast\n", 3, "not a number"},
         {"[rule slow]\ndirection = sideways\n", 2, "not above or below"},
         {"[rule a]\nwarn = 1\n[rule a]\nwarn = 2\n", 3, "defined twice"},
-        {"[windows]\nwidths = 30s,45s\n", 0, "multiple of the first"},
+        {"[windows]\nwidths = 30s,45s\n", 2, "multiple of the first"},
+        {"[http]\nlisten = 127.0.0.1:99999\n", 2, "http.listen"},
+        {"[mqtt]\nurl = tcp://[::1]:0\n", 2, "mqtt.url"},
+        {"[store]\ngzip = on\n[http]\nlisten = :1\n[store]\n\ngzip = off\n", 5, "appears twice"},
+        {"[store]\ngzip = on\ngzip = off\n", 3, "given twice (first on line 2)"},
+        {"[rule s]\nquantity = SPED\nwarn = 5\n", 1, "matches no quantity"},
+        {"[windows]\nwidths = 5s,10s\n[store]\nretention = 5s=1d\n", 4, "width 10 s"},
+        {"[windows]\nwidths = 5s\n[store]\nretention = 5s=1d,5s=2d\n", 4, "given twice"},
+        {"[store]\nretention = 30s=30d,5m=104w,15m=104w,1h=1y\n", 2, "InfluxQL duration"},
         {"[store]\napi = influx-v9\n", 0, "influx-v1 or influx-v2"},
         {"[store]\napi = influx-v2\n", 0, "needs store.org"},
     };
@@ -140,8 +149,9 @@ static void test_rules(void)
     gw_config_fini(&cfg);
 
     /* A rule the rule set refuses is reported at its section's line. */
-    rc = parse("[mqtt]\nurl = x\n[rule wrong-way]\ndirection = below\nwarn = 10\ncrit = 20\n", &cfg,
-               &diag);
+    rc = parse(
+        "[mqtt]\nurl = tcp://b:1\n[rule wrong-way]\ndirection = below\nwarn = 10\ncrit = 20\n",
+        &cfg, &diag);
     CU_ASSERT(rc == GW_ECONFIG);
     if (diag.line != 3)
         fprintf(stderr, "\nline %d: %s\n", diag.line, diag.message);
