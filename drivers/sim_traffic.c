@@ -24,7 +24,9 @@
  * rises while volume falls, as on a real detector upstream of a crash. On
  * the blocked lane a queue stands over the loop between the few vehicles
  * that get past; that standing time is the one part of occupancy that no
- * listed vehicle accounts for.
+ * listed vehicle accounts for. incident_start_ms forces one such incident
+ * (severity 0.85, lane 1, 20 minutes, its queue built within 30 s), for
+ * demos and tests that need a slowdown at a known time.
  */
 #include <errno.h>
 #include <math.h>
@@ -37,6 +39,7 @@
 #define MAX_PER_SLOT 16
 #define INCIDENT_BUCKET_MS 300000LL
 #define INCIDENT_MAX_MS 3600000LL
+#define FORCED_INCIDENT_MS 1200000.0
 #define STREAM_VEHICLES 0x7a1100u
 #define STREAM_INCIDENT 0x1c1de7u
 #define STREAM_DAY 0xda4u
@@ -76,6 +79,7 @@ struct traffic_cfg {
     double free_speed_kmh;
     double loop_length_m;
     bool class_counts;
+    uint64_t incident_start_ms; /* a forced incident from here, ms since the epoch; 0 = none */
     /* derived by prepare() */
     const struct traffic_class *classes;
     double lane_volume[MAX_LANES]; /* share of capacity */
@@ -97,6 +101,10 @@ static const struct drv__pspec traffic_spec[] = {
      "2", "length of the detection zone"},
     {"class_counts", DRV__P_BOOL, offsetof(struct traffic_cfg, class_counts), 0, 0, 0, NULL,
      "false", "also report VEHICLE_CLASS_COUNT per lane and class"},
+    {"incident_start_ms", DRV__P_U64, offsetof(struct traffic_cfg, incident_start_ms), 0, 0, 0x1p63,
+     NULL, "0",
+     "an incident from this time (ms since the epoch) for 20 minutes, at full strength after "
+     "30 s; 0 = none"},
 };
 
 static int traffic_prepare(void *cfg_, struct drv_diag *diag)
@@ -127,6 +135,17 @@ struct slot_state {
     double queue_share; /* of the time a queued vehicle stands on the blocked lane's loop */
 };
 
+/* Sets st for an incident of strength severity * ramp blocking lane (1-based). */
+static void incident_set(struct slot_state *st, double severity, double ramp, uint32_t lane)
+{
+    double strength = severity * ramp;
+    st->speed_factor = 1.0 - strength;
+    st->volume_factor = 1.0 - 0.35 * strength;
+    st->blocked_lane = lane;
+    st->blocked_volume_factor = 1.0 - 0.9 * ramp;
+    st->queue_share = 0.85 * strength;
+}
+
 /* The strongest incident active at t_ms, if any. */
 static void incident_at(const struct drv__sim_common *common, const struct traffic_cfg *c,
                         int64_t t_ms, struct slot_state *st)
@@ -138,6 +157,16 @@ static void incident_at(const struct drv__sim_common *common, const struct traff
     st->speed_factor = st->volume_factor = st->blocked_volume_factor = 1.0;
     st->blocked_lane = 0;
     st->queue_share = 0.0;
+    if (c->incident_start_ms) {
+        /* The forced one (a demo's or a test's): severe, its queue built within 30 s. */
+        double start = (double)c->incident_start_ms, end = start + FORCED_INCIDENT_MS;
+        double ramp = drv__smoothstep((double)t_ms, start, start + 30000.0) *
+                      (1.0 - drv__smoothstep((double)t_ms, end - 120000.0, end));
+        if (ramp > 0.0) {
+            strongest = 0.85 * ramp;
+            incident_set(st, 0.85, ramp, 1);
+        }
+    }
     if (p_start <= 0.0)
         return;
     for (int64_t b = bucket - INCIDENT_MAX_MS / INCIDENT_BUCKET_MS; b <= bucket; b++) {
@@ -159,11 +188,7 @@ static void incident_at(const struct drv__sim_common *common, const struct traff
         if (severity * ramp <= strongest)
             continue;
         strongest = severity * ramp;
-        st->speed_factor = 1.0 - strongest;
-        st->volume_factor = 1.0 - 0.35 * strongest;
-        st->blocked_lane = 1 + (uint32_t)(drv__hash(h, 4) % c->lanes);
-        st->blocked_volume_factor = 1.0 - 0.9 * ramp;
-        st->queue_share = 0.85 * strongest;
+        incident_set(st, severity, ramp, 1 + (uint32_t)(drv__hash(h, 4) % c->lanes));
     }
 }
 

@@ -59,6 +59,7 @@
 #include "driver.h"
 #include "node.h"
 #include "ring.h"
+#include "units.h"
 #include "wire.h"
 
 #define SIM_VERSION "0.2.0"
@@ -124,7 +125,8 @@ static const struct sim_kind sim_kinds[] = {
     {"power", "sim-power", "power-1", 8, false},
 };
 #define SIM_N_KINDS (sizeof(sim_kinds) / sizeof(sim_kinds[0]))
-#define SIM_MAX_PARAMS 4
+#define SIM_MAX_PARAMS 5
+#define SIM_MAX_INCIDENTS 16
 
 /* What a misbehaving node does to each of its data frames (docs/tools.md). */
 enum sim_fault {
@@ -165,6 +167,11 @@ struct sim_opts {
     double bad_fraction;
     uint8_t bad_kinds[SIM_N_FAULTS]; /* enum sim_fault, assigned to bad nodes round-robin */
     size_t n_bad_kinds;
+    struct {
+        unsigned long site;
+        uint64_t after_ms;          /* since the start of the run */
+    } incidents[SIM_MAX_INCIDENTS]; /* --incident SITE@TIME */
+    size_t n_incidents;
     bool quiet;
 };
 
@@ -276,7 +283,8 @@ struct sim {
     /* One sensor table per kind; the parameters are rewritten before each node_new(). */
     struct node_sensor_config sensors[SIM_N_KINDS];
     struct drv_param params[SIM_N_KINDS][SIM_MAX_PARAMS];
-    char seed_text[24], utc_text[16];
+    char seed_text[24], utc_text[16], incident_text[24];
+    uint64_t start_wall_ms; /* the wall clock when the nodes were made: --incident's origin */
 
     struct sim_conn conns[SIM_MAX_CONNECTIONS];
     struct sim_slot *slots;
@@ -1302,30 +1310,45 @@ static void sim_sensor_tables(struct sim *s)
         if (strcmp(sim_kinds[k].name, "traffic") == 0) {
             p[n++] = (struct drv_param){"lanes", "2"};
             p[n++] = (struct drv_param){"profile", "urban"};
+            p[n++] = (struct drv_param){"incident_start_ms", s->incident_text};
         }
         s->sensors[k] = (struct node_sensor_config){sim_kinds[k].sensor, sim_kinds[k].driver,
                                                     drv_find(sim_kinds[k].driver), p, n};
     }
 }
 
-/* Sets the parameters of node i's sensor: its own seed, and one road in four a motorway. */
+/*
+ * Sets the parameters of node i's sensor: its own seed, and its site's road,
+ * the same for every node of a site so that a site's figures belong to one
+ * road: one site in four a motorway (three lanes a direction), the others
+ * urban streets (two); and the incident of its site, if --incident gave one.
+ */
 static void sim_params(struct sim *s, size_t i)
 {
     uint64_t seed = rng_seed_for(s->opts.seed ^ 0x5e05u, i);
+    unsigned long site = s->nodes[i].site;
+    uint64_t incident_ms = 0;
 
     snprintf(s->seed_text, sizeof(s->seed_text), "%" PRIu64, seed);
-    if (s->sensors[s->nodes[i].kind].n_params > 3)
-        s->params[s->nodes[i].kind][3].value = seed % 4 == 0 ? "motorway" : "urban";
+    for (size_t k = 0; k < s->opts.n_incidents; k++)
+        if (s->opts.incidents[k].site == site)
+            incident_ms = s->start_wall_ms + s->opts.incidents[k].after_ms;
+    snprintf(s->incident_text, sizeof(s->incident_text), "%" PRIu64, incident_ms);
+    if (s->sensors[s->nodes[i].kind].n_params > 3) {
+        s->params[s->nodes[i].kind][2].value = site % 4 == 0 ? "3" : "2";
+        s->params[s->nodes[i].kind][3].value = site % 4 == 0 ? "motorway" : "urban";
+    }
 }
 
 /*
- * Vehicles a traffic sensor may list in one interval: two lanes carry at most
- * about one vehicle per second together, plus six standard deviations and a
- * margin. Too few would make the driver refuse the whole sample.
+ * Vehicles a traffic sensor may list in one interval: three motorway lanes
+ * carry at most about 1.5 vehicles per second together, plus six standard
+ * deviations and a margin. Too few would make the driver refuse the whole
+ * sample.
  */
 static size_t sim_vehicle_cap(uint32_t interval_ms)
 {
-    double mean = interval_ms / 1000.0;
+    double mean = 1.5 * interval_ms / 1000.0;
     double cap = mean + 6.0 * sqrt(mean) + 16.0;
 
     return cap > WIRE_MAX_VEHICLES ? WIRE_MAX_VEHICLES : (size_t)cap;
@@ -1392,6 +1415,7 @@ static int sim_nodes_create(struct sim *s)
     size_t n = s->opts.n_nodes;
     int rc = 0;
 
+    s->start_wall_ms = clock_ms(CLOCK_REALTIME);
     sim_sensor_tables(s);
     s->heap = malloc(n * sizeof(*s->heap));
     s->upq = malloc(n * sizeof(*s->upq));
@@ -1861,6 +1885,27 @@ static int parse_names(const char *s, const char *const *table, size_t n, uint8_
     return 0;
 }
 
+/* Parses SITE@TIME ("site-03@90s") into the next incident of o. Returns 0 or -1. */
+static int parse_incident(const char *text, struct sim_opts *o)
+{
+    const char *at = strchr(text, '@');
+    char site[SIM_MAX_ID];
+    unsigned long n;
+    uint64_t after_ms;
+
+    if (!at || o->n_incidents == SIM_MAX_INCIDENTS || (size_t)(at - text) >= sizeof site ||
+        strncmp(text, "site-", 5) != 0)
+        return -1;
+    memcpy(site, text + 5, (size_t)(at - text) - 5);
+    site[at - text - 5] = '\0';
+    if (parse_ulong(site, 0, SIM_MAX_SITES - 1, &n) != 0 || gw_parse_duration_ms(at + 1, &after_ms))
+        return -1;
+    o->incidents[o->n_incidents].site = n;
+    o->incidents[o->n_incidents].after_ms = after_ms;
+    o->n_incidents++;
+    return 0;
+}
+
 static void usage(FILE *fp)
 {
     fprintf(fp,
@@ -1892,6 +1937,9 @@ static void usage(FILE *fp)
             "                          more when four frames need more)\n"
             "      --registry FILE     write the device registry (INI) to FILE ('-': stdout) "
             "and exit\n"
+            "      --incident SITE@TIME  an incident on every node of SITE (site-NN) from TIME\n"
+            "                          after the start (90s, 2m): speeds fall to a sixth\n"
+            "                          within 30 s, for 20 minutes; repeatable (16)\n"
             "      --quiet             no per-second progress lines on stderr\n"
             "  -h, --help              show this help and exit\n"
             "  -V, --version           show the version and exit\n"
@@ -1913,7 +1961,8 @@ enum {
     OPT_BAD_FRACTION,
     OPT_BAD_KINDS,
     OPT_CONNECTIONS,
-    OPT_RING_BYTES
+    OPT_RING_BYTES,
+    OPT_INCIDENT
 };
 
 /* Sets what the command line does not: every default. */
@@ -1956,6 +2005,7 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         {"ring-bytes", required_argument, NULL, OPT_RING_BYTES},
         {"registry", required_argument, NULL, OPT_REGISTRY},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"incident", required_argument, NULL, OPT_INCIDENT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -2038,6 +2088,9 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         case OPT_QUIET:
             o->quiet = true;
             break;
+        case OPT_INCIDENT:
+            what = parse_incident(optarg, o) ? "--incident" : NULL;
+            break;
         case 'h':
             usage(stdout);
             *exit_code = EX_OK;
@@ -2062,6 +2115,14 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         fprintf(stderr, "citysim: unexpected argument '%s'\n", argv[optind]);
         *exit_code = EX_USAGE;
         return -1;
+    }
+    for (size_t k = 0; k < o->n_incidents; k++) {
+        if (o->incidents[k].site >= o->n_sites) {
+            fprintf(stderr, "citysim: --incident: site-%02lu is not one of the %lu sites\n",
+                    o->incidents[k].site, o->n_sites);
+            *exit_code = EX_USAGE;
+            return -1;
+        }
     }
     if (o->n_conns > o->n_nodes)
         o->n_conns = o->n_nodes;

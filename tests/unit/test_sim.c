@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cu.h"
 #include "driver.h"
@@ -342,6 +343,70 @@ static void test_incidents(void)
     drv_find("sim-traffic")->close(b);
 }
 
+/*
+ * incident_start_ms (citysim --incident): an urban road at 48 km/h at 11:00
+ * crawls under 15 km/h on its open lane from 30 s after the start (under
+ * the demo's slow-traffic rule, warn 30, crit 15), and is back above 30
+ * once the 20 minutes are over.
+ */
+static void test_forced_incident(void)
+{
+    const uint64_t start = MONDAY_MS + 11 * HOUR_MS;
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)start);
+    struct drv_param params[] = {
+        {"seed", "5"}, {"incident_rate", "0"}, {"lanes", "2"}, {"incident_start_ms", text}};
+    void *st = open_sim("sim-traffic", params, 4);
+    struct drv_sample s = take("sim-traffic", st, start, 60000);
+    CU_ASSERT(value_of(&s, Q(SPEED), 2) > 30);
+    size_t measured = 0;
+    for (uint64_t t = start + 60000; t <= start + 17 * 60000; t += 30000) {
+        s = take("sim-traffic", st, t, 30000);
+        double v = value_of(&s, Q(SPEED), 2); /* NAN: no vehicle passed in these 30 s */
+        CU_ASSERT(isnan(v) || v < 15);
+        measured += !isnan(v);
+    }
+    CU_ASSERT(measured >= 20); /* of 33 half minutes */
+    s = take("sim-traffic", st, start + 21 * 60000, 60000);
+    CU_ASSERT(value_of(&s, Q(SPEED), 2) > 30);
+    drv_find("sim-traffic")->close(st);
+}
+
+/* vehicles_file: every vehicle a sample lists, one line each, time absolute, floats exact. */
+static void test_vehicles_file(void)
+{
+    char path[] = "/tmp/test_sim_vehicles.XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    struct drv_param params[] = {{"seed", "3"}, {"lanes", "3"}, {"vehicles_file", path}};
+    void *st = open_sim("sim-traffic", params, 3);
+    const uint64_t t = MONDAY_MS + 8 * HOUR_MS;
+    struct drv_sample s = take("sim-traffic", st, t, 60000);
+    drv_find("sim-traffic")->close(st);
+    FILE *f = fopen(path, "r");
+    CU_ASSERT_FATAL(f != NULL);
+    long long t_ms;
+    unsigned lane;
+    float speed, length;
+    int cls;
+    size_t n = 0;
+    while (fscanf(f, "%lld %u %f %f %d", &t_ms, &lane, &speed, &length, &cls) == 5) {
+        CU_ASSERT_FATAL(n < s.n_vehicles);
+        const struct drv_vehicle *v = &s.vehicles[n++];
+        CU_ASSERT(t_ms == (long long)t + v->offset_ms && lane == v->lane);
+        CU_ASSERT(speed == v->speed_kmh && length == v->length_m && cls == (int)v->vehicle_class);
+    }
+    fclose(f);
+    unlink(path);
+    CU_ASSERT(n == s.n_vehicles && n > 10);
+    struct drv_param bad[] = {{"vehicles_file", "/nonexistent/dir/file"}};
+    struct drv_diag diag = {""};
+    void *none = NULL;
+    CU_ASSERT(drv_find("sim-traffic")->open(bad, 1, &none, &diag) != 0 && none == NULL);
+    CU_ASSERT(strstr(diag.text, "vehicles_file") != NULL);
+}
+
 /* No room means -ENOSPC and nothing appended; a NULL vehicle array means counts only. */
 static void test_no_room(void)
 {
@@ -593,6 +658,8 @@ int main(void)
         {"short intervals add up to long ones", test_intervals_add_up},
         {"weekday and weekend curves", test_diurnal},
         {"incidents slow traffic", test_incidents},
+        {"a forced incident crawls under the demo's rule", test_forced_incident},
+        {"vehicles_file lists every vehicle", test_vehicles_file},
         {"no room", test_no_room},
         {"outages are flagged bad", test_faults},
         {"parking", test_parking},
