@@ -51,6 +51,8 @@ struct gateway {
 
     uint64_t last_sync_ms, last_snapshot_ms;
     int replay_incomplete; /* recovery: the journal's start is gone and no snapshot restored */
+    int journal_full;      /* no room ahead: frames are left at the broker (check_room()) */
+    size_t snapshot_bytes; /* the last snapshot's size: room is kept for two more */
     uint64_t journal_errors, quarantined, alerts_published, replayed;
 };
 

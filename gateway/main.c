@@ -325,14 +325,13 @@ static void quarantine(struct gateway *gw, const char *topic, const uint8_t *pay
     free(msg);
 }
 
-static int on_message(void *ctx, const char *topic, const void *payload, size_t len)
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len)
 {
     struct gateway *gw = ctx;
     struct gw_admitted a;
     struct gw_reject_diag diag;
     struct gw_topic t;
     uint64_t now = wall_ms();
-    int retry = 0;
 
     atomic_fetch_add(&gw->arrivals_waiting, 1);
     pthread_mutex_lock(&gw->lock);
@@ -348,10 +347,11 @@ static int on_message(void *ctx, const char *topic, const void *payload, size_t 
         goto out;
     }
     if (gw_journal_append(gw->journal, now, topic, payload, len) != 0) {
+        /* Paho acknowledged it on receipt: refusing it would not bring it back in order. */
         gw->journal_errors++;
-        gw_log(GW_LOG_ERROR, "journal_append_failed", NULL,
-               "%s; the broker will deliver the frame again", strerror(errno));
-        retry = 1;
+        gw->journal_full = 1; /* the clock stops consuming until room is checked again */
+        gw_log(GW_LOG_ERROR, "journal_append_failed", NULL, "%s; a frame of %s is lost",
+               strerror(errno), topic);
         goto out;
     }
     gw_pipeline_commit(gw->pipe, &a, now, on_alert, gw);
@@ -365,7 +365,6 @@ static int on_message(void *ctx, const char *topic, const void *payload, size_t 
 out:
     pthread_mutex_unlock(&gw->lock);
     publish_alerts(gw);
-    return retry;
 }
 
 /* ---- recovery ---- */
@@ -457,6 +456,8 @@ static void take_snapshot(struct gateway *gw, uint64_t now, int force, struct sn
     snap->pos = gw_journal_end(gw->journal);
     if (gw_pipeline_snapshot(gw->pipe, &snap->buf, &snap->len) != 0)
         gw_log(GW_LOG_ERROR, "snapshot_failed", NULL, "out of memory");
+    else
+        gw->snapshot_bytes = snap->len;
 }
 
 /*
@@ -508,6 +509,37 @@ static void persist(struct gateway *gw, uint64_t now, int force_snapshot)
 }
 
 /*
+ * Stops taking frames before an append could fail: when the segment after
+ * the journal's last cannot be allocated, or the filesystem lacks room for
+ * two more snapshots, the MQTT session is paused (the broker keeps the
+ * frames) while the last segment still has room for those on their way;
+ * it resumes once room is back (a snapshot trimmed the journal, or space
+ * was freed).
+ */
+static void check_room(struct gateway *gw)
+{
+    pthread_mutex_lock(&gw->lock);
+    int was_full = gw->journal_full;
+    int rc = gw_journal_room_ahead(gw->journal, 2 * gw->snapshot_bytes + (1u << 20));
+    int error = errno;
+    gw->journal_full = rc != 0;
+    struct gw_mqtt *mqtt = gw->mqtt;
+    pthread_mutex_unlock(&gw->lock);
+    if (rc != 0 && !was_full)
+        gw_log(GW_LOG_WARN, "journal_full", NULL,
+               "no room ahead in %s (%s); not taking frames until there is (the broker keeps "
+               "them)",
+               gw->cfg.journal_dir, strerror(error));
+    if (rc == 0 && was_full)
+        gw_log(GW_LOG_INFO, "journal_room", NULL, "room again in %s; taking frames",
+               gw->cfg.journal_dir);
+    if (mqtt && rc != 0)
+        gw_mqtt_pause(mqtt);
+    else if (mqtt)
+        gw_mqtt_resume(mqtt);
+}
+
+/*
  * Closes the windows that are due, a few nodes per hold of the lock: at a
  * window boundary every series closes at once, and arrivals (and the alerts
  * they raise) should wait for one part of that, not all of it. Between
@@ -528,6 +560,7 @@ static void tick(struct gateway *gw, uint64_t now)
             sched_yield();
     } while (more);
     persist(gw, now, 0);
+    check_room(gw);
 }
 
 /* ---- HTTP ---- */
@@ -595,12 +628,16 @@ static int ready_journal(void *ctx, char *reason, size_t size)
     struct gw_journal_stats js;
     pthread_mutex_lock(&gw->lock);
     gw_journal_stats(gw->journal, &js);
+    int full = gw->journal_full;
     pthread_mutex_unlock(&gw->lock);
     uint64_t bound = gw->cfg.journal_max_bytes;
-    if (js.bytes > bound / 10 * 9)
+    if (full)
+        snprintf(reason, size, "no room ahead in %s: frames are left at the broker",
+                 gw->cfg.journal_dir);
+    else if (js.bytes > bound / 10 * 9)
         snprintf(reason, size, "%" PRIu64 " of %" PRIu64 " bytes used: the store is not keeping up",
                  js.bytes, bound);
-    return js.bytes <= bound / 10 * 9;
+    return !full && js.bytes <= bound / 10 * 9;
 }
 
 static const struct gw_http_route routes[] = {

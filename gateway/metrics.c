@@ -106,6 +106,7 @@ int render_metrics(void *ctx, FILE *out)
     struct gw_sink_stats ss;
     struct gw_mqtt_stats ms = {0};
     uint64_t quarantined, journal_errors, alerts_published, alerts_unqueued;
+    int journal_full;
 
     pthread_mutex_lock(&gw->lock);
     gw_pipeline_stats(gw->pipe, &ps);
@@ -117,6 +118,7 @@ int render_metrics(void *ctx, FILE *out)
         gw_mqtt_stats(gw->mqtt, &ms);
     quarantined = gw->quarantined;
     journal_errors = gw->journal_errors;
+    journal_full = gw->journal_full;
     alerts_published = gw->alerts_published;
     alerts_unqueued = gw->outbox.refused;
     pthread_mutex_unlock(&gw->lock);
@@ -200,9 +202,12 @@ int render_metrics(void *ctx, FILE *out)
         js.damaged_records);
     one(out, "citygate_journal_damaged_bytes_total", "counter",
         "Damaged journal bytes passed over at start.", js.damaged_bytes);
+    one(out, "citygate_journal_full", "gauge",
+        "1 while frames are left at the broker because the journal has no room ahead.",
+        (uint64_t)journal_full);
     one(out, "citygate_journal_fsyncs_total", "counter", "Journal fsyncs.", js.fsyncs);
-    one(out, "citygate_journal_errors_total", "counter", "Journal writes that failed.",
-        journal_errors);
+    one(out, "citygate_journal_errors_total", "counter",
+        "Journal appends (each a lost frame) and fsyncs that failed.", journal_errors);
 
     one(out, "citygate_store_lines_written_total", "counter", "Lines the store accepted.",
         ss.lines_written);

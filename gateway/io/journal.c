@@ -25,6 +25,12 @@
  * (trimmed after a snapshot, or dropped for space) is renamed to
  * <id>.seg.damaged for inspection instead of being removed.
  *
+ * Never out of room mid-append: gw_journal_room_ahead() allocates the
+ * segment after the last one before it is needed, so that a switch to it
+ * costs no disk space, and says when that cannot be done; the gateway then
+ * stops taking frames while the last segment still has room for those
+ * already on their way.
+ *
  * The last segment is written through a shared mapping: an append is a copy
  * into the page cache with no system call, and survives the process as a
  * write() would; fdatasync() on the file flushes it like any other page. Its
@@ -44,6 +50,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -73,6 +80,7 @@ struct gw_journal {
     uint8_t *map; /* its mapping, map_len bytes; NULL when not open */
     size_t map_len;
     int dirty;
+    int ahead;                      /* the segment after the last one is allocated */
     struct gw_journal_pos snap;     /* the newest snapshot's position, {0, 0} without one */
     struct gw_journal_pos snap_old; /* the one before: segments are kept back to it */
     struct gw_journal_stats stats;
@@ -483,6 +491,7 @@ int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *top
         close_tail(j);
         if ((rc = add_segment(j, tail->id + 1)) != 0)
             return rc;
+        j->ahead = 0; /* the new last segment is the one allocated ahead */
         j->stats.segments = j->n_segs;
         tail = &j->segs[j->n_segs - 1];
     }
@@ -511,6 +520,32 @@ int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *top
     j->dirty = 1;
     while (j->stats.bytes > j->max_bytes && j->n_segs > 1)
         remove_oldest(j, 1);
+    return 0;
+}
+
+int gw_journal_room_ahead(struct gw_journal *j, uint64_t reserve_bytes)
+{
+    struct statvfs fs;
+    if (!j->ahead) {
+        char path[600];
+        journal_path(j, j->segs[j->n_segs - 1].id + 1, path, sizeof path);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return GW_EIO;
+        /* Zeros: should the process die now, open finds an empty segment. */
+        int err = posix_fallocate(fd, 0, (off_t)j->segment_bytes);
+        close(fd);
+        if (err != 0) {
+            errno = err;
+            return err == ENOSPC || err == EDQUOT ? GW_EFULL : GW_EIO;
+        }
+        j->ahead = 1;
+    }
+    if (reserve_bytes > 0 && statvfs(j->dir, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < reserve_bytes) {
+        errno = ENOSPC;
+        return GW_EFULL;
+    }
     return 0;
 }
 

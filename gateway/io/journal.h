@@ -74,6 +74,15 @@ void gw_journal_free(struct gw_journal *j);
 int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *topic,
                       const void *payload, size_t len);
 
+/*
+ * Makes sure that the segment after the last one is allocated on disk (so
+ * that filling the last one never needs new space) and that reserve_bytes
+ * more are free on the journal's filesystem (room for snapshots; 0: not
+ * checked). Cheap once the next segment is allocated. Returns 0, GW_EFULL
+ * when the room is not there (errno ENOSPC or EDQUOT), or GW_EIO.
+ */
+int gw_journal_room_ahead(struct gw_journal *j, uint64_t reserve_bytes);
+
 /* fsyncs what was appended since the last sync. Returns 0 or GW_EIO. */
 int gw_journal_sync(struct gw_journal *j);
 

@@ -1,9 +1,16 @@
 /*
  * mqtt.c -- Paho MQTTAsync behind the gateway's message callback.
  *
- * Paho calls back on its own thread: messages arrive one at a time, and the
- * PUBACK for a QoS 1 message goes out only after the callback returned
- * true, which is what ties "acknowledged" to "journaled". Subscriptions are
+ * Paho calls back on its own thread, messages one at a time. Paho C sends
+ * the PUBACK of a QoS 1 message when it reads the message, before the
+ * callback runs (MQTTProtocol_handlePublishes: "send puback before
+ * processing the publications"), so "acknowledged" is not tied to
+ * "journaled" here: a message Paho has read and not yet handed over is lost
+ * at a SIGKILL (docs/gateway.md says what that costs). The callback
+ * therefore never refuses a message (Paho would keep it in its memory and
+ * hand it over again only with a later one, out of order); when the journal
+ * has no room, the gateway stops consuming instead (gw_mqtt_pause()), and the
+ * broker keeps the frames in the session. Subscriptions are
  * made again on every (re)connection; with a persistent session the broker
  * kept them anyway, but a first start or an expired session needs them.
  */
@@ -36,7 +43,7 @@ struct gw_mqtt {
     int first_result; /* 0 pending, 1 connected, -1 failed */
     char first_error[160];
     _Atomic uint64_t received, connects, losses, published, publish_failed;
-    atomic_int connected;
+    atomic_int connected, paused;
 };
 
 static void mqtt_subscribe(struct gw_mqtt *m)
@@ -141,22 +148,58 @@ static int mqtt_on_message(void *context, char *topic, int topic_len, MQTTAsync_
         n = sizeof name - 1; /* such a topic cannot match ours; the callback refuses it */
     memcpy(name, topic, n);
     name[n] = '\0';
-    if (m->fn(m->ctx, name, msg->payload, (size_t)msg->payloadlen) != 0)
-        return 0; /* Paho delivers it again later */
+    m->fn(m->ctx, name, msg->payload, (size_t)msg->payloadlen);
     m->received++;
     MQTTAsync_freeMessage(&msg);
     MQTTAsync_free(topic);
     return 1;
 }
 
-int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
-                uint32_t connect_timeout_ms, struct gw_mqtt **out, char *err, size_t err_len)
+/* Starts a connection with m's options (persistent session, automatic reconnection). */
+static int mqtt_connect(struct gw_mqtt *m)
 {
-    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
     MQTTAsync_connectOptions conn = MQTTAsync_connectOptions_initializer;
     MQTTAsync_connectOptions conn5 = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
     MQTTProperties props = MQTTProperties_initializer;
+    const struct gw_mqtt_config *cfg = &m->cfg;
+
+    MQTTAsync_connectOptions *o = cfg->version == 5 ? &conn5 : &conn;
+    o->keepAliveInterval = (int)(cfg->keepalive_ms / 1000);
+    o->automaticReconnect = 1;
+    o->minRetryInterval = (int)(cfg->reconnect_min_ms + 999) / 1000;
+    o->maxRetryInterval = (int)(cfg->reconnect_max_ms + 999) / 1000;
+    o->username = cfg->username;
+    o->password = cfg->password;
+    o->context = m;
+    if (cfg->version == 5) {
+        /* Clean start off and a session that does not expire: the MQTT 5 persistent session. */
+        MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+        expiry.value.integer4 = 0xFFFFFFFFu;
+        MQTTProperties_add(&props, &expiry);
+        o->cleanstart = 0;
+        o->connectProperties = &props;
+        o->onFailure5 = mqtt_on_connect_failure5;
+    } else {
+        o->cleansession = 0;
+        o->onFailure = mqtt_on_connect_failure;
+    }
+    if (strncmp(cfg->url, "ssl://", 6) == 0 || strncmp(cfg->url, "mqtts://", 8) == 0) {
+        ssl.trustStore = cfg->ca_file;
+        ssl.keyStore = cfg->cert_file;
+        ssl.privateKey = cfg->key_file;
+        ssl.enableServerCertAuth = 1;
+        o->ssl = &ssl;
+    }
+    int rc = MQTTAsync_connect(m->client, o);
+    MQTTProperties_free(&props);
+    return rc;
+}
+
+int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
+                uint32_t connect_timeout_ms, struct gw_mqtt **out, char *err, size_t err_len)
+{
+    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
     struct gw_mqtt *m;
     int rc;
 
@@ -191,35 +234,7 @@ int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
     MQTTAsync_setCallbacks(m->client, m, mqtt_on_lost, mqtt_on_message, NULL);
     MQTTAsync_setConnected(m->client, m, mqtt_on_connected);
 
-    MQTTAsync_connectOptions *o = cfg->version == 5 ? &conn5 : &conn;
-    o->keepAliveInterval = (int)(cfg->keepalive_ms / 1000);
-    o->automaticReconnect = 1;
-    o->minRetryInterval = (int)(cfg->reconnect_min_ms + 999) / 1000;
-    o->maxRetryInterval = (int)(cfg->reconnect_max_ms + 999) / 1000;
-    o->username = cfg->username;
-    o->password = cfg->password;
-    o->context = m;
-    if (cfg->version == 5) {
-        /* Clean start off and a session that does not expire: the MQTT 5 persistent session. */
-        MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
-        expiry.value.integer4 = 0xFFFFFFFFu;
-        MQTTProperties_add(&props, &expiry);
-        o->cleanstart = 0;
-        o->connectProperties = &props;
-        o->onFailure5 = mqtt_on_connect_failure5;
-    } else {
-        o->cleansession = 0;
-        o->onFailure = mqtt_on_connect_failure;
-    }
-    if (strncmp(cfg->url, "ssl://", 6) == 0 || strncmp(cfg->url, "mqtts://", 8) == 0) {
-        ssl.trustStore = cfg->ca_file;
-        ssl.keyStore = cfg->cert_file;
-        ssl.privateKey = cfg->key_file;
-        ssl.enableServerCertAuth = 1;
-        o->ssl = &ssl;
-    }
-    rc = MQTTAsync_connect(m->client, o);
-    MQTTProperties_free(&props);
+    rc = mqtt_connect(m);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, err_len, "mqtt: cannot connect to %s: %s", cfg->url, MQTTAsync_strerror(rc));
         goto fail;
@@ -263,6 +278,24 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
     }
     m->published++;
     return 0;
+}
+
+int gw_mqtt_pause(struct gw_mqtt *m)
+{
+    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+    if (atomic_exchange(&m->paused, 1))
+        return 0;
+    d.timeout = 0;
+    int rc = MQTTAsync_disconnect(m->client, &d);
+    fprintf(stderr, "citygate: mqtt: disconnected on purpose; the broker keeps the session\n");
+    return rc == MQTTASYNC_SUCCESS || rc == MQTTASYNC_DISCONNECTED ? 0 : GW_EIO;
+}
+
+int gw_mqtt_resume(struct gw_mqtt *m)
+{
+    if (!atomic_exchange(&m->paused, 0))
+        return 0;
+    return mqtt_connect(m) == MQTTASYNC_SUCCESS ? 0 : GW_ERETRY;
 }
 
 void gw_mqtt_stats(struct gw_mqtt *m, struct gw_mqtt_stats *out)

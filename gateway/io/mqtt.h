@@ -26,10 +26,10 @@ struct gw_mqtt_config {
 
 /*
  * Called on Paho's thread for every message; topic and payload are borrowed
- * for the call. Return 0 to acknowledge it, non-zero to have it delivered
- * again later (only for failures that can pass, such as a full disk).
+ * for the call. Paho has already acknowledged the message to the broker
+ * (see mqtt.c): the callback must keep it or count its loss.
  */
-typedef int (*gw_mqtt_msg_fn)(void *ctx, const char *topic, const void *payload, size_t len);
+typedef void (*gw_mqtt_msg_fn)(void *ctx, const char *topic, const void *payload, size_t len);
 
 struct gw_mqtt_stats {
     uint64_t received, connects, connection_losses;
@@ -51,6 +51,17 @@ int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
 /* Publishes a copy of payload without waiting; any thread. Returns 0 or GW_ERETRY. */
 int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                     int retained);
+
+/*
+ * Stops consuming: disconnects without waiting; the broker keeps the
+ * persistent session and queues what arrives meanwhile. No automatic
+ * reconnection until gw_mqtt_resume(). Any thread but Paho's callback's.
+ * Returns 0 or GW_EIO.
+ */
+int gw_mqtt_pause(struct gw_mqtt *m);
+
+/* Connects again after gw_mqtt_pause() (a no-op otherwise). Returns 0 or GW_ERETRY. */
+int gw_mqtt_resume(struct gw_mqtt *m);
 
 void gw_mqtt_stats(struct gw_mqtt *m, struct gw_mqtt_stats *out);
 

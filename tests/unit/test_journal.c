@@ -382,6 +382,39 @@ static void test_snapshot_generations(void)
     gw_journal_free(j);
 }
 
+/*
+ * The segment after the last one is allocated ahead, so filling the last one
+ * needs no new space; a reserve the filesystem cannot hold is reported full.
+ */
+static void test_room_ahead(void)
+{
+    char path[300];
+    struct stat st;
+
+    fresh_dir();
+    struct gw_journal *j = open_journal(1 << 20, 1 << 16);
+    CU_ASSERT(gw_journal_room_ahead(j, 0) == 0);
+    snprintf(path, sizeof path, "%s/%016x.seg", dir, 2);
+    CU_ASSERT(stat(path, &st) == 0 && st.st_size == 1 << 16);
+    CU_ASSERT(gw_journal_room_ahead(j, UINT64_MAX / 2) == GW_EFULL);
+    append_n(j, 1000, 2000); /* past the first segment: into the one allocated ahead */
+    struct gw_journal_stats js;
+    gw_journal_stats(j, &js);
+    CU_ASSERT(js.segments >= 2);
+    CU_ASSERT(gw_journal_room_ahead(j, 0) == 0);
+    snprintf(path, sizeof path, "%s/%016llx.seg", dir, (unsigned long long)js.segments + 1);
+    CU_ASSERT(stat(path, &st) == 0 && st.st_size == 1 << 16);
+    gw_journal_free(j);
+    /* After a restart the empty segment allocated ahead is a segment like any other. */
+    j = open_journal(1 << 20, 1 << 16);
+    struct seen s = {0, 1000, 1};
+    CU_ASSERT(gw_journal_replay(j, (struct gw_journal_pos){0, 0}, count_record, &s) == 0);
+    CU_ASSERT(s.n == 2000 && s.in_order);
+    gw_journal_stats(j, &js);
+    CU_ASSERT(js.damaged_segments == 0);
+    gw_journal_free(j);
+}
+
 /* The descriptor outlives a switch to a new segment made while it is flushed. */
 static void test_sync_outside_the_lock(void)
 {
@@ -436,6 +469,7 @@ int main(void)
         {"record larger than a segment", test_record_larger_than_a_segment},
         {"bounded journal drops oldest", test_bounded_drops_oldest},
         {"snapshot generations", test_snapshot_generations},
+        {"room ahead", test_room_ahead},
         {"sync outside the lock", test_sync_outside_the_lock},
         {"corrupt snapshot is refused", test_corrupt_snapshot_is_refused},
         {NULL, NULL},
