@@ -218,6 +218,20 @@ static void check_volume(void)
         CU_ASSERT_EQUAL(num(row, "flow"), want);
     }
     json_decref(doc);
+
+    /* By day, the eight hours are part of a day (or two): each row says so. */
+    doc = report_json("volume", "--by day");
+    double total = 0;
+    json_array_foreach(rows_of(doc, "volume"), i, row)
+    {
+        total += num(row, "volume");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "flag")), "partial period");
+    }
+    double want = 0;
+    for (int k = 0; k < Q15; k++)
+        want += volume15[k];
+    CU_ASSERT_EQUAL(total, want);
+    json_decref(doc);
 }
 
 /* The CSV of the hourly volumes through Python's csv module, strict mode. */

@@ -130,6 +130,32 @@ static void test_aadt(void)
     cq_grid_fini(&g);
 }
 
+/* A period from noon to noon: its first and last days are cut and never count as complete. */
+static void test_cut_days(void)
+{
+    struct cq_grid g;
+    struct cq_bin *days = NULL;
+    size_t n = 0, node;
+    struct cq_adt adt;
+
+    CU_ASSERT_FATAL(cq_tz_set("UTC") == 0);
+    int64_t from = utc(2025, 5, 5, 12, 0);
+    CU_ASSERT_FATAL(cq_grid_init(&g, from, from + 2 * DAY_MS, HOUR_MS) == 0);
+    CU_ASSERT_FATAL(cq_grid_node(&g, "a", &node) == 0);
+    for (int64_t t = from; t < g.to_ms; t += HOUR_MS)
+        CU_ASSERT(cq_grid_add(&g, node, t, t < from + 12 * HOUR_MS ? 1000 : 10) == 0);
+    CU_ASSERT_FATAL(cq_grid_bins(&g, CQ_PDAY, &days, &n) == 0);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    CU_ASSERT(days[0].cut && !days[1].cut && days[2].cut);
+    CU_ASSERT_EQUAL(cq_bin_pct(&days[0]), 100); /* all its windows in the period are there */
+    CU_ASSERT_FATAL(cq_adt(days, n, 100, &adt) == 0);
+    CU_ASSERT_EQUAL(adt.days_used, 1);
+    CU_ASSERT_EQUAL(adt.adt, 240);
+    CU_ASSERT(!adt.counted);
+    free(days);
+    cq_grid_fini(&g);
+}
+
 static void test_aadt_limits(void)
 {
     struct cq_bin days[400];
@@ -343,6 +369,7 @@ int main(void)
     static const struct cu_test tests[] = {
         {"AADT (AASHTO) and ADT, counted and estimated", test_aadt},
         {"AADT limits", test_aadt_limits},
+        {"days cut by the period", test_cut_days},
         {"peak hour and PHF", test_peak},
         {"30th-highest hour", test_30th_hour},
         {"completeness, gaps and partials", test_completeness},

@@ -108,6 +108,7 @@ int cq_grid_bins(const struct cq_grid *g, enum cq_period p, struct cq_bin **out,
         memset(b, 0, sizeof *b);
         b->start_ms = s;
         b->end_ms = e;
+        b->cut = s != start || e != cq_period_next(p, start);
         size_t i0 = (size_t)((s - g->from_ms) / g->width_ms);
         size_t i1 = (size_t)((e - g->from_ms) / g->width_ms);
         for (size_t i = i0; i < i1; i++) {

@@ -15,6 +15,7 @@
 #ifndef CITYQUERY_GRID_H
 #define CITYQUERY_GRID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,7 @@ struct cq_bin {
     double volume;
     size_t expected; /* windows in the bin times nodes */
     size_t seen;     /* of those, reported */
+    bool cut;        /* the period runs past [from, to): its figures are of a part of it */
 };
 
 /* A run of windows [start, end) that a node did not report. */

@@ -142,7 +142,7 @@ int cq_html_write(const struct cq_report *r, const char *heading, const char *pa
         for (size_t row = 0; row < t->n_rows; row++) {
             int flagged = 0;
             for (size_t c = 0; c < t->n_cols; c++)
-                flagged |= strcmp(cq_table_cell(t, row, c), "incomplete") == 0;
+                flagged |= strstr(cq_table_cell(t, row, c), "incomplete") != NULL;
             fputs(flagged ? "<tr class=\"flag\">" : "<tr>", out);
             for (size_t c = 0; c < t->n_cols; c++) {
                 fputs(t->cols[c].type == CQ_COL_NUM ? "<td class=\"n\">" : "<td>", out);

@@ -111,6 +111,14 @@ static int volume_grid(const struct cq_query *q, int64_t max_ms, struct cq_repor
     return cq_fetch_volume(q->store, &q->sel, levels[ix].label, g, why, why_len);
 }
 
+/* The flag cell of a period: under the threshold, cut short, both or neither. */
+static const char *flag_text(double pct, double min_pct, bool cut)
+{
+    if (pct < min_pct)
+        return cut ? "incomplete, partial period" : "incomplete";
+    return cut ? "partial period" : "";
+}
+
 static const struct cq_column day_cols[] = {
     {"day", NULL, CQ_COL_TEXT}, {"volume", "veh", CQ_COL_NUM}, {"complete", "%", CQ_COL_NUM},
     {"hours", "h", CQ_COL_NUM}, {"flag", NULL, CQ_COL_TEXT},
@@ -140,7 +148,7 @@ static int days_table(const struct cq_query *q, const struct cq_grid *g, struct 
         rc = rc ? rc : cq_table_set(t, 2, "%.2f", pct);
         rc =
             rc ? rc : cq_table_set(t, 3, "%g", (double)(days[i].end_ms - days[i].start_ms) / 3.6e6);
-        rc = rc ? rc : cq_table_set(t, 4, "%s", low ? "incomplete" : "");
+        rc = rc ? rc : cq_table_set(t, 4, "%s", flag_text(pct, q->min_pct, days[i].cut));
     }
     if (flagged) {
         r->incomplete = true;
@@ -182,7 +190,7 @@ static int report_volume(const struct cq_query *q, struct cq_report *r, char *wh
                                    bins[i].volume * 3.6e6 /
                                        (double)(bins[i].end_ms - bins[i].start_ms));
             rc = rc ? rc : cq_table_set(t, 4, "%.2f", pct);
-            rc = rc ? rc : cq_table_set(t, 5, "%s", pct < q->min_pct ? "incomplete" : "");
+            rc = rc ? rc : cq_table_set(t, 5, "%s", flag_text(pct, q->min_pct, bins[i].cut));
         }
         note(r, "total %.0f vehicles", total);
     }

@@ -11,7 +11,7 @@
 
 static bool complete(const struct cq_bin *b, double min_pct)
 {
-    return b->expected > 0 && cq_bin_pct(b) >= min_pct;
+    return !b->cut && b->expected > 0 && cq_bin_pct(b) >= min_pct;
 }
 
 void cq_profile(const struct cq_bin *hours, size_t n, double min_pct, struct cq_profile *out)

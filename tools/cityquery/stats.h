@@ -4,8 +4,9 @@
  * method), peak hour and peak hour factor (Highway Capacity Manual), the
  * 30th-highest hour and the K-factor.
  *
- * Every figure uses only periods whose completeness (cq_bin_pct()) reaches
- * min_pct, and says how many it used: holes are never averaged over.
+ * Every figure uses only whole periods (not cut by the report's period)
+ * whose completeness (cq_bin_pct()) reaches min_pct, and says how many it
+ * used: holes and parts of days are never averaged over.
  *
  * Thread rules: pure functions over caller data.
  */
