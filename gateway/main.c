@@ -281,13 +281,13 @@ static void publish_alerts(struct gateway *gw)
  * Logs a refused frame and publishes it on its quarantine topic: the reason,
  * the payload's length and SHA-256, and its first QUARANTINE_MAX_BYTES bytes
  * in hex, so that a payload of any size makes a message of bounded size.
- * What the log line quotes from the wire (topic, detail) is escaped.
+ * The log line quotes the topic and the detail; gw_log() escapes them.
  */
 static void quarantine(struct gateway *gw, const char *topic, const uint8_t *payload, size_t len,
                        const struct gw_reject_diag *diag)
 {
     struct gw_topic t;
-    char qtopic[256], topic_text[256], detail_text[2 * sizeof diag->detail];
+    char qtopic[256];
     char sha_hex[2 * EVP_MAX_MD_SIZE + 1] = "";
     unsigned char sha[EVP_MAX_MD_SIZE];
     unsigned sha_len = 0;
@@ -295,10 +295,8 @@ static void quarantine(struct gateway *gw, const char *topic, const uint8_t *pay
     size_t head_cap = 1024;
     char *msg;
 
-    gw_escape(topic, strlen(topic), topic_text, sizeof topic_text);
-    gw_escape(diag->detail, strlen(diag->detail), detail_text, sizeof detail_text);
-    gw_log(GW_LOG_WARN, "frame_refused", gw_reject_name(diag->reason), "on %s: %s%s%s", topic_text,
-           gw_reject_text(diag->reason), detail_text[0] ? ": " : "", detail_text);
+    gw_log(GW_LOG_WARN, "frame_refused", gw_reject_name(diag->reason), "on %.200s: %s%s%s", topic,
+           gw_reject_text(diag->reason), diag->detail[0] ? ": " : "", diag->detail);
     if (!gw->cfg.quarantine || !gw->mqtt)
         return;
     if (gw_topic_parse(topic, strlen(topic), &t) != 0)

@@ -165,39 +165,6 @@ int gw_name_reserved(const char *name, size_t len)
     return 0;
 }
 
-/* The length of byte c in gw_escape()'s output. */
-static size_t gw_escaped_len(unsigned char c)
-{
-    return c == '\\' ? 2 : c < 0x20 || c > 0x7e ? 4 : 1;
-}
-
-size_t gw_escape(const char *s, size_t len, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0, need = 0;
-    for (size_t i = 0; i < len; i++)
-        need += gw_escaped_len((unsigned char)s[i]);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char e[4] = {(char)c, '\\', hex[c >> 4], hex[c & 15]};
-        size_t k = gw_escaped_len(c);
-        if (k == 4) {
-            e[0] = '\\';
-            e[1] = 'x';
-        }
-        /* When the whole does not fit, room for "..." and the NUL is kept. */
-        if (need + 1 > cap && n + k + 4 > cap) {
-            memcpy(out + n, "...", 3);
-            n += 3;
-            break;
-        }
-        memcpy(out + n, e, k);
-        n += k;
-    }
-    out[n] = '\0';
-    return n;
-}
-
 /* Copies the id that starts at *p and ends at the next '/' (or end) into dst, checking it. */
 static int gw_topic_id(const char **p, const char *end, char *dst)
 {

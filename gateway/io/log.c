@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "escape.h"
+
 #define LOG_KINDS 64
 
 struct log_kind {
@@ -67,20 +69,6 @@ static struct log_kind *log_slot(const char *event, const char *kind)
     return oldest;
 }
 
-/* Copies s to out, control bytes as \xNN, so that nothing a message quotes
- * (a topic, a device's string, a store's reply) can start a forged line. */
-static void log_escape(const char *s, char *out, size_t size)
-{
-    size_t o = 0;
-    for (const unsigned char *c = (const unsigned char *)s; *c && o + 5 < size; c++) {
-        if (*c < 0x20 || *c == 0x7f)
-            o += (size_t)snprintf(out + o, size - o, "\\x%02x", *c);
-        else
-            out[o++] = (char)*c;
-    }
-    out[o] = '\0';
-}
-
 void gw_log(enum gw_log_level level, const char *event, const char *kind, const char *fmt, ...)
 {
     static const char *const names[] = {"error", "warn", "info"};
@@ -98,7 +86,8 @@ void gw_log(enum gw_log_level level, const char *event, const char *kind, const 
     va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    log_escape(raw, text, sizeof text);
+    /* Nothing a message quotes (a topic, a device's string, a store's reply) can forge a line. */
+    gw_escape(raw, strlen(raw), text, sizeof text);
     gw_log_time(now, when);
     if (k->folded)
         fprintf(stderr, "%s %s %s: %s (and %" PRIu64 " more like it since the last)\n", when,

@@ -301,14 +301,15 @@ static void build_string_and_topic_cases(void)
     size_t len;
     int step = 200;
 
+    /* The first of its reason, so its log line is printed (log.h): it must not forge another. */
+    parts_of(&p, ts_of(3), 50);
+    p.f.site_id = "site-01\ncitygate: forged line";
+    add_parts("bad_string", NULL, &p, step += 2);
     for (size_t i = 0; i < sizeof sensor_ids / sizeof sensor_ids[0]; i++) {
         parts_of(&p, ts_of(3), 50);
         p.rs[0].sensor_id = (char *)sensor_ids[i];
         add_parts("bad_string", NULL, &p, step += 2);
     }
-    parts_of(&p, ts_of(3), 50);
-    p.f.site_id = "site-01\ncitygate: forged line";
-    add_parts("bad_string", NULL, &p, step += 2);
     parts_of(&p, ts_of(3), 50);
     memset(version, '9', sizeof version - 1);
     health.firmware_version = version;
@@ -496,6 +497,7 @@ static void test_hostile(void)
     CU_ASSERT_EQUAL(gwt_sub_count(q), n_hostile + n_own_quarantine());
     gwt_sub_free(q);
     CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
+    CU_ASSERT(gwt_log_contains(&t, "string field not well formed: site_id: byte 0x0a at 7"));
     CU_ASSERT(!gwt_log_contains(&t, "\ncitygate: forged line"));
     CU_ASSERT(!gwt_log_contains(&t, "runtime error"));
     CU_ASSERT(!gwt_log_contains(&t, "Sanitizer"));

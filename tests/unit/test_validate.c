@@ -2,7 +2,7 @@
  * test_validate.c -- topic parsing and reserved names, every refusal reason of
  * gw_validate_frame() with its boundaries, the grammar and length of every
  * string field, the registry's sensor lists, NaN and infinities, per-device
- * range overrides, the reason names, and the escaping of text for logs.
+ * range overrides, and the reason names.
  */
 #include <math.h>
 #include <stdio.h>
@@ -479,36 +479,6 @@ static void test_reserved_names(void)
     CU_ASSERT(!gw_name_reserved("", 0));
 }
 
-static void test_escape(void)
-{
-    char out[64];
-    CU_ASSERT_EQUAL(gw_escape("loop-1", 6, out, sizeof out), 6);
-    CU_ASSERT_STRING_EQUAL(out, "loop-1");
-    gw_escape("hs-a\ncitygate: forged", 21, out, sizeof out);
-    CU_ASSERT_STRING_EQUAL(out, "hs-a\\x0acitygate: forged");
-    gw_escape("a\\b\rc\0d\x7f\xc3\xa9", 10, out, sizeof out);
-    CU_ASSERT_STRING_EQUAL(out, "a\\\\b\\x0dc\\x00d\\x7f\\xc3\\xa9");
-    /* Cut to fit, marked, never in the middle of an escape. */
-    CU_ASSERT_EQUAL(gw_escape("abcdefgh", 8, out, 9), 8);
-    CU_ASSERT_STRING_EQUAL(out, "abcdefgh");
-    CU_ASSERT_EQUAL(gw_escape("abcdefghi", 9, out, 9), 8);
-    CU_ASSERT_STRING_EQUAL(out, "abcde...");
-    gw_escape("ab\n\n\n", 5, out, 10);
-    CU_ASSERT_STRING_EQUAL(out, "ab\\x0a...");
-    CU_ASSERT_EQUAL(gw_escape("\n", 1, out, 4), 3);
-    CU_ASSERT_STRING_EQUAL(out, "...");
-    CU_ASSERT_EQUAL(gw_escape("", 0, out, 4), 0);
-    CU_ASSERT_STRING_EQUAL(out, "");
-    /* Every byte value comes out printable. */
-    char all[256], big[1024];
-    for (int i = 0; i < 256; i++)
-        all[i] = (char)i;
-    size_t n = gw_escape(all, sizeof all, big, sizeof big);
-    CU_ASSERT_EQUAL(n, strlen(big));
-    for (size_t i = 0; i < n; i++)
-        CU_ASSERT(big[i] >= 0x20 && big[i] <= 0x7e);
-}
-
 /* The first failing check names the frame: topic before time before readings. */
 static void test_check_order(void)
 {
@@ -569,7 +539,6 @@ int main(void)
         {"strings", test_strings},
         {"sensor list", test_sensor_list},
         {"reserved names", test_reserved_names},
-        {"escape", test_escape},
         {"values not finite", test_values_not_finite},
         {"physical ranges at their limits", test_physical_ranges_at_their_limits},
         {"device override", test_device_override},
