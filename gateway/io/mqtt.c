@@ -287,6 +287,7 @@ int gw_mqtt_pause(struct gw_mqtt *m)
         return 0;
     d.timeout = 0;
     int rc = MQTTAsync_disconnect(m->client, &d);
+    atomic_store(&m->connected, 0); /* Paho calls no connection-lost callback for this */
     fprintf(stderr, "citygate: mqtt: disconnected on purpose; the broker keeps the session\n");
     return rc == MQTTASYNC_SUCCESS || rc == MQTTASYNC_DISCONNECTED ? 0 : GW_EIO;
 }

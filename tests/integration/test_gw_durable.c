@@ -259,6 +259,7 @@ static void test_disk_full(void)
     CU_ASSERT(gwt_log_contains(&t, "no room ahead"));
     CU_ASSERT_EQUAL(http_status("/readyz"), 503);
     CU_ASSERT(http_body_contains("/readyz", "no room ahead"));
+    CU_ASSERT(gwt_metric(&t, "citygate_mqtt_connected") == 0);
     double received = gwt_metric(&t, "citygate_frames_received_total");
     gwl_run(&l, 10, 3000); /* kept at the broker */
     CU_ASSERT(gwt_running(&t));
