@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "answer.h"
 #include "err.h"
 
 struct cq_store {
@@ -102,52 +103,6 @@ void cq_store_from(const struct cq_store *s, const char *label, const char *meas
         snprintf(buf, cap, "\"rp_%s\".\"%s\"", label, measurement);
 }
 
-/* Checks the answer's shape and flags; on success *out is its first result. */
-static int check_answer(json_t *root, json_t **out, char *why, size_t why_len)
-{
-    json_t *results = json_object_get(root, "results"), *r, *series, *s;
-    const char *err = json_string_value(json_object_get(root, "error"));
-    size_t i;
-
-    if (err) {
-        snprintf(why, why_len, "the store answered with an error: %s", err);
-        return GW_EINVAL;
-    }
-    if (!json_is_array(results) || json_array_size(results) != 1) {
-        snprintf(why, why_len, "the store's answer has no single result");
-        return GW_EINVAL;
-    }
-    r = json_array_get(results, 0);
-    err = json_string_value(json_object_get(r, "error"));
-    if (err) {
-        snprintf(why, why_len, "the store refused the query: %s", err);
-        return GW_EINVAL;
-    }
-    if (json_is_true(json_object_get(r, "partial"))) {
-        snprintf(why, why_len, "the store returned partial results (a row limit?)");
-        return GW_EINVAL;
-    }
-    series = json_object_get(r, "series");
-    if (series && !json_is_array(series)) {
-        snprintf(why, why_len, "the store's answer has a malformed series list");
-        return GW_EINVAL;
-    }
-    json_array_foreach(series, i, s)
-    {
-        if (json_is_true(json_object_get(s, "partial"))) {
-            snprintf(why, why_len, "the store returned a partial series (a row limit?)");
-            return GW_EINVAL;
-        }
-        if (!json_is_array(json_object_get(s, "columns")) ||
-            !json_is_array(json_object_get(s, "values"))) {
-            snprintf(why, why_len, "the store's answer has a series without columns or values");
-            return GW_EINVAL;
-        }
-    }
-    *out = json_incref(r);
-    return 0;
-}
-
 int cq_store_query(struct cq_store *s, const char *influxql, json_t **out, char *why,
                    size_t why_len)
 {
@@ -213,7 +168,7 @@ int cq_store_query(struct cq_store *s, const char *influxql, json_t **out, char 
         snprintf(why, why_len, "the store's answer is not JSON");
         goto out;
     }
-    rc = check_answer(root, out, why, why_len);
+    rc = cq_answer_check(root, out, why, why_len);
 out:
     json_decref(root);
     curl_slist_free_all(headers);
