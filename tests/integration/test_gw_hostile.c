@@ -316,6 +316,14 @@ static void build_string_and_topic_cases(void)
     p.f.health = &health;
     add_parts("bad_string", NULL, &p, step += 2);
 
+    /* A sensor the last device was not provisioned with. */
+    struct gwt_reading lane2 = {CITYGATE__V1__QUANTITY__SPEED, 50, 2, 0};
+    char topic[128];
+    gwt_frame_parts(&t, NODES - 1, BOOT + NODES - 1, 200000, ts_of(3), &lane2, 1, &p);
+    gwt_topic(&t, NODES - 1, topic, sizeof topic);
+    add("unknown_sensor", topic, frame, gwt_frame_sign(NODES - 1, &p.f, frame, sizeof frame),
+        step += 2);
+
     /* The gateway's own names: the first would be quarantined on city/v1/quarantine/... /data. */
     len = valid_frame(1, 3, frame, sizeof frame);
     add("bad_topic", "city/v1/quarantine/data/data", frame, len, step += 2);
@@ -445,6 +453,12 @@ static void test_hostile(void)
     /* Five minutes that ended three minutes ago: every window closes at once, none too late. */
     base_ms = (gwt_now_ms() - 8 * 60000) / WINDOW_MS * WINDOW_MS;
     gwt_init(&t, citygate, NODES, SITES, "[windows]\nlate_horizon = 10m\n");
+    /* The last device's section ends the registry: it is provisioned with the one sensor its
+     * valid frames name. */
+    FILE *reg = fopen(t.registry, "a");
+    CU_ASSERT_FATAL(reg != NULL);
+    fprintf(reg, "sensors = loop-1\n");
+    fclose(reg);
     gwt_start(&t);
     struct gwt_sub *q = gwt_sub_new("hostile-quarantine", "city/v1/quarantine/#");
     build_envelope_cases();
