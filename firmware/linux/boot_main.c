@@ -5,6 +5,12 @@
  *   citynode-boot --dir DIR --key PUB... [--trial 60s] run [-- ARGS...]
  *   citynode-boot --dir DIR --key PUB... init IMAGE | install IMAGE | test [--permanent]
  *   citynode-boot --dir DIR confirm | status [--json]
+ *   citynode-boot --dir DIR --key PUB... [--udp HOST:PORT] [--pty LINK] serve
+ *
+ * --udp and --pty serve the management port (MCUmgr SMP, smp_server.h)
+ * during `run` too, beside the payload: an upload, test, confirm or reset
+ * reaches the node whatever its application does; a confirm lifts the
+ * trial's deadline and a reset ends the payload (the next start decides).
  *
  * `run` is one boot: it decides (TEST, PERM, REVERT or nothing), verifies
  * the primary image (hash, ed25519 signature, security counter), writes its
@@ -31,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,9 +48,11 @@
 #include "cli.h"
 #include "crypto_openssl.h"
 #include "image_file.h"
+#include "smp_port.h"
+#include "smp_server.h"
 
 #define MAX_KEYS 8
-#define MAX_SLOT_BYTES (256ull << 20)
+#define BOOT_SLOT_MAX_BYTES (256ull << 20)
 
 struct opts {
     const char *dir;
@@ -51,56 +60,39 @@ struct opts {
     size_t n_keys;
     uint64_t trial_ms;
     int json;
+    const char *udp;      /* --udp HOST:PORT: the management port on UDP */
+    const char *pty_link; /* --pty LINK: the management port on a pty, linked at LINK */
 };
 
-/* Both slot files, loaded whole (a missing file is an empty slot). */
-struct slots {
-    struct node_image_file file[2];
-    struct node_storage storage[2];
-};
-
-static int empty_read(void *ctx, uint64_t off, void *buf, size_t len)
+/* The management port, when --udp or --pty asks for it. Returns 0, 1 when not asked, -1 on error.
+ */
+static int port_open(const struct opts *o, struct smp_server *srv, struct smp_port *port)
 {
-    (void)ctx, (void)off, (void)buf, (void)len;
-    return -NODE_EIO;
-}
-
-static int empty_write(void *ctx, uint64_t off, const void *buf, size_t len)
-{
-    (void)ctx, (void)off, (void)buf, (void)len;
-    return -NODE_EIO;
-}
-
-static int empty_sync(void *ctx)
-{
-    (void)ctx;
+    char err[512];
+    static char info[64];
+    snprintf(info, sizeof info, "citynode-boot %s", cli_version());
+    smp_server_init(srv, o->dir, (const uint8_t(*)[32])o->keys, o->n_keys);
+    srv->info = info;
+    if (!o->udp && !o->pty_link)
+        return 1;
+    if (smp_port_open(port, srv, o->udp, o->pty_link, err, sizeof err) != 0) {
+        cli_error("%s", err);
+        smp_server_fini(srv);
+        return -1;
+    }
+    if (port->pty_fd >= 0)
+        cli_error("management port on %s (%s)", port->pty_path, o->pty_link);
     return 0;
 }
 
-static const struct node_storage_ops empty_ops = {empty_read, empty_write, empty_sync};
-
-static int slots_load(const char *dir, struct slots *s)
+static int load_slots(const char *dir, struct boot_slots *s)
 {
-    char path[BOOT_STORE_PATH_MAX], err[512];
-    memset(s, 0, sizeof *s);
-    for (int i = 0; i < 2; i++) {
-        s->storage[i] = (struct node_storage){&empty_ops, NULL, 0};
-        if (boot_store_slot_path(dir, i, path, sizeof path) != 0)
-            return -1;
-        if (node_image_file_load(path, MAX_SLOT_BYTES, &s->file[i], err, sizeof err) == 0) {
-            s->storage[i] = s->file[i].storage;
-        } else if (errno != ENOENT) {
-            cli_error("%s", err);
-            return -1;
-        }
+    char err[512];
+    if (boot_slots_load(dir, s, err, sizeof err) != 0) {
+        cli_error("%s", err);
+        return -1;
     }
     return 0;
-}
-
-static void slots_free(struct slots *s)
-{
-    node_image_file_fini(&s->file[0]);
-    node_image_file_fini(&s->file[1]);
 }
 
 static struct node_boot_keys boot_keys(const struct opts *o)
@@ -153,7 +145,7 @@ static int cmd_put(const struct opts *o, const char *image, int primary)
     int lock = begin(o, &st);
     if (lock < 0)
         return EX_IOERR;
-    if (node_image_file_load(image, MAX_SLOT_BYTES, &f, err, sizeof err) != 0) {
+    if (node_image_file_load(image, BOOT_SLOT_MAX_BYTES, &f, err, sizeof err) != 0) {
         cli_error("%s", err);
         rc = errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
         goto out;
@@ -210,14 +202,14 @@ out:
 static int cmd_test(const struct opts *o, int permanent)
 {
     struct node_boot_state st;
-    struct slots s;
+    struct boot_slots s;
     struct node_image_info run, cand;
     char why[NODE_BOOT_REASON_BYTES];
     int rc = EX_DATAERR;
     int lock = begin(o, &st);
     if (lock < 0)
         return EX_IOERR;
-    if (slots_load(o->dir, &s) != 0) {
+    if (load_slots(o->dir, &s) != 0) {
         boot_store_unlock(lock);
         return EX_IOERR;
     }
@@ -239,7 +231,7 @@ static int cmd_test(const struct opts *o, int permanent)
             rc = EX_IOERR;
         }
     }
-    slots_free(&s);
+    boot_slots_free(&s);
     boot_store_unlock(lock);
     return rc;
 }
@@ -255,7 +247,7 @@ static int cmd_confirm(const struct opts *o)
     if (lock < 0)
         return EX_IOERR;
     if (boot_store_slot_path(o->dir, st.primary, path, sizeof path) == 0 &&
-        node_image_file_load(path, MAX_SLOT_BYTES, &f, err, sizeof err) == 0)
+        node_image_file_load(path, BOOT_SLOT_MAX_BYTES, &f, err, sizeof err) == 0)
         node_image_read_header(&f.storage, &h);
     node_image_file_fini(&f);
     int changed = node_boot_set_confirmed(&st, &h.ver);
@@ -276,11 +268,11 @@ static int cmd_confirm(const struct opts *o)
 static int cmd_status(const struct opts *o)
 {
     struct node_boot_state st;
-    struct slots s;
+    struct boot_slots s;
     int lock = begin(o, &st);
     if (lock < 0)
         return EX_IOERR;
-    int sl = slots_load(o->dir, &s);
+    int sl = load_slots(o->dir, &s);
     boot_store_unlock(lock);
     if (sl != 0)
         return EX_IOERR;
@@ -351,7 +343,7 @@ static int cmd_status(const struct opts *o)
             printf("last event: %s %s%s%s\n", node_boot_event_name(st.event), ev,
                    st.event_reason[0] ? ": " : "", st.event_reason);
     }
-    slots_free(&s);
+    boot_slots_free(&s);
     return 0;
 }
 
@@ -367,13 +359,13 @@ static void describe_exit(int status, char *buf, size_t size)
 static int cmd_run(const struct opts *o, char **args, int n_args)
 {
     struct node_boot_state st, before;
-    struct slots s;
+    struct boot_slots s;
     struct node_image_info info;
     char path[BOOT_STORE_PATH_MAX], run_dir[BOOT_STORE_PATH_MAX], ver[48];
     int lock = begin(o, &st);
     if (lock < 0)
         return EX_IOERR;
-    if (slots_load(o->dir, &s) != 0) {
+    if (load_slots(o->dir, &s) != 0) {
         boot_store_unlock(lock);
         return EX_IOERR;
     }
@@ -406,7 +398,7 @@ static int cmd_run(const struct opts *o, char **args, int n_args)
     int trial = node_boot_on_trial(&st);
     version_text(&info.hdr.ver, ver, sizeof ver);
     cli_error("booting %s%s", ver, trial ? " on trial" : "");
-    slots_free(&s);
+    boot_slots_free(&s);
     boot_store_unlock(lock);
 
     int pfd[2];
@@ -437,17 +429,23 @@ static int cmd_run(const struct opts *o, char **args, int n_args)
         _exit(EX_OSERR);
     }
     close(pfd[1]);
+    struct smp_server srv;
+    struct smp_port port = {.udp_fd = -1, .pty_fd = -1, .pty_slave_fd = -1};
+    int have_port = port_open(o, &srv, &port) == 0;
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     uint64_t deadline = cli_now_ms() + o->trial_ms;
     int confirmed = 0, timed_out = 0, pipe_open = 1;
     while (pidfd >= 0) {
-        struct pollfd p[2] = {{pidfd, POLLIN, 0}, {pfd[0], POLLIN, 0}};
+        struct pollfd p[4] = {{pidfd, POLLIN, 0}, {pfd[0], POLLIN, 0}};
+        int n_port = have_port ? smp_port_pollfds(&port, p + 2) : 0;
         int timeout = -1;
         if (trial && !confirmed) {
             uint64_t now = cli_now_ms();
             timeout = now >= deadline ? 0 : (int)(deadline - now);
         }
-        int n = poll(p, pipe_open ? 2 : 1, timeout);
+        if (!pipe_open)
+            p[1].fd = -1; /* poll ignores it */
+        int n = poll(p, (nfds_t)(2 + n_port), timeout);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0) {
@@ -457,6 +455,21 @@ static int cmd_run(const struct opts *o, char **args, int n_args)
         }
         if (p[0].revents)
             break;
+        if (n_port > 0) {
+            smp_port_service(&port, p + 2, n_port);
+            if (srv.reset_requested) {
+                kill(pid, SIGKILL); /* a reset: the node restarts, the next start decides */
+                break;
+            }
+            if (srv.state_changed && trial) {
+                struct node_boot_state now;
+                char err[512];
+                srv.state_changed = 0;
+                if (boot_store_load(o->dir, &now, err, sizeof err) == 0 &&
+                    !node_boot_on_trial(&now))
+                    confirmed = 1;
+            }
+        }
         if (p[1].revents) {
             char c;
             ssize_t r = read(pfd[0], &c, 1);
@@ -469,6 +482,10 @@ static int cmd_run(const struct opts *o, char **args, int n_args)
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (have_port) {
+        smp_port_close(&port);
+        smp_server_fini(&srv);
+    }
     if (pidfd >= 0)
         close(pidfd);
     close(pfd[0]);
@@ -493,9 +510,39 @@ static int cmd_run(const struct opts *o, char **args, int n_args)
         return EX_TEMPFAIL;
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 fail:
-    slots_free(&s);
+    boot_slots_free(&s);
     boot_store_unlock(lock);
     return rc;
+}
+
+/* `serve`: the management port alone, until a reset request, SIGTERM or SIGINT. */
+static int cmd_serve(const struct opts *o)
+{
+    struct smp_server srv;
+    struct smp_port port;
+    int rc = port_open(o, &srv, &port);
+    if (rc != 0)
+        return rc < 0 ? EX_UNAVAILABLE : cli_usage_error("serve needs --udp or --pty");
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    while (!srv.reset_requested) {
+        struct pollfd p[3];
+        int n = smp_port_pollfds(&port, p);
+        p[n++] = (struct pollfd){sfd, POLLIN, 0};
+        if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
+            break;
+        if (p[n - 1].revents)
+            break;
+        smp_port_service(&port, p, n - 1);
+    }
+    close(sfd);
+    smp_port_close(&port);
+    smp_server_fini(&srv);
+    return 0;
 }
 
 static void usage(FILE *to)
@@ -508,12 +555,15 @@ static void usage(FILE *to)
           "  test [--permanent]   boot the secondary once (or for good) at the next start\n"
           "  confirm              keep the running image\n"
           "  status               the slots, the security counter and the last event\n"
+          "  serve                the management port only (with --udp and/or --pty)\n"
           "\n"
           "options:\n"
           "  -d, --dir DIR        the slots' folder\n"
           "  -k, --key PUB        a trusted ed25519 public key (PEM); up to 8\n"
           "  -t, --trial DURATION how long a test image has to confirm (default 60s)\n"
           "      --json           status as JSON\n"
+          "  -u, --udp HOST:PORT  serve the management port (SMP) on UDP\n"
+          "  -p, --pty LINK       serve it on a pty, symlinked at LINK\n"
           "  -h, --help           show this help and exit\n"
           "      --version        show the version and exit\n",
           to);
@@ -525,7 +575,8 @@ int main(int argc, char **argv)
         {"dir", required_argument, NULL, 'd'},
         {"key", required_argument, NULL, 'k'},
         {"trial", required_argument, NULL, 't'},
-        {"permanent", no_argument, NULL, 'p'},
+        {"udp", required_argument, NULL, 'u'},
+        {"pty", required_argument, NULL, 'p'},
         {"json", no_argument, NULL, CLI_OPT_JSON},
         CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
@@ -534,7 +585,7 @@ int main(int argc, char **argv)
     int c, permanent = 0;
     char err[512];
     cli_init(argv[0]);
-    while ((c = getopt_long(argc, argv, "+d:k:t:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+d:k:t:u:p:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.dir = optarg;
@@ -547,6 +598,12 @@ int main(int argc, char **argv)
                 return EX_NOINPUT;
             }
             o.n_keys++;
+            break;
+        case 'u':
+            o.udp = optarg;
+            break;
+        case 'p':
+            o.pty_link = optarg;
             break;
         case 't':
             if (cli_duration_arg("--trial", optarg, 100, 24 * 3600 * 1000ull, &o.trial_ms))
@@ -587,5 +644,7 @@ int main(int argc, char **argv)
         return cmd_confirm(&o);
     if (strcmp(cmd, "status") == 0 && n_rest == 0)
         return cmd_status(&o);
+    if (strcmp(cmd, "serve") == 0 && n_rest == 0)
+        return cmd_serve(&o);
     return cli_usage_error("unknown command or arguments: %s", cmd);
 }

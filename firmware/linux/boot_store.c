@@ -153,3 +153,50 @@ int boot_store_save(const char *dir, const struct node_boot_state *st, char *err
     }
     return 0;
 }
+
+static int empty_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    (void)ctx, (void)off, (void)buf, (void)len;
+    return -NODE_EIO;
+}
+
+static int empty_write(void *ctx, uint64_t off, const void *buf, size_t len)
+{
+    (void)ctx, (void)off, (void)buf, (void)len;
+    return -NODE_EIO;
+}
+
+static int empty_sync(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static const struct node_storage_ops empty_ops = {empty_read, empty_write, empty_sync};
+
+int boot_slots_load(const char *dir, struct boot_slots *s, char *err, size_t cap)
+{
+    char path[BOOT_STORE_PATH_MAX];
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < 2; i++) {
+        s->storage[i] = (struct node_storage){&empty_ops, NULL, 0};
+        if (boot_store_slot_path(dir, i, path, sizeof path) != 0) {
+            snprintf(err, cap, "%s: path too long", dir);
+            goto fail;
+        }
+        if (node_image_file_load(path, BOOT_SLOT_MAX_BYTES, &s->file[i], err, cap) == 0)
+            s->storage[i] = s->file[i].storage;
+        else if (errno != ENOENT)
+            goto fail;
+    }
+    return 0;
+fail:
+    boot_slots_free(s);
+    return -1;
+}
+
+void boot_slots_free(struct boot_slots *s)
+{
+    node_image_file_fini(&s->file[0]);
+    node_image_file_fini(&s->file[1]);
+}

@@ -21,8 +21,11 @@
 #include <stdint.h>
 
 #include "boot.h"
+#include "image_file.h"
 
 #define BOOT_STORE_PATH_MAX 4096
+/* The largest image a slot holds. */
+#define BOOT_SLOT_MAX_BYTES (256ull << 20)
 
 /* Path of a file in dir ("slot-0.img", "boot.state", ...) into buf; -1 if too long. */
 int boot_store_path(const char *dir, const char *name, char *buf, size_t size);
@@ -45,5 +48,16 @@ int boot_store_load(const char *dir, struct node_boot_state *st, char *err, size
 
 /* Stores the state atomically. Returns 0, or -1 with why in err. */
 int boot_store_save(const char *dir, const struct node_boot_state *st, char *err, size_t cap);
+
+/* Both slot files, loaded whole; a missing file is an empty slot (reads fail, size 0). */
+struct boot_slots {
+    struct node_image_file file[2];
+    struct node_storage storage[2]; /* by physical slot */
+};
+
+/* Loads both slots of dir into *s (which must not move afterwards). Returns 0, or -1 with why in
+ * err. */
+int boot_slots_load(const char *dir, struct boot_slots *s, char *err, size_t cap);
+void boot_slots_free(struct boot_slots *s);
 
 #endif

@@ -40,4 +40,11 @@ int cf_cmd_keys(const struct cf_opts *o, int argc, char **argv);
 /* `cityflash image sign|verify ...` (local files), `image list|upload|test|confirm` (node). */
 int cf_cmd_image(const struct cf_opts *o, int argc, char **argv);
 
+/* The node's management port (node_cmds.c): `echo TEXT`, `reset`, `info`, and
+ * `image list|upload|test|confirm` (argv[1] is the image subcommand). */
+int cf_cmd_echo(const struct cf_opts *o, int argc, char **argv);
+int cf_cmd_reset(const struct cf_opts *o, int argc, char **argv);
+int cf_cmd_info(const struct cf_opts *o, int argc, char **argv);
+int cf_cmd_image_node(const struct cf_opts *o, int argc, char **argv);
+
 #endif

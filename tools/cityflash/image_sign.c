@@ -264,5 +264,7 @@ int cf_cmd_image(const struct cf_opts *o, int argc, char **argv)
         return image_sign(o, argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "verify") == 0)
         return image_verify(o, argc - 1, argv + 1);
-    return cf_fail(o, EX_USAGE, "usage: cityflash image sign|verify ...");
+    if (argc >= 2)
+        return cf_cmd_image_node(o, argc, argv);
+    return cf_fail(o, EX_USAGE, "usage: cityflash image sign|verify|list|upload|test|confirm ...");
 }

@@ -63,6 +63,13 @@ static void usage(FILE *to)
           "  image verify [--key PUB]... IMAGE\n"
           "                                check an image's hash and signature\n"
           "\n"
+          "on a node (--conn serial:/dev/ttyX[,BAUD] or udp:HOST:PORT):\n"
+          "  image list                    the node's slots\n"
+          "  image upload IMAGE            send IMAGE to the secondary slot (resumes)\n"
+          "  image test HASH               boot it once at the next start\n"
+          "  image confirm [HASH]          keep the running image (or HASH for good)\n"
+          "  reset | info | echo TEXT      restart the node, describe it, test the link\n"
+          "\n"
           "options:\n"
           "      --json          one JSON object on stdout per command\n"
           "  -c, --conn CONN     the node's management port: serial:/dev/ttyX or udp:HOST:PORT\n"
@@ -70,7 +77,8 @@ static void usage(FILE *to)
           "      --version       show the version and exit\n"
           "\n"
           "exit codes: 0 ok, 64 usage, 65 image or data refused, 66 input missing,\n"
-          "70 internal error, 73 cannot create output, 74 I/O error\n",
+          "69 node unreachable, 70 internal error, 73 cannot create output, 74 I/O error,\n"
+          "76 the node answered garbage\n",
           to);
 }
 
@@ -111,5 +119,11 @@ int main(int argc, char **argv)
         return cf_cmd_keys(&o, sub_argc, sub_argv);
     if (strcmp(sub_argv[0], "image") == 0)
         return cf_cmd_image(&o, sub_argc, sub_argv);
+    if (strcmp(sub_argv[0], "echo") == 0)
+        return cf_cmd_echo(&o, sub_argc, sub_argv);
+    if (strcmp(sub_argv[0], "reset") == 0)
+        return cf_cmd_reset(&o, sub_argc, sub_argv);
+    if (strcmp(sub_argv[0], "info") == 0)
+        return cf_cmd_info(&o, sub_argc, sub_argv);
     return cli_usage_error("unknown command %s", sub_argv[0]);
 }
