@@ -335,8 +335,13 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     pthread_mutex_lock(&gw->lock);
     atomic_fetch_sub(&gw->arrivals_waiting, 1);
     if (gw_topic_parse(topic, strlen(topic), &t) == 0 && t.kind == GW_TOPIC_STATUS) {
-        int dead = gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw);
-        gw_live_node_status(gw->live, t.site, t.node, dead, (int64_t)now);
+        int dead = gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw, &diag);
+        if (dead >= 0) {
+            gw_live_node_status(gw->live, t.site, t.node, dead, (int64_t)now);
+        } else {
+            gw_log(GW_LOG_WARN, "status_refused", gw_reject_name(dead), "on %s: %s%s%s", topic,
+                   gw_reject_text(dead), diag.detail[0] ? ": " : "", diag.detail);
+        }
         goto out;
     }
     int rc = gw_pipeline_admit(gw->pipe, topic, payload, len, now, &a, &diag);

@@ -141,6 +141,13 @@ int render_metrics(void *ctx, FILE *out)
         "Refused frames published on the quarantine topic.", quarantined);
     one(out, "citygate_status_messages_total", "counter", "Birth and death messages received.",
         ps.status_messages);
+    one(out, "citygate_births_total", "counter", "Signed births accepted.", ps.births);
+    one(out, "citygate_deaths_total", "counter", "Signed deaths accepted (absence rules fired).",
+        ps.deaths);
+    metric(out, "citygate_status_rejected_total", "counter", "Status messages refused, by reason.");
+    for (int r = 1; r < GW_REJECT_N; r++)
+        fprintf(out, "citygate_status_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
+                gw_reject_name(r), ps.status_rejected[r]);
 
     one(out, "citygate_readings_total", "counter", "Readings in accepted frames.", ps.readings_in);
     one(out, "citygate_readings_aggregated_total", "counter", "GOOD readings folded into windows.",

@@ -8,7 +8,7 @@
  * reading, one HMAC and one bounded parse. Each refusal carries its own reason so that the
  * gateway can count and quarantine it.
  */
-#include "wire.h"
+#include "wire_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-static const uint8_t wire_magic[2] = {'C', 'G'};
+#define WIRE_MAGIC0 'C'
 
 static const struct {
     const char *name;
@@ -55,9 +55,7 @@ const char *wire_errname(int err)
     return i < 0 ? "unknown" : wire_errs[i].name;
 }
 
-/* Records err and a formatted detail in diag (which may be NULL); returns -err. */
-__attribute__((format(printf, 3, 4))) static int wire_fail(struct wire_diag *diag,
-                                                           enum wire_err err, const char *fmt, ...)
+int wire__fail(struct wire_diag *diag, enum wire_err err, const char *fmt, ...)
 {
     if (diag) {
         va_list ap;
@@ -184,97 +182,113 @@ static int wire_hmac(const struct wire_key *key, const uint8_t *data, size_t len
 static int wire_check_fields(const Citygate__V1__Frame *f, struct wire_diag *diag)
 {
     if (!f->device_id || !*f->device_id)
-        return wire_fail(diag, WIRE_EMISSING_FIELD, "device_id");
+        return wire__fail(diag, WIRE_EMISSING_FIELD, "device_id");
     if (!f->site_id || !*f->site_id)
-        return wire_fail(diag, WIRE_EMISSING_FIELD, "site_id");
+        return wire__fail(diag, WIRE_EMISSING_FIELD, "site_id");
     if (f->boot_id == 0)
-        return wire_fail(diag, WIRE_EMISSING_FIELD, "boot_id");
+        return wire__fail(diag, WIRE_EMISSING_FIELD, "boot_id");
     if (f->seq == 0)
-        return wire_fail(diag, WIRE_EMISSING_FIELD, "seq");
+        return wire__fail(diag, WIRE_EMISSING_FIELD, "seq");
     if (f->timestamp_ms == 0)
-        return wire_fail(diag, WIRE_EMISSING_FIELD, "timestamp_ms");
+        return wire__fail(diag, WIRE_EMISSING_FIELD, "timestamp_ms");
     if (f->n_readings > WIRE_MAX_READINGS)
-        return wire_fail(diag, WIRE_ETOO_COMPLEX, "%zu readings, at most %d", f->n_readings,
-                         WIRE_MAX_READINGS);
+        return wire__fail(diag, WIRE_ETOO_COMPLEX, "%zu readings, at most %d", f->n_readings,
+                          WIRE_MAX_READINGS);
     if (f->n_vehicles > WIRE_MAX_VEHICLES)
-        return wire_fail(diag, WIRE_ETOO_COMPLEX, "%zu vehicles, at most %d", f->n_vehicles,
-                         WIRE_MAX_VEHICLES);
+        return wire__fail(diag, WIRE_ETOO_COMPLEX, "%zu vehicles, at most %d", f->n_vehicles,
+                          WIRE_MAX_VEHICLES);
     for (size_t i = 0; i < f->n_readings; i++) {
         const Citygate__V1__Reading *r = f->readings[i];
         if (r->quantity == CITYGATE__V1__QUANTITY__QUANTITY_UNSPECIFIED)
-            return wire_fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].quantity", i);
+            return wire__fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].quantity", i);
         if (r->unit == CITYGATE__V1__UNIT__UNIT_UNSPECIFIED)
-            return wire_fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].unit", i);
+            return wire__fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].unit", i);
         if (r->quality == CITYGATE__V1__QUALITY__QUALITY_UNSPECIFIED)
-            return wire_fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].quality", i);
+            return wire__fail(diag, WIRE_EMISSING_FIELD, "readings[%zu].quality", i);
     }
     return 0;
 }
 
-int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate__V1__Frame **out,
-                struct wire_diag *diag)
+int wire__open(struct wire_decoder *d, enum wire_kind kind, const uint8_t *buf, size_t len,
+               struct wire__opened *out, struct wire_diag *diag)
 {
+    const uint8_t magic[2] = {WIRE_MAGIC0, (uint8_t)kind};
     if (len > d->max_frame_bytes)
-        return wire_fail(diag, WIRE_ETOO_LARGE, "%zu bytes, cap %zu", len, d->max_frame_bytes);
+        return wire__fail(diag, WIRE_ETOO_LARGE, "%zu bytes, cap %zu", len, d->max_frame_bytes);
     if (len == 0)
-        return wire_fail(diag, WIRE_ETRUNCATED, "empty");
-    if (memcmp(buf, wire_magic, len < 2 ? len : 2) != 0)
-        return wire_fail(diag, WIRE_EMALFORMED, "no frame magic");
+        return wire__fail(diag, WIRE_ETRUNCATED, "empty");
+    if (memcmp(buf, magic, len < 2 ? len : 2) != 0)
+        return wire__fail(diag, WIRE_EMALFORMED, "no %s magic", wire_kind_name(kind));
     if (len < 3)
-        return wire_fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
+        return wire__fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
     if (buf[2] != WIRE_MAJOR)
-        return wire_fail(diag, WIRE_EUNKNOWN_MAJOR, "major %u, expected %d", buf[2], WIRE_MAJOR);
+        return wire__fail(diag, WIRE_EUNKNOWN_MAJOR, "major %u, expected %d", buf[2], WIRE_MAJOR);
     if (len < 5)
-        return wire_fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
+        return wire__fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
 
     size_t id_len = buf[4];
     if (len < WIRE_HEADER_BYTES + id_len)
-        return wire_fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
+        return wire__fail(diag, WIRE_ETRUNCATED, "%zu bytes, header incomplete", len);
     const uint8_t *id = buf + 5;
     if (!wire_id_valid(id, id_len))
-        return wire_fail(diag, WIRE_EMALFORMED, "device id of %zu bytes not [A-Za-z0-9._-]{1,%d}",
-                         id_len, WIRE_MAX_DEVICE_ID);
+        return wire__fail(diag, WIRE_EMALFORMED, "device id of %zu bytes not [A-Za-z0-9._-]{1,%d}",
+                          id_len, WIRE_MAX_DEVICE_ID);
 
     size_t body_len = wire_load_be32(id + id_len);
     size_t signed_len = WIRE_HEADER_BYTES + id_len;
     if (body_len > len - signed_len || WIRE_TAG_BYTES > len - signed_len - body_len)
-        return wire_fail(diag, WIRE_ETRUNCATED, "body of %zu bytes and tag need %zu, have %zu",
-                         body_len, signed_len + body_len + WIRE_TAG_BYTES, len);
+        return wire__fail(diag, WIRE_ETRUNCATED, "body of %zu bytes and tag need %zu, have %zu",
+                          body_len, signed_len + body_len + WIRE_TAG_BYTES, len);
     signed_len += body_len;
     if (len != signed_len + WIRE_TAG_BYTES)
-        return wire_fail(diag, WIRE_EMALFORMED, "%zu bytes after the tag",
-                         len - signed_len - WIRE_TAG_BYTES);
+        return wire__fail(diag, WIRE_EMALFORMED, "%zu bytes after the tag",
+                          len - signed_len - WIRE_TAG_BYTES);
 
     char device_id[WIRE_MAX_DEVICE_ID + 1];
     memcpy(device_id, id, id_len);
     device_id[id_len] = '\0';
     struct wire_key key = {NULL, 0, NULL};
     if (d->key_fn(d->key_ctx, device_id, &key) != 0)
-        return wire_fail(diag, WIRE_EUNKNOWN_DEVICE, "%s", device_id);
+        return wire__fail(diag, WIRE_EUNKNOWN_DEVICE, "%s", device_id);
 
     uint8_t tag[WIRE_TAG_BYTES];
     if (wire_hmac(&key, buf, signed_len, tag) != 0)
-        return wire_fail(diag, WIRE_EBAD_SIGNATURE, "cannot compute HMAC for %s", device_id);
+        return wire__fail(diag, WIRE_EBAD_SIGNATURE, "cannot compute HMAC for %s", device_id);
     if (CRYPTO_memcmp(tag, buf + signed_len, WIRE_TAG_BYTES) != 0)
-        return wire_fail(diag, WIRE_EBAD_SIGNATURE, "%s", device_id);
+        return wire__fail(diag, WIRE_EBAD_SIGNATURE, "%s", device_id);
+
+    memcpy(out->device_id, device_id, id_len + 1);
+    out->body = buf + signed_len - body_len;
+    out->body_len = body_len;
+    return 0;
+}
+
+int wire_decode(struct wire_decoder *d, const uint8_t *buf, size_t len, Citygate__V1__Frame **out,
+                struct wire_diag *diag)
+{
+    struct wire__opened m;
+    int rc = wire__open(d, WIRE_KIND_FRAME, buf, len, &m, diag);
+    if (rc != 0)
+        return rc;
 
     struct wire_arena *a = &d->arena;
     Citygate__V1__Frame *f = NULL;
     a->used = 0;
-    int rc = wire_body_decode(a, buf + signed_len - body_len, body_len, &f);
+    rc = wire_body_decode(a, m.body, m.body_len, &f);
     if (rc == -WIRE_ETOO_COMPLEX)
-        return wire_fail(diag, WIRE_ETOO_COMPLEX, "%s: body needs more than %zu bytes", device_id,
-                         a->cap);
+        return wire__fail(diag, WIRE_ETOO_COMPLEX, "%s: body needs more than %zu bytes",
+                          m.device_id, a->cap);
     if (rc != 0)
-        return wire_fail(diag, WIRE_EMALFORMED,
-                         "%s: body is not a Frame, or a string in it holds a NUL byte", device_id);
+        return wire__fail(diag, WIRE_EMALFORMED,
+                          "%s: body is not a Frame, or a string in it holds a NUL byte",
+                          m.device_id);
 
     rc = wire_check_fields(f, diag);
     if (rc != 0)
         return rc;
-    if (strcmp(f->device_id, device_id) != 0)
-        return wire_fail(diag, WIRE_EDEVICE_MISMATCH, "envelope %s, body %.64s", device_id,
-                         f->device_id);
+    if (strcmp(f->device_id, m.device_id) != 0)
+        return wire__fail(diag, WIRE_EDEVICE_MISMATCH, "envelope %s, body %.64s", m.device_id,
+                          f->device_id);
     *out = f;
     return 0;
 }
@@ -312,12 +326,12 @@ size_t wire_encoded_max(const Citygate__V1__Frame *frame)
            WIRE_TAG_BYTES;
 }
 
-int wire_encode(const Citygate__V1__Frame *frame, const uint8_t *key, size_t key_len, uint8_t *out,
-                size_t cap, size_t *out_len)
+int wire__seal(enum wire_kind kind, const char *device_id, const ProtobufCMessage *body,
+               const uint8_t *key, size_t key_len, uint8_t *out, size_t cap, size_t *out_len)
 {
-    const char *id = frame->device_id ? frame->device_id : "";
+    const char *id = device_id ? device_id : "";
     size_t id_len = strlen(id);
-    size_t body_len = citygate__v1__frame__get_packed_size(frame);
+    size_t body_len = protobuf_c_message_get_packed_size(body);
     size_t header_len = WIRE_HEADER_BYTES + id_len;
 
     if (!wire_id_valid((const uint8_t *)id, id_len) || key_len < WIRE_MIN_KEY_BYTES ||
@@ -326,16 +340,24 @@ int wire_encode(const Citygate__V1__Frame *frame, const uint8_t *key, size_t key
     if (cap < header_len + WIRE_TAG_BYTES || body_len > cap - header_len - WIRE_TAG_BYTES)
         return -WIRE_EINVALID_ARG;
 
-    memcpy(out, wire_magic, 2);
+    out[0] = WIRE_MAGIC0;
+    out[1] = (uint8_t)kind;
     out[2] = WIRE_MAJOR;
     out[3] = WIRE_MINOR;
     out[4] = (uint8_t)id_len;
     memcpy(out + 5, id, id_len);
     wire_store_be32(out + 5 + id_len, (uint32_t)body_len);
-    citygate__v1__frame__pack(frame, out + header_len);
+    protobuf_c_message_pack(body, out + header_len);
     struct wire_key k = {key, key_len, NULL};
     if (wire_hmac(&k, out, header_len + body_len, out + header_len + body_len) != 0)
         return -WIRE_EINVALID_ARG;
     *out_len = header_len + body_len + WIRE_TAG_BYTES;
     return 0;
+}
+
+int wire_encode(const Citygate__V1__Frame *frame, const uint8_t *key, size_t key_len, uint8_t *out,
+                size_t cap, size_t *out_len)
+{
+    return wire__seal(WIRE_KIND_FRAME, frame->device_id, &frame->base, key, key_len, out, cap,
+                      out_len);
 }

@@ -1,5 +1,6 @@
 /*
- * wire -- encode-and-sign and verify-and-decode citygate sensor frames.
+ * wire -- encode-and-sign and verify-and-decode citygate sensor frames and
+ * the node's signed control messages (status and commands).
  *
  * A frame on the wire is a small fixed envelope around a protobuf body
  * (schemas/frame.proto), followed by an HMAC-SHA256 tag over everything before
@@ -14,6 +15,11 @@
  * the bytes actually present; nothing from the wire sizes an allocation, and
  * every decode draws its memory from a caller-provided, fixed-size arena.
  *
+ * Status messages (birth and death) and commands travel in the same envelope
+ * with their own magic ("CS", "CC") around the bodies of
+ * schemas/control.proto; the same checks apply (wire_status_decode(),
+ * wire_command_decode()).
+ *
  * All functions are pure (no I/O, no globals) and may be called from any
  * thread, as long as each thread uses its own struct wire_decoder.
  */
@@ -23,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "control.pb-c.h"
 #include "frame.pb-c.h"
 
 #define WIRE_MAJOR 1
@@ -35,6 +42,16 @@
 #define WIRE_MAX_VEHICLES 4096
 #define WIRE_MIN_KEY_BYTES 16
 #define WIRE_MAX_KEY_BYTES 64
+
+/* What an envelope carries: its second magic byte, after 'C'. */
+enum wire_kind {
+    WIRE_KIND_FRAME = 'G',   /* "CG": a Frame, on .../data */
+    WIRE_KIND_STATUS = 'S',  /* "CS": a Status (birth or death), on .../status */
+    WIRE_KIND_COMMAND = 'C', /* "CC": a Command, on .../cmd */
+};
+
+/* "frame", "status", "command"; never NULL. */
+const char *wire_kind_name(enum wire_kind kind);
 
 /* Why a frame was refused. Functions return 0 or one of these, negated. */
 enum wire_err {
@@ -158,5 +175,37 @@ size_t wire_encoded_max(const Citygate__V1__Frame *frame);
  */
 int wire_encode(const Citygate__V1__Frame *frame, const uint8_t *key, size_t key_len, uint8_t *out,
                 size_t cap, size_t *out_len);
+
+/* ---- control messages (wire_control.c) ---- */
+
+/* The largest encoded status or command the library accepts or writes. */
+#define WIRE_MAX_CONTROL_BYTES 8192
+
+/*
+ * Verifies and decodes a status message, as wire_decode() does a frame: the
+ * same order of checks on the "CS" envelope (at most WIRE_MAX_CONTROL_BYTES
+ * and d->max_frame_bytes), then the body, then the required fields
+ * (device_id equal to the envelope's, site_id, boot_id, state). *out lives in
+ * d->arena until the next decode with d (of any kind). buf is borrowed.
+ */
+int wire_status_decode(struct wire_decoder *d, const uint8_t *buf, size_t len,
+                       Citygate__V1__Status **out, struct wire_diag *diag);
+
+/* Encodes and signs a status message; arguments and returns as for wire_encode(). */
+int wire_status_encode(const Citygate__V1__Status *s, const uint8_t *key, size_t key_len,
+                       uint8_t *out, size_t cap, size_t *out_len);
+
+/*
+ * Verifies and decodes a command, as wire_status_decode() a status, on the
+ * "CC" envelope; required: device_id equal to the envelope's, boot_id,
+ * counter, cmd. Whether the node obeys it (its boot, a counter above the
+ * last one) is the node's decision.
+ */
+int wire_command_decode(struct wire_decoder *d, const uint8_t *buf, size_t len,
+                        Citygate__V1__Command **out, struct wire_diag *diag);
+
+/* Encodes and signs a command; arguments and returns as for wire_encode(). */
+int wire_command_encode(const Citygate__V1__Command *c, const uint8_t *key, size_t key_len,
+                        uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

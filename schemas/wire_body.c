@@ -22,7 +22,7 @@
  * strings given twice keep the last value. Repeated messages are never
  * packed; each occurrence is one element.
  */
-#include "wire.h"
+#include "wire_int.h"
 
 #include <stdalign.h>
 #include <string.h>
@@ -40,7 +40,7 @@ void wire_arena_init(struct wire_arena *arena, void *buf, size_t cap)
     arena->used = 0;
 }
 
-static void *body_alloc(struct wire_arena *a, size_t size)
+void *wire__arena_alloc(struct wire_arena *a, size_t size)
 {
     uintptr_t at = (uintptr_t)(a->base + a->used);
     size_t pad = (alignof(max_align_t) - at % alignof(max_align_t)) % alignof(max_align_t);
@@ -266,7 +266,7 @@ static inline int pb_string(struct wire_arena *a, struct pb_reader *r, unsigned 
         *out = body_nul_string;
         return 0;
     }
-    char *s = body_alloc(a, len + 1);
+    char *s = wire__arena_alloc(a, len + 1);
     if (!s)
         return -WIRE_ETOO_COMPLEX;
     memcpy(s, data, len);
@@ -402,7 +402,7 @@ __attribute__((always_inline)) static inline int body_message(struct wire_arena 
 
     if (wire_type != PB_LEN || pb_len(r, &data, &len) != 0)
         return -WIRE_EMALFORMED;
-    if (!*msg && !(*msg = body_alloc(a, t->size)))
+    if (!*msg && !(*msg = wire__arena_alloc(a, t->size)))
         return -WIRE_ETOO_COMPLEX;
     memcpy(*msg, t->init, t->size);
     return body_fields(a, data, len, t->field, *msg);
@@ -418,7 +418,7 @@ static inline void *body_room(struct wire_arena *a, void *items, size_t n)
 {
     if (n < 4 ? n > 0 : (n & (n - 1)) != 0)
         return items;
-    void *grown = body_alloc(a, (n < 4 ? 4 : 2 * n) * sizeof(void *));
+    void *grown = wire__arena_alloc(a, (n < 4 ? 4 : 2 * n) * sizeof(void *));
     if (grown && n > 0)
         memcpy(grown, items, n * sizeof(void *));
     return grown;
@@ -497,7 +497,7 @@ static int body_has_nul(const Citygate__V1__Frame *fr)
 int wire_body_decode(struct wire_arena *a, const uint8_t *body, size_t len,
                      Citygate__V1__Frame **out)
 {
-    Citygate__V1__Frame *fr = body_alloc(a, sizeof *fr);
+    Citygate__V1__Frame *fr = wire__arena_alloc(a, sizeof *fr);
     int rc;
 
     if (!fr)

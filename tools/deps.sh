@@ -5,7 +5,7 @@ CITYGATE_PACKAGES=(
     build-essential cmake pkg-config git curl clang-format openssl
     protobuf-c-compiler libprotobuf-c-dev libssl-dev libcunit1-dev
     libpaho-mqtt-dev libmodbus-dev libcurl4-openssl-dev libmicrohttpd-dev
-    libinih-dev libjansson-dev libcbor-dev uthash-dev libjsmn-dev zlib1g-dev
+    libinih-dev libjansson-dev libcbor-dev uthash-dev zlib1g-dev
     mosquitto mosquitto-clients influxdb victoria-metrics
     tzdata python3 gnuplot-nox
 )

@@ -1,44 +1,29 @@
 /*
- * cmd.c -- commands to the node and the JSON it publishes about itself.
+ * cmd.c -- commands to the node and the messages it publishes about itself.
  *
- * Commands arrive on city/v1/<site>/<node>/cmd as small flat JSON objects
- * ({"cmd":"set_interval","interval_ms":5000,"id":"op-17"}) and are parsed
- * with jsmn, which needs no allocation and fits a microcontroller: a fixed
- * token array, a size cap, and bounded numeric parsing. The birth, death and
- * reply messages are written with snprintf; every string in them is checked
- * against [A-Za-z0-9._-] (node__valid_name) when configured or parsed, so
- * nothing needs escaping. The formats are documented in docs/firmware.md.
+ * Commands arrive on city/v1/<site>/<node>/cmd as signed Command messages
+ * (schemas/control.proto in the frame envelope, docs/data-model.md "Signed
+ * status and commands"). The node obeys one only when it is signed with its
+ * own device key, names its device and its current boot, and carries a
+ * counter above every counter it obeyed in this boot: without the key a
+ * command cannot be forged, and a captured one cannot be replayed, neither
+ * in this boot nor in a later one. The decode draws from a fixed arena on the
+ * stack, which fits a microcontroller.
+ *
+ * The birth and the death are signed Status messages; the death is the MQTT
+ * will, fixed at connect, and speaks for the boot it was made in. Replies are
+ * JSON written with snprintf; every string in them is checked against
+ * [A-Za-z0-9._-] (node__valid_name) first, so nothing needs escaping. The
+ * formats are documented in docs/firmware.md.
  */
 #include "node_int.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define JSMN_STATIC
-#include <jsmn.h>
-
-#define MAX_TOKENS 32
-
-/* Copies token t of js into buf (cap bytes, NUL-terminated); 0, or -1 when it does not fit. */
-static int tok_copy(const char *js, const jsmntok_t *t, char *buf, size_t cap)
-{
-    size_t n = (size_t)(t->end - t->start);
-    if (n >= cap)
-        return -1;
-    memcpy(buf, js + t->start, n);
-    buf[n] = '\0';
-    return 0;
-}
-
-static int tok_is(const char *js, const jsmntok_t *t, const char *s)
-{
-    size_t n = (size_t)(t->end - t->start);
-    return t->type == JSMN_STRING && strlen(s) == n && memcmp(js + t->start, s, n) == 0;
-}
+#include "wire.h"
 
 static int fail(char *diag, size_t cap, const char *why)
 {
@@ -46,60 +31,50 @@ static int fail(char *diag, size_t cap, const char *why)
     return -NODE_EINVAL;
 }
 
-/* Parses a decimal integer token into [min, max]. */
-static int tok_u32(const char *js, const jsmntok_t *t, uint32_t min, uint32_t max, uint32_t *out)
+/* The key lookup of a command decode: only the node's own device has a key. */
+static int own_key(void *ctx, const char *device_id, struct wire_key *key)
 {
-    char buf[24];
-    char *end = NULL;
-    if (t->type != JSMN_PRIMITIVE || tok_copy(js, t, buf, sizeof buf) != 0 || buf[0] < '0' ||
-        buf[0] > '9')
+    const struct node_config *cfg = ctx;
+    if (strcmp(device_id, cfg->device_id) != 0)
         return -1;
-    errno = 0;
-    unsigned long long v = strtoull(buf, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = (uint32_t)v;
+    key->bytes = cfg->key;
+    key->len = cfg->key_len;
+    key->hmac = NULL;
     return 0;
 }
 
-int node__cmd_parse(const uint8_t *payload, size_t len, struct node__cmd *out, char *diag,
+int node__cmd_parse(const struct node_config *cfg, uint64_t boot_id, uint64_t *last_counter,
+                    const uint8_t *payload, size_t len, struct node__cmd *out, char *diag,
                     size_t cap)
 {
-    const char *js = (const char *)payload;
-    jsmntok_t t[MAX_TOKENS];
-    jsmn_parser p;
-    int have_interval = 0;
+    /* Room for the decoded command: its strings are at most the message itself. */
+    _Alignas(max_align_t) unsigned char arena[2 * NODE_MAX_CMD_BYTES];
+    struct wire_decoder d = {NODE_MAX_CMD_BYTES, own_key, (void *)cfg, {NULL, 0, 0}};
+    struct wire_diag wd;
+    Citygate__V1__Command *c = NULL;
 
     memset(out, 0, sizeof *out);
-    if (len > NODE_MAX_CMD_BYTES)
-        return fail(diag, cap, "command longer than 1024 bytes");
-    jsmn_init(&p);
-    int n = jsmn_parse(&p, js, len, t, MAX_TOKENS);
-    if (n < 1 || t[0].type != JSMN_OBJECT)
-        return fail(diag, cap, "not a JSON object");
-    for (int i = 1, k = 0; k < t[0].size; k++, i += 2) {
-        if (i + 1 >= n || t[i].type != JSMN_STRING ||
-            (t[i + 1].type != JSMN_STRING && t[i + 1].type != JSMN_PRIMITIVE))
-            return fail(diag, cap, "only a flat object of strings and numbers is accepted");
-        const jsmntok_t *key = &t[i], *val = &t[i + 1];
-        if (tok_is(js, key, "cmd")) {
-            if (val->type != JSMN_STRING || tok_copy(js, val, out->name, sizeof out->name) != 0 ||
-                !node__valid_name(out->name, sizeof out->name - 1, NULL)) {
-                out->name[0] = '\0';
-                return fail(diag, cap, "'cmd' must be a short name");
-            }
-        } else if (tok_is(js, key, "id")) {
-            if (val->type != JSMN_STRING || tok_copy(js, val, out->id, sizeof out->id) != 0 ||
-                !node__valid_name(out->id, NODE_MAX_ID, NULL)) {
-                out->id[0] = '\0';
-                return fail(diag, cap, "'id' must be [A-Za-z0-9._-]{1,64}");
-            }
-        } else if (tok_is(js, key, "interval_ms")) {
-            if (tok_u32(js, val, NODE_MIN_INTERVAL_MS, NODE_MAX_INTERVAL_MS, &out->interval_ms))
-                return fail(diag, cap, "'interval_ms' must be an integer in 100 .. 86400000");
-            have_interval = 1;
-        }
-        /* Other keys are ignored, so that newer operators' tools can add parameters. */
+    wire_arena_init(&d.arena, arena, sizeof arena);
+    if (wire_command_decode(&d, payload, len, &c, &wd) != 0) {
+        snprintf(diag, cap, "not a command signed for this node: %s (%s)", wire_strerror(wd.err),
+                 wd.detail);
+        return -NODE_EINVAL;
+    }
+    if (c->boot_id != boot_id)
+        return fail(diag, cap, "a command for another boot");
+    if (c->counter <= *last_counter)
+        return fail(diag, cap, "a replayed command: counter not above the last one");
+    *last_counter = c->counter;
+    out->authentic = 1;
+
+    size_t name_len = strlen(c->cmd);
+    if (name_len >= sizeof out->name || !node__valid_name(c->cmd, sizeof out->name - 1, NULL))
+        return fail(diag, cap, "'cmd' must be a short name");
+    memcpy(out->name, c->cmd, name_len + 1);
+    if (c->id && *c->id) {
+        if (!node__valid_name(c->id, NODE_MAX_ID, NULL))
+            return fail(diag, cap, "'id' must be [A-Za-z0-9._-]{1,64}");
+        memcpy(out->id, c->id, strlen(c->id) + 1);
     }
     if (strcmp(out->name, "rebirth") == 0)
         out->kind = NODE__CMD_REBIRTH;
@@ -110,9 +85,11 @@ int node__cmd_parse(const uint8_t *payload, size_t len, struct node__cmd *out, c
     else if (strcmp(out->name, "ota") == 0)
         out->kind = NODE__CMD_OTA;
     else
-        return fail(diag, cap, out->name[0] ? "unknown command" : "'cmd' is missing");
-    if (out->kind == NODE__CMD_SET_INTERVAL && !have_interval)
-        return fail(diag, cap, "set_interval needs 'interval_ms'");
+        return fail(diag, cap, "unknown command");
+    if (out->kind == NODE__CMD_SET_INTERVAL &&
+        (c->interval_ms < NODE_MIN_INTERVAL_MS || c->interval_ms > NODE_MAX_INTERVAL_MS))
+        return fail(diag, cap, "'interval_ms' must be an integer in 100 .. 86400000");
+    out->interval_ms = c->interval_ms;
     return 0;
 }
 
@@ -133,25 +110,34 @@ append(char *buf, size_t cap, size_t *at, const char *fmt, ...)
     *at = n < 0 ? cap : *at + (size_t)n;
 }
 
-int node__status_json(const struct node__status *s, int alive, char *buf, size_t cap)
+int node__status_encode(const struct node__status *s, int alive, uint8_t *buf, size_t cap)
 {
     const struct node_config *cfg = s->cfg;
-    size_t at = 0;
-    append(buf, cap, &at,
-           "{\"state\":\"%s\",\"node\":\"%s\",\"site\":\"%s\",\"boot_id\":\"%016" PRIx64 "\"",
-           alive ? "online" : "offline", cfg->device_id, cfg->site_id, s->boot_id);
+    Citygate__V1__SensorInfo info[NODE_MAX_SENSORS], *infos[NODE_MAX_SENSORS];
+    Citygate__V1__Status st = CITYGATE__V1__STATUS__INIT;
+    size_t len = 0;
+
+    st.device_id = (char *)cfg->device_id;
+    st.site_id = (char *)cfg->site_id;
+    st.boot_id = s->boot_id;
+    st.time_ms = s->time_ms;
+    st.state = alive ? CITYGATE__V1__NODE_STATE__ONLINE : CITYGATE__V1__NODE_STATE__OFFLINE;
     if (alive) {
-        append(buf, cap, &at,
-               ",\"firmware\":\"%s\",\"interval_ms\":%" PRIu32 ",\"time_ms\":%" PRIu64
-               ",\"backlog_frames\":%" PRIu64 ",\"sensors\":[",
-               cfg->firmware_version, s->interval_ms, s->time_ms, s->backlog_frames);
-        for (size_t i = 0; i < cfg->n_sensors; i++)
-            append(buf, cap, &at, "%s{\"name\":\"%s\",\"driver\":\"%s\"}", i ? "," : "",
-                   cfg->sensors[i].name, cfg->sensors[i].driver);
-        append(buf, cap, &at, "]");
+        st.firmware_version = (char *)cfg->firmware_version;
+        st.interval_ms = s->interval_ms;
+        st.backlog_frames = s->backlog_frames;
+        for (size_t i = 0; i < cfg->n_sensors && i < NODE_MAX_SENSORS; i++) {
+            citygate__v1__sensor_info__init(&info[i]);
+            info[i].name = (char *)cfg->sensors[i].name;
+            info[i].driver = (char *)cfg->sensors[i].driver;
+            infos[i] = &info[i];
+            st.n_sensors = i + 1;
+        }
+        st.sensors = infos;
     }
-    append(buf, cap, &at, "}");
-    return at < cap ? (int)at : -NODE_ETOOBIG;
+    if (wire_status_encode(&st, cfg->key, cfg->key_len, buf, cap, &len) != 0)
+        return -NODE_ETOOBIG;
+    return (int)len;
 }
 
 int node__reply_json(const struct node__cmd *c, const char *error, char *buf, size_t cap)

@@ -85,8 +85,9 @@ struct node {
     uint64_t last_sync_ms;
 
     uint8_t *buf; /* a ring record being drained, max_frame_bytes */
-    char *json;   /* birth, death and replies */
-    size_t json_cap;
+    uint8_t *ctl; /* birth, death (signed) and replies */
+    size_t ctl_cap;
+    uint64_t cmd_counter; /* the counter of the last command obeyed in this boot */
     struct node_stats st;
 };
 
@@ -150,7 +151,8 @@ static int check_config(const struct node_config *c, struct node_diag *diag)
         return bad(diag, "reconnect delays must be 10 ms <= min <= max <= 1 h");
     if (c->max_frame_bytes < 512 || c->max_frame_bytes > WIRE_DEFAULT_MAX_FRAME_BYTES)
         return bad(diag, "max_frame_bytes must be 512 to 65536");
-    if (c->n_sensors > 64 || c->n_sensors * c->max_readings_per_sensor > WIRE_MAX_READINGS ||
+    if (c->n_sensors > NODE_MAX_SENSORS ||
+        c->n_sensors * c->max_readings_per_sensor > WIRE_MAX_READINGS ||
         c->n_sensors * c->max_vehicles_per_sensor > WIRE_MAX_VEHICLES)
         return bad(diag, "too many sensors, readings or vehicles for one frame");
     for (size_t i = 0; i < c->n_sensors; i++) {
@@ -200,11 +202,11 @@ int node_new(const struct node_config *cfg, const struct node_hal *hal,
     n->hal = *hal;
     n->net = *net;
     n->storage = *storage;
-    n->json_cap = 512 + 160 * cfg->n_sensors;
+    n->ctl_cap = 512 + 160 * cfg->n_sensors;
     n->win = calloc(cfg->max_inflight, sizeof *n->win);
     n->buf = malloc(cfg->max_frame_bytes);
-    n->json = malloc(n->json_cap);
-    if (!n->win || !n->buf || !n->json) {
+    n->ctl = malloc(n->ctl_cap);
+    if (!n->win || !n->buf || !n->ctl) {
         bad(diag, "out of memory");
         goto out;
     }
@@ -356,39 +358,38 @@ static void go_down(struct node *n, uint64_t now_ms, int local, const char *why)
 }
 
 /* Publishes a message that is not a frame (birth, death, reply): not taken back if lost. */
-static void publish_control(struct node *n, const char *topic, const char *msg, int len,
+static void publish_control(struct node *n, const char *topic, const uint8_t *msg, int len,
                             int retained)
 {
     if (n->link != LINK_UP || len < 0 || n->win_count >= n->cfg.max_inflight)
         return;
     struct inflight *e = win_push(n, KIND_CONTROL);
-    int rc = n->net.ops->publish(n->net.ctx, topic, (const uint8_t *)msg, (size_t)len, 1, retained,
-                                 e->ref);
+    int rc = n->net.ops->publish(n->net.ctx, topic, msg, (size_t)len, 1, retained, e->ref);
     if (rc < 0)
         n->win_count--;
 }
 
-static int status_json(struct node *n, int alive)
+static int status_msg(struct node *n, int alive)
 {
     struct node_ring_stats rs;
     node_ring_stats(n->ring, &rs);
     struct node__status s = {&n->cfg, n->boot_id, n->interval_ms, n->hal.ops->wall_ms(n->hal.ctx),
                              rs.records};
-    return node__status_json(&s, alive, n->json, n->json_cap);
+    return node__status_encode(&s, alive, n->ctl, n->ctl_cap);
 }
 
 static void publish_birth(struct node *n)
 {
-    publish_control(n, n->topic_status, n->json, status_json(n, 1), 1);
+    publish_control(n, n->topic_status, n->ctl, status_msg(n, 1), 1);
 }
 
 /* ---- the uplink ---- */
 
 static void try_connect(struct node *n, uint64_t now_ms)
 {
-    int len = status_json(n, 0);
-    struct node_connect c = {n->cfg.device_id, n->topic_status, (const uint8_t *)n->json,
-                             len > 0 ? (size_t)len : 0, n->topic_cmd};
+    int len = status_msg(n, 0);
+    struct node_connect c = {n->cfg.device_id, n->topic_status, n->ctl, len > 0 ? (size_t)len : 0,
+                             n->topic_cmd};
     int rc = n->net.ops->connect(n->net.ctx, &c);
     if (rc == 0) {
         n->link = LINK_CONNECTING;
@@ -585,8 +586,8 @@ uint64_t node_next_deadline(const struct node *n)
 
 static void reply(struct node *n, const struct node__cmd *c, const char *error)
 {
-    publish_control(n, n->topic_reply, n->json, node__reply_json(c, error, n->json, n->json_cap),
-                    0);
+    publish_control(n, n->topic_reply, n->ctl,
+                    node__reply_json(c, error, (char *)n->ctl, n->ctl_cap), 0);
 }
 
 void node_command(struct node *n, const uint8_t *payload, size_t len, uint64_t now_ms)
@@ -594,9 +595,13 @@ void node_command(struct node *n, const uint8_t *payload, size_t len, uint64_t n
     struct node__cmd c;
     char diag[128];
     n->st.commands++;
-    if (node__cmd_parse(payload, len, &c, diag, sizeof diag) < 0) {
+    if (node__cmd_parse(&n->cfg, n->boot_id, &n->cmd_counter, payload, len, &c, diag, sizeof diag) <
+        0) {
         logf_(n, NODE_LOG_WARN, "command refused: %s", diag);
-        reply(n, &c, diag);
+        if (c.authentic)
+            reply(n, &c, diag);
+        else
+            n->st.commands_refused++; /* no reply to what this node cannot trust */
         return;
     }
     switch (c.kind) {
@@ -633,7 +638,7 @@ void node_close(struct node *n)
     if (n->closing)
         return;
     n->closing = 1;
-    publish_control(n, n->topic_status, n->json, status_json(n, 0), 1);
+    publish_control(n, n->topic_status, n->ctl, status_msg(n, 0), 1);
 }
 
 void node_free(struct node *n)
@@ -652,7 +657,7 @@ void node_free(struct node *n)
     node__sampler_free(n->sampler);
     free(n->win);
     free(n->buf);
-    free(n->json);
+    free(n->ctl);
     free(n);
 }
 

@@ -28,6 +28,7 @@
 #define NODE_MAX_INTERVAL_MS 86400000u
 #define NODE_MAX_CMD_BYTES 1024
 #define NODE_MAX_TOPIC 160
+#define NODE_MAX_SENSORS 64
 
 struct node;
 
@@ -74,6 +75,7 @@ struct node_stats {
     uint64_t ring_corrupt_bytes; /* bytes skipped as cut or corrupt records at open */
     uint64_t reconnects;         /* connections that came up */
     uint64_t commands;           /* commands received, valid or not */
+    uint64_t commands_refused;   /* not signed for this node, its boot and a fresh counter */
     uint32_t inflight;           /* unconfirmed publishes now */
     uint32_t interval_ms;        /* the sampling period in force */
     int connected;

@@ -65,18 +65,22 @@ enum node__cmd_kind {
 
 struct node__cmd {
     enum node__cmd_kind kind;
+    int authentic; /* signed for this node, its boot and a fresh counter: worth a reply */
     char name[32]; /* the command as sent, for the reply */
     char id[NODE_MAX_ID + 1];
     uint32_t interval_ms;
 };
 
 /*
- * Parses a command (payload borrowed, len bytes): a JSON object with "cmd"
- * and optional "id" and parameters. Returns 0 and fills *out, or
- * -NODE_EINVAL with why in diag (cap bytes) and, when readable, the command
- * name and id in *out for the reply. Never logs.
+ * Verifies and parses a signed command (payload borrowed, len bytes) for the
+ * node of cfg in boot boot_id: signed with cfg's key, for its device and
+ * boot, with a counter above *last_counter, which it then raises. Returns 0
+ * and fills *out, or -NODE_EINVAL with why in diag (cap bytes); out->authentic
+ * then tells a forged or replayed command (0: no reply) from an authentic
+ * one that is not valid (1: name and id filled for the reply). Never logs.
  */
-int node__cmd_parse(const uint8_t *payload, size_t len, struct node__cmd *out, char *diag,
+int node__cmd_parse(const struct node_config *cfg, uint64_t boot_id, uint64_t *last_counter,
+                    const uint8_t *payload, size_t len, struct node__cmd *out, char *diag,
                     size_t cap);
 
 /* What the birth and death messages say. */
@@ -88,9 +92,11 @@ struct node__status {
     uint64_t backlog_frames;
 };
 
-/* Writes the birth (alive) or death JSON to buf (cap bytes); returns its length or -NODE_ETOOBIG.
+/*
+ * Writes the signed birth (alive) or death Status to buf (cap bytes);
+ * returns its length or -NODE_ETOOBIG.
  */
-int node__status_json(const struct node__status *s, int alive, char *buf, size_t cap);
+int node__status_encode(const struct node__status *s, int alive, uint8_t *buf, size_t cap);
 
 /* Writes the reply to a command; error is NULL on success. Returns the length or -NODE_ETOOBIG. */
 int node__reply_json(const struct node__cmd *c, const char *error, char *buf, size_t cap);

@@ -427,6 +427,16 @@ int gw_dedup_device_stats(const struct gw_dedup *d, const char *device_id,
     return 0;
 }
 
+int gw_dedup_device_boot(const struct gw_dedup *d, const char *device_id, uint64_t *boot_id)
+{
+    struct dd_dev *dev = NULL;
+    HASH_FIND_STR(d->head, device_id, dev);
+    if (!dev || dev->boot_id == 0)
+        return GW_ENOTFOUND;
+    *boot_id = dev->boot_id;
+    return 0;
+}
+
 void gw_dedup_totals(const struct gw_dedup *d, struct gw_dedup_totals *out)
 {
     out->sum = d->sum;

@@ -141,6 +141,12 @@ void gw_dedup_each(const struct gw_dedup *d,
 int gw_dedup_device_stats(const struct gw_dedup *d, const char *device_id,
                           struct gw_dedup_stats *out);
 
+/*
+ * Sets *boot_id to the boot of device_id's newest accepted frames (borrowed
+ * id). Returns 0, or GW_ENOTFOUND when the device has no accepted frame.
+ */
+int gw_dedup_device_boot(const struct gw_dedup *d, const char *device_id, uint64_t *boot_id);
+
 /* Totals over all devices ever tracked (pruned ones included). */
 struct gw_dedup_totals {
     struct gw_dedup_stats sum;

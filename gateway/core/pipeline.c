@@ -8,6 +8,7 @@
  */
 #include "pipeline.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -259,20 +260,62 @@ int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out)
     return 1;
 }
 
-int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
-                       size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx)
+/* Counts a refused status message by reason; returns the reason, negative. */
+static int status_reject(struct gw_pipeline *p, int reason, struct gw_reject_diag *diag)
 {
-    static const char dead[] = "\"state\":\"dead\"";
+    int r = reason < 0 ? -reason : reason;
+    if (r > 0 && r < GW_REJECT_N)
+        p->stats.status_rejected[r]++;
+    if (diag)
+        diag->reason = -r;
+    return -r;
+}
+
+int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
+                       size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx,
+                       struct gw_reject_diag *diag)
+{
     struct alert_tap tap = {p, alert, ctx};
+    struct wire_diag wd;
+    Citygate__V1__Status *s = NULL;
+    uint64_t boot_id = 0;
+
     p->stats.status_messages++;
-    for (size_t i = 0; i + sizeof dead - 1 <= len; i++) {
-        if (memcmp(payload + i, dead, sizeof dead - 1) == 0) {
-            p->stats.deaths++;
-            gw_rules_node_death(p->rules, topic->site, topic->node, now_ms, pipeline_alert, &tap);
-            return 1;
-        }
+    if (diag) {
+        diag->index = -1;
+        diag->detail[0] = '\0';
     }
-    return 0;
+    /* The decode arena is the frames': the last admitted frame ends here. */
+    int rc = wire_status_decode(&p->decoder, payload, len, &s, &wd);
+    if (rc != 0) {
+        if (diag)
+            snprintf(diag->detail, sizeof diag->detail, "%s", wd.detail);
+        return status_reject(p, rc, diag);
+    }
+    if (strcmp(s->device_id, topic->node) != 0 || strcmp(s->site_id, topic->site) != 0) {
+        if (diag)
+            snprintf(diag->detail, sizeof diag->detail, "status of %.40s/%.40s", s->site_id,
+                     s->device_id);
+        return status_reject(p, GW_REJECT_TOPIC_MISMATCH, diag);
+    }
+    if (s->state == CITYGATE__V1__NODE_STATE__ONLINE) {
+        p->stats.births++;
+        return 0;
+    }
+    /*
+     * A death speaks for one boot; once the node's frames come from another
+     * boot, it is an old will (or a replay of one), not news.
+     */
+    if (gw_dedup_device_boot(p->dedup, s->device_id, &boot_id) == 0 && boot_id != s->boot_id) {
+        if (diag)
+            snprintf(diag->detail, sizeof diag->detail,
+                     "death of boot %016" PRIx64 ", the node's frames are of boot %016" PRIx64,
+                     s->boot_id, boot_id);
+        return status_reject(p, GW_REJECT_REPLAY, diag);
+    }
+    p->stats.deaths++;
+    gw_rules_node_death(p->rules, topic->site, topic->node, now_ms, pipeline_alert, &tap);
+    return 1;
 }
 
 void gw_pipeline_mark_incomplete(struct gw_pipeline *p, uint64_t first_arrival_ms)

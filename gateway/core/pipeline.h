@@ -41,8 +41,9 @@ struct gw_pipeline_stats {
     uint64_t readings_not_good[8]; /* by Citygate__V1__Quality */
     uint64_t readings_folded;
     uint64_t vehicles_folded; /* vehicle records folded into their lanes' windows */
-    uint64_t status_messages, deaths;
-    uint64_t alerts[3]; /* notified changes into OK, WARN, CRIT */
+    uint64_t status_messages, births, deaths;
+    uint64_t status_rejected[GW_REJECT_N]; /* status messages refused, by enum gw_reject */
+    uint64_t alerts[3];                    /* notified changes into OK, WARN, CRIT */
     uint64_t alert_state_refused;
     uint64_t windows_incomplete; /* aggregates not emitted: see gw_pipeline_mark_incomplete() */
 };
@@ -113,12 +114,19 @@ struct gw_late_report {
 int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out);
 
 /*
- * A message on city/v1/<site>/<node>/status: a payload containing
- * "\"state\":\"dead\"" is the node's death (its MQTT will), which fires the
- * absence rules of its series. Returns 1 for a death, 0 for any other status.
+ * A message on city/v1/<site>/<node>/status (topic parsed, payload
+ * borrowed): a status signed by the device (wire_status_decode(), docs/
+ * data-model.md "Signed status and commands"), naming the topic's site and
+ * node. A death (the node's MQTT will) fires the absence rules of its
+ * series, unless the node's frames already come from another boot. Returns
+ * 1 for a death, 0 for a birth, or a negative enum gw_reject, counted in
+ * status_rejected, with *diag filled: unsigned, forged or malformed
+ * messages, a topic/id mismatch, or a death of an old boot (replay). Ends
+ * the life of the last admitted frame (they share the decode arena).
  */
 int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
-                       size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx);
+                       size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx,
+                       struct gw_reject_diag *diag);
 
 /*
  * Time passes: ticks the rules and closes the windows whose grace has

@@ -430,6 +430,24 @@ size_t gwt_frame_sign(int key_device, const Citygate__V1__Frame *f, uint8_t *out
     return len;
 }
 
+size_t gwt_status(const struct gwt *t, int device, int key_device, uint64_t boot, int alive,
+                  uint8_t *out, size_t cap)
+{
+    Citygate__V1__Status s = CITYGATE__V1__STATUS__INIT;
+    char id[16], site[16];
+    uint8_t key[32];
+    size_t len = 0;
+    gwt_device(t, device, id, site);
+    gwt_key(key_device, key);
+    s.device_id = id;
+    s.site_id = site;
+    s.boot_id = boot;
+    s.state = alive ? CITYGATE__V1__NODE_STATE__ONLINE : CITYGATE__V1__NODE_STATE__OFFLINE;
+    s.time_ms = gwt_now_ms();
+    CU_ASSERT_FATAL(wire_status_encode(&s, key, sizeof key, out, cap, &len) == 0);
+    return len;
+}
+
 size_t gwt_frame(const struct gwt *t, int device, uint64_t boot, uint64_t seq, uint64_t ts_ms,
                  const struct gwt_reading *r, size_t n, uint8_t *out, size_t cap)
 {

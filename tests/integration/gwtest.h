@@ -135,6 +135,13 @@ size_t gwt_frame_sign(int key_device, const Citygate__V1__Frame *f, uint8_t *out
 size_t gwt_envelope(int key_device, const char *id, uint8_t major, const uint8_t *body,
                     size_t body_len, uint8_t *out, size_t cap);
 
+/*
+ * A status message of device (its id and site) for boot, a birth when alive
+ * else a death, signed with device key_device's key. Returns its length.
+ */
+size_t gwt_status(const struct gwt *t, int device, int key_device, uint64_t boot, int alive,
+                  uint8_t *out, size_t cap);
+
 /* Publishes a retained message at QoS 1 without waiting (counted like gwt_publish()). */
 void gwt_publish_retained(struct gwt *t, const char *topic, const void *payload, size_t len);
 

@@ -10,8 +10,9 @@
  * 36 once, and nothing after (31 is not under warn from OK). Rule "silent"
  * (absence 2 s) fires for node-0002 within absence + a tick + a margin after
  * its last frame, clears on its next frame, and fires again on its death
- * message. Rule "dusty" (NO2 and NOISE of node-0003 above 50) raises two
- * series in the same millisecond, both of which must reach the store.
+ * message, signed by the node for its boot; an unsigned, forged or old-boot
+ * death is refused and counted and fires nothing. Rule "dusty" (NO2 and NOISE of node-0003 above
+ * 50) raises two series in the same millisecond, both of which must reach the store.
  *
  * Then 200 threshold crossings, each publish making exactly one state change,
  * measure publish-to-alert latency (just before MQTTClient_publish to the
@@ -156,10 +157,34 @@ static void absence_and_death(void)
     publish(2, &noise, 1);
     expect(2, "silent/noise-0", "ok", "crit", "threshold");
 
-    static const char dead[] = "{\"state\":\"dead\",\"node\":\"node-0002\"}";
+    /*
+     * Deaths the node did not sign, or of a boot its frames have left behind,
+     * are refused and counted, and raise nothing (an anonymous one used to).
+     * Each is counted under the lock its alert would be raised under, so once
+     * the counters show all three, any alert of theirs would show too.
+     */
+    static const char anonymous[] = "{\"state\":\"dead\",\"node\":\"node-0002\"}";
+    static const char *const topic = "city/v1/site-00/node-0002/status";
+    uint8_t msg[512];
+    double crit_before = gwt_metric(&t, "citygate_alerts_total{state=\"crit\"}");
     wait_past_last_change();
-    gwt_publish_retained(&t, "city/v1/site-00/node-0002/status", dead, sizeof dead - 1);
+    gwt_publish_retained(&t, topic, anonymous, sizeof anonymous - 1);
+    gwt_publish_retained(&t, topic, msg, gwt_status(&t, 2, 3, BOOT + 2, 0, msg, sizeof msg));
+    gwt_publish_retained(&t, topic, msg, gwt_status(&t, 2, 2, BOOT + 99, 0, msg, sizeof msg));
+    CU_ASSERT_EQUAL(
+        gwt_wait_metric(&t, "citygate_status_rejected_total{reason=\"malformed\"}", 1, 10000), 1);
+    CU_ASSERT_EQUAL(
+        gwt_wait_metric(&t, "citygate_status_rejected_total{reason=\"bad_signature\"}", 1, 10000),
+        1);
+    CU_ASSERT_EQUAL(
+        gwt_wait_metric(&t, "citygate_status_rejected_total{reason=\"replay\"}", 1, 10000), 1);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_deaths_total"), 0);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_alerts_total{state=\"crit\"}"), crit_before);
+
+    /* The node's own death, of its boot: the absence rule fires at once. */
+    gwt_publish_retained(&t, topic, msg, gwt_status(&t, 2, 2, BOOT + 2, 0, msg, sizeof msg));
     expect(2, "silent/noise-0", "crit", "ok", "death");
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_deaths_total"), 1);
 }
 
 /* Rule "dusty": two series of one node change in one frame, so at one gateway millisecond. */

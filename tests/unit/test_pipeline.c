@@ -383,6 +383,94 @@ static void test_damaged_snapshot_is_refused(void)
     gw_pipeline_free(p);
 }
 
+/* A status of device d signed with key (NULL: the device's own), of boot and state. */
+static size_t status(int d, const uint8_t *key, const char *site, uint64_t boot,
+                     Citygate__V1__NodeState state, uint8_t *out, size_t cap)
+{
+    Citygate__V1__Status s = CITYGATE__V1__STATUS__INIT;
+    char id[8];
+    size_t len = 0;
+    snprintf(id, sizeof id, "n%d", d);
+    s.device_id = id;
+    s.site_id = (char *)site;
+    s.boot_id = boot;
+    s.state = state;
+    s.time_ms = 1795000000000ULL;
+    CU_ASSERT_FATAL(wire_status_encode(&s, key ? key : keys[d], 32, out, cap, &len) == 0);
+    return len;
+}
+
+static unsigned n_alerts;
+
+static void count_alert(void *ctx, const struct gw_alert_event *ev)
+{
+    (void)ctx;
+    CU_ASSERT_EQUAL(ev->new_level, GW_ALERT_CRIT);
+    CU_ASSERT_EQUAL(ev->cause, GW_CAUSE_DEATH);
+    n_alerts++;
+}
+
+/*
+ * Only a death signed by the device, on its own topic, for the boot its
+ * frames come from, fires the absence rules; everything else is refused and
+ * counted by reason. An anonymous '{"state":"dead"}' used to fire them.
+ */
+static void test_status_is_signed(void)
+{
+    struct gw_rule_def rule;
+    gw_rule_def_init(&rule);
+    rule.name = "silent";
+    rule.quantity = "SPEED";
+    rule.absence_ms = 60000;
+    struct gw_pipeline *p = new_pipeline();
+    char why[128];
+    CU_ASSERT_FATAL(gw_pipeline_set_rules(p, &rule, 1, why, sizeof why) == 0);
+    struct gw_pipeline_stats st;
+    struct gw_reject_diag diag;
+    struct gw_admitted a;
+    struct gw_topic t;
+    uint8_t buf[512];
+    uint64_t now = 1795000000000ULL;
+
+    size_t len = frame(0, 1, now, 50, buf, sizeof buf); /* boot 9 */
+    CU_ASSERT_FATAL(gw_pipeline_admit(p, "city/v1/s/n0/data", buf, len, now, &a, NULL) == 0);
+    gw_pipeline_commit(p, &a, now, NULL, NULL);
+    CU_ASSERT_FATAL(gw_topic_parse("city/v1/s/n0/status", 19, &t) == 0);
+
+    static const char anonymous[] = "{\"state\":\"dead\"}";
+    CU_ASSERT_EQUAL(gw_pipeline_status(p, &t, (const uint8_t *)anonymous, sizeof anonymous - 1, now,
+                                       count_alert, NULL, &diag),
+                    -WIRE_EMALFORMED);
+    len = status(0, keys[1], "s", 9, CITYGATE__V1__NODE_STATE__OFFLINE, buf, sizeof buf);
+    CU_ASSERT_EQUAL(gw_pipeline_status(p, &t, buf, len, now, count_alert, NULL, &diag),
+                    -WIRE_EBAD_SIGNATURE);
+    len = status(1, NULL, "s", 9, CITYGATE__V1__NODE_STATE__OFFLINE, buf, sizeof buf);
+    CU_ASSERT_EQUAL(gw_pipeline_status(p, &t, buf, len, now, count_alert, NULL, &diag),
+                    -GW_REJECT_TOPIC_MISMATCH); /* n1's death on n0's topic */
+    len = status(0, NULL, "s", 8, CITYGATE__V1__NODE_STATE__OFFLINE, buf, sizeof buf);
+    CU_ASSERT_EQUAL(gw_pipeline_status(p, &t, buf, len, now, count_alert, NULL, &diag),
+                    -GW_REJECT_REPLAY); /* the will of an earlier boot */
+    CU_ASSERT_EQUAL(n_alerts, 0);
+
+    len = status(0, NULL, "s", 9, CITYGATE__V1__NODE_STATE__ONLINE, buf, sizeof buf);
+    CU_ASSERT_EQUAL(gw_pipeline_status(p, &t, buf, len, now, count_alert, NULL, &diag), 0);
+    CU_ASSERT_EQUAL(n_alerts, 0);
+    len = status(0, NULL, "s", 9, CITYGATE__V1__NODE_STATE__OFFLINE, buf, sizeof buf);
+    CU_ASSERT_EQUAL(gw_pipeline_status(p, &t, buf, len, now + 1, count_alert, NULL, &diag), 1);
+    CU_ASSERT_EQUAL(n_alerts, 1);
+
+    gw_pipeline_stats(p, &st);
+    CU_ASSERT_EQUAL(st.status_messages, 6);
+    CU_ASSERT_EQUAL(st.births, 1);
+    CU_ASSERT_EQUAL(st.deaths, 1);
+    CU_ASSERT_EQUAL(st.status_rejected[WIRE_EMALFORMED], 1);
+    CU_ASSERT_EQUAL(st.status_rejected[WIRE_EBAD_SIGNATURE], 1);
+    CU_ASSERT_EQUAL(st.status_rejected[GW_REJECT_TOPIC_MISMATCH], 1);
+    CU_ASSERT_EQUAL(st.status_rejected[GW_REJECT_REPLAY], 1);
+    CU_ASSERT_EQUAL(st.rejected[GW_REJECT_REPLAY], 0); /* frames' counters untouched */
+    gw_pipeline_free(p);
+}
+
 static void test_teardown(void)
 {
     gw_registry_free(reg);
@@ -398,6 +486,7 @@ int main(void)
         {"windows close in parts", test_windows_close_in_parts},
         {"damaged snapshot is refused", test_damaged_snapshot_is_refused},
         {"incomplete windows are held back", test_incomplete_windows_are_held_back},
+        {"status messages are signed", test_status_is_signed},
         {"teardown", test_teardown},
         {NULL, NULL},
     };
