@@ -20,8 +20,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
+#include "cli.h"
+
 #define MAX_BODY (8u << 20)
 
 static volatile sig_atomic_t stop;
@@ -175,10 +175,11 @@ static int show(CURL *c, const char *base, struct totals *t, struct totals *prev
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: citywatch [--gateway URL] [--duration SECONDS] [--once]\n"
+            "usage: citywatch [--gateway URL] [--duration SECONDS] [--once] [--version]\n"
             "  --gateway URL      the gateway's HTTP endpoint (default http://127.0.0.1:9100)\n"
             "  --duration SECONDS stop after this long (default: until Ctrl-C)\n"
-            "  --once             print one table and exit\n");
+            "  --once             print one table and exit\n"
+            "  --version          print the version and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -187,7 +188,7 @@ int main(int argc, char **argv)
         {"gateway", required_argument, NULL, 'g'},
         {"duration", required_argument, NULL, 'd'},
         {"once", no_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
+        CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
     const char *base = "http://127.0.0.1:9100";
@@ -196,6 +197,7 @@ int main(int argc, char **argv)
     struct totals t = {0}, prev = {0}, first = {-1, 0, 0, 0};
     char *end;
 
+    cli_init(argv[0]);
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'g':
@@ -214,6 +216,8 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case CLI_OPT_VERSION:
+            return cli_print_version();
         default:
             usage(stderr);
             return EX_USAGE;
@@ -245,7 +249,9 @@ int main(int argc, char **argv)
     }
     curl_easy_cleanup(curl);
     curl_global_cleanup();
-    if (first.accepted < 0)
+    if (first.accepted < 0) {
+        cli_error("no answer from %s", base);
         return EX_UNAVAILABLE;
+    }
     return t.accepted > 0 && t.written > 0 ? 0 : 1;
 }
