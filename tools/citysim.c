@@ -56,14 +56,16 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "node.h"
 #include "ring.h"
 #include "units.h"
 #include "wire.h"
 
-#define SIM_VERSION "0.2.0"
-#define SIM_FIRMWARE_VERSION "citysim-" SIM_VERSION
+/* The firmware version in the simulated nodes' health (not the program's
+ * version, which --version prints): the data written with it stays the same. */
+#define SIM_FIRMWARE_VERSION "citysim-0.2.0"
 #define SIM_DEFAULT_BROKER "tcp://127.0.0.1:1883"
 /* The public demo fleet key: the 32 ASCII bytes "citygate demo fleet key (public)". */
 #define SIM_DEMO_FLEET_KEY "63697479676174652064656d6f20666c656574206b657920287075626c696329"
@@ -1740,9 +1742,11 @@ static int sim_write_registry(const struct sim *s, const char *path)
             return rc;
         }
     }
-    fprintf(fp, "# citygate device registry, written by citysim " SIM_VERSION
-                ": one [device ID] section per node.\n"
-                "# key = HMAC-SHA256(fleet key, device id), in hex. Keep this file secret.\n");
+    fprintf(fp,
+            "# citygate device registry, written by citysim %s: one [device ID] section per "
+            "node.\n"
+            "# key = HMAC-SHA256(fleet key, device id), in hex. Keep this file secret.\n",
+            cli_version());
     for (unsigned long i = 0; i < s->opts.n_nodes; i++) {
         const struct sim_node *sn = &s->nodes[i];
 
@@ -1942,7 +1946,7 @@ static void usage(FILE *fp)
             "                          within 30 s, for 20 minutes; repeatable (16)\n"
             "      --quiet             no per-second progress lines on stderr\n"
             "  -h, --help              show this help and exit\n"
-            "  -V, --version           show the version and exit\n"
+            "      --version           show the version and exit\n"
             "\n"
             "Exit status: 0 every frame published was acknowledged; 64 usage error;\n"
             "69 broker unreachable or frames left unacknowledged; 70 internal error;\n"
@@ -2006,8 +2010,7 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         {"registry", required_argument, NULL, OPT_REGISTRY},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"incident", required_argument, NULL, OPT_INCIDENT},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
     const char *kind_names[SIM_N_KINDS];
@@ -2019,7 +2022,7 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
     for (size_t k = 0; k < SIM_N_KINDS; k++)
         kind_names[k] = sim_kinds[k].name;
     sim_opts_defaults(o);
-    while ((c = getopt_long(argc, argv, "b:n:s:r:d:k:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:n:s:r:d:k:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             o->broker = optarg;
@@ -2095,9 +2098,8 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
             usage(stdout);
             *exit_code = EX_OK;
             return -1;
-        case 'V':
-            printf("citysim " SIM_VERSION "\n");
-            *exit_code = EX_OK;
+        case CLI_OPT_VERSION:
+            *exit_code = cli_print_version();
             return -1;
         default:
             fprintf(stderr, "Try 'citysim --help' for more information.\n");
@@ -2170,6 +2172,7 @@ int main(int argc, char **argv)
     uint64_t t0;
     int rc = EX_OK;
 
+    cli_init(argv[0]);
     if (sim_parse_args(&s.opts, argc, argv, &rc) != 0)
         return rc;
     s.interval_ms = (uint32_t)llround(1000.0 / s.opts.rate_hz);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "hal_linux.h"
 #include "net_paho.h"
@@ -53,15 +54,16 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: citynode --config FILE [--check-config]\n"
+            "usage: citynode -c FILE [--check-config]\n"
             "\n"
             "The citygate edge node: samples its sensors, publishes signed frames over MQTT\n"
             "and keeps them in an on-disk ring while the broker is unreachable.\n"
             "\n"
             "  -c, --config FILE    the provisioning file (INI)\n"
-            "  -t, --check-config   check the provisioning file and the sensor drivers, then exit\n"
+            "      --check-config   check the provisioning file and the sensor drivers, then exit\n"
+            "                       (0 valid, 78 invalid with file and line)\n"
             "  -h, --help           this text\n"
-            "  -V, --version        the firmware version\n"
+            "      --version        the firmware version\n"
             "\n"
             "Exit codes: 0 ok, 64 usage, 69 uplink unavailable, 70 internal error,\n"
             "74 ring file I/O error, 78 provisioning or sensor error.\n"
@@ -204,9 +206,8 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        {"check-config", no_argument, NULL, CLI_OPT_CHECK_CONFIG},
+        CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
     static struct node_sensor_config sensors[PROV_MAX_SENSORS];
@@ -216,31 +217,28 @@ int main(int argc, char **argv)
     struct node_config cfg;
     struct hal_linux hl = {0};
 
-    while ((c = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+    cli_init(argv[0]);
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             path = optarg;
             break;
-        case 't':
+        case CLI_OPT_CHECK_CONFIG:
             check = 1;
             break;
         case 'h':
             usage(stdout);
             return EX_OK;
-        case 'V':
-            printf("citynode %s\n", CITYNODE_VERSION);
-            return EX_OK;
+        case CLI_OPT_VERSION:
+            return cli_print_version();
         default:
-            usage(stderr);
-            return EX_USAGE;
+            return cli_usage_error(NULL);
         }
     }
-    if (!path || optind != argc) {
-        fprintf(stderr, "citynode: %s\n",
-                path ? "unexpected arguments" : "--config FILE is required");
-        usage(stderr);
-        return EX_USAGE;
-    }
+    if (optind != argc)
+        return cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!path)
+        return cli_usage_error("-c/--config FILE is required");
     struct prov *p = malloc(sizeof *p);
     if (!p) {
         fprintf(stderr, "citynode: out of memory\n");

@@ -40,16 +40,22 @@ static void test_command_line(void)
     CU_ASSERT(strncmp(out, "citygate ", 9) == 0);
     CU_ASSERT_EQUAL(run("--no-such-option", out, sizeof out), 64);
 
+    snprintf(args, sizeof args, "-c '%s' --check-config", t.config);
+    CU_ASSERT_EQUAL(run(args, out, sizeof out), 0);
+    CU_ASSERT(strstr(out, "ok (2 devices, 0 rules)") != NULL);
+    /* The older form, the file after --check-config, still works. */
     snprintf(args, sizeof args, "--check-config '%s'", t.config);
     CU_ASSERT_EQUAL(run(args, out, sizeof out), 0);
     CU_ASSERT(strstr(out, "ok (2 devices, 0 rules)") != NULL);
+    snprintf(args, sizeof args, "--check-config '%s' extra", t.config);
+    CU_ASSERT_EQUAL(run(args, out, sizeof out), 64);
 
     snprintf(bad, sizeof bad, "%s/bad.conf", t.dir);
     FILE *f = fopen(bad, "w");
     CU_ASSERT_FATAL(f != NULL);
     fputs("[store]\nurl = http://127.0.0.1:1\n\n[windows]\ngrace = soon\n", f);
     fclose(f);
-    snprintf(args, sizeof args, "--check-config '%s'", bad);
+    snprintf(args, sizeof args, "--config '%s' --check-config", bad);
     CU_ASSERT_EQUAL(run(args, out, sizeof out), 78);
     snprintf(args, sizeof args, "%s:5: windows.grace", bad);
     CU_ASSERT(strstr(out, args) != NULL);
@@ -100,7 +106,7 @@ static void test_check_config_checks(void)
         CU_ASSERT_FATAL(f != NULL);
         fputs(cases[i].text, f);
         fclose(f);
-        snprintf(args, sizeof args, "--check-config '%s'", path);
+        snprintf(args, sizeof args, "-c '%s' --check-config", path);
         int rc = run(args, out, sizeof out);
         snprintf(want, sizeof want, "%s:%d: ", path, cases[i].line);
         int named = strstr(out, want) && strstr(out, cases[i].what);

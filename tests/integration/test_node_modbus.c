@@ -489,11 +489,11 @@ static void test_too_many_points(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(log, want));
 }
 
-/* Runs citynode --config path --check-config; returns its exit status, output in out. */
+/* Runs citynode -c path --check-config; returns its exit status, output in out. */
 static int check_config(const char *path, char *out, size_t cap)
 {
     char cmd[1600];
-    snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --check-config 2>&1", citynode_path, path);
+    snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --check-config 2>&1", citynode_path, path);
     FILE *p = popen(cmd, "r");
     CU_ASSERT_FATAL(p != NULL);
     size_t n = fread(out, 1, cap - 1, p);
