@@ -474,14 +474,16 @@ static void test_vehicle_figures(void)
     CU_ASSERT(json_integer_value(json_array_get(r0, 2)) == NODES / SITES * LANES * WINDOWS);
     json_decref(res);
 
-    /* A death message makes its node stale at once. */
+    /* A death message, signed for the boot its frames came from, makes its node stale at once. */
     char topic[128];
-    static const char dead[] = "{\"state\":\"dead\"}";
+    uint8_t dead[256];
+    size_t dead_len =
+        gwt_status(&t, DEAD_NODE, DEAD_NODE, 1000 + (uint64_t)DEAD_NODE, 0, dead, sizeof dead);
     snprintf(topic, sizeof topic, "city/v1/site-%02d/node-%04d/status", DEAD_NODE % SITES,
              DEAD_NODE);
-    gwt_publish(&t, topic, dead, sizeof dead - 1);
+    gwt_publish(&t, topic, dead, dead_len);
     gwt_publish_wait(&t);
-    CU_ASSERT(gwt_wait_metric(&t, "citygate_status_messages_total", 1, 10000) == 1);
+    CU_ASSERT(gwt_wait_metric(&t, "citygate_deaths_total", 1, 10000) == 1);
     check_live(&t);
 
     rows_clear();
