@@ -801,13 +801,15 @@ static int start(struct gateway *gw)
 /*
  * SIGHUP: the device registry and the rules are replaced if the whole file
  * (and the registry it names) is valid; otherwise the running ones are kept.
- * Other keys take effect at the next start.
+ * Alert states carry over (gw_pipeline_set_rules()); the alerts that change
+ * are published once the lock is released. Other keys take effect at the
+ * next start: those that differ from the running ones are named in a warning.
  */
 static void reload(struct gateway *gw)
 {
     struct gw_config cfg;
     struct gw_registry *reg = NULL;
-    char why[256];
+    char why[256], restart[512];
     if (load_config(gw->config_path, &cfg) != 0) {
         gw_log(GW_LOG_ERROR, "reload_refused", NULL,
                "%s is not valid; keeping the running configuration", gw->config_path);
@@ -820,7 +822,8 @@ static void reload(struct gateway *gw)
         return;
     }
     pthread_mutex_lock(&gw->lock);
-    int rc = gw_pipeline_set_rules(gw->pipe, cfg.rules, cfg.n_rules, why, sizeof why);
+    int rc = gw_pipeline_set_rules(gw->pipe, cfg.rules, cfg.n_rules, wall_ms(), on_alert, gw, why,
+                                   sizeof why);
     if (rc == 0) {
         gw_pipeline_set_registry(gw->pipe, reg);
         gw_registry_free(gw->reg);
@@ -828,10 +831,14 @@ static void reload(struct gateway *gw)
         reg = NULL;
     }
     pthread_mutex_unlock(&gw->lock);
-    if (rc == 0)
+    publish_alerts(gw);
+    if (rc == 0) {
         gw_log(GW_LOG_INFO, "reloaded", NULL, "reloaded: %zu devices, %zu rules",
                gw_registry_count(gw->reg), cfg.n_rules);
-    else
+        if (gw_config_restart_changes(&gw->cfg, &cfg, restart, sizeof restart) > 0)
+            gw_log(GW_LOG_WARN, "reload_restart_needed", NULL,
+                   "changed keys take effect only at the next start: %s", restart);
+    } else
         gw_log(GW_LOG_ERROR, "reload_refused", "rules",
                "rules refused (%s); keeping the running configuration", why);
     gw_registry_free(reg);

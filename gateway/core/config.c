@@ -32,6 +32,12 @@
 
 enum cfg_type { T_STR, T_BOOL, T_UINT, T_DURATION, T_BYTES, T_DOUBLE, T_DIR, T_LEVEL };
 
+/* When a changed value takes effect. */
+enum cfg_apply {
+    RESTART, /* at the next start: a reload that finds it changed warns */
+    RELOAD,  /* at SIGHUP */
+};
+
 struct cfg_key {
     const char *section; /* "rule" stands for every [rule NAME] section */
     const char *key;
@@ -40,6 +46,7 @@ struct cfg_key {
     const char *def;
     uint64_t min, max;
     const char *help;
+    enum cfg_apply apply;
 };
 
 #define C(f) offsetof(struct gw_config, f)
@@ -48,130 +55,143 @@ struct cfg_key {
 
 static const struct cfg_key cfg_keys[] = {
     {"mqtt", "url", T_STR, C(mqtt_url), "tcp://127.0.0.1:1883", 0, 0,
-     "Broker URL: tcp://host:port, or ssl://host:port for TLS."},
+     "Broker URL: tcp://host:port, or ssl://host:port for TLS.", RESTART},
     {"mqtt", "client_id", T_STR, C(mqtt_client_id), "citygate", 0, 0,
-     "Fixed client id: the broker keeps this gateway's session (and its QoS 1 queue) under it."},
-    {"mqtt", "version", T_UINT, C(mqtt_version), "3", 3, 5, "MQTT protocol: 3 (3.1.1) or 5."},
-    {"mqtt", "username", T_STR, C(mqtt_username), NULL, 0, 0,
-     "User name, if the broker wants one."},
-    {"mqtt", "password", T_STR, C(mqtt_password), NULL, 0, 0, "Password for username."},
-    {"mqtt", "ca_file", T_STR, C(mqtt_ca_file), NULL, 0, 0, "CA certificates (PEM) for ssl://."},
+     "Fixed client id: the broker keeps this gateway's session (and its QoS 1 queue) under it.",
+     RESTART},
+    {"mqtt", "version", T_UINT, C(mqtt_version), "3", 3, 5, "MQTT protocol: 3 (3.1.1) or 5.",
+     RESTART},
+    {"mqtt", "username", T_STR, C(mqtt_username), NULL, 0, 0, "User name, if the broker wants one.",
+     RESTART},
+    {"mqtt", "password", T_STR, C(mqtt_password), NULL, 0, 0, "Password for username.", RESTART},
+    {"mqtt", "ca_file", T_STR, C(mqtt_ca_file), NULL, 0, 0, "CA certificates (PEM) for ssl://.",
+     RESTART},
     {"mqtt", "cert_file", T_STR, C(mqtt_cert_file), NULL, 0, 0,
-     "Client certificate (PEM), for brokers that require one."},
-    {"mqtt", "key_file", T_STR, C(mqtt_key_file), NULL, 0, 0, "Private key of cert_file (PEM)."},
+     "Client certificate (PEM), for brokers that require one.", RESTART},
+    {"mqtt", "key_file", T_STR, C(mqtt_key_file), NULL, 0, 0, "Private key of cert_file (PEM).",
+     RESTART},
     {"mqtt", "keepalive", T_DURATION, C(mqtt_keepalive_ms), "30s", 1000, 3600000,
-     "MQTT keep-alive interval."},
+     "MQTT keep-alive interval.", RESTART},
     {"mqtt", "reconnect_min", T_DURATION, C(mqtt_reconnect_min_ms), "1s", 100, 3600000,
-     "First delay before reconnecting; doubles up to reconnect_max."},
+     "First delay before reconnecting; doubles up to reconnect_max.", RESTART},
     {"mqtt", "reconnect_max", T_DURATION, C(mqtt_reconnect_max_ms), "30s", 100, 3600000,
-     "Longest delay between reconnection attempts."},
+     "Longest delay between reconnection attempts.", RESTART},
     {"mqtt", "max_inflight", T_UINT, C(mqtt_max_inflight), "1000", 1, 65535,
-     "QoS 1 messages the broker may have in flight to the gateway."},
+     "QoS 1 messages the broker may have in flight to the gateway.", RESTART},
     {"mqtt", "quarantine", T_BOOL, C(quarantine), "true", 0, 0,
-     "Publish refused frames with their reason on city/v1/quarantine/<site>/<node>."},
+     "Publish refused frames with their reason on city/v1/quarantine/<site>/<node>.", RESTART},
 
     {"devices", "registry", T_STR, C(registry_file), "/etc/citygate/devices.ini", 0, 0,
-     "Device registry: ids, keys, sites, sensors (docs/data-model.md). Reloaded on SIGHUP."},
+     "Device registry: ids, keys, sites, sensors (docs/data-model.md). Reloaded on SIGHUP.",
+     RELOAD},
     {"devices", "max_frame_bytes", T_BYTES, C(max_frame_bytes), "64KiB", 64, 1 << 24,
-     "Frames larger than this are refused before anything is parsed."},
+     "Frames larger than this are refused before anything is parsed.", RESTART},
     {"devices", "max_skew", T_DURATION, C(max_skew_ms), "30s", 0, 7 * DAY,
-     "Frames stamped further than this in the future are refused."},
+     "Frames stamped further than this in the future are refused.", RESTART},
     {"devices", "max_age", T_DURATION, C(max_age_ms), "24h", 1000, 365 * DAY,
-     "Frames older than this (backlog included) are refused."},
+     "Frames older than this (backlog included) are refused.", RESTART},
     {"devices", "dedup_window", T_UINT, C(dedup_window), "256", 8, 65536,
-     "Sequence numbers remembered per device to drop redeliveries."},
+     "Sequence numbers remembered per device to drop redeliveries.", RESTART},
     {"devices", "max_devices", T_UINT, C(max_devices), "1000000", 1, 100000000,
-     "Devices tracked at once; frames of more are refused and counted."},
+     "Devices tracked at once; frames of more are refused and counted.", RESTART},
 
     {"windows", "widths", T_STR, C(widths_text), "30s,5m,15m,1h", 0, 0,
-     "Window widths: the base window first, then rollups, each a multiple of the base."},
+     "Window widths: the base window first, then rollups, each a multiple of the base.", RESTART},
     {"windows", "grace", T_DURATION, C(grace_ms), "60s", 0, DAY,
-     "How long after its end a window waits for stragglers before it is written."},
+     "How long after its end a window waits for stragglers before it is written.", RESTART},
     {"windows", "late_horizon", T_DURATION, C(late_horizon_ms), "2m", 0, 7 * DAY,
      "Written windows are corrected (rewritten) by values this long after their end; older "
-     "ones count as too late. Each base window of horizon costs memory in every series."},
+     "ones count as too late. Each base window of horizon costs memory in every series.",
+     RESTART},
     {"windows", "max_series", T_UINT, C(max_series), "1000000", 1, 100000000,
-     "Series kept at once; readings of more are refused and counted."},
+     "Series kept at once; readings of more are refused and counted.", RESTART},
     {"windows", "max_node_series", T_UINT, C(max_node_series), "1000", 1, 100000000,
      "Series one node may hold at once, so that one node cannot take the series of all others; "
-     "readings of more are refused and counted."},
+     "readings of more are refused and counted.",
+     RESTART},
 
     {"journal", "dir", T_STR, C(journal_dir), "/var/lib/citygate/journal", 0, 0,
-     "Folder of the journal of accepted frames and the state snapshots."},
+     "Folder of the journal of accepted frames and the state snapshots.", RESTART},
     {"journal", "max_bytes", T_BYTES, C(journal_max_bytes), "1GiB", 1 << 20, 1ull << 50,
-     "Journal bound; beyond it the oldest frames are dropped and counted."},
+     "Journal bound; beyond it the oldest frames are dropped and counted.", RESTART},
     {"journal", "segment_bytes", T_BYTES, C(journal_segment_bytes), "64MiB", 1 << 16, 1ull << 32,
-     "Size of one journal segment file; the one being written is allocated to this size ahead."},
+     "Size of one journal segment file; the one being written is allocated to this size ahead.",
+     RESTART},
     {"journal", "fsync_interval", T_DURATION, C(fsync_interval_ms), "1s", 0, 3600000,
-     "Appends are fsynced in groups this often: what a power loss can cost."},
+     "Appends are fsynced in groups this often: what a power loss can cost.", RESTART},
     {"journal", "snapshot_interval", T_DURATION, C(snapshot_interval_ms), "10s", 1000, 3600000,
-     "How often the state is snapshotted once the store has everything, trimming the journal."},
+     "How often the state is snapshotted once the store has everything, trimming the journal.",
+     RESTART},
 
     {"store", "api", T_STR, C(store_api), "influx-v1", 0, 0,
-     "influx-v1 (/write: InfluxDB 1.x, VictoriaMetrics) or influx-v2 (/api/v2/write)."},
-    {"store", "url", T_STR, C(store_url), "http://127.0.0.1:8086", 0, 0, "Store base URL."},
-    {"store", "database", T_STR, C(store_database), "citygate", 0, 0, "v1: database name."},
+     "influx-v1 (/write: InfluxDB 1.x, VictoriaMetrics) or influx-v2 (/api/v2/write).", RESTART},
+    {"store", "url", T_STR, C(store_url), "http://127.0.0.1:8086", 0, 0, "Store base URL.",
+     RESTART},
+    {"store", "database", T_STR, C(store_database), "citygate", 0, 0, "v1: database name.",
+     RESTART},
     {"store", "retention", T_STR, C(store_retention), "30s=30d,5m=104w,15m=104w,1h=INF", 0, 0,
-     "v1: retention per window width, created at start; policy names are rp_<width>."},
-    {"store", "org", T_STR, C(store_org), NULL, 0, 0, "v2: organisation."},
-    {"store", "bucket", T_STR, C(store_bucket), NULL, 0, 0, "v2: bucket."},
-    {"store", "token", T_STR, C(store_token), NULL, 0, 0, "v2: API token."},
-    {"store", "username", T_STR, C(store_username), NULL, 0, 0, "v1: user name, if any."},
-    {"store", "password", T_STR, C(store_password), NULL, 0, 0, "v1: password."},
-    {"store", "gzip", T_BOOL, C(store_gzip), "true", 0, 0, "Compress request bodies."},
+     "v1: retention per window width, created at start; policy names are rp_<width>.", RESTART},
+    {"store", "org", T_STR, C(store_org), NULL, 0, 0, "v2: organisation.", RESTART},
+    {"store", "bucket", T_STR, C(store_bucket), NULL, 0, 0, "v2: bucket.", RESTART},
+    {"store", "token", T_STR, C(store_token), NULL, 0, 0, "v2: API token.", RESTART},
+    {"store", "username", T_STR, C(store_username), NULL, 0, 0, "v1: user name, if any.", RESTART},
+    {"store", "password", T_STR, C(store_password), NULL, 0, 0, "v1: password.", RESTART},
+    {"store", "gzip", T_BOOL, C(store_gzip), "true", 0, 0, "Compress request bodies.", RESTART},
     {"store", "timeout", T_DURATION, C(store_timeout_ms), "10s", 100, 600000,
-     "One write request's timeout; a timeout is retried."},
+     "One write request's timeout; a timeout is retried.", RESTART},
     {"store", "batch_lines", T_UINT, C(store_batch_lines), "5000", 1, 1000000,
-     "Lines per write request at most."},
+     "Lines per write request at most.", RESTART},
     {"store", "batch_interval", T_DURATION, C(store_batch_interval_ms), "1s", 10, 600000,
-     "A batch is sent at the latest this long after its first line."},
+     "A batch is sent at the latest this long after its first line.", RESTART},
     {"store", "max_pending", T_BYTES, C(store_max_pending_bytes), "256MiB", 1 << 16, 1ull << 40,
-     "Line protocol waiting for the store at most; beyond it the oldest is dropped and counted."},
+     "Line protocol waiting for the store at most; beyond it the oldest is dropped and counted.",
+     RESTART},
     {"store", "retry_min", T_DURATION, C(store_retry_min_ms), "200ms", 1, 600000,
-     "First retry delay after a failed write; doubles, with jitter, up to retry_max."},
+     "First retry delay after a failed write; doubles, with jitter, up to retry_max.", RESTART},
     {"store", "retry_max", T_DURATION, C(store_retry_max_ms), "30s", 1, 3600000,
-     "Longest delay between retries."},
+     "Longest delay between retries.", RESTART},
     {"store", "dead_letter", T_STR, C(store_dead_letter), "/var/lib/citygate/dead-letter.lp", 0, 0,
-     "Batches the store refuses (HTTP 400) go here with the store's message."},
+     "Batches the store refuses (HTTP 400) go here with the store's message.", RESTART},
 
     {"http", "listen", T_STR, C(http_listen), "127.0.0.1:9100", 0, 0,
-     "Address of /metrics and /api/v1/live: host:port, [v6]:port or :port."},
+     "Address of /metrics and /api/v1/live: host:port, [v6]:port or :port.", RESTART},
 
     {"alerts", "webhook", T_STR, C(webhook_url), NULL, 0, 0,
-     "POST each alert change as JSON to this URL (retried)."},
+     "POST each alert change as JSON to this URL (retried).", RESTART},
     {"alerts", "webhook_timeout", T_DURATION, C(webhook_timeout_ms), "5s", 100, 600000,
-     "One webhook request's timeout."},
+     "One webhook request's timeout.", RESTART},
     {"alerts", "to_store", T_BOOL, C(alerts_to_store), "true", 0, 0,
-     "Also write each alert change to the store's alerts measurement."},
+     "Also write each alert change to the store's alerts measurement.", RESTART},
 
     {"gateway", "shutdown_timeout", T_DURATION, C(shutdown_timeout_ms), "10s", 0, 600000,
-     "On SIGTERM, how long to wait for the store to take what is pending."},
+     "On SIGTERM, how long to wait for the store to take what is pending.", RESTART},
     {"gateway", "tick", T_DURATION, C(tick_ms), "100ms", 10, 10000,
-     "How often windows are closed, rules ticked and metrics refreshed."},
+     "How often windows are closed, rules ticked and metrics refreshed.", RESTART},
 
-    {"rule", "site", T_STR, R(site), "*", 0, 0, "Glob over site ids."},
-    {"rule", "node", T_STR, R(node), "*", 0, 0, "Glob over node ids."},
+    {"rule", "site", T_STR, R(site), "*", 0, 0, "Glob over site ids.", RELOAD},
+    {"rule", "node", T_STR, R(node), "*", 0, 0, "Glob over node ids.", RELOAD},
     {"rule", "quantity", T_STR, R(quantity), "*", 0, 0,
-     "Glob over quantity names as in frame.proto (SPEED, PM*)."},
-    {"rule", "lane", T_STR, R(lane), "*", 0, 0, "Glob over the lane number; 0 = no lane."},
+     "Glob over quantity names as in frame.proto (SPEED, PM*).", RELOAD},
+    {"rule", "lane", T_STR, R(lane), "*", 0, 0, "Glob over the lane number; 0 = no lane.", RELOAD},
     {"rule", "direction", T_DIR, R(direction), "above", 0, 0,
-     "above: high values are bad; below: low values are bad."},
-    {"rule", "warn", T_DOUBLE, R(warn), NULL, 0, 0, "WARN threshold."},
-    {"rule", "crit", T_DOUBLE, R(crit), NULL, 0, 0, "CRIT threshold, beyond warn."},
+     "above: high values are bad; below: low values are bad.", RELOAD},
+    {"rule", "warn", T_DOUBLE, R(warn), NULL, 0, 0, "WARN threshold.", RELOAD},
+    {"rule", "crit", T_DOUBLE, R(crit), NULL, 0, 0, "CRIT threshold, beyond warn.", RELOAD},
     {"rule", "warn_reset", T_DOUBLE, R(warn_reset), NULL, 0, 0,
-     "WARN ends only back past this value (hysteresis); default warn."},
+     "WARN ends only back past this value (hysteresis); default warn.", RELOAD},
     {"rule", "crit_reset", T_DOUBLE, R(crit_reset), NULL, 0, 0,
-     "CRIT ends only back past this value; default crit."},
+     "CRIT ends only back past this value; default crit.", RELOAD},
     {"rule", "for", T_DURATION, R(for_ms), "0s", 0, 7 * DAY,
-     "A level is notified once its condition has held this long."},
+     "A level is notified once its condition has held this long.", RELOAD},
     {"rule", "rate_per_min", T_DOUBLE, R(rate_per_min), NULL, 0, 0,
-     "Raise rate_level when the value moves this fast (units a minute) in the bad direction."},
-    {"rule", "rate_level", T_LEVEL, R(rate_level), "crit", 0, 0, "warn or crit."},
+     "Raise rate_level when the value moves this fast (units a minute) in the bad direction.",
+     RELOAD},
+    {"rule", "rate_level", T_LEVEL, R(rate_level), "crit", 0, 0, "warn or crit.", RELOAD},
     {"rule", "absence", T_DURATION, R(absence_ms), "0s", 0, 30 * DAY,
-     "Raise absence_level when the series is silent this long, or its node died; 0 = off."},
-    {"rule", "absence_level", T_LEVEL, R(absence_level), "crit", 0, 0, "warn or crit."},
+     "Raise absence_level when the series is silent this long, or its node died; 0 = off.", RELOAD},
+    {"rule", "absence_level", T_LEVEL, R(absence_level), "crit", 0, 0, "warn or crit.", RELOAD},
     {"rule", "hold", T_DURATION, R(hold_ms), "0s", 0, DAY,
-     "Flap damping: after a change, a fall is notified only this much later."},
+     "Flap damping: after a change, a fall is notified only this much later.", RELOAD},
 };
 
 #define N_KEYS (sizeof cfg_keys / sizeof *cfg_keys)
@@ -704,6 +724,37 @@ static const char *cfg_type_name(enum cfg_type t)
     static const char *const names[] = {"string", "bool",   "integer",     "duration",
                                         "size",   "number", "above|below", "warn|crit"};
     return names[t];
+}
+
+size_t gw_config_restart_changes(const struct gw_config *running, const struct gw_config *next,
+                                 char *names, size_t cap)
+{
+    size_t n = 0, len = 0;
+    if (cap)
+        names[0] = '\0';
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if (k->apply == RELOAD)
+            continue;
+        const void *a = (const char *)running + k->offset, *b = (const char *)next + k->offset;
+        int same;
+        if (k->type == T_STR) {
+            const char *sa = *(char *const *)a, *sb = *(char *const *)b;
+            same = sa == sb || (sa && sb && strcmp(sa, sb) == 0);
+        } else if (k->type == T_BOOL) {
+            same = *(const int *)a == *(const int *)b;
+        } else {
+            same = *(const uint64_t *)a == *(const uint64_t *)b;
+        }
+        if (same)
+            continue;
+        if (len < cap) {
+            int w = snprintf(names + len, cap - len, "%s%s.%s", n ? ", " : "", k->section, k->key);
+            len += w > 0 ? (size_t)w : 0;
+        }
+        n++;
+    }
+    return n;
 }
 
 size_t gw_config_n_docs(void)

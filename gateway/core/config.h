@@ -106,6 +106,16 @@ int gw_config_line(const struct gw_config *cfg, const char *section, const char 
  */
 int gw_config_parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len);
 
+/*
+ * The keys outside [rule] sections that SIGHUP does not apply (the key table
+ * says which) and whose value differs between running and next (both
+ * borrowed): writes their "section.key" names, comma-separated, into names
+ * (cap bytes, truncated to fit, always terminated when cap > 0) and returns
+ * how many there are. Any thread.
+ */
+size_t gw_config_restart_changes(const struct gw_config *running, const struct gw_config *next,
+                                 char *names, size_t cap);
+
 /* One documented key, for --help-config and docs/configuration.md. */
 struct gw_config_doc {
     const char *section, *key, *type, *default_value, *help;

@@ -107,21 +107,6 @@ void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *r
     gw_dedup_prune(p->dedup, keep_registered, (void *)reg);
 }
 
-int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs, size_t n_rules,
-                          char *why, size_t why_len)
-{
-    struct gw_rules *rules = NULL;
-    struct gw_rules_diag rd = {0, ""};
-    int rc = gw_rules_new(defs, n_rules, &p->rules_limits, &rules, &rd);
-    if (rc != 0) {
-        snprintf(why, why_len, "%s", rc == GW_ECONFIG ? rd.message : gw_strerror(rc));
-        return rc;
-    }
-    gw_rules_free(p->rules);
-    p->rules = rules;
-    return 0;
-}
-
 static int pipeline_reject(struct gw_pipeline *p, int reason, struct gw_reject_diag *diag)
 {
     int r = reason < 0 ? -reason : reason;
@@ -186,6 +171,25 @@ static void pipeline_alert(void *ctx, const struct gw_alert_event *ev)
         tap->p->stats.alerts[ev->new_level]++;
     if (tap->alert)
         tap->alert(tap->ctx, ev);
+}
+
+int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs, size_t n_rules,
+                          uint64_t now_ms, gw_alert_fn alert, void *ctx, char *why, size_t why_len)
+{
+    struct gw_rules *rules = NULL;
+    struct gw_rules_diag rd = {0, ""};
+    int rc = gw_rules_new(defs, n_rules, &p->rules_limits, &rules, &rd);
+    if (rc != 0) {
+        snprintf(why, why_len, "%s", rc == GW_ECONFIG ? rd.message : gw_strerror(rc));
+        return rc;
+    }
+    if (p->rules) {
+        struct alert_tap tap = {p, alert, ctx};
+        gw_rules_carry(rules, p->rules, now_ms, pipeline_alert, &tap);
+    }
+    gw_rules_free(p->rules);
+    p->rules = rules;
+    return 0;
 }
 
 /* Counts values of a's frame that came too late, against its node; a report when one is due. */

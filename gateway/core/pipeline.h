@@ -72,11 +72,13 @@ void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *r
 
 /*
  * Replaces the rules with n_rules new ones (borrowed; copied). Alert states
- * start again from OK. Returns 0, or GW_ECONFIG (why filled) / GW_ENOMEM with
- * the old rules kept.
+ * carry over as gw_rules_carry() says: unchanged rules keep theirs, changed
+ * ones are re-evaluated and removed ones cleared, the changes going to
+ * alert(ctx, event) at gateway time now_ms. Returns 0, or GW_ECONFIG (why
+ * filled) / GW_ENOMEM with the old rules kept and nothing notified.
  */
 int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs, size_t n_rules,
-                          char *why, size_t why_len);
+                          uint64_t now_ms, gw_alert_fn alert, void *ctx, char *why, size_t why_len);
 
 /*
  * Admits one data message: topic and payload are borrowed. Returns 0 with

@@ -595,6 +595,28 @@ static uint64_t rl_state_due(const struct rl_rule *r, const struct rl_series *s,
     return due;
 }
 
+/* Notifies a change of rule r on the series of c. */
+static void rl_emit(const struct rl_ctx *c, const struct rl_rule *r, enum gw_alert_level old,
+                    enum gw_alert_level want, enum gw_alert_cause cause)
+{
+    if (!c->emit)
+        return;
+    struct gw_alert_event ev = {
+        .rule = r->name,
+        .site = rl_node_site(c->node),
+        .node = c->node->id,
+        .quantity = rl_quantity_name(c->series->quantity),
+        .lane = c->series->lane,
+        .old_level = old,
+        .new_level = want,
+        .cause = cause,
+        .value = c->value,
+        .timestamp_ms = c->timestamp_ms,
+        .now_ms = c->now_ms,
+    };
+    c->emit(c->emit_ctx, &ev);
+}
+
 /*
  * Moves st to the level it should have now and notifies the change. A fall
  * waits for the damping hold unless force (absence entered or cleared).
@@ -608,22 +630,8 @@ static void rl_apply(const struct rl_ctx *c, struct rl_state *st, int force)
         (want > old || force || rl_elapsed(c->now_ms, st->changed_ms) >= r->hold_ms)) {
         st->level = (uint8_t)want;
         st->changed_ms = c->now_ms;
-        if (c->emit) {
-            struct gw_alert_event ev = {
-                .rule = r->name,
-                .site = rl_node_site(c->node),
-                .node = c->node->id,
-                .quantity = rl_quantity_name(c->series->quantity),
-                .lane = c->series->lane,
-                .old_level = old,
-                .new_level = want,
-                .cause = want == GW_ALERT_OK ? GW_CAUSE_THRESHOLD : (enum gw_alert_cause)st->cause,
-                .value = c->value,
-                .timestamp_ms = c->timestamp_ms,
-                .now_ms = c->now_ms,
-            };
-            c->emit(c->emit_ctx, &ev);
-        }
+        rl_emit(c, r, old, want,
+                want == GW_ALERT_OK ? GW_CAUSE_THRESHOLD : (enum gw_alert_cause)st->cause);
     }
     c->rs->next_due_ms = rl_min(c->rs->next_due_ms, rl_state_due(r, c->series, st, c->now_ms));
 }
@@ -795,6 +803,110 @@ void gw_rules_tick(struct gw_rules *rs, uint64_t now_ms, gw_alert_fn emit, void 
                     rs->next_due_ms = rl_min(rs->next_due_ms, rl_add(s->seen_ms, r->absence_ms));
             }
         }
+    }
+}
+
+/* ---- carrying states over to a new rule set ---- */
+
+/* 1 when a and b are the same rule: same name, selectors and definition. */
+static int rl_same_rule(const struct rl_rule *a, const struct rl_rule *b)
+{
+    /* NAN != NAN: an unset value matches an unset one. */
+#define RL_SAME(f) (a->f == b->f || (isnan(a->f) && isnan(b->f)))
+    return strcmp(a->name, b->name) == 0 && strcmp(a->site, b->site) == 0 &&
+           strcmp(a->node, b->node) == 0 && strcmp(a->quantity, b->quantity) == 0 &&
+           strcmp(a->lane, b->lane) == 0 && a->dir == b->dir && RL_SAME(warn) && RL_SAME(crit) &&
+           RL_SAME(warn_reset) && RL_SAME(crit_reset) && RL_SAME(rate_per_min) &&
+           a->rate_level == b->rate_level && a->absence_level == b->absence_level &&
+           a->for_ms == b->for_ms && a->absence_ms == b->absence_ms && a->hold_ms == b->hold_ms;
+#undef RL_SAME
+}
+
+/* The state of the rule named name in series s, or NULL. */
+static struct rl_state *rl_state_named(const struct gw_rules *rs, struct rl_series *s,
+                                       const char *name)
+{
+    for (uint16_t i = 0; i < s->n_states; i++)
+        if (strcmp(rs->rules[s->states[i].rule].name, name) == 0)
+            return &s->states[i];
+    return NULL;
+}
+
+/*
+ * Gives state to of series ns (in c->rs) what old state from said, and
+ * re-evaluates it when its rule changed: against the series' last GOOD value,
+ * a fall notified at once (the rule that held it back is gone).
+ */
+static void rl_carry_state(const struct rl_ctx *c, struct rl_series *ns, struct rl_state *to,
+                           const struct rl_state *from, int same)
+{
+    const struct rl_rule *r = &c->rs->rules[to->rule];
+    uint16_t rule = to->rule;
+    *to = *from;
+    to->rule = rule;
+    if (!same) {
+        if ((to->flags & RL_ABSENT) && !r->absence_ms)
+            to->flags = 0;
+        if (!(to->flags & RL_ABSENT) && ns->has_value)
+            rl_state_reading(c, to, 1, NAN);
+        rl_apply(c, to, 1);
+    }
+    c->rs->next_due_ms = rl_min(c->rs->next_due_ms, rl_state_due(r, ns, to, c->now_ms));
+}
+
+/*
+ * Carries series os of node on (both in from) over into to, at the same
+ * (site, node, quantity, lane); notifies what changes, an OK for a raised
+ * state whose rule is gone or no longer selects the series.
+ */
+static void rl_carry_series(struct gw_rules *to, const struct gw_rules *from,
+                            const struct rl_node *on, const struct rl_series *os, uint64_t now_ms,
+                            gw_alert_fn emit, void *ctx)
+{
+    struct rl_ctx oc = {
+        .rs = (struct gw_rules *)from, .node = on, .now_ms = now_ms, .emit = emit, .emit_ctx = ctx};
+    struct rl_node *nn = NULL;
+    struct rl_series *ns = NULL;
+    rl_series_ctx(&oc, os);
+    if (rl_node_get(to, rl_node_site(on), on->id, &nn) == 0 &&
+        rl_series_get(to, nn, 0, os->quantity, os->lane, os->seen_ms, &ns) == 0) {
+        ns->value = os->value;
+        ns->value_ts_ms = os->value_ts_ms;
+        ns->has_value = os->has_value;
+        ns->seen_ms = os->seen_ms;
+    }
+    struct rl_ctx nc = {.rs = to,
+                        .node = nn,
+                        .series = ns,
+                        .now_ms = now_ms,
+                        .value = os->value,
+                        .timestamp_ms = os->value_ts_ms,
+                        .emit = emit,
+                        .emit_ctx = ctx};
+    for (uint16_t i = 0; i < os->n_states; i++) {
+        const struct rl_state *st = &os->states[i];
+        const struct rl_rule *r = &from->rules[st->rule];
+        struct rl_state *ts = ns ? rl_state_named(to, ns, r->name) : NULL;
+        if (ts)
+            rl_carry_state(&nc, ns, ts, st, rl_same_rule(r, &to->rules[ts->rule]));
+        else if (st->level != GW_ALERT_OK)
+            rl_emit(&oc, r, (enum gw_alert_level)st->level, GW_ALERT_OK, GW_CAUSE_THRESHOLD);
+    }
+    if (ns) {
+        ns->quiet = 1;
+        for (uint16_t i = 0; i < ns->n_states; i++)
+            ns->quiet &= (uint8_t)(ns->states[i].level == GW_ALERT_OK && ns->states[i].flags == 0);
+    }
+}
+
+void gw_rules_carry(struct gw_rules *to, const struct gw_rules *from, uint64_t now_ms,
+                    gw_alert_fn emit, void *ctx)
+{
+    const struct rl_node *n, *tmp;
+    HASH_ITER(hh, from->nodes, n, tmp)
+    {
+        for (uint16_t i = 0; i < n->n_series; i++)
+            rl_carry_series(to, from, n, &n->series[i], now_ms, emit, ctx);
     }
 }
 

@@ -172,6 +172,21 @@ int gw_rules_node_death(struct gw_rules *rs, const char *site, const char *node,
  */
 void gw_rules_tick(struct gw_rules *rs, uint64_t now_ms, gw_alert_fn emit, void *ctx);
 
+/*
+ * After a reload: gives the new rule set to the state of the old one, from
+ * (borrowed, left as it was; free it afterwards). A state whose rule is in to
+ * with the same name and definition carries over as it was, nothing notified.
+ * A state whose rule changed is re-evaluated against its series' last GOOD
+ * value (or its absence) and a change notified at once, damping hold or not.
+ * A raised state whose rule is gone from to, or no longer selects its series,
+ * is notified as OK (cause threshold), so that nothing published stays raised
+ * without a rule behind it. Rules new in to start from OK. A series that does
+ * not fit to's limits is dropped as gone. emit(ctx, event) as for
+ * gw_rules_eval(); now_ms is the gateway time of the reload.
+ */
+void gw_rules_carry(struct gw_rules *to, const struct gw_rules *from, uint64_t now_ms,
+                    gw_alert_fn emit, void *ctx);
+
 struct gw_rules_stats {
     size_t n_rules, n_nodes, n_series, n_states;
     uint64_t n_nodes_refused;  /* frames whose node did not fit max_nodes */

@@ -19,7 +19,9 @@
  * subscriber's arrival callback, CLOCK_MONOTONIC); p50/p99/max are printed.
  * Finally the alert messages retained per series, the alerts measurement in
  * the store and citygate_alerts_total{state=...} are checked against the
- * changes seen.
+ * changes seen. Last, a SIGHUP with "slow" relaxed and a restart-only key
+ * changed: the CRIT of node-0001 is re-published as OK, the unchanged rules
+ * keep their states without a message, and a warning names the key.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -240,6 +242,52 @@ static void check_retained(const char *filter, const char *state, const char *ca
     gwt_sub_free(s);
 }
 
+/* Replaces the first from in the configuration file with to. */
+static void edit_config(const char *from, const char *to)
+{
+    char text[8192], edited[8192];
+    FILE *f = fopen(t.config, "r");
+    CU_ASSERT_FATAL(f != NULL);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *at = strstr(text, from);
+    CU_ASSERT_FATAL(at != NULL);
+    int len =
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    CU_ASSERT_FATAL(len > 0 && (size_t)len < sizeof edited);
+    f = fopen(t.config, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT_FATAL(fwrite(edited, 1, (size_t)len, f) == (size_t)len);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+}
+
+/*
+ * SIGHUP with rule "slow" relaxed (warn 5, crit 2) while node-0001 is CRIT at
+ * 10 km/h: its retained alert is re-published as OK at once. "silent" (CRIT
+ * by death) and "dusty" (WARN) did not change and keep their states without a
+ * message: the next message is the one a frame of node-0004 raises under the
+ * relaxed rule. A changed restart-only key is named in a warning.
+ */
+static void reload_rules(void)
+{
+    edit_config("warn = 30\ncrit = 15\nwarn_reset = 35\ncrit_reset = 20\n", "warn = 5\ncrit = 2\n");
+    edit_config("tick = 50ms\n", "tick = 50ms\nshutdown_timeout = 9s\n");
+    wait_past_last_change();
+    kill(t.pid, SIGHUP);
+    CU_ASSERT_FATAL(gwt_wait_log(&t, "reloaded:", 10000));
+    CU_ASSERT(
+        gwt_wait_log(&t, "take effect only at the next start: gateway.shutdown_timeout", 10000));
+    const struct gwt_msg *m = expect(1, "slow/speed-1", "ok", "crit", "threshold");
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(m->json, "value")), 10, 1e-12);
+    publish_speed(4, 1);
+    expect(4, "slow/speed-1", "crit", "ok", "threshold");
+    check_retained("city/v1/alerts/site-01/node-0001/#", "ok", "threshold");
+    check_retained("city/v1/alerts/site-00/node-0002/#", "crit", "death");
+    check_retained("city/v1/alerts/site-01/node-0003/dusty/no2-0", "warn", "threshold");
+    CU_ASSERT_EQUAL(gwt_sub_count(alerts), next_alert);
+}
+
 /* The alerts measurement holds every change, and node-0000's in order. */
 static void check_store(void)
 {
@@ -288,6 +336,7 @@ static void test_alerts(void)
     check_retained("city/v1/alerts/site-00/node-0000/#", "ok", "threshold");
     check_retained("city/v1/alerts/site-00/node-0002/#", "crit", "death");
     check_store();
+    reload_rules();
 
     gwt_sub_free(alerts);
     CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);

@@ -161,6 +161,34 @@ static void test_rules(void)
 }
 
 /* Every default parses and every key is documented. */
+/* A reload names the changed keys it does not apply, and none of the ones it does. */
+static void test_restart_changes(void)
+{
+    struct gw_config a, b;
+    struct gw_config_diag diag;
+    char names[128];
+    CU_ASSERT_FATAL(parse("[devices]\nregistry = a.ini\n[rule r]\nquantity = SPEED\nwarn = 5\n"
+                          "[store]\ngzip = on\n",
+                          &a, &diag) == 0);
+    CU_ASSERT_FATAL(parse("[devices]\nregistry = b.ini\n[rule r]\nquantity = SPEED\nwarn = 9\n"
+                          "[store]\ngzip = off\n",
+                          &b, &diag) == 0);
+    CU_ASSERT_EQUAL(gw_config_restart_changes(&a, &b, names, sizeof names), 1);
+    CU_ASSERT_STRING_EQUAL(names, "store.gzip");
+    CU_ASSERT_EQUAL(gw_config_restart_changes(&a, &a, names, sizeof names), 0);
+    CU_ASSERT_STRING_EQUAL(names, "");
+    gw_config_fini(&b);
+    CU_ASSERT_FATAL(parse("[devices]\nregistry = a.ini\n[mqtt]\nurl = tcp://h:1\n[gateway]\n"
+                          "tick = 1s\n[rule r]\nquantity = SPEED\nwarn = 5\n[store]\ngzip = on\n",
+                          &b, &diag) == 0);
+    CU_ASSERT_EQUAL(gw_config_restart_changes(&a, &b, names, sizeof names), 2);
+    CU_ASSERT_STRING_EQUAL(names, "mqtt.url, gateway.tick");
+    CU_ASSERT_EQUAL(gw_config_restart_changes(&a, &b, names, 10), 2); /* truncated, terminated */
+    CU_ASSERT_STRING_EQUAL(names, "mqtt.url,");
+    gw_config_fini(&a);
+    gw_config_fini(&b);
+}
+
 static void test_docs(void)
 {
     CU_ASSERT(gw_config_n_docs() > 50);
@@ -198,6 +226,7 @@ int main(void)
         {"long line is refused", test_long_line_is_refused},
         {"rules", test_rules},
         {"docs", test_docs},
+        {"restart-only changes", test_restart_changes},
         {"allocation failures", test_allocation_failures},
         {NULL, NULL},
     };

@@ -424,13 +424,13 @@ static void test_status_is_signed(void)
     rule.absence_ms = 60000;
     struct gw_pipeline *p = new_pipeline();
     char why[128];
-    CU_ASSERT_FATAL(gw_pipeline_set_rules(p, &rule, 1, why, sizeof why) == 0);
+    uint64_t now = 1795000000000ULL;
+    CU_ASSERT_FATAL(gw_pipeline_set_rules(p, &rule, 1, now, NULL, NULL, why, sizeof why) == 0);
     struct gw_pipeline_stats st;
     struct gw_reject_diag diag;
     struct gw_admitted a;
     struct gw_topic t;
     uint8_t buf[512];
-    uint64_t now = 1795000000000ULL;
 
     size_t len = frame(0, 1, now, 50, buf, sizeof buf); /* boot 9 */
     CU_ASSERT_FATAL(gw_pipeline_admit(p, "city/v1/s/n0/data", buf, len, now, &a, NULL) == 0);

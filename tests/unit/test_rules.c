@@ -802,6 +802,57 @@ static void test_allocation_failures(void)
     CU_ASSERT(n > 400 * 3 && n < 100000);
 }
 
+/*
+ * A reload: "slow-traffic" unchanged keeps its CRIT silently and goes on from
+ * it (hysteresis included); relaxed, it falls to OK at once, hold or not;
+ * removed, its CRIT is cleared; a new rule starts from OK.
+ */
+static void test_carry_over_reload(void)
+{
+    struct gw_rule_def d[2] = {slow_rule(), slow_rule()};
+    d[0].hold_ms = 10 * MIN;
+    d[1].name = "other";
+    uint64_t t = T0;
+    struct gw_rules *old = build(d, 1);
+    speed(old, 12, t += MIN);
+    ONE(OK, CRIT);
+
+    /* Same definition, plus a new rule: nothing notified, and the state is CRIT still. */
+    struct gw_rules *same = build(d, 2);
+    gw_rules_carry(same, old, t += SEC, record, NULL);
+    NONE();
+    speed(same, 18, t += SEC); /* under crit_reset 20: CRIT holds; "other" raises from OK */
+    ONE(OK, WARN);
+    CU_ASSERT_STRING_EQUAL(events[0].rule, "other");
+    n_events = 0;
+    gw_rules_free(old);
+
+    /* Relaxed (warn 10, crit 5) while at 18: OK at once, within the damping hold. */
+    struct gw_rule_def relaxed[2] = {d[0], d[1]};
+    relaxed[0].warn = 10;
+    relaxed[0].crit = 5;
+    relaxed[0].warn_reset = relaxed[0].crit_reset = NAN;
+    struct gw_rules *rel = build(relaxed, 2);
+    gw_rules_carry(rel, same, t += SEC, record, NULL);
+    ONE(CRIT, OK);
+    CU_ASSERT_STRING_EQUAL(events[0].rule, "slow-traffic");
+    CU_ASSERT_STRING_EQUAL(events[0].node, "n1");
+    CU_ASSERT_DOUBLE_EQUAL(events[0].value, 18, 0);
+    CU_ASSERT_EQUAL(events[0].now_ms, t);
+    gw_rules_free(same);
+
+    /* "other" removed while WARN: cleared; "slow-traffic" kept as it was (OK). */
+    struct gw_rules *one = build(relaxed, 1);
+    gw_rules_carry(one, rel, t += SEC, record, NULL);
+    ONE(WARN, OK);
+    CU_ASSERT_STRING_EQUAL(events[0].rule, "other");
+    n_events = 0;
+    speed(one, 4, t += SEC);
+    ONE(OK, CRIT);
+    gw_rules_free(rel);
+    gw_rules_free(one);
+}
+
 int main(void)
 {
     static const struct cu_test tests[] = {
@@ -822,6 +873,7 @@ int main(void)
         {"invalid rules", test_invalid_rules},
         {"steady state allocates nothing", test_steady_state_allocates_nothing},
         {"allocation failures", test_allocation_failures},
+        {"states carry over a reload", test_carry_over_reload},
         {NULL, NULL},
     };
     return cu_main("rules", tests);
