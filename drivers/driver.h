@@ -42,6 +42,7 @@ struct drv_vehicle {
     float speed_kmh;
     float length_m;
     Citygate__V1__VehicleClass vehicle_class;
+    uint32_t headway_ms; /* since the previous vehicle of the lane passed; 0 = unknown */
 };
 
 /*

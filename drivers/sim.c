@@ -17,8 +17,9 @@
  * and no vehicles are reported, exactly as a real driver reports a dead
  * device. With vehicles_file, every vehicle a sample lists is also appended
  * to that file as one line, "<time_ms> <lane> <speed_kmh> <length_m>
- * <class>" (time in ms since the epoch, speed and length with the digits
- * that read back to the same float, class the VehicleClass number), so that
+ * <class> <headway_ms>" (time in ms since the epoch, speed and length with
+ * the digits that read back to the same float, class the VehicleClass
+ * number, headway 0 when unknown), so that
  * tests can compare the gateway's figures with the simulator's own vehicles.
  * That is the one thing a sample writes outside its output, and only after
  * the pure part has run.
@@ -204,7 +205,7 @@ static const struct drv__pspec common_spec[] = {
      "0", "simulated outages per day, each 10 minutes long"},
     {"vehicles_file", DRV__P_STR, offsetof(struct drv__sim_common, vehicles_file),
      sizeof(((struct drv__sim_common *)0)->vehicles_file), 0, 0, NULL, "",
-     "append every listed vehicle to this file (time_ms lane speed_kmh length_m class)"},
+     "append every listed vehicle to this file (time_ms lane speed_kmh length_m class headway_ms)"},
 };
 
 int drv__sim_open(const struct drv__sim_kind *kind, const struct drv_param *params, size_t n,
@@ -264,9 +265,9 @@ int drv__sim_sample(void *state, uint64_t now_ms, uint32_t interval_ms, struct d
     }
     for (size_t i = n_vehicles; s->vehicles && i < out->n_vehicles; i++) {
         const struct drv_vehicle *v = &out->vehicles[i];
-        fprintf(s->vehicles, "%" PRId64 " %" PRIu32 " %.9g %.9g %d\n",
+        fprintf(s->vehicles, "%" PRId64 " %" PRIu32 " %.9g %.9g %d %" PRIu32 "\n",
                 (int64_t)now_ms + v->offset_ms, v->lane, (double)v->speed_kmh, (double)v->length_m,
-                (int)v->vehicle_class);
+                (int)v->vehicle_class, v->headway_ms);
     }
     return 0;
 }

@@ -6,6 +6,10 @@
  * mean spot speed, occupancy the share of the interval a vehicle stood over
  * the loop ((length + loop length) / speed), headway the mean gap between
  * them. The per-vehicle records and the counts therefore always agree.
+ * Each record carries its headway: the time since the previous vehicle of
+ * its lane passed (front to front), looked for up to HEADWAY_MAX_MS back,
+ * across samples; 0 (unknown) when none passed in that time, as a detector's
+ * headway timer runs out.
  *
  * Arrivals are drawn per lane and per one-second slot of absolute time, from
  * a hash of (seed, lane, slot): a sample over (now - interval, now] replays
@@ -37,6 +41,7 @@
 #define MAX_LANES 16
 #define SLOT_MS 1000
 #define MAX_PER_SLOT 16
+#define HEADWAY_MAX_MS 60000LL
 #define INCIDENT_BUCKET_MS 300000LL
 #define INCIDENT_MAX_MS 3600000LL
 #define FORCED_INCIDENT_MS 1200000.0
@@ -253,6 +258,31 @@ static unsigned draw_slot(const struct drv__sim_common *common, const struct tra
     return n;
 }
 
+/*
+ * The detection time of the latest vehicle of lane at or before before_ms and
+ * no earlier than from_ms, or -1 when there is none: the slots are replayed
+ * backwards, so the previous vehicle of a sample's first one is found in the
+ * slots of earlier samples.
+ */
+static int64_t lane_previous_ms(const struct drv__sim_common *common, const struct traffic_cfg *c,
+                                uint32_t lane, int64_t from_ms, int64_t before_ms)
+{
+    struct vehicle_draw draws[MAX_PER_SLOT];
+
+    for (int64_t slot = before_ms / SLOT_MS; slot >= 0 && slot * SLOT_MS + SLOT_MS > from_ms;
+         slot--) {
+        struct slot_state st;
+
+        slot_state_at(common, c, slot * SLOT_MS, &st);
+        for (unsigned i = draw_slot(common, c, &st, lane, slot, draws); i > 0; i--) {
+            int64_t t_ms = slot * SLOT_MS + draws[i - 1].t_in_slot_ms;
+            if (t_ms <= before_ms)
+                return t_ms >= from_ms ? t_ms : -1;
+        }
+    }
+    return -1;
+}
+
 struct lane_tally {
     uint32_t volume;
     double speed_sum_kmh;
@@ -320,12 +350,18 @@ static int traffic_sample(const struct drv__sim_common *common, const void *cfg,
                 if (out->vehicles && out->n_vehicles >= out->cap_vehicles)
                     return -ENOSPC;
                 if (out->vehicles) {
+                    int64_t prev_ms = t->volume ? t->last_ms
+                                                : lane_previous_ms(common, c, lane,
+                                                                   t_ms - HEADWAY_MAX_MS, start_ms);
                     v = &out->vehicles[out->n_vehicles++];
                     v->offset_ms = (int32_t)(t_ms - end_ms);
                     v->lane = lane;
                     v->speed_kmh = d->speed_kmh;
                     v->length_m = d->length_m;
                     v->vehicle_class = d->cls;
+                    v->headway_ms = prev_ms >= 0 && t_ms - prev_ms <= HEADWAY_MAX_MS
+                                        ? (uint32_t)(t_ms - prev_ms)
+                                        : 0;
                 }
                 if (t->volume == 0)
                     t->first_ms = t_ms;

@@ -258,6 +258,8 @@ static void write_site(const struct gw_live *l, FILE *out, int64_t now_ms,
     put_number(out, "occupancy_pct", f.has & GW_TF_OCCUPANCY, f.occupancy_pct);
     put_number(out, "speed_interval_mean_kmh", f.has & GW_TF_INTERVAL_SPEED,
                f.speed_interval_mean_kmh);
+    put_number(out, "headway_mean_s", f.has & GW_TF_HEADWAY, f.headway_mean_s);
+    put_number(out, "headway_short_share", f.has & GW_TF_HEADWAY_SHORT, f.headway_short_share);
     fprintf(out, ",\"readings\":%" PRIu64 ",\"node_list\":[", readings);
     for (size_t i = 0; i < n_nodes; i++) {
         const struct live_node *n = nodes[i];

@@ -318,6 +318,8 @@ static int body_vehicle_field(struct wire_arena *a, struct pb_reader *r, uint32_
         return pb_enum(r, wire_type, &v->vehicle_class);
     case 6:
         return pb_string(a, r, wire_type, &v->sensor_id);
+    case 7:
+        return pb_uint32(r, wire_type, &v->headway_ms);
     }
     return pb_skip(r, wire_type);
 }

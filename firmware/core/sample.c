@@ -125,6 +125,7 @@ static int sample_one(struct node__sampler *s, size_t i, const struct node__fram
         v->speed_kmh = s->dv[k].speed_kmh;
         v->length_m = s->dv[k].length_m;
         v->vehicle_class = s->dv[k].vehicle_class;
+        v->headway_ms = s->dv[k].headway_ms;
         v->sensor_id = (char *)sc->name;
         s->pvp[f->n_vehicles++] = v;
     }

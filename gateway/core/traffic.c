@@ -27,6 +27,10 @@ const char *gw_traffic_quantity_name(uint32_t quantity)
         return "vehicle_length";
     case GW_QUANTITY_VEHICLE_COUNT:
         return "vehicle_count";
+    case GW_QUANTITY_VEHICLE_HEADWAY:
+        return "vehicle_headway";
+    case GW_QUANTITY_VEHICLE_HEADWAY_SHORT:
+        return "vehicle_headway_short";
     default:
         return NULL;
     }
@@ -63,6 +67,15 @@ size_t gw_traffic_fold_vehicles(struct gw_windows *w, struct gw_windows_frame *f
             key.quantity = GW_QUANTITY_VEHICLE_LENGTH;
             key.vehicle_class = 0;
             gw_windows_frame_add(w, fr, &key, ts_ms, v->length_m, now_ms, NULL);
+        }
+        if (v->headway_ms > 0) { /* 0: unknown, as for a lane's first vehicle */
+            key.quantity = GW_QUANTITY_VEHICLE_HEADWAY;
+            key.vehicle_class = 0;
+            gw_windows_frame_add(w, fr, &key, ts_ms, v->headway_ms / 1000.0, now_ms, NULL);
+            key.quantity = GW_QUANTITY_VEHICLE_HEADWAY_SHORT;
+            gw_windows_frame_add(w, fr, &key, ts_ms,
+                                 v->headway_ms < GW_TRAFFIC_SHORT_HEADWAY_MS ? 1.0 : 0.0, now_ms,
+                                 NULL);
         }
     }
     return folded;
@@ -117,6 +130,14 @@ int gw_traffic_add(struct gw_traffic *t, const struct gw_aggregate *a)
     case GW_QUANTITY_VEHICLE_COUNT:
         t->by_class[a->key.vehicle_class < 8 ? a->key.vehicle_class : 0] += a->count;
         break;
+    case GW_QUANTITY_VEHICLE_HEADWAY:
+        t->headways += a->count;
+        t->headway_sum += a->sum;
+        break;
+    case GW_QUANTITY_VEHICLE_HEADWAY_SHORT:
+        t->headway_checks += a->count;
+        t->headways_short += a->sum;
+        break;
     case CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME:
         t->volume_windows++;
         t->volume += a->sum;
@@ -158,6 +179,10 @@ int gw_traffic_merge(struct gw_traffic *dst, const struct gw_traffic *src)
     dst->occupancy_sum += src->occupancy_sum;
     dst->interval_speeds += src->interval_speeds;
     dst->interval_speed_sum += src->interval_speed_sum;
+    dst->headways += src->headways;
+    dst->headway_sum += src->headway_sum;
+    dst->headway_checks += src->headway_checks;
+    dst->headways_short += src->headways_short;
     return 0;
 }
 
@@ -200,5 +225,13 @@ void gw_traffic_figures(const struct gw_traffic *t, int64_t width_ms,
     if (t->interval_speeds) {
         out->has |= GW_TF_INTERVAL_SPEED;
         out->speed_interval_mean_kmh = t->interval_speed_sum / (double)t->interval_speeds;
+    }
+    if (t->headways) {
+        out->has |= GW_TF_HEADWAY;
+        out->headway_mean_s = t->headway_sum / (double)t->headways;
+    }
+    if (t->headway_checks) {
+        out->has |= GW_TF_HEADWAY_SHORT;
+        out->headway_short_share = t->headways_short / (double)t->headway_checks;
     }
 }

@@ -15,8 +15,9 @@
  * The merge rule, the same everywhere (live view, store lines, rollups, and
  * the query tool, which links this file): counts and sums add up, speed
  * sketches merge, mean speed is the sum of vehicle speeds over the number of
- * vehicles (a time-mean speed, weighted by vehicle count), occupancy across
- * lanes is the mean of the lanes' occupancies. Percentiles are never
+ * vehicles (a time-mean speed, weighted by vehicle count), mean headway and
+ * the share of short headways are over the vehicles with a known headway,
+ * occupancy across lanes is the mean of the lanes' occupancies. Percentiles are never
  * averaged: they are read from the merged sketch, at the nearest rank
  * (gw_qsketch_rank()).
  *
@@ -44,6 +45,13 @@
 #define GW_QUANTITY_VEHICLE_SPEED 1000u  /* one value per vehicle: its spot speed, km/h */
 #define GW_QUANTITY_VEHICLE_LENGTH 1001u /* one value per vehicle: its length, m */
 #define GW_QUANTITY_VEHICLE_COUNT 1002u  /* one value (1) per vehicle, by vehicle_class */
+/* One value per vehicle with a known headway: the headway, s. */
+#define GW_QUANTITY_VEHICLE_HEADWAY 1003u
+/* One value per vehicle with a known headway: 1 when under GW_TRAFFIC_SHORT_HEADWAY_MS, else 0. */
+#define GW_QUANTITY_VEHICLE_HEADWAY_SHORT 1004u
+
+/* A headway under this is short (the safety indicator's threshold), ms. */
+#define GW_TRAFFIC_SHORT_HEADWAY_MS 2000u
 
 /* The store's name of a vehicle series ("vehicle_speed", ...), or NULL for any other quantity. */
 const char *gw_traffic_quantity_name(uint32_t quantity);
@@ -54,7 +62,8 @@ int gw_traffic_quantity_has_quantiles(uint32_t quantity);
 /*
  * Folds the vehicle records of frame f (borrowed) into the windows of w,
  * through fr (gw_windows_frame_begin() for f's site and device): per record,
- * its speed, its length and a count of its class, in the lanes' series,
+ * its speed, its length, a count of its class and, when it carries one
+ * (headway_ms > 0), its headway and whether that is short, in the lanes' series,
  * at timestamp_ms + offset_ms, with sensor_id as the sensor. now_ms is the
  * arrival clock. Returns the number of records folded; a record refused by
  * the windows (too late, too early, no room) is counted in w's statistics
@@ -70,6 +79,8 @@ size_t gw_traffic_fold_vehicles(struct gw_windows *w, struct gw_windows_frame *f
 #define GW_TF_LENGTH 8u          /* length_mean_m */
 #define GW_TF_OCCUPANCY 16u      /* occupancy_pct */
 #define GW_TF_INTERVAL_SPEED 32u /* speed_interval_mean_kmh */
+#define GW_TF_HEADWAY 64u        /* headway_mean_s */
+#define GW_TF_HEADWAY_SHORT 128u /* headway_short_share */
 
 /*
  * Mergeable traffic data of one or more lane windows. Caller storage:
@@ -91,6 +102,10 @@ struct gw_traffic {
     double occupancy_sum; /* of the lane windows' mean occupancies, % */
     uint64_t interval_speeds;
     double interval_speed_sum; /* of SPEED readings (interval means), km/h */
+    uint64_t headways;         /* vehicle records with a known headway */
+    double headway_sum;        /* s */
+    uint64_t headway_checks;   /* vehicle records with a known headway, in the short series */
+    double headways_short;     /* of them, with a headway under GW_TRAFFIC_SHORT_HEADWAY_MS */
 };
 
 /* What a struct gw_traffic says, for a span of width_ms. */
@@ -104,6 +119,8 @@ struct gw_traffic_figures {
     double length_mean_m;
     double occupancy_pct;           /* mean of the lane windows */
     double speed_interval_mean_kmh; /* mean of the interval mean speeds: not a vehicle figure */
+    double headway_mean_s;          /* mean headway of the vehicles with a known one */
+    double headway_short_share;     /* their share (0 .. 1) with a headway under 2 s */
 };
 
 /* Initialises an empty t in caller storage. Never fails. */
@@ -117,7 +134,7 @@ void gw_traffic_reset(struct gw_traffic *t);
 
 /*
  * Folds one window aggregate (borrowed) of a lane into t by its quantity:
- * vehicle speed, length and class series, TRAFFIC_VOLUME, OCCUPANCY and
+ * vehicle speed, length, class and headway series, TRAFFIC_VOLUME, OCCUPANCY and
  * SPEED; any other quantity leaves t as it is. A vehicle speed aggregate
  * needs its sketch. Returns 0, GW_EINVAL (a vehicle speed aggregate without
  * a sketch, or whose sketch does not hold its count) or GW_ENOMEM (t

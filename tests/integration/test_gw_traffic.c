@@ -9,11 +9,16 @@
  * to a file (vehicles_file), which is the ground truth. For every lane and
  * 20-s window in the store: the vehicle count is exact, the mean vehicle
  * speed within 1e-9, v85 within the sketch's 2 % of the exact nearest-rank
- * 85th percentile of the simulator's vehicles. Per site and window, the
+ * 85th percentile of the simulator's vehicles; the mean headway within 1e-9
+ * and the share of headways under 2 s exact, against headways the test
+ * takes from the file's detection times per lane (the driver samples a
+ * minute before the span, unpublished, so that every vehicle's predecessor
+ * is in the file). Per site and window, the
  * lanes' stored sketches merged with gw_traffic_merge() give the exact
  * count and v85 within 2 % of all the site's vehicles, while a count-weighted
  * average of the lanes' v85 fails that same check. A window without vehicles
- * has no speed in the store and null in /api/v1/live; a node that stopped
+ * has no speed in the store and null in /api/v1/live, where a site's
+ * headway figures are those of its fresh nodes' vehicles; a node that stopped
  * halfway is stale there, since the end of its last window, and a node whose
  * death message came is stale and dead.
  */
@@ -44,6 +49,8 @@
 #define STOPPED_NODE 0 /* sends nothing after half the span */
 #define DEAD_NODE 10   /* its death message comes at the end */
 #define ALPHA GW_QSKETCH_ALPHA
+#define WARMUP_FRAMES 6        /* sampled before the span and not sent: predecessors */
+#define HEADWAY_MAX_MS 60000LL /* sim-traffic's headway timer (docs/drivers.md) */
 
 static const char *citygate;
 
@@ -62,7 +69,22 @@ struct row {
     struct gw_qsketch sketch;
 };
 
+/* The simulator's headways of one lane and window, from its detection times. */
+struct gaps {
+    uint32_t known, under_2s; /* vehicles with a predecessor, of them under 2 s */
+    double sum_s;
+};
+
+/* One vehicle_headway (or vehicle_headway_short) line of the store. */
+struct gap_row {
+    int present;
+    uint32_t count;
+    double mean;
+};
+
 static struct cell truth[NODES][LANES + 1][WINDOWS];
+static struct gaps gap_truth[NODES][LANES + 1][WINDOWS];
+static struct gap_row gap_rows[2][NODES][LANES + 1][WINDOWS];
 static struct row rows[NODES][LANES + 1][WINDOWS];
 static int64_t span_start;
 
@@ -159,6 +181,7 @@ static size_t publish_sample(struct gwt *t, const struct drv_ops *ops, void *sta
         vs[k].speed_kmh = dv[k].speed_kmh;
         vs[k].length_m = dv[k].length_m;
         vs[k].vehicle_class = dv[k].vehicle_class;
+        vs[k].headway_ms = dv[k].headway_ms;
         vp[k] = &vs[k];
     }
     parts.f.n_vehicles = out.n_vehicles;
@@ -169,20 +192,39 @@ static size_t publish_sample(struct gwt *t, const struct drv_ops *ops, void *sta
     return out.n_vehicles;
 }
 
-/* Reads node i's vehicles file into truth; returns the number of vehicles. */
+/*
+ * Reads node i's vehicles file into truth and gap_truth; returns the number
+ * of vehicles in the span. A vehicle's headway is the time since the
+ * previous one of its lane in the file, known when it is over 0 and at most
+ * HEADWAY_MAX_MS (the file's headway column is not read).
+ */
 static size_t read_truth(int i, const char *path)
 {
     FILE *f = fopen(path, "r");
-    long long t_ms;
-    unsigned lane;
+    long long t_ms, last[LANES + 1];
+    unsigned lane, headway_ms;
     float speed, length;
     int cls;
     size_t n = 0;
     CU_ASSERT_FATAL(f != NULL);
-    while (fscanf(f, "%lld %u %f %f %d", &t_ms, &lane, &speed, &length, &cls) == 5) {
-        CU_ASSERT_FATAL(lane >= 1 && lane <= LANES && t_ms >= span_start &&
+    for (int l = 0; l <= LANES; l++)
+        last[l] = -1;
+    while (fscanf(f, "%lld %u %f %f %d %u", &t_ms, &lane, &speed, &length, &cls, &headway_ms) ==
+           6) {
+        CU_ASSERT_FATAL(lane >= 1 && lane <= LANES && t_ms >= last[lane] &&
+                        t_ms >= span_start - WARMUP_FRAMES * FRAME_MS &&
                         t_ms < span_start + SPAN_MS);
-        cell_add(&truth[i][lane][(t_ms - span_start) / WIDTH_MS], speed);
+        long long gap = last[lane] < 0 ? 0 : t_ms - last[lane];
+        last[lane] = t_ms;
+        if (t_ms < span_start)
+            continue; /* before the span: only a predecessor */
+        int w = (int)((t_ms - span_start) / WIDTH_MS);
+        cell_add(&truth[i][lane][w], speed);
+        if (gap > 0 && gap <= HEADWAY_MAX_MS) {
+            gap_truth[i][lane][w].known++;
+            gap_truth[i][lane][w].under_2s += gap < 2000;
+            gap_truth[i][lane][w].sum_s += (double)gap / 1000.0;
+        }
         n++;
     }
     fclose(f);
@@ -260,6 +302,61 @@ static int check_lanes(int assert)
                 bad += !ok;
             }
     return bad;
+}
+
+/* Loads the count and mean of every line of quantity into gap_rows[k]. */
+static void gap_rows_load(const struct gwt *t, int k, const char *quantity)
+{
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT \"count\", \"mean\", node, lane FROM rp_20s.traffic WHERE quantity = '%s'",
+             quantity);
+    json_t *res = gwt_query(t, q);
+    json_t *all = gwt_rows(res);
+    memset(gap_rows[k], 0, sizeof gap_rows[k]);
+    for (size_t j = 0; j < json_array_size(all); j++) {
+        json_t *r = json_array_get(all, j);
+        int64_t ts = json_integer_value(json_array_get(r, 0));
+        int node = (int)strtol(json_string_value(json_array_get(r, 3)) + 5, NULL, 10);
+        int lane = (int)strtol(json_string_value(json_array_get(r, 4)), NULL, 10);
+        if (ts < span_start || ts >= span_start + SPAN_MS || (ts - span_start) % WIDTH_MS ||
+            node < 0 || node >= NODES || lane < 1 || lane > LANES)
+            continue;
+        struct gap_row *x = &gap_rows[k][node][lane][(ts - span_start) / WIDTH_MS];
+        x->present = 1;
+        x->count = (uint32_t)json_integer_value(json_array_get(r, 1));
+        x->mean = json_number_value(json_array_get(r, 2));
+    }
+    json_decref(res);
+}
+
+/*
+ * Every lane window's headway lines against the file's: the mean headway
+ * within 1e-9, the share under 2 s exact, no line where no vehicle has a
+ * known headway. Returns how many lane windows have a known headway.
+ */
+static int check_headways(const struct gwt *t)
+{
+    int with = 0;
+    gap_rows_load(t, 0, "vehicle_headway");
+    gap_rows_load(t, 1, "vehicle_headway_short");
+    for (int i = 0; i < NODES; i++)
+        for (int l = 1; l <= LANES; l++)
+            for (int w = 0; w < WINDOWS; w++) {
+                const struct gaps *g = &gap_truth[i][l][w];
+                const struct gap_row *mean = &gap_rows[0][i][l][w], *share = &gap_rows[1][i][l][w];
+                if (g->known == 0) {
+                    CU_ASSERT(!mean->present && !share->present);
+                    continue;
+                }
+                with++;
+                double exact = g->sum_s / g->known;
+                CU_ASSERT(mean->present && mean->count == g->known &&
+                          fabs(mean->mean - exact) <= 1e-9 * exact);
+                CU_ASSERT(share->present && share->count == g->known &&
+                          share->mean == (double)g->under_2s / g->known);
+            }
+    return with;
 }
 
 /* The aggregate a store line stands for, for gw_traffic_add(). */
@@ -371,6 +468,7 @@ static void check_live(const struct gwt *t)
         json_t *nodes = json_object_get(site, "node_list");
         CU_ASSERT(json_array_size(nodes) == NODES / SITES);
         struct gw_traffic merged;
+        struct gaps site_gaps = {0, 0, 0};
         gw_traffic_init(&merged);
         int64_t start = json_integer_value(json_object_get(site, "window_start_ms"));
         for (size_t k = 0; k < json_array_size(nodes); k++) {
@@ -388,6 +486,10 @@ static void check_live(const struct gwt *t)
             if (stale || start != last)
                 continue;
             for (int l = 1; l <= LANES; l++) {
+                const struct gaps *g = &gap_truth[i][l][(start - span_start) / WIDTH_MS];
+                site_gaps.known += g->known;
+                site_gaps.under_2s += g->under_2s;
+                site_gaps.sum_s += g->sum_s;
                 const struct row *x = &rows[i][l][(start - span_start) / WIDTH_MS];
                 if (!x->present)
                     continue;
@@ -404,6 +506,17 @@ static void check_live(const struct gwt *t)
                       (json_int_t)f.vehicles);
         } else if (start == last) {
             CU_ASSERT(json_is_null(v85));
+        }
+        json_t *hw = json_object_get(site, "headway_mean_s");
+        json_t *short_share = json_object_get(site, "headway_short_share");
+        if (start == last && site_gaps.known) {
+            double exact = site_gaps.sum_s / site_gaps.known;
+            CU_ASSERT(json_is_number(hw) && fabs(json_number_value(hw) - exact) <= 1e-9 * exact);
+            CU_ASSERT(json_is_number(short_share) &&
+                      json_number_value(short_share) ==
+                          (double)site_gaps.under_2s / site_gaps.known);
+        } else if (start == last) {
+            CU_ASSERT(json_is_null(hw) && json_is_null(short_share));
         }
         gw_traffic_fini(&merged);
     }
@@ -429,6 +542,15 @@ static void test_vehicle_figures(void)
         nodes[i] = open_node(i, paths[i], offset);
     }
     gwt_start(&t);
+    /* A minute sampled and not sent: the file holds every span vehicle's predecessor. */
+    for (int k = 1 - WARMUP_FRAMES; k <= 0; k++)
+        for (int i = 0; i < NODES; i++) {
+            static struct drv_reading rd[32];
+            static struct drv_vehicle dv[256];
+            struct drv_sample out = {rd, 0, 32, dv, 0, 256};
+            CU_ASSERT_FATAL(ops->sample(nodes[i], (uint64_t)(span_start + k * FRAME_MS - 1),
+                                        FRAME_MS, &out) == 0);
+        }
     /* Frames stamped 1 ms before each 10-s boundary: a frame and its vehicles share a window. */
     for (int k = 1; k <= FRAMES; k++)
         for (int i = 0; i < NODES; i++) {
@@ -460,6 +582,9 @@ static void test_vehicle_figures(void)
     printf("\n    %zu vehicles; an average of lane v85s misses 2 %% in %d site windows", sent,
            wrong);
     CU_ASSERT(wrong > 0); /* the check above would catch an average of percentiles */
+    int with_headway = check_headways(&t);
+    printf("; %d lane windows with headways", with_headway);
+    CU_ASSERT(with_headway >= (SITES - 1) * (NODES / SITES) * LANES * WINDOWS / 2);
 
     /* The empty road: volume lines of 0 and never a speed line of any kind. */
     json_t *res =

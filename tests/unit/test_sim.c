@@ -372,6 +372,48 @@ static void test_forced_incident(void)
     drv_find("sim-traffic")->close(st);
 }
 
+/*
+ * Headways: in a two-minute sample, a vehicle's headway is the time since
+ * the previous vehicle of its lane (0 when that is over a minute, or the
+ * same millisecond); a sample of the second minute alone gives its vehicles
+ * the same headways, its first ones' found in the first minute.
+ */
+static void test_headways(void)
+{
+    static struct drv_vehicle whole[512];
+    struct drv_param params[] = {{"seed", "5"}, {"lanes", "3"}, {"capacity_vph", "300"}};
+    void *st = open_sim("sim-traffic", params, 3);
+    const uint64_t t = MONDAY_MS + 8 * HOUR_MS;
+    struct drv_sample s = take("sim-traffic", st, t, 120000);
+    long long last[4] = {-1, -1, -1, -1};
+    size_t n_whole = s.n_vehicles, known = 0, matched = 0;
+    CU_ASSERT_FATAL(n_whole <= 512);
+    memcpy(whole, s.vehicles, n_whole * sizeof *whole);
+    for (size_t i = 0; i < n_whole; i++) {
+        const struct drv_vehicle *v = &whole[i];
+        long long t_ms = (long long)t + v->offset_ms;
+        CU_ASSERT_FATAL(v->lane >= 1 && v->lane <= 3);
+        if (last[v->lane] >= 0) {
+            long long gap = t_ms - last[v->lane];
+            CU_ASSERT(v->headway_ms == (gap > 0 && gap <= 60000 ? (unsigned)gap : 0u));
+            known += v->headway_ms > 0;
+        }
+        last[v->lane] = t_ms;
+    }
+    s = take("sim-traffic", st, t, 60000);
+    for (size_t i = 0; i < s.n_vehicles; i++)
+        for (size_t j = 0; j < n_whole; j++)
+            if (whole[j].offset_ms == s.vehicles[i].offset_ms &&
+                whole[j].lane == s.vehicles[i].lane &&
+                whole[j].speed_kmh == s.vehicles[i].speed_kmh) {
+                CU_ASSERT(whole[j].headway_ms == s.vehicles[i].headway_ms);
+                matched++;
+                break;
+            }
+    drv_find("sim-traffic")->close(st);
+    CU_ASSERT(matched == s.n_vehicles && matched > 10 && known > 20);
+}
+
 /* vehicles_file: every vehicle a sample lists, one line each, time absolute, floats exact. */
 static void test_vehicles_file(void)
 {
@@ -387,15 +429,17 @@ static void test_vehicles_file(void)
     FILE *f = fopen(path, "r");
     CU_ASSERT_FATAL(f != NULL);
     long long t_ms;
-    unsigned lane;
+    unsigned lane, headway_ms;
     float speed, length;
     int cls;
     size_t n = 0;
-    while (fscanf(f, "%lld %u %f %f %d", &t_ms, &lane, &speed, &length, &cls) == 5) {
+    while (fscanf(f, "%lld %u %f %f %d %u", &t_ms, &lane, &speed, &length, &cls, &headway_ms) ==
+           6) {
         CU_ASSERT_FATAL(n < s.n_vehicles);
         const struct drv_vehicle *v = &s.vehicles[n++];
         CU_ASSERT(t_ms == (long long)t + v->offset_ms && lane == v->lane);
         CU_ASSERT(speed == v->speed_kmh && length == v->length_m && cls == (int)v->vehicle_class);
+        CU_ASSERT(headway_ms == v->headway_ms);
     }
     fclose(f);
     unlink(path);
@@ -660,6 +704,7 @@ int main(void)
         {"incidents slow traffic", test_incidents},
         {"a forced incident crawls under the demo's rule", test_forced_incident},
         {"vehicles_file lists every vehicle", test_vehicles_file},
+        {"headways across samples", test_headways},
         {"no room", test_no_room},
         {"outages are flagged bad", test_faults},
         {"parking", test_parking},

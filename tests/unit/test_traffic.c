@@ -195,6 +195,92 @@ static void test_lanes_and_site(void)
     gw_windows_free(w);
 }
 
+/*
+ * Headways: per lane and for the merge of the lanes, the mean over the
+ * vehicles with a known headway and the share of them under 2 s (2.000 s is
+ * not under), from the headways the test gave; a lane whose vehicles carry
+ * no headway (0, unknown) has no headway figures, and is left out of the
+ * site's.
+ */
+static void test_headway(void)
+{
+    static const uint32_t lane_of[] = {1, 1, 1, 1, 1, 1, 2, 2, 3, 3};
+    static const uint32_t headway_ms[] = {0, 1500, 2500, 1999, 2000, 800, 3000, 4000, 0, 0};
+    enum { N = sizeof lane_of / sizeof lane_of[0] };
+    static Citygate__V1__Vehicle vs[N];
+    static Citygate__V1__Vehicle *vp[N];
+    double sum[LANES + 1] = {0}, site_sum = 0;
+    unsigned known[LANES + 1] = {0}, under[LANES + 1] = {0}, site_known = 0, site_under = 0;
+    struct gw_windows_config cfg;
+    struct gw_windows *w;
+    struct gw_windows_frame fr;
+    static struct sink k;
+    Citygate__V1__Frame f = CITYGATE__V1__FRAME__INIT;
+
+    for (int i = 0; i < N; i++) {
+        citygate__v1__vehicle__init(&vs[i]);
+        vs[i].lane = lane_of[i];
+        vs[i].offset_ms = (int32_t)(i * 1000 - 20000);
+        vs[i].speed_kmh = 50.0f;
+        vs[i].headway_ms = headway_ms[i];
+        vp[i] = &vs[i];
+        if (headway_ms[i] == 0)
+            continue;
+        sum[lane_of[i]] += headway_ms[i] / 1000.0;
+        known[lane_of[i]]++;
+        under[lane_of[i]] += headway_ms[i] < 2000;
+    }
+    f.device_id = "n";
+    f.site_id = "s";
+    f.timestamp_ms = (uint64_t)(T0 + 25 * SEC);
+    f.n_vehicles = N;
+    f.vehicles = vp;
+    gw_windows_config_default(&cfg);
+    CU_ASSERT_FATAL(gw_windows_new(&cfg, &w) == 0);
+    CU_ASSERT_FATAL(gw_windows_frame_begin(w, "s", "n", &fr) == 0);
+    CU_ASSERT(gw_traffic_fold_vehicles(w, &fr, &f, T0 + 26 * SEC) == N);
+    CU_ASSERT(gw_windows_flush_all(w, collect, &k) == 0);
+
+    struct gw_traffic lanes[LANES + 1], site;
+    struct gw_traffic_figures lf, sf;
+    gw_traffic_init(&site);
+    for (int l = 1; l <= LANES; l++)
+        gw_traffic_init(&lanes[l]);
+    for (size_t i = 0; i < k.n; i++) {
+        struct gw_aggregate a = as_aggregate(&k.w[i]);
+        CU_ASSERT_FATAL(k.w[i].lane >= 1 && k.w[i].lane <= LANES);
+        CU_ASSERT_FATAL(gw_traffic_add(&lanes[k.w[i].lane], &a) == 0);
+    }
+    for (int l = 1; l <= LANES; l++) {
+        gw_traffic_figures(&lanes[l], 30 * SEC, &lf);
+        if (known[l] == 0) {
+            CU_ASSERT(lf.has & GW_TF_SPEED);
+            CU_ASSERT(!(lf.has & (GW_TF_HEADWAY | GW_TF_HEADWAY_SHORT)));
+        } else {
+            CU_ASSERT((lf.has & (GW_TF_HEADWAY | GW_TF_HEADWAY_SHORT)) ==
+                      (GW_TF_HEADWAY | GW_TF_HEADWAY_SHORT));
+            CU_ASSERT_DOUBLE_EQUAL(lf.headway_mean_s, sum[l] / known[l], 1e-12);
+            CU_ASSERT(lf.headway_short_share == (double)under[l] / known[l]);
+        }
+        site_sum += sum[l];
+        site_known += known[l];
+        site_under += under[l];
+        CU_ASSERT_FATAL(gw_traffic_merge(&site, &lanes[l]) == 0);
+        gw_traffic_fini(&lanes[l]);
+    }
+    gw_traffic_figures(&site, 30 * SEC, &sf);
+    CU_ASSERT(site_known == 7 && site_under == 3);
+    CU_ASSERT(sf.vehicles == N);
+    CU_ASSERT_DOUBLE_EQUAL(sf.headway_mean_s, site_sum / site_known, 1e-12);
+    CU_ASSERT(sf.headway_short_share == (double)site_under / site_known);
+    CU_ASSERT(strcmp(gw_traffic_quantity_name(GW_QUANTITY_VEHICLE_HEADWAY), "vehicle_headway") ==
+              0);
+    gw_traffic_fini(&site);
+    for (size_t i = 0; i < k.n; i++)
+        gw_qsketch_fini(&k.w[i].sketch);
+    gw_windows_free(w);
+}
+
 /* Absent is not zero: no vehicles, no speed; a flow of 0 is a figure; occupancy is a mean of lanes.
  */
 static void test_absent_and_occupancy(void)
@@ -243,6 +329,7 @@ int main(void)
     static const struct cu_test tests[] = {
         {"lanes exact, site merged, average of percentiles fails", test_lanes_and_site},
         {"absent is not zero, occupancy a mean of lanes", test_absent_and_occupancy},
+        {"headway mean and short share per lane and merged", test_headway},
         {NULL, NULL},
     };
     return cu_main("traffic", tests);
