@@ -2,7 +2,7 @@
 # cityflash_smp.sh CITYNODE_BOOT CITYFLASH DATA_DIR -- the management port
 # end to end: citynode-boot serves SMP on UDP and on a pty, cityflash talks
 # to it. Echo and info on both; an upload over the pty SIGKILLed (node and
-# cityflash) at 10 random moments, each time leaving a node whose primary
+# cityflash) at 10 random points, each time leaving a node whose primary
 # verifies and an upload that resumes exactly at the offset the node holds;
 # then test, a start that boots the new image on trial, its confirm, and
 # the refusal of an image signed with another key.
@@ -61,13 +61,21 @@ out=$("$cf" --conn serial:node/tty echo "hello pty") || fail "echo over the pty"
 "$cf" --conn serial:node/tty info | grep -q 'citynode-boot' || fail "info"
 "$cf" --conn serial:node/tty image list | grep -q 'slot 0: 1.0.0+0 active confirmed' || fail "image list"
 
-# Ten cuts: node and cityflash SIGKILLed together at a random moment of the upload.
+# Ten cuts: node and cityflash SIGKILLed together at a random point of the
+# upload, chosen as a share of the image (10-89 %) that the node must hold
+# before the cut, so that a fast machine cuts in the middle too. The node's
+# part file is polled; an upload that ends first is simply not a cut.
 total=$(stat -c %s v2.img)
 resumes=0
 for i in $(seq 10); do
     setsid "$cf" --json --conn serial:node/tty image upload v2.img >up.json 2>/dev/null &
     up=$!
-    sleep "0.$((RANDOM % 7 + 3))"
+    target=$((total * (RANDOM % 80 + 10) / 100))
+    for _ in $(seq 4000); do
+        [ "$(stat -c %s node/upload.part 2>/dev/null || echo 0)" -ge "$target" ] && break
+        kill -0 "$up" 2>/dev/null || break
+        sleep 0.005
+    done
     kill -KILL -- -"$up" 2>/dev/null
     stop_node
     wait "$up" 2>/dev/null
@@ -83,6 +91,7 @@ for i in $(seq 10); do
 done
 out=$("$cf" --json --conn serial:node/tty image upload v2.img) || fail "final upload: $out"
 echo "$out" | grep -q "\"bytes\":$total" || fail "final upload: $out"
+echo "cuts that left a part upload to resume: $resumes of 10"
 [ "$resumes" -gt 0 ] || fail "no cut left a half upload to resume"
 hash=$(echo "$out" | sed 's/.*"hash":"\([0-9a-f]*\)".*/\1/')
 
