@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,25 +76,7 @@ static int run(const char *args, char **out)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "CITYQUERY_STORE='%s' TZ=UTC '%s' %s", cu_env("CITYGATE_INFLUX_URL"),
              cityquery, args);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_FATAL(p != NULL);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    CU_ASSERT_FATAL(buf != NULL);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            buf = realloc(buf, cap *= 2);
-            CU_ASSERT_FATAL(buf != NULL);
-        }
-    }
-    buf[len] = '\0';
-    int status = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return cu_run(cmd, out);
 }
 
 /* Runs a report with -F json over the history of site-00; returns the parsed document. */

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "cu.h"
 #include "gwtest.h"
@@ -18,14 +17,12 @@ static const char *citygate;
 /* Runs citygate with args, its stderr and stdout into out; returns the exit status. */
 static int run(const char *args, char *out, size_t cap)
 {
-    char cmd[1024];
+    char cmd[1024], *all;
     snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", citygate, args);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_FATAL(p != NULL);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int status = cu_run(cmd, &all);
+    snprintf(out, cap, "%s", all);
+    free(all);
+    return status;
 }
 
 static void test_command_line(void)

@@ -492,14 +492,12 @@ static void test_too_many_points(void)
 /* Runs citynode -c path --check-config; returns its exit status, output in out. */
 static int check_config(const char *path, char *out, size_t cap)
 {
-    char cmd[1600];
+    char cmd[1600], *all;
     snprintf(cmd, sizeof(cmd), "'%s' -c '%s' --check-config 2>&1", citynode_path, path);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_FATAL(p != NULL);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int status = cu_run(cmd, &all);
+    snprintf(out, cap, "%s", all);
+    free(all);
+    return status;
 }
 
 /*

@@ -20,4 +20,12 @@ int cu_main(const char *suite, const struct cu_test *tests);
 /* Reads an environment variable that a test cannot run without; aborts the test run if unset. */
 const char *cu_env(const char *name);
 
+/*
+ * Runs cmd through the shell, collects all it prints on stdout (cmd says
+ * 2>&1 to have stderr too), and returns its exit status (-1 when it did not
+ * exit). With out,
+ * the output is stored there (caller frees); without, it is discarded.
+ */
+int cu_run(const char *cmd, char **out);
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include <CUnit/Basic.h>
+#include <sys/wait.h>
 
 int cu_main(const char *suite, const struct cu_test *tests)
 {
@@ -40,4 +41,27 @@ const char *cu_env(const char *name)
         exit(1);
     }
     return v;
+}
+
+int cu_run(const char *cmd, char **out)
+{
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p != NULL);
+    size_t cap = 1 << 12, len = 0, n;
+    char *buf = malloc(cap);
+    CU_ASSERT_FATAL(buf != NULL);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            buf = realloc(buf, cap *= 2);
+            CU_ASSERT_FATAL(buf != NULL);
+        }
+    }
+    buf[len] = '\0';
+    int status = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
