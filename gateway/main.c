@@ -578,17 +578,23 @@ static int render_live(void *ctx, FILE *out)
     return 0;
 }
 
-/* Liveness: the process answers. The broker's state is reported, not judged
- * (that is /readyz's job). */
-static int render_health(void *ctx, FILE *out)
+/* Whether the MQTT client is connected now (HTTP thread; takes the gateway lock). */
+static int broker_connected(struct gateway *gw)
 {
-    struct gateway *gw = ctx;
     struct gw_mqtt_stats ms = {0};
     pthread_mutex_lock(&gw->lock);
     if (gw->mqtt)
         gw_mqtt_stats(gw->mqtt, &ms);
     pthread_mutex_unlock(&gw->lock);
-    fprintf(out, "{\"alive\":true,\"mqtt_connected\":%s}\n", ms.connected ? "true" : "false");
+    return ms.connected;
+}
+
+/* Liveness: the process answers. The broker's state is reported, not judged
+ * (that is /readyz's job). */
+static int render_health(void *ctx, FILE *out)
+{
+    fprintf(out, "{\"alive\":true,\"mqtt_connected\":%s}\n",
+            broker_connected(ctx) ? "true" : "false");
     return 0;
 }
 
@@ -601,14 +607,10 @@ static int render_ready(void *ctx, FILE *out)
 static int ready_broker(void *ctx, char *reason, size_t size)
 {
     struct gateway *gw = ctx;
-    struct gw_mqtt_stats ms = {0};
-    pthread_mutex_lock(&gw->lock);
-    if (gw->mqtt)
-        gw_mqtt_stats(gw->mqtt, &ms);
-    pthread_mutex_unlock(&gw->lock);
-    if (!ms.connected)
+    int connected = broker_connected(gw);
+    if (!connected)
         snprintf(reason, size, "not connected to %s", gw->cfg.mqtt_url);
-    return ms.connected;
+    return connected;
 }
 
 static int ready_store(void *ctx, char *reason, size_t size)
