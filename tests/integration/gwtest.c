@@ -263,8 +263,9 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-/* GETs url; returns the body (caller frees) or NULL when the request failed. */
-static char *http_get(const char *url)
+/* GETs url; returns the HTTP status (0 when the request failed), the body in *body (caller frees).
+ */
+static int http_fetch(const char *url, char **body)
 {
     struct body b = {NULL, 0};
     long status = 0;
@@ -276,34 +277,30 @@ static char *http_get(const char *url)
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
-    if (rc != CURLE_OK || status != 200) {
-        free(b.data);
-        return NULL;
-    }
-    return b.data;
+    *body = b.data;
+    return rc == CURLE_OK ? (int)status : 0;
+}
+
+/* GETs url; returns the body (caller frees) or NULL when the request failed. */
+static char *http_get(const char *url)
+{
+    char *body;
+    if (http_fetch(url, &body) == 200)
+        return body;
+    free(body);
+    return NULL;
 }
 
 int gwt_http(const struct gwt *t, const char *path, char **body)
 {
-    char url[256];
-    struct body b = {NULL, 0};
-    long status = 0;
+    char url[256], *b;
     snprintf(url, sizeof url, "http://%s%s", t->http, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK)
-        status = 0;
+    int status = http_fetch(url, &b);
     if (body)
-        *body = b.data;
+        *body = b;
     else
-        free(b.data);
-    return (int)status;
+        free(b);
+    return status;
 }
 
 /* Copies citygate's log to stderr, so a failure explains itself in the test output. */
