@@ -95,14 +95,19 @@ static char *read_text(const char *path, size_t *len)
  * that the start reads (TLS) can be read. Returns 0 or GW_ECONFIG with diag. */
 static int check_files(const struct gw_config *cfg, struct gw_config_diag *diag)
 {
-    static const char *const keys[] = {"ca_file", "cert_file", "key_file"};
-    const char *const paths[] = {cfg->mqtt_ca_file, cfg->mqtt_cert_file, cfg->mqtt_key_file};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const keys[][2] = {{"mqtt", "ca_file"},
+                                          {"mqtt", "cert_file"},
+                                          {"mqtt", "key_file"},
+                                          {"http", "cert_file"},
+                                          {"http", "key_file"}};
+    const char *const paths[] = {cfg->mqtt_ca_file, cfg->mqtt_cert_file, cfg->mqtt_key_file,
+                                 cfg->http_cert_file, cfg->http_key_file};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
         FILE *f = paths[i] ? fopen(paths[i], "r") : NULL;
         if (paths[i] && !f) {
-            diag->line = gw_config_line(cfg, "mqtt", keys[i]);
-            snprintf(diag->message, sizeof diag->message, "mqtt.%s: cannot read %s: %s", keys[i],
-                     paths[i], strerror(errno));
+            diag->line = gw_config_line(cfg, keys[i][0], keys[i][1]);
+            snprintf(diag->message, sizeof diag->message, "%s.%s: cannot read %s: %s", keys[i][0],
+                     keys[i][1], paths[i], strerror(errno));
             return GW_ECONFIG;
         }
         if (f)
@@ -655,6 +660,34 @@ static const struct gw_http_route routes[] = {
 
 /* ---- set-up ---- */
 
+/* Serves the page, its API and /metrics, over HTTPS when http.cert_file is set. */
+static int start_http(struct gateway *gw)
+{
+    struct gw_http_config hc = {
+        gw->cfg.http_listen, NULL, NULL, routes, sizeof routes / sizeof *routes, gw_web_assets,
+        gw_web_n_assets,     gw};
+    char *cert = NULL, *key = NULL, err[256];
+    size_t len;
+    int rc = 0;
+    if (gw->cfg.http_cert_file && (!(cert = read_text(gw->cfg.http_cert_file, &len)) ||
+                                   !(key = read_text(gw->cfg.http_key_file, &len)))) {
+        fprintf(stderr, "citygate: http: cannot read %s: %s\n",
+                cert ? gw->cfg.http_key_file : gw->cfg.http_cert_file, strerror(errno));
+        rc = EX_CONFIG;
+        goto out;
+    }
+    hc.cert_pem = cert;
+    hc.key_pem = key;
+    if (gw_http_new(&hc, &gw->http, err, sizeof err) != 0) {
+        fprintf(stderr, "citygate: http: %s\n", err);
+        rc = EX_UNAVAILABLE;
+    }
+out:
+    free(cert);
+    free(key);
+    return rc;
+}
+
 /* Builds the retention policy names ("rp_30s") and the sink's policy spec from the
  * configuration (which has checked that every width has its policy). */
 static void build_retention(struct gateway *gw)
@@ -767,11 +800,8 @@ static int start(struct gateway *gw)
     gw_ready_add(&gw->ready, "broker", ready_broker, gw);
     gw_ready_add(&gw->ready, "store", ready_store, gw);
     gw_ready_add(&gw->ready, "journal", ready_journal, gw);
-    if (gw_http_new(gw->cfg.http_listen, routes, sizeof routes / sizeof *routes, gw, &gw->http, err,
-                    sizeof err) != 0) {
-        fprintf(stderr, "citygate: http: %s\n", err);
-        return EX_UNAVAILABLE;
-    }
+    if ((rc = start_http(gw)) != 0)
+        return rc;
     static const char *const topics[] = {"city/v1/+/+/data", "city/v1/+/+/status"};
     struct gw_mqtt_config mc = {gw->cfg.mqtt_url,
                                 gw->cfg.mqtt_client_id,

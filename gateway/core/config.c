@@ -154,7 +154,13 @@ static const struct cfg_key cfg_keys[] = {
      "Batches the store refuses (HTTP 400) go here with the store's message.", RESTART},
 
     {"http", "listen", T_STR, C(http_listen), "127.0.0.1:9100", 0, 0,
-     "Address of /metrics and /api/v1/live: host:port, [v6]:port or :port.", RESTART},
+     "Address of the live page, its API and /metrics: host:port, [v6]:port or :port. The "
+     "default answers this machine only; give an outside address on purpose.",
+     RESTART},
+    {"http", "cert_file", T_STR, C(http_cert_file), NULL, 0, 0,
+     "Certificate (PEM, chain after it) to serve HTTPS with; needs key_file.", RESTART},
+    {"http", "key_file", T_STR, C(http_key_file), NULL, 0, 0, "Private key of cert_file (PEM).",
+     RESTART},
 
     {"alerts", "webhook", T_STR, C(webhook_url), NULL, 0, 0,
      "POST each alert change as JSON to this URL (retried).", RESTART},
@@ -660,6 +666,10 @@ static int cfg_validate(struct gw_config *cfg, struct gw_config_diag *diag)
                         "http.listen: \"%s\" is not address:port (127.0.0.1:9100, [::1]:9100, "
                         ":9100), the port 0 ... 65535",
                         cfg->http_listen);
+    if (!cfg->http_cert_file != !cfg->http_key_file)
+        return cfg_fail(diag,
+                        gw_config_line(cfg, "http", cfg->http_cert_file ? "cert_file" : "key_file"),
+                        "http.cert_file and http.key_file go together: HTTPS needs both");
     static const char *const mqtt_schemes[] = {"tcp", "mqtt", "ssl", "mqtts", "ws", "wss", NULL};
     static const char *const http_schemes[] = {"http", "https", NULL};
     if (cfg_check_url(cfg->mqtt_url, mqtt_schemes, 0) != 0)

@@ -53,7 +53,7 @@ struct gw_config {
     uint64_t store_max_pending_bytes, store_retry_min_ms, store_retry_max_ms;
 
     /* [http] */
-    char *http_listen;
+    char *http_listen, *http_cert_file, *http_key_file;
 
     /* [alerts] */
     char *webhook_url;

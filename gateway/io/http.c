@@ -1,9 +1,13 @@
 /*
- * http.c -- a small read-only HTTP server on libmicrohttpd's internal thread.
+ * http.c -- a small HTTP server on libmicrohttpd's internal thread.
  *
- * Only GET is served; anything else is 405, unknown paths 404. Bodies are
- * rendered per request into an open_memstream buffer, so a renderer writes
- * with plain stdio and the server frees the buffer after sending.
+ * Only GET (and HEAD) is served; anything else is 405, unknown paths 404.
+ * Bodies are rendered per request into an open_memstream buffer, so a
+ * renderer writes with plain stdio and the server frees the buffer after
+ * sending. The page's files are served from the table compiled into the
+ * binary, with their ETag: a browser revalidates each time (no-cache) and
+ * gets a 304 while the binary is the same, so a new gateway never leaves an
+ * old page in a cache.
  */
 #include "http.h"
 
@@ -19,13 +23,38 @@
 
 #include "err.h"
 
+/* Scripts, styles, images and connections from the gateway only; no inline
+ * code, no plug-ins, no framing, no forms posted elsewhere. */
+#define HTTP_CSP                                                                                   \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "   \
+    "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "               \
+    "frame-ancestors 'none'"
+
 struct gw_http {
     struct MHD_Daemon *daemon;
-    const struct gw_http_route *routes;
-    size_t n_routes;
-    void *ctx;
+    struct gw_http_config cfg;
+    char *cert_pem, *key_pem; /* copies: MHD reads them while it runs */
     unsigned port;
 };
+
+/* The headers every answer carries. */
+static void http_secure(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "Content-Security-Policy", HTTP_CSP);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+}
+
+static enum MHD_Result http_queue(struct MHD_Connection *conn, unsigned status,
+                                  struct MHD_Response *r)
+{
+    if (!r)
+        return MHD_NO;
+    http_secure(r);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
 
 static enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status, const char *type,
                                   char *body, size_t len)
@@ -37,9 +66,7 @@ static enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status, 
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return http_queue(conn, status, r);
 }
 
 static enum MHD_Result http_text(struct MHD_Connection *conn, unsigned status, const char *text)
@@ -47,6 +74,23 @@ static enum MHD_Result http_text(struct MHD_Connection *conn, unsigned status, c
     char *body = strdup(text);
     return body ? http_reply(conn, status, "text/plain; charset=utf-8", body, strlen(body))
                 : MHD_NO;
+}
+
+/* Serves a file of the page; 304 when the browser's copy is current. */
+static enum MHD_Result http_asset(struct MHD_Connection *conn, const struct gw_http_asset *a)
+{
+    const char *match =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    int fresh = match && (strstr(match, a->etag) || strcmp(match, "*") == 0);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        fresh ? 0 : a->len, fresh ? NULL : (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    if (!fresh)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, a->etag);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    return http_queue(conn, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 }
 
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -59,10 +103,15 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
     (void)upload_data_size;
     (void)req_cls;
 
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return http_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
-    for (size_t i = 0; i < h->n_routes; i++) {
-        const struct gw_http_route *route = &h->routes[i];
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            strlen("only GET\n"), (void *)"only GET\n", MHD_RESPMEM_PERSISTENT);
+        if (r)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        return http_queue(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+    }
+    for (size_t i = 0; i < h->cfg.n_routes; i++) {
+        const struct gw_http_route *route = &h->cfg.routes[i];
         char *body = NULL;
         size_t len = 0;
         if (strcmp(url, route->path) != 0)
@@ -70,44 +119,65 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         FILE *out = open_memstream(&body, &len);
         if (!out)
             return MHD_NO;
-        int rc = route->render(h->ctx, out);
+        int rc = route->render(h->cfg.ctx, out);
         if (fclose(out) != 0 || (rc != 0 && (rc < 400 || rc > 599))) {
             free(body);
             return http_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "render failed\n");
         }
         return http_reply(conn, rc ? (unsigned)rc : MHD_HTTP_OK, route->content_type, body, len);
     }
+    const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
+    for (size_t i = 0; i < h->cfg.n_assets; i++)
+        if (strcmp(path, h->cfg.assets[i].path) == 0)
+            return http_asset(conn, &h->cfg.assets[i]);
     return http_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-int gw_http_new(const char *listen, const struct gw_http_route *routes, size_t n, void *ctx,
-                struct gw_http **out, char *err, size_t err_len)
+int gw_http_new(const struct gw_http_config *cfg, struct gw_http **out, char *err, size_t err_len)
 {
     struct sockaddr_storage addr;
     socklen_t addr_len = 0;
     struct gw_http *h;
+    int tls = cfg->cert_pem || cfg->key_pem;
 
-    if (gw_config_parse_listen(listen, &addr, &addr_len) != 0) {
-        snprintf(err, err_len, "http listen \"%s\" is not host:port", listen);
+    if (gw_config_parse_listen(cfg->listen, &addr, &addr_len) != 0) {
+        snprintf(err, err_len, "http listen \"%s\" is not host:port", cfg->listen);
         return GW_ECONFIG;
+    }
+    if (tls && (!cfg->cert_pem || !cfg->key_pem)) {
+        snprintf(err, err_len, "https needs both a certificate and its key");
+        return GW_ECONFIG;
+    }
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, err_len, "this libmicrohttpd has no TLS");
+        return GW_EIO;
     }
     h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, err_len, "out of memory");
         return GW_ENOMEM;
     }
-    h->routes = routes;
-    h->n_routes = n;
-    h->ctx = ctx;
+    h->cfg = *cfg;
+    if (tls && (!(h->cert_pem = strdup(cfg->cert_pem)) || !(h->key_pem = strdup(cfg->key_pem)))) {
+        snprintf(err, err_len, "out of memory");
+        gw_http_free(h);
+        return GW_ENOMEM;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    /* Without TLS the key options are skipped: MHD_OPTION_END ends the list there. */
     h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_handle, h, MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, 64u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                                 tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->cert_pem,
+                                 MHD_OPTION_HTTPS_MEM_KEY, h->key_pem, MHD_OPTION_END);
     if (!h->daemon) {
-        snprintf(err, err_len, "cannot listen on %s", listen);
-        free(h);
+        snprintf(err, err_len, "cannot listen on %s%s", cfg->listen,
+                 tls ? " (or the certificate and key were refused)" : "");
+        gw_http_free(h);
         return GW_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -126,6 +196,9 @@ void gw_http_free(struct gw_http *h)
 {
     if (!h)
         return;
-    MHD_stop_daemon(h->daemon);
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    free(h->cert_pem);
+    free(h->key_pem);
     free(h);
 }

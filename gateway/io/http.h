@@ -1,9 +1,13 @@
 /*
  * http.h -- the gateway's HTTP endpoint (libmicrohttpd): /metrics for
- * Prometheus, /api/v1/live for the live snapshot, /healthz and /readyz.
+ * Prometheus, /api/v1/live for the live snapshot, /healthz and /readyz, and
+ * the live page's files, compiled into the binary, at / and /<file>.
  *
  * Each route renders its whole body into a memory stream on the server's
- * thread; renderers take whatever locks they need themselves.
+ * thread; renderers take whatever locks they need themselves. Every answer
+ * carries a strict Content-Security-Policy (scripts, styles and connections
+ * from the gateway itself only, nothing inline) and X-Content-Type-Options:
+ * nosniff, so that an id that reaches the page as text cannot run as code.
  */
 #ifndef CITYGATE_GW_HTTP_H
 #define CITYGATE_GW_HTTP_H
@@ -20,16 +24,41 @@ struct gw_http_route {
     int (*render)(void *ctx, FILE *out);
 };
 
+/* One file of the page, served as it is at path ("/index.html"). */
+struct gw_http_asset {
+    const char *path;
+    const char *content_type;
+    const char *etag; /* quoted, as in the ETag header */
+    const unsigned char *data;
+    size_t len;
+};
+
+/* The page's files, generated at build time from gateway/web/ (embed_assets.cmake). */
+extern const struct gw_http_asset gw_web_assets[];
+extern const size_t gw_web_n_assets;
+
+struct gw_http_config {
+    /* "127.0.0.1:9100", "[::1]:9100" or ":9100" for all addresses */
+    const char *listen;
+    /* PEM certificate (chain) and its private key, NUL-terminated: both for
+     * HTTPS, neither for HTTP */
+    const char *cert_pem, *key_pem;
+    const struct gw_http_route *routes;
+    size_t n_routes;
+    const struct gw_http_asset *assets; /* "/" serves "/index.html" */
+    size_t n_assets;
+    void *ctx; /* passed to the routes */
+};
+
 struct gw_http;
 
 /*
- * Listens on listen ("127.0.0.1:9100", "[::1]:9100" or ":9100" for all
- * addresses) and serves routes (borrowed, n entries) with ctx (borrowed).
- * Returns 0 and sets *out (caller frees with gw_http_free()), or a negative
- * enum gw_err with err filled.
+ * Listens and serves cfg's routes and assets (all borrowed; they must outlive
+ * the server). Returns 0 and sets *out (caller frees with gw_http_free()), or
+ * a negative enum gw_err with err filled: GW_ECONFIG for a bad address,
+ * GW_EIO when TLS or the port cannot be set up.
  */
-int gw_http_new(const char *listen, const struct gw_http_route *routes, size_t n, void *ctx,
-                struct gw_http **out, char *err, size_t err_len);
+int gw_http_new(const struct gw_http_config *cfg, struct gw_http **out, char *err, size_t err_len);
 
 /* The port actually bound (useful with port 0). */
 unsigned gw_http_port(const struct gw_http *h);

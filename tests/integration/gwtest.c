@@ -263,44 +263,92 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-/* GETs url; returns the HTTP status (0 when the request failed), the body in *body (caller frees).
+/*
+ * The one request function: method on url with the extra header lines
+ * (NULL-terminated list, may be NULL) and a body (may be NULL), trusting the
+ * CA file ca for https (may be NULL). Fills *r; status 0 when there was no
+ * answer.
  */
-static int http_fetch(const char *url, char **body)
+static void request(const char *url, const char *ca, const char *method, const char *const *headers,
+                    const char *body, struct gwt_reply *r)
 {
-    struct body b = {NULL, 0};
+    struct body b = {NULL, 0}, h = {NULL, 0};
+    struct curl_slist *list = NULL;
     long status = 0;
     CURL *c = curl_easy_init();
+    for (size_t i = 0; headers && headers[i]; i++)
+        list = curl_slist_append(list, headers[i]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    if (ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
-    *body = b.data;
-    return rc == CURLE_OK ? (int)status : 0;
+    curl_slist_free_all(list);
+    r->status = rc == CURLE_OK ? (int)status : 0;
+    r->body = b.data;
+    r->body_len = b.len;
+    r->headers = h.data;
 }
 
-/* GETs url; returns the body (caller frees) or NULL when the request failed. */
+void gwt_reply_free(struct gwt_reply *r)
+{
+    free(r->body);
+    free(r->headers);
+    r->body = r->headers = NULL;
+}
+
+/* GETs url (not the gateway); returns the body (caller frees) or NULL when the request failed. */
 static char *http_get(const char *url)
 {
-    char *body;
-    if (http_fetch(url, &body) == 200)
-        return body;
-    free(body);
+    struct gwt_reply r;
+    request(url, NULL, "GET", NULL, NULL, &r);
+    free(r.headers);
+    if (r.status == 200)
+        return r.body;
+    free(r.body);
+    return NULL;
+}
+
+void gwt_request(const struct gwt *t, const char *method, const char *path,
+                 const char *const *headers, const char *body, struct gwt_reply *r)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s://%s%s", t->https_ca[0] ? "https" : "http", t->http, path);
+    request(url, t->https_ca[0] ? t->https_ca : NULL, method, headers, body, r);
+}
+
+/* GETs path from the gateway; returns the body (caller frees) or NULL unless it answered 200. */
+static char *gateway_get(const struct gwt *t, const char *path)
+{
+    char *b;
+    if (gwt_http(t, path, &b) == 200)
+        return b;
+    free(b);
     return NULL;
 }
 
 int gwt_http(const struct gwt *t, const char *path, char **body)
 {
-    char url[256], *b;
-    snprintf(url, sizeof url, "http://%s%s", t->http, path);
-    int status = http_fetch(url, &b);
+    struct gwt_reply r;
+    gwt_request(t, "GET", path, NULL, NULL, &r);
+    free(r.headers);
     if (body)
-        *body = b;
+        *body = r.body;
     else
-        free(b);
-    return status;
+        free(r.body);
+    return r.status;
 }
 
 /* Copies citygate's log to stderr, so a failure explains itself in the test output. */
@@ -318,7 +366,6 @@ static void show_log(const struct gwt *t)
 
 void gwt_start(struct gwt *t)
 {
-    char url[128];
     t->pid = fork();
     CU_ASSERT_FATAL(t->pid >= 0);
     if (t->pid == 0) {
@@ -330,9 +377,8 @@ void gwt_start(struct gwt *t)
         execl(t->citygate, "citygate", "-c", t->config, (char *)NULL);
         _exit(127);
     }
-    snprintf(url, sizeof url, "http://%s/healthz", t->http);
     for (uint64_t end = gwt_now_ms() + 30000; gwt_now_ms() < end;) {
-        char *body = http_get(url);
+        char *body = gateway_get(t, "/healthz");
         int up = body && strstr(body, "\"mqtt_connected\":true");
         free(body);
         if (up)
@@ -514,10 +560,8 @@ void gwt_publish_wait(struct gwt *t)
 
 double gwt_metric(const struct gwt *t, const char *sample)
 {
-    char url[128];
     double v = -1;
-    snprintf(url, sizeof url, "http://%s/metrics", t->http);
-    char *body = http_get(url);
+    char *body = gateway_get(t, "/metrics");
     if (!body)
         return -1;
     size_t n = strlen(sample);
@@ -535,9 +579,7 @@ double gwt_metric(const struct gwt *t, const char *sample)
 
 json_t *gwt_live(const struct gwt *t)
 {
-    char url[128];
-    snprintf(url, sizeof url, "http://%s/api/v1/live", t->http);
-    char *body = http_get(url);
+    char *body = gateway_get(t, "/api/v1/live");
     json_t *root = body ? json_loads(body, 0, NULL) : NULL;
     free(body);
     return root;
@@ -593,9 +635,7 @@ json_t *gwt_wait_rows(const struct gwt *t, const char *q, size_t n_rows, int tim
 
 int gwt_healthy(const struct gwt *t)
 {
-    char url[128];
-    snprintf(url, sizeof url, "http://%s/healthz", t->http);
-    char *body = http_get(url);
+    char *body = gateway_get(t, "/healthz");
     int ok = body && strstr(body, "\"mqtt_connected\":true") != NULL;
     free(body);
     return ok;

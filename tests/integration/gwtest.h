@@ -26,6 +26,7 @@ struct gwt {
     char log[300];
     char citygate[512];
     char http[64];
+    char https_ca[300]; /* set before gwt_start(): the gateway serves HTTPS, trusted with this CA */
     char database[64];
     int n_devices, n_sites;
     pid_t pid;
@@ -152,6 +153,23 @@ int gwt_healthy(const struct gwt *t);
  * there was no answer) and, when body is not NULL, the body (caller frees;
  * may be NULL). */
 int gwt_http(const struct gwt *t, const char *path, char **body);
+
+/* An answer of the gateway: status 0 when there was none. */
+struct gwt_reply {
+    int status;
+    char *headers; /* the header lines as received, status line first */
+    char *body;
+    size_t body_len;
+};
+
+/*
+ * Sends method ("GET", "HEAD", "POST") for path to the gateway with the extra
+ * header lines (NULL-terminated; may be NULL) and body (may be NULL); fills
+ * *r (free with gwt_reply_free()).
+ */
+void gwt_request(const struct gwt *t, const char *method, const char *path,
+                 const char *const *headers, const char *body, struct gwt_reply *r);
+void gwt_reply_free(struct gwt_reply *r);
 
 /* 1 while the citygate process runs (not exited, not killed), else 0. */
 int gwt_running(struct gwt *t);

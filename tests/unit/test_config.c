@@ -2,7 +2,9 @@
  * test_config.c -- the configuration table and parser: defaults, units, every
  * kind of error with its line, rules, and allocation failures.
  */
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +32,14 @@ static void test_defaults(void)
     CU_ASSERT(cfg.store_batch_lines == 5000);
     CU_ASSERT(cfg.store_gzip == 1);
     CU_ASSERT(cfg.n_rules == 0);
+    /* The page and its API answer this machine only unless configured otherwise, over plain
+     * HTTP until a certificate is given. */
+    struct sockaddr_storage addr;
+    socklen_t len;
+    CU_ASSERT_FATAL(gw_config_parse_listen(cfg.http_listen, &addr, &len) == 0);
+    CU_ASSERT_FATAL(addr.ss_family == AF_INET);
+    CU_ASSERT(ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) == INADDR_LOOPBACK);
+    CU_ASSERT(cfg.http_cert_file == NULL && cfg.http_key_file == NULL);
     gw_config_fini(&cfg);
 }
 
@@ -82,6 +92,8 @@ static void test_errors_name_their_line(void)
         {"[windows]\nwidths = 30s,45s\n", 2, "multiple of the first"},
         {"[http]\nlisten = 127.0.0.1:99999\n", 2, "http.listen"},
         {"[mqtt]\nurl = tcp://[::1]:0\n", 2, "mqtt.url"},
+        {"[http]\ncert_file = /etc/cert.pem\n", 2, "http.cert_file and http.key_file go together"},
+        {"[http]\n\nkey_file = /etc/key.pem\n", 3, "go together"},
         {"[store]\ngzip = on\n[http]\nlisten = :1\n[store]\n\ngzip = off\n", 5, "appears twice"},
         {"[store]\ngzip = on\ngzip = off\n", 3, "given twice (first on line 2)"},
         {"[rule s]\nquantity = SPED\nwarn = 5\n", 1, "matches no quantity"},
