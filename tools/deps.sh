@@ -1,5 +1,6 @@
 # deps.sh -- the Debian packages citygate needs, installed when missing.
-# Sourced by tools/demo, tools/test and tools/bench; defines citygate_install_deps.
+# Sourced by tools/demo, tools/test and tools/bench; defines citygate_install_deps
+# and citygate_install_node_modules.
 
 CITYGATE_PACKAGES=(
     build-essential cmake pkg-config git curl clang-format openssl
@@ -8,6 +9,7 @@ CITYGATE_PACKAGES=(
     libinih-dev libjansson-dev libcbor-dev uthash-dev zlib1g-dev
     mosquitto mosquitto-clients influxdb victoria-metrics
     tzdata python3 gnuplot-nox
+    chromium nodejs
 )
 
 # Installs the packages that are not installed yet, with any extra ones named
@@ -15,7 +17,9 @@ CITYGATE_PACKAGES=(
 # prints nothing when everything is there already.
 citygate_install_deps() {
     local missing=() pkg
-    for pkg in "${CITYGATE_PACKAGES[@]}" "$@"; do
+    local extra=("$@")
+    command -v npm >/dev/null || extra+=(npm) # Debian's nodejs has it apart; NodeSource's has it inside
+    for pkg in "${CITYGATE_PACKAGES[@]}" "${extra[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
     done
     ((${#missing[@]})) || return 0
@@ -27,4 +31,17 @@ citygate_install_deps() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# Installs the browser tests' npm packages (Playwright, axe-core, uPlot) as
+# tests/browser/package-lock.json pins them, when node_modules is missing or
+# older than the lockfile. No browser is downloaded: the tests drive Debian's
+# chromium.
+citygate_install_node_modules() {
+    local dir
+    dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/browser" && pwd)
+    [[ -f $dir/node_modules/.package-lock.json && ! $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]] &&
+        return 0
+    echo "citygate: npm ci in $dir" >&2
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2)
 }

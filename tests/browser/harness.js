@@ -1,0 +1,183 @@
+/*
+ * harness.js -- what every browser test stands on: a real citygate on the
+ * broker and store that tools/services started, citysim publishing signed
+ * frames to it, and Debian's chromium driven by Playwright.
+ *
+ * Environment (set by the ctest entry in tests/CMakeLists.txt and by
+ * tools/services): CITYGATE_BUILD_DIR (the build with gateway/citygate and
+ * tools/citysim), CITYGATE_MQTT_URL, CITYGATE_INFLUX_URL,
+ * CITYGATE_SERVICES_DIR. CITYGATE_CHROMIUM overrides /usr/bin/chromium.
+ */
+'use strict';
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const ROOT = path.resolve(__dirname, '../..');
+const WEB = path.join(ROOT, 'gateway/web');
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+function env(name) {
+    const v = process.env[name];
+    if (!v)
+        throw new Error(`${name} is not set: run under tools/services (ctest -L browser)`);
+    return v;
+}
+
+/* A loopback port nobody listens on now. */
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.on('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+            const { port } = s.address();
+            s.close(() => resolve(port));
+        });
+    });
+}
+
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+/* Polls fn() until it returns a truthy value or timeout_ms pass; returns that value. */
+async function until(what, fn, timeout_ms = 20000, every_ms = 100) {
+    const deadline = Date.now() + timeout_ms;
+    for (;;) {
+        const v = await fn();
+        if (v)
+            return v;
+        if (Date.now() > deadline)
+            throw new Error(`timed out after ${timeout_ms} ms waiting for ${what}`);
+        await sleep(every_ms);
+    }
+}
+
+/* A child process whose stderr goes to DIR/name.log; ended by stop(). */
+function run(name, file, args) {
+    const log = fs.openSync(path.join(env('CITYGATE_SERVICES_DIR'), name + '.log'), 'a');
+    const child = spawn(file, args, { stdio: ['ignore', log, log] });
+    child.exited = new Promise(resolve => child.on('exit', (code, sig) => resolve(code ?? sig)));
+    return child;
+}
+
+async function stop(child) {
+    if (!child || child.exitCode !== null || child.signalCode !== null)
+        return;
+    child.kill('SIGTERM');
+    await child.exited;
+}
+
+/*
+ * A gateway with `sites` simulated sites of `nodes` nodes: writes the registry
+ * and the configuration, starts citygate and waits for its broker connection.
+ * opts.widths: base window width first (default 5s, so tests see windows close
+ * within seconds); opts.extra: more configuration text.
+ */
+async function startGateway({ nodes = 8, sites = 4, widths = '5s,1m', extra = '' } = {}) {
+    const build = env('CITYGATE_BUILD_DIR');
+    const dir = fs.mkdtempSync(path.join(env('CITYGATE_SERVICES_DIR'), 'gw-'));
+    const registry = path.join(dir, 'registry.ini');
+    const citysim = path.join(build, 'tools/citysim');
+    execFileSync(citysim, ['--registry', registry, '--nodes', String(nodes), '--sites', String(sites)]);
+    const port = await freePort();
+    const base = widths.split(',')[0];
+    const conf = path.join(dir, 'citygate.conf');
+    fs.writeFileSync(conf, `[mqtt]
+url = ${env('CITYGATE_MQTT_URL')}
+client_id = gw-${path.basename(dir)}
+[devices]
+registry = ${registry}
+[windows]
+widths = ${widths}
+grace = 1s
+late_horizon = 1m
+[journal]
+dir = ${dir}/journal
+[store]
+url = ${env('CITYGATE_INFLUX_URL')}
+database = citygate
+retention = ${widths.split(',').map(w => w + '=1d').join(',')}
+[http]
+listen = 127.0.0.1:${port}
+[rule slow-traffic]
+quantity = SPEED
+direction = below
+warn = 30
+crit = 15
+warn_reset = 35
+crit_reset = 20
+${extra}`);
+    const gw = run(path.basename(dir) + '-citygate', path.join(build, 'gateway/citygate'), ['-c', conf]);
+    const url = `http://127.0.0.1:${port}`;
+    await until('the gateway to connect to the broker', async () => {
+        if (gw.exitCode !== null)
+            throw new Error(`citygate exited with ${gw.exitCode}; log in ${dir}`);
+        try {
+            const r = await fetch(url + '/healthz');
+            return (await r.text()).includes('"mqtt_connected":true');
+        } catch {
+            return false;
+        }
+    }, 30000);
+    return {
+        url, dir, nodes, sites, base_ms: parseInt(base, 10) * 1000, proc: gw,
+        /* citysim publishing to the broker with extra arguments (e.g. --incident). */
+        simulate(args = []) {
+            return run(path.basename(dir) + '-citysim', citysim, ['--broker', env('CITYGATE_MQTT_URL'),
+                '--nodes', String(nodes), '--sites', String(sites), '--quiet', ...args]);
+        },
+        async live() {
+            const r = await fetch(url + '/api/v1/live');
+            if (!r.ok)
+                throw new Error('/api/v1/live: HTTP ' + r.status);
+            return r.json();
+        },
+        async stop() {
+            await stop(gw);
+        },
+    };
+}
+
+async function launch() {
+    return chromium.launch({
+        executablePath: process.env.CITYGATE_CHROMIUM || '/usr/bin/chromium',
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+}
+
+/*
+ * A page on the gateway at gw.url, served by the gateway itself (its files
+ * compiled in, under its Content-Security-Policy), in language `lang`.
+ * Collects console errors and uncaught exceptions in page.errors.
+ */
+async function openPage(browser, gw, { lang = 'en-GB', hash = '' } = {}) {
+    const context = await browser.newContext({ locale: lang, viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('console', m => {
+        if (m.type() === 'error')
+            page.errors.push(m.text());
+    });
+    page.on('pageerror', e => page.errors.push(String(e)));
+    page.on('response', r => {
+        if (r.status() >= 400)
+            page.errors.push(`${r.status()} ${r.url()}`);
+    });
+    await page.goto(gw.url + '/' + hash);
+    return page;
+}
+
+/* axe-core's WCAG 2.1 A and AA violations on the page as it is now. */
+async function axeViolations(page) {
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined')))
+        await page.evaluate(AXE);
+    const result = await page.evaluate(() => window.axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    }));
+    return result.violations.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`);
+}
+
+module.exports = { ROOT, WEB, startGateway, launch, openPage, axeViolations, until, sleep, stop };

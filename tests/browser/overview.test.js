@@ -1,0 +1,75 @@
+/*
+ * overview.test.js -- the overview against the gateway's own /api/v1/live:
+ * every simulated site is there with the same figures for the same window,
+ * a missing figure shows "—", the page logs no error and axe-core finds no
+ * WCAG 2.1 AA violation.
+ */
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./harness.js');
+
+let gw, sim, browser;
+
+test.before(async () => {
+    gw = await h.startGateway({ nodes: 8, sites: 4 });
+    sim = gw.simulate();
+    browser = await h.launch();
+});
+
+test.after(async () => {
+    await browser?.close();
+    await h.stop(sim);
+    await gw?.stop();
+});
+
+/* The text the page must show for v with `digits` decimals (en-GB), or "—". */
+function shown(v, digits) {
+    if (v === null || v === undefined)
+        return '—';
+    return v.toLocaleString('en-GB', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+test('overview: every site, figures equal to /api/v1/live for the same window', async () => {
+    const page = await h.openPage(browser, gw);
+    const sites = Array.from({ length: gw.sites }, (_, i) => `site-${String(i).padStart(2, '0')}`);
+    await page.locator('#overview tbody tr').nth(gw.sites - 1).waitFor();
+    const checked = new Set();
+    let withSpeed = 0, withoutSpeed = 0;
+    await h.until('every site compared in one same window', async () => {
+        const live = await gw.live();
+        const rows = await page.$$eval('#overview tbody tr', trs => trs.map(tr => ({
+            site: tr.dataset.site,
+            window: tr.dataset.window,
+            cells: Object.fromEntries([...tr.querySelectorAll('td')].map(td => [td.dataset.field, td.textContent])),
+        })));
+        assert.deepEqual(rows.map(r => r.site), sites, 'one row per simulated site, in order');
+        for (const s of live.sites) {
+            const row = rows.find(r => r.site === s.site);
+            if (!row || s.window_start_ms === null || row.window !== String(s.window_start_ms))
+                continue;
+            assert.equal(row.cells.flow, shown(s.flow_vph, 0), `${s.site} flow`);
+            assert.equal(row.cells.speed, shown(s.speed_mean_kmh, 1), `${s.site} mean speed`);
+            assert.equal(row.cells.v85, shown(s.v85_kmh, 1), `${s.site} v85`);
+            assert.equal(row.cells.occ, shown(s.occupancy_pct, 1), `${s.site} occupancy`);
+            assert.equal(row.cells.nodes, `${s.nodes_fresh} / ${s.nodes}`, `${s.site} nodes`);
+            if (s.speed_mean_kmh === null)
+                withoutSpeed++;
+            else
+                withSpeed++;
+            checked.add(s.site);
+        }
+        return checked.size === sites.length && withSpeed > 0;
+    }, 40000, 250);
+    console.log(`# compared ${withSpeed} site windows with a speed, ${withoutSpeed} without ("—")`);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+});
+
+test('overview: no console error, no WCAG 2.1 AA violation', async () => {
+    const page = await h.openPage(browser, gw);
+    await page.locator('#overview tbody tr').first().waitFor();
+    assert.deepEqual(await h.axeViolations(page), []);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+});
