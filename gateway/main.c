@@ -211,7 +211,7 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
         ev->timestamp_ms, ev->now_ms);
     /* One retained message per (rule, series): a rule may watch several lanes of a node. */
     snprintf(topic, sizeof topic, "city/v1/alerts/%s/%s/%s/%s-%" PRIu32, ev->site, ev->node,
-             ev->rule, ev->quantity, ev->lane);
+             ev->rule, ev->quantity_store, ev->lane);
     for (char *c = topic; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
@@ -226,19 +226,14 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
     if (!gw->cfg.alerts_to_store)
         return;
     struct gw_lp_line line;
-    char lane[16], quantity[32];
-    size_t i = gw->cfg.n_widths, q = 0;
+    char lane[16];
+    size_t i = gw->cfg.n_widths;
     snprintf(lane, sizeof lane, "%" PRIu32, ev->lane);
-    /* The quantity is part of the series: one frame can change a rule's state on several. */
-    for (; ev->quantity[q] && q + 1 < sizeof quantity; q++)
-        quantity[q] =
-            (char)(ev->quantity[q] >= 'A' && ev->quantity[q] <= 'Z' ? ev->quantity[q] - 'A' + 'a'
-                                                                    : ev->quantity[q]);
-    quantity[q] = '\0';
     gw_lp_begin(&line, &gw->lp[i], "alerts");
     gw_lp_tag(&line, "lane", lane);
     gw_lp_tag(&line, "node", ev->node);
-    gw_lp_tag(&line, "quantity", quantity);
+    /* The quantity is part of the series: one frame can change a rule's state on several. */
+    gw_lp_tag(&line, "quantity", ev->quantity_store);
     gw_lp_tag(&line, "rule", ev->rule);
     gw_lp_tag(&line, "site", ev->site);
     gw_lp_field_string(&line, "state", gw_alert_level_name(ev->new_level));

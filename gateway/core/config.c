@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "quantity.h"
 #include "units.h"
 #include "validate.h"
 
@@ -621,11 +622,9 @@ static int cfg_retention(struct gw_config *cfg, struct gw_config_diag *diag)
 /* 1 when glob matches the name of some quantity of frame.proto. */
 static int cfg_quantity_glob_matches(const char *glob)
 {
-    for (int q = 0; q < 64; q++) {
-        const struct gw_quantity_info *qi = gw_quantity_info(q);
-        if (qi && fnmatch(glob, qi->name, 0) == 0)
+    for (int q = 1; q < GW_QUANTITY_N_WIRE; q++)
+        if (fnmatch(glob, gw_quantity_info(q)->name, 0) == 0)
             return 1;
-    }
     return 0;
 }
 

@@ -200,63 +200,30 @@ void gw_lp_window_label(int64_t width_ms, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
+/* The measurement of a quantity's family (quantity.h); "other" for a quantity it does not know. */
 static const char *family(uint32_t quantity)
 {
-    if (gw_traffic_quantity_name(quantity))
-        return "traffic";
-    switch (quantity) {
-    case CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME:
-    case CITYGATE__V1__QUANTITY__OCCUPANCY:
-    case CITYGATE__V1__QUANTITY__SPEED:
-    case CITYGATE__V1__QUANTITY__VEHICLE_CLASS_COUNT:
-    case CITYGATE__V1__QUANTITY__HEADWAY:
-        return "traffic";
-    case CITYGATE__V1__QUANTITY__PM2_5:
-    case CITYGATE__V1__QUANTITY__PM10:
-    case CITYGATE__V1__QUANTITY__NO2:
-    case CITYGATE__V1__QUANTITY__O3:
-        return "air";
-    case CITYGATE__V1__QUANTITY__NOISE:
-        return "noise";
-    case CITYGATE__V1__QUANTITY__TEMPERATURE:
-    case CITYGATE__V1__QUANTITY__HUMIDITY:
-        return "weather";
-    case CITYGATE__V1__QUANTITY__STRAIN:
-    case CITYGATE__V1__QUANTITY__VIBRATION:
-    case CITYGATE__V1__QUANTITY__TILT:
-        return "structure";
-    case CITYGATE__V1__QUANTITY__PARKING_OCCUPIED:
-    case CITYGATE__V1__QUANTITY__PARKING_FREE:
-        return "parking";
-    case CITYGATE__V1__QUANTITY__TUNNEL_CO:
-    case CITYGATE__V1__QUANTITY__TUNNEL_VISIBILITY:
-    case CITYGATE__V1__QUANTITY__FAN_STATE:
-        return "tunnel";
-    case CITYGATE__V1__QUANTITY__POWER:
-    case CITYGATE__V1__QUANTITY__ENERGY:
-    case CITYGATE__V1__QUANTITY__VOLTAGE:
-    case CITYGATE__V1__QUANTITY__CURRENT:
-        return "energy";
-    case CITYGATE__V1__QUANTITY__WATER_LEVEL:
-        return "water";
-    default:
-        return "other";
-    }
+    const struct gw_quantity *qi = gw_quantity_series(quantity);
+    return qi ? qi->family : "other";
 }
 
-/* The lower-case name of an enum value from the schema ("TRAFFIC_VOLUME" -> "traffic_volume"). */
-static void enum_name(const ProtobufCEnumDescriptor *desc, uint32_t value, char *buf, size_t cap)
+/* The store's name of a quantity (quantity.h), or "q<number>" in buf for one it does not know. */
+static const char *quantity_name(uint32_t quantity, char *buf, size_t cap)
 {
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, (int)value);
-    const char *vehicle =
-        desc == &citygate__v1__quantity__descriptor ? gw_traffic_quantity_name(value) : NULL;
-    if (vehicle) {
-        snprintf(buf, cap, "%s", vehicle);
-        return;
-    }
+    const struct gw_quantity *qi = gw_quantity_series(quantity);
+    if (qi)
+        return qi->store;
+    snprintf(buf, cap, "q%" PRIu32, quantity);
+    return buf;
+}
+
+/* The lower-case name of a vehicle class from the schema ("TRUCK" -> "truck"), or "c<number>". */
+static void class_name(uint32_t value, char *buf, size_t cap)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&citygate__v1__vehicle_class__descriptor, (int)value);
     if (!v) {
-        snprintf(buf, cap, "%s%" PRIu32, desc == &citygate__v1__quantity__descriptor ? "q" : "c",
-                 value);
+        snprintf(buf, cap, "c%" PRIu32, value);
         return;
     }
     size_t i = 0;
@@ -339,7 +306,7 @@ int gw_lp_encode_aggregate(struct gw_lpbuf *b, const struct gw_lp_naming *naming
         rc = join3(measurement, sizeof measurement, prefix, family(a->key.quantity), "");
     if (rc)
         return rc;
-    enum_name(&citygate__v1__quantity__descriptor, a->key.quantity, quantity, sizeof quantity);
+    const char *qname = quantity_name(a->key.quantity, quantity, sizeof quantity);
 
     gw_lp_begin(&line, b, measurement);
     if (naming->gateway && naming->gateway[0])
@@ -349,13 +316,12 @@ int gw_lp_encode_aggregate(struct gw_lpbuf *b, const struct gw_lp_naming *naming
         gw_lp_tag(&line, "lane", lane);
     }
     gw_lp_tag(&line, "node", a->key.node);
-    gw_lp_tag(&line, "quantity", quantity);
+    gw_lp_tag(&line, "quantity", qname);
     if (a->key.sensor && a->key.sensor[0])
         gw_lp_tag(&line, "sensor", a->key.sensor);
     gw_lp_tag(&line, "site", a->key.site);
     if (a->key.vehicle_class) {
-        enum_name(&citygate__v1__vehicle_class__descriptor, a->key.vehicle_class, vclass,
-                  sizeof vclass);
+        class_name(a->key.vehicle_class, vclass, sizeof vclass);
         gw_lp_tag(&line, "vehicle_class", vclass);
     }
     gw_lp_tag(&line, "window", window);

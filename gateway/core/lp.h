@@ -75,8 +75,9 @@ int gw_lp_end(struct gw_lp_line *line, int64_t ts_ms);
 
 /* How aggregates are named in the store. */
 enum gw_lp_scheme {
-    /* measurement per quantity family: traffic, air, noise, weather,
-     * structure, parking, tunnel, energy, water, other */
+    /* measurement per quantity family (quantity.h): traffic, air, noise,
+     * weather, structure, parking, tunnel, energy, water; other for a
+     * quantity the table does not know */
     GW_LP_BY_FAMILY = 0,
     /* measurement per level: agg_30s, agg_5m, agg_15m, agg_1h, ... */
     GW_LP_BY_WINDOW = 1,
@@ -92,9 +93,9 @@ struct gw_lp_naming {
 /*
  * Appends one line for agg (borrowed), timestamped at the window start.
  * Tags, sorted by key as InfluxDB prefers: gateway, lane (when not 0),
- * node, quantity (lower-case enum name, e.g. "speed"), sensor (when not
- * empty), site, vehicle_class (when set, e.g. "truck"), window ("30s",
- * "5m", "15m", "1h"; vehicle series by gw_traffic_quantity_name()). Fields:
+ * node, quantity (the store name of quantity.h, e.g. "speed",
+ * "vehicle_speed"), sensor (when not empty), site, vehicle_class (when set,
+ * e.g. "truck"), window ("30s", "5m", "15m", "1h"). Fields:
  * count (integer), sum, min, max, mean, sumsq; then the traffic fields of
  * traffic.h's figures: v15, v50, v85, v95 for vehicle speeds, flow_vph for
  * volumes, class counts and vehicle speeds, speed_interval_mean for SPEED

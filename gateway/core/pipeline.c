@@ -17,27 +17,6 @@
 #include "pipeline_int.h"
 #include "traffic.h"
 
-int gw_quantity_has_quantiles(int q)
-{
-    /* Not SPEED: a percentile of interval means is no speed percentile (traffic.h). */
-    switch (q) {
-    case CITYGATE__V1__QUANTITY__HEADWAY:
-    case CITYGATE__V1__QUANTITY__OCCUPANCY:
-    case CITYGATE__V1__QUANTITY__PM2_5:
-    case CITYGATE__V1__QUANTITY__PM10:
-    case CITYGATE__V1__QUANTITY__NO2:
-    case CITYGATE__V1__QUANTITY__O3:
-    case CITYGATE__V1__QUANTITY__NOISE:
-    case CITYGATE__V1__QUANTITY__STRAIN:
-    case CITYGATE__V1__QUANTITY__VIBRATION:
-    case CITYGATE__V1__QUANTITY__TUNNEL_CO:
-    case CITYGATE__V1__QUANTITY__TUNNEL_VISIBILITY:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* The decoder's key lookup; keeps the device for the rest of the admission. */
 static int pipeline_key(void *ctx, const char *device_id, struct wire_key *key)
 {

@@ -180,7 +180,4 @@ void gw_pipeline_each_device(const struct gw_pipeline *p,
 size_t gw_pipeline_dedup_heap_bytes(const struct gw_pipeline *p);
 void gw_pipeline_rules_stats(const struct gw_pipeline *p, struct gw_rules_stats *out);
 
-/* 1 when aggregates of quantity keep quantiles (noise, PM, ...; not interval SPEED means). */
-int gw_quantity_has_quantiles(int quantity);
-
 #endif

@@ -50,6 +50,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "quantity.h"
 #include "validate.h"
 
 enum {
@@ -275,8 +276,15 @@ static int rl_compile(const struct gw_rule_def *d, size_t i, struct rl_rule *r,
 /* The name a quantity glob is matched against; "" for a quantity without one. */
 static const char *rl_quantity_name(int quantity)
 {
-    const struct gw_quantity_info *qi = gw_quantity_info(quantity);
+    const struct gw_quantity *qi = gw_quantity_info(quantity);
     return qi ? qi->name : "";
+}
+
+/* The store's name of a quantity ("speed"); "" for a quantity without one. */
+static const char *rl_quantity_store(int quantity)
+{
+    const struct gw_quantity *qi = gw_quantity_info(quantity);
+    return qi ? qi->store : "";
 }
 
 static int rl_glob(const char *glob, const char *s)
@@ -606,6 +614,7 @@ static void rl_emit(const struct rl_ctx *c, const struct rl_rule *r, enum gw_ale
         .site = rl_node_site(c->node),
         .node = c->node->id,
         .quantity = rl_quantity_name(c->series->quantity),
+        .quantity_store = rl_quantity_store(c->series->quantity),
         .lane = c->series->lane,
         .old_level = old,
         .new_level = want,

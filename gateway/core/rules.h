@@ -114,7 +114,8 @@ struct gw_alert_event {
     const char *rule;
     const char *site;
     const char *node;
-    const char *quantity; /* name as in frame.proto */
+    const char *quantity;       /* name as in frame.proto ("SPEED") */
+    const char *quantity_store; /* the store's name ("speed"), for the alert topic and store */
     uint32_t lane;
     enum gw_alert_level old_level, new_level;
     enum gw_alert_cause cause;

@@ -18,27 +18,12 @@
 
 #include "err.h"
 
-const char *gw_traffic_quantity_name(uint32_t quantity)
+/* Points key at the series of quantity, with the quantile sketch its table row asks for. */
+static void fold_series(struct gw_series_key *key, uint32_t quantity, uint32_t vehicle_class)
 {
-    switch (quantity) {
-    case GW_QUANTITY_VEHICLE_SPEED:
-        return "vehicle_speed";
-    case GW_QUANTITY_VEHICLE_LENGTH:
-        return "vehicle_length";
-    case GW_QUANTITY_VEHICLE_COUNT:
-        return "vehicle_count";
-    case GW_QUANTITY_VEHICLE_HEADWAY:
-        return "vehicle_headway";
-    case GW_QUANTITY_VEHICLE_HEADWAY_SHORT:
-        return "vehicle_headway_short";
-    default:
-        return NULL;
-    }
-}
-
-int gw_traffic_quantity_has_quantiles(uint32_t quantity)
-{
-    return quantity == GW_QUANTITY_VEHICLE_SPEED;
+    key->quantity = quantity;
+    key->vehicle_class = vehicle_class;
+    key->quantiles = gw_quantity_series(quantity)->quantiles;
 }
 
 size_t gw_traffic_fold_vehicles(struct gw_windows *w, struct gw_windows_frame *fr,
@@ -48,31 +33,25 @@ size_t gw_traffic_fold_vehicles(struct gw_windows *w, struct gw_windows_frame *f
     for (size_t i = 0; i < f->n_vehicles; i++) {
         const Citygate__V1__Vehicle *v = f->vehicles[i];
         int64_t ts_ms = (int64_t)f->timestamp_ms + v->offset_ms;
-        struct gw_series_key key = {f->site_id,
-                                    f->device_id,
-                                    v->sensor_id ? v->sensor_id : "",
-                                    v->lane,
-                                    GW_QUANTITY_VEHICLE_SPEED,
-                                    0,
-                                    true};
+        struct gw_series_key key = {.site = f->site_id,
+                                    .node = f->device_id,
+                                    .sensor = v->sensor_id ? v->sensor_id : "",
+                                    .lane = v->lane};
+        fold_series(&key, GW_QUANTITY_VEHICLE_SPEED, 0);
         /* The speed decides: a record the windows refuse there is folded nowhere else. */
         if (gw_windows_frame_add(w, fr, &key, ts_ms, v->speed_kmh, now_ms, NULL) != 0)
             continue;
         folded++;
-        key.quantiles = false;
-        key.quantity = GW_QUANTITY_VEHICLE_COUNT;
-        key.vehicle_class = (uint32_t)v->vehicle_class;
+        fold_series(&key, GW_QUANTITY_VEHICLE_COUNT, (uint32_t)v->vehicle_class);
         gw_windows_frame_add(w, fr, &key, ts_ms, 1.0, now_ms, NULL);
         if (v->length_m > 0) { /* 0: the detector does not measure length */
-            key.quantity = GW_QUANTITY_VEHICLE_LENGTH;
-            key.vehicle_class = 0;
+            fold_series(&key, GW_QUANTITY_VEHICLE_LENGTH, 0);
             gw_windows_frame_add(w, fr, &key, ts_ms, v->length_m, now_ms, NULL);
         }
         if (v->headway_ms > 0) { /* 0: unknown, as for a lane's first vehicle */
-            key.quantity = GW_QUANTITY_VEHICLE_HEADWAY;
-            key.vehicle_class = 0;
+            fold_series(&key, GW_QUANTITY_VEHICLE_HEADWAY, 0);
             gw_windows_frame_add(w, fr, &key, ts_ms, v->headway_ms / 1000.0, now_ms, NULL);
-            key.quantity = GW_QUANTITY_VEHICLE_HEADWAY_SHORT;
+            fold_series(&key, GW_QUANTITY_VEHICLE_HEADWAY_SHORT, 0);
             gw_windows_frame_add(w, fr, &key, ts_ms,
                                  v->headway_ms < GW_TRAFFIC_SHORT_HEADWAY_MS ? 1.0 : 0.0, now_ms,
                                  NULL);
@@ -108,6 +87,9 @@ void gw_traffic_reset(struct gw_traffic *t)
 int gw_traffic_add(struct gw_traffic *t, const struct gw_aggregate *a)
 {
     uint32_t q = a->key.quantity;
+    const struct gw_quantity *qi = gw_quantity_series(q);
+    if (!qi || qi->merge == GW_MERGE_NONE)
+        return 0; /* its lanes are read one by one (quantity.h) */
     switch (q) {
     case GW_QUANTITY_VEHICLE_SPEED: {
         if (!a->sketch || gw_qsketch_count(a->sketch) != a->count)

@@ -35,29 +35,18 @@
 
 #include "frame.pb-c.h"
 #include "qsketch.h"
+#include "quantity.h"
 #include "window.h"
 
 /*
- * The series made from vehicle records. They are not wire quantities (the
- * numbers are above every Quantity of frame.proto) and nodes cannot send
- * them; they share the series key, windows and store lines of readings.
+ * The series made from vehicle records (GW_QUANTITY_VEHICLE_SPEED, _LENGTH,
+ * _COUNT, _HEADWAY, _HEADWAY_SHORT) are rows of the quantity table
+ * (quantity.h). They are not wire quantities and nodes cannot send them;
+ * they share the series key, windows and store lines of readings.
  */
-#define GW_QUANTITY_VEHICLE_SPEED 1000u  /* one value per vehicle: its spot speed, km/h */
-#define GW_QUANTITY_VEHICLE_LENGTH 1001u /* one value per vehicle: its length, m */
-#define GW_QUANTITY_VEHICLE_COUNT 1002u  /* one value (1) per vehicle, by vehicle_class */
-/* One value per vehicle with a known headway: the headway, s. */
-#define GW_QUANTITY_VEHICLE_HEADWAY 1003u
-/* One value per vehicle with a known headway: 1 when under GW_TRAFFIC_SHORT_HEADWAY_MS, else 0. */
-#define GW_QUANTITY_VEHICLE_HEADWAY_SHORT 1004u
 
 /* A headway under this is short (the safety indicator's threshold), ms. */
 #define GW_TRAFFIC_SHORT_HEADWAY_MS 2000u
-
-/* The store's name of a vehicle series ("vehicle_speed", ...), or NULL for any other quantity. */
-const char *gw_traffic_quantity_name(uint32_t quantity);
-
-/* 1 when quantity's windows keep a quantile sketch (vehicle speeds), else 0. */
-int gw_traffic_quantity_has_quantiles(uint32_t quantity);
 
 /*
  * Folds the vehicle records of frame f (borrowed) into the windows of w,

@@ -12,9 +12,9 @@
  * may be printed, so a byte outside its grammar must stop the frame before
  * any of that (and before a diagnostic quotes it).
  *
- * The range table is a static array indexed by the protobuf enum, so a check
- * is an index and two compares; a device's overrides (few, usually none) are
- * scanned before it. Nothing here allocates, and a diagnostic is formatted only
+ * Units and ranges come from the quantity table (quantity.h), whose rows are
+ * indexed by the protobuf enum, so a check is an index and two compares; a device's overrides (few,
+ * usually none) are scanned before it. Nothing here allocates, and a diagnostic is formatted only
  * for a refused frame, so the accepting path costs a few dozen instructions per
  * reading.
  */
@@ -28,42 +28,7 @@
 #include "err.h"
 #include "registry.h"
 
-#define Q(x) CITYGATE__V1__QUANTITY__##x
-#define U(x) CITYGATE__V1__UNIT__##x
-
-/* docs/data-model.md, "Quantities, units and physical ranges". */
-static const struct gw_quantity_info gw_quantities[] = {
-    [Q(TRAFFIC_VOLUME)] = {"TRAFFIC_VOLUME", U(VEHICLES), 0, 10000},
-    [Q(OCCUPANCY)] = {"OCCUPANCY", U(PERCENT), 0, 100},
-    [Q(SPEED)] = {"SPEED", U(KILOMETRES_PER_HOUR), 0, 300},
-    [Q(VEHICLE_CLASS_COUNT)] = {"VEHICLE_CLASS_COUNT", U(VEHICLES), 0, 10000},
-    [Q(HEADWAY)] = {"HEADWAY", U(SECONDS), 0, 3600},
-    [Q(PM2_5)] = {"PM2_5", U(MICROGRAMS_PER_CUBIC_METRE), 0, 1000},
-    [Q(PM10)] = {"PM10", U(MICROGRAMS_PER_CUBIC_METRE), 0, 2000},
-    [Q(NO2)] = {"NO2", U(MICROGRAMS_PER_CUBIC_METRE), 0, 2000},
-    [Q(O3)] = {"O3", U(MICROGRAMS_PER_CUBIC_METRE), 0, 1000},
-    [Q(NOISE)] = {"NOISE", U(DECIBEL_A), 0, 160},
-    [Q(TEMPERATURE)] = {"TEMPERATURE", U(DEGREES_CELSIUS), -60, 90},
-    [Q(HUMIDITY)] = {"HUMIDITY", U(PERCENT), 0, 100},
-    [Q(STRAIN)] = {"STRAIN", U(MICROSTRAIN), -10000, 10000},
-    [Q(VIBRATION)] = {"VIBRATION", U(MILLIMETRES_PER_SECOND), 0, 1000},
-    [Q(TILT)] = {"TILT", U(DEGREES), -90, 90},
-    [Q(PARKING_OCCUPIED)] = {"PARKING_OCCUPIED", U(SPACES), 0, 100000},
-    [Q(PARKING_FREE)] = {"PARKING_FREE", U(SPACES), 0, 100000},
-    [Q(TUNNEL_CO)] = {"TUNNEL_CO", U(PARTS_PER_MILLION), 0, 1000},
-    [Q(TUNNEL_VISIBILITY)] = {"TUNNEL_VISIBILITY", U(PER_KILOMETRE), 0, 100},
-    [Q(FAN_STATE)] = {"FAN_STATE", U(STATE), 0, 3},
-    [Q(POWER)] = {"POWER", U(KILOWATTS), -100000, 100000},
-    [Q(ENERGY)] = {"ENERGY", U(KILOWATT_HOURS), 0, 1e12},
-    [Q(VOLTAGE)] = {"VOLTAGE", U(VOLTS), 0, 50000},
-    [Q(CURRENT)] = {"CURRENT", U(AMPERES), -10000, 10000},
-    [Q(WATER_LEVEL)] = {"WATER_LEVEL", U(METRES), -100, 1000},
-};
-#define GW_N_QUANTITIES (sizeof gw_quantities / sizeof gw_quantities[0])
-
-/* docs/data-model.md, "Vehicle". */
-#define GW_VEHICLE_MAX_SPEED_KMH 300.0f
-#define GW_VEHICLE_MAX_LENGTH_M 40.0f
+/* docs/data-model.md, "Vehicle"; speed and length ranges are those of their series. */
 #define GW_VEHICLE_MIN_OFFSET_MS (-86400000)
 
 static const struct {
@@ -207,26 +172,9 @@ int gw_topic_parse(const char *topic, size_t len, struct gw_topic *out)
     return 0;
 }
 
-const struct gw_quantity_info *gw_quantity_info(int quantity)
-{
-    if (quantity <= 0 || (size_t)quantity >= GW_N_QUANTITIES)
-        return NULL;
-    return &gw_quantities[quantity];
-}
-
-int gw_quantity_from_name(const char *name, size_t len)
-{
-    for (size_t q = 1; q < GW_N_QUANTITIES; q++) {
-        const char *n = gw_quantities[q].name;
-        if (strlen(n) == len && memcmp(n, name, len) == 0)
-            return (int)q;
-    }
-    return GW_ENOTFOUND;
-}
-
 int gw_quantity_range(const struct gw_device *dev, int quantity, double *min, double *max)
 {
-    const struct gw_quantity_info *qi = gw_quantity_info(quantity);
+    const struct gw_quantity *qi = gw_quantity_info(quantity);
     if (!qi)
         return GW_ENOTFOUND;
     for (size_t i = 0; dev && i < dev->n_ranges; i++) {
@@ -308,11 +256,9 @@ static int gw_sensor_listed(const struct gw_device *dev, const char *sensor_id)
 static int gw_validate_reading(const struct gw_device *dev, const Citygate__V1__Reading *r, int i,
                                struct gw_reject_diag *diag)
 {
-    const struct gw_quantity_info *qi = NULL;
+    const struct gw_quantity *qi = gw_quantity_info(r->quantity);
     double min, max;
 
-    if (r->quantity > 0 && (size_t)r->quantity < GW_N_QUANTITIES)
-        qi = &gw_quantities[r->quantity];
     if (!qi)
         return gw_reject(diag, GW_REJECT_UNKNOWN_QUANTITY, i, "readings[%d] quantity %d", i,
                          (int)r->quantity);
@@ -346,16 +292,18 @@ static int gw_validate_reading(const struct gw_device *dev, const Citygate__V1__
 static int gw_validate_vehicle(const struct gw_device *dev, const Citygate__V1__Vehicle *v, int i,
                                struct gw_reject_diag *diag)
 {
+    const struct gw_quantity *speed = gw_quantity_series(GW_QUANTITY_VEHICLE_SPEED);
+    const struct gw_quantity *length = gw_quantity_series(GW_QUANTITY_VEHICLE_LENGTH);
+
     if (!gw_sensor_listed(dev, v->sensor_id))
         return gw_reject(diag, GW_REJECT_UNKNOWN_SENSOR, i, "vehicles[%d] sensor %s", i,
                          v->sensor_id);
     if (!isfinite(v->speed_kmh) || !isfinite(v->length_m))
         return gw_reject(diag, GW_REJECT_NOT_FINITE, i, "vehicles[%d] speed %g length %g", i,
                          (double)v->speed_kmh, (double)v->length_m);
-    if (v->lane < 1 || v->lane > GW_MAX_LANE || v->speed_kmh < 0 ||
-        v->speed_kmh > GW_VEHICLE_MAX_SPEED_KMH || v->length_m < 0 ||
-        v->length_m > GW_VEHICLE_MAX_LENGTH_M || v->offset_ms > 0 ||
-        v->offset_ms < GW_VEHICLE_MIN_OFFSET_MS)
+    if (v->lane < 1 || v->lane > GW_MAX_LANE || v->speed_kmh < speed->min ||
+        v->speed_kmh > speed->max || v->length_m < length->min || v->length_m > length->max ||
+        v->offset_ms > 0 || v->offset_ms < GW_VEHICLE_MIN_OFFSET_MS)
         return gw_reject(diag, GW_REJECT_OUT_OF_RANGE, i,
                          "vehicles[%d] lane %u speed %g length %g offset %d", i, (unsigned)v->lane,
                          (double)v->speed_kmh, (double)v->length_m, (int)v->offset_ms);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "frame.pb-c.h"
+#include "quantity.h"
 #include "wire.h"
 
 /* Site and node ids, rule names: [A-Za-z0-9._-]{1,64} (docs/data-model.md, Topics). */
@@ -98,23 +99,7 @@ int gw_topic_parse(const char *topic, size_t len, struct gw_topic *out);
  */
 int gw_name_reserved(const char *name, size_t len);
 
-/* ---- quantities ---- */
-
-/* One row of the physical range table (docs/data-model.md). */
-struct gw_quantity_info {
-    const char *name; /* as in frame.proto: "SPEED" */
-    int unit;         /* Citygate__V1__Unit, the canonical unit */
-    double min, max;  /* inclusive physical range */
-};
-
-/* The row of quantity (a Citygate__V1__Quantity), or NULL when unknown. */
-const struct gw_quantity_info *gw_quantity_info(int quantity);
-
-/*
- * The quantity named name (len bytes, case-sensitive, as in frame.proto), or
- * GW_ENOTFOUND. name is borrowed.
- */
-int gw_quantity_from_name(const char *name, size_t len);
+/* ---- quantities (the table is quantity.h) ---- */
 
 /*
  * The range a GOOD value of quantity must lie in for device dev (borrowed; NULL

@@ -273,7 +273,7 @@ static void test_headway(void)
     CU_ASSERT(sf.vehicles == N);
     CU_ASSERT_DOUBLE_EQUAL(sf.headway_mean_s, site_sum / site_known, 1e-12);
     CU_ASSERT(sf.headway_short_share == (double)site_under / site_known);
-    CU_ASSERT(strcmp(gw_traffic_quantity_name(GW_QUANTITY_VEHICLE_HEADWAY), "vehicle_headway") ==
+    CU_ASSERT(strcmp(gw_quantity_series(GW_QUANTITY_VEHICLE_HEADWAY)->store, "vehicle_headway") ==
               0);
     gw_traffic_fini(&site);
     for (size_t i = 0; i < k.n; i++)
@@ -320,8 +320,10 @@ static void test_absent_and_occupancy(void)
     gw_traffic_figures(&t, 30 * SEC, &f);
     CU_ASSERT(f.has == 0);
     gw_traffic_fini(&t);
-    CU_ASSERT(strcmp(gw_traffic_quantity_name(GW_QUANTITY_VEHICLE_SPEED), "vehicle_speed") == 0);
-    CU_ASSERT(gw_traffic_quantity_name(CITYGATE__V1__QUANTITY__SPEED) == NULL);
+    CU_ASSERT(strcmp(gw_quantity_series(GW_QUANTITY_VEHICLE_SPEED)->store, "vehicle_speed") == 0);
+    CU_ASSERT(gw_quantity_series(GW_QUANTITY_VEHICLE_SPEED)->name ==
+              NULL); /* nodes cannot send it */
+    CU_ASSERT(gw_quantity_series(CITYGATE__V1__QUANTITY__SPEED)->name != NULL);
 }
 
 int main(void)

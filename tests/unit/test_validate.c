@@ -261,7 +261,7 @@ static void test_physical_ranges_at_their_limits(void)
 {
     size_t n_checked = 0;
     for (int q = 1; q < 64; q++) {
-        const struct gw_quantity_info *qi = gw_quantity_info(q);
+        const struct gw_quantity *qi = gw_quantity_info(q);
         if (!qi)
             continue;
         n_checked++;
