@@ -31,6 +31,15 @@
  * node's own signed frame (bad signature, wrong site, a value out of range,
  * duplicate sequence, timestamp in the future, garbage, oversize), so that
  * gateway tests and benchmarks know which refusal to expect.
+ *
+ * With --start the run is history: the nodes' clock is virtual and their
+ * wall clock begins at the given date. The clock jumps to the next node's
+ * deadline as soon as the broker has taken enough of what was published
+ * (every node keeps at most SIM_HISTORY_NODE_WINDOW frames unconfirmed, the
+ * fleet at most --max-inflight), so weeks of traffic go out as fast as the
+ * broker acknowledges them, each frame stamped with its simulated time.
+ * --truth writes what the broker acknowledged, frame by frame, so that a
+ * test can compute its own figures from the very readings that went out.
  */
 #define _GNU_SOURCE
 
@@ -104,6 +113,14 @@
 #define SIM_FUTURE_MS (24ULL * 3600 * 1000)
 #define SIM_OUT_OF_RANGE_VALUE 1e15 /* beyond the physical range of every quantity */
 #define SIM_CMD_FILTER "city/v1/+/+/cmd"
+/*
+ * History: a node's window of unconfirmed frames, and how many of them it
+ * may have out before the clock waits for it (half, so that it never stalls).
+ */
+#define SIM_HISTORY_WINDOW 64
+#define SIM_HISTORY_NODE_WINDOW (SIM_HISTORY_WINDOW / 2)
+#define SIM_MIN_INTERVAL_MS 100ULL
+#define SIM_MAX_INTERVAL_MS 1000000ULL
 
 /* The sensor kinds --mix chooses from: one sim driver each, one sensor per node. */
 struct sim_kind {
@@ -114,11 +131,11 @@ struct sim_kind {
     bool vehicles;      /* lists vehicles, so the frame needs room for them */
 };
 
-/* Readings: per lane volume, occupancy, speed, headway; PM2.5, PM10, NO2, O3, temperature,
- * humidity; LAeq; two gauges, temperature, vibration, tilt; occupied and free; CO, visibility,
- * four fans; power, energy, three voltages and currents. */
+/* Readings: per lane (three on a motorway) volume, occupancy, speed, headway; PM2.5, PM10, NO2, O3,
+ * temperature, humidity; LAeq; two gauges, temperature, vibration, tilt; occupied and free; CO,
+ * visibility, four fans; power, energy, three voltages and currents. */
 static const struct sim_kind sim_kinds[] = {
-    {"traffic", "sim-traffic", "loop-1", 8, true},
+    {"traffic", "sim-traffic", "loop-1", 12, true},
     {"air", "sim-air", "air-1", 6, false},
     {"noise", "sim-noise", "noise-1", 1, false},
     {"strain", "sim-strain", "strain-1", 5, false},
@@ -127,7 +144,7 @@ static const struct sim_kind sim_kinds[] = {
     {"power", "sim-power", "power-1", 8, false},
 };
 #define SIM_N_KINDS (sizeof(sim_kinds) / sizeof(sim_kinds[0]))
-#define SIM_MAX_PARAMS 5
+#define SIM_MAX_PARAMS 6
 #define SIM_MAX_INCIDENTS 16
 
 /* What a misbehaving node does to each of its data frames (docs/tools.md). */
@@ -175,6 +192,11 @@ struct sim_opts {
     } incidents[SIM_MAX_INCIDENTS]; /* --incident SITE@TIME */
     size_t n_incidents;
     bool quiet;
+    bool history;              /* --start given: a virtual clock from history_start_ms */
+    uint64_t history_start_ms; /* the wall clock of the first sample of node 0 */
+    const char *truth_path;    /* --truth FILE, or NULL */
+    double capacity_vph;       /* --capacity: traffic sensors' peak flow per lane; 0 = default */
+    char lanes[4];             /* --lanes: traffic sensors' lanes; "" = the road's */
 };
 
 enum sim_link { SIM_LINK_DOWN, SIM_LINK_WAITING, SIM_LINK_UP };
@@ -200,6 +222,7 @@ struct sim_node {
     uint8_t fault; /* enum sim_fault */
     uint8_t link;  /* enum sim_link */
     uint8_t up_queued;
+    uint16_t frames_out; /* data frames handed to MQTT and not completed */
     char id[SIM_MAX_ID];
     uint8_t key[SIM_DEVICE_KEY_BYTES];
     uint8_t ring_meta[NODE_RING_META_BYTES]; /* the ring's superblocks */
@@ -218,6 +241,8 @@ struct sim_slot {
     uint32_t node;
     uint32_t epoch; /* the node's epoch when published */
     uint32_t ref;   /* the node's reference, for node_net_published() */
+    uint8_t *copy;  /* --truth: the frame, written out when acknowledged; owned by the slot */
+    size_t copy_len;
     uint8_t conn;
     uint8_t msg; /* enum sim_msg */
     uint8_t used;
@@ -285,8 +310,10 @@ struct sim {
     /* One sensor table per kind; the parameters are rewritten before each node_new(). */
     struct node_sensor_config sensors[SIM_N_KINDS];
     struct drv_param params[SIM_N_KINDS][SIM_MAX_PARAMS];
-    char seed_text[24], utc_text[16], incident_text[24];
+    char seed_text[24], utc_text[16], incident_text[24], capacity_text[24];
     uint64_t start_wall_ms; /* the wall clock when the nodes were made: --incident's origin */
+    uint64_t virt_ms;       /* history: the nodes' clock */
+    FILE *truth;            /* --truth */
 
     struct sim_conn conns[SIM_MAX_CONNECTIONS];
     struct sim_slot *slots;
@@ -345,6 +372,8 @@ static uint64_t mono_ms(void)
  */
 static uint64_t sim_clock(const struct sim *s)
 {
+    if (s->opts.history)
+        return s->virt_ms;
     return mono_ms() + s->interval_ms - s->origin_ms;
 }
 
@@ -409,9 +438,13 @@ static uint64_t hal_now(void *ctx)
     return ((struct sim_node *)ctx)->sim->now_ms;
 }
 
+/* The wall clock: the process's, or in history the start plus the nodes' clock since it. */
 static uint64_t hal_wall(void *ctx)
 {
-    (void)ctx;
+    const struct sim *s = ((struct sim_node *)ctx)->sim;
+
+    if (s->opts.history)
+        return s->opts.history_start_ms + s->now_ms - s->interval_ms;
     return clock_ms(CLOCK_REALTIME);
 }
 
@@ -565,6 +598,10 @@ static struct sim_slot *slot_alloc(struct sim *s)
 
 static void slot_free(struct sim *s, struct sim_slot *sl)
 {
+    if (sl->msg == SIM_MSG_FRAME)
+        s->nodes[sl->node].frames_out--;
+    free(sl->copy);
+    sl->copy = NULL;
     sl->used = 0;
     s->free_slots[s->n_free++] = sl->index;
 }
@@ -855,6 +892,12 @@ static void on_conn_down(struct sim *s, unsigned k, const char *why)
         c->state = SIM_CONN_FAILED;
         return;
     }
+    if (s->opts.history) {
+        /* The virtual clock would run on without a broker: history stops instead. */
+        sim_logf(s, "connection %u to %s lost (%s); history stops", k, s->opts.broker, why);
+        sim_stop = 2;
+        return;
+    }
     sim_logf(s, "connection %u to %s %s (%s), retrying", k, s->opts.broker,
              was_up ? "lost" : "not restored", why);
     conn_schedule(s, k);
@@ -914,6 +957,18 @@ static int sim_send(struct sim *s, struct sim_node *sn, const char *topic, const
     sl->ref = ref;
     sl->conn = sn->conn;
     sl->msg = (uint8_t)msg;
+    sn->frames_out += msg == SIM_MSG_FRAME;
+    /* The truth holds the frames the gateway is to accept: those of nodes without a bad copy. */
+    if (s->truth && msg == SIM_MSG_FRAME &&
+        (sn->fault == SIM_FAULT_NONE || sn->fault == SIM_FAULT_DUPLICATE)) {
+        sl->copy = malloc(len);
+        if (!sl->copy) {
+            slot_free(s, sl);
+            return -NODE_ERETRY;
+        }
+        memcpy(sl->copy, payload, len);
+        sl->copy_len = len;
+    }
     ro.onSuccess = on_published;
     ro.onFailure = on_publish_failed;
     ro.context = sl;
@@ -1047,6 +1102,44 @@ static int net_publish(void *ctx, const char *topic, const uint8_t *payload, siz
 
 static const struct node_net_ops sim_net_ops = {net_connect, net_publish, net_disconnect};
 
+/* ---- the ground truth (--truth) ---- */
+
+/*
+ * Writes one acknowledged frame of node sn to the truth file: an F line,
+ * then an R line per reading and a V line per vehicle (docs/tools.md). A
+ * frame that does not decode (a bug: it is the node's own) stops the run.
+ */
+static void truth_write(struct sim *s, struct sim_node *sn, const uint8_t *frame, size_t len)
+{
+    struct wire_decoder d = {WIRE_DEFAULT_MAX_FRAME_BYTES, key_of_node, sn, {0}};
+    Citygate__V1__Frame *f = NULL;
+    FILE *fp = s->truth;
+    int rc;
+
+    wire_arena_init(&d.arena, s->arena, SIM_DECODE_ARENA_BYTES);
+    rc = wire_decode(&d, frame, len, &f, NULL);
+    if (rc != 0) {
+        sim_logf(s, "%s: cannot decode its own frame for --truth: %s", sn->id, wire_strerror(rc));
+        sim_stop = 2;
+        return;
+    }
+    fprintf(fp, "F %s %s %016" PRIx64 " %" PRIu64 " %" PRIu64 " %" PRIu32 "\n", f->site_id,
+            f->device_id, f->boot_id, f->seq, f->timestamp_ms, f->interval_ms);
+    for (size_t i = 0; i < f->n_readings; i++) {
+        const Citygate__V1__Reading *r = f->readings[i];
+
+        fprintf(fp, "R %d %" PRIu32 " %d %d %.17g\n", (int)r->quantity, r->lane,
+                (int)r->vehicle_class, (int)r->quality, r->value);
+    }
+    for (size_t i = 0; i < f->n_vehicles; i++) {
+        const Citygate__V1__Vehicle *v = f->vehicles[i];
+
+        fprintf(fp, "V %" PRIu32 " %" PRId64 " %.9g %.9g %d %" PRIu32 "\n", v->lane,
+                (int64_t)f->timestamp_ms + v->offset_ms, (double)v->speed_kmh, (double)v->length_m,
+                (int)v->vehicle_class, v->headway_ms);
+    }
+}
+
 /* ---- events (main thread) ---- */
 
 static void on_published_event(struct sim *s, const struct sim_event *e)
@@ -1068,6 +1161,9 @@ static void on_published_event(struct sim *s, const struct sim_event *e)
         }
     }
     current = sl->msg != SIM_MSG_EXTRA && sn->epoch == sl->epoch && sn->link == SIM_LINK_UP;
+    /* Only a confirmation the node hears is final: otherwise it sends the frame again. */
+    if (current && e->ok && sl->copy)
+        truth_write(s, sn, sl->copy, sl->copy_len);
     slot_free(s, sl);
     if (!current)
         return;
@@ -1188,6 +1284,32 @@ static void sim_deliver_ups(struct sim *s)
     }
 }
 
+/* In history, whether node i may be ticked now: it has room for another frame. */
+static bool sim_node_ready(const struct sim *s, uint32_t i)
+{
+    return !s->opts.history || s->nodes[i].frames_out < SIM_HISTORY_NODE_WINDOW;
+}
+
+/*
+ * History: moves the nodes' clock to the next node's deadline (at most
+ * end_ms) once every node is up and that node can take its turn; otherwise
+ * the clock waits for the broker's acknowledgements.
+ */
+static void sim_history_advance(struct sim *s, uint64_t end_ms)
+{
+    uint64_t due;
+
+    if (s->upq_count > 0 || s->heap_len == 0 || sim_inflight(s) >= s->opts.max_inflight ||
+        !sim_node_ready(s, s->heap[0]))
+        return;
+    due = s->nodes[s->heap[0]].deadline_ms;
+    if (due > end_ms)
+        due = end_ms;
+    if (due > s->virt_ms)
+        s->virt_ms = due;
+    s->now_ms = s->virt_ms;
+}
+
 /* Ticks the nodes that are due, at most max of them, while --max-inflight allows. */
 static size_t sim_tick_due(struct sim *s, size_t max)
 {
@@ -1196,7 +1318,7 @@ static size_t sim_tick_due(struct sim *s, size_t max)
     while (n < max && s->heap_len > 0 && sim_inflight(s) < s->opts.max_inflight) {
         uint32_t i = s->heap[0];
 
-        if (s->nodes[i].deadline_ms > s->now_ms)
+        if (s->nodes[i].deadline_ms > s->now_ms || !sim_node_ready(s, i))
             break;
         (void)node_tick(s->nodes[i].node, s->now_ms); /* a RAM ring does not fail */
         sched_update(s, i);
@@ -1313,6 +1435,10 @@ static void sim_sensor_tables(struct sim *s)
             p[n++] = (struct drv_param){"lanes", "2"};
             p[n++] = (struct drv_param){"profile", "urban"};
             p[n++] = (struct drv_param){"incident_start_ms", s->incident_text};
+            if (s->opts.capacity_vph > 0.0) {
+                snprintf(s->capacity_text, sizeof(s->capacity_text), "%g", s->opts.capacity_vph);
+                p[n++] = (struct drv_param){"capacity_vph", s->capacity_text};
+            }
         }
         s->sensors[k] = (struct node_sensor_config){sim_kinds[k].sensor, sim_kinds[k].driver,
                                                     drv_find(sim_kinds[k].driver), p, n};
@@ -1337,7 +1463,9 @@ static void sim_params(struct sim *s, size_t i)
             incident_ms = s->start_wall_ms + s->opts.incidents[k].after_ms;
     snprintf(s->incident_text, sizeof(s->incident_text), "%" PRIu64, incident_ms);
     if (s->sensors[s->nodes[i].kind].n_params > 3) {
-        s->params[s->nodes[i].kind][2].value = site % 4 == 0 ? "3" : "2";
+        s->params[s->nodes[i].kind][2].value = s->opts.lanes[0] ? s->opts.lanes
+                                               : site % 4 == 0  ? "3"
+                                                                : "2";
         s->params[s->nodes[i].kind][3].value = site % 4 == 0 ? "motorway" : "urban";
     }
 }
@@ -1372,7 +1500,10 @@ static void sim_node_config(const struct sim *s, size_t i, struct node_config *c
     cfg->key_len = sizeof(sn->key);
     cfg->firmware_version = SIM_FIRMWARE_VERSION;
     cfg->interval_ms = s->interval_ms;
-    cfg->max_inflight = window < 8 ? 8 : window > 1024 ? 1024 : (uint32_t)window;
+    cfg->max_inflight = s->opts.history ? SIM_HISTORY_WINDOW
+                        : window < 8    ? 8
+                        : window > 1024 ? 1024
+                                        : (uint32_t)window;
     cfg->drain_burst = cfg->drain_burst > cfg->max_inflight ? cfg->max_inflight : cfg->drain_burst;
     cfg->max_frame_bytes = frame_bytes < SIM_MIN_FRAME_BYTES ? SIM_MIN_FRAME_BYTES
                            : frame_bytes > WIRE_DEFAULT_MAX_FRAME_BYTES
@@ -1417,7 +1548,7 @@ static int sim_nodes_create(struct sim *s)
     size_t n = s->opts.n_nodes;
     int rc = 0;
 
-    s->start_wall_ms = clock_ms(CLOCK_REALTIME);
+    s->start_wall_ms = s->opts.history ? s->opts.history_start_ms : clock_ms(CLOCK_REALTIME);
     sim_sensor_tables(s);
     s->heap = malloc(n * sizeof(*s->heap));
     s->upq = malloc(n * sizeof(*s->upq));
@@ -1462,7 +1593,7 @@ static int sim_link_init(struct sim *s)
     s->q.ev = calloc(s->q.cap, sizeof(*s->q.ev));
     if (!s->slots || !s->free_slots || !s->q.ev)
         return -ENOMEM;
-    if (s->opts.bad_fraction > 0.0) {
+    if (s->opts.bad_fraction > 0.0 || s->truth) {
         s->scratch = malloc(SIM_OVERSIZE_BYTES);
         s->arena = malloc(SIM_DECODE_ARENA_BYTES);
         if (!s->scratch || !s->arena)
@@ -1493,9 +1624,17 @@ static void sim_report(struct sim *s, struct sim_tally *last)
 {
     uint64_t now = mono_ms(), backlog = 0, missed = 0;
     double dt = (double)(now - last->at_ms) / 1000.0;
+    char at[40] = "";
     size_t up = 0;
 
     if (!s->opts.quiet && dt > 0.0) {
+        if (s->opts.history) {
+            time_t t = (time_t)((s->opts.history_start_ms + s->now_ms - s->interval_ms) / 1000);
+            struct tm tm;
+
+            if (gmtime_r(&t, &tm))
+                strftime(at, sizeof(at), " at %Y-%m-%dT%H:%MZ", &tm);
+        }
         for (size_t i = 0; i < s->opts.n_nodes; i++) {
             struct node_stats st;
 
@@ -1505,9 +1644,9 @@ static void sim_report(struct sim *s, struct sim_tally *last)
             up += st.connected != 0;
         }
         fprintf(stderr,
-                "citysim: %6.1fs published=%.0f/s acked=%.0f/s failed=%" PRIu64 " inflight=%" PRIu64
-                " up=%zu backlog=%" PRIu64 " missed=%" PRIu64 "\n",
-                sim_elapsed_s(s), (double)(s->counts.published - last->c.published) / dt,
+                "citysim: %6.1fs%s published=%.0f/s acked=%.0f/s failed=%" PRIu64
+                " inflight=%" PRIu64 " up=%zu backlog=%" PRIu64 " missed=%" PRIu64 "\n",
+                sim_elapsed_s(s), at, (double)(s->counts.published - last->c.published) / dt,
                 (double)(s->counts.acked - last->c.acked) / dt, s->counts.failed,
                 s->counts.published - s->counts.acked - s->counts.failed, up, backlog, missed);
     }
@@ -1577,6 +1716,11 @@ static void sim_loop(struct sim *s, uint64_t end_ms, struct sim_tally *last)
             return;
         sim_reconnect_due(s);
         sim_deliver_ups(s);
+        if (s->opts.history) {
+            sim_history_advance(s, end_ms);
+            if (s->now_ms >= end_ms) /* the run covers [start, start + duration) */
+                return;
+        }
         ticked = sim_tick_due(s, SIM_TICKS_PER_PASS);
         if (mono_ms() >= next_report) {
             sim_report(s, last);
@@ -1586,6 +1730,12 @@ static void sim_loop(struct sim *s, uint64_t end_ms, struct sim_tally *last)
         }
         if (ticked == SIM_TICKS_PER_PASS)
             continue;
+        if (s->opts.history) {
+            /* Nothing due could go: the clock waits for acknowledgements. */
+            if (ticked == 0 && s->virt_ms < end_ms)
+                sim_pump(s, SIM_MAX_WAIT_MS);
+            continue;
+        }
         s->now_ms = sim_clock(s);
         if (s->heap_len > 0 && sim_inflight(s) < s->opts.max_inflight) {
             uint64_t due = s->nodes[s->heap[0]].deadline_ms;
@@ -1678,6 +1828,8 @@ static int sim_run(struct sim *s)
     s->now_ms = sim_clock(s);
     if (s->opts.duration_s > 0.0)
         end_ms = s->interval_ms + (uint64_t)llround(s->opts.duration_s * 1000.0);
+    else if (s->opts.history) /* until now (checked to be after the start) */
+        end_ms = s->interval_ms + (clock_ms(CLOCK_REALTIME) - s->opts.history_start_ms);
     last.at_ms = mono_ms();
     sim_loop(s, end_ms, &last);
     secs = sim_elapsed_s(s);
@@ -1776,6 +1928,8 @@ static void sim_free(struct sim *s)
     free(s->sites);
     free(s->heap);
     free(s->upq);
+    for (size_t i = 0; s->slots && i < s->n_slots; i++)
+        free(s->slots[i].copy);
     free(s->slots);
     free(s->free_slots);
     free(s->q.ev);
@@ -1889,6 +2043,63 @@ static int parse_names(const char *s, const char *const *table, size_t n, uint8_
     return 0;
 }
 
+/*
+ * Parses a UTC date, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] with an optional Z,
+ * into ms since the epoch. Returns 0 or -EINVAL.
+ */
+static int parse_utc(const char *text, uint64_t *out)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
+    struct tm tm = {0};
+    time_t t;
+
+    if (sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3 || used != 10)
+        return -EINVAL;
+    if (text[used] == 'T') {
+        int more = 0;
+        const char *p = text + used + 1;
+
+        if (sscanf(p, "%2d:%2d%n", &h, &mi, &more) != 2 || more != 5)
+            return -EINVAL;
+        used += 1 + more;
+        if (text[used] == ':') {
+            if (sscanf(text + used + 1, "%2d%n", &sec, &more) != 1 || more != 2)
+                return -EINVAL;
+            used += 3;
+        }
+    }
+    if (text[used] == 'Z')
+        used++;
+    if (text[used] != '\0' || y < 1970)
+        return -EINVAL;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    t = timegm(&tm);
+    /* timegm() normalises 2026-02-30 to March: a date that moved was not a date. */
+    if (t < 0 || tm.tm_mday != d || tm.tm_mon != mo - 1 || tm.tm_hour != h || tm.tm_min != mi ||
+        tm.tm_sec != sec)
+        return -EINVAL;
+    *out = (uint64_t)t * 1000u;
+    return 0;
+}
+
+/* A duration: seconds, or with a unit (90s, 15m, 28d). Returns 0 or -EINVAL. */
+static int parse_seconds(const char *text, double max_s, double *out)
+{
+    uint64_t ms;
+
+    if (parse_double(text, 0.0, max_s, out) == 0)
+        return 0;
+    if (gw_parse_duration_ms(text, &ms) != 0 || (double)ms / 1000.0 > max_s)
+        return -EINVAL;
+    *out = (double)ms / 1000.0;
+    return 0;
+}
+
 /* Parses SITE@TIME ("site-03@90s") into the next incident of o. Returns 0 or -1. */
 static int parse_incident(const char *text, struct sim_opts *o)
 {
@@ -1921,8 +2132,17 @@ static void usage(FILE *fp)
             "  -n, --nodes N           simulated nodes, 1..%lu (default 20)\n"
             "  -s, --sites S           sites; node i belongs to site-<i mod S> (default 4)\n"
             "  -r, --rate HZ           frames per second per node, %g..%g (default 1)\n"
-            "  -d, --duration SECONDS  stop after this long; 0 runs until SIGINT/SIGTERM "
-            "(default 0)\n"
+            "      --interval TIME     the period instead of --rate (100ms..1000s: 1s, 15m)\n"
+            "  -d, --duration TIME     stop after this long (seconds, or 90s, 2h, 28d); 0 runs\n"
+            "                          until SIGINT/SIGTERM, with --start until now (default 0)\n"
+            "      --start DATE        history: the nodes' clock starts at DATE (UTC,\n"
+            "                          YYYY-MM-DD[THH:MM[:SS]]) and runs as fast as the broker\n"
+            "                          acknowledges\n"
+            "      --truth FILE        write every acknowledged frame's readings and vehicles\n"
+            "      --capacity VPH      traffic: vehicles per hour and lane at the peak\n"
+            "                          (default: the road's, 900 urban, 1800 motorway)\n"
+            "      --lanes N           traffic: lanes of every site, 1..3 (default: the road's,\n"
+            "                          2 urban, 3 motorway)\n"
             "      --seed N            seed of boot ids, readings and bad nodes (default: random)\n"
             "      --qos 0|1           MQTT QoS of the frames (default 1)\n"
             "  -k, --fleet-key HEX     fleet key, %d..%d bytes; device key = HMAC-SHA256(fleet\n"
@@ -1950,7 +2170,7 @@ static void usage(FILE *fp)
             "\n"
             "Exit status: 0 every frame published was acknowledged; 64 usage error;\n"
             "69 broker unreachable or frames left unacknowledged; 70 internal error;\n"
-            "74 the registry could not be written.\n",
+            "74 the registry or the truth could not be written.\n",
             SIM_MAX_NODES, SIM_MIN_RATE_HZ, SIM_MAX_RATE_HZ, WIRE_MIN_KEY_BYTES, WIRE_MAX_KEY_BYTES,
             SIM_MAX_CONNECTIONS, SIM_MAX_INFLIGHT_LIMIT, SIM_DEFAULT_MAX_INFLIGHT);
 }
@@ -1966,7 +2186,12 @@ enum {
     OPT_BAD_KINDS,
     OPT_CONNECTIONS,
     OPT_RING_BYTES,
-    OPT_INCIDENT
+    OPT_INCIDENT,
+    OPT_INTERVAL,
+    OPT_START,
+    OPT_TRUTH,
+    OPT_CAPACITY,
+    OPT_LANES
 };
 
 /* Sets what the command line does not: every default. */
@@ -2010,6 +2235,11 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         {"registry", required_argument, NULL, OPT_REGISTRY},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"incident", required_argument, NULL, OPT_INCIDENT},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"start", required_argument, NULL, OPT_START},
+        {"truth", required_argument, NULL, OPT_TRUTH},
+        {"capacity", required_argument, NULL, OPT_CAPACITY},
+        {"lanes", required_argument, NULL, OPT_LANES},
         CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
@@ -2039,8 +2269,36 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
                                                                                        : NULL;
             break;
         case 'd':
-            what =
-                parse_double(optarg, 0.0, SIM_MAX_DURATION_S, &o->duration_s) ? "--duration" : NULL;
+            what = parse_seconds(optarg, SIM_MAX_DURATION_S, &o->duration_s) ? "--duration" : NULL;
+            break;
+        case OPT_INTERVAL: {
+            uint64_t ms = 0;
+
+            what = gw_parse_duration_ms(optarg, &ms) || ms < SIM_MIN_INTERVAL_MS ||
+                           ms > SIM_MAX_INTERVAL_MS
+                       ? "--interval"
+                       : NULL;
+            o->rate_hz = what ? o->rate_hz : 1000.0 / (double)ms;
+            break;
+        }
+        case OPT_START:
+            what = parse_utc(optarg, &o->history_start_ms) ? "--start" : NULL;
+            o->history = true;
+            break;
+        case OPT_TRUTH:
+            o->truth_path = optarg;
+            what = *optarg ? NULL : "--truth";
+            break;
+        case OPT_LANES: {
+            unsigned long lanes = 0;
+
+            what = parse_ulong(optarg, 1, 3, &lanes) ? "--lanes" : NULL;
+            if (!what)
+                snprintf(o->lanes, sizeof(o->lanes), "%lu", lanes);
+            break;
+        }
+        case OPT_CAPACITY:
+            what = parse_double(optarg, 1.0, 3000.0, &o->capacity_vph) ? "--capacity" : NULL;
             break;
         case OPT_SEED:
             what = parse_u64(optarg, &o->seed) ? "--seed" : NULL;
@@ -2126,6 +2384,13 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
             return -1;
         }
     }
+    if (o->history && o->duration_s == 0.0 &&
+        o->history_start_ms >= clock_ms(CLOCK_REALTIME) - (uint64_t)llround(1000.0 / o->rate_hz)) {
+        fprintf(stderr, "citysim: --start without --duration runs until now: give a date at least "
+                        "one period ago\n");
+        *exit_code = EX_USAGE;
+        return -1;
+    }
     if (o->n_conns > o->n_nodes)
         o->n_conns = o->n_nodes;
     if (!seed_given) {
@@ -2149,6 +2414,15 @@ static void sim_print_start(const struct sim *s, double create_s, size_t bytes_p
             ", broker %s, %lu connection%s\n",
             s->opts.n_nodes, s->opts.n_sites, s->opts.rate_hz, s->opts.qos, s->opts.seed,
             s->opts.broker, s->opts.n_conns, s->opts.n_conns == 1 ? "" : "s");
+    if (s->opts.history) {
+        time_t t = (time_t)(s->opts.history_start_ms / 1000);
+        char from[32] = "?";
+        struct tm tm;
+
+        if (gmtime_r(&t, &tm))
+            strftime(from, sizeof(from), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        fprintf(stderr, "citysim: history from %s, as fast as the broker acknowledges\n", from);
+    }
     if (bytes_per_node > 0)
         fprintf(stderr, "citysim: nodes created in %.2f s, %zu bytes of heap per node\n", create_s,
                 bytes_per_node);
@@ -2194,6 +2468,17 @@ int main(int argc, char **argv)
         }
         goto out;
     }
+    if (s.opts.truth_path && !(s.truth = fopen(s.opts.truth_path, "w"))) {
+        fprintf(stderr, "citysim: cannot write %s: %s\n", s.opts.truth_path, strerror(errno));
+        rc = EX_IOERR;
+        goto out;
+    }
+    if (s.truth)
+        fprintf(s.truth,
+                "# citysim ground truth %s: F site node boot seq timestamp_ms interval_ms;"
+                " R quantity lane class quality value; V lane detected_ms speed_kmh "
+                "length_m class headway_ms\n",
+                cli_version());
     rc = sim_nodes_create(&s);
     if (rc != 0)
         goto out;
@@ -2219,6 +2504,10 @@ int main(int argc, char **argv)
     pthread_cond_destroy(&s.q.cond);
     pthread_mutex_destroy(&s.q.lock);
 out:
+    if (s.truth && (fclose(s.truth) != 0) && rc == EX_OK) {
+        fprintf(stderr, "citysim: cannot write %s: %s\n", s.opts.truth_path, strerror(errno));
+        rc = EX_IOERR;
+    }
     sim_free(&s);
     return rc;
 }

@@ -13,6 +13,12 @@
  * refused, each always for the one reason its fault kind stands for, the
  * seven kinds in turn; and the summary's bad= count is the number refused.
  *
+ * History (--start): a day of 15-min frames from 20 nodes, run as fast as
+ * the broker acknowledges. Every frame carries its simulated time (node i's
+ * k-th at start + i * 45 s + k * 15 min, none missing, none twice), and the
+ * --truth file holds exactly the frames the subscriber received, reading by
+ * reading and vehicle by vehicle (a motorway's three lanes included).
+ *
  * Usage: test_citysim PATH-TO-CITYSIM (under tools/services)
  */
 #include <errno.h>
@@ -42,6 +48,9 @@
 #define RUN_TIMEOUT_MS 60000
 #define DELIVERY_TIMEOUT_MS 15000
 #define MAX_SEQ 64
+#define H_NODES 20
+#define H_PERIOD_MS 900000ULL
+#define H_FRAMES 96 /* a day of 15-min frames per node */
 
 /* The refusal each fault kind must earn, in citysim's --bad-kinds order (docs/tools.md). */
 static const int fault_reasons[] = {
@@ -68,6 +77,16 @@ static MQTTClient sub;
 static unsigned char arena[256 * 1024];
 static struct seen nodes[N_NODES];
 static size_t received;
+
+/* History: what arrived of each node's frames, by sequence number. */
+static struct {
+    uint64_t start_ms;
+    bool on;
+    uint64_t ts[H_NODES][H_FRAMES + 1];  /* timestamp of each sequence number, 0 = not seen */
+    uint64_t sum[H_NODES][H_FRAMES + 1]; /* the frame's text as --truth writes it, hashed */
+    size_t frames, dups, odd;
+    size_t lane3; /* node-0001's frames (a motorway) with a lane-3 volume */
+} hist;
 
 static uint64_t clock_ms(clockid_t id)
 {
@@ -133,6 +152,59 @@ static void judge(const char *t, const MQTTClient_message *msg)
     sn->no_reading |= !found;
 }
 
+/* FNV-1a over a line, continuing from h. */
+static uint64_t fnv(uint64_t h, const char *line)
+{
+    for (; *line; line++)
+        h = (h ^ (unsigned char)*line) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Files one frame of the history run by node and sequence number, with the hash of its text. */
+static void history_frame(const MQTTClient_message *msg)
+{
+    struct wire_decoder d = {WIRE_DEFAULT_MAX_FRAME_BYTES, gw_registry_key, registry, {0}};
+    Citygate__V1__Frame *f = NULL;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    char line[256];
+    int i;
+
+    wire_arena_init(&d.arena, arena, sizeof(arena));
+    if (wire_decode(&d, msg->payload, (size_t)msg->payloadlen, &f, NULL) != 0 ||
+        (i = node_index(f->device_id)) < 0 || i >= H_NODES || f->seq < 1 || f->seq > H_FRAMES) {
+        hist.odd++;
+        return;
+    }
+    hist.frames++;
+    if (hist.ts[i][f->seq]) {
+        hist.dups++;
+        return;
+    }
+    hist.ts[i][f->seq] = f->timestamp_ms;
+    /* The same lines as citysim's --truth (docs/tools.md), built from what arrived. */
+    snprintf(line, sizeof(line), "F %s %s %016" PRIx64 " %" PRIu64 " %" PRIu64 " %" PRIu32,
+             f->site_id, f->device_id, f->boot_id, f->seq, f->timestamp_ms, f->interval_ms);
+    h = fnv(h, line);
+    for (size_t k = 0; k < f->n_readings; k++) {
+        const Citygate__V1__Reading *r = f->readings[k];
+
+        hist.lane3 +=
+            i == 0 && r->lane == 3 && r->quantity == CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME;
+        snprintf(line, sizeof(line), "R %d %" PRIu32 " %d %d %.17g", (int)r->quantity, r->lane,
+                 (int)r->vehicle_class, (int)r->quality, r->value);
+        h = fnv(h, line);
+    }
+    for (size_t k = 0; k < f->n_vehicles; k++) {
+        const Citygate__V1__Vehicle *v = f->vehicles[k];
+
+        snprintf(line, sizeof(line), "V %" PRIu32 " %" PRId64 " %.9g %.9g %d %" PRIu32, v->lane,
+                 (int64_t)f->timestamp_ms + v->offset_ms, (double)v->speed_kmh, (double)v->length_m,
+                 (int)v->vehicle_class, v->headway_ms);
+        h = fnv(h, line);
+    }
+    hist.sum[i][f->seq] = h;
+}
+
 /* Receives one message, if one comes within timeout_ms, and judges it. */
 static void receive_one(int timeout_ms)
 {
@@ -141,7 +213,10 @@ static void receive_one(int timeout_ms)
     int topic_len = 0;
 
     if (MQTTClient_receive(sub, &topic, &topic_len, &m, timeout_ms) == MQTTCLIENT_SUCCESS && m) {
-        judge(topic, m);
+        if (hist.on)
+            history_frame(m);
+        else
+            judge(topic, m);
         MQTTClient_freeMessage(&m);
         MQTTClient_free(topic);
     }
@@ -298,6 +373,100 @@ static void test_run(void)
     CU_ASSERT_EQUAL(refused, bad);
 }
 
+/*
+ * Reads the --truth file: each F line with the R and V lines after it is one
+ * frame, whose hash must equal the received frame's. Returns the frames read.
+ */
+static size_t check_truth(const char *path)
+{
+    char line[256];
+    size_t n = 0, matched = 0;
+    uint64_t h = 0;
+    int node = -1;
+    unsigned long long seq = 0;
+    FILE *f = fopen(path, "r");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    for (bool more = true; more;) {
+        more = fgets(line, sizeof(line), f) != NULL;
+        line[strcspn(line, "\n")] = '\0';
+        if (more && line[0] == '#')
+            continue;
+        if (!more || line[0] == 'F') {
+            if (node >= 0)
+                matched += seq >= 1 && seq <= H_FRAMES && hist.sum[node][seq] == h;
+            if (!more)
+                break;
+            char site[32], id[32];
+            CU_ASSERT_FATAL(sscanf(line, "F %31s %31s %*s %llu", site, id, &seq) == 3);
+            node = node_index(id);
+            CU_ASSERT_FATAL(node >= 0 && node < H_NODES);
+            h = 0xcbf29ce484222325ULL;
+            n++;
+        } else {
+            CU_ASSERT_FATAL(node >= 0 && (line[0] == 'R' || line[0] == 'V'));
+        }
+        h = fnv(h, line);
+    }
+    fclose(f);
+    CU_ASSERT_EQUAL(matched, n);
+    return n;
+}
+
+static void test_history(void)
+{
+    char out[700], truth[700], start[32];
+    uint64_t now = clock_ms(CLOCK_REALTIME);
+    time_t t;
+    struct tm tm;
+
+    /* Two days back, on a whole hour: inside the judge's age limit, far from the clock. */
+    hist.start_ms = (now / 3600000 - 48) * 3600000;
+    t = (time_t)(hist.start_ms / 1000);
+    gmtime_r(&t, &tm);
+    strftime(start, sizeof(start), "%Y-%m-%dT%H:%M", &tm);
+    snprintf(out, sizeof(out), "%s/history.out", dir);
+    snprintf(truth, sizeof(truth), "%s/truth.txt", dir);
+    const char *args[] = {"--broker",   cu_env("CITYGATE_MQTT_URL"),
+                          "--nodes",    "20",
+                          "--mix",      MIX,
+                          "--start",    start,
+                          "--duration", "1d",
+                          "--interval", "15m",
+                          "--seed",     "11",
+                          "--truth",    truth,
+                          "--quiet",    NULL};
+    unsigned long long published, acked, failed, bad;
+    uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
+
+    hist.on = true;
+    int status = run_citysim(args, out);
+    double secs = (double)(clock_ms(CLOCK_MONOTONIC) - t0) / 1000.0;
+    CU_ASSERT_FATAL(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    read_summary(out, &published, &acked, &failed, &bad);
+    for (uint64_t until = clock_ms(CLOCK_MONOTONIC) + DELIVERY_TIMEOUT_MS;
+         hist.frames < published && clock_ms(CLOCK_MONOTONIC) < until;)
+        receive_one(100);
+    fprintf(stderr, "\n  history: a day of %llu frames in %.1f s; received %zu", published, secs,
+            hist.frames);
+    CU_ASSERT_EQUAL(published, H_NODES * H_FRAMES);
+    CU_ASSERT_EQUAL(acked, published);
+    CU_ASSERT_EQUAL(hist.frames, published);
+    CU_ASSERT_EQUAL(hist.dups, 0);
+    CU_ASSERT_EQUAL(hist.odd, 0);
+    /* Node i's k-th frame (sequence k) at start + i * period / N + (k - 1) * period. */
+    size_t wrong = 0;
+    for (int i = 0; i < H_NODES; i++)
+        for (int k = 1; k <= H_FRAMES; k++)
+            wrong += hist.ts[i][k] != hist.start_ms + (uint64_t)i * H_PERIOD_MS / H_NODES +
+                                          (uint64_t)(k - 1) * H_PERIOD_MS;
+    CU_ASSERT_EQUAL(wrong, 0);
+    /* A motorway's third lane is in every frame: the frame has room for three lanes' readings. */
+    CU_ASSERT_EQUAL(hist.lane3, H_FRAMES);
+    CU_ASSERT_EQUAL(check_truth(truth), H_NODES * H_FRAMES);
+    hist.on = false;
+}
+
 static void test_teardown(void)
 {
     if (MQTTClient_isConnected(sub))
@@ -311,6 +480,8 @@ int main(int argc, char **argv)
     static const struct cu_test tests[] = {
         {"setup: the registry citysim writes", test_setup},
         {"200 nodes for 5 s, a tenth misbehaving, judged as the gateway judges", test_run},
+        {"history: a day of 15-min frames as fast as the broker takes them, and its truth",
+         test_history},
         {"teardown", test_teardown},
         {NULL, NULL},
     };
