@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -36,7 +35,7 @@
 #include "err.h"
 #include "gateway.h"
 #include "log.h"
-#include "numtext.h"
+#include "messages.h"
 #include "units.h"
 
 #define EX_USAGE 64
@@ -198,23 +197,13 @@ static int emit_aggregate(void *ctx, const struct gw_aggregate *agg)
 static void on_alert(void *ctx, const struct gw_alert_event *ev)
 {
     struct gateway *gw = ctx;
-    char topic[512], json[1024], value[GW_NUMTEXT_MAX];
-    /* The shortest text that reads back to the value; JSON has no NaN or infinity. */
-    int value_len = (int)gw_numtext_double(isfinite(ev->value) ? ev->value : 0.0, value);
-    int n = snprintf(
-        json, sizeof json,
-        "{\"rule\":\"%s\",\"site\":\"%s\",\"node\":\"%s\",\"quantity\":\"%s\","
-        "\"lane\":%" PRIu32 ",\"state\":\"%s\",\"previous\":\"%s\","
-        "\"cause\":\"%s\",\"value\":%.*s,\"timestamp_ms\":%" PRIu64 ",\"changed_ms\":%" PRIu64 "}",
-        ev->rule, ev->site, ev->node, ev->quantity, ev->lane, gw_alert_level_name(ev->new_level),
-        gw_alert_level_name(ev->old_level), gw_alert_cause_name(ev->cause), value_len, value,
-        ev->timestamp_ms, ev->now_ms);
-    /* One retained message per (rule, series): a rule may watch several lanes of a node. */
-    snprintf(topic, sizeof topic, "city/v1/alerts/%s/%s/%s/%s-%" PRIu32, ev->site, ev->node,
-             ev->rule, ev->quantity_store, ev->lane);
-    for (char *c = topic; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c - 'A' + 'a');
+    char topic[512], json[1024];
+    int n = gw_msg_alert_json(ev, json, sizeof json);
+    if (n < 0 || gw_msg_alert_topic(ev, topic, sizeof topic) < 0) {
+        gw_log(GW_LOG_ERROR, "alert_not_encoded", ev->rule, "cannot encode an alert of %s/%s",
+               ev->site, ev->node);
+        return;
+    }
     if (gw_outbox_push(&gw->outbox, topic, json, (size_t)n) != 0)
         gw_log(GW_LOG_WARN, "alert_not_queued", NULL, "alert outbox full: %s is not published",
                topic);
@@ -223,26 +212,8 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
     gw_log(GW_LOG_INFO, "alert", ev->rule, "%s %s/%s %s lane %" PRIu32 ": %s -> %s (%s)", ev->rule,
            ev->site, ev->node, ev->quantity, ev->lane, gw_alert_level_name(ev->old_level),
            gw_alert_level_name(ev->new_level), gw_alert_cause_name(ev->cause));
-    if (!gw->cfg.alerts_to_store)
-        return;
-    struct gw_lp_line line;
-    char lane[16];
     size_t i = gw->cfg.n_widths;
-    snprintf(lane, sizeof lane, "%" PRIu32, ev->lane);
-    gw_lp_begin(&line, &gw->lp[i], "alerts");
-    gw_lp_tag(&line, "lane", lane);
-    gw_lp_tag(&line, "node", ev->node);
-    /* The quantity is part of the series: one frame can change a rule's state on several. */
-    gw_lp_tag(&line, "quantity", ev->quantity_store);
-    gw_lp_tag(&line, "rule", ev->rule);
-    gw_lp_tag(&line, "site", ev->site);
-    gw_lp_field_string(&line, "state", gw_alert_level_name(ev->new_level));
-    gw_lp_field_string(&line, "previous", gw_alert_level_name(ev->old_level));
-    gw_lp_field_string(&line, "cause", gw_alert_cause_name(ev->cause));
-    gw_lp_field_int(&line, "level", ev->new_level);
-    if (ev->value == ev->value)
-        gw_lp_field_float(&line, "value", ev->value);
-    if (gw_lp_end(&line, (int64_t)ev->now_ms) == 0)
+    if (gw->cfg.alerts_to_store && gw_msg_alert_line(&gw->lp[i], ev) == 0)
         gw->lp_lines[i]++;
 }
 
@@ -289,37 +260,25 @@ static void quarantine(struct gateway *gw, const char *topic, const uint8_t *pay
 {
     struct gw_topic t;
     char qtopic[256];
-    char sha_hex[2 * EVP_MAX_MD_SIZE + 1] = "";
     unsigned char sha[EVP_MAX_MD_SIZE];
     unsigned sha_len = 0;
     size_t shown = len < QUARANTINE_MAX_BYTES ? len : QUARANTINE_MAX_BYTES;
-    size_t head_cap = 1024;
     char *msg;
 
     gw_log(GW_LOG_WARN, "frame_refused", gw_reject_name(diag->reason), "on %.200s: %s%s%s", topic,
            gw_reject_text(diag->reason), diag->detail[0] ? ": " : "", diag->detail);
     if (!gw->cfg.quarantine || !gw->mqtt)
         return;
-    if (gw_topic_parse(topic, strlen(topic), &t) != 0)
-        snprintf(qtopic, sizeof qtopic, "city/v1/quarantine/_/_");
-    else
-        snprintf(qtopic, sizeof qtopic, "city/v1/quarantine/%s/%s", t.site, t.node);
+    int parsed = gw_topic_parse(topic, strlen(topic), &t) == 0;
+    if (gw_msg_quarantine_topic(parsed ? &t : NULL, qtopic, sizeof qtopic) < 0)
+        return;
     if (EVP_Digest(payload, len, sha, &sha_len, EVP_sha256(), NULL) != 1)
         sha_len = 0;
-    for (unsigned i = 0; i < sha_len; i++)
-        snprintf(sha_hex + 2 * i, 3, "%02x", sha[i]);
-    msg = malloc(head_cap + 2 * shown + 3);
-    if (!msg)
+    if (!(msg = malloc(GW_MSG_QUARANTINE_CAP(shown))))
         return;
-    int n = snprintf(msg, head_cap,
-                     "{\"reason\":\"%s\",\"text\":\"%s\",\"received_ms\":%" PRIu64
-                     ",\"payload_bytes\":%zu,\"payload_sha256\":\"%s\",\"payload_hex\":\"",
-                     gw_reject_name(diag->reason), gw_reject_text(diag->reason), wall_ms(), len,
-                     sha_hex);
-    for (size_t i = 0; i < shown; i++)
-        n += snprintf(msg + n, 3, "%02x", payload[i]);
-    n += snprintf(msg + n, 3, "\"}");
-    if (gw_mqtt_publish(gw->mqtt, qtopic, msg, (size_t)n, 0, 0) == 0)
+    int n = gw_msg_quarantine_json(diag->reason, wall_ms(), payload, len, sha, sha_len,
+                                   QUARANTINE_MAX_BYTES, msg, GW_MSG_QUARANTINE_CAP(shown));
+    if (n >= 0 && gw_mqtt_publish(gw->mqtt, qtopic, msg, (size_t)n, 0, 0) == 0)
         gw->quarantined++;
     free(msg);
 }
