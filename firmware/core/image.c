@@ -34,6 +34,7 @@ const char *node_image_strerror(int err)
         [NODE_IMAGE_EUNKNOWN] = "the image is signed with a key this node does not trust",
         [NODE_IMAGE_ESIG] = "the signature does not match the key",
         [NODE_IMAGE_ECRYPTO] = "the crypto library failed",
+        [NODE_IMAGE_ECLASS] = "the image is built for another hardware class",
     };
     if (err < 0)
         err = -err;
@@ -193,7 +194,7 @@ int node_image_key_hash(const struct node_crypto *crypto, const uint8_t pub[NODE
     return crypto->ops->sha256_end(crypto->ctx, &h, out) == 0 ? 0 : -NODE_IMAGE_ECRYPTO;
 }
 
-/* Reads the protected area's SEC_CNT into info (the only protected TLV we interpret). */
+/* Reads the protected area's SEC_CNT and UUID_CID into info (the protected TLVs we interpret). */
 static int read_protected(const struct node_storage *slot, uint64_t off, uint16_t size,
                           struct node_image_info *info)
 {
@@ -206,6 +207,14 @@ static int read_protected(const struct node_storage *slot, uint64_t off, uint16_
     uint64_t pos = a.off + 4, val;
     uint16_t type, len;
     while ((rc = next_tlv(slot, &a, &pos, &type, &len, &val)) > 0) {
+        if (type == NODE_IMAGE_TLV_UUID_CID) {
+            if (len != NODE_IMAGE_CID_BYTES || info->has_cid)
+                return -NODE_IMAGE_ETLV;
+            if ((rc = slot_read(slot, val, info->cid, NODE_IMAGE_CID_BYTES)) < 0)
+                return rc;
+            info->has_cid = 1;
+            continue;
+        }
         if (type != NODE_IMAGE_TLV_SEC_CNT)
             continue; /* covered by the hash; meaningless to us */
         uint8_t v[4];
@@ -322,13 +331,72 @@ static uint8_t *put_tlv(uint8_t *p, uint16_t type, const void *val, uint16_t len
     return p + 4 + len;
 }
 
-void node_image_encode_protected(uint32_t security_counter, uint8_t out[NODE_IMAGE_PROT_BYTES])
+size_t node_image_encode_protected(uint32_t security_counter, const uint8_t *cid, uint8_t *out)
 {
     uint8_t v[4];
+    size_t n = cid ? NODE_IMAGE_PROT_CID_BYTES : NODE_IMAGE_PROT_BYTES;
     put32(v, security_counter);
     put16(out, NODE_IMAGE_TLV_PROT_INFO_MAGIC);
-    put16(out + 2, NODE_IMAGE_PROT_BYTES);
-    put_tlv(out + 4, NODE_IMAGE_TLV_SEC_CNT, v, sizeof v);
+    put16(out + 2, (uint16_t)n);
+    uint8_t *p = put_tlv(out + 4, NODE_IMAGE_TLV_SEC_CNT, v, sizeof v);
+    if (cid)
+        put_tlv(p, NODE_IMAGE_TLV_UUID_CID, cid, NODE_IMAGE_CID_BYTES);
+    return n;
+}
+
+int node_image_check_class(const struct node_image_info *info, const uint8_t *cid)
+{
+    if (!cid)
+        return 0;
+    if (!info->has_cid || memcmp(info->cid, cid, NODE_IMAGE_CID_BYTES) != 0)
+        return -NODE_IMAGE_ECLASS;
+    return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES])
+{
+    uint8_t b[NODE_IMAGE_CID_BYTES];
+    size_t k = 0;
+    for (size_t i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-')
+                return -1;
+            continue;
+        }
+        int hi = hex_digit(text[i]), lo = hi < 0 ? -1 : hex_digit(text[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        b[k++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    if (text[36] != '\0')
+        return -1;
+    memcpy(out, b, sizeof b);
+    return 0;
+}
+
+void node_image_uuid_format(const uint8_t uuid[NODE_IMAGE_CID_BYTES], char buf[37])
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t k = 0;
+    for (size_t i = 0; i < NODE_IMAGE_CID_BYTES; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            buf[k++] = '-';
+        buf[k++] = digits[uuid[i] >> 4];
+        buf[k++] = digits[uuid[i] & 15];
+    }
+    buf[k] = '\0';
 }
 
 void node_image_encode_tlvs(const uint8_t hash[NODE_SHA256_BYTES],

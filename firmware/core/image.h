@@ -41,10 +41,16 @@ enum node_image_tlv {
     NODE_IMAGE_TLV_ED25519 = 0x24,
     NODE_IMAGE_TLV_SIG_PURE = 0x25,
     NODE_IMAGE_TLV_SEC_CNT = 0x50,
+    NODE_IMAGE_TLV_UUID_VID = 0x80, /* vendor UUID (bootutil MCUBOOT_UUID_VID) */
+    NODE_IMAGE_TLV_UUID_CID = 0x81, /* image class UUID (bootutil MCUBOOT_UUID_CID) */
 };
 
-/* Bytes of the protected area we write: info + SEC_CNT. */
+/* A UUID_CID value: the 16 bytes of the UUID, in the order it is written. */
+#define NODE_IMAGE_CID_BYTES 16
+
+/* Bytes of the protected area we write: info + SEC_CNT, and UUID_CID when the image has a class. */
 #define NODE_IMAGE_PROT_BYTES (4 + 4 + 4)
+#define NODE_IMAGE_PROT_CID_BYTES (NODE_IMAGE_PROT_BYTES + 4 + NODE_IMAGE_CID_BYTES)
 /* Bytes of the TLV area we write: info + SHA256 + KEYHASH + ED25519. */
 #define NODE_IMAGE_TLV_BYTES (4 + (4 + 32) + (4 + 32) + (4 + 64))
 
@@ -60,6 +66,7 @@ enum node_image_err {
     NODE_IMAGE_EUNKNOWN, /* signed with a key that is not trusted here */
     NODE_IMAGE_ESIG,     /* the signature does not match the key */
     NODE_IMAGE_ECRYPTO,  /* the crypto port failed */
+    NODE_IMAGE_ECLASS,   /* built for another hardware class (UUID_CID) */
     NODE_IMAGE_N_ERRS
 };
 
@@ -90,6 +97,8 @@ struct node_image_info {
     uint8_t hash[NODE_SHA256_BYTES];     /* the checked SHA-256 */
     uint8_t key_hash[NODE_SHA256_BYTES]; /* the KEYHASH TLV */
     int key_index;                       /* index of the key that signed it; -1: not checked */
+    uint8_t cid[NODE_IMAGE_CID_BYTES];   /* the protected UUID_CID TLV ... */
+    int has_cid;                         /* ... when the image carries one */
     uint64_t total_bytes;                /* header + payload + both TLV areas */
 };
 
@@ -117,8 +126,26 @@ int node_image_verify(const struct node_storage *slot, const struct node_crypto 
 void node_image_encode_header(const struct node_image_header *hdr,
                               uint8_t out[NODE_IMAGE_HEADER_BYTES]);
 
-/* Writes the protected TLV area: info (0x6908) and SEC_CNT. */
-void node_image_encode_protected(uint32_t security_counter, uint8_t out[NODE_IMAGE_PROT_BYTES]);
+/*
+ * Writes the protected TLV area: info (0x6908), SEC_CNT and, when cid is not
+ * NULL, UUID_CID (as imgtool --cid places it). out holds
+ * NODE_IMAGE_PROT_CID_BYTES; returns the bytes written (NODE_IMAGE_PROT_BYTES
+ * or NODE_IMAGE_PROT_CID_BYTES).
+ */
+size_t node_image_encode_protected(uint32_t security_counter, const uint8_t *cid, uint8_t *out);
+
+/*
+ * The hardware-class check of bootutil's MCUBOOT_UUID_CID: a node with a
+ * class (cid not NULL) takes only images that carry the same UUID_CID; a
+ * node without one takes any. Returns 0 or -NODE_IMAGE_ECLASS.
+ */
+int node_image_check_class(const struct node_image_info *info, const uint8_t *cid);
+
+/* Parses a UUID "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into its 16 bytes. Returns 0 or -1. */
+int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES]);
+
+/* Writes the UUID in its 36-character form (buf holds 37 bytes). */
+void node_image_uuid_format(const uint8_t uuid[NODE_IMAGE_CID_BYTES], char buf[37]);
 
 /* Writes the TLV area: info (0x6907), SHA256, KEYHASH, ED25519. */
 void node_image_encode_tlvs(const uint8_t hash[NODE_SHA256_BYTES],

@@ -434,6 +434,8 @@ void node_net_published(struct node *n, uint32_t ref, int ok)
         e->done = 1;
         if (e->kind == KIND_RING)
             n->st.frames_drained++;
+        else if (e->kind == KIND_LIVE)
+            n->st.frames_confirmed++;
         win_settle(n);
         return;
     }

@@ -68,6 +68,7 @@ struct node_stats {
     uint64_t frames_live;        /* handed to the network as live frames */
     uint64_t frames_stored;      /* appended to the ring */
     uint64_t frames_drained;     /* backlog frames confirmed by the broker */
+    uint64_t frames_confirmed;   /* live frames confirmed by the broker */
     uint64_t frames_refused;     /* refused for good by the network or the encoder */
     uint64_t samples_missed;     /* sampling deadlines skipped because the node was late */
     uint64_t backlog_frames;     /* records in the ring */

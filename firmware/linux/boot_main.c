@@ -7,6 +7,12 @@
  *   citynode-boot --dir DIR confirm | status [--json]
  *   citynode-boot --dir DIR --key PUB... [--udp HOST:PORT] [--pty LINK] serve
  *
+ * --cid UUID gives the node its hardware class (MCUboot's UUID_CID): an
+ * image that does not carry the same class is refused by install, init and
+ * the management port before it reaches a slot. --slot-size caps the image
+ * a slot takes (256MiB unless given); a larger one is refused before
+ * anything is written.
+ *
  * --udp and --pty serve the management port (MCUmgr SMP, smp_server.h)
  * during `run` too, beside the payload: an upload, test, confirm or reset
  * reaches the node whatever its application does; a confirm lifts the
@@ -50,9 +56,9 @@
 #include "image_file.h"
 #include "smp_port.h"
 #include "smp_server.h"
+#include "units.h"
 
 #define MAX_KEYS 8
-#define BOOT_SLOT_MAX_BYTES (256ull << 20)
 
 struct opts {
     const char *dir;
@@ -62,6 +68,9 @@ struct opts {
     int json;
     const char *udp;      /* --udp HOST:PORT: the management port on UDP */
     const char *pty_link; /* --pty LINK: the management port on a pty, linked at LINK */
+    uint64_t slot_bytes;  /* --slot-size */
+    uint8_t cid[NODE_IMAGE_CID_BYTES];
+    int has_cid; /* --cid UUID: the node's hardware class */
 };
 
 /* The management port, when --udp or --pty asks for it. Returns 0, 1 when not asked, -1 on error.
@@ -73,6 +82,8 @@ static int port_open(const struct opts *o, struct smp_server *srv, struct smp_po
     snprintf(info, sizeof info, "citynode-boot %s", cli_version());
     smp_server_init(srv, o->dir, (const uint8_t(*)[32])o->keys, o->n_keys);
     srv->info = info;
+    srv->slot_bytes = o->slot_bytes;
+    srv->cid = o->has_cid ? o->cid : NULL;
     if (!o->udp && !o->pty_link)
         return 1;
     if (smp_port_open(port, srv, o->udp, o->pty_link, err, sizeof err) != 0) {
@@ -145,12 +156,18 @@ static int cmd_put(const struct opts *o, const char *image, int primary)
     int lock = begin(o, &st);
     if (lock < 0)
         return EX_IOERR;
-    if (node_image_file_load(image, BOOT_SLOT_MAX_BYTES, &f, err, sizeof err) != 0) {
-        cli_error("%s", err);
+    if (node_image_file_load(image, o->slot_bytes, &f, err, sizeof err) != 0) {
+        if (errno == EFBIG)
+            cli_error("refused %s: larger than the slot (%llu bytes)", image,
+                      (unsigned long long)o->slot_bytes);
+        else
+            cli_error("%s", err);
         rc = errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
         goto out;
     }
     int v = verify(o, &f.storage, &info);
+    if (v == 0)
+        v = node_image_check_class(&info, o->has_cid ? o->cid : NULL);
     if (v < 0) {
         cli_error("refused %s: %s", image, node_image_strerror(v));
         rc = EX_DATAERR;
@@ -239,30 +256,16 @@ static int cmd_test(const struct opts *o, int permanent)
 /* `confirm`: the running image stays; tells a waiting boot stage through CITYNODE_BOOT_FD. */
 static int cmd_confirm(const struct opts *o)
 {
-    struct node_boot_state st;
-    struct node_image_header h = {0};
-    char path[BOOT_STORE_PATH_MAX], err[512];
-    struct node_image_file f = {0};
-    int lock = begin(o, &st);
-    if (lock < 0)
+    char err[512];
+    int changed = boot_store_confirm(o->dir, err, sizeof err);
+    if (changed < 0) {
+        cli_error("%s", err);
         return EX_IOERR;
-    if (boot_store_slot_path(o->dir, st.primary, path, sizeof path) == 0 &&
-        node_image_file_load(path, BOOT_SLOT_MAX_BYTES, &f, err, sizeof err) == 0)
-        node_image_read_header(&f.storage, &h);
-    node_image_file_fini(&f);
-    int changed = node_boot_set_confirmed(&st, &h.ver);
-    int rc = changed && save(o, &st) != 0 ? EX_IOERR : 0;
-    boot_store_unlock(lock);
-    const char *fd_text = getenv("CITYNODE_BOOT_FD");
-    if (rc == 0 && fd_text) {
-        char *end;
-        long fd = strtol(fd_text, &end, 10);
-        if (*end == '\0' && fd > 2 && fd < 1024 && write((int)fd, "c", 1) != 1)
-            cli_error("could not tell the boot stage (fd %ld): %s", fd, strerror(errno));
     }
-    if (rc == 0)
-        printf("confirmed%s\n", changed ? "" : " already");
-    return rc;
+    if (boot_store_tell_confirmed() < 0)
+        cli_error("could not tell the boot stage: %s", strerror(errno));
+    printf("confirmed%s\n", changed ? "" : " already");
+    return 0;
 }
 
 static int cmd_status(const struct opts *o)
@@ -564,6 +567,8 @@ static void usage(FILE *to)
           "      --json           status as JSON\n"
           "  -u, --udp HOST:PORT  serve the management port (SMP) on UDP\n"
           "  -p, --pty LINK       serve it on a pty, symlinked at LINK\n"
+          "      --cid UUID       the node's hardware class: only images built for it\n"
+          "      --slot-size SIZE the largest image a slot takes (default 256MiB)\n"
           "  -h, --help           show this help and exit\n"
           "      --version        show the version and exit\n",
           to);
@@ -578,10 +583,12 @@ int main(int argc, char **argv)
         {"udp", required_argument, NULL, 'u'},
         {"pty", required_argument, NULL, 'p'},
         {"json", no_argument, NULL, CLI_OPT_JSON},
+        {"cid", required_argument, NULL, 'C'},
+        {"slot-size", required_argument, NULL, 'S'},
         CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
-    struct opts o = {.trial_ms = 60000};
+    struct opts o = {.trial_ms = 60000, .slot_bytes = BOOT_SLOT_MAX_BYTES};
     int c, permanent = 0;
     char err[512];
     cli_init(argv[0]);
@@ -611,6 +618,16 @@ int main(int argc, char **argv)
             break;
         case CLI_OPT_JSON:
             o.json = 1;
+            break;
+        case 'C':
+            if (node_image_uuid_parse(optarg, o.cid) != 0)
+                return cli_usage_error("--cid %s: expected a UUID", optarg);
+            o.has_cid = 1;
+            break;
+        case 'S':
+            if (gw_parse_bytes(optarg, &o.slot_bytes) != 0 ||
+                o.slot_bytes < NODE_IMAGE_HEADER_BYTES || o.slot_bytes > BOOT_SLOT_MAX_BYTES)
+                return cli_usage_error("--slot-size %s: a size from 32 bytes to 256MiB", optarg);
             break;
         case 'h':
             usage(stdout);

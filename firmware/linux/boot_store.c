@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -199,4 +200,42 @@ void boot_slots_free(struct boot_slots *s)
 {
     node_image_file_fini(&s->file[0]);
     node_image_file_fini(&s->file[1]);
+}
+
+int boot_store_confirm(const char *dir, char *err, size_t cap)
+{
+    struct node_boot_state st;
+    struct node_image_header h = {0};
+    struct node_image_file f = {0};
+    char path[BOOT_STORE_PATH_MAX], ignore[256];
+    int rc = -1;
+    int lock = boot_store_lock(dir, err, cap);
+    if (lock < 0)
+        return -1;
+    if (boot_store_load(dir, &st, err, cap) != 0)
+        goto out;
+    /* The version recorded with the CONFIRMED event; a slot that cannot be read leaves it 0. */
+    if (boot_store_slot_path(dir, st.primary, path, sizeof path) == 0 &&
+        node_image_file_load(path, BOOT_SLOT_MAX_BYTES, &f, ignore, sizeof ignore) == 0)
+        node_image_read_header(&f.storage, &h);
+    node_image_file_fini(&f);
+    int changed = node_boot_set_confirmed(&st, &h.ver);
+    if (changed && boot_store_save(dir, &st, err, cap) != 0)
+        goto out;
+    rc = changed;
+out:
+    boot_store_unlock(lock);
+    return rc;
+}
+
+int boot_store_tell_confirmed(void)
+{
+    const char *fd_text = getenv("CITYNODE_BOOT_FD");
+    char *end;
+    if (!fd_text)
+        return 1;
+    long fd = strtol(fd_text, &end, 10);
+    if (*end != '\0' || fd <= 2 || fd >= 1024)
+        return 1;
+    return write((int)fd, "c", 1) == 1 ? 0 : -1;
 }

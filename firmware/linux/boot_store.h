@@ -60,4 +60,20 @@ struct boot_slots {
 int boot_slots_load(const char *dir, struct boot_slots *s, char *err, size_t cap);
 void boot_slots_free(struct boot_slots *s);
 
+/*
+ * Confirms the running image (MCUboot's boot_set_confirmed): under the lock,
+ * the primary's trailer gets image_ok, and a trial ends. Used by `citynode-
+ * boot confirm`, by citynode when its health criteria hold, and through the
+ * management port. Returns 1 when the state changed, 0 when it was confirmed
+ * already, -1 with why in err.
+ */
+int boot_store_confirm(const char *dir, char *err, size_t cap);
+
+/*
+ * Tells the boot stage that runs this process (the pipe named by
+ * CITYNODE_BOOT_FD) that the image confirmed, so that it lifts the trial's
+ * deadline. Returns 0, 1 when there is no such pipe, -1 on a write error.
+ */
+int boot_store_tell_confirmed(void);
+
 #endif

@@ -11,6 +11,15 @@
  * durable. A reboot command re-executes the program after the same clean
  * shutdown, which gives a new boot id.
  *
+ * Run by the boot stage (citynode-boot, which sets CITYNODE_BOOT_DIR), the
+ * node confirms the image it runs once confirm_frames live frames of this
+ * boot were confirmed by the broker (QoS 1 PUBACK): it has sampled, signed,
+ * connected with its credentials and delivered. An image that never gets
+ * there is not confirmed, and the boot stage reverts it after its trial.
+ * The gateway sends nothing back to a node for a frame, so the broker's
+ * confirmation is the last observable step the node has (docs/firmware.md,
+ * "Self-confirmation").
+ *
  * Exit codes (sysexits): 0 done, 64 usage, 69 uplink unavailable, 70
  * internal error, 74 ring file I/O, 78 provisioning file or sensor error.
  */
@@ -22,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "boot_store.h"
 #include "cli.h"
 #include "driver.h"
 #include "hal_linux.h"
@@ -144,6 +154,33 @@ static int exit_code(int node_rc)
     }
 }
 
+/*
+ * Confirms the image under the boot stage once the broker confirmed
+ * enough live frames; *pending is cleared when done (or failed: the trial
+ * then runs out and the boot stage reverts).
+ */
+static void maybe_confirm(struct node *node, const struct prov *p, const char *boot_dir,
+                          int *pending)
+{
+    struct node_stats st;
+    char err[512];
+    node_stats(node, &st);
+    if (st.frames_confirmed < p->confirm_frames)
+        return;
+    *pending = 0;
+    int changed = boot_store_confirm(boot_dir, err, sizeof err);
+    if (changed < 0) {
+        hal_linux_logf(NODE_LOG_ERROR, "cannot confirm the image: %s", err);
+        return;
+    }
+    if (changed)
+        hal_linux_logf(NODE_LOG_INFO,
+                       "image confirmed: %llu live frames confirmed by the broker in this boot",
+                       (unsigned long long)st.frames_confirmed);
+    if (boot_store_tell_confirmed() < 0)
+        hal_linux_logf(NODE_LOG_ERROR, "cannot tell the boot stage: %s", strerror(errno));
+}
+
 /* Runs the node until a signal or a reboot command; returns the exit code. */
 static int run(const char *path, const struct prov *p, const struct node_config *cfg,
                struct hal_linux *hl)
@@ -175,9 +212,13 @@ static int run(const char *path, const struct prov *p, const struct node_config 
         rc = exit_code(nrc);
         goto out;
     }
+    const char *boot_dir = getenv("CITYNODE_BOOT_DIR");
+    int confirm_pending = boot_dir != NULL;
     while (!stop_requested && !hl->reboot_requested) {
         uint64_t now = hal_linux_now_ms();
         node_tick(node, now);
+        if (confirm_pending)
+            maybe_confirm(node, p, boot_dir, &confirm_pending);
         uint64_t next = node_next_deadline(node);
         now = hal_linux_now_ms();
         uint64_t wait = next > now ? next - now : 0;

@@ -70,6 +70,8 @@ static const struct key_spec keys[] = {
      "first reconnect delay (doubles, +-20 % jitter)"},
     {"reconnect_max_ms", K_MS, S(reconnect_max_ms), 10, 3600000, "30s", "reconnect delay cap"},
     {"keepalive_s", K_UINT, S(keepalive_s), 5, 3600, "30", "MQTT keepalive in seconds"},
+    {"confirm_frames", K_UINT, S(confirm_frames), 1, 100000, "3",
+     "under citynode-boot: live frames the broker confirmed before a trial image confirms itself"},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])

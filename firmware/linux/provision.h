@@ -34,6 +34,7 @@ struct prov {
     char ring_path[PROV_MAX_STR];
     uint64_t interval_ms, ring_bytes, sync_interval_ms, drain_per_s, drain_burst, max_inflight;
     uint64_t max_frame_bytes, reconnect_min_ms, reconnect_max_ms, keepalive_s;
+    uint64_t confirm_frames; /* a trial image confirms itself after this many (main.c) */
     struct prov_sensor sensors[PROV_MAX_SENSORS];
     size_t n_sensors;
 };

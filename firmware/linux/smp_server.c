@@ -29,8 +29,8 @@
 #include "image_file.h"
 #include "smp.h"
 #include "smp_cbor.h"
+#include "smp_provision.h"
 
-#define MAX_IMAGE_BYTES (256ull << 20)
 #define SYNC_EVERY_BYTES (64u << 10)
 
 /* One request being answered. */
@@ -69,6 +69,7 @@ void smp_server_init(struct smp_server *s, const char *dir,
     s->dir = dir;
     s->keys = keys;
     s->n_keys = n_keys;
+    s->slot_bytes = BOOT_SLOT_MAX_BYTES;
     s->part_fd = -1;
     /* An upload left by an earlier run: its meta says what it is, its size where it stands. */
     char meta[BOOT_STORE_PATH_MAX], part[BOOT_STORE_PATH_MAX];
@@ -299,7 +300,7 @@ static int upload_finish(struct call *c)
     part_path(s, "upload.part", part, sizeof part);
     fdatasync(s->part_fd);
     part_close(s);
-    if (node_image_file_load(part, MAX_IMAGE_BYTES, &f, err, sizeof err) != 0) {
+    if (node_image_file_load(part, s->slot_bytes, &f, err, sizeof err) != 0) {
         fail(c, SMP_ERR_EUNKNOWN, err);
         goto drop;
     }
@@ -309,9 +310,19 @@ static int upload_finish(struct call *c)
         goto drop;
     }
     int v = node_image_verify(&f.storage, &node_crypto_openssl, keys_of(s), s->n_keys, &info);
+    if (v == 0)
+        v = node_image_check_class(&info, s->cid);
     if (v < 0) {
-        char why[160];
-        snprintf(why, sizeof why, "node refused: %s", node_image_strerror(v));
+        char why[200], img_cid[37] = "none", node_cid[37] = "";
+        if (v == -NODE_IMAGE_ECLASS) {
+            if (info.has_cid)
+                node_image_uuid_format(info.cid, img_cid);
+            node_image_uuid_format(s->cid, node_cid);
+            snprintf(why, sizeof why, "node refused: %s (image %s, node %s)",
+                     node_image_strerror(v), img_cid, node_cid);
+        } else {
+            snprintf(why, sizeof why, "node refused: %s", node_image_strerror(v));
+        }
         fail(c, SMP_ERR_EINVAL, why);
         goto drop;
     }
@@ -364,8 +375,16 @@ static int image_upload(struct call *c)
         if (smp_cbor_get_uint(c->req, "len", &len) != 0 ||
             smp_cbor_get_bytes(c->req, "sha", &sha, &sha_len) != 0 || sha_len != NODE_SHA256_BYTES)
             return fail(c, SMP_ERR_EINVAL, "the first chunk needs \"len\" and a 32-byte \"sha\"");
-        if (len < NODE_IMAGE_HEADER_BYTES || len > MAX_IMAGE_BYTES)
-            return fail(c, SMP_ERR_EINVAL, "the image is larger than the slot");
+        if (len < NODE_IMAGE_HEADER_BYTES)
+            return fail(c, SMP_ERR_EINVAL, "the image is shorter than an image header");
+        if (len > s->slot_bytes) {
+            char why[128];
+            snprintf(why, sizeof why,
+                     "node refused: the image (%llu bytes) is larger than the slot "
+                     "(%llu bytes)",
+                     (unsigned long long)len, (unsigned long long)s->slot_bytes);
+            return fail(c, SMP_ERR_EINVAL, why);
+        }
         if (upload_begin(c, len, sha) != 0)
             return 0;
         if (s->part_off == s->part_len) /* all there before a cut: finish it now */
@@ -431,6 +450,8 @@ size_t smp_server_handle(struct smp_server *s, const uint8_t *req, size_t len, u
         image_state(&c);
     else if (g == NODE_SMP_GROUP_IMAGE && id == 1 && w)
         image_upload(&c);
+    else if (g == NODE_SMP_GROUP_CITY)
+        smp_provision_handle(s, id, w, c.req, c.rsp);
     else
         fail(&c, SMP_ERR_ENOTSUP, "unknown group or command");
 answer:;

@@ -15,6 +15,10 @@
  *   node answers with the offset it holds, so a client resumes from there
  *   after any interruption; the whole upload must match "sha" (SHA-256)
  *   and verify as a signed image before it replaces the secondary slot.
+ *   An image larger than the slot is refused at its first chunk, before
+ *   anything is written; one built for another hardware class (UUID_CID,
+ *   image.h) when it is complete, before it reaches the slot.
+ *   Provisioning 64/0 and 64/1: smp_provision.h.
  *
  * Errors are {"rc": MGMT_ERR_*, "rsn": "plain reason"}. One server is used
  * by one thread.
@@ -44,6 +48,8 @@ struct smp_server {
     const char *info; /* the text of OS info ("citynode-boot 0.1.0"; borrowed) */
     const uint8_t (*keys)[NODE_ED25519_PUB_BYTES];
     size_t n_keys;
+    uint64_t slot_bytes; /* the largest image a slot takes (BOOT_SLOT_MAX_BYTES unless set) */
+    const uint8_t *cid;  /* the node's hardware class (NODE_IMAGE_CID_BYTES, borrowed), or NULL */
     int reset_requested; /* set by OS reset; the caller acts on it */
     int state_changed;   /* set when a request changed the boot state */
     int part_fd;         /* the upload in progress, or -1 */

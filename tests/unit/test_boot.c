@@ -72,7 +72,7 @@ static void make_image(struct mem *m, uint8_t major, uint32_t ctr)
                                   .ver = {major, 0, 0, 0}};
     node_image_encode_header(&h, m->bytes);
     memcpy(m->bytes + 32, payload, sizeof payload);
-    node_image_encode_protected(ctr, m->bytes + 32 + sizeof payload);
+    node_image_encode_protected(ctr, NULL, m->bytes + 32 + sizeof payload);
     size_t hashed = 32 + sizeof payload + NODE_IMAGE_PROT_BYTES;
     uint8_t digest[32], kh[32], sig[64];
     unsigned dn;

@@ -202,7 +202,7 @@ static void test_encoders(void)
     uint8_t hb[32], pb[NODE_IMAGE_PROT_BYTES], tb[NODE_IMAGE_TLV_BYTES];
     node_image_encode_header(&h, hb);
     CU_ASSERT(memcmp(hb, img, 32) == 0);
-    node_image_encode_protected(5, pb);
+    CU_ASSERT(node_image_encode_protected(5, NULL, pb) == sizeof pb);
     CU_ASSERT(memcmp(pb, img + 32 + PAYLOAD_LEN, sizeof pb) == 0);
     const uint8_t *t = img + len - NODE_IMAGE_TLV_BYTES;
     node_image_encode_tlvs(t + 8, t + 44, t + 80, tb);

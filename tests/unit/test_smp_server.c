@@ -9,19 +9,29 @@
  * byte; a corrupt chunk (caught by the whole upload's SHA-256) and an image
  * signed with a key the node does not trust are refused with their reason
  * and never reach the slot; a body that is not a CBOR map, an unknown
- * command and a packet whose header lies about its length.
+ * command and a packet whose header lies about its length. The board's
+ * limits: an image larger than the slot is refused at its first chunk
+ * before anything is written, one without the node's hardware class
+ * (UUID_CID) when complete, before it reaches the slot. The provisioning
+ * group: identity written and read back (never the key or the password),
+ * the file's other keys and sensors kept, and refusals that leave the
+ * file as it was.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "crypto_openssl.h"
 #include "cu.h"
+#include "image.h"
+#include "provision.h"
 #include "smp.h"
 #include "smp_cbor.h"
+#include "smp_provision.h"
 #include "smp_server.h"
 
 static uint8_t golden[1024];
@@ -192,11 +202,146 @@ static void test_refusals(void)
     remove_dir();
 }
 
+/* 1 when DIR/name exists. */
+static int exists(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void test_board_limits(void)
+{
+    struct smp_server s;
+    char rsn[256] = "";
+    uint8_t cid[16];
+    load_golden();
+    fresh_dir();
+    smp_server_init(&s, dir, (const uint8_t(*)[32])pub, 1);
+    s.slot_bytes = golden_len - 1;
+    CU_ASSERT_EQUAL(chunk(&s, golden, 0, 100, rsn, sizeof rsn), -SMP_ERR_EINVAL);
+    CU_ASSERT(strstr(rsn, "is larger than the slot") != NULL);
+    CU_ASSERT(!exists("upload.part") && !exists("upload.meta"));
+    /* The golden image carries no class: a node with one refuses it, complete, before the slot. */
+    CU_ASSERT_FATAL(node_image_uuid_parse("8e1c2a4b-0d3f-4e55-9a6b-7c8d9e0f1a2b", cid) == 0);
+    s.slot_bytes = golden_len;
+    s.cid = cid;
+    CU_ASSERT_EQUAL(chunk(&s, golden, 0, golden_len, rsn, sizeof rsn), -SMP_ERR_EINVAL);
+    CU_ASSERT(strstr(rsn, "another hardware class (image none, node "
+                          "8e1c2a4b-0d3f-4e55-9a6b-7c8d9e0f1a2b)") != NULL);
+    CU_ASSERT(!slot_is_golden() && !exists("upload.part"));
+    /* The board read tells a client both limits. */
+    cbor_item_t *r = call(&s, NODE_SMP_GROUP_CITY, SMP_PROV_BOARD, 0, NULL);
+    uint64_t size = 0;
+    const uint8_t *got;
+    size_t n = 0;
+    CU_ASSERT(smp_cbor_get_uint(r, "slot_size", &size) == 0 && size == golden_len);
+    CU_ASSERT(smp_cbor_get_bytes(r, "cid", &got, &n) == 0 && n == 16 && memcmp(got, cid, 16) == 0);
+    cbor_decref(&r);
+    /* Without a class the node takes it. */
+    s.cid = NULL;
+    CU_ASSERT_EQUAL(chunk(&s, golden, 0, golden_len, NULL, 0), (long)golden_len);
+    CU_ASSERT(slot_is_golden());
+    smp_server_fini(&s);
+    remove_dir();
+}
+
+static const uint8_t node_key[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+                                     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+
+/* An identity write; value NULL leaves the key out. Returns the rc (0: done) and the reason. */
+static uint64_t identity(struct smp_server *s, const char *key, const char *value,
+                         const char *sensors, char *rsn, size_t cap)
+{
+    static const char *const keys[] = {"id", "site", "broker", "username", "password"};
+    static const char *const values[] = {"n1", "bridge-7", "tcp://127.0.0.1:1883", "n1", "0a1b2c"};
+    cbor_item_t *m = cbor_new_definite_map(7);
+    for (int i = 0; i < 5; i++) {
+        const char *v = strcmp(keys[i], key) == 0 ? value : values[i];
+        if (v)
+            smp_cbor_put_str(m, keys[i], v);
+    }
+    if (strcmp(key, "key") != 0)
+        smp_cbor_put_bytes(m, "key", node_key, sizeof node_key);
+    if (sensors)
+        smp_cbor_put_str(m, "sensors", sensors);
+    cbor_item_t *r = call(s, NODE_SMP_GROUP_CITY, SMP_PROV_IDENTITY, 1, m);
+    CU_ASSERT_FATAL(r != NULL);
+    uint64_t rc = 0;
+    const uint8_t *t;
+    size_t n;
+    smp_cbor_get_uint(r, "rc", &rc);
+    if (rsn && smp_cbor_get_bytes(r, "rsn", &t, &n) == 0)
+        snprintf(rsn, cap, "%.*s", (int)n, (const char *)t);
+    cbor_decref(&r);
+    return rc;
+}
+
+static void test_provisioning(void)
+{
+    struct smp_server s;
+    struct prov_diag diag;
+    char rsn[256] = "", path[128];
+    static struct prov p;
+    fresh_dir();
+    smp_server_init(&s, dir, (const uint8_t(*)[32])pub, 1);
+    cbor_item_t *r = call(&s, NODE_SMP_GROUP_CITY, SMP_PROV_IDENTITY, 0, NULL);
+    bool provisioned = true;
+    CU_ASSERT(smp_cbor_get_bool(r, "provisioned", &provisioned) == 0 && !provisioned);
+    cbor_decref(&r);
+    /* A file the factory wrote: its interval, a comment and its sensor stay. */
+    snprintf(path, sizeof path, "%s/node.ini", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("[node]\nid = factory\ninterval_ms = 5s\n; a note\n[sensor air]\ndriver = sim-air\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(identity(&s, "", NULL, NULL, rsn, sizeof rsn), 0);
+    CU_ASSERT_FATAL(prov_load(path, &p, &diag) == 0);
+    CU_ASSERT(strcmp(p.id, "n1") == 0 && strcmp(p.site, "bridge-7") == 0);
+    CU_ASSERT(p.key_len == 32 && memcmp(p.key, node_key, 32) == 0);
+    CU_ASSERT(strcmp(p.password, "0a1b2c") == 0 && p.interval_ms == 5000);
+    CU_ASSERT(p.n_sensors == 1 && strcmp(p.sensors[0].name, "air") == 0);
+    struct stat sb;
+    CU_ASSERT(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    /* Read back: who it is, never the key or the password. */
+    r = call(&s, NODE_SMP_GROUP_CITY, SMP_PROV_IDENTITY, 0, NULL);
+    const uint8_t *t;
+    size_t n;
+    CU_ASSERT(smp_cbor_get_bool(r, "provisioned", &provisioned) == 0 && provisioned);
+    CU_ASSERT(smp_cbor_get_bytes(r, "id", &t, &n) == 0 && n == 2 && memcmp(t, "n1", 2) == 0);
+    CU_ASSERT(!smp_cbor_get(r, "key") && !smp_cbor_get(r, "password"));
+    cbor_decref(&r);
+    /* New sensors replace the old ones. */
+    CU_ASSERT_EQUAL(identity(&s, "", NULL, "[sensor loop-1]\ndriver = sim-traffic\n", NULL, 0), 0);
+    CU_ASSERT_FATAL(prov_load(path, &p, &diag) == 0);
+    CU_ASSERT(p.n_sensors == 1 && strcmp(p.sensors[0].name, "loop-1") == 0);
+    /* Refusals, each with its reason, each leaving the file as it was. */
+    CU_ASSERT_EQUAL(identity(&s, "key", NULL, NULL, rsn, sizeof rsn), SMP_ERR_EINVAL);
+    CU_ASSERT(strstr(rsn, "provisioning needs \"key\"") != NULL);
+    CU_ASSERT_EQUAL(identity(&s, "password", "a;b", NULL, rsn, sizeof rsn), SMP_ERR_EINVAL);
+    CU_ASSERT(strstr(rsn, "password: at most") != NULL);
+    CU_ASSERT_EQUAL(identity(&s, "", NULL, "[node]\nid = x\n", rsn, sizeof rsn), SMP_ERR_EINVAL);
+    CU_ASSERT(strstr(rsn, "only hold [sensor NAME] sections") != NULL);
+    CU_ASSERT_EQUAL(identity(&s, "id", "bad id", NULL, rsn, sizeof rsn), SMP_ERR_EINVAL);
+    CU_ASSERT(strstr(rsn, "node refused: line") != NULL && strstr(rsn, "id:") != NULL);
+    CU_ASSERT_EQUAL(identity(&s, "", NULL, "[sensor s]\nlanes = 2\n", rsn, sizeof rsn),
+                    SMP_ERR_EINVAL);
+    CU_ASSERT(strstr(rsn, "needs driver") != NULL);
+    CU_ASSERT_FATAL(prov_load(path, &p, &diag) == 0);
+    CU_ASSERT(strcmp(p.id, "n1") == 0 && p.n_sensors == 1 &&
+              strcmp(p.sensors[0].name, "loop-1") == 0);
+    CU_ASSERT(!exists("node.ini.new"));
+    smp_server_fini(&s);
+    remove_dir();
+}
+
 int main(void)
 {
     static const struct cu_test tests[] = {
         {"upload: order, repeats, resume after a restart", test_upload_resume_and_order},
         {"refusals with their reasons", test_refusals},
+        {"the board's slot size and hardware class", test_board_limits},
+        {"provisioning: identity in, file kept, refusals", test_provisioning},
         {NULL, NULL},
     };
     return cu_main("smp_server", tests);

@@ -47,4 +47,7 @@ int cf_cmd_reset(const struct cf_opts *o, int argc, char **argv);
 int cf_cmd_info(const struct cf_opts *o, int argc, char **argv);
 int cf_cmd_image_node(const struct cf_opts *o, int argc, char **argv);
 
+/* `provision --site S --node N ...` (provision.c): identity, key and credentials. */
+int cf_cmd_provision(const struct cf_opts *o, int argc, char **argv);
+
 #endif

@@ -79,15 +79,18 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
         {"key", required_argument, NULL, 'k'},
         {"version", required_argument, NULL, 'v'},
         {"security-counter", required_argument, NULL, 's'},
+        {"cid", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     const char *key_path = NULL;
     struct node_image_header hdr = {.hdr_size = NODE_IMAGE_HEADER_BYTES,
                                     .protect_tlv_size = NODE_IMAGE_PROT_BYTES};
     uint32_t counter = 0;
+    uint8_t cid[NODE_IMAGE_CID_BYTES];
+    int have_cid = 0;
     int have_version = 0, c, rc = EX_SOFTWARE;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "k:v:s:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:v:s:C:", longopts, NULL)) != -1) {
         if (c == 'k') {
             key_path = optarg;
         } else if (c == 'v') {
@@ -99,6 +102,13 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
             if (parse_u32(optarg, &counter) < 0)
                 return cf_fail(o, EX_USAGE, "--security-counter %s: expected 0 to 4294967295",
                                optarg);
+        } else if (c == 'C') {
+            if (node_image_uuid_parse(optarg, cid) < 0)
+                return cf_fail(o, EX_USAGE,
+                               "--cid %s: expected a UUID, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+                               optarg);
+            have_cid = 1;
+            hdr.protect_tlv_size = NODE_IMAGE_PROT_CID_BYTES;
         } else {
             return EX_USAGE;
         }
@@ -106,7 +116,7 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
     if (!key_path || !have_version || argc - optind != 2)
         return cf_fail(o, EX_USAGE,
                        "usage: cityflash image sign --key KEY --version V "
-                       "[--security-counter N] PAYLOAD OUT");
+                       "[--security-counter N] [--cid UUID] PAYLOAD OUT");
     const char *in_path = argv[optind], *out_path = argv[optind + 1];
 
     struct node_image_file payload = {0};
@@ -122,7 +132,7 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
         goto out;
     }
     hdr.img_size = (uint32_t)payload.len;
-    size_t hashed = NODE_IMAGE_HEADER_BYTES + payload.len + NODE_IMAGE_PROT_BYTES;
+    size_t hashed = NODE_IMAGE_HEADER_BYTES + payload.len + hdr.protect_tlv_size;
     size_t total = hashed + NODE_IMAGE_TLV_BYTES;
     if (!(img = malloc(total))) {
         rc = cf_fail(o, EX_SOFTWARE, "out of memory");
@@ -130,7 +140,8 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
     }
     node_image_encode_header(&hdr, img);
     memcpy(img + NODE_IMAGE_HEADER_BYTES, payload.data, payload.len);
-    node_image_encode_protected(counter, img + NODE_IMAGE_HEADER_BYTES + payload.len);
+    node_image_encode_protected(counter, have_cid ? cid : NULL,
+                                img + NODE_IMAGE_HEADER_BYTES + payload.len);
 
     uint8_t digest[NODE_SHA256_BYTES], key_hash[NODE_SHA256_BYTES], pub[NODE_ED25519_PUB_BYTES];
     uint8_t sig[NODE_ED25519_SIG_BYTES];
@@ -237,6 +248,12 @@ static int image_verify(const struct cf_opts *o, int argc, char **argv)
             cli_json_key(&j, "security_counter");
             cli_json_uint(&j, info.security_counter);
         }
+        if (info.has_cid) {
+            char u[37];
+            node_image_uuid_format(info.cid, u);
+            cli_json_key(&j, "cid");
+            cli_json_str(&j, u);
+        }
         cli_json_key(&j, "signature_checked");
         cli_json_bool(&j, signer != NULL);
         if (signer) {
@@ -249,6 +266,11 @@ static int image_verify(const struct cf_opts *o, int argc, char **argv)
         printf("  version           %s\n", ver);
         if (info.has_security_counter)
             printf("  security counter  %u\n", info.security_counter);
+        if (info.has_cid) {
+            char u[37];
+            node_image_uuid_format(info.cid, u);
+            printf("  hardware class    %s\n", u);
+        }
         printf("  payload           %u bytes (image %llu bytes)\n", info.hdr.img_size,
                (unsigned long long)info.total_bytes);
         printf("  sha256            %s\n", hhex);

@@ -4,7 +4,7 @@
  *
  *   cityflash [--json] [--conn CONN] COMMAND ...
  *   cityflash keys new FILE
- *   cityflash image sign --key KEY --version V [--security-counter N] PAYLOAD OUT
+ *   cityflash image sign --key KEY --version V [--security-counter N] [--cid UUID] PAYLOAD OUT
  *   cityflash image verify [--key PUBKEY]... IMAGE
  *
  * This file holds the global options, the dispatch to the commands and the
@@ -58,8 +58,9 @@ static void usage(FILE *to)
     fputs("usage: cityflash [--json] [--conn CONN] COMMAND ...\n"
           "\n"
           "  keys new FILE                 make an ed25519 signing key (FILE, FILE.pub)\n"
-          "  image sign --key KEY --version V [--security-counter N] PAYLOAD OUT\n"
-          "                                make a signed MCUboot image\n"
+          "  image sign --key KEY --version V [--security-counter N] [--cid UUID] PAYLOAD OUT\n"
+          "                                make a signed MCUboot image (--cid: the hardware\n"
+          "                                class it is built for, MCUboot's UUID_CID)\n"
           "  image verify [--key PUB]... IMAGE\n"
           "                                check an image's hash and signature\n"
           "\n"
@@ -69,6 +70,11 @@ static void usage(FILE *to)
           "  image test HASH               boot it once at the next start\n"
           "  image confirm [HASH]          keep the running image (or HASH for good)\n"
           "  reset | info | echo TEXT      restart the node, describe it, test the link\n"
+          "  provision --site S --node N --broker URL --registry FILE --passwd FILE\n"
+          "            --acl FILE [--sensors FILE] [--gateway-pid PID] [--broker-pid PID]\n"
+          "                                give the node its identity, a new key and broker\n"
+          "                                credentials; add it to the gateway's registry and\n"
+          "                                the broker's password and ACL files, and reload them\n"
           "\n"
           "options:\n"
           "      --json          one JSON object on stdout per command\n"
@@ -125,5 +131,7 @@ int main(int argc, char **argv)
         return cf_cmd_reset(&o, sub_argc, sub_argv);
     if (strcmp(sub_argv[0], "info") == 0)
         return cf_cmd_info(&o, sub_argc, sub_argv);
+    if (strcmp(sub_argv[0], "provision") == 0)
+        return cf_cmd_provision(&o, sub_argc, sub_argv);
     return cli_usage_error("unknown command %s", sub_argv[0]);
 }

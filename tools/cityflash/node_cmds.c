@@ -9,6 +9,11 @@
  * command starts again at offset 0 with the image's length and SHA-256, and
  * the node, recognising the image, answers with the offset it reached: the
  * upload resumes from there, never from a guess of the client's.
+ *
+ * Before the first byte goes out, the node's board (SMP group 64, command
+ * 1: its slot size and hardware class) is read, and an image that is larger
+ * than the slot or built for another class is refused here; the node makes
+ * the same checks itself, for clients that skip them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +29,7 @@
 #include "image.h"
 #include "image_file.h"
 #include "smp_cbor.h"
+#include "smp_provision.h"
 
 #define CHUNK_BYTES 1024
 #define MAX_UPLOAD_BYTES (256ull << 20)
@@ -254,6 +260,41 @@ out:
     return rc;
 }
 
+/*
+ * Refuses, before any byte is sent, an image the node's board cannot take.
+ * A node without the provisioning group is left to refuse for itself.
+ */
+static int check_board(const struct cf_opts *o, struct cf_conn *c, const char *path,
+                       const struct node_image_info *info, uint64_t len)
+{
+    cbor_item_t *rsp = NULL;
+    char err[512];
+    if (cf_conn_call(c, NODE_SMP_GROUP_CITY, SMP_PROV_BOARD, 0, NULL, &rsp, err, sizeof err) != 0)
+        return cf_fail(o, EX_UNAVAILABLE, "%s", err);
+    uint64_t slot = 0;
+    const uint8_t *cid = NULL;
+    size_t cid_len = 0;
+    int rc = 0;
+    if (smp_cbor_get_uint(rsp, "slot_size", &slot) == 0 && len > slot) {
+        rc = cf_fail(o, EX_DATAERR,
+                     "%s: the image (%llu bytes) is larger than the node's slot "
+                     "(%llu bytes); nothing was sent",
+                     path, (unsigned long long)len, (unsigned long long)slot);
+    } else if (smp_cbor_get_bytes(rsp, "cid", &cid, &cid_len) == 0 &&
+               cid_len == NODE_IMAGE_CID_BYTES && node_image_check_class(info, cid) != 0) {
+        char img[37] = "none", node[37];
+        if (info->has_cid)
+            node_image_uuid_format(info->cid, img);
+        node_image_uuid_format(cid, node);
+        rc = cf_fail(o, EX_DATAERR,
+                     "%s is built for hardware class %s, the node is %s; nothing "
+                     "was sent",
+                     path, img, node);
+    }
+    cbor_decref(&rsp);
+    return rc;
+}
+
 static int image_upload(const struct cf_opts *o, const char *path)
 {
     struct node_image_file f = {0};
@@ -273,6 +314,11 @@ static int image_upload(const struct cf_opts *o, const char *path)
     }
     EVP_Digest(f.data, f.len, sha, &sn, EVP_sha256(), NULL);
     if ((rc = connect_node(o, &c)) != 0) {
+        node_image_file_fini(&f);
+        return rc;
+    }
+    if ((rc = check_board(o, &c, path, &info, f.len)) != 0) {
+        cf_conn_close(&c);
         node_image_file_fini(&f);
         return rc;
     }
