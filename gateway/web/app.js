@@ -10,11 +10,17 @@
 import { apply, choose, current } from './i18n.js';
 import { fill, tel } from './dom.js';
 import { model } from './model.js';
+import { Alerts } from './alerts.js';
+import { Nodes } from './nodes.js';
 import { Overview } from './overview.js';
+import { Site } from './site.js';
 import { start } from './source.js';
 
 const VIEWS = {
     overview: () => new Overview(),
+    alerts: () => new Alerts(),
+    nodes: () => new Nodes(),
+    site: id => new Site(id),
 };
 
 const main = document.getElementById('main');
@@ -32,6 +38,7 @@ function route() {
     const key = VIEWS[name] ? name : 'overview';
     const arg = rest.length ? decodeURIComponent(rest.join('/')) : null;
     routeKey = key + '/' + (arg ?? '');
+    view?.unmount?.();
     view = VIEWS[key](arg);
     view.mount(main);
     for (const a of document.querySelectorAll('nav a'))

@@ -122,18 +122,22 @@ export function setLive(live) {
     changed('nodes');
 }
 
-/* Adds one closed lane window: {site, node, lane, start_ms, width_ms, figures..., classes}. */
+/* The classes a lane's ring keeps a column for: every VehicleClass, and any other its first window has. */
+const CLASSES = ['CAR', 'MOTORCYCLE', 'VAN', 'TRUCK', 'BUS', 'BICYCLE']; /* VehicleClass, schemas/frame.proto */
+
+/* Adds one closed lane window (docs/live.md, "API": the window event). */
 export function addWindow(w) {
     const key = w.site + '\x1f' + w.node + '\x1f' + w.lane;
     let ring = model.lanes.get(key);
-    const classes = Object.keys(w.classes || {}).map(c => 'class_' + c);
     if (!ring) {
-        ring = new Ring(Math.min(MAX_POINTS, Math.max(1, Math.ceil(HOUR_MS / (w.width_ms || 30000)))), classes);
+        const classes = [...new Set([...CLASSES, ...Object.keys(w.by_class || {})])].map(c => 'class_' + c);
+        ring = new Ring(Math.min(MAX_POINTS, Math.max(1, Math.ceil(HOUR_MS / (w.window_ms || 30000)))), classes);
         model.lanes.set(key, ring);
     }
     const values = { ...w };
-    for (const [c, v] of Object.entries(w.classes || {}))
-        values['class_' + c] = v;
+    for (const c of Object.keys(ring.cols))
+        if (c.startsWith('class_'))
+            values[c] = w.by_class ? w.by_class[c.slice(6)] ?? 0 : null;
     if (ring.add(w.start_ms, values))
         changed('lanes', key);
 }

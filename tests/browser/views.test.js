@@ -1,0 +1,90 @@
+/*
+ * views.test.js -- every view (overview, site, alerts, nodes): no console
+ * error, no WCAG 2.1 AA violation found by axe-core, every visible string
+ * changed by the Spanish switch; the nodes view lists every node of the
+ * registry with the gateway's own last window.
+ */
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./harness.js');
+
+let gw, sim, browser;
+
+test.before(async () => {
+    gw = await h.startGateway({ nodes: 6, sites: 3 });
+    sim = gw.simulate();
+    browser = await h.launch();
+    await h.until('a closed window on every site', async () =>
+        (await gw.live()).sites.filter(s => s.window_start_ms !== null).length === gw.sites);
+});
+
+test.after(async () => {
+    await browser?.close();
+    await h.stop(sim);
+    await gw?.stop();
+});
+
+const VIEWS = { overview: '#/overview', site: '#/site/site-01', alerts: '#/alerts', nodes: '#/nodes' };
+
+/* Each visible text of the page: its text, and the data-i18n key it belongs to (null for values). */
+function visibleTexts(page) {
+    return page.evaluate(() => {
+        const out = [];
+        const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        while (walk.nextNode()) {
+            const n = walk.currentNode;
+            const text = n.textContent.trim();
+            const e = n.parentElement;
+            if (!text || !e.checkVisibility() || e.closest('select'))
+                continue;
+            const owner = e.closest('[data-i18n]');
+            out.push({ text, key: owner ? owner.dataset.i18n + (owner.dataset.i18nArgs || '') : null });
+        }
+        out.push({ text: document.title, key: 'document.title' });
+        for (const e of document.querySelectorAll('[aria-label]'))
+            out.push({ text: e.getAttribute('aria-label'), key: 'aria-label' });
+        return out;
+    });
+}
+
+for (const [name, hash] of Object.entries(VIEWS)) {
+    test(`${name}: no console error, no WCAG 2.1 AA violation, in English and Spanish`, async () => {
+        const page = await h.openPage(browser, gw, { hash });
+        await page.locator('main h1').waitFor();
+        assert.deepEqual(await h.axeViolations(page), [], 'axe, English');
+        const en = await visibleTexts(page);
+        for (const { text, key } of en)
+            if (key === null) /* values: numbers, times, ids of sites and nodes, "—" */
+                assert.match(text.replace(/\b(site|node)-\d+\b/g, ''), /^[^\p{L}]*$/u, `"${text}" is neither a value nor in the string table`);
+        await page.selectOption('#lang', 'es');
+        await page.waitForFunction(() => document.documentElement.lang === 'es');
+        const es = await visibleTexts(page);
+        const esByKey = new Map(es.filter(x => x.key).map(x => [x.key, x.text]));
+        for (const { text, key } of en)
+            if (key)
+                assert.notEqual(esByKey.get(key) ?? text + ' (gone)', text, `"${text}" (${key}) is the same in Spanish`);
+        assert.deepEqual(await h.axeViolations(page), [], 'axe, Spanish');
+        assert.deepEqual(page.errors, []);
+        await page.context().close();
+    });
+}
+
+test('nodes: every node of the registry, with its last window from /api/v1/live', async () => {
+    const page = await h.openPage(browser, gw, { hash: '#/nodes' });
+    await page.locator('#nodes tbody tr').nth(gw.nodes - 1).waitFor();
+    await h.until('the nodes view to show the live windows', async () => {
+        const live = await gw.live();
+        const want = live.sites.flatMap(s => s.node_list.map(n => ({ site: s.site, node: n.node, window: n.window_start_ms, stale: n.stale })));
+        const rows = await page.$$eval('#nodes tbody tr', trs => trs.map(tr => ({ site: tr.dataset.site, node: tr.dataset.node, health: tr.dataset.health, last: tr.querySelector('[data-field=last]').textContent })));
+        assert.equal(rows.length, gw.nodes);
+        assert.deepEqual(rows.map(r => r.site + '/' + r.node), want.map(w => w.site + '/' + w.node).sort());
+        return want.every(w => {
+            const r = rows.find(x => x.node === w.node);
+            const shown = new Date(w.window).toLocaleTimeString('en-GB', { hour12: false });
+            return r.last === shown && r.health === (w.stale ? 'late' : 'ok');
+        });
+    }, 20000, 250);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+});
