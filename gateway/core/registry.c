@@ -1,6 +1,7 @@
 /*
  * registry.c -- the device registry: INI text in memory to an immutable hash
- * table of devices (uthash, keyed by device id).
+ * table of devices (uthash, keyed by device id), and one of the sites that
+ * have a [site NAME] section.
  *
  * libinih does the INI syntax; this file owns the meaning. inih is driven
  * through ini_parse_stream() with a reader over the caller's buffer rather
@@ -33,6 +34,7 @@ enum {
     REG_SEEN_SITE = 1u << 0,
     REG_SEEN_KEY = 1u << 1,
     REG_SEEN_SENSORS = 1u << 2,
+    REG_SEEN_ZONE = 1u << 3,
 };
 
 struct gw_reg_entry {
@@ -44,8 +46,15 @@ struct gw_reg_entry {
     void *sensor_block;         /* owned: the pointer array and the ids; dev.sensors aliases it */
 };
 
+struct gw_reg_site {
+    UT_hash_handle hh;
+    struct gw_site site;
+    unsigned seen; /* REG_SEEN_* */
+};
+
 struct gw_registry {
     struct gw_reg_entry *head;
+    struct gw_reg_site *sites;
     size_t n_devices;
 };
 
@@ -53,8 +62,9 @@ struct reg_parse {
     const char *p, *end; /* text not yet handed to inih */
     int line;            /* line last handed to inih */
     struct gw_registry *reg;
-    struct gw_reg_entry *cur; /* device whose section is open */
-    int err;                  /* first error: 0, GW_ECONFIG or GW_ENOMEM */
+    struct gw_reg_entry *cur;     /* device whose section is open */
+    struct gw_reg_site *cur_site; /* or site whose section is open */
+    int err;                      /* first error: 0, GW_ECONFIG or GW_ENOMEM */
     struct gw_registry_diag diag;
 };
 
@@ -101,6 +111,7 @@ static void reg_entry_free(struct gw_reg_entry *e)
 static void reg_section_end(struct reg_parse *ps)
 {
     struct gw_reg_entry *e = ps->cur;
+    ps->cur_site = NULL;
     if (!e)
         return;
     ps->cur = NULL;
@@ -110,7 +121,45 @@ static void reg_section_end(struct reg_parse *ps)
         reg_fail(ps, GW_ECONFIG, e->dev.line, "device %s has no key", e->dev.id);
 }
 
-/* Opens the section whose header is line ("[device ID]", NUL-terminated). */
+/* Opens the section of site [s, e) (a [site NAME] header). */
+static void reg_site_start(struct reg_parse *ps, const char *s, const char *e)
+{
+    struct gw_reg_site *site = NULL;
+    char name[GW_MAX_NAME + 1];
+
+    if (!gw__id_valid(s, (size_t)(e - s), GW_MAX_NAME)) {
+        reg_fail(ps, GW_ECONFIG, ps->line, "site name is not [A-Za-z0-9._-]{1,%d}", GW_MAX_NAME);
+        return;
+    }
+    if (gw_name_reserved(s, (size_t)(e - s))) {
+        reg_fail(ps, GW_ECONFIG, ps->line, "site %.*s is a reserved topic name", (int)(e - s), s);
+        return;
+    }
+    memcpy(name, s, (size_t)(e - s));
+    name[e - s] = '\0';
+    HASH_FIND_STR(ps->reg->sites, name, site);
+    if (site) {
+        reg_fail(ps, GW_ECONFIG, ps->line, "site %s already defined at line %d", name,
+                 site->site.line);
+        return;
+    }
+    site = gw_calloc(1, sizeof *site);
+    if (!site) {
+        reg_fail(ps, GW_ENOMEM, 0, "out of memory");
+        return;
+    }
+    memcpy(site->site.name, name, sizeof name);
+    site->site.line = ps->line;
+    HASH_ADD_STR(ps->reg->sites, site.name, site);
+    if (!site->hh.tbl) {
+        gw_free(site);
+        reg_fail(ps, GW_ENOMEM, 0, "out of memory");
+        return;
+    }
+    ps->cur_site = site;
+}
+
+/* Opens the section whose header is line ("[device ID]" or "[site NAME]", NUL-terminated). */
 static void reg_section_start(struct reg_parse *ps, const char *line)
 {
     const char *s = line + 1, *close = strchr(s, ']'), *e, *rest;
@@ -131,8 +180,14 @@ static void reg_section_start(struct reg_parse *ps, const char *line)
     }
     e = close;
     reg_trim(&s, &e);
+    if (e - s >= 5 && memcmp(s, "site", 4) == 0 && reg_is_space(s[4])) {
+        s += 4;
+        reg_trim(&s, &e);
+        reg_site_start(ps, s, e);
+        return;
+    }
     if (e - s < 7 || memcmp(s, "device", 6) != 0 || !reg_is_space(s[6])) {
-        reg_fail(ps, GW_ECONFIG, ps->line, "unknown section, expected [device ID]");
+        reg_fail(ps, GW_ECONFIG, ps->line, "unknown section, expected [device ID] or [site NAME]");
         return;
     }
     s += 6;
@@ -331,6 +386,43 @@ static int reg_once(struct reg_parse *ps, struct gw_reg_entry *e, unsigned bit, 
     return 1;
 }
 
+/*
+ * A zone is an IANA time zone name (tzfile(5) names: Europe/Madrid, UTC,
+ * America/Argentina/Buenos_Aires, Etc/GMT+3): whether the machine knows it
+ * is for the tool that uses it to say; the shape is checked here, so that a
+ * name can never reach outside the zone folder.
+ */
+static int reg_zone_valid(const char *z)
+{
+    size_t n = strlen(z);
+    if (n == 0 || n > GW_REGISTRY_MAX_ZONE || z[0] == '/' || strstr(z, ".."))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = z[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '/' || c == '_' || c == '+' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* One "name = value" of a [site NAME] section. Returns 0 on error. */
+static int reg_on_site_key(struct reg_parse *ps, struct gw_reg_site *site, const char *name,
+                           const char *value)
+{
+    if (strcmp(name, "zone") != 0)
+        return reg_fail(ps, GW_ECONFIG, ps->line, "unknown key %.40s in a [site NAME] section",
+                        name);
+    if (site->seen & REG_SEEN_ZONE)
+        return reg_fail(ps, GW_ECONFIG, ps->line, "repeated key %s", name);
+    site->seen |= REG_SEEN_ZONE;
+    if (!reg_zone_valid(value))
+        return reg_fail(ps, GW_ECONFIG, ps->line,
+                        "zone is not an IANA time zone name such as Europe/Madrid");
+    memcpy(site->site.zone, value, strlen(value) + 1);
+    return 1;
+}
+
 /* inih's handler: one "name = value" of the open section. Returns 0 on error. */
 static int reg_on_key(void *user, const char *section, const char *name, const char *value)
 {
@@ -340,6 +432,8 @@ static int reg_on_key(void *user, const char *section, const char *name, const c
     (void)section; /* the reader tracks sections; inih's copy may be truncated */
     if (ps->err)
         return 0;
+    if (ps->cur_site)
+        return reg_on_site_key(ps, ps->cur_site, name, value);
     if (!e)
         return reg_fail(ps, GW_ECONFIG, ps->line, "%.40s outside a [device ID] section", name);
     if (strcmp(name, "site") == 0) {
@@ -381,7 +475,7 @@ int gw_registry_new(const char *text, size_t len, struct gw_registry **out,
     if (rc > 0 && (!ps.err || rc < ps.diag.line)) {
         ps.err = 0;
         reg_fail(&ps, GW_ECONFIG, rc,
-                 "syntax error, expected [device ID], key = value or ;comment");
+                 "syntax error, expected [device ID], [site NAME], key = value or ;comment");
     } else if (rc < 0 && !ps.err) {
         reg_fail(&ps, GW_ENOMEM, 0, "out of memory");
     }
@@ -399,12 +493,18 @@ out:
 void gw_registry_free(struct gw_registry *reg)
 {
     struct gw_reg_entry *e, *tmp;
+    struct gw_reg_site *s, *stmp;
     if (!reg)
         return;
     HASH_ITER(hh, reg->head, e, tmp)
     {
         HASH_DEL(reg->head, e);
         reg_entry_free(e);
+    }
+    HASH_ITER(hh, reg->sites, s, stmp)
+    {
+        HASH_DEL(reg->sites, s);
+        gw_free(s);
     }
     gw_free(reg);
 }
@@ -419,6 +519,25 @@ const struct gw_device *gw_registry_find(const struct gw_registry *reg, const ch
 size_t gw_registry_count(const struct gw_registry *reg)
 {
     return reg->n_devices;
+}
+
+const struct gw_site *gw_registry_site(const struct gw_registry *reg, const char *name)
+{
+    struct gw_reg_site *s = NULL;
+    HASH_FIND_STR(reg->sites, name, s);
+    return s ? &s->site : NULL;
+}
+
+int gw_registry_each(const struct gw_registry *reg,
+                     int (*fn)(const struct gw_device *dev, void *ctx), void *ctx)
+{
+    /* uthash keeps insertion order: the order of the text. */
+    for (const struct gw_reg_entry *e = reg->head; e; e = e->hh.next) {
+        int rc = fn(&e->dev, ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 void gw_device_key(const struct gw_device *dev, struct wire_key *key)

@@ -15,6 +15,9 @@
  *     sensors = loop-1,loop-2        ; optional; the sensor ids the node was provisioned with
  *     range.SPEED = 0..250           ; optional; replaces the physical range of SPEED
  *
+ *     [site ring-north]              ; optional: what tools need to know of a site
+ *     zone = Europe/Madrid           ; its IANA time zone, for local days in reports
+ *
  * Lines are at most 197 characters (the 200-byte line buffer of Debian's libinih
  * holds the line, its CR LF and a NUL); a longer line is an error, never split.
  */
@@ -29,6 +32,7 @@
 
 #define GW_REGISTRY_MAX_DEVICES 1000000
 #define GW_REGISTRY_MAX_SENSORS 32
+#define GW_REGISTRY_MAX_ZONE 64
 
 /* A range override: GOOD values of quantity must lie in [min, max]. */
 struct gw_range {
@@ -50,6 +54,17 @@ struct gw_device {
     int line; /* line of the [device ID] header, for messages */
 };
 
+/*
+ * One site's section. Read-only; lives as long as its registry. The
+ * gateway does not use it; tools such as cityquery do (the site's local
+ * days). A site has devices whether or not it has a section.
+ */
+struct gw_site {
+    char name[GW_MAX_NAME + 1];
+    char zone[GW_REGISTRY_MAX_ZONE + 1]; /* IANA time zone name; "" when not given */
+    int line;                            /* line of the [site NAME] header, for messages */
+};
+
 /* Where and why the text was refused. Parsers never log. */
 struct gw_registry_diag {
     int line; /* 1-based; 0 when the error is not tied to a line (out of memory) */
@@ -65,8 +80,10 @@ struct gw_registry;
  * be NULL) with the first error and its line, or GW_ENOMEM; *out is untouched.
  *
  * Errors: a line the INI syntax does not allow; an over-long line; a NUL byte;
- * a key outside a section; a section other than [device ID] with ID
- * [A-Za-z0-9._-]{1,64}; a device defined twice; an unknown or repeated key; a
+ * a key outside a section; a section other than [device ID] or [site NAME]
+ * with ID and NAME [A-Za-z0-9._-]{1,64}; a device or site defined twice; in
+ * a site section a key other than zone, or a zone that is not an IANA name
+ * (1..64 of [A-Za-z0-9/_+-], not starting with '/', no '..'); an unknown or repeated key; a
  * section without site or key; a site that is not a valid id; a device id or
  * site that is a reserved topic name (gw_name_reserved()); a key that is not
  * 32..128 hex digits; more than 32 sensors, a sensor id that is not a valid id
@@ -84,6 +101,16 @@ const struct gw_device *gw_registry_find(const struct gw_registry *reg, const ch
 
 /* How many devices reg holds. */
 size_t gw_registry_count(const struct gw_registry *reg);
+
+/* The section of site name (borrowed, NUL-terminated), or NULL when it has none. */
+const struct gw_site *gw_registry_site(const struct gw_registry *reg, const char *name);
+
+/*
+ * Calls fn(dev, ctx) for every device, in the order of the text, until fn
+ * returns non-zero. Returns that value, or 0.
+ */
+int gw_registry_each(const struct gw_registry *reg,
+                     int (*fn)(const struct gw_device *dev, void *ctx), void *ctx);
 
 /* Points *key at dev's key, prepared (borrowed, valid until gw_registry_free()). */
 void gw_device_key(const struct gw_device *dev, struct wire_key *key);

@@ -10,7 +10,9 @@
  * exact, completeness and the gap
  * exact after the test deletes two hours of one node, the CSV read by
  * Python's csv module, the PNG, SVG and HTML charts, and every kind of bad
- * input with its exit code.
+ * input with its exit code. With the device registry (--registry), the
+ * site's zone comes from its [site] section and a registered node that
+ * never reported shows as missing in completeness.
  */
 #include <math.h>
 #include <signal.h>
@@ -463,6 +465,84 @@ static void check_charts(void)
     rmdir(dir);
 }
 
+/*
+ * The registry says site-00 is in Europe/Madrid and has a third node that
+ * never reported: the report is in that zone although TZ is UTC, and
+ * completeness lists the silent node as 0 % observed with one gap over the
+ * whole period. A site the registry does not know is refused before the
+ * store is asked.
+ */
+static void check_registry(const struct gwt *t)
+{
+    char path[400], args[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/cityquery-registry.ini", t->dir);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *in = fopen(t->registry, "rb"), *f = fopen(path, "w");
+    CU_ASSERT_FATAL(in && f);
+    CU_ASSERT_FATAL(getdelim(&text, &len, '\0', in) > 0);
+    fprintf(f,
+            "%s\n[device node-silent]\nsite = site-00\nkey = "
+            "000102030405060708090a0b0c0d0e0f\n[site site-00]\nzone = Europe/Madrid\n",
+            text);
+    free(text);
+    fclose(in);
+    fclose(f);
+
+    snprintf(args, sizeof args,
+             "completeness --site site-00 --from %s --to %s -F json --registry %s --tz UTC",
+             from_text, to_text, path);
+    CU_ASSERT_EQUAL(run(args, &out), 0);
+    json_t *doc = json_loads(out, 0, NULL), *row;
+    free(out);
+    CU_ASSERT_FATAL(doc != NULL);
+    size_t i, silent = 0, expected = 0;
+    json_array_foreach(rows_of(doc, "nodes"), i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "node")), "node-silent") != 0)
+            continue;
+        silent++;
+        expected += (size_t)num(row, "expected");
+        CU_ASSERT_EQUAL(num(row, "present"), 0);
+    }
+    CU_ASSERT(silent >= 1);
+    CU_ASSERT_EQUAL(expected, Q15);
+    json_t *gap = NULL;
+    json_array_foreach(rows_of(doc, "gaps"), i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "node")), "node-silent") == 0)
+            gap = row;
+    }
+    CU_ASSERT_FATAL(gap != NULL);
+    CU_ASSERT_EQUAL(num(gap, "minutes"), HOURS * 60);
+    CU_ASSERT(json_is_false(json_object_get(doc, "complete")));
+    json_decref(doc);
+
+    /* No --tz: the registry's zone for the site, not $TZ (UTC). */
+    snprintf(args, sizeof args, "volume --site site-00 --from %s --to %s -F json --registry %s",
+             from_text, to_text, path);
+    CU_ASSERT_EQUAL(run(args, &out), 0);
+    doc = json_loads(out, 0, NULL);
+    free(out);
+    CU_ASSERT_FATAL(doc != NULL);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "zone")), "Europe/Madrid");
+    const char *start =
+        json_string_value(json_object_get(json_array_get(rows_of(doc, "volume"), 0), "start"));
+    CU_ASSERT(start && (strstr(start, "+01:00") || strstr(start, "+02:00")));
+    json_decref(doc);
+
+    /* Unknown to the registry: 67, without asking the (unreachable) store. */
+    snprintf(args, sizeof args,
+             "volume --site site-01x --from %s --to %s --registry %s --store http://127.0.0.1:1",
+             from_text, to_text, path);
+    CU_ASSERT_EQUAL(run(args, &out), 67);
+    free(out);
+    snprintf(args, sizeof args, "volume --site site-00 --from %s --to %s --registry %s/nowhere.ini",
+             from_text, to_text, t->dir);
+    CU_ASSERT_EQUAL(run(args, &out), 66);
+    free(out);
+}
+
 /* Bad input: each gets its message and exit code, and no report on stdout. */
 static void check_bad_input(void)
 {
@@ -520,6 +600,7 @@ static void test_reports(void)
     check_classes();
     check_charts();
     check_bad_input();
+    check_registry(&t);
     check_completeness(&t);
     CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
     gwt_fini(&t);

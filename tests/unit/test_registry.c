@@ -1,5 +1,6 @@
 /*
- * test_registry.c -- the device registry parser: a good file, every error
+ * test_registry.c -- the device registry parser: a good file (devices and
+ * site sections, devices in the order of the text), every error
  * with the line it names, inih's limits (long lines, long section names), the
  * registry as the wire library's key lookup, and allocation failures.
  */
@@ -27,7 +28,28 @@ static const char good[] = "# citygate device registry\n"
                            "\n"
                            "[ device " ID64 " ]\r\n"
                            "site = tunnel.A_1\r\n"
-                           "key = 00112233445566778899AABBCCDDEEFF\r\n";
+                           "key = 00112233445566778899AABBCCDDEEFF\r\n"
+                           "\n"
+                           "[site ring-north]\n"
+                           "zone = Europe/Madrid\n"
+                           "[site tunnel.A_1]\n"
+                           "[site empty]\n"
+                           "zone = America/Argentina/Buenos_Aires\n";
+
+/* Collects the ids gw_registry_each() visits; stops after two when asked. */
+struct visit {
+    char ids[4][80];
+    int n, stop_at;
+};
+
+static int visit_device(const struct gw_device *dev, void *ctx)
+{
+    struct visit *v = ctx;
+    if (v->n < 4)
+        snprintf(v->ids[v->n], sizeof v->ids[0], "%s", dev->id);
+    v->n++;
+    return v->n == v->stop_at ? 7 : 0;
+}
 
 static struct gw_registry *parse(const char *text, struct gw_registry_diag *diag)
 {
@@ -77,6 +99,30 @@ static void test_good_file(void)
 
     CU_ASSERT(gw_registry_find(reg, "node-0002") == NULL);
     CU_ASSERT(gw_registry_find(reg, "node-000") == NULL);
+
+    /* Site sections: a zone, none, one for a site without devices. */
+    const struct gw_site *s = gw_registry_site(reg, "ring-north");
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_STRING_EQUAL(s->zone, "Europe/Madrid");
+    CU_ASSERT_EQUAL(s->line, 15);
+    s = gw_registry_site(reg, "tunnel.A_1");
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_STRING_EQUAL(s->zone, "");
+    s = gw_registry_site(reg, "empty");
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_STRING_EQUAL(s->zone, "America/Argentina/Buenos_Aires");
+    CU_ASSERT(gw_registry_site(reg, "nowhere") == NULL);
+    CU_ASSERT_EQUAL(gw_registry_count(reg), 2);
+
+    /* Every device in the order of the text; a non-zero return stops the walk. */
+    struct visit v = {.stop_at = 0};
+    CU_ASSERT_EQUAL(gw_registry_each(reg, visit_device, &v), 0);
+    CU_ASSERT_EQUAL_FATAL(v.n, 2);
+    CU_ASSERT_STRING_EQUAL(v.ids[0], "node-0001");
+    CU_ASSERT_STRING_EQUAL(v.ids[1], ID64);
+    struct visit one = {.stop_at = 1};
+    CU_ASSERT_EQUAL(gw_registry_each(reg, visit_device, &one), 7);
+    CU_ASSERT_EQUAL(one.n, 1);
     gw_registry_free(reg);
     gw_registry_free(NULL);
 }
@@ -163,6 +209,19 @@ static void test_errors_name_their_line(void)
         {DEV "colour = red\nthis is not ini\n", 4, "unknown key"},
         /* A continuation line repeats the key. */
         {DEV "sensors = a\n  b\n", 5, "repeated key sensors"},
+        {"[site]\n", 1, "unknown section"},
+        {"[site a b]\n", 1, "site name is not"},
+        {"[site data]\n", 1, "site data is a reserved topic name"},
+        {"[site a]\n[site a]\n", 2, "site a already defined at line 1"},
+        {"[site a]\nkey = " KEY32 "\n", 2, "unknown key key in a [site NAME] section"},
+        {"[site a]\nzone = UTC\nzone = UTC\n", 3, "repeated key zone"},
+        {"[site a]\nzone = /etc/passwd\n", 2, "zone is not an IANA time zone name"},
+        {"[site a]\nzone = Europe/../../etc\n", 2, "zone is not"},
+        {"[site a]\nzone = Europe/Ma drid\n", 2, "zone is not"},
+        {"[site a]\nzone =\n", 2, "zone is not"},
+        {"[site a]\nzone = " ID64 "X\n", 2, "zone is not"},
+        /* A site section ends the device before it, which must be whole. */
+        {"[device a]\nsite = s\n[site s]\n", 1, "device a has no key"},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

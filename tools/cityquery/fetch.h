@@ -22,9 +22,11 @@
 #include "store.h"
 
 struct cq_select {
-    const char *site;      /* required */
-    const char *node_glob; /* NULL or "*": every node; '*' and '?' are wildcards */
-    unsigned lane;         /* 0: every lane */
+    const char *site;         /* required */
+    const char *node_glob;    /* NULL or "*": every node; '*' and '?' are wildcards */
+    unsigned lane;            /* 0: every lane */
+    const char *const *nodes; /* n_nodes nodes expected (the registry's), or none: those seen */
+    size_t n_nodes;
 };
 
 /*

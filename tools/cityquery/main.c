@@ -2,15 +2,17 @@
  * cityquery -- traffic reports for planners from the store's history
  * (docs/planners.md): volumes, hourly profiles, ADT/AADT, peak hour, speed
  * percentiles, vehicle classes and completeness, in the site's local time,
- * as a terminal table, CSV or JSON.
+ * as a terminal table, CSV or JSON. With --registry the site's zone and
+ * nodes come from the device registry.
  *
  *   cityquery REPORT --site SITE --from DATE --to DATE [options]
  *
  * Exit status (sysexits): 0 report written (days under the threshold are
  * flagged in it and named on stderr); 64 usage (bad option, date, zone, or
- * an empty or reversed period); 66 no data for the selection in the period;
- * 67 unknown site; 69 store unreachable; 70 internal error; 74 output not
- * written; 76 the store answered with an error or partial results.
+ * an empty or reversed period); 66 no data for the selection in the period,
+ * or the registry cannot be read; 67 unknown site; 78 the registry is invalid; 69 store
+ * unreachable; 70 internal error; 74 output not written; 76 the store answered with an error or
+ * partial results.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,13 +27,15 @@
 #include "err.h"
 #include "html.h"
 #include "report.h"
+#include "site.h"
 
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct options {
-    const char *report, *zone, *from, *to, *table, *output, *chart, *html;
+    const char *report, *zone, *from, *to, *table, *output, *chart, *html, *registry;
     enum format format;
     int stats;
+    struct cq_site site; /* from the registry */
     struct cq_store_config store;
     struct cq_query q;
 };
@@ -48,7 +52,10 @@ static void usage(FILE *out)
             "  -l, --lane N            one lane (1-16; default all)\n"
             "  -f, --from DATE         first local day (YYYY-MM-DD) or time (YYYY-MM-DDTHH:MM)\n"
             "  -t, --to DATE           end of the period, not included (same forms)\n"
-            "  -z, --tz ZONE           IANA time zone of the site (default: $TZ, else UTC)\n"
+            "  -z, --tz ZONE           IANA time zone of the site (default: the registry's,\n"
+            "                          else $TZ, else UTC)\n"
+            "      --registry FILE     the device registry: the site's zone and the nodes\n"
+            "                          completeness expects (default $CITYQUERY_REGISTRY)\n"
             "  -b, --by PERIOD         volume rows: 15min, hour, day, week, month (default day)\n"
             "      --level WIDTH       read windows of 30s, 5m, 15m or 1h (default: the\n"
             "                          coarsest that answers)\n"
@@ -74,8 +81,9 @@ static void usage(FILE *out)
             "  -h, --help              this text\n"
             "      --version           the version\n"
             "\n"
-            "exit: 0 written (incomplete days flagged), 64 usage, 66 no data, 67 unknown\n"
-            "site, 69 store unreachable, 70 internal, 74 output, 76 store error or partial\n");
+            "exit: 0 written (incomplete days flagged), 64 usage, 66 no data (or registry\n"
+            "unreadable), 67 unknown site, 69 store unreachable, 70 internal, 74 output,\n"
+            "76 store error or partial, 78 registry invalid\n");
 }
 
 /* Parses a decimal number of option opt within lo ... hi. Returns 0 or EX_USAGE (said). */
@@ -108,7 +116,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         O_STATS,
         O_TIMEOUT,
         O_CHART,
-        O_HTML
+        O_HTML,
+        O_REGISTRY
     };
     static const struct option opts[] = {
         {"site", required_argument, NULL, 's'},
@@ -135,6 +144,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"chart", required_argument, NULL, O_CHART},
         {"html", required_argument, NULL, O_HTML},
+        {"registry", required_argument, NULL, O_REGISTRY},
         {"json", no_argument, NULL, CLI_OPT_JSON},
         CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
@@ -150,7 +160,9 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->store.database = "citygate";
     o->store.token = getenv("CITYQUERY_TOKEN");
     o->store.timeout_ms = 60000;
-    o->zone = getenv("TZ") && getenv("TZ")[0] ? getenv("TZ") : "UTC";
+    o->registry = getenv("CITYQUERY_REGISTRY") && getenv("CITYQUERY_REGISTRY")[0]
+                      ? getenv("CITYQUERY_REGISTRY")
+                      : NULL;
     while ((c = getopt_long(argc, argv, "s:n:l:f:t:z:b:F:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -246,6 +258,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_HTML:
             o->html = optarg;
             break;
+        case O_REGISTRY:
+            o->registry = optarg;
+            break;
         case CLI_OPT_JSON:
             o->format = FMT_JSON;
             break;
@@ -265,6 +280,26 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->report = argv[optind];
     if (!o->q.sel.site || !o->from || !o->to)
         return cli_usage_error("--site, --from and --to are required");
+    if (o->registry) {
+        char why[512] = "";
+        int rc =
+            cq_site_load(o->registry, o->q.sel.site, o->q.sel.node_glob, &o->site, why, sizeof why);
+        if (rc) {
+            cli_error("%s", why[0] ? why : gw_strerror(rc));
+            return rc == GW_ENOTFOUND && strstr(why, "unknown site") ? EX_NOUSER
+                   : rc == GW_ENOTFOUND                              ? EX_NOINPUT
+                   : rc == GW_ENOMEM                                 ? EX_SOFTWARE
+                   : rc == GW_EIO                                    ? EX_NOINPUT
+                                                                     : EX_CONFIG;
+        }
+        o->q.sel.nodes = (const char *const *)o->site.nodes;
+        o->q.sel.n_nodes = o->site.n_nodes;
+    }
+    /* The zone: --tz, else the registry's for the site, else $TZ, else UTC. */
+    if (!o->zone && o->site.zone[0])
+        o->zone = o->site.zone;
+    if (!o->zone)
+        o->zone = getenv("TZ") && getenv("TZ")[0] ? getenv("TZ") : "UTC";
     if (cq_tz_set(o->zone) != 0)
         return cli_usage_error("unknown time zone '%s' (an IANA name such as Europe/Madrid)",
                                o->zone);
@@ -391,8 +426,10 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     memset(&r, 0, sizeof r);
     ex = parse_args(argc, argv, &o);
-    if (ex)
+    if (ex) {
+        cq_site_fini(&o.site);
         return ex < 0 ? EX_OK : ex;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || cq_store_new(&o.store, &store)) {
         cli_error("cannot start the HTTP client");
         return EX_SOFTWARE;
@@ -446,6 +483,7 @@ int main(int argc, char **argv)
     }
 out:
     cq_report_fini(&r);
+    cq_site_fini(&o.site);
     cq_store_free(store);
     curl_global_cleanup();
     return ex;

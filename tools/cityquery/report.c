@@ -94,6 +94,19 @@ static struct cq_table *add_table(struct cq_report *r, const char *name, const c
     return t;
 }
 
+/*
+ * Starts a grid over the query's period at width_ms with the nodes the
+ * registry expects, so that one that never reported counts as missing.
+ */
+static int grid_start(const struct cq_query *q, struct cq_grid *g, int64_t width_ms)
+{
+    size_t ix;
+    int rc = cq_grid_init(g, q->from_ms, q->to_ms, width_ms);
+    for (size_t i = 0; rc == 0 && i < q->sel.n_nodes; i++)
+        rc = cq_grid_node(g, q->sel.nodes[i], &ix);
+    return rc;
+}
+
 /* Reads the volume grid at the picked level. */
 static int volume_grid(const struct cq_query *q, int64_t max_ms, struct cq_report *r,
                        struct cq_grid *g, char *why, size_t why_len)
@@ -105,7 +118,7 @@ static int volume_grid(const struct cq_query *q, int64_t max_ms, struct cq_repor
     if (rc)
         return rc;
     snprintf(r->level, sizeof r->level, "%s", levels[ix].label);
-    rc = cq_grid_init(g, q->from_ms, q->to_ms, levels[ix].ms);
+    rc = grid_start(q, g, levels[ix].ms);
     if (rc)
         return rc;
     return cq_fetch_volume(q->store, &q->sel, levels[ix].label, g, why, why_len);
@@ -536,7 +549,7 @@ static int report_speed(const struct cq_query *q, struct cq_report *r, char *why
     }
     /* Completeness comes from the volume windows: a window without vehicles has no speed line. */
     if (rc == 0) {
-        rc = cq_grid_init(&g, q->from_ms, q->to_ms, levels[ix].ms);
+        rc = grid_start(q, &g, levels[ix].ms);
         if (rc == 0)
             rc = cq_fetch_volume(q->store, &q->sel, levels[ix].label, &g, why, why_len);
         if (rc == GW_ENOTFOUND) {
