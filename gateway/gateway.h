@@ -42,8 +42,6 @@ struct gateway {
     int outbox_busy;             /* a thread is publishing the outbox */
     pthread_cond_t outbox_idle;  /* signalled when outbox_busy falls to 0 */
 
-    char rp_names[GW_CONFIG_MAX_WIDTHS][32];
-    char retention_spec[512];
     struct gw_lpbuf lp[GW_CONFIG_MAX_WIDTHS + 1]; /* one per level, then alerts */
     size_t lp_lines[GW_CONFIG_MAX_WIDTHS + 1];
     char *lp_store;

@@ -163,7 +163,7 @@ static void flush_lines(struct gateway *gw, size_t i)
 {
     if (gw->lp[i].len == 0)
         return;
-    const char *rp = i < gw->cfg.n_widths ? gw->rp_names[i] : gw->rp_names[0];
+    const char *rp = i < gw->cfg.n_widths ? gw->cfg.rp_names[i] : gw->cfg.rp_names[0];
     if (gw_sink_push(gw->sink, rp, gw->lp[i].buf, gw->lp[i].len, gw->lp_lines[i]) != 0)
         gw_log(GW_LOG_ERROR, "store_queue_full", NULL, "out of memory; %zu lines lost",
                gw->lp_lines[i]);
@@ -642,20 +642,6 @@ out:
     return rc;
 }
 
-/* Builds the retention policy names ("rp_30s") and the sink's policy spec from the
- * configuration (which has checked that every width has its policy). */
-static void build_retention(struct gateway *gw)
-{
-    size_t off = 0;
-    for (size_t i = 0; i < gw->cfg.n_widths; i++) {
-        char label[16];
-        gw_lp_window_label((int64_t)gw->cfg.widths_ms[i], label, sizeof label);
-        snprintf(gw->rp_names[i], sizeof gw->rp_names[i], "rp_%s", label);
-        off += (size_t)snprintf(gw->retention_spec + off, sizeof gw->retention_spec - off,
-                                "%s%s=%s", off ? "," : "", gw->rp_names[i], gw->cfg.retention[i]);
-    }
-}
-
 static int start(struct gateway *gw)
 {
     char err[256], why[256];
@@ -664,7 +650,6 @@ static int start(struct gateway *gw)
 
     if ((rc = load_registry(gw->cfg.registry_file, &gw->reg)) != 0)
         return rc;
-    build_retention(gw);
     memset(&pc, 0, sizeof pc);
     pc.max_frame_bytes = gw->cfg.max_frame_bytes;
     pc.limits.max_skew_ms = gw->cfg.max_skew_ms;
@@ -711,36 +696,15 @@ static int start(struct gateway *gw)
                " segments; those segments are kept and renamed *.damaged when they leave",
                js.damaged_records, js.damaged_bytes, js.damaged_spans, js.damaged_segments);
 
-    struct gw_sink_config *sc = &gw->sink_cfg;
-    sc->ops = gw_sink_find(gw->cfg.store_api);
-    sc->url = gw->cfg.store_url;
-    sc->database = gw->cfg.store_database;
-    sc->org = gw->cfg.store_org;
-    sc->bucket = gw->cfg.store_bucket;
-    sc->token = gw->cfg.store_token;
-    sc->username = gw->cfg.store_username;
-    sc->password = gw->cfg.store_password;
-    sc->gzip = gw->cfg.store_gzip;
-    sc->timeout_ms = (uint32_t)gw->cfg.store_timeout_ms;
-    sc->batch_lines = (uint32_t)gw->cfg.store_batch_lines;
-    sc->batch_interval_ms = (uint32_t)gw->cfg.store_batch_interval_ms;
-    sc->max_pending_bytes = gw->cfg.store_max_pending_bytes;
-    sc->retry_min_ms = (uint32_t)gw->cfg.store_retry_min_ms;
-    sc->retry_max_ms = (uint32_t)gw->cfg.store_retry_max_ms;
-    sc->dead_letter_path = gw->cfg.store_dead_letter;
-    sc->retention_policies = gw->retention_spec;
-    if (gw_sink_new(sc, &gw->sink, err, sizeof err) != 0) {
+    gw_config_sink(&gw->cfg, &gw->sink_cfg);
+    if (gw_sink_new(&gw->sink_cfg, &gw->sink, err, sizeof err) != 0) {
         fprintf(stderr, "citygate: store: %s\n", err);
         return EX_CONFIG;
     }
 
     if (gw->cfg.webhook_url) {
-        struct gw_webhook_config wc = {gw->cfg.webhook_url,
-                                       (uint32_t)gw->cfg.webhook_timeout_ms,
-                                       (uint32_t)gw->cfg.store_retry_min_ms,
-                                       (uint32_t)gw->cfg.store_retry_max_ms,
-                                       8,
-                                       10000};
+        struct gw_webhook_config wc;
+        gw_config_webhook(&gw->cfg, &wc);
         if (gw_webhook_new(&wc, &gw->webhook) != 0)
             return EX_SOFTWARE;
     }

@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "lp.h"
 #include "quantity.h"
 #include "units.h"
 #include "validate.h"
@@ -167,6 +168,13 @@ static const struct cfg_key cfg_keys[] = {
      "POST each alert change as JSON to this URL (retried).", RESTART},
     {"alerts", "webhook_timeout", T_DURATION, C(webhook_timeout_ms), "5s", 100, 600000,
      "One webhook request's timeout.", RESTART},
+    {"alerts", "webhook_attempts", T_UINT, C(webhook_attempts), "8", 1, 1000,
+     "Tries of one alert's POST before it is counted as failed; waits as store.retry_min and "
+     "store.retry_max.",
+     RESTART},
+    {"alerts", "webhook_queue", T_UINT, C(webhook_queue), "10000", 1, 1000000,
+     "Alerts waiting for the webhook at most; beyond it the oldest is dropped and counted.",
+     RESTART},
     {"alerts", "to_store", T_BOOL, C(alerts_to_store), "true", 0, 0,
      "Also write each alert change to the store's alerts measurement.", RESTART},
 
@@ -616,7 +624,83 @@ static int cfg_retention(struct gw_config *cfg, struct gw_config_diag *diag)
                             "store.retention: no retention policy for the width %" PRIu64
                             " s of windows.widths (%s); its lines could never be written",
                             cfg->widths_ms[i] / 1000, cfg->widths_text);
+    /* The policies' names ("rp_30s") and the sink's spec of them ("rp_30s=30d,..."). */
+    size_t off = 0;
+    for (size_t i = 0; i < cfg->n_widths; i++) {
+        char label[24];
+        gw_lp_window_label((int64_t)cfg->widths_ms[i], label, sizeof label);
+        snprintf(cfg->rp_names[i], sizeof cfg->rp_names[i], "rp_%s", label);
+        int n = snprintf(cfg->retention_spec + off, sizeof cfg->retention_spec - off, "%s%s=%s",
+                         off ? "," : "", cfg->rp_names[i], cfg->retention[i]);
+        if (n < 0 || (size_t)n >= sizeof cfg->retention_spec - off)
+            return cfg_fail(diag, line, "store.retention: longer than %zu characters as policies",
+                            sizeof cfg->retention_spec - 1);
+        off += (size_t)n;
+    }
     return 0;
+}
+
+/* store.api's names of the store adapters, by enum gw_store_api. */
+static const char *const cfg_store_apis[GW_STORE_N] = {
+    [GW_STORE_INFLUX_V1] = "influx-v1",
+    [GW_STORE_INFLUX_V2] = "influx-v2",
+};
+
+const char *gw_store_api_name(int api)
+{
+    return api >= 0 && api < GW_STORE_N ? cfg_store_apis[api] : NULL;
+}
+
+/* Sets cfg->store_api_id from store.api. Returns 0 or GW_ECONFIG. */
+static int cfg_store_api(struct gw_config *cfg, struct gw_config_diag *diag)
+{
+    char names[64] = "";
+    for (int api = 0; api < GW_STORE_N; api++) {
+        if (strcmp(cfg->store_api, cfg_store_apis[api]) == 0) {
+            cfg->store_api_id = (enum gw_store_api)api;
+            return 0;
+        }
+        size_t n = strlen(names);
+        snprintf(names + n, sizeof names - n, "%s%s",
+                 api == 0                ? ""
+                 : api + 1 == GW_STORE_N ? " or "
+                                         : ", ",
+                 cfg_store_apis[api]);
+    }
+    return cfg_fail(diag, 0, "store.api: \"%s\" is not %s", cfg->store_api, names);
+}
+
+void gw_config_sink(const struct gw_config *cfg, struct gw_sink_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->api = cfg->store_api_id;
+    out->url = cfg->store_url;
+    out->database = cfg->store_database;
+    out->org = cfg->store_org;
+    out->bucket = cfg->store_bucket;
+    out->token = cfg->store_token;
+    out->username = cfg->store_username;
+    out->password = cfg->store_password;
+    out->gzip = cfg->store_gzip;
+    out->timeout_ms = (uint32_t)cfg->store_timeout_ms;
+    out->batch_lines = (uint32_t)cfg->store_batch_lines;
+    out->batch_interval_ms = (uint32_t)cfg->store_batch_interval_ms;
+    out->max_pending_bytes = cfg->store_max_pending_bytes;
+    out->retry_min_ms = (uint32_t)cfg->store_retry_min_ms;
+    out->retry_max_ms = (uint32_t)cfg->store_retry_max_ms;
+    out->dead_letter_path = cfg->store_dead_letter;
+    out->retention_policies = cfg->retention_spec;
+}
+
+void gw_config_webhook(const struct gw_config *cfg, struct gw_webhook_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->url = cfg->webhook_url;
+    out->timeout_ms = (uint32_t)cfg->webhook_timeout_ms;
+    out->retry_min_ms = (uint32_t)cfg->store_retry_min_ms;
+    out->retry_max_ms = (uint32_t)cfg->store_retry_max_ms;
+    out->max_attempts = (unsigned)cfg->webhook_attempts;
+    out->max_queue = (size_t)cfg->webhook_queue;
 }
 
 /* 1 when glob matches the name of some quantity of frame.proto. */
@@ -696,9 +780,9 @@ static int cfg_validate(struct gw_config *cfg, struct gw_config_diag *diag)
         return cfg_fail(diag, 0, "mqtt.reconnect_min is longer than mqtt.reconnect_max");
     if (cfg->store_retry_min_ms > cfg->store_retry_max_ms)
         return cfg_fail(diag, 0, "store.retry_min is longer than store.retry_max");
-    if (strcmp(cfg->store_api, "influx-v1") != 0 && strcmp(cfg->store_api, "influx-v2") != 0)
-        return cfg_fail(diag, 0, "store.api: \"%s\" is not influx-v1 or influx-v2", cfg->store_api);
-    if (strcmp(cfg->store_api, "influx-v2") == 0 && (!cfg->store_org || !cfg->store_bucket))
+    if ((rc = cfg_store_api(cfg, diag)) != 0)
+        return rc;
+    if (cfg->store_api_id == GW_STORE_INFLUX_V2 && (!cfg->store_org || !cfg->store_bucket))
         return cfg_fail(diag, 0, "store.api influx-v2 needs store.org and store.bucket");
 
     struct gw_rules *rules = NULL;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "adapters.h"
 #include "rules.h"
 
 #define GW_CONFIG_MAX_WIDTHS 8
@@ -57,7 +58,7 @@ struct gw_config {
 
     /* [alerts] */
     char *webhook_url;
-    uint64_t webhook_timeout_ms;
+    uint64_t webhook_timeout_ms, webhook_attempts, webhook_queue;
     int alerts_to_store;
 
     /* [gateway] */
@@ -65,6 +66,11 @@ struct gw_config {
 
     /* store.retention by width: the InfluxQL duration of windows.widths[i] */
     char retention[GW_CONFIG_MAX_WIDTHS][24];
+    /* The retention policy of windows.widths[i] ("rp_30s"), and all of them as
+     * the sink's spec ("rp_30s=30d,rp_5m=104w,..."). */
+    char rp_names[GW_CONFIG_MAX_WIDTHS][32];
+    char retention_spec[512];
+    enum gw_store_api store_api_id; /* store.api */
 
     /* The line each key was given on (0: default), in key table order, for
      * checks made after parsing (files, addresses) to name it. */
@@ -95,6 +101,13 @@ int gw_config_parse(struct gw_config *cfg, const char *text, size_t len,
                     struct gw_config_diag *diag);
 
 void gw_config_fini(struct gw_config *cfg);
+
+/*
+ * The store writer's and the webhook's configuration from a parsed cfg. The
+ * strings are borrowed from cfg, which must outlive out. Any thread.
+ */
+void gw_config_sink(const struct gw_config *cfg, struct gw_sink_config *out);
+void gw_config_webhook(const struct gw_config *cfg, struct gw_webhook_config *out);
 
 /* The line key of section (not a rule's) was given on, 0 when defaulted. */
 int gw_config_line(const struct gw_config *cfg, const char *section, const char *key);

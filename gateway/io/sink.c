@@ -56,14 +56,15 @@ struct gw_sink {
 };
 
 extern const struct gw_sink_ops gw_sink_influx_v1, gw_sink_influx_v2;
-static const struct gw_sink_ops *const sink_adapters[] = {&gw_sink_influx_v1, &gw_sink_influx_v2};
+static const struct gw_sink_ops *const sink_adapters[GW_STORE_N] = {
+    [GW_STORE_INFLUX_V1] = &gw_sink_influx_v1,
+    [GW_STORE_INFLUX_V2] = &gw_sink_influx_v2,
+};
 
-const struct gw_sink_ops *gw_sink_find(const char *name)
+/* The adapter of api (enum gw_store_api), or NULL. */
+static const struct gw_sink_ops *sink_adapter(int api)
 {
-    for (size_t i = 0; i < sizeof sink_adapters / sizeof *sink_adapters; i++)
-        if (strcmp(sink_adapters[i]->name, name) == 0)
-            return sink_adapters[i];
-    return NULL;
+    return api >= 0 && api < GW_STORE_N ? sink_adapters[api] : NULL;
 }
 
 const double gw_sink_latency_bounds[GW_SINK_LATENCY_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -405,7 +406,7 @@ static void *sink_main(void *arg)
 
 int gw_sink_new(const struct gw_sink_config *cfg, struct gw_sink **out, char *err, size_t err_len)
 {
-    const struct gw_sink_ops *ops = cfg->ops;
+    const struct gw_sink_ops *ops = cfg->ops ? cfg->ops : sink_adapter((int)cfg->api);
     struct gw_sink *s = NULL;
     pthread_condattr_t attr;
     int rc;

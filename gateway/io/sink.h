@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adapters.h"
+
 enum gw_sink_result {
     GW_SINK_OK = 0,
     GW_SINK_RETRY = 1,     /* transient: try the same batch again later */
@@ -47,27 +49,9 @@ struct gw_sink_reply {
     char msg[640];
 };
 
-struct gw_sink_config {
-    const struct gw_sink_ops *ops;           /* the adapter: gw_sink_find("influx-v1") */
-    const char *url;                         /* http://host:port */
-    const char *database, *retention_policy; /* v1 */
-    const char *org, *bucket, *token;        /* v2 */
-    const char *username, *password;         /* v1, optional */
-    int gzip;
-    uint32_t timeout_ms;
-    uint32_t batch_lines;
-    uint32_t batch_interval_ms;
-    uint64_t max_pending_bytes;
-    uint32_t retry_min_ms, retry_max_ms;
-    const char *dead_letter_path;
-    /* v1: created at start when missing: "name=duration,..." (InfluxQL durations, INF) */
-    const char *retention_policies;
-};
-
-/* What one adapter instance does; chosen by name from a static table. On
- * anything but GW_SINK_OK, prepare and write fill *reply. */
+/* What one adapter instance does; chosen by enum gw_store_api from a static
+ * table. On anything but GW_SINK_OK, prepare and write fill *reply. */
 struct gw_sink_ops {
-    const char *name;
     int (*open)(const struct gw_sink_config *cfg, void **state, char *err, size_t err_len);
     /* Creates what the store needs (database, retention policies); may return GW_SINK_RETRY. */
     enum gw_sink_result (*prepare)(void *state, struct gw_sink_reply *reply);
@@ -75,9 +59,6 @@ struct gw_sink_ops {
                                  struct gw_sink_reply *reply);
     void (*close)(void *state);
 };
-
-/* The adapter called name, or NULL. */
-const struct gw_sink_ops *gw_sink_find(const char *name);
 
 /* Upper bounds (seconds) of the write latency histogram's buckets, then +Inf. */
 #define GW_SINK_LATENCY_BUCKETS 11
@@ -99,7 +80,8 @@ struct gw_sink_stats {
 struct gw_sink;
 
 /*
- * Starts the writer thread on adapter cfg->ops. Returns 0 and sets *out
+ * Starts the writer thread on adapter cfg->ops, or when that is NULL on
+ * gw_sink_adapter(cfg->api). Returns 0 and sets *out
  * (caller frees with gw_sink_free()), or a negative enum gw_err with err
  * filled. cfg and the strings in it are borrowed for the sink's lifetime.
  */

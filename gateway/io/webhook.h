@@ -13,13 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gw_webhook_config {
-    const char *url; /* borrowed for the webhook's lifetime */
-    uint32_t timeout_ms;
-    uint32_t retry_min_ms, retry_max_ms;
-    unsigned max_attempts;
-    size_t max_queue;
-};
+#include "adapters.h"
 
 struct gw_webhook_stats {
     uint64_t delivered, refused, failed, dropped, retries;

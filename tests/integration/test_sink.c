@@ -18,7 +18,7 @@ static char dead_letter[256];
 static struct gw_sink_config config(void)
 {
     struct gw_sink_config c = {0};
-    c.ops = gw_sink_find("influx-v1");
+    c.api = GW_STORE_INFLUX_V1;
     c.url = cu_env("CITYGATE_INFLUX_URL");
     c.database = "sinktest";
     c.gzip = 1;

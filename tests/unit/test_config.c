@@ -56,7 +56,10 @@ static void test_values_with_units(void)
                        "[store]\n"
                        "gzip = off\n"
                        "url = http://127.0.0.1:18086\n"
-                       "retention = 1m=104w,10s=1d\n";
+                       "retention = 1m=104w,10s=1d\n"
+                       "[alerts]\n"
+                       "webhook = http://127.0.0.1:9/hook\n"
+                       "webhook_attempts = 3\n";
     int rc = parse(text, &cfg, &diag);
     if (rc)
         fprintf(stderr, "line %d: %s\n", diag.line, diag.message);
@@ -67,6 +70,23 @@ static void test_values_with_units(void)
     CU_ASSERT(cfg.grace_ms == 20000);
     CU_ASSERT(cfg.store_gzip == 0);
     CU_ASSERT_STRING_EQUAL(cfg.store_url, "http://127.0.0.1:18086");
+
+    /* What the adapters are given: the same code for --check-config and the start. */
+    struct gw_sink_config sc;
+    struct gw_webhook_config wc;
+    gw_config_sink(&cfg, &sc);
+    gw_config_webhook(&cfg, &wc);
+    CU_ASSERT_STRING_EQUAL(cfg.rp_names[0], "rp_10s");
+    CU_ASSERT_STRING_EQUAL(cfg.rp_names[1], "rp_1m");
+    CU_ASSERT_STRING_EQUAL(sc.retention_policies, "rp_10s=1d,rp_1m=104w");
+    CU_ASSERT(sc.api == GW_STORE_INFLUX_V1 && sc.ops == NULL);
+    CU_ASSERT_STRING_EQUAL(gw_store_api_name(sc.api), "influx-v1");
+    CU_ASSERT(gw_store_api_name(GW_STORE_N) == NULL);
+    CU_ASSERT_STRING_EQUAL(sc.url, "http://127.0.0.1:18086");
+    CU_ASSERT(sc.gzip == 0 && sc.batch_lines == 5000 && sc.retry_min_ms == 200);
+    CU_ASSERT_STRING_EQUAL(wc.url, "http://127.0.0.1:9/hook");
+    CU_ASSERT(wc.max_attempts == 3 && wc.max_queue == 10000 && wc.timeout_ms == 5000);
+    CU_ASSERT(wc.retry_min_ms == 200 && wc.retry_max_ms == 30000);
     gw_config_fini(&cfg);
 }
 
