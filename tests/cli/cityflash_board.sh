@@ -43,7 +43,7 @@ expect 0 "hardware class    $a" "$cf" image verify --key "$key.pub" v1.img
 expect 64 "--cid nope: expected a UUID" "$cf" image sign --key "$key" --version 1.0.0 --cid nope \
     small.bin x.img
 
-b=("$boot" --dir node --key "$key.pub" --cid $a --slot-size 64KiB)
+b=("$boot" --dir node --key "$key.pub" --cid "$a" --slot-size 64KiB)
 expect 0 "installed and confirmed" "${b[@]}" init v1.img
 expect 65 "built for another hardware class" "${b[@]}" install other.img
 expect 65 "larger than the slot (65536 bytes)" "${b[@]}" install big.img
