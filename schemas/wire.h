@@ -15,10 +15,10 @@
  * the bytes actually present; nothing from the wire sizes an allocation, and
  * every decode draws its memory from a caller-provided, fixed-size arena.
  *
- * Status messages (birth and death) and commands travel in the same envelope
- * with their own magic ("CS", "CC") around the bodies of
- * schemas/control.proto; the same checks apply (wire_status_decode(),
- * wire_command_decode()).
+ * Status messages (birth and death), commands and update reports travel in
+ * the same envelope with their own magic ("CS", "CC", "CU") around the bodies
+ * of schemas/control.proto; the same checks apply (wire_status_decode(),
+ * wire_command_decode(), wire_update_decode()).
  *
  * All functions are pure (no I/O, no globals) and may be called from any
  * thread, as long as each thread uses its own struct wire_decoder.
@@ -48,9 +48,10 @@ enum wire_kind {
     WIRE_KIND_FRAME = 'G',   /* "CG": a Frame, on .../data */
     WIRE_KIND_STATUS = 'S',  /* "CS": a Status (birth or death), on .../status */
     WIRE_KIND_COMMAND = 'C', /* "CC": a Command, on .../cmd */
+    WIRE_KIND_UPDATE = 'U',  /* "CU": an UpdateReport, on .../update and .../cmd/reply */
 };
 
-/* "frame", "status", "command"; never NULL. */
+/* "frame", "status", "command", "update report"; never NULL. */
 const char *wire_kind_name(enum wire_kind kind);
 
 /* Why a frame was refused. Functions return 0 or one of these, negated. */
@@ -207,5 +208,17 @@ int wire_command_decode(struct wire_decoder *d, const uint8_t *buf, size_t len,
 /* Encodes and signs a command; arguments and returns as for wire_encode(). */
 int wire_command_encode(const Citygate__V1__Command *c, const uint8_t *key, size_t key_len,
                         uint8_t *out, size_t cap, size_t *out_len);
+
+/*
+ * Verifies and decodes a node's update report, as wire_status_decode() a
+ * status, on the "CU" envelope; required: device_id equal to the envelope's,
+ * site_id, boot_id, state.
+ */
+int wire_update_decode(struct wire_decoder *d, const uint8_t *buf, size_t len,
+                       Citygate__V1__UpdateReport **out, struct wire_diag *diag);
+
+/* Encodes and signs an update report; arguments and returns as for wire_encode(). */
+int wire_update_encode(const Citygate__V1__UpdateReport *r, const uint8_t *key, size_t key_len,
+                       uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

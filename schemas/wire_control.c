@@ -1,6 +1,6 @@
 /*
- * wire_control.c -- the node's status messages and the commands sent to it,
- * in the frame envelope (wire.c) with their own magic.
+ * wire_control.c -- the node's status messages, the commands sent to it and
+ * its update reports, in the frame envelope (wire.c) with their own magic.
  *
  * Both are rare and small, so their bodies are parsed by protobuf-c's
  * generic unpacker, with the decoder's arena as its allocator: nothing from
@@ -20,6 +20,8 @@ const char *wire_kind_name(enum wire_kind kind)
         return "status";
     case WIRE_KIND_COMMAND:
         return "command";
+    case WIRE_KIND_UPDATE:
+        return "update report";
     }
     return "unknown";
 }
@@ -115,6 +117,28 @@ int wire_command_decode(struct wire_decoder *d, const uint8_t *buf, size_t len,
     return 0;
 }
 
+int wire_update_decode(struct wire_decoder *d, const uint8_t *buf, size_t len,
+                       Citygate__V1__UpdateReport **out, struct wire_diag *diag)
+{
+    struct wire__opened m;
+    ProtobufCMessage *msg = NULL;
+    int rc = control_decode(d, WIRE_KIND_UPDATE, &citygate__v1__update_report__descriptor, buf, len,
+                            &m, &msg, diag);
+    if (rc != 0)
+        return rc;
+    Citygate__V1__UpdateReport *r = (Citygate__V1__UpdateReport *)msg;
+    if ((rc = control_device(&m, r->device_id, diag)) != 0)
+        return rc;
+    if (!r->site_id || !*r->site_id)
+        return wire__fail(diag, WIRE_EMISSING_FIELD, "site_id");
+    if (r->boot_id == 0)
+        return wire__fail(diag, WIRE_EMISSING_FIELD, "boot_id");
+    if (r->state == CITYGATE__V1__UPDATE_STATE__UPDATE_STATE_UNSPECIFIED)
+        return wire__fail(diag, WIRE_EMISSING_FIELD, "state");
+    *out = r;
+    return 0;
+}
+
 /* Seals body for device_id, refusing what a reader would refuse as too large. */
 static int control_encode(enum wire_kind kind, const char *device_id, const ProtobufCMessage *body,
                           const uint8_t *key, size_t key_len, uint8_t *out, size_t cap,
@@ -135,5 +159,12 @@ int wire_command_encode(const Citygate__V1__Command *c, const uint8_t *key, size
                         uint8_t *out, size_t cap, size_t *out_len)
 {
     return control_encode(WIRE_KIND_COMMAND, c->device_id, &c->base, key, key_len, out, cap,
+                          out_len);
+}
+
+int wire_update_encode(const Citygate__V1__UpdateReport *r, const uint8_t *key, size_t key_len,
+                       uint8_t *out, size_t cap, size_t *out_len)
+{
+    return control_encode(WIRE_KIND_UPDATE, r->device_id, &r->base, key, key_len, out, cap,
                           out_len);
 }

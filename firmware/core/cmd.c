@@ -44,17 +44,16 @@ static int own_key(void *ctx, const char *device_id, struct wire_key *key)
 }
 
 int node__cmd_parse(const struct node_config *cfg, uint64_t boot_id, uint64_t *last_counter,
-                    const uint8_t *payload, size_t len, struct node__cmd *out, char *diag,
-                    size_t cap)
+                    const uint8_t *payload, size_t len, void *arena, struct node__cmd *out,
+                    char *diag, size_t cap)
 {
-    /* Room for the decoded command: its strings are at most the message itself. */
-    _Alignas(max_align_t) unsigned char arena[2 * NODE_MAX_CMD_BYTES];
     struct wire_decoder d = {NODE_MAX_CMD_BYTES, own_key, (void *)cfg, {NULL, 0, 0}};
     struct wire_diag wd;
     Citygate__V1__Command *c = NULL;
 
     memset(out, 0, sizeof *out);
-    wire_arena_init(&d.arena, arena, sizeof arena);
+    /* Room for the decoded command: its strings and bytes are at most the message itself. */
+    wire_arena_init(&d.arena, arena, NODE__CMD_ARENA_BYTES);
     if (wire_command_decode(&d, payload, len, &c, &wd) != 0) {
         snprintf(diag, cap, "not a command signed for this node: %s (%s)", wire_strerror(wd.err),
                  wd.detail);
@@ -84,13 +83,83 @@ int node__cmd_parse(const struct node_config *cfg, uint64_t boot_id, uint64_t *l
         out->kind = NODE__CMD_REBOOT;
     else if (strcmp(out->name, "ota") == 0)
         out->kind = NODE__CMD_OTA;
+    else if (strcmp(out->name, "ota_block") == 0)
+        out->kind = NODE__CMD_OTA_BLOCK;
+    else if (strcmp(out->name, "ota_cancel") == 0)
+        out->kind = NODE__CMD_OTA_CANCEL;
     else
         return fail(diag, cap, "unknown command");
     if (out->kind == NODE__CMD_SET_INTERVAL &&
         (c->interval_ms < NODE_MIN_INTERVAL_MS || c->interval_ms > NODE_MAX_INTERVAL_MS))
         return fail(diag, cap, "'interval_ms' must be an integer in 100 .. 86400000");
     out->interval_ms = c->interval_ms;
+    out->manifest = c->manifest;
+    out->block = c->block;
+    out->transfer_id = c->transfer_id ? c->transfer_id : "";
     return 0;
+}
+
+const char *node__update_manifest(const Citygate__V1__UpdateManifest *pb,
+                                  struct node_update_manifest *m)
+{
+    memset(m, 0, sizeof *m);
+    if (!pb)
+        return "an ota command needs a manifest";
+    if (!pb->transfer_id || !node__valid_name(pb->transfer_id, NODE_UPDATE_ID_BYTES - 1, NULL))
+        return "the manifest's transfer_id must be [A-Za-z0-9._-]{1,64}";
+    if (pb->sha256.len != NODE_SHA256_BYTES || pb->image_hash.len != NODE_SHA256_BYTES)
+        return "the manifest's sha256 and image_hash must be 32 bytes";
+    if (pb->signature.len != NODE_ED25519_SIG_BYTES)
+        return "the manifest's signature must be 64 bytes";
+    if (!pb->version || node_image_version_parse(pb->version, &m->version) != 0)
+        return "the manifest's version must be major.minor.revision+build";
+    memcpy(m->transfer_id, pb->transfer_id, strlen(pb->transfer_id) + 1);
+    m->size = pb->size;
+    memcpy(m->sha256, pb->sha256.data, NODE_SHA256_BYTES);
+    memcpy(m->image_hash, pb->image_hash.data, NODE_SHA256_BYTES);
+    memcpy(m->signature, pb->signature.data, NODE_ED25519_SIG_BYTES);
+    m->security_counter = pb->security_counter;
+    return NULL;
+}
+
+int node__update_encode(const struct node__update_msg *m, uint8_t *buf, size_t cap)
+{
+    const struct node_update *u = m->u;
+    Citygate__V1__UpdateReport r = CITYGATE__V1__UPDATE_REPORT__INIT;
+    char version[48] = "", running[48];
+    size_t len = 0;
+
+    r.device_id = (char *)m->cfg->device_id;
+    r.site_id = (char *)m->cfg->site_id;
+    r.boot_id = m->boot_id;
+    r.time_ms = m->time_ms;
+    r.state = (Citygate__V1__UpdateState)u->state;
+    node_image_version_format(&u->boot.running, running, sizeof running);
+    r.running_version = running;
+    if (u->state != NODE_UPDATE_IDLE) {
+        r.transfer_id = (char *)u->rec.m.transfer_id;
+        r.size = u->rec.m.size;
+        r.held_bytes = node_update_held_bytes(u);
+        node_image_version_format(&u->rec.m.version, version, sizeof version);
+        r.version = version;
+        if (u->state == NODE_UPDATE_FAILED || u->state == NODE_UPDATE_REVERTED)
+            r.reason = (char *)u->rec.reason;
+    }
+    r.refused = u->refused;
+    r.duplicates = u->duplicates;
+    if (m->a) {
+        if (m->a->refusal)
+            r.reason = (char *)m->a->refusal;
+        r.ack = m->a->ack;
+        r.offset = m->a->offset;
+        if (m->a->bitmap && u->state == NODE_UPDATE_DOWNLOADING) {
+            r.bitmap.data = (uint8_t *)u->bitmap;
+            r.bitmap.len = (u->n_blocks + 7) / 8;
+        }
+    }
+    if (wire_update_encode(&r, m->cfg->key, m->cfg->key_len, buf, cap, &len) != 0)
+        return -NODE_ETOOBIG;
+    return (int)len;
 }
 
 /* Appends to buf like snprintf; *at advances; a truncation sets *at past cap. */

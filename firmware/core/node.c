@@ -63,7 +63,7 @@ struct node {
     struct node_ring *ring;
     struct node__sampler *sampler;
     char topic_data[NODE_MAX_TOPIC], topic_status[NODE_MAX_TOPIC];
-    char topic_cmd[NODE_MAX_TOPIC], topic_reply[NODE_MAX_TOPIC];
+    char topic_cmd[NODE_MAX_TOPIC], topic_reply[NODE_MAX_TOPIC], topic_update[NODE_MAX_TOPIC];
 
     uint64_t boot_id, seq;
     uint32_t interval_ms;
@@ -87,9 +87,15 @@ struct node {
     uint8_t *buf; /* a ring record being drained, max_frame_bytes */
     uint8_t *ctl; /* birth, death (signed) and replies */
     size_t ctl_cap;
-    uint64_t cmd_counter; /* the counter of the last command obeyed in this boot */
+    uint64_t cmd_counter;       /* the counter of the last command obeyed in this boot */
+    void *cmd_arena;            /* NODE__CMD_ARENA_BYTES: the command being handled */
+    struct node_update *update; /* NULL without an update port */
+    uint8_t *update_buf;        /* UPDATE_REPORT_BYTES: update reports */
     struct node_stats st;
 };
+
+/* An update report with the largest bitmap, and room for the rest. */
+#define UPDATE_REPORT_BYTES (NODE_UPDATE_BITMAP_BYTES + 1024)
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -174,7 +180,10 @@ static int make_topics(struct node *n)
     int b = snprintf(n->topic_status, NODE_MAX_TOPIC, "city/v1/%s/%s/status", site, id);
     int c = snprintf(n->topic_cmd, NODE_MAX_TOPIC, "city/v1/%s/%s/cmd", site, id);
     int d = snprintf(n->topic_reply, NODE_MAX_TOPIC, "city/v1/%s/%s/cmd/reply", site, id);
-    return (a < 0 || b < 0 || c < 0 || d < 0 || d >= NODE_MAX_TOPIC) ? -NODE_EINVAL : 0;
+    int e = snprintf(n->topic_update, NODE_MAX_TOPIC, "city/v1/%s/%s/update", site, id);
+    return (a < 0 || b < 0 || c < 0 || d < 0 || d >= NODE_MAX_TOPIC || e < 0 || e >= NODE_MAX_TOPIC)
+               ? -NODE_EINVAL
+               : 0;
 }
 
 static uint32_t random_u32(struct node *n)
@@ -206,7 +215,8 @@ int node_new(const struct node_config *cfg, const struct node_hal *hal,
     n->win = calloc(cfg->max_inflight, sizeof *n->win);
     n->buf = malloc(cfg->max_frame_bytes);
     n->ctl = malloc(n->ctl_cap);
-    if (!n->win || !n->buf || !n->ctl) {
+    n->cmd_arena = malloc(NODE__CMD_ARENA_BYTES);
+    if (!n->win || !n->buf || !n->ctl || !n->cmd_arena) {
         bad(diag, "out of memory");
         goto out;
     }
@@ -241,6 +251,19 @@ int node_new(const struct node_config *cfg, const struct node_hal *hal,
     n->next_ref = 1;
     n->last_sync_ms = now_ms;
     n->st.boot_id = n->boot_id;
+    if (cfg->update) {
+        n->update = malloc(sizeof *n->update);
+        n->update_buf = malloc(UPDATE_REPORT_BYTES);
+        if (!n->update || !n->update_buf) {
+            rc = bad(diag, "out of memory");
+            goto out;
+        }
+        if ((rc = node_update_init(n->update, cfg->update)) < 0)
+            logf_(n, NODE_LOG_ERROR, "update: cannot read the slots: %s", node_strerror(rc));
+        else if (n->update->state != NODE_UPDATE_IDLE)
+            logf_(n, NODE_LOG_INFO, "update %s: %s", n->update->rec.m.transfer_id,
+                  node_update_state_name(n->update->state));
+    }
 
     struct node_ring_stats rs;
     node_ring_stats(n->ring, &rs);
@@ -383,6 +406,24 @@ static void publish_birth(struct node *n)
     publish_control(n, n->topic_status, n->ctl, status_msg(n, 1), 1);
 }
 
+/*
+ * An update report: the retained state on .../update (a NULL), or the answer
+ * to an update command on .../cmd/reply. Answers leave the window's live
+ * reserve to the data, so that an update never holds frames back; a dropped
+ * answer costs the sender one block sent again.
+ */
+static void publish_update(struct node *n, const struct node_update_answer *a)
+{
+    if (!n->update)
+        return;
+    if (a && n->win_count + n->live_reserve >= n->cfg.max_inflight)
+        return;
+    struct node__update_msg m = {&n->cfg, n->boot_id, n->hal.ops->wall_ms(n->hal.ctx), n->update,
+                                 a};
+    int len = node__update_encode(&m, n->update_buf, UPDATE_REPORT_BYTES);
+    publish_control(n, a ? n->topic_reply : n->topic_update, n->update_buf, len, !a);
+}
+
 /* ---- the uplink ---- */
 
 static void try_connect(struct node *n, uint64_t now_ms)
@@ -411,8 +452,10 @@ void node_net_up(struct node *n, uint64_t now_ms)
     n->drain_last_ms = now_ms;
     node_ring_stats(n->ring, &rs);
     logf_(n, NODE_LOG_INFO, "uplink up; %" PRIu64 " backlog frames to drain", rs.records);
-    if (!n->closing)
+    if (!n->closing) {
         publish_birth(n);
+        publish_update(n, NULL);
+    }
 }
 
 void node_net_down(struct node *n, uint64_t now_ms)
@@ -592,13 +635,53 @@ static void reply(struct node *n, const struct node__cmd *c, const char *error)
                     node__reply_json(c, error, (char *)n->ctl, n->ctl_cap), 0);
 }
 
+/* ota, ota_block and ota_cancel: the agent decides, the answer and any new state go out. */
+static void update_command(struct node *n, const struct node__cmd *c)
+{
+    struct node_update *u = n->update;
+    struct node_update_answer a;
+    enum node_update_state before = u->state;
+    if (c->kind == NODE__CMD_OTA) {
+        struct node_update_manifest m;
+        const char *bad_manifest = node__update_manifest(c->manifest, &m);
+        if (bad_manifest)
+            node_update_refuse(u, bad_manifest, &a);
+        else
+            node_update_manifest(u, &m, &a);
+    } else if (c->kind == NODE__CMD_OTA_BLOCK) {
+        const Citygate__V1__UpdateBlock *b = c->block;
+        if (!b || !b->transfer_id)
+            node_update_refuse(u, "an ota_block command needs a block", &a);
+        else
+            node_update_block(u, b->transfer_id, b->offset, b->data.data, b->data.len, &a);
+    } else {
+        node_update_cancel(u, c->transfer_id, &a);
+    }
+    n->st.update_refused = u->refused;
+    n->st.update_duplicates = u->duplicates;
+    n->st.update_blocks = u->blocks;
+    if (a.refusal)
+        logf_(n, NODE_LOG_WARN, "update command refused: %s", a.refusal);
+    publish_update(n, &a);
+    if (a.state_changed || u->state != before) {
+        logf_(n, NODE_LOG_INFO, "update %s: %s%s%s", u->rec.m.transfer_id,
+              node_update_state_name(u->state), u->state == NODE_UPDATE_FAILED ? ": " : "",
+              u->state == NODE_UPDATE_FAILED ? u->rec.reason : "");
+        publish_update(n, NULL);
+    }
+    if (a.reboot && n->hal.ops->reboot) {
+        logf_(n, NODE_LOG_INFO, "update %s: restarting into the test image", u->rec.m.transfer_id);
+        n->hal.ops->reboot(n->hal.ctx);
+    }
+}
+
 void node_command(struct node *n, const uint8_t *payload, size_t len, uint64_t now_ms)
 {
     struct node__cmd c;
     char diag[128];
     n->st.commands++;
-    if (node__cmd_parse(&n->cfg, n->boot_id, &n->cmd_counter, payload, len, &c, diag, sizeof diag) <
-        0) {
+    if (node__cmd_parse(&n->cfg, n->boot_id, &n->cmd_counter, payload, len, n->cmd_arena, &c, diag,
+                        sizeof diag) < 0) {
         logf_(n, NODE_LOG_WARN, "command refused: %s", diag);
         if (c.authentic)
             reply(n, &c, diag);
@@ -628,7 +711,12 @@ void node_command(struct node *n, const uint8_t *payload, size_t len, uint64_t n
         n->hal.ops->reboot(n->hal.ctx);
         break;
     case NODE__CMD_OTA:
-        reply(n, &c, "not supported yet");
+    case NODE__CMD_OTA_BLOCK:
+    case NODE__CMD_OTA_CANCEL:
+        if (!n->update)
+            reply(n, &c, "this node takes no updates: it runs without a boot stage");
+        else
+            update_command(n, &c);
         break;
     }
 }
@@ -660,6 +748,9 @@ void node_free(struct node *n)
     free(n->win);
     free(n->buf);
     free(n->ctl);
+    free(n->cmd_arena);
+    free(n->update);
+    free(n->update_buf);
     free(n);
 }
 
@@ -690,4 +781,17 @@ const char *node_topic_status(const struct node *n)
 const char *node_topic_cmd(const struct node *n)
 {
     return n->topic_cmd;
+}
+
+void node_image_confirmed(struct node *n)
+{
+    if (!n->update || !node_update_confirmed(n->update))
+        return;
+    logf_(n, NODE_LOG_INFO, "update %s: CONFIRMED", n->update->rec.m.transfer_id);
+    publish_update(n, NULL);
+}
+
+const char *node_topic_update(const struct node *n)
+{
+    return n->topic_update;
 }

@@ -26,11 +26,13 @@
 #define NODE_MAX_ID 64
 #define NODE_MIN_INTERVAL_MS 100u
 #define NODE_MAX_INTERVAL_MS 86400000u
-#define NODE_MAX_CMD_BYTES 1024
+/* The largest command: an update block (4096 bytes) and its envelope. */
+#define NODE_MAX_CMD_BYTES 6144
 #define NODE_MAX_TOPIC 160
 #define NODE_MAX_SENSORS 64
 
 struct node;
+struct node_update_port;
 
 /* One configured sensor; everything is borrowed and must outlive node_new(). */
 struct node_sensor_config {
@@ -59,6 +61,8 @@ struct node_config {
     size_t max_vehicles_per_sensor;
     const struct node_sensor_config *sensors;
     size_t n_sensors;
+    /* Firmware updates over MQTT (update.h), borrowed; NULL: the node refuses them. */
+    const struct node_update_port *update;
 };
 
 /* What the node counts; see node_stats(). */
@@ -77,6 +81,9 @@ struct node_stats {
     uint64_t reconnects;         /* connections that came up */
     uint64_t commands;           /* commands received, valid or not */
     uint64_t commands_refused;   /* not signed for this node, its boot and a fresh counter */
+    uint64_t update_refused;     /* update commands refused (update.h: bad input of any kind) */
+    uint64_t update_duplicates;  /* update blocks received again after they were held */
+    uint64_t update_blocks;      /* update blocks written */
     uint32_t inflight;           /* unconfirmed publishes now */
     uint32_t interval_ms;        /* the sampling period in force */
     int connected;
@@ -138,6 +145,12 @@ void node_command(struct node *n, const uint8_t *payload, size_t len, uint64_t n
  */
 void node_close(struct node *n);
 
+/*
+ * The port confirmed the running image (self-confirmation under the boot
+ * stage): an update on trial is CONFIRMED now, and the node says so.
+ */
+void node_image_confirmed(struct node *n);
+
 /* Fills *st. */
 void node_stats(const struct node *n, struct node_stats *st);
 
@@ -145,5 +158,6 @@ void node_stats(const struct node *n, struct node_stats *st);
 const char *node_topic_data(const struct node *n);
 const char *node_topic_status(const struct node *n);
 const char *node_topic_cmd(const struct node *n);
+const char *node_topic_update(const struct node *n);
 
 #endif

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "control.pb-c.h"
 #include "node.h"
+#include "update.h"
 
 /* 1 when s is [A-Za-z0-9._-]{1,max} (extra: further allowed characters, may be ""). */
 int node__valid_name(const char *s, size_t max, const char *extra);
@@ -60,7 +62,9 @@ enum node__cmd_kind {
     NODE__CMD_REBIRTH,
     NODE__CMD_SET_INTERVAL,
     NODE__CMD_REBOOT,
-    NODE__CMD_OTA, /* reserved: answered "not supported yet" */
+    NODE__CMD_OTA,        /* an update's manifest */
+    NODE__CMD_OTA_BLOCK,  /* one block of it */
+    NODE__CMD_OTA_CANCEL, /* the end of a transfer still downloading */
 };
 
 struct node__cmd {
@@ -69,19 +73,28 @@ struct node__cmd {
     char name[32]; /* the command as sent, for the reply */
     char id[NODE_MAX_ID + 1];
     uint32_t interval_ms;
+    /* The update commands' bodies, in the caller's arena (may be NULL: the agent refuses). */
+    const Citygate__V1__UpdateManifest *manifest;
+    const Citygate__V1__UpdateBlock *block;
+    const char *transfer_id; /* ota_cancel; never NULL */
 };
+
+/* The arena node__cmd_parse() decodes into: its results live there until the next parse. */
+#define NODE__CMD_ARENA_BYTES (2 * NODE_MAX_CMD_BYTES)
 
 /*
  * Verifies and parses a signed command (payload borrowed, len bytes) for the
  * node of cfg in boot boot_id: signed with cfg's key, for its device and
- * boot, with a counter above *last_counter, which it then raises. Returns 0
- * and fills *out, or -NODE_EINVAL with why in diag (cap bytes); out->authentic
- * then tells a forged or replayed command (0: no reply) from an authentic
- * one that is not valid (1: name and id filled for the reply). Never logs.
+ * boot, with a counter above *last_counter, which it then raises. arena
+ * (NODE__CMD_ARENA_BYTES, max_align_t aligned) holds what out points to.
+ * Returns 0 and fills *out, or -NODE_EINVAL with why in diag (cap bytes);
+ * out->authentic then tells a forged or replayed command (0: no reply) from
+ * an authentic one that is not valid (1: name and id filled for the reply).
+ * Never logs.
  */
 int node__cmd_parse(const struct node_config *cfg, uint64_t boot_id, uint64_t *last_counter,
-                    const uint8_t *payload, size_t len, struct node__cmd *out, char *diag,
-                    size_t cap);
+                    const uint8_t *payload, size_t len, void *arena, struct node__cmd *out,
+                    char *diag, size_t cap);
 
 /* What the birth and death messages say. */
 struct node__status {
@@ -97,6 +110,25 @@ struct node__status {
  * returns its length or -NODE_ETOOBIG.
  */
 int node__status_encode(const struct node__status *s, int alive, uint8_t *buf, size_t cap);
+
+/* What an update report says besides the agent's state (update.h). */
+struct node__update_msg {
+    const struct node_config *cfg;
+    uint64_t boot_id;
+    uint64_t time_ms;
+    const struct node_update *u;
+    const struct node_update_answer *a; /* NULL: the retained state */
+};
+
+/* Writes the signed UpdateReport to buf (cap bytes); returns its length or -NODE_ETOOBIG. */
+int node__update_encode(const struct node__update_msg *m, uint8_t *buf, size_t cap);
+
+/*
+ * Turns an ota command's manifest into *m; NULL when it is valid, else why
+ * (a static string).
+ */
+const char *node__update_manifest(const Citygate__V1__UpdateManifest *pb,
+                                  struct node_update_manifest *m);
 
 /* Writes the reply to a command; error is NULL on success. Returns the length or -NODE_ETOOBIG. */
 int node__reply_json(const struct node__cmd *c, const char *error, char *buf, size_t cap);

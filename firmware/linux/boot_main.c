@@ -28,6 +28,10 @@
  * The payload confirms itself with `citynode-boot confirm`, or through the
  * management port; either one also tells the running boot stage through the
  * pipe named by CITYNODE_BOOT_FD, so that the trial's deadline is lifted.
+ * CITYNODE_BOOT_DIR, CITYNODE_BOOT_KEYS (the trusted keys, hex, comma
+ * separated), CITYNODE_BOOT_SLOT_BYTES and CITYNODE_BOOT_CID (with --cid)
+ * tell the payload where the slots are and which images the boot stage will
+ * take, for updates over MQTT (firmware/linux/update_port.h).
  *
  * Exit codes: the payload's own status (128 + signal when it was killed),
  * 75 when a trial ran out, 0 for the other commands when done, 64 usage, 65
@@ -421,6 +425,20 @@ static int cmd_run(const struct opts *o, char **args, int n_args)
         snprintf(fd_text, sizeof fd_text, "%d", wfd);
         setenv("CITYNODE_BOOT_FD", fd_text, 1);
         setenv("CITYNODE_BOOT_DIR", o->dir, 1);
+        char key_text[MAX_KEYS * (2 * NODE_ED25519_PUB_BYTES + 1) + 1] = "";
+        size_t at = 0;
+        for (size_t k = 0; k < o->n_keys; k++)
+            for (int i = 0; i < NODE_ED25519_PUB_BYTES; i++)
+                at += (size_t)snprintf(key_text + at, sizeof key_text - at, "%s%02x",
+                                       k > 0 && i == 0 ? "," : "", o->keys[k][i]);
+        setenv("CITYNODE_BOOT_KEYS", key_text, 1);
+        char slot_text[24], cid_text[37];
+        snprintf(slot_text, sizeof slot_text, "%llu", (unsigned long long)o->slot_bytes);
+        setenv("CITYNODE_BOOT_SLOT_BYTES", slot_text, 1);
+        if (o->has_cid) {
+            node_image_uuid_format(o->cid, cid_text);
+            setenv("CITYNODE_BOOT_CID", cid_text, 1);
+        }
         char **argv = calloc((size_t)n_args + 2, sizeof *argv);
         if (!argv)
             _exit(EX_OSERR);

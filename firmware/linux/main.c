@@ -20,6 +20,11 @@
  * confirmation is the last observable step the node has (docs/firmware.md,
  * "Self-confirmation").
  *
+ * Under the boot stage the node also takes firmware updates over MQTT into
+ * the inactive slot (update_port.h, held to the boot stage's keys, slot
+ * size and hardware class), and a reboot ends the program with status 0
+ * instead of re-executing it, so that the boot stage decides what boots next.
+ *
  * Exit codes (sysexits): 0 done, 64 usage, 69 uplink unavailable, 70
  * internal error, 74 ring file I/O, 78 provisioning file or sensor error.
  */
@@ -38,6 +43,7 @@
 #include "net_paho.h"
 #include "node.h"
 #include "provision.h"
+#include "update_port.h"
 
 #ifndef CITYNODE_VERSION
 #define CITYNODE_VERSION "0.0.0"
@@ -177,21 +183,47 @@ static void maybe_confirm(struct node *node, const struct prov *p, const char *b
         hal_linux_logf(NODE_LOG_INFO,
                        "image confirmed: %llu live frames confirmed by the broker in this boot",
                        (unsigned long long)st.frames_confirmed);
+    node_image_confirmed(node); /* an update on trial is CONFIRMED now */
     if (boot_store_tell_confirmed() < 0)
         hal_linux_logf(NODE_LOG_ERROR, "cannot tell the boot stage: %s", strerror(errno));
 }
 
+/*
+ * Under the boot stage: the update port over its folder, in cfg->update.
+ * Returns 0 (also when there is no boot stage), or EX_CONFIG after a message.
+ */
+static int update_setup(struct update_port *up, struct node_update_port *port,
+                        struct node_config *cfg)
+{
+    const char *dir = getenv("CITYNODE_BOOT_DIR");
+    char err[256];
+    if (!dir)
+        return 0;
+    if (update_port_init(up, dir, getenv("CITYNODE_BOOT_KEYS"), getenv("CITYNODE_BOOT_SLOT_BYTES"),
+                         getenv("CITYNODE_BOOT_CID"), err, sizeof err) != 0) {
+        hal_linux_logf(NODE_LOG_ERROR, "boot stage %s: %s", dir, err);
+        return EX_CONFIG;
+    }
+    *port = update_port_get(up);
+    cfg->update = port;
+    return 0;
+}
+
 /* Runs the node until a signal or a reboot command; returns the exit code. */
-static int run(const char *path, const struct prov *p, const struct node_config *cfg,
+static int run(const char *path, const struct prov *p, struct node_config *cfg,
                struct hal_linux *hl)
 {
     struct node_storage storage = {0};
+    static struct update_port up;
+    struct node_update_port port;
     struct net_paho *net = NULL;
     struct node *node = NULL;
     struct node_diag diag;
     char err[256];
     int rc = EX_OK;
 
+    if ((rc = update_setup(&up, &port, cfg)) != 0)
+        return rc;
     if (hal_linux_storage_open(p->ring_path, p->ring_bytes, &storage, err, sizeof err) != 0) {
         hal_linux_logf(NODE_LOG_ERROR, "ring: %s", err);
         rc = EX_IOERR;
@@ -238,6 +270,8 @@ out:
     node_free(node);
     net_paho_free(net);
     hal_linux_storage_close(&storage);
+    if (cfg->update)
+        update_port_fini(&up);
     if (rc == EX_OK && node)
         hal_linux_logf(NODE_LOG_INFO, "stopped; the ring is on disk");
     return rc;
@@ -314,7 +348,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     rc = run(path, p, &cfg, &hl);
-    if (rc == EX_OK && hl.reboot_requested) {
+    if (rc == EX_OK && hl.reboot_requested && cfg.update) {
+        hal_linux_logf(NODE_LOG_INFO, "reboot: back to the boot stage");
+    } else if (rc == EX_OK && hl.reboot_requested) {
         free(p);
         execv("/proc/self/exe", argv);
         fprintf(stderr, "citynode: reboot: cannot re-execute: %s\n", strerror(errno));

@@ -8,8 +8,7 @@
  * SIGKILL, a reset or a lost link the client resumes exactly where the node
  * stands; a new upload of the same length and hash resumes too instead of
  * starting over. Only a complete, hash-matching, verified image replaces
- * the secondary slot, by rename, after its trailer was erased: the running
- * image and the slot a revert needs are never touched by an upload.
+ * the secondary slot (slot_install.h, shared with the update over MQTT).
  */
 #include "smp_server.h"
 
@@ -20,13 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "atomic_file.h"
 #include "boot.h"
 #include "boot_store.h"
 #include "crypto_openssl.h"
-#include "image_file.h"
+#include "slot_install.h"
 #include "smp.h"
 #include "smp_cbor.h"
 #include "smp_provision.h"
@@ -285,81 +282,34 @@ static int upload_begin(struct call *c, uint64_t len, const uint8_t *sha)
     return 0;
 }
 
-/* The part is complete: check it and move it into the secondary slot. */
+/* The part is complete: check it and move it into the secondary slot (slot_install.h). */
 static int upload_finish(struct call *c)
 {
     struct smp_server *s = c->s;
-    char meta[BOOT_STORE_PATH_MAX], part[BOOT_STORE_PATH_MAX], slot[BOOT_STORE_PATH_MAX];
-    char err[512];
-    struct node_image_file f = {0};
-    struct node_image_info info;
-    uint8_t sha[NODE_SHA256_BYTES];
-    unsigned n = 0;
-    int rc = -1;
+    char meta[BOOT_STORE_PATH_MAX], part[BOOT_STORE_PATH_MAX], why[512];
+    static const int smp_rc[] = {
+        [SLOT_INSTALL_EIO] = SMP_ERR_EUNKNOWN,
+        [SLOT_INSTALL_EHASH] = SMP_ERR_EINVAL,
+        [SLOT_INSTALL_EIMAGE] = SMP_ERR_EINVAL,
+        [SLOT_INSTALL_ETRIAL] = SMP_ERR_EBADSTATE,
+    };
+    uint64_t len = s->part_len;
     part_path(s, "upload.meta", meta, sizeof meta);
     part_path(s, "upload.part", part, sizeof part);
     fdatasync(s->part_fd);
     part_close(s);
-    if (node_image_file_load(part, s->slot_bytes, &f, err, sizeof err) != 0) {
-        fail(c, SMP_ERR_EUNKNOWN, err);
-        goto drop;
+    struct slot_install_rules rules = {keys_of(s), s->n_keys, s->slot_bytes, s->cid};
+    int rc = slot_install(s->dir, part, s->part_sha, &rules, NULL, NULL, why, sizeof why);
+    if (rc < 0) {
+        if (rc != -SLOT_INSTALL_EIO)
+            unlink(meta);
+        return fail(c, smp_rc[-rc], why);
     }
-    if (EVP_Digest(f.data, f.len, sha, &n, EVP_sha256(), NULL) != 1 ||
-        memcmp(sha, s->part_sha, sizeof sha) != 0) {
-        fail(c, SMP_ERR_EINVAL, "the upload does not match its SHA-256: send it again");
-        goto drop;
-    }
-    int v = node_image_verify(&f.storage, &node_crypto_openssl, keys_of(s), s->n_keys, &info);
-    if (v == 0)
-        v = node_image_check_class(&info, s->cid);
-    if (v < 0) {
-        char why[200], img_cid[37] = "none", node_cid[37] = "";
-        if (v == -NODE_IMAGE_ECLASS) {
-            if (info.has_cid)
-                node_image_uuid_format(info.cid, img_cid);
-            node_image_uuid_format(s->cid, node_cid);
-            snprintf(why, sizeof why, "node refused: %s (image %s, node %s)",
-                     node_image_strerror(v), img_cid, node_cid);
-        } else {
-            snprintf(why, sizeof why, "node refused: %s", node_image_strerror(v));
-        }
-        fail(c, SMP_ERR_EINVAL, why);
-        goto drop;
-    }
-    struct node_boot_state st;
-    int lock = boot_store_lock(s->dir, err, sizeof err);
-    if (lock < 0 || boot_store_load(s->dir, &st, err, sizeof err) != 0) {
-        boot_store_unlock(lock);
-        fail(c, SMP_ERR_EUNKNOWN, err);
-        goto out;
-    }
-    if (node_boot_on_trial(&st)) {
-        boot_store_unlock(lock);
-        fail(c, SMP_ERR_EBADSTATE,
-             "the running image is on trial: confirm it or let it revert, then upload again");
-        goto drop;
-    }
-    node_boot_erase_secondary(&st);
-    if (boot_store_save(s->dir, &st, err, sizeof err) != 0 ||
-        boot_store_slot_path(s->dir, st.primary ^ 1, slot, sizeof slot) != 0 ||
-        rename(part, slot) != 0 || node_file_sync_dir(slot) != 0) {
-        boot_store_unlock(lock);
-        fail(c, SMP_ERR_EUNKNOWN, "cannot write the secondary slot");
-        goto out;
-    }
-    boot_store_unlock(lock);
     unlink(meta);
     s->state_changed = 1;
-    smp_cbor_put_uint(c->rsp, "off", f.len);
+    smp_cbor_put_uint(c->rsp, "off", len);
     smp_cbor_put_bool(c->rsp, "match", true);
-    rc = 0;
-    goto out;
-drop:
-    unlink(part);
-    unlink(meta);
-out:
-    node_image_file_fini(&f);
-    return rc;
+    return 0;
 }
 
 static int image_upload(struct call *c)
@@ -399,14 +349,8 @@ static int image_upload(struct call *c)
         return smp_cbor_put_uint(c->rsp, "off", s->part_off);
     if (n > s->part_len - s->part_off)
         return fail(c, SMP_ERR_EINVAL, "the chunk runs past the announced length");
-    for (size_t done = 0; done < n;) {
-        ssize_t w = pwrite(s->part_fd, data + done, n - done, (off_t)(off + done));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return fail(c, SMP_ERR_EUNKNOWN, "cannot write the upload");
-        done += (size_t)w;
-    }
+    if (slot_install_write(s->part_fd, off, data, n) != 0)
+        return fail(c, SMP_ERR_EUNKNOWN, "cannot write the upload");
     s->part_off += n;
     s->unsynced += n;
     if (s->unsynced >= SYNC_EVERY_BYTES) {

@@ -636,8 +636,8 @@ static void test_commands(void)
     CU_ASSERT(strstr((char *)r->payload, "interval_ms") != NULL);
     r = command(n, "ota", "op-3", 0);
     CU_ASSERT_STRING_EQUAL((char *)r->payload,
-                           "{\"cmd\":\"ota\",\"id\":\"op-3\",\"ok\":false,\"error\":\"not "
-                           "supported yet\"}");
+                           "{\"cmd\":\"ota\",\"id\":\"op-3\",\"ok\":false,\"error\":\"this "
+                           "node takes no updates: it runs without a boot stage\"}");
     r = command(n, "fly", NULL, 0);
     CU_ASSERT(strstr((char *)r->payload, "unknown command") != NULL);
     r = command(n, "rebirth", "a\"b", 0);

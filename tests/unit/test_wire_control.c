@@ -1,5 +1,5 @@
 /*
- * test_wire_control.c -- signed status and command messages (wire_control.c):
+ * test_wire_control.c -- signed status, command and update report messages (wire_control.c):
  * round trips, and every way a message that was not signed by the device,
  * or was signed as something else, is refused.
  */
@@ -217,11 +217,52 @@ static void test_command_round_trip(void)
     CU_ASSERT_PTR_NULL(c);
 }
 
+static void test_update_report(void)
+{
+    uint8_t buf[4096], bitmap[3] = {0xff, 0x0f, 0x01};
+    struct wire_decoder d;
+    struct wire_diag diag;
+    Citygate__V1__UpdateReport r = CITYGATE__V1__UPDATE_REPORT__INIT, *got = NULL;
+    Citygate__V1__Command *c = NULL;
+    size_t len = 0;
+    decoder(&d);
+    r.device_id = "node-7";
+    r.site_id = "site-a";
+    r.boot_id = 77;
+    r.state = CITYGATE__V1__UPDATE_STATE__DOWNLOADING;
+    r.transfer_id = "fw-2.0.0";
+    r.size = 70000;
+    r.held_bytes = 4096 * 13;
+    r.bitmap = (ProtobufCBinaryData){sizeof bitmap, bitmap};
+    r.refused = 2;
+    CU_ASSERT_FATAL(wire_update_encode(&r, key_a, sizeof key_a, buf, sizeof buf, &len) == 0);
+    CU_ASSERT_EQUAL(memcmp(buf, "CU", 2), 0);
+    CU_ASSERT_EQUAL_FATAL(wire_update_decode(&d, buf, len, &got, &diag), 0);
+    CU_ASSERT_EQUAL(got->state, CITYGATE__V1__UPDATE_STATE__DOWNLOADING);
+    CU_ASSERT_STRING_EQUAL(got->transfer_id, "fw-2.0.0");
+    CU_ASSERT_EQUAL(got->held_bytes, 4096 * 13);
+    CU_ASSERT(got->bitmap.len == 3 && memcmp(got->bitmap.data, bitmap, 3) == 0);
+    CU_ASSERT_EQUAL(got->refused, 2);
+    /* A report is not a command, nor the other way round. */
+    CU_ASSERT_EQUAL(wire_command_decode(&d, buf, len, &c, &diag), -WIRE_EMALFORMED);
+    len = command(77, 5, "rebirth", buf, sizeof buf);
+    CU_ASSERT_EQUAL(wire_update_decode(&d, buf, len, &got, &diag), -WIRE_EMALFORMED);
+    /* Required: a state. And forged ones are refused. */
+    r.state = CITYGATE__V1__UPDATE_STATE__UPDATE_STATE_UNSPECIFIED;
+    CU_ASSERT_FATAL(wire_update_encode(&r, key_a, sizeof key_a, buf, sizeof buf, &len) == 0);
+    CU_ASSERT_EQUAL(wire_update_decode(&d, buf, len, &got, &diag), -WIRE_EMISSING_FIELD);
+    CU_ASSERT_STRING_EQUAL(diag.detail, "state");
+    r.state = CITYGATE__V1__UPDATE_STATE__CONFIRMED;
+    CU_ASSERT_FATAL(wire_update_encode(&r, key_b, sizeof key_b, buf, sizeof buf, &len) == 0);
+    CU_ASSERT_EQUAL(wire_update_decode(&d, buf, len, &got, &diag), -WIRE_EBAD_SIGNATURE);
+}
+
 static void test_kind_names(void)
 {
     CU_ASSERT_STRING_EQUAL(wire_kind_name(WIRE_KIND_FRAME), "frame");
     CU_ASSERT_STRING_EQUAL(wire_kind_name(WIRE_KIND_STATUS), "status");
     CU_ASSERT_STRING_EQUAL(wire_kind_name(WIRE_KIND_COMMAND), "command");
+    CU_ASSERT_STRING_EQUAL(wire_kind_name(WIRE_KIND_UPDATE), "update report");
 }
 
 int main(void)
@@ -232,6 +273,7 @@ int main(void)
         {"status: unsigned, forged, unknown and other kinds refused", test_status_refusals},
         {"status: required fields", test_status_required_fields},
         {"command: round trip, required fields, forgery", test_command_round_trip},
+        {"update report: round trip, kinds, required state, forgery", test_update_report},
         {"kind names", test_kind_names},
         {NULL, NULL},
     };
