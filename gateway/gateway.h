@@ -23,6 +23,10 @@
 #include "sink.h"
 #include "webhook.h"
 
+struct gw_events;
+struct gw_history;
+struct gw_nodes;
+
 struct gateway {
     const char *config_path;
     struct gw_config cfg;
@@ -35,6 +39,11 @@ struct gateway {
     struct gw_webhook *webhook; /* NULL without alerts.webhook */
     struct gw_http *http;
     struct gw_live *live;
+    struct gw_events *events;    /* /api/v1/events: its own lock; pushed under lock */
+    struct gw_history *history;  /* lane windows of the last hour (stream.c) */
+    struct gw_nodes *nodes;      /* what the Nodes view shows of each device (stream.c) */
+    uint64_t stream_counters_ms; /* the last counters event */
+    char *stream_totals;         /* the totals it carried */
     struct gw_ready ready;       /* /readyz: fixed once the HTTP thread starts */
     pthread_mutex_t lock;        /* pipe, journal, lp buffers, live, outbox, counters below */
     atomic_int arrivals_waiting; /* arrivals blocked on lock: the tick lets them go first */

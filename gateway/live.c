@@ -20,6 +20,7 @@
 #include "alloc.h"
 #include <uthash.h>
 
+#include "err.h"
 #include "numtext.h"
 #include "traffic.h"
 
@@ -28,13 +29,16 @@ struct live_node {
     char site[65], node[65];
     int64_t newest_start_ms; /* of any of its series; INT64_MIN before the first */
     int64_t width_ms;
-    int64_t dead_ms; /* its death message, 0 while alive */
+    int64_t dead_ms;            /* its death message, 0 while alive */
+    struct live_series *series; /* its series, through next_in_node */
     UT_hash_handle hh;
 };
 
 struct live_series {
     char key[200]; /* site \x1f node \x1f sensor \x1f lane \x1f quantity \x1f class */
     struct live_node *node;
+    struct live_series *next_in_node;
+    uint32_t lane;
     int64_t start_ms, width_ms;
     uint32_t count;
     struct gw_traffic traffic; /* of its newest window */
@@ -119,6 +123,7 @@ void gw_live_update(struct gw_live *l, const struct gw_aggregate *agg)
             return;
         memcpy(s->key, key, (size_t)n + 1);
         s->node = node;
+        s->lane = k->lane;
         s->start_ms = INT64_MIN;
         gw_traffic_init(&s->traffic);
         HASH_ADD_STR(l->series, key, s);
@@ -126,6 +131,8 @@ void gw_live_update(struct gw_live *l, const struct gw_aggregate *agg)
             gw_free(s);
             return;
         }
+        s->next_in_node = node->series;
+        node->series = s;
     }
     if (agg->start_ms < s->start_ms)
         return; /* a late rewrite of an older window: the view shows the newest */
@@ -204,6 +211,24 @@ static void put_time(FILE *out, const char *key, int present, int64_t ms)
         fprintf(out, ",\"%s\":null", key);
 }
 
+/* The figures, each ,"name":value or null without data. */
+static void write_figures(FILE *out, const struct gw_traffic_figures *f)
+{
+    put_number(out, "flow_vph", f->has & GW_TF_FLOW, f->flow_vph);
+    put_number(out, "vehicles", f->has & GW_TF_VEHICLES, (double)f->vehicles);
+    put_number(out, "speed_mean_kmh", f->has & GW_TF_SPEED, f->speed_mean_kmh);
+    put_number(out, "v15_kmh", f->has & GW_TF_SPEED, f->v15_kmh);
+    put_number(out, "v50_kmh", f->has & GW_TF_SPEED, f->v50_kmh);
+    put_number(out, "v85_kmh", f->has & GW_TF_SPEED, f->v85_kmh);
+    put_number(out, "v95_kmh", f->has & GW_TF_SPEED, f->v95_kmh);
+    put_number(out, "length_mean_m", f->has & GW_TF_LENGTH, f->length_mean_m);
+    put_number(out, "occupancy_pct", f->has & GW_TF_OCCUPANCY, f->occupancy_pct);
+    put_number(out, "speed_interval_mean_kmh", f->has & GW_TF_INTERVAL_SPEED,
+               f->speed_interval_mean_kmh);
+    put_number(out, "headway_mean_s", f->has & GW_TF_HEADWAY, f->headway_mean_s);
+    put_number(out, "headway_short_share", f->has & GW_TF_HEADWAY_SHORT, f->headway_short_share);
+}
+
 /* The figures of one site: its nodes nodes[0..n_nodes), its series series[0..n_series). */
 static void write_site(const struct gw_live *l, FILE *out, int64_t now_ms,
                        struct live_node *const *nodes, size_t n_nodes,
@@ -247,19 +272,7 @@ static void write_site(const struct gw_live *l, FILE *out, int64_t now_ms,
             n_nodes, fresh, in_window, f.windows);
     fprintf(out, ",\"stale\":%s", fresh == 0 ? "true" : "false");
     put_time(out, "stale_since_ms", fresh == 0 && site_since != INT64_MIN, site_since);
-    put_number(out, "flow_vph", f.has & GW_TF_FLOW, f.flow_vph);
-    put_number(out, "vehicles", f.has & GW_TF_VEHICLES, (double)f.vehicles);
-    put_number(out, "speed_mean_kmh", f.has & GW_TF_SPEED, f.speed_mean_kmh);
-    put_number(out, "v15_kmh", f.has & GW_TF_SPEED, f.v15_kmh);
-    put_number(out, "v50_kmh", f.has & GW_TF_SPEED, f.v50_kmh);
-    put_number(out, "v85_kmh", f.has & GW_TF_SPEED, f.v85_kmh);
-    put_number(out, "v95_kmh", f.has & GW_TF_SPEED, f.v95_kmh);
-    put_number(out, "length_mean_m", f.has & GW_TF_LENGTH, f.length_mean_m);
-    put_number(out, "occupancy_pct", f.has & GW_TF_OCCUPANCY, f.occupancy_pct);
-    put_number(out, "speed_interval_mean_kmh", f.has & GW_TF_INTERVAL_SPEED,
-               f.speed_interval_mean_kmh);
-    put_number(out, "headway_mean_s", f.has & GW_TF_HEADWAY, f.headway_mean_s);
-    put_number(out, "headway_short_share", f.has & GW_TF_HEADWAY_SHORT, f.headway_short_share);
+    write_figures(out, &f);
     fprintf(out, ",\"readings\":%" PRIu64 ",\"node_list\":[", readings);
     for (size_t i = 0; i < n_nodes; i++) {
         const struct live_node *n = nodes[i];
@@ -312,4 +325,55 @@ out:
     fputs("]}\n", out);
     free(series);
     free(nodes);
+}
+
+void gw_live_write_window(FILE *out, const char *site, const char *node, uint32_t lane,
+                          int64_t start_ms, int64_t width_ms, uint64_t readings,
+                          const struct gw_traffic *t)
+{
+    struct gw_traffic_figures f;
+    gw_traffic_figures(t, width_ms > 0 ? width_ms : 1, &f);
+    fprintf(out,
+            "{\"site\":\"%s\",\"node\":\"%s\",\"lane\":%" PRIu32 ",\"start_ms\":%" PRId64
+            ",\"window_ms\":%" PRId64 ",\"windows\":%" PRIu32 ",\"readings\":%" PRIu64,
+            site, node, lane, start_ms, width_ms, f.windows, readings);
+    write_figures(out, &f);
+    fputs(",\"by_class\":{", out);
+    for (size_t c = 1, first = 1; c < sizeof t->by_class / sizeof *t->by_class; c++) {
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value(&citygate__v1__vehicle_class__descriptor, (int)c);
+        if (!v || t->by_class[c] == 0)
+            continue;
+        fprintf(out, "%s\"%s\":%" PRIu64, first ? "" : ",", v->name, t->by_class[c]);
+        first = 0;
+    }
+    fputs("}}", out);
+}
+
+int gw_live_write_lane(const struct gw_live *l, const char *site, const char *node, uint32_t lane,
+                       int64_t start_ms, FILE *out)
+{
+    struct gw_traffic t;
+    struct live_node *n;
+    char key[140];
+    int64_t width = 0;
+    uint64_t readings = 0;
+
+    snprintf(key, sizeof key, "%s\x1f%s", site, node);
+    HASH_FIND_STR(l->nodes, key, n);
+    if (!n)
+        return GW_ENOTFOUND;
+    gw_traffic_init(&t);
+    for (const struct live_series *s = n->series; s; s = s->next_in_node) {
+        if (s->lane != lane || s->start_ms != start_ms)
+            continue;
+        width = s->width_ms;
+        readings += s->count;
+        gw_traffic_merge(&t, &s->traffic);
+    }
+    int rc = t.windows > 0 ? 0 : GW_ENOTFOUND;
+    if (rc == 0)
+        gw_live_write_window(out, site, node, lane, start_ms, width, readings, &t);
+    gw_traffic_fini(&t);
+    return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "traffic.h"
 #include "window.h"
 
 struct gw_live;
@@ -45,5 +46,23 @@ void gw_live_node_status(struct gw_live *l, const char *site, const char *node, 
  * since when.
  */
 void gw_live_write_json(const struct gw_live *l, int64_t now_ms, FILE *out);
+
+/*
+ * Writes one lane's window as a JSON object (docs/live.md, "API": the window
+ * event): the figures of t (borrowed: the lane's series merged with
+ * gw_traffic_merge()), made of readings readings, and its vehicles by class.
+ */
+void gw_live_write_window(FILE *out, const char *site, const char *node, uint32_t lane,
+                          int64_t start_ms, int64_t width_ms, uint64_t readings,
+                          const struct gw_traffic *t);
+
+/*
+ * gw_live_write_window() of the series of (site, node, lane) whose newest
+ * window starts at start_ms, as the view holds them (corrections included).
+ * Returns 0, or GW_ENOTFOUND (nothing written) when no traffic series of
+ * that lane has that window as its newest.
+ */
+int gw_live_write_lane(const struct gw_live *l, const char *site, const char *node, uint32_t lane,
+                       int64_t start_ms, FILE *out);
 
 #endif

@@ -36,6 +36,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "messages.h"
+#include "stream.h"
 #include "units.h"
 
 #define EX_USAGE 64
@@ -187,8 +188,10 @@ static int emit_aggregate(void *ctx, const struct gw_aggregate *agg)
         return 0;
     }
     gw->lp_lines[i]++;
-    if (agg->level == 0)
+    if (agg->level == 0) {
         gw_live_update(gw->live, agg);
+        gw_stream_window(gw, agg);
+    }
     return 0;
 }
 
@@ -204,6 +207,7 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
                ev->site, ev->node);
         return;
     }
+    gw_stream_alert(gw, json, (size_t)n);
     if (gw_outbox_push(&gw->outbox, topic, json, (size_t)n) != 0)
         gw_log(GW_LOG_WARN, "alert_not_queued", NULL, "alert outbox full: %s is not published",
                topic);
@@ -297,7 +301,10 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     if (gw_topic_parse(topic, strlen(topic), &t) == 0 && t.kind == GW_TOPIC_STATUS) {
         int dead = gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw, &diag);
         if (dead >= 0) {
+            const struct gw_device *dev = gw_registry_find(gw->reg, t.node);
             gw_live_node_status(gw->live, t.site, t.node, dead, (int64_t)now);
+            if (dev)
+                gw_stream_status(gw, dev, dead, now);
         } else {
             gw_log(GW_LOG_WARN, "status_refused", gw_reject_name(dead), "on %s: %s%s%s", topic,
                    gw_reject_text(dead), diag.detail[0] ? ": " : "", diag.detail);
@@ -306,6 +313,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     }
     int rc = gw_pipeline_admit(gw->pipe, topic, payload, len, now, &a, &diag);
     if (rc != 0) {
+        gw_stream_refused(gw, topic, diag.reason);
         quarantine(gw, topic, payload, len, &diag);
         goto out;
     }
@@ -318,6 +326,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         goto out;
     }
     gw_pipeline_commit(gw->pipe, &a, now, on_alert, gw);
+    gw_stream_frame(gw, &a, now);
     struct gw_late_report late;
     if (gw_pipeline_late_report(gw->pipe, &late))
         gw_log(GW_LOG_WARN, "values_too_late", NULL,
@@ -389,6 +398,7 @@ static int recover(struct gateway *gw)
     gw->replay_incomplete = 0;
     for (size_t i = 0; i <= gw->cfg.n_widths; i++)
         flush_lines(gw, i);
+    gw_stream_tick(gw, wall_ms()); /* the replayed windows, for the page's history */
     gw_log(GW_LOG_INFO, "recovered", NULL, "%" PRIu64 " frames replayed from the journal",
            gw->replayed);
     return rc;
@@ -514,9 +524,11 @@ static void tick(struct gateway *gw, uint64_t now)
     do {
         pthread_mutex_lock(&gw->lock);
         more = gw_pipeline_tick(gw->pipe, now, TICK_NODES, emit_aggregate, gw, on_alert, gw) == 1;
-        if (!more)
+        if (!more) {
             for (size_t i = 0; i <= gw->cfg.n_widths; i++)
                 flush_lines(gw, i);
+            gw_stream_tick(gw, now);
+        }
         pthread_mutex_unlock(&gw->lock);
         publish_alerts(gw);
         while (more && atomic_load(&gw->arrivals_waiting) > 0)
@@ -617,9 +629,14 @@ static const struct gw_http_route routes[] = {
 /* Serves the page, its API and /metrics, over HTTPS when http.cert_file is set. */
 static int start_http(struct gateway *gw)
 {
-    struct gw_http_config hc = {
-        gw->cfg.http_listen, NULL, NULL, routes, sizeof routes / sizeof *routes, gw_web_assets,
-        gw_web_n_assets,     gw};
+    struct gw_http_config hc = {.listen = gw->cfg.http_listen,
+                                .routes = routes,
+                                .n_routes = sizeof routes / sizeof *routes,
+                                .streams = &gw_stream_route,
+                                .n_streams = 1,
+                                .assets = gw_web_assets,
+                                .n_assets = gw_web_n_assets,
+                                .ctx = gw};
     char *cert = NULL, *key = NULL, err[256];
     size_t len;
     int rc = 0;
@@ -671,7 +688,7 @@ static int start(struct gateway *gw)
         fprintf(stderr, "citygate: %s: %s\n", gw->config_path, why);
         return rc == GW_ENOMEM ? EX_SOFTWARE : EX_CONFIG;
     }
-    if (!(gw->live = gw_live_new((int64_t)gw->cfg.grace_ms)))
+    if (!(gw->live = gw_live_new((int64_t)gw->cfg.grace_ms)) || gw_stream_start(gw) != 0)
         return EX_SOFTWARE;
     gw->lp_store = malloc((gw->cfg.n_widths + 1) * LP_BUF_BYTES);
     if (!gw->lp_store)
@@ -821,7 +838,9 @@ static void stop(struct gateway *gw)
                    gw->cfg.shutdown_timeout_ms);
         persist(gw, now, 1);
     }
+    gw_stream_shutdown(gw); /* streams end, so the server's threads can */
     gw_http_free(gw->http);
+    gw_stream_free(gw);
     gw_webhook_free(gw->webhook);
     gw_sink_free(gw->sink);
     gw_journal_free(gw->journal);

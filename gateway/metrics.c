@@ -17,7 +17,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "gateway.h"
+#include "history.h"
 
 static void metric(FILE *out, const char *name, const char *type, const char *help)
 {
@@ -47,6 +49,42 @@ static void node_behind(void *ctx, const char *device_id, const struct gw_dedup_
 }
 
 /* The standard process_* metrics of Prometheus client libraries, from /proc. */
+/* The live page's event stream (/api/v1/events). */
+static void render_live_metrics(struct gateway *gw, FILE *out)
+{
+    struct gw_events_stats es;
+    size_t windows, bytes;
+    gw_events_stats(gw->events, &es);
+    pthread_mutex_lock(&gw->lock);
+    gw_history_size(gw->history, &windows, &bytes);
+    pthread_mutex_unlock(&gw->lock);
+    one(out, "citygate_live_clients", "gauge", "Event streams open now.", es.clients);
+    one(out, "citygate_live_streams_total", "counter", "Event streams opened.", es.opened);
+    one(out, "citygate_live_streams_resumed_total", "counter",
+        "Event streams resumed from the replay buffer with Last-Event-ID.", es.resumed);
+    one(out, "citygate_live_snapshots_total", "counter",
+        "Snapshots sent: new streams, and ids no longer in the replay buffer.", es.snapshots);
+    metric(out, "citygate_live_streams_refused_total", "counter",
+           "Event streams refused, by reason: live.max_clients open, or a malformed "
+           "Last-Event-ID.");
+    fprintf(out, "citygate_live_streams_refused_total{reason=\"full\"} %" PRIu64 "\n",
+            es.refused_full);
+    fprintf(out, "citygate_live_streams_refused_total{reason=\"bad_last_event_id\"} %" PRIu64 "\n",
+            es.refused_bad_id);
+    one(out, "citygate_live_clients_cut_total", "counter",
+        "Event streams cut off for falling behind by more than live.client_lag or the replay "
+        "buffer (a slow or stalled reader).",
+        es.cut_slow);
+    one(out, "citygate_live_events_total", "counter", "Events pushed.", es.events);
+    one(out, "citygate_live_events_dropped_total", "counter",
+        "Events not pushed for lack of memory.", es.dropped_nomem);
+    one(out, "citygate_live_replay_events", "gauge", "Events in the replay buffer.", es.kept);
+    one(out, "citygate_live_replay_bytes", "gauge", "Bytes in the replay buffer.", es.kept_bytes);
+    one(out, "citygate_live_history_windows", "gauge", "Lane windows kept for snapshots.", windows);
+    one(out, "citygate_live_history_bytes", "gauge", "Bytes of lane windows kept for snapshots.",
+        bytes);
+}
+
 static void render_process_metrics(FILE *out)
 {
     long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
@@ -263,6 +301,8 @@ int render_metrics(void *ctx, FILE *out)
         one(out, "citygate_webhook_dropped_total", "counter",
             "Alerts dropped because the webhook queue was full.", hs.dropped);
     }
+
+    render_live_metrics(gw, out);
 
     metric(out, "citygate_build_info", "gauge", "The running version; always 1.");
     fprintf(out, "citygate_build_info{version=\"%s\"} 1\n", CITYGATE_VERSION);

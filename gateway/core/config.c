@@ -164,6 +164,21 @@ static const struct cfg_key cfg_keys[] = {
     {"http", "key_file", T_STR, C(http_key_file), NULL, 0, 0, "Private key of cert_file (PEM).",
      RESTART},
 
+    {"live", "history", T_DURATION, C(live_history_ms), "1h", 0, DAY,
+     "Lane windows kept for the live page's snapshot (/api/v1/events).", RESTART},
+    {"live", "replay_events", T_UINT, C(live_replay_events), "20000", 16, 10000000,
+     "Events kept so that a page reconnecting with Last-Event-ID misses none.", RESTART},
+    {"live", "replay_bytes", T_BYTES, C(live_replay_bytes), "32MiB", 1 << 12, 1ull << 34,
+     "Bytes of events kept for Last-Event-ID, at most.", RESTART},
+    {"live", "client_lag", T_BYTES, C(live_client_lag_bytes), "8MiB", 1 << 10, 1ull << 34,
+     "A page further behind the newest event than this is cut off and counted.", RESTART},
+    {"live", "max_clients", T_UINT, C(live_max_clients), "256", 1, 480,
+     "Event streams at once; more are answered 503 and counted.", RESTART},
+    {"live", "heartbeat", T_DURATION, C(live_heartbeat_ms), "5s", 100, 9000,
+     "A comment line after this much silence keeps proxies from closing a stream; under the "
+     "server's 10 s idle timeout.",
+     RESTART},
+
     {"alerts", "webhook", T_STR, C(webhook_url), NULL, 0, 0,
      "POST each alert change as JSON to this URL (retried).", RESTART},
     {"alerts", "webhook_timeout", T_DURATION, C(webhook_timeout_ms), "5s", 100, 600000,

@@ -56,6 +56,10 @@ struct gw_config {
     /* [http] */
     char *http_listen, *http_cert_file, *http_key_file;
 
+    /* [live] */
+    uint64_t live_history_ms, live_replay_events, live_replay_bytes, live_client_lag_bytes;
+    uint64_t live_max_clients, live_heartbeat_ms;
+
     /* [alerts] */
     char *webhook_url;
     uint64_t webhook_timeout_ms, webhook_attempts, webhook_queue;

@@ -361,6 +361,17 @@ void gw_pipeline_each_device(const struct gw_pipeline *p,
     gw_dedup_each(p->dedup, fn, ctx);
 }
 
+void gw_pipeline_each_alert(const struct gw_pipeline *p, gw_alert_fn fn, void *ctx)
+{
+    gw_rules_each_open(p->rules, fn, ctx);
+}
+
+int gw_pipeline_device_stats(const struct gw_pipeline *p, const char *device_id,
+                             struct gw_dedup_stats *out)
+{
+    return gw_dedup_device_stats(p->dedup, device_id, out);
+}
+
 size_t gw_pipeline_dedup_heap_bytes(const struct gw_pipeline *p)
 {
     return gw_dedup_heap_bytes(p->dedup);

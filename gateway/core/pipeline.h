@@ -176,6 +176,13 @@ void gw_pipeline_each_device(const struct gw_pipeline *p,
                                         const struct gw_dedup_stats *st),
                              void *ctx);
 
+/* gw_rules_each_open() over the pipeline's rules: every open alert. */
+void gw_pipeline_each_alert(const struct gw_pipeline *p, gw_alert_fn fn, void *ctx);
+
+/* gw_dedup_device_stats() of the pipeline's dedup: 0, or GW_ENOTFOUND before its first frame. */
+int gw_pipeline_device_stats(const struct gw_pipeline *p, const char *device_id,
+                             struct gw_dedup_stats *out);
+
 /* gw_dedup_heap_bytes() of the pipeline's dedup: walks every device (bench, tests). */
 size_t gw_pipeline_dedup_heap_bytes(const struct gw_pipeline *p);
 void gw_pipeline_rules_stats(const struct gw_pipeline *p, struct gw_rules_stats *out);

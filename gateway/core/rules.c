@@ -626,6 +626,37 @@ static void rl_emit(const struct rl_ctx *c, const struct rl_rule *r, enum gw_ale
     c->emit(c->emit_ctx, &ev);
 }
 
+void gw_rules_each_open(const struct gw_rules *rs, gw_alert_fn fn, void *ctx)
+{
+    struct rl_node *n, *tmp;
+    HASH_ITER(hh, rs->nodes, n, tmp)
+    {
+        for (size_t i = 0; i < n->n_series; i++) {
+            const struct rl_series *se = &n->series[i];
+            for (size_t j = 0; j < se->n_states; j++) {
+                const struct rl_state *st = &se->states[j];
+                if (st->level == GW_ALERT_OK)
+                    continue;
+                struct gw_alert_event ev = {
+                    .rule = rs->rules[st->rule].name,
+                    .site = rl_node_site(n),
+                    .node = n->id,
+                    .quantity = rl_quantity_name(se->quantity),
+                    .quantity_store = rl_quantity_store(se->quantity),
+                    .lane = se->lane,
+                    .old_level = (enum gw_alert_level)st->level,
+                    .new_level = (enum gw_alert_level)st->level,
+                    .cause = (enum gw_alert_cause)st->cause,
+                    .value = se->has_value ? se->value : NAN,
+                    .timestamp_ms = se->has_value ? se->value_ts_ms : 0,
+                    .now_ms = st->changed_ms,
+                };
+                fn(ctx, &ev);
+            }
+        }
+    }
+}
+
 /*
  * Moves st to the level it should have now and notifies the change. A fall
  * waits for the damping hold unless force (absence entered or cleared).

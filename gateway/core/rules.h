@@ -198,6 +198,13 @@ struct gw_rules_stats {
 void gw_rules_stats(const struct gw_rules *rs, struct gw_rules_stats *out);
 
 /* "ok", "warn", "crit"; "unknown" otherwise. */
+/*
+ * Calls fn(ctx, ev) for every (rule, series) whose notified level is not OK,
+ * with old_level equal to new_level, now_ms the time of its last change and
+ * value its series' last GOOD value (NAN if none). Nothing changes.
+ */
+void gw_rules_each_open(const struct gw_rules *rs, gw_alert_fn fn, void *ctx);
+
 const char *gw_alert_level_name(int level);
 
 /* "threshold", "rate", "absence", "death"; "unknown" otherwise. */

@@ -1,5 +1,5 @@
 /*
- * http.c -- a small HTTP server on libmicrohttpd's internal thread.
+ * http.c -- a small HTTP server on libmicrohttpd, a thread per connection.
  *
  * Only GET (and HEAD) is served; anything else is 405, unknown paths 404.
  * Bodies are rendered per request into an open_memstream buffer, so a
@@ -29,6 +29,13 @@
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "   \
     "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "               \
     "frame-ancestors 'none'"
+
+/* Connections at once: the event streams (events.max_clients) and room for the rest;
+ * each has a thread and a descriptor, so this stays well under RLIMIT_NOFILE's usual 1024. */
+#define HTTP_MAX_CONNECTIONS 512u
+
+/* Bytes the kernel may hold for one event stream (it doubles them for its bookkeeping). */
+#define HTTP_STREAM_SNDBUF (64 * 1024)
 
 struct gw_http {
     struct MHD_Daemon *daemon;
@@ -93,6 +100,79 @@ static enum MHD_Result http_asset(struct MHD_Connection *conn, const struct gw_h
     return http_queue(conn, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 }
 
+/* One open stream: what the content callbacks get. */
+struct http_call {
+    const struct gw_http_stream *ops;
+    void *stream;
+};
+
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct http_call *call = cls;
+    (void)pos;
+    long n = call->ops->read(call->stream, buf, max);
+    return n > 0    ? (ssize_t)n
+           : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                    : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void http_stream_free(void *cls)
+{
+    struct http_call *call = cls;
+    call->ops->close(call->stream);
+    free(call);
+}
+
+/* Opens a stream and answers with it, or with open()'s error. */
+static enum MHD_Result http_stream(struct gw_http *h, struct MHD_Connection *conn,
+                                   const struct gw_http_stream *st)
+{
+    char msg[200] = "";
+    void *stream = NULL;
+    const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
+    int rc = st->open(h->cfg.ctx, last, &stream, msg, sizeof msg);
+    if (rc != 0) {
+        char *body = NULL;
+        size_t cap = strlen(msg) + 2;
+        if (rc < 400 || rc > 599 || !(body = malloc(cap)))
+            return http_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "stream failed\n");
+        snprintf(body, cap, "%s\n", msg);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            free(body);
+            return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        if (rc == MHD_HTTP_SERVICE_UNAVAILABLE)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+        return http_queue(conn, (unsigned)rc, r);
+    }
+    /* A stream's kernel send buffer is kept small, so that a client that stops reading
+     * shows as lag behind the ring soon, instead of megabytes later. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sndbuf = HTTP_STREAM_SNDBUF;
+    if (ci)
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    struct http_call *call = malloc(sizeof *call);
+    if (!call) {
+        st->close(stream);
+        return MHD_NO;
+    }
+    *call = (struct http_call){st, stream};
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, http_stream_read, call, http_stream_free);
+    if (!r) {
+        http_stream_free(call);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* nginx: pass each event on at once */
+    return http_queue(conn, MHD_HTTP_OK, r);
+}
+
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **req_cls)
@@ -126,6 +206,9 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const
         }
         return http_reply(conn, rc ? (unsigned)rc : MHD_HTTP_OK, route->content_type, body, len);
     }
+    for (size_t i = 0; i < h->cfg.n_streams; i++)
+        if (strcmp(url, h->cfg.streams[i].path) == 0)
+            return http_stream(h, conn, &h->cfg.streams[i]);
     const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
     for (size_t i = 0; i < h->cfg.n_assets; i++)
         if (strcmp(path, h->cfg.assets[i].path) == 0)
@@ -163,15 +246,16 @@ int gw_http_new(const struct gw_http_config *cfg, struct gw_http **out, char *er
         gw_http_free(h);
         return GW_ENOMEM;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
     /* Without TLS the key options are skipped: MHD_OPTION_END ends the list there. */
     h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_handle, h, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, 64u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                                 (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
+                                 HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
                                  tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->cert_pem,
                                  MHD_OPTION_HTTPS_MEM_KEY, h->key_pem, MHD_OPTION_END);
     if (!h->daemon) {

@@ -3,8 +3,11 @@
  * Prometheus, /api/v1/live for the live snapshot, /healthz and /readyz, and
  * the live page's files, compiled into the binary, at / and /<file>.
  *
- * Each route renders its whole body into a memory stream on the server's
- * thread; renderers take whatever locks they need themselves. Every answer
+ * Each connection has its own thread (libmicrohttpd's thread per
+ * connection), so that a stream can wait for its next event without
+ * holding up other requests. Each route renders its whole body into a
+ * memory stream on the connection's thread; renderers take whatever locks
+ * they need themselves. Every answer
  * carries a strict Content-Security-Policy (scripts, styles and connections
  * from the gateway itself only, nothing inline) and X-Content-Type-Options:
  * nosniff, so that an id that reaches the page as text cannot run as code.
@@ -22,6 +25,21 @@ struct gw_http_route {
      * send the body with that status (a 503 from /readyz), anything else for a
      * 500 without the body. */
     int (*render)(void *ctx, FILE *out);
+};
+
+/*
+ * A streamed answer (Server-Sent Events): open() is called with the
+ * request's Last-Event-ID header (NULL when none) and returns 0 with
+ * *stream set, or an HTTP status 400 ... 599 with a message for the client
+ * in msg; read() is called on the connection's own thread for the next
+ * bytes and may wait for them: it returns their count, 0 to end the stream
+ * or -1 to cut it; close() ends it.
+ */
+struct gw_http_stream {
+    const char *path;
+    int (*open)(void *ctx, const char *last_event_id, void **stream, char *msg, size_t cap);
+    long (*read)(void *stream, char *buf, size_t cap);
+    void (*close)(void *stream);
 };
 
 /* One file of the page, served as it is at path ("/index.html"). */
@@ -45,6 +63,8 @@ struct gw_http_config {
     const char *cert_pem, *key_pem;
     const struct gw_http_route *routes;
     size_t n_routes;
+    const struct gw_http_stream *streams;
+    size_t n_streams;
     const struct gw_http_asset *assets; /* "/" serves "/index.html" */
     size_t n_assets;
     void *ctx; /* passed to the routes */

@@ -1,0 +1,237 @@
+/*
+ * stream.c -- the gateway's side of /api/v1/events: it turns what the
+ * pipeline learns into the events of docs/live.md ("API") and builds the
+ * snapshot a new page starts with.
+ *
+ * Every event is pushed under the gateway lock, and the snapshot is written
+ * under it too, with the number of the last event it includes: a page that
+ * starts from a snapshot and then reads the events after that number sees
+ * each change exactly once. Node changes that come with every frame (last
+ * seen, backlog, refusals) are merged into one counters event a second;
+ * births and deaths go out at once.
+ */
+#include "stream.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "events.h"
+#include "gateway.h"
+#include "history.h"
+#include "messages.h"
+#include "nodes.h"
+
+#define STREAM_COUNTERS_MS 1000u
+
+int gw_stream_start(struct gateway *gw)
+{
+    struct gw_events_config ec = {
+        .replay_events = (size_t)gw->cfg.live_replay_events,
+        .replay_bytes = (size_t)gw->cfg.live_replay_bytes,
+        .client_lag_bytes = (size_t)gw->cfg.live_client_lag_bytes,
+        .max_clients = (size_t)gw->cfg.live_max_clients,
+        .heartbeat_ms = (uint32_t)gw->cfg.live_heartbeat_ms,
+        .stream = wall_ms(),
+    };
+    gw->events = gw_events_new(&ec);
+    gw->history = gw_history_new((int64_t)gw->cfg.live_history_ms);
+    gw->nodes = gw_nodes_new();
+    return gw->events && gw->history && gw->nodes ? 0 : GW_ENOMEM;
+}
+
+void gw_stream_shutdown(struct gateway *gw)
+{
+    if (gw->events)
+        gw_events_shutdown(gw->events);
+}
+
+void gw_stream_free(struct gateway *gw)
+{
+    gw_events_free(gw->events);
+    gw_history_free(gw->history);
+    gw_nodes_free(gw->nodes);
+    free(gw->stream_totals);
+    gw->stream_totals = NULL;
+    gw->events = NULL;
+    gw->history = NULL;
+    gw->nodes = NULL;
+}
+
+void gw_stream_window(struct gateway *gw, const struct gw_aggregate *agg)
+{
+    gw_history_touch(gw->history, agg);
+}
+
+static void push_window(void *ctx, const char *json, size_t len)
+{
+    struct gateway *gw = ctx;
+    gw_events_push(gw->events, "window", json, len);
+}
+
+/* The gateway's totals in the counters event and the snapshot: ,"name":n ... */
+static void write_totals(struct gateway *gw, FILE *out)
+{
+    struct gw_pipeline_stats ps;
+    uint64_t refused = 0;
+    gw_pipeline_stats(gw->pipe, &ps);
+    for (size_t i = 0; i < GW_REJECT_N; i++)
+        refused += ps.rejected[i];
+    fprintf(out,
+            ",\"frames_in\":%" PRIu64 ",\"frames_accepted\":%" PRIu64 ",\"frames_refused\":%" PRIu64
+            ",\"alerts_published\":%" PRIu64,
+            ps.frames_in, ps.frames_accepted, refused, gw->alerts_published);
+}
+
+void gw_stream_tick(struct gateway *gw, uint64_t now_ms)
+{
+    gw_history_flush(gw->history, gw->live, (int64_t)now_ms, push_window, gw);
+    if (now_ms - gw->stream_counters_ms < STREAM_COUNTERS_MS)
+        return;
+    gw->stream_counters_ms = now_ms;
+    char *json = NULL, *totals = NULL;
+    size_t len = 0, totals_len = 0;
+    FILE *out = open_memstream(&json, &len), *tf = open_memstream(&totals, &totals_len);
+    if (!out || !tf)
+        goto out;
+    write_totals(gw, tf);
+    if (fclose(tf) != 0)
+        goto out;
+    tf = NULL;
+    fprintf(out, "{\"now_ms\":%" PRIu64 "%s,\"nodes\":[", now_ms, totals);
+    size_t changed = gw_nodes_write_changed(gw->nodes, gw->pipe, gw->reg, out);
+    fputs("]}", out);
+    if (fclose(out) != 0)
+        goto out;
+    out = NULL;
+    /* A quiet second sends nothing: the replay buffer keeps what changed. */
+    if (changed > 0 || !gw->stream_totals || strcmp(gw->stream_totals, totals) != 0) {
+        gw_events_push(gw->events, "counters", json, len);
+        free(gw->stream_totals);
+        gw->stream_totals = totals;
+        totals = NULL;
+    }
+out:
+    if (out)
+        fclose(out);
+    if (tf)
+        fclose(tf);
+    free(json);
+    free(totals);
+}
+
+void gw_stream_alert(struct gateway *gw, const char *json, size_t len)
+{
+    gw_events_push(gw->events, "alert", json, len);
+}
+
+void gw_stream_status(struct gateway *gw, const struct gw_device *dev, int dead, uint64_t now_ms)
+{
+    char *json = NULL;
+    size_t len = 0;
+    gw_nodes_status(gw->nodes, dev, dead, (int64_t)now_ms);
+    FILE *out = open_memstream(&json, &len);
+    if (!out)
+        return;
+    gw_nodes_write_one(gw->nodes, gw->pipe, dev, out);
+    if (fclose(out) == 0)
+        gw_events_push(gw->events, "node", json, len);
+    free(json);
+}
+
+void gw_stream_frame(struct gateway *gw, const struct gw_admitted *a, uint64_t now_ms)
+{
+    gw_nodes_frame(gw->nodes, a->device, a->frame, (int64_t)now_ms);
+}
+
+void gw_stream_refused(struct gateway *gw, const char *topic, int reason)
+{
+    struct gw_topic t;
+    const struct gw_device *dev;
+    if (gw_topic_parse(topic, strlen(topic), &t) == 0 &&
+        (dev = gw_registry_find(gw->reg, t.node)) && strcmp(dev->site, t.site) == 0)
+        gw_nodes_refused(gw->nodes, dev, reason);
+}
+
+struct alerts_ctx {
+    FILE *out;
+    int n;
+};
+
+static void write_alert(void *ctx, const struct gw_alert_event *ev)
+{
+    struct alerts_ctx *a = ctx;
+    char json[1024];
+    int n = gw_msg_alert_json(ev, json, sizeof json);
+    if (n <= 0)
+        return;
+    fprintf(a->out, "%s%.*s", a->n++ ? "," : "", n, json);
+}
+
+/* The snapshot (gw_events_snapshot_fn): everything a page shows, as of event *last. */
+static int write_snapshot(void *ctx, const char *reason, FILE *out, uint64_t *last)
+{
+    struct gateway *gw = ctx;
+    char *live = NULL;
+    size_t live_len = 0;
+    FILE *lf = open_memstream(&live, &live_len);
+    if (!lf)
+        return GW_ENOMEM;
+    pthread_mutex_lock(&gw->lock);
+    uint64_t now = wall_ms();
+    *last = gw_events_last(gw->events);
+    gw_live_write_json(gw->live, (int64_t)now, lf);
+    fprintf(out, "{\"reason\":\"%s\",\"now_ms\":%" PRIu64 ",\"history_ms\":%" PRIu64, reason, now,
+            gw->cfg.live_history_ms);
+    write_totals(gw, out);
+    fputs(",\"windows\":[", out);
+    gw_history_write(gw->history, out);
+    fputs("],\"nodes\":[", out);
+    gw_nodes_write_all(gw->nodes, gw->pipe, gw->reg, out);
+    fputs("],\"alerts\":[", out);
+    struct alerts_ctx a = {out, 0};
+    gw_pipeline_each_alert(gw->pipe, write_alert, &a);
+    pthread_mutex_unlock(&gw->lock);
+    int rc = fclose(lf) == 0 ? 0 : GW_ENOMEM;
+    while (live_len > 0 && live[live_len - 1] == '\n')
+        live_len--;
+    fprintf(out, "],\"live\":%.*s}", (int)live_len, live ? live : "null");
+    free(live);
+    return rc;
+}
+
+static int stream_open(void *ctx, const char *last_event_id, void **stream, char *msg, size_t cap)
+{
+    struct gateway *gw = ctx;
+    struct gw_events_client *c = NULL;
+    int rc = gw_events_open(gw->events, last_event_id, write_snapshot, gw, &c);
+    switch (rc) {
+    case 0:
+        *stream = c;
+        return 0;
+    case GW_EINVAL:
+        snprintf(msg, cap, "Last-Event-ID is not an event id of this gateway (<stream>-<n>)");
+        return 400;
+    case GW_EFULL:
+        snprintf(msg, cap, "too many event streams open (live.max_clients); retry later");
+        return 503;
+    default:
+        snprintf(msg, cap, "cannot open the stream: %s", gw_strerror(rc));
+        return 500;
+    }
+}
+
+static long stream_read(void *stream, char *buf, size_t cap)
+{
+    return (long)gw_events_read(stream, buf, cap);
+}
+
+static void stream_close(void *stream)
+{
+    gw_events_close(stream);
+}
+
+const struct gw_http_stream gw_stream_route = {"/api/v1/events", stream_open, stream_read,
+                                               stream_close};
