@@ -259,10 +259,9 @@ static void publish_alerts(struct gateway *gw)
  * in hex, so that a payload of any size makes a message of bounded size.
  * The log line quotes the topic and the detail; gw_log() escapes them.
  */
-static void quarantine(struct gateway *gw, const char *topic, const uint8_t *payload, size_t len,
-                       const struct gw_reject_diag *diag)
+static void quarantine(struct gateway *gw, const char *topic, const struct gw_topic *t,
+                       const uint8_t *payload, size_t len, const struct gw_reject_diag *diag)
 {
-    struct gw_topic t;
     char qtopic[256];
     unsigned char sha[EVP_MAX_MD_SIZE];
     unsigned sha_len = 0;
@@ -273,8 +272,7 @@ static void quarantine(struct gateway *gw, const char *topic, const uint8_t *pay
            gw_reject_text(diag->reason), diag->detail[0] ? ": " : "", diag->detail);
     if (!gw->cfg.quarantine || !gw->mqtt)
         return;
-    int parsed = gw_topic_parse(topic, strlen(topic), &t) == 0;
-    if (gw_msg_quarantine_topic(parsed ? &t : NULL, qtopic, sizeof qtopic) < 0)
+    if (gw_msg_quarantine_topic(t, qtopic, sizeof qtopic) < 0)
         return;
     if (EVP_Digest(payload, len, sha, &sha_len, EVP_sha256(), NULL) != 1)
         sha_len = 0;
@@ -298,7 +296,9 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     atomic_fetch_add(&gw->arrivals_waiting, 1);
     pthread_mutex_lock(&gw->lock);
     atomic_fetch_sub(&gw->arrivals_waiting, 1);
-    if (gw_topic_parse(topic, strlen(topic), &t) == 0 && t.kind == GW_TOPIC_STATUS) {
+    /* The topic is parsed once, here: status or data, and the quarantine's topic. */
+    const struct gw_topic *tp = gw_topic_parse(topic, strlen(topic), &t) == 0 ? &t : NULL;
+    if (tp && t.kind == GW_TOPIC_STATUS) {
         int dead = gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw, &diag);
         if (dead >= 0) {
             const struct gw_device *dev = gw_registry_find(gw->reg, t.node);
@@ -311,10 +311,10 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         }
         goto out;
     }
-    int rc = gw_pipeline_admit(gw->pipe, topic, payload, len, now, &a, &diag);
+    int rc = gw_pipeline_admit(gw->pipe, tp, payload, len, now, &a, &diag);
     if (rc != 0) {
-        gw_stream_refused(gw, topic, diag.reason);
-        quarantine(gw, topic, payload, len, &diag);
+        gw_stream_refused(gw, tp, diag.reason);
+        quarantine(gw, topic, tp, payload, len, &diag);
         goto out;
     }
     if (gw_journal_append(gw->journal, now, topic, payload, len) != 0) {
@@ -346,6 +346,7 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
 {
     struct gateway *gw = ctx;
     struct gw_admitted a;
+    struct gw_topic t;
     if (gw->replay_incomplete) {
         /* Whatever arrived before this record is gone: its windows must not be written. */
         gw_pipeline_mark_incomplete(gw->pipe, arrival_ms);
@@ -355,7 +356,8 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
                arrival_ms + gw->cfg.max_skew_ms);
         gw->replay_incomplete = 0;
     }
-    if (gw_pipeline_admit(gw->pipe, topic, payload, len, arrival_ms, &a, NULL) == 0) {
+    int parsed = gw_topic_parse(topic, strlen(topic), &t) == 0;
+    if (gw_pipeline_admit(gw->pipe, parsed ? &t : NULL, payload, len, arrival_ms, &a, NULL) == 0) {
         gw_pipeline_commit(gw->pipe, &a, arrival_ms, NULL, NULL);
         gw->replayed++;
     }

@@ -146,12 +146,10 @@ void gw_stream_frame(struct gateway *gw, const struct gw_admitted *a, uint64_t n
     gw_nodes_frame(gw->nodes, a->device, a->frame, (int64_t)now_ms);
 }
 
-void gw_stream_refused(struct gateway *gw, const char *topic, int reason)
+void gw_stream_refused(struct gateway *gw, const struct gw_topic *t, int reason)
 {
-    struct gw_topic t;
     const struct gw_device *dev;
-    if (gw_topic_parse(topic, strlen(topic), &t) == 0 &&
-        (dev = gw_registry_find(gw->reg, t.node)) && strcmp(dev->site, t.site) == 0)
+    if (t && (dev = gw_registry_find(gw->reg, t->node)) && strcmp(dev->site, t->site) == 0)
         gw_nodes_refused(gw->nodes, dev, reason);
 }
 

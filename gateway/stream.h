@@ -44,9 +44,10 @@ void gw_stream_status(struct gateway *gw, const struct gw_device *dev, int dead,
 /* An accepted frame (a, borrowed), for its node's last seen time and health. Under the lock. */
 void gw_stream_frame(struct gateway *gw, const struct gw_admitted *a, uint64_t now_ms);
 
-/* A refused frame on topic for reason (negative enum gw_reject), counted for its node when the
- * topic names a registered device of its site. Under the lock. */
-void gw_stream_refused(struct gateway *gw, const char *topic, int reason);
+/* A refused frame on topic t (parsed; NULL when it did not parse) for reason (negative enum
+ * gw_reject), counted for its node when t names a registered device of its site. Under the
+ * lock. */
+void gw_stream_refused(struct gateway *gw, const struct gw_topic *t, int reason);
 
 /* The /api/v1/events route. */
 extern const struct gw_http_stream gw_stream_route;

@@ -46,6 +46,7 @@ struct dd_dev {
     UT_hash_handle hh;
     uint8_t n_gaps;
     uint8_t has_prev;
+    uint32_t generation;       /* commits that recorded: a ticket of another generation is stale */
     uint64_t boot_id;          /* 0 until the first commit */
     uint64_t high;             /* highest seq accepted in boot_id */
     uint64_t floor;            /* lowest seq still tracked */
@@ -342,6 +343,8 @@ int gw_dedup_check(struct gw_dedup *d, const Citygate__V1__Frame *f, struct gw_d
         DD_COUNT(d, dev, n_replay, 1);
     t->verdict = dd_verdict(c);
     t->device = dev;
+    t->cls = (int)c;
+    t->generation = dev->generation;
     t->boot_id = f->boot_id;
     t->seq = f->seq;
     t->timestamp_ms = f->timestamp_ms;
@@ -352,7 +355,10 @@ int gw_dedup_check(struct gw_dedup *d, const Citygate__V1__Frame *f, struct gw_d
 enum gw_dedup_verdict gw_dedup_commit(struct gw_dedup *d, const struct gw_dedup_ticket *t)
 {
     struct dd_dev *dev = t->device;
-    enum dd_class c = dd_classify(dev, t->boot_id, t->seq, t->timestamp_ms, t->backlog);
+    /* The check's class holds while no commit came between; else the frame is classified again. */
+    enum dd_class c = t->generation == dev->generation
+                          ? (enum dd_class)t->cls
+                          : dd_classify(dev, t->boot_id, t->seq, t->timestamp_ms, t->backlog);
 
     switch (c) {
     case DD_FIRST:
@@ -390,6 +396,7 @@ enum gw_dedup_verdict gw_dedup_commit(struct gw_dedup *d, const struct gw_dedup_
     case DD_REPLAY:
         return dd_verdict(c);
     }
+    dev->generation++;
     DD_COUNT(d, dev, n_new, 1);
     return GW_DEDUP_NEW;
 }

@@ -87,6 +87,8 @@ struct gw_dedup_ticket {
     void *device; /* internal; valid until gw_dedup_prune() or gw_dedup_free() */
     uint64_t boot_id, seq, timestamp_ms;
     int backlog;
+    int cls;             /* internal: the check's classification */
+    uint32_t generation; /* internal: the device's commits at the check */
 };
 
 struct gw_dedup;
@@ -114,7 +116,9 @@ void gw_dedup_free(struct gw_dedup *d);
 int gw_dedup_check(struct gw_dedup *d, const Citygate__V1__Frame *f, struct gw_dedup_ticket *t);
 
 /*
- * Records the frame of ticket t (borrowed) as accepted. The frame is
+ * Records the frame of ticket t (borrowed) as accepted, with the check's
+ * classification while no other commit of the device came in between (the
+ * gateway checks and commits under one lock); otherwise the frame is
  * classified again, so committing a ticket twice, or a ticket that another
  * commit made stale, records nothing. Returns the verdict that applied.
  */

@@ -96,10 +96,10 @@ static int pipeline_reject(struct gw_pipeline *p, int reason, struct gw_reject_d
     return -r;
 }
 
-int gw_pipeline_admit(struct gw_pipeline *p, const char *topic, const uint8_t *payload, size_t len,
-                      uint64_t now_ms, struct gw_admitted *out, struct gw_reject_diag *diag)
+int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uint8_t *payload,
+                      size_t len, uint64_t now_ms, struct gw_admitted *out,
+                      struct gw_reject_diag *diag)
 {
-    struct gw_topic t;
     struct wire_diag wd;
     Citygate__V1__Frame *f = NULL;
     int rc;
@@ -109,7 +109,7 @@ int gw_pipeline_admit(struct gw_pipeline *p, const char *topic, const uint8_t *p
         diag->index = -1;
         diag->detail[0] = '\0';
     }
-    if (gw_topic_parse(topic, strlen(topic), &t) != 0 || t.kind != GW_TOPIC_DATA)
+    if (!t || t->kind != GW_TOPIC_DATA)
         return pipeline_reject(p, GW_REJECT_BAD_TOPIC, diag);
     p->signer = NULL;
     rc = wire_decode(&p->decoder, payload, len, &f, &wd);
@@ -119,7 +119,7 @@ int gw_pipeline_admit(struct gw_pipeline *p, const char *topic, const uint8_t *p
         return pipeline_reject(p, rc, diag);
     }
     const struct gw_device *dev = p->signer; /* the body names the envelope's device */
-    rc = gw_validate_frame(dev, &t, f, now_ms, &p->limits, diag);
+    rc = gw_validate_frame(dev, t, f, now_ms, &p->limits, diag);
     if (rc != 0)
         return pipeline_reject(p, rc, diag);
     rc = gw_dedup_check(p->dedup, f, &out->ticket);

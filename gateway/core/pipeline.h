@@ -81,13 +81,16 @@ int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs,
                           uint64_t now_ms, gw_alert_fn alert, void *ctx, char *why, size_t why_len);
 
 /*
- * Admits one data message: topic and payload are borrowed. Returns 0 with
- * *out filled (the frame lives until the next admit), or a negative enum
- * gw_reject, counted, with *diag filled. Status messages are refused with
- * -GW_REJECT_BAD_TOPIC here; give them to gw_pipeline_status().
+ * Admits one data message that came on topic t (gw_topic_parse()'s result,
+ * or NULL for a topic that did not parse: the caller parses each topic once)
+ * with payload; both are borrowed. Returns 0 with *out filled (the frame
+ * lives until the next admit), or a negative enum gw_reject, counted, with
+ * *diag filled. A missing or status topic is refused with
+ * -GW_REJECT_BAD_TOPIC here; give status messages to gw_pipeline_status().
  */
-int gw_pipeline_admit(struct gw_pipeline *p, const char *topic, const uint8_t *payload, size_t len,
-                      uint64_t now_ms, struct gw_admitted *out, struct gw_reject_diag *diag);
+int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uint8_t *payload,
+                      size_t len, uint64_t now_ms, struct gw_admitted *out,
+                      struct gw_reject_diag *diag);
 
 /*
  * Records an admitted (and journaled) frame: dedup, windows, then the raw-value

@@ -18,6 +18,15 @@
 static struct gw_registry *reg;
 static uint8_t keys[DEVICES][32];
 
+/* Admits as the gateway does: the topic parsed once, then the frame. */
+static int admit(struct gw_pipeline *p, const char *topic, const uint8_t *buf, size_t len,
+                 uint64_t now, struct gw_admitted *a, struct gw_reject_diag *diag)
+{
+    struct gw_topic t;
+    int parsed = gw_topic_parse(topic, strlen(topic), &t) == 0;
+    return gw_pipeline_admit(p, parsed ? &t : NULL, buf, len, now, a, diag);
+}
+
 static void test_registry(void)
 {
     char text[2048];
@@ -117,7 +126,7 @@ static int feed(struct gw_pipeline *p, uint64_t from, uint64_t to, uint64_t t0, 
             uint64_t now = t0 + s * 100;
             size_t len = frame(d, s, now - 50, 40 + (double)((s * 7 + d) % 30), buf, sizeof buf);
             snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
-            if (gw_pipeline_admit(p, topic, buf, len, now, &a, NULL) == 0)
+            if (admit(p, topic, buf, len, now, &a, NULL) == 0)
                 gw_pipeline_commit(p, &a, now, NULL, NULL);
             else
                 rejected++;
@@ -141,18 +150,14 @@ static void test_reasons_are_counted(void)
     uint64_t now = 1795000000000ULL;
     size_t len = frame(0, 1, now, 50, buf, sizeof buf);
 
-    CU_ASSERT(gw_pipeline_admit(p, "city/v1/s/n1/data", buf, len, now, &a, &diag) ==
-              -GW_REJECT_TOPIC_MISMATCH);
-    CU_ASSERT(gw_pipeline_admit(p, "city/v1/s/n0/status", buf, len, now, &a, &diag) ==
-              -GW_REJECT_BAD_TOPIC);
+    CU_ASSERT(admit(p, "city/v1/s/n1/data", buf, len, now, &a, &diag) == -GW_REJECT_TOPIC_MISMATCH);
+    CU_ASSERT(admit(p, "city/v1/s/n0/status", buf, len, now, &a, &diag) == -GW_REJECT_BAD_TOPIC);
     buf[len / 2] ^= 1;
-    CU_ASSERT(gw_pipeline_admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) ==
-              -WIRE_EBAD_SIGNATURE);
+    CU_ASSERT(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == -WIRE_EBAD_SIGNATURE);
     buf[len / 2] ^= 1;
-    CU_ASSERT_FATAL(gw_pipeline_admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == 0);
+    CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == 0);
     gw_pipeline_commit(p, &a, now, NULL, NULL);
-    CU_ASSERT(gw_pipeline_admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) ==
-              -GW_REJECT_DUPLICATE);
+    CU_ASSERT(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == -GW_REJECT_DUPLICATE);
     gw_pipeline_stats(p, &st);
     CU_ASSERT(st.frames_in == 5 && st.frames_accepted == 1);
     CU_ASSERT(st.rejected[GW_REJECT_TOPIC_MISMATCH] == 1 && st.rejected[GW_REJECT_BAD_TOPIC] == 1);
@@ -197,7 +202,7 @@ static void admit_commit(struct gw_pipeline *p, int d, const uint8_t *buf, size_
     char topic[64];
     struct gw_admitted a;
     snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
-    CU_ASSERT_FATAL(gw_pipeline_admit(p, topic, buf, len, now, &a, NULL) == 0);
+    CU_ASSERT_FATAL(admit(p, topic, buf, len, now, &a, NULL) == 0);
     gw_pipeline_commit(p, &a, now, NULL, NULL);
 }
 
@@ -295,7 +300,7 @@ static void feed_starts(struct gw_pipeline *p, uint64_t from, uint64_t to, uint6
             uint64_t now = t0 + s * 100;
             size_t len = frame(d, s, now - 50, 50, buf, sizeof buf);
             snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
-            if (gw_pipeline_admit(p, topic, buf, len, now, &a, NULL) == 0)
+            if (admit(p, topic, buf, len, now, &a, NULL) == 0)
                 gw_pipeline_commit(p, &a, now, NULL, NULL);
         }
         CU_ASSERT(gw_pipeline_tick(p, t0 + s * 100, SIZE_MAX, note_start, out, NULL, NULL) == 0);
@@ -433,7 +438,7 @@ static void test_status_is_signed(void)
     uint8_t buf[512];
 
     size_t len = frame(0, 1, now, 50, buf, sizeof buf); /* boot 9 */
-    CU_ASSERT_FATAL(gw_pipeline_admit(p, "city/v1/s/n0/data", buf, len, now, &a, NULL) == 0);
+    CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, NULL) == 0);
     gw_pipeline_commit(p, &a, now, NULL, NULL);
     CU_ASSERT_FATAL(gw_topic_parse("city/v1/s/n0/status", 19, &t) == 0);
 
