@@ -44,6 +44,9 @@
 #define HEADWAY_MAX_MS 60000LL
 #define INCIDENT_BUCKET_MS 300000LL
 #define INCIDENT_MAX_MS 3600000LL
+#define INCIDENT_CHUNK_MS 3600000LL /* the slots one list of incidents serves */
+/* Buckets one list may span: INCIDENT_MAX_MS before a chunk, and the chunk. */
+#define MAX_INCIDENTS ((INCIDENT_MAX_MS + INCIDENT_CHUNK_MS) / INCIDENT_BUCKET_MS + 2)
 #define FORCED_INCIDENT_MS 1200000.0
 #define STREAM_VEHICLES 0x7a1100u
 #define STREAM_INCIDENT 0x1c1de7u
@@ -151,12 +154,51 @@ static void incident_set(struct slot_state *st, double severity, double ramp, ui
     st->queue_share = 0.85 * strength;
 }
 
-/* The strongest incident active at t_ms, if any. */
-static void incident_at(const struct drv__sim_common *common, const struct traffic_cfg *c,
-                        int64_t t_ms, struct slot_state *st)
+/* A random incident, as drawn for the five-minute bucket it starts in. */
+struct incident {
+    int64_t start_ms, end_ms;
+    double severity;
+    uint32_t lane; /* 1-based */
+};
+
+/*
+ * The random incidents that can be active at some time of [from_ms, to_ms]:
+ * those drawn for the buckets from INCIDENT_MAX_MS before from_ms to to_ms,
+ * in bucket order, at most cap (enough for INCIDENT_CHUNK_MS). Drawing them
+ * once for a stretch of slots, instead of again for every slot, is what
+ * keeps weeks of simulated seconds cheap; the draws are the same.
+ */
+static size_t incidents_between(const struct drv__sim_common *common, const struct traffic_cfg *c,
+                                int64_t from_ms, int64_t to_ms, struct incident *out, size_t cap)
 {
     double p_start = c->incident_rate * (double)INCIDENT_BUCKET_MS / DRV__MS_PER_DAY;
-    int64_t bucket = t_ms / INCIDENT_BUCKET_MS;
+    size_t n = 0;
+
+    if (p_start <= 0.0)
+        return 0;
+    for (int64_t b = from_ms / INCIDENT_BUCKET_MS - INCIDENT_MAX_MS / INCIDENT_BUCKET_MS;
+         b <= to_ms / INCIDENT_BUCKET_MS && n < cap; b++) {
+        uint64_t h = drv__hash3(common->seed, STREAM_INCIDENT, (uint64_t)b);
+        struct incident *in = &out[n];
+
+        if (drv__unit(h) >= p_start)
+            continue;
+        in->start_ms = b * INCIDENT_BUCKET_MS +
+                       (int64_t)(drv__unit(drv__hash(h, 1)) * (double)INCIDENT_BUCKET_MS);
+        in->end_ms = in->start_ms + (int64_t)((15.0 + 45.0 * drv__unit(drv__hash(h, 2))) * 60000.0);
+        if (in->end_ms <= from_ms)
+            continue;
+        in->severity = 0.5 + 0.4 * drv__unit(drv__hash(h, 3));
+        in->lane = 1 + (uint32_t)(drv__hash(h, 4) % c->lanes);
+        n++;
+    }
+    return n;
+}
+
+/* The strongest incident active at t_ms, if any, of the forced one and the n random ones. */
+static void incident_at(const struct traffic_cfg *c, const struct incident *list, size_t n,
+                        int64_t t_ms, struct slot_state *st)
+{
     double strongest = 0.0;
 
     st->speed_factor = st->volume_factor = st->blocked_volume_factor = 1.0;
@@ -172,33 +214,26 @@ static void incident_at(const struct drv__sim_common *common, const struct traff
             incident_set(st, 0.85, ramp, 1);
         }
     }
-    if (p_start <= 0.0)
-        return;
-    for (int64_t b = bucket - INCIDENT_MAX_MS / INCIDENT_BUCKET_MS; b <= bucket; b++) {
-        uint64_t h = drv__hash3(common->seed, STREAM_INCIDENT, (uint64_t)b);
-        int64_t start_ms, end_ms;
-        double severity, ramp;
+    for (size_t i = 0; i < n; i++) {
+        const struct incident *in = &list[i];
+        double start_ms = (double)in->start_ms, end_ms = (double)in->end_ms, ramp;
 
-        if (drv__unit(h) >= p_start)
+        if (t_ms < in->start_ms || t_ms >= in->end_ms)
             continue;
-        start_ms = b * INCIDENT_BUCKET_MS +
-                   (int64_t)(drv__unit(drv__hash(h, 1)) * (double)INCIDENT_BUCKET_MS);
-        end_ms = start_ms + (int64_t)((15.0 + 45.0 * drv__unit(drv__hash(h, 2))) * 60000.0);
-        if (t_ms < start_ms || t_ms >= end_ms)
-            continue;
-        severity = 0.5 + 0.4 * drv__unit(drv__hash(h, 3));
         /* Queues build within three minutes and clear over the last eight. */
-        ramp = drv__smoothstep((double)t_ms, (double)start_ms, (double)start_ms + 180000.0) *
-               (1.0 - drv__smoothstep((double)t_ms, (double)end_ms - 480000.0, (double)end_ms));
-        if (severity * ramp <= strongest)
+        ramp = drv__smoothstep((double)t_ms, start_ms, start_ms + 180000.0) *
+               (1.0 - drv__smoothstep((double)t_ms, end_ms - 480000.0, end_ms));
+        if (in->severity * ramp <= strongest)
             continue;
-        strongest = severity * ramp;
-        incident_set(st, severity, ramp, 1 + (uint32_t)(drv__hash(h, 4) % c->lanes));
+        strongest = in->severity * ramp;
+        incident_set(st, in->severity, ramp, in->lane);
     }
 }
 
+/* The road at t_ms; list holds the random incidents of incidents_between() around it. */
 static void slot_state_at(const struct drv__sim_common *common, const struct traffic_cfg *c,
-                          int64_t t_ms, struct slot_state *st)
+                          const struct incident *list, size_t n, int64_t t_ms,
+                          struct slot_state *st)
 {
     struct drv__local lt;
 
@@ -206,7 +241,7 @@ static void slot_state_at(const struct drv__sim_common *common, const struct tra
     st->demand = drv__traffic_demand((enum drv__road)c->road, &lt) *
                  (1.0 + 0.06 * drv__smooth(common->seed, STREAM_DAY, lt.t_s, 86400.0));
     st->demand = drv__clamp(st->demand, 0.0, 1.0);
-    incident_at(common, c, t_ms, st);
+    incident_at(c, list, n, t_ms, st);
 }
 
 struct vehicle_draw {
@@ -268,12 +303,15 @@ static int64_t lane_previous_ms(const struct drv__sim_common *common, const stru
                                 uint32_t lane, int64_t from_ms, int64_t before_ms)
 {
     struct vehicle_draw draws[MAX_PER_SLOT];
+    struct incident list[MAX_INCIDENTS];
 
     for (int64_t slot = before_ms / SLOT_MS; slot >= 0 && slot * SLOT_MS + SLOT_MS > from_ms;
          slot--) {
         struct slot_state st;
+        size_t n =
+            incidents_between(common, c, slot * SLOT_MS, slot * SLOT_MS, list, MAX_INCIDENTS);
 
-        slot_state_at(common, c, slot * SLOT_MS, &st);
+        slot_state_at(common, c, list, n, slot * SLOT_MS, &st);
         for (unsigned i = draw_slot(common, c, &st, lane, slot, draws); i > 0; i--) {
             int64_t t_ms = slot * SLOT_MS + draws[i - 1].t_in_slot_ms;
             if (t_ms <= before_ms)
@@ -323,7 +361,10 @@ static int traffic_sample(const struct drv__sim_common *common, const void *cfg,
     const struct traffic_cfg *c = cfg;
     struct lane_tally tally[MAX_LANES] = {{0}};
     struct vehicle_draw draws[MAX_PER_SLOT];
+    struct incident list[MAX_INCIDENTS];
+    size_t n_list = 0;
     int64_t end_ms = (int64_t)now_ms, start_ms = end_ms - (int64_t)interval_ms; /* (start, end] */
+    int64_t listed_to_ms = -1; /* list holds the incidents of slots up to here */
     int rc = 0;
 
     for (int64_t slot = (start_ms + 1) / SLOT_MS; interval_ms && slot <= end_ms / SLOT_MS; slot++) {
@@ -332,7 +373,12 @@ static int traffic_sample(const struct drv__sim_common *common, const void *cfg,
         int64_t from_ms = slot * SLOT_MS > start_ms ? slot * SLOT_MS : start_ms;
         int64_t to_ms = slot * SLOT_MS + SLOT_MS < end_ms ? slot * SLOT_MS + SLOT_MS : end_ms;
 
-        slot_state_at(common, c, slot * SLOT_MS, &st);
+        if (slot * SLOT_MS > listed_to_ms) {
+            listed_to_ms = slot * SLOT_MS + INCIDENT_CHUNK_MS;
+            n_list =
+                incidents_between(common, c, slot * SLOT_MS, listed_to_ms, list, MAX_INCIDENTS);
+        }
+        slot_state_at(common, c, list, n_list, slot * SLOT_MS, &st);
         /* A queue stands on the blocked lane's loop between the few vehicles that pass it. */
         if (st.blocked_lane)
             tally[st.blocked_lane - 1].occupied_ms += st.queue_share * (double)(to_ms - from_ms);
