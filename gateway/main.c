@@ -36,6 +36,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "messages.h"
+#include "notify.h"
 #include "stream.h"
 #include "units.h"
 
@@ -958,18 +959,28 @@ int main(int argc, char **argv)
     pthread_mutex_init(&gw.lock, NULL);
     pthread_cond_init(&gw.outbox_idle, NULL);
 
+    struct gw_notify notify;
+    gw_notify_init(&notify);
     rc = start(&gw);
+    if (rc == 0)
+        gw_notify_ready("running");
     while (rc == 0) {
-        struct timespec wait = {(time_t)(gw.cfg.tick_ms / 1000),
-                                (long)(gw.cfg.tick_ms % 1000) * 1000000};
+        uint64_t wait_ms = gw.cfg.tick_ms, ping_ms = gw_notify_watchdog(&notify);
+        if (ping_ms < wait_ms)
+            wait_ms = ping_ms;
+        struct timespec wait = {(time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000};
         int sig = sigtimedwait(&sigs, NULL, &wait);
         if (sig == SIGTERM || sig == SIGINT) {
+            gw_notify_stopping();
             gw_log(GW_LOG_INFO, "stopping", NULL, "stopping (%s)",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
+            gw_notify_reloading();
             reload(&gw);
+            gw_notify_ready("running");
+        }
         tick(&gw, wall_ms());
     }
     stop(&gw);

@@ -10,6 +10,7 @@ CITYGATE_PACKAGES=(
     mosquitto mosquitto-clients influxdb victoria-metrics
     tzdata python3 gnuplot-nox
     chromium nodejs
+    libsystemd-dev systemd help2man file lintian
 )
 
 # Installs the packages that are not installed yet, with any extra ones named

@@ -4,7 +4,9 @@
  *   2026-12-06T01:53:00.123Z warn store_write_failed: rp_30s: HTTP 500: ...
  *
  * with the time (RFC 3339, UTC, milliseconds), a level and a stable event
- * name that log searches and alerts can rely on, then free text.
+ * name that log searches and alerts can rely on, then free text. When stderr
+ * is the systemd journal's stream (JOURNAL_STREAM), the time gives way to the
+ * syslog priority journald reads ("<4>warn store_write_failed: ...").
  *
  * Rate limiting is per kind: an event name and, optionally, a kind within it
  * (the store error class, the refusal reason). The first line of a kind is
