@@ -9,13 +9,13 @@
  * refusal is shown as it came.
  */
 import { el, fill, num, setText, tel, time } from './dom.js';
-import { model } from './model.js';
+import { alertKey, model } from './model.js';
 
 const TOKEN_KEY = 'citygate.token';
 
 /* The series an alert is about, as one line of text. */
 function seriesText(a) {
-    return `${a.site} / ${a.node} · ${a.quantity ?? ''}${a.lane !== undefined ? ' · ' + a.lane : ''} · ${a.rule ?? ''}`;
+    return `${a.site} / ${a.node} · ${a.quantity} · ${a.lane} · ${a.rule}`;
 }
 
 function severity(level) {
@@ -49,25 +49,27 @@ export class Alerts {
     update(what) {
         if (what !== 'alerts')
             return;
-        const open = [...model.alerts.values()].sort((a, b) => (b.since_ms ?? 0) - (a.since_ms ?? 0));
+        const open = [...model.alerts.values()].sort((a, b) => (b.changed_ms ?? 0) - (a.changed_ms ?? 0));
         this.noneOpen.hidden = open.length > 0;
         this.openTable.hidden = open.length === 0;
         fill(this.open, ...open.map(a => this.openRow(a)));
         const hist = model.alertHistory.slice(-50).reverse();
         this.noneHistory.hidden = hist.length > 0;
         this.historyTable.hidden = hist.length === 0;
-        fill(this.history, ...hist.map(a => el('tr', {}, el('th', { scope: 'row' }, time(a.changed_ms ?? a.since_ms)),
-            el('td', {}, seriesText(a)), el('td', {}, severity(a.previous), ' → ', severity(a.level)),
+        fill(this.history, ...hist.map(a => el('tr', {}, el('th', { scope: 'row' }, time(a.changed_ms)),
+            el('td', {}, seriesText(a)), el('td', {}, severity(a.previous), ' → ', severity(a.state)),
             el('td', { class: 'num' }, num(a.value, 1)))));
     }
 
     openRow(a) {
-        const button = a.acked ? null : tel('button', 'ack', [], { type: 'button', 'data-alert': a.id });
-        button?.addEventListener('click', () => this.ack(a.id));
-        return el('tr', { 'data-alert': a.id, 'data-level': a.level },
-            el('td', {}, severity(a.level)), el('th', { scope: 'row' }, seriesText(a)),
-            el('td', {}, time(a.since_ms)), el('td', { class: 'num' }, num(a.value, 1)),
-            el('td', {}, tel('span', a.acked ? 'ack_done' : 'ack_no')), el('td', {}, button));
+        const id = alertKey(a);
+        const acked = a.acked === true || Number.isFinite(a.acked_ms);
+        const button = acked ? null : tel('button', 'ack', [], { type: 'button', 'data-alert': id });
+        button?.addEventListener('click', () => this.ack(id));
+        return el('tr', { 'data-alert': id, 'data-state': a.state, 'data-acked': String(acked) },
+            el('td', {}, severity(a.state)), el('th', { scope: 'row' }, seriesText(a)),
+            el('td', {}, time(a.changed_ms)), el('td', { class: 'num' }, num(a.value, 1)),
+            el('td', {}, tel('span', acked ? 'ack_done' : 'ack_no')), el('td', {}, button));
     }
 
     async ack(id) {

@@ -56,6 +56,10 @@ function showConn() {
 model.listeners.add((what, detail) => {
     if (what === 'conn')
         showConn();
+    if (what === 'reset') {
+        route();
+        return;
+    }
     if (document.hidden) {
         pending.add(what);
         return;

@@ -103,6 +103,22 @@ export function setConnected(on) {
     }
 }
 
+/* Forgets everything, before a snapshot. */
+export function resetModel() {
+    model.sites.clear();
+    model.lanes.clear();
+    model.alerts.clear();
+    model.nodes.clear();
+    changed('reset');
+}
+
+/* Merges one node's fields (a node event, or an entry of a live view's node list) into what is known. */
+export function setNode(n) {
+    const key = n.site + '\x1f' + n.node;
+    model.nodes.set(key, { ...(model.nodes.get(key) || {}), ...n });
+    changed('nodes');
+}
+
 /* Takes the sites of a live view ({now_ms, sites: [...]}); the node list feeds the nodes. */
 export function setLive(live) {
     model.now_ms = live.now_ms;
@@ -142,12 +158,21 @@ export function addWindow(w) {
         changed('lanes', key);
 }
 
-/* Sets one alert's state; a cleared alert leaves the open list for the history. */
-export function setAlert(a) {
-    if (a.state === 'ok' || a.state === 'cleared')
-        model.alerts.delete(a.id);
+/* The key of an alert's series: its id when the gateway gives one. */
+export function alertKey(a) {
+    return a.id ?? [a.rule, a.site, a.node, a.quantity, a.lane].join('/');
+}
+
+/* Sets one alert's state; a cleared one leaves the open list. A change (not a snapshot's) joins the history. */
+export function setAlert(a, isChange) {
+    if (a.state === 'ok')
+        model.alerts.delete(alertKey(a));
     else
-        model.alerts.set(a.id, a);
+        model.alerts.set(alertKey(a), a);
+    if (!isChange) {
+        changed('alerts');
+        return;
+    }
     model.alertHistory.push(a);
     if (model.alertHistory.length > HISTORY_MAX)
         model.alertHistory.splice(0, model.alertHistory.length - HISTORY_MAX);

@@ -70,7 +70,7 @@ export class Nodes {
             tr.append(cells[f]);
         }
         setText(cells.site, n.site);
-        return { tr, cells, health: null, dead: null };
+        return { tr, cells, health: null, life: null };
     }
 
     fillRow(row, n) {
@@ -80,16 +80,17 @@ export class Nodes {
             row.tr.dataset.health = h;
             row.health = h;
         }
-        const deadText = n.dead ? time(n.dead_ms ?? n.stale_since_ms) : null;
-        if (row.dead !== deadText) {
-            fill(row.cells.birth, n.dead ? tel('span', 'dead', [deadText]) : tel('span', 'alive'));
-            row.dead = deadText;
+        const lifeText = n.dead ? 'dead ' + time(n.death_ms ?? n.stale_since_ms) : 'alive ' + time(n.birth_ms);
+        if (row.life !== lifeText) {
+            fill(row.cells.birth, n.dead ? tel('span', 'dead', [time(n.death_ms ?? n.stale_since_ms)])
+                : tel('span', 'alive', [time(n.birth_ms)]));
+            row.life = lifeText;
         }
         setText(row.cells.last, time(n.window_start_ms));
         setText(row.cells.fw, n.firmware ?? MISSING);
-        setText(row.cells.backlog, num(n.backlog, 0));
-        setText(row.cells.ring, num(n.ring_drops, 0));
+        setText(row.cells.backlog, num(n.backlog_frames, 0));
+        setText(row.cells.ring, num(n.ring_dropped, 0));
         setText(row.cells.refused, refused(n.refused));
-        setText(row.cells.gaps, num(n.seq_gaps, 0));
+        setText(row.cells.gaps, num(n.gaps, 0));
     }
 }

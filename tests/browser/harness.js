@@ -150,12 +150,15 @@ async function launch() {
 
 /*
  * A page on the gateway at gw.url, served by the gateway itself (its files
- * compiled in, under its Content-Security-Policy), in language `lang`.
+ * compiled in, under its Content-Security-Policy), in language `lang`;
+ * `init`, a function, runs in the page before its own scripts.
  * Collects console errors and uncaught exceptions in page.errors.
  */
-async function openPage(browser, gw, { lang = 'en-GB', hash = '' } = {}) {
+async function openPage(browser, gw, { lang = 'en-GB', hash = '', init = null } = {}) {
     const context = await browser.newContext({ locale: lang, viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
+    if (init)
+        await page.addInitScript(init);
     page.errors = [];
     page.on('console', m => {
         if (m.type() === 'error')
@@ -170,6 +173,46 @@ async function openPage(browser, gw, { lang = 'en-GB', hash = '' } = {}) {
     return page;
 }
 
+/*
+ * A TCP proxy on loopback to port `port`, so a test can cut every connection
+ * through it (cut(): open ones are destroyed, new ones closed at once) and
+ * let them through again (restore()).
+ */
+async function tcpProxy(port) {
+    const sockets = new Set();
+    let open = true;
+    const server = net.createServer(client => {
+        if (!open)
+            return client.destroy();
+        const upstream = net.connect(port, '127.0.0.1');
+        for (const [a, b] of [[client, upstream], [upstream, client]]) {
+            sockets.add(a);
+            a.on('error', () => b.destroy());
+            a.on('close', () => {
+                sockets.delete(a);
+                b.destroy();
+            });
+            a.pipe(b);
+        }
+    });
+    await new Promise(resolve => server.listen(0, '127.0.0.1', resolve));
+    return {
+        url: `http://127.0.0.1:${server.address().port}`,
+        cut() {
+            open = false;
+            for (const s of sockets)
+                s.destroy();
+        },
+        restore() {
+            open = true;
+        },
+        close() {
+            this.cut();
+            return new Promise(resolve => server.close(resolve));
+        },
+    };
+}
+
 /* axe-core's WCAG 2.1 A and AA violations on the page as it is now. */
 async function axeViolations(page) {
     if (!(await page.evaluate(() => typeof window.axe !== 'undefined')))
@@ -180,4 +223,4 @@ async function axeViolations(page) {
     return result.violations.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`);
 }
 
-module.exports = { ROOT, WEB, startGateway, launch, openPage, axeViolations, until, sleep, stop };
+module.exports = { ROOT, WEB, startGateway, launch, openPage, tcpProxy, axeViolations, until, sleep, stop };

@@ -1,0 +1,110 @@
+/*
+ * stream.test.js -- the page on the event stream: an incident in citysim
+ * raises an alert that is on the page within 1 s of the frame that revealed
+ * it, and a stream cut and restored leaves no window missing.
+ */
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const readline = require('node:readline');
+const h = require('./harness.js');
+
+let gw, sim, browser, sub, alertPage;
+const arrivals = []; /* [ms, node] of every frame of the incident site, as the broker delivered it */
+const INCIDENT_SITE = 'site-01';
+
+/* Installed before the page's own scripts: the page's clock when each alert row first enters the DOM. */
+function recordAlertRows() {
+    window.alertRows = {};
+    new MutationObserver(() => {
+        for (const tr of document.querySelectorAll('#alerts-open tbody tr'))
+            window.alertRows[tr.dataset.alert] ??= performance.timeOrigin + performance.now();
+    }).observe(document, { childList: true, subtree: true });
+}
+
+test.before(async () => {
+    gw = await h.startGateway({ nodes: 8, sites: 4 });
+    /* Frame arrivals, timed by a subscriber on the same broker (%U: Unix time with ns). */
+    sub = spawn('mosquitto_sub', ['-L', process.env.CITYGATE_MQTT_URL.replace('tcp:', 'mqtt:') + `/city/v1/${INCIDENT_SITE}/+/data`,
+        '-F', '%U %t', '-q', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    readline.createInterface({ input: sub.stdout }).on('line', line => {
+        const [when, topic] = line.split(' ');
+        arrivals.push([Number(when) * 1000, topic.split('/')[3]]);
+    });
+    browser = await h.launch();
+    /* The alerts view watches from the start while the other test runs: night traffic may take a minute to reveal the incident. */
+    alertPage = await h.openPage(browser, gw, { hash: '#/alerts', init: recordAlertRows });
+    await alertPage.locator('main h1').waitFor();
+    sim = gw.simulate(['--incident', `${INCIDENT_SITE}@5s`]);
+});
+
+test.after(async () => {
+    await browser?.close();
+    sub?.kill();
+    await h.stop(sim);
+    await gw?.stop();
+});
+
+/* Every lane's window starts held by the page, as {key: [start_ms...]}. */
+function laneWindows(page) {
+    /* The page's own model module: the same instance its scripts use. */
+    return page.evaluate(async () => {
+        const { model } = await import('/model.js');
+        return Object.fromEntries([...model.lanes].map(([k, ring]) => [k.replaceAll('\x1f', '/'), ring.starts()]));
+    });
+}
+
+test('the stream cut and restored: no window missing afterwards', async () => {
+    const proxy = await h.tcpProxy(Number(new URL(gw.url).port));
+    const page = await h.openPage(browser, { url: proxy.url }, { hash: '#/overview' });
+    await h.until('lane windows on the page', async () => Object.keys(await laneWindows(page)).length > 0);
+    const errorsBefore = page.errors.length;
+    proxy.cut();
+    await page.locator('#conn .lost').waitFor();
+    /* Two base windows close while the page is cut off. */
+    await h.sleep(2 * gw.base_ms + 1000);
+    proxy.restore();
+    await page.locator('#conn .ok').waitFor({ timeout: 15000 });
+    const errorsDuring = page.errors.length;
+    /* A fresh page's snapshot is the gateway's own account of every lane's windows. */
+    const fresh = await h.openPage(browser, gw);
+    await h.until('the fresh page to hold lanes', async () => Object.keys(await laneWindows(fresh)).length > 0);
+    let missing = [];
+    await h.until('the restored page to hold every window of the fresh one', async () => {
+        const [got, want] = [await laneWindows(page), await laneWindows(fresh)];
+        missing = [];
+        for (const [lane, starts] of Object.entries(want)) {
+            const have = new Set(got[lane] || []);
+            const since = Math.min(...(got[lane] || [Infinity]));
+            missing.push(...starts.filter(s => s >= since && !have.has(s)).map(s => `${lane}@${s}`));
+        }
+        return missing.length === 0;
+    }, 10000, 250).catch(e => assert.fail(`${e.message}; missing: ${missing.join(' ')}`));
+    const cutWindows = Object.values(await laneWindows(page)).flat().length;
+    console.log(`# cut for ${2 * gw.base_ms + 1000} ms: every lane's windows held afterwards (${cutWindows} lane windows)`);
+    /* Errors while cut are the reconnects' own; none before or after. */
+    assert.deepEqual([...page.errors.slice(0, errorsBefore), ...page.errors.slice(errorsDuring)], []);
+    await page.context().close();
+    await fresh.context().close();
+    await proxy.close();
+});
+
+test('an incident raises an alert on the page within 1 s of the frame that revealed it', { timeout: 180000 }, async () => {
+    const page = alertPage;
+    const [key, shownMs] = await h.until('an alert of the incident site on the page', async () =>
+        Object.entries(await page.evaluate(() => window.alertRows)).find(([k]) => k.includes(`/${INCIDENT_SITE}/`)), 150000, 200);
+    const alert = await page.evaluate(async k => {
+        const { model, alertKey } = await import('/model.js');
+        return model.alertHistory.find(a => alertKey(a) === k);
+    }, key);
+    assert.equal(alert.site, INCIDENT_SITE);
+    /* The alert names the node time of its deciding value; the frame that carried it is that node's first arrival from then on. */
+    const frame = arrivals.filter(([ms, node]) => node === alert.node && ms >= alert.timestamp_ms).sort((x, y) => x[0] - y[0])[0];
+    assert.ok(frame, `the frame of ${alert.node} at ${alert.timestamp_ms} was seen by the subscriber`);
+    const latency = shownMs - frame[0];
+    console.log(`# frame arrival -> alert row in the DOM: ${latency.toFixed(1)} ms (${alert.state}, ${alert.node}, lane ${alert.lane})`);
+    assert.ok(latency >= 0 && latency < 1000, `latency ${latency} ms`);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+});
