@@ -8,7 +8,7 @@
  * sessionStorage, so it stays in this tab; the gateway decides, and its
  * refusal is shown as it came.
  */
-import { el, fill, num, setText, tel, time } from './dom.js';
+import { el, fill, num, tel, time, val } from './dom.js';
 import { alertKey, model } from './model.js';
 
 const TOKEN_KEY = 'citygate.token';
@@ -57,7 +57,7 @@ export class Alerts {
         this.noneHistory.hidden = hist.length > 0;
         this.historyTable.hidden = hist.length === 0;
         fill(this.history, ...hist.map(a => el('tr', {}, el('th', { scope: 'row' }, time(a.changed_ms)),
-            el('td', {}, seriesText(a)), el('td', {}, severity(a.previous), ' → ', severity(a.state)),
+            val('td', seriesText(a)), el('td', {}, severity(a.previous), ' → ', severity(a.state)),
             el('td', { class: 'num' }, num(a.value, 1)))));
     }
 
@@ -67,7 +67,7 @@ export class Alerts {
         const button = acked ? null : tel('button', 'ack', [], { type: 'button', 'data-alert': id });
         button?.addEventListener('click', () => this.ack(id));
         return el('tr', { 'data-alert': id, 'data-state': a.state, 'data-acked': String(acked) },
-            el('td', {}, severity(a.state)), el('th', { scope: 'row' }, seriesText(a)),
+            el('td', {}, severity(a.state)), val('th', seriesText(a), { scope: 'row' }),
             el('td', {}, time(a.changed_ms)), el('td', { class: 'num' }, num(a.value, 1)),
             el('td', {}, tel('span', acked ? 'ack_done' : 'ack_no')), el('td', {}, button));
     }

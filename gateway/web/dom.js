@@ -30,6 +30,15 @@ export function tel(tag, key, args = [], attrs = {}) {
     return e;
 }
 
+/*
+ * An element holding text that comes from the gateway as it is (an id, a
+ * firmware version, a rule or quantity name): marked data-value, never
+ * translated.
+ */
+export function val(tag, text, attrs = {}) {
+    return el(tag, { ...attrs, 'data-value': '' }, text);
+}
+
 /* Sets e's text when it differs, so an unchanged value costs no layout. */
 export function setText(e, text) {
     if (e.textContent !== text)

@@ -7,7 +7,7 @@
  * the node is dead (its death message) or silent past the absence timeout.
  * Like the site states, each is a word and a shape beside its colour.
  */
-import { el, fill, num, setText, tel, time, MISSING } from './dom.js';
+import { el, fill, num, setText, tel, time, val, MISSING } from './dom.js';
 import { model } from './model.js';
 
 const COLUMNS = ['col_node', 'col_site', 'col_health', 'col_last', 'col_birth', 'col_fw',
@@ -64,9 +64,11 @@ export class Nodes {
 
     makeRow(n) {
         const cells = {};
-        const tr = el('tr', { 'data-node': n.node, 'data-site': n.site }, el('th', { scope: 'row' }, n.node));
+        const tr = el('tr', { 'data-node': n.node, 'data-site': n.site }, val('th', n.node, { scope: 'row' }));
         for (const f of ['site', 'health', 'last', 'birth', 'fw', 'backlog', 'ring', 'refused', 'gaps']) {
             cells[f] = el('td', { 'data-field': f, class: ['backlog', 'ring', 'gaps'].includes(f) ? 'num' : '' });
+            if (['site', 'fw', 'refused'].includes(f))
+                cells[f].dataset.value = '';
             tr.append(cells[f]);
         }
         setText(cells.site, n.site);

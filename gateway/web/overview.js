@@ -6,7 +6,7 @@
  * are written. The state is a word and a shape beside its colour, so it
  * never rests on colour alone.
  */
-import { el, fill, num, setText, tel, time } from './dom.js';
+import { el, fill, num, setText, tel, time, val } from './dom.js';
 import { freeFlow, model, siteState } from './model.js';
 
 const COLUMNS = ['col_site', 'col_state', 'col_flow', 'col_speed', 'col_v85', 'col_occ', 'col_nodes', 'col_window'];
@@ -59,7 +59,7 @@ export class Overview {
     }
 
     makeRow(id) {
-        const link = el('a', { href: '#/site/' + encodeURIComponent(id) }, id);
+        const link = val('a', id, { href: '#/site/' + encodeURIComponent(id) });
         const cells = {};
         const tr = el('tr', { 'data-site': id }, el('th', { scope: 'row' }, link));
         for (const f of ['state', 'flow', 'speed', 'v85', 'occ', 'nodes', 'window']) {

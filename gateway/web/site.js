@@ -7,8 +7,7 @@
  * its lane's ring took a window (Ring.version), so a lane that did not change
  * is not redrawn. A table is filled only while its <details> is open.
  */
-import { el, fill, num, setText, tel, time } from './dom.js';
-import { t } from './i18n.js';
+import { el, fill, num, setText, tel, time, val } from './dom.js';
 import { LANE_FIGURES, freeFlow, model, siteState } from './model.js';
 import { stateBadge } from './overview.js';
 
@@ -46,7 +45,7 @@ class Lane {
         this.details = el('details', {}, tel('summary', 'chart_table'), this.tableBox);
         this.details.addEventListener('toggle', () => this.fillTable());
         this.section = el('section', { class: 'lane', 'data-lane': key },
-            el('h2', {}, tel('span', 'lane', [lane]), ' · ', node), figures, this.details);
+            el('h2', {}, tel('span', 'lane', [lane]), ' · ', val('span', node)), figures, this.details);
     }
 
     figure(id, titleKey, fields) {
@@ -67,10 +66,11 @@ class Lane {
                 c.plot = sparkline(c.box, c.fields);
             c.plot.setData([data.t, ...c.fields.map(f => data[f])]);
             const last = data.t.length - 1;
-            const text = c.id === 'classes'
-                ? this.classes.map(f => `${t(f)} ${num(last >= 0 ? data[f][last] : null, 0)}`).join(', ')
-                : num(last >= 0 ? data[c.id][last] : null, DIGITS[c.id]);
-            setText(c.latest, text);
+            if (c.id === 'classes')
+                fill(c.latest, ...this.classes.flatMap((f, i) =>
+                    [i ? ', ' : null, tel('span', f), ' ', num(last >= 0 ? data[f][last] : null, 0)]));
+            else
+                setText(c.latest, num(last >= 0 ? data[c.id][last] : null, DIGITS[c.id]));
         }
         this.fillTable(data);
     }

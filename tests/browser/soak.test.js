@@ -2,7 +2,7 @@
  * soak.test.js -- the page left running on the overview and on a site: the
  * JS heap, sampled after a forced garbage collection, stays flat.
  *
- * The suite's run is short (CITYGATE_SOAK_S, default 40 s, 20 sites); the
+ * The suite's run is short (CITYGATE_SOAK_S, default 20 s, 20 sites); the
  * bench case runs 200 sites x 4 lanes for longer with the same file
  * (CITYGATE_SOAK_SITES, CITYGATE_SOAK_NODES, CITYGATE_SOAK_S). The bound:
  * the heap after the first third of the run may grow by at most 10 % plus
@@ -13,7 +13,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./harness.js');
 
-const SECONDS = Number(process.env.CITYGATE_SOAK_S || 40);
+const SECONDS = Number(process.env.CITYGATE_SOAK_S || 20);
 const SITES = Number(process.env.CITYGATE_SOAK_SITES || 20);
 const NODES = Number(process.env.CITYGATE_SOAK_NODES || SITES);
 
