@@ -92,3 +92,35 @@ test('nodes: every node of the registry, with its last window from /api/v1/live'
     assert.deepEqual(page.errors, []);
     await page.context().close();
 });
+
+test('keyboard: the skip link comes first, and Tab and Enter reach every view', async () => {
+    const page = await h.openPage(browser, gw, { hash: '#/overview' });
+    await page.locator('main h1').waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'skip');
+    for (const [name, heading] of [['#/alerts', 'Alerts'], ['#/nodes', 'Nodes'], ['#/overview', 'Overview: every site']]) {
+        let reached = false;
+        for (let i = 0; i < 12 && !reached; i++) {
+            await page.keyboard.press('Tab');
+            reached = await page.evaluate(href => document.activeElement.getAttribute('href') === href, name);
+        }
+        assert.ok(reached, `Tab reaches the link to ${name}`);
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(t => document.querySelector('main h1')?.textContent === t, heading);
+        await page.evaluate(() => document.activeElement.blur());
+    }
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+});
+
+test('200 % zoom: every view fits the window\'s width; wide tables scroll in their own box', async () => {
+    const context = await browser.newContext({ viewport: { width: 640, height: 450 }, deviceScaleFactor: 2 });
+    const page = await context.newPage();
+    for (const hash of Object.values(VIEWS)) {
+        await page.goto(gw.url + '/' + hash);
+        await page.locator('main h1').waitFor();
+        const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+        assert.ok(scroll <= width, `${hash}: the page is ${scroll} px wide in a ${width} px window`);
+    }
+    await context.close();
+});
