@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "http.h"
 #include "journal.h"
@@ -63,10 +64,7 @@ struct gateway {
     uint64_t journal_errors, quarantined, alerts_published, replayed;
 };
 
-/* Wall clock, ms since the epoch. */
-uint64_t wall_ms(void);
-
 /* Writes the Prometheus text exposition of the gateway's counters (HTTP thread). */
-int render_metrics(void *ctx, FILE *out);
+int gw_metrics_render(void *ctx, FILE *out);
 
 #endif

@@ -50,13 +50,6 @@
 /* A quarantine copy holds at most this much of a payload: every frame a node can send, whole. */
 #define QUARANTINE_MAX_BYTES WIRE_DEFAULT_MAX_FRAME_BYTES
 
-uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Reads a whole file into a malloc'ed, NUL-terminated buffer. */
 static char *read_text(const char *path, size_t *len)
 {
@@ -279,7 +272,7 @@ static void quarantine(struct gateway *gw, const char *topic, const struct gw_to
         sha_len = 0;
     if (!(msg = malloc(GW_MSG_QUARANTINE_CAP(shown))))
         return;
-    int n = gw_msg_quarantine_json(diag->reason, wall_ms(), payload, len, sha, sha_len,
+    int n = gw_msg_quarantine_json(diag->reason, gw_wall_ms(), payload, len, sha, sha_len,
                                    QUARANTINE_MAX_BYTES, msg, GW_MSG_QUARANTINE_CAP(shown));
     if (n >= 0 && gw_mqtt_publish(gw->mqtt, qtopic, msg, (size_t)n, 0, 0) == 0)
         gw->quarantined++;
@@ -292,7 +285,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     struct gw_admitted a;
     struct gw_reject_diag diag;
     struct gw_topic t;
-    uint64_t now = wall_ms();
+    uint64_t now = gw_wall_ms();
 
     atomic_fetch_add(&gw->arrivals_waiting, 1);
     pthread_mutex_lock(&gw->lock);
@@ -401,7 +394,7 @@ static int recover(struct gateway *gw)
     gw->replay_incomplete = 0;
     for (size_t i = 0; i <= gw->cfg.n_widths; i++)
         flush_lines(gw, i);
-    gw_stream_tick(gw, wall_ms()); /* the replayed windows, for the page's history */
+    gw_stream_tick(gw, gw_wall_ms()); /* the replayed windows, for the page's history */
     gw_log(GW_LOG_INFO, "recovered", NULL, "%" PRIu64 " frames replayed from the journal",
            gw->replayed);
     return rc;
@@ -547,7 +540,7 @@ static int render_live(void *ctx, FILE *out)
 {
     struct gateway *gw = ctx;
     pthread_mutex_lock(&gw->lock);
-    gw_live_write_json(gw->live, (int64_t)wall_ms(), out);
+    gw_live_write_json(gw->live, (int64_t)gw_wall_ms(), out);
     pthread_mutex_unlock(&gw->lock);
     return 0;
 }
@@ -621,7 +614,7 @@ static int ready_journal(void *ctx, char *reason, size_t size)
 }
 
 static const struct gw_http_route routes[] = {
-    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", render_metrics},
+    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", gw_metrics_render},
     {"/api/v1/live", "application/json", render_live},
     {"/healthz", "application/json", render_health},
     {"/readyz", "application/json", render_ready},
@@ -792,8 +785,8 @@ static void reload(struct gateway *gw)
         return;
     }
     pthread_mutex_lock(&gw->lock);
-    int rc = gw_pipeline_set_rules(gw->pipe, cfg.rules, cfg.n_rules, wall_ms(), on_alert, gw, why,
-                                   sizeof why);
+    int rc = gw_pipeline_set_rules(gw->pipe, cfg.rules, cfg.n_rules, gw_wall_ms(), on_alert, gw,
+                                   why, sizeof why);
     if (rc == 0) {
         gw_pipeline_set_registry(gw->pipe, reg);
         gw_registry_free(gw->reg);
@@ -832,7 +825,7 @@ static void stop(struct gateway *gw)
     pthread_mutex_unlock(&gw->lock);
     gw_mqtt_free(mqtt, 1000);
     if (gw->pipe && gw->sink) {
-        uint64_t now = wall_ms();
+        uint64_t now = gw_wall_ms();
         tick(gw, now);
         if (gw_sink_drain(gw->sink, (uint32_t)gw->cfg.shutdown_timeout_ms) != 0)
             gw_log(GW_LOG_WARN, "shutdown_store_pending", NULL,
@@ -981,7 +974,7 @@ int main(int argc, char **argv)
             reload(&gw);
             gw_notify_ready("running");
         }
-        tick(&gw, wall_ms());
+        tick(&gw, gw_wall_ms());
     }
     stop(&gw);
     gw_config_fini(&gw.cfg);

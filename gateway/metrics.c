@@ -133,7 +133,7 @@ static void render_process_metrics(FILE *out)
     one(out, "process_max_fds", "gauge", "Limit of open file descriptors.", (uint64_t)rl.rlim_cur);
 }
 
-int render_metrics(void *ctx, FILE *out)
+int gw_metrics_render(void *ctx, FILE *out)
 {
     struct gateway *gw = ctx;
     struct gw_pipeline_stats ps;

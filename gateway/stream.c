@@ -34,7 +34,7 @@ int gw_stream_start(struct gateway *gw)
         .client_lag_bytes = (size_t)gw->cfg.live_client_lag_bytes,
         .max_clients = (size_t)gw->cfg.live_max_clients,
         .heartbeat_ms = (uint32_t)gw->cfg.live_heartbeat_ms,
-        .stream = wall_ms(),
+        .stream = gw_wall_ms(),
     };
     gw->events = gw_events_new(&ec);
     gw->history = gw_history_new((int64_t)gw->cfg.live_history_ms);
@@ -178,7 +178,7 @@ static int write_snapshot(void *ctx, const char *reason, FILE *out, uint64_t *la
     if (!lf)
         return GW_ENOMEM;
     pthread_mutex_lock(&gw->lock);
-    uint64_t now = wall_ms();
+    uint64_t now = gw_wall_ms();
     *last = gw_events_last(gw->events);
     gw_live_write_json(gw->live, (int64_t)now, lf);
     fprintf(out, "{\"reason\":\"%s\",\"now_ms\":%" PRIu64 ",\"history_ms\":%" PRIu64, reason, now,

@@ -36,8 +36,7 @@ void gw_put_bytes(struct gw_wbuf *w, const void *p, size_t n)
 static void put_le(struct gw_wbuf *w, uint64_t v, int n)
 {
     uint8_t b[8];
-    for (int i = 0; i < n; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    gw_le_store(b, v, n);
     gw_put_bytes(w, b, (size_t)n);
 }
 
@@ -92,11 +91,8 @@ void gw_get_bytes(struct gw_rbuf *r, void *out, size_t n)
 static uint64_t get_le(struct gw_rbuf *r, int n)
 {
     uint8_t b[8];
-    uint64_t v = 0;
     gw_get_bytes(r, b, (size_t)n);
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | b[i];
-    return v;
+    return gw_le_load(b, n);
 }
 
 uint8_t gw_get_u8(struct gw_rbuf *r)

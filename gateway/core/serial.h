@@ -23,6 +23,22 @@ struct gw_rbuf {
     int bad; /* set once a read ran past the end or a length was out of range */
 };
 
+/* The n low bytes of v, little-endian, into p[0..n) (n <= 8). Any thread. */
+static inline void gw_le_store(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The little-endian integer of p[0..n) (n <= 8). Any thread. */
+static inline uint64_t gw_le_load(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
 void gw_wbuf_init(struct gw_wbuf *w);
 void gw_put_bytes(struct gw_wbuf *w, const void *p, size_t n);
 void gw_put_u8(struct gw_wbuf *w, uint8_t v);

@@ -16,6 +16,9 @@
  */
 uint64_t gw_backoff_ms(unsigned attempt, uint64_t min_ms, uint64_t max_ms, unsigned *seed);
 
+/* CLOCK_REALTIME in ms since the epoch: the gateway's arrival clock and log time. */
+uint64_t gw_wall_ms(void);
+
 /* CLOCK_MONOTONIC in ms, and in microseconds. */
 uint64_t gw_mono_ms(void);
 uint64_t gw_mono_us(void);

@@ -55,6 +55,7 @@
 #include <zlib.h>
 
 #include "err.h"
+#include "serial.h"
 
 #define JOURNAL_HEADER_BYTES 8
 #define JOURNAL_BODY_FIXED 10 /* arrival_ms + topic length */
@@ -85,20 +86,6 @@ struct gw_journal {
     struct gw_journal_pos snap_old; /* the one before: segments are kept back to it */
     struct gw_journal_stats stats;
 };
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static void journal_path(const struct gw_journal *j, uint64_t id, char *out, size_t cap)
 {
@@ -165,14 +152,14 @@ static size_t record_at(const uint8_t *p, size_t avail)
 {
     if (avail < JOURNAL_HEADER_BYTES)
         return 0;
-    uint64_t body = get_le(p, 4);
+    uint64_t body = gw_le_load(p, 4);
     if (body < JOURNAL_BODY_FIXED || body > JOURNAL_MAX_RECORD ||
         body > avail - JOURNAL_HEADER_BYTES)
         return 0;
     /* The cheap check first: resynchronising tries this at every byte. */
-    if (get_le(p + JOURNAL_HEADER_BYTES + 8, 2) > body - JOURNAL_BODY_FIXED)
+    if (gw_le_load(p + JOURNAL_HEADER_BYTES + 8, 2) > body - JOURNAL_BODY_FIXED)
         return 0;
-    if (crc32(0, p + JOURNAL_HEADER_BYTES, (uInt)body) != (uint32_t)get_le(p + 4, 4))
+    if (crc32(0, p + JOURNAL_HEADER_BYTES, (uInt)body) != (uint32_t)gw_le_load(p + 4, 4))
         return 0;
     return JOURNAL_HEADER_BYTES + (size_t)body;
 }
@@ -203,7 +190,7 @@ static uint64_t span_records(const uint8_t *p, size_t len)
     size_t o = 0;
     uint64_t n = 0;
     while (len - o >= JOURNAL_HEADER_BYTES) {
-        uint64_t body = get_le(p + o, 4);
+        uint64_t body = gw_le_load(p + o, 4);
         if (body < JOURNAL_BODY_FIXED || body > len - o - JOURNAL_HEADER_BYTES)
             break;
         o += JOURNAL_HEADER_BYTES + (size_t)body;
@@ -505,12 +492,12 @@ int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *top
     }
 
     uint8_t *p = j->map + tail->bytes, *b = p + JOURNAL_HEADER_BYTES;
-    put_le(b, arrival_ms, 8);
-    put_le(b + 8, topic_len, 2);
+    gw_le_store(b, arrival_ms, 8);
+    gw_le_store(b + 8, topic_len, 2);
     memcpy(b + JOURNAL_BODY_FIXED, topic, topic_len);
     memcpy(b + JOURNAL_BODY_FIXED + topic_len, payload, len);
-    put_le(p, body, 4);
-    put_le(p + 4, crc32(0, b, (uInt)body), 4);
+    gw_le_store(p, body, 4);
+    gw_le_store(p + 4, crc32(0, b, (uInt)body), 4);
 
     tail->bytes += rec;
     tail->records++;
@@ -596,10 +583,10 @@ int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journ
         /* Damaged spans were counted at open; here they are only passed over. */
         while (rc == 0 && (n = next_record(buf, len, len, &off)) > 0) {
             const uint8_t *body = buf + off + JOURNAL_HEADER_BYTES;
-            size_t topic_len = (size_t)get_le(body + 8, 2);
+            size_t topic_len = (size_t)gw_le_load(body + 8, 2);
             memcpy(topic, body + JOURNAL_BODY_FIXED, topic_len);
             topic[topic_len] = '\0';
-            rc = fn(ctx, get_le(body, 8), topic, body + JOURNAL_BODY_FIXED + topic_len,
+            rc = fn(ctx, gw_le_load(body, 8), topic, body + JOURNAL_BODY_FIXED + topic_len,
                     n - JOURNAL_HEADER_BYTES - JOURNAL_BODY_FIXED - topic_len);
             off += n;
         }
@@ -622,10 +609,10 @@ int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos 
     snprintf(final, sizeof final, "%s/snapshot", j->dir);
     snprintf(older, sizeof older, "%s/snapshot.1", j->dir);
     memcpy(head, SNAPSHOT_MAGIC, 8);
-    put_le(head + 8, pos.segment, 8);
-    put_le(head + 16, pos.offset, 8);
-    put_le(head + 24, len, 8);
-    put_le(head + 32, crc32(0, state, (uInt)len), 4);
+    gw_le_store(head + 8, pos.segment, 8);
+    gw_le_store(head + 16, pos.offset, 8);
+    gw_le_store(head + 24, len, 8);
+    gw_le_store(head + 32, crc32(0, state, (uInt)len), 4);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return GW_EIO;
@@ -664,18 +651,18 @@ int gw_journal_load_snapshot(struct gw_journal *j, int generation, struct gw_jou
     int rc = read_file(path, SIZE_MAX, &buf, &n);
     if (rc != 0)
         return rc;
-    uint64_t body = n >= SNAPSHOT_HEADER_BYTES ? get_le(buf + 24, 8) : 0;
+    uint64_t body = n >= SNAPSHOT_HEADER_BYTES ? gw_le_load(buf + 24, 8) : 0;
     if (n < SNAPSHOT_HEADER_BYTES || memcmp(buf, SNAPSHOT_MAGIC, 8) != 0 ||
         body != n - SNAPSHOT_HEADER_BYTES ||
-        crc32(0, buf + SNAPSHOT_HEADER_BYTES, (uInt)body) != (uint32_t)get_le(buf + 32, 4)) {
+        crc32(0, buf + SNAPSHOT_HEADER_BYTES, (uInt)body) != (uint32_t)gw_le_load(buf + 32, 4)) {
         free(buf);
         /* Out of the way, so that the next write does not rotate it into the older place. */
         snprintf(aside, sizeof aside, "%s/snapshot.damaged", j->dir);
         rename(path, aside);
         return GW_EIO;
     }
-    pos->segment = get_le(buf + 8, 8);
-    pos->offset = get_le(buf + 16, 8);
+    pos->segment = gw_le_load(buf + 8, 8);
+    pos->offset = gw_le_load(buf + 16, 8);
     j->snap = *pos;
     memmove(buf, buf + SNAPSHOT_HEADER_BYTES, (size_t)body);
     *state = buf;

@@ -32,6 +32,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "backoff.h"
 #include "escape.h"
 
 #define LOG_KINDS 64
@@ -61,13 +62,6 @@ static int log_stderr_is_journal(void)
     unsigned long long ino = strtoull(ino_text, &end, 10);
     return end != ino_text && *end == '\0' && dev == (unsigned long long)st.st_dev &&
            ino == (unsigned long long)st.st_ino;
-}
-
-static uint64_t log_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void gw_log_time(uint64_t wall_ms, char out[25])
@@ -106,7 +100,7 @@ void gw_log(enum gw_log_level level, const char *event, const char *kind, const 
 {
     static const char *const names[] = {"error", "warn", "info"};
     static const char *const priorities[] = {SD_ERR, SD_WARNING, SD_INFO};
-    uint64_t now = log_wall_ms();
+    uint64_t now = gw_wall_ms();
     char when[25], head[32], raw[1024], text[1024];
     va_list ap;
 
