@@ -24,6 +24,7 @@
 #include "sink.h"
 #include "webhook.h"
 
+struct gw_acks;
 struct gw_events;
 struct gw_history;
 struct gw_nodes;
@@ -43,6 +44,7 @@ struct gateway {
     struct gw_events *events;    /* /api/v1/events: its own lock; pushed under lock */
     struct gw_history *history;  /* lane windows of the last hour (stream.c) */
     struct gw_nodes *nodes;      /* what the Nodes view shows of each device (stream.c) */
+    struct gw_acks *acks;        /* acknowledged alerts (acks.h) */
     uint64_t stream_counters_ms; /* the last counters event */
     char *stream_totals;         /* the totals it carried */
     struct gw_ready ready;       /* /readyz: fixed once the HTTP thread starts */

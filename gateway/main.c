@@ -201,7 +201,7 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
                ev->site, ev->node);
         return;
     }
-    gw_stream_alert(gw, json, (size_t)n);
+    gw_stream_alert(gw, ev, json, (size_t)n);
     if (gw_outbox_push(&gw->outbox, topic, json, (size_t)n) != 0)
         gw_log(GW_LOG_WARN, "alert_not_queued", NULL, "alert outbox full: %s is not published",
                topic);
@@ -630,6 +630,8 @@ static int start_http(struct gateway *gw)
                                 .n_routes = sizeof routes / sizeof *routes,
                                 .streams = &gw_stream_route,
                                 .n_streams = 1,
+                                .actions = &gw_stream_ack_action,
+                                .n_actions = 1,
                                 .assets = gw_web_assets,
                                 .n_assets = gw_web_n_assets,
                                 .ctx = gw};

@@ -12,15 +12,20 @@
  */
 #include "stream.h"
 
+#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <openssl/crypto.h>
+
+#include "acks.h"
 #include "err.h"
 #include "events.h"
 #include "gateway.h"
 #include "history.h"
+#include "log.h"
 #include "messages.h"
 #include "nodes.h"
 
@@ -39,7 +44,19 @@ int gw_stream_start(struct gateway *gw)
     gw->events = gw_events_new(&ec);
     gw->history = gw_history_new((int64_t)gw->cfg.live_history_ms);
     gw->nodes = gw_nodes_new();
-    return gw->events && gw->history && gw->nodes ? 0 : GW_ENOMEM;
+    if (!gw->events || !gw->history || !gw->nodes)
+        return GW_ENOMEM;
+    char path[4096];
+    size_t bad = 0;
+    snprintf(path, sizeof path, "%s/acks", gw->cfg.journal_dir);
+    int rc = gw_acks_open(path, wall_ms(), &gw->acks, &bad);
+    if (rc != 0)
+        gw_log(GW_LOG_ERROR, "acks_unreadable", NULL, "%s: %s", path,
+               rc == GW_EIO ? strerror(errno) : gw_strerror(rc));
+    else if (bad > 0)
+        gw_log(GW_LOG_WARN, "acks_damaged", NULL, "%s: %zu lines not understood, passed over", path,
+               bad);
+    return rc;
 }
 
 void gw_stream_shutdown(struct gateway *gw)
@@ -53,6 +70,8 @@ void gw_stream_free(struct gateway *gw)
     gw_events_free(gw->events);
     gw_history_free(gw->history);
     gw_nodes_free(gw->nodes);
+    gw_acks_free(gw->acks);
+    gw->acks = NULL;
     free(gw->stream_totals);
     gw->stream_totals = NULL;
     gw->events = NULL;
@@ -91,6 +110,7 @@ void gw_stream_tick(struct gateway *gw, uint64_t now_ms)
     if (now_ms - gw->stream_counters_ms < STREAM_COUNTERS_MS)
         return;
     gw->stream_counters_ms = now_ms;
+    gw_acks_expire(gw->acks, now_ms);
     char *json = NULL, *totals = NULL;
     size_t len = 0, totals_len = 0;
     FILE *out = open_memstream(&json, &len), *tf = open_memstream(&totals, &totals_len);
@@ -122,9 +142,46 @@ out:
     free(totals);
 }
 
-void gw_stream_alert(struct gateway *gw, const char *json, size_t len)
+/*
+ * The alert event: the alert message's JSON (json, len bytes, one object)
+ * with the alert's id and acknowledgement spliced in before its closing brace.
+ */
+static void write_alert_event(struct gateway *gw, const struct gw_alert_event *ev, const char *json,
+                              size_t len, FILE *out)
 {
-    gw_events_push(gw->events, "alert", json, len);
+    char id[GW_ACK_ID_MAX];
+    uint64_t acked_ms = 0;
+    enum gw_ack_status st = gw_acks_status(gw->acks, ev, &acked_ms);
+    if (len < 2 || json[len - 1] != '}' || gw_acks_id(ev, id, sizeof id) < 0)
+        return;
+    fprintf(out, "%.*s,\"id\":\"%s\",\"status\":\"%s\",\"acked_ms\":", (int)len - 1, json, id,
+            gw_ack_status_name(st));
+    if (st == GW_ACK_ACTIVE_ACK)
+        fprintf(out, "%" PRIu64 "}", acked_ms);
+    else
+        fputs("null}", out);
+}
+
+/* Pushes the alert event of ev. */
+static void push_alert(struct gateway *gw, const struct gw_alert_event *ev, const char *json,
+                       size_t len)
+{
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *out = open_memstream(&text, &text_len);
+    if (!out)
+        return;
+    write_alert_event(gw, ev, json, len, out);
+    if (fclose(out) == 0 && text_len > 0)
+        gw_events_push(gw->events, "alert", text, text_len);
+    free(text);
+}
+
+void gw_stream_alert(struct gateway *gw, const struct gw_alert_event *ev, const char *json,
+                     size_t len)
+{
+    gw_acks_changed(gw->acks, ev);
+    push_alert(gw, ev, json, len);
 }
 
 void gw_stream_status(struct gateway *gw, const struct gw_device *dev, int dead, uint64_t now_ms)
@@ -154,6 +211,7 @@ void gw_stream_refused(struct gateway *gw, const struct gw_topic *t, int reason)
 }
 
 struct alerts_ctx {
+    struct gateway *gw;
     FILE *out;
     int n;
 };
@@ -165,7 +223,9 @@ static void write_alert(void *ctx, const struct gw_alert_event *ev)
     int n = gw_msg_alert_json(ev, json, sizeof json);
     if (n <= 0)
         return;
-    fprintf(a->out, "%s%.*s", a->n++ ? "," : "", n, json);
+    if (a->n++)
+        fputc(',', a->out);
+    write_alert_event(a->gw, ev, json, (size_t)n, a->out);
 }
 
 /* The snapshot (gw_events_snapshot_fn): everything a page shows, as of event *last. */
@@ -189,7 +249,7 @@ static int write_snapshot(void *ctx, const char *reason, FILE *out, uint64_t *la
     fputs("],\"nodes\":[", out);
     gw_nodes_write_all(gw->nodes, gw->pipe, gw->reg, out);
     fputs("],\"alerts\":[", out);
-    struct alerts_ctx a = {out, 0};
+    struct alerts_ctx a = {gw, out, 0};
     gw_pipeline_each_alert(gw->pipe, write_alert, &a);
     pthread_mutex_unlock(&gw->lock);
     int rc = fclose(lf) == 0 ? 0 : GW_ENOMEM;
@@ -233,3 +293,74 @@ static void stream_close(void *stream)
 
 const struct gw_http_stream gw_stream_route = {"/api/v1/events", stream_open, stream_read,
                                                stream_close};
+
+/* ---- acknowledging ---- */
+
+/* Finds the open alert of an id and acknowledges it (ack_post()). */
+struct ack_find {
+    struct gateway *gw;
+    const char *id;
+    uint64_t now_ms;
+    int found, rc;
+};
+
+static void ack_each(void *ctx, const struct gw_alert_event *ev)
+{
+    struct ack_find *f = ctx;
+    char id[GW_ACK_ID_MAX], json[1024];
+    int n;
+    if (f->found || gw_acks_id(ev, id, sizeof id) < 0 || strcmp(id, f->id) != 0)
+        return;
+    f->found = 1;
+    if ((f->rc = gw_acks_ack(f->gw->acks, ev, f->now_ms)) == 0 &&
+        (n = gw_msg_alert_json(ev, json, sizeof json)) > 0)
+        push_alert(f->gw, ev, json, (size_t)n);
+}
+
+/* Whether authorization is "Bearer <the operator token>", compared in constant time. */
+static int authorized(const char *token, const char *authorization)
+{
+    size_t n = strlen(token);
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return 0;
+    const char *given = authorization + 7;
+    return strlen(given) == n && CRYPTO_memcmp(given, token, n) == 0;
+}
+
+static int ack_post(void *ctx, const char *id, const char *authorization, FILE *out)
+{
+    struct gateway *gw = ctx;
+    const char *token = gw->cfg.live_operator_token;
+    if (!token) {
+        fputs("{\"error\":\"acknowledging is off: the gateway has no [live] operator_token\"}\n",
+              out);
+        return 403;
+    }
+    if (!authorization) {
+        fputs("{\"error\":\"acknowledging needs Authorization: Bearer <operator token>\"}\n", out);
+        return 401;
+    }
+    if (!authorized(token, authorization)) {
+        fputs("{\"error\":\"the token is not the operator token\"}\n", out);
+        return 403;
+    }
+    struct ack_find f = {gw, id, wall_ms(), 0, 0};
+    pthread_mutex_lock(&gw->lock);
+    gw_pipeline_each_alert(gw->pipe, ack_each, &f);
+    pthread_mutex_unlock(&gw->lock);
+    if (!f.found) {
+        /* The id is only echoed when it has the id grammar: it reaches a page. */
+        fputs("{\"error\":\"no open alert with this id\"}\n", out);
+        return 404;
+    }
+    if (f.rc != 0) {
+        fprintf(out, "{\"error\":\"not kept: %s\"}\n",
+                f.rc == GW_EIO ? "the acknowledgement file cannot be written" : gw_strerror(f.rc));
+        return f.rc == GW_EFULL ? 507 : 500;
+    }
+    fprintf(out, "{\"id\":\"%s\",\"status\":\"ACTIVE_ACK\",\"acked_ms\":%" PRIu64 "}\n", id,
+            f.now_ms);
+    return 200;
+}
+
+const struct gw_http_action gw_stream_ack_action = {"/api/v1/alerts/", "/ack", ack_post};

@@ -32,11 +32,14 @@ void gw_stream_free(struct gateway *gw);
 void gw_stream_window(struct gateway *gw, const struct gw_aggregate *agg);
 
 /* The clock is done closing windows for now: one window event per lane window closed or
- * corrected; once a second, the counters event. Under the lock. */
+ * corrected; once a second, the counters event, and acknowledgements not confirmed after a
+ * restart expire (acks.h). Under the lock. */
 void gw_stream_tick(struct gateway *gw, uint64_t now_ms);
 
-/* An alert changed state: its JSON (one object, len bytes, borrowed). Under the lock. */
-void gw_stream_alert(struct gateway *gw, const char *json, size_t len);
+/* Alert ev changed state: its JSON (one object, len bytes, borrowed), with its
+ * acknowledgement (acks.h) ended when it cleared or rose. Under the lock. */
+void gw_stream_alert(struct gateway *gw, const struct gw_alert_event *ev, const char *json,
+                     size_t len);
 
 /* A status message of dev (dead 0: a birth): the node event, at once. Under the lock. */
 void gw_stream_status(struct gateway *gw, const struct gw_device *dev, int dead, uint64_t now_ms);
@@ -51,5 +54,8 @@ void gw_stream_refused(struct gateway *gw, const struct gw_topic *t, int reason)
 
 /* The /api/v1/events route. */
 extern const struct gw_http_stream gw_stream_route;
+
+/* POST /api/v1/alerts/<id>/ack. */
+extern const struct gw_http_action gw_stream_ack_action;
 
 #endif

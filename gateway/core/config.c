@@ -178,6 +178,10 @@ static const struct cfg_key cfg_keys[] = {
      "A comment line after this much silence keeps proxies from closing a stream; under the "
      "server's 10 s idle timeout.",
      RESTART},
+    {"live", "operator_token", T_STR, C(live_operator_token), NULL, 0, 0,
+     "Bearer token that may acknowledge alerts (POST /api/v1/alerts/<id>/ack); without it the "
+     "page is read-only. Use HTTPS when it leaves this machine.",
+     RESTART},
 
     {"alerts", "webhook", T_STR, C(webhook_url), NULL, 0, 0,
      "POST each alert change as JSON to this URL (retried).", RESTART},

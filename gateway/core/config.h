@@ -59,6 +59,7 @@ struct gw_config {
     /* [live] */
     uint64_t live_history_ms, live_replay_events, live_replay_bytes, live_client_lag_bytes;
     uint64_t live_max_clients, live_heartbeat_ms;
+    char *live_operator_token;
 
     /* [alerts] */
     char *webhook_url;

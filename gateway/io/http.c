@@ -34,6 +34,9 @@
  * each has a thread and a descriptor, so this stays well under RLIMIT_NOFILE's usual 1024. */
 #define HTTP_MAX_CONNECTIONS 512u
 
+/* Bytes of a POST body taken at most (the actions take none). */
+#define HTTP_MAX_POST_BYTES 1024u
+
 /* Bytes the kernel may hold for one event stream (it doubles them for its bookkeeping). */
 #define HTTP_STREAM_SNDBUF (64 * 1024)
 
@@ -173,21 +176,100 @@ static enum MHD_Result http_stream(struct gw_http *h, struct MHD_Connection *con
     return http_queue(conn, MHD_HTTP_OK, r);
 }
 
+/* The action whose prefix and suffix url has around a non-empty name, and where the name starts. */
+static const struct gw_http_action *http_action(const struct gw_http *h, const char *url,
+                                                size_t *name_off, size_t *name_len)
+{
+    size_t n = strlen(url);
+    for (size_t i = 0; i < h->cfg.n_actions; i++) {
+        const struct gw_http_action *a = &h->cfg.actions[i];
+        size_t p = strlen(a->prefix), s = strlen(a->suffix);
+        if (n > p + s && strncmp(url, a->prefix, p) == 0 && strcmp(url + n - s, a->suffix) == 0) {
+            *name_off = p;
+            *name_len = n - p - s;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+/* Whether the request's Origin, when it has one, is this server (scheme://Host). */
+static int http_same_origin(struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *sep = origin ? strstr(origin, "://") : NULL;
+    if (!origin)
+        return 1; /* not a browser's cross-site request: browsers send Origin with every POST */
+    return sep && host && strcmp(sep + 3, host) == 0;
+}
+
+/* A POST of an action: bodies are read and dropped (no action takes one); answered at the end. */
+static enum MHD_Result http_post(struct gw_http *h, struct MHD_Connection *conn,
+                                 const struct gw_http_action *a, const char *url, size_t name_off,
+                                 size_t name_len, size_t *upload_data_size, void **req_cls)
+{
+    if (!*req_cls) {
+        const char *length =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        *req_cls = h;
+        if (length && strtoull(length, NULL, 10) > HTTP_MAX_POST_BYTES)
+            return http_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body over 1 KiB\n");
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!http_same_origin(conn))
+        return http_text(conn, MHD_HTTP_FORBIDDEN, "cross-origin request refused\n");
+    char name[512], *body = NULL;
+    size_t len = 0;
+    if (name_len >= sizeof name)
+        return http_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    memcpy(name, url + name_off, name_len);
+    name[name_len] = '\0';
+    FILE *out = open_memstream(&body, &len);
+    if (!out)
+        return MHD_NO;
+    int status = a->post(
+        h->cfg.ctx, name,
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), out);
+    if (fclose(out) != 0 || status < 200 || status > 599) {
+        free(body);
+        return http_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "action failed\n");
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"citygate\"");
+    return http_queue(conn, (unsigned)status, r);
+}
+
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **req_cls)
 {
     struct gw_http *h = cls;
+    size_t name_off = 0, name_len = 0;
+    const struct gw_http_action *action = http_action(h, url, &name_off, &name_len);
+    int post = strcmp(method, "POST") == 0;
     (void)version;
     (void)upload_data;
-    (void)upload_data_size;
-    (void)req_cls;
 
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-            strlen("only GET\n"), (void *)"only GET\n", MHD_RESPMEM_PERSISTENT);
+    if (action && post)
+        return http_post(h, conn, action, url, name_off, name_len, upload_data_size, req_cls);
+    if (action || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
+        const char *text = action ? "only POST\n" : "only GET\n";
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
         if (r)
-            MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+            MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, action ? "POST" : "GET, HEAD");
         return http_queue(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
     }
     for (size_t i = 0; i < h->cfg.n_routes; i++) {

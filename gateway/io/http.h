@@ -42,6 +42,19 @@ struct gw_http_stream {
     void (*close)(void *stream);
 };
 
+/*
+ * A POST action on prefix<name>suffix ("/api/v1/alerts/" <id> "/ack"):
+ * post() gets the name (borrowed) and the request's Authorization header
+ * (NULL when none), writes a JSON body to out and returns the HTTP status.
+ * The server has already refused a body over 1 KiB (413) and a request whose
+ * Origin is not the server itself (403), so a page of another site cannot
+ * make a browser post here (with the token it cannot read anyway).
+ */
+struct gw_http_action {
+    const char *prefix, *suffix;
+    int (*post)(void *ctx, const char *name, const char *authorization, FILE *out);
+};
+
 /* One file of the page, served as it is at path ("/index.html"). */
 struct gw_http_asset {
     const char *path;
@@ -65,6 +78,8 @@ struct gw_http_config {
     size_t n_routes;
     const struct gw_http_stream *streams;
     size_t n_streams;
+    const struct gw_http_action *actions;
+    size_t n_actions;
     const struct gw_http_asset *assets; /* "/" serves "/index.html" */
     size_t n_assets;
     void *ctx; /* passed to the routes */
