@@ -49,7 +49,7 @@ int gw_stream_start(struct gateway *gw)
     char path[4096];
     size_t bad = 0;
     snprintf(path, sizeof path, "%s/acks", gw->cfg.journal_dir);
-    int rc = gw_acks_open(path, wall_ms(), &gw->acks, &bad);
+    int rc = gw_acks_open(path, gw_wall_ms(), &gw->acks, &bad);
     if (rc != 0)
         gw_log(GW_LOG_ERROR, "acks_unreadable", NULL, "%s: %s", path,
                rc == GW_EIO ? strerror(errno) : gw_strerror(rc));
@@ -344,7 +344,7 @@ static int ack_post(void *ctx, const char *id, const char *authorization, FILE *
         fputs("{\"error\":\"the token is not the operator token\"}\n", out);
         return 403;
     }
-    struct ack_find f = {gw, id, wall_ms(), 0, 0};
+    struct ack_find f = {gw, id, gw_wall_ms(), 0, 0};
     pthread_mutex_lock(&gw->lock);
     gw_pipeline_each_alert(gw->pipe, ack_each, &f);
     pthread_mutex_unlock(&gw->lock);
