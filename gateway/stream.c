@@ -117,15 +117,18 @@ void gw_stream_tick(struct gateway *gw, uint64_t now_ms)
     if (!out || !tf)
         goto out;
     write_totals(gw, tf);
-    if (fclose(tf) != 0)
-        goto out;
+    /* A failed fclose() has closed the stream all the same: never close it twice. */
+    int closed = fclose(tf);
     tf = NULL;
+    if (closed != 0)
+        goto out;
     fprintf(out, "{\"now_ms\":%" PRIu64 "%s,\"nodes\":[", now_ms, totals);
     size_t changed = gw_nodes_write_changed(gw->nodes, gw->pipe, gw->reg, out);
     fputs("]}", out);
-    if (fclose(out) != 0)
-        goto out;
+    closed = fclose(out);
     out = NULL;
+    if (closed != 0)
+        goto out;
     /* A quiet second sends nothing: the replay buffer keeps what changed. */
     if (changed > 0 || !gw->stream_totals || strcmp(gw->stream_totals, totals) != 0) {
         gw_events_push(gw->events, "counters", json, len);
