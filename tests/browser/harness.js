@@ -54,9 +54,9 @@ async function until(what, fn, timeout_ms = 20000, every_ms = 100) {
 }
 
 /* A child process whose stderr goes to DIR/name.log; ended by stop(). */
-function run(name, file, args) {
+function run(name, file, args, extraEnv = {}) {
     const log = fs.openSync(path.join(env('CITYGATE_SERVICES_DIR'), name + '.log'), 'a');
-    const child = spawn(file, args, { stdio: ['ignore', log, log] });
+    const child = spawn(file, args, { stdio: ['ignore', log, log], env: { ...process.env, ...extraEnv } });
     child.exited = new Promise(resolve => child.on('exit', (code, sig) => resolve(code ?? sig)));
     return child;
 }
@@ -66,6 +66,14 @@ async function stop(child) {
         return;
     child.kill('SIGTERM');
     await child.exited;
+}
+
+/* A POSIX TZ whose local time is now between 08:00 and 09:00. */
+function rushHourZone() {
+    let east = (8 - new Date().getUTCHours() + 24) % 24; /* hours east of UTC */
+    if (east > 12)
+        east -= 24;
+    return `RUSH${east > 0 ? '-' : '+'}${Math.abs(east)}`; /* POSIX: the sign is west of UTC */
 }
 
 /*
@@ -122,10 +130,15 @@ ${extra}`);
     }, 30000);
     return {
         url, dir, nodes, sites, base_ms: parseInt(base, 10) * 1000, proc: gw,
-        /* citysim publishing to the broker with extra arguments (e.g. --incident). */
+        /*
+         * citysim publishing to the broker with extra arguments (e.g.
+         * --incident), in the morning rush hour whatever the time of the run:
+         * its traffic follows the local time, so a run at night would see a
+         * vehicle a minute, and an incident might show only minutes later.
+         */
         simulate(args = []) {
             return run(path.basename(dir) + '-citysim', citysim, ['--broker', env('CITYGATE_MQTT_URL'),
-                '--nodes', String(nodes), '--sites', String(sites), '--quiet', ...args]);
+                '--nodes', String(nodes), '--sites', String(sites), '--quiet', ...args], { TZ: rushHourZone() });
         },
         async live() {
             const r = await fetch(url + '/api/v1/live');

@@ -102,12 +102,19 @@ test('an incident raises an alert on the page within 1 s of the frame that revea
         return model.alertHistory.find(a => alertKey(a) === k);
     }, key);
     assert.equal(alert.site, INCIDENT_SITE);
-    /* The alert names the node time of its deciding value; the frame that carried it is that node's first arrival from then on. */
+    /*
+     * The alert names the node's time of its deciding value, stamped before
+     * the frame carrying it was published: shown - timestamp_ms bounds
+     * publish -> DOM from above. The subscriber's own arrival time of that
+     * frame (the node's first frame from then on) is printed beside it; it
+     * can trail the gateway's under load, so it is not the bound.
+     */
     const frame = arrivals.filter(([ms, node]) => node === alert.node && ms >= alert.timestamp_ms).sort((x, y) => x[0] - y[0])[0];
     assert.ok(frame, `the frame of ${alert.node} at ${alert.timestamp_ms} was seen by the subscriber`);
-    const latency = shownMs - frame[0];
-    console.log(`# frame arrival -> alert row in the DOM: ${latency.toFixed(1)} ms (${alert.state}, ${alert.node}, lane ${alert.lane})`);
-    assert.ok(latency >= 0 && latency < 1000, `latency ${latency} ms`);
+    const bound = shownMs - alert.timestamp_ms;
+    console.log(`# publish -> alert row in the DOM: at most ${bound.toFixed(1)} ms (node time of the value); ` +
+        `subscriber's arrival -> DOM ${(shownMs - frame[0]).toFixed(1)} ms (${alert.state}, ${alert.node}, lane ${alert.lane})`);
+    assert.ok(bound >= 0 && bound < 1000, `publish -> DOM up to ${bound} ms`);
     assert.deepEqual(page.errors, []);
     incidentAlert = key;
 });
