@@ -47,6 +47,12 @@ int cf_cmd_reset(const struct cf_opts *o, int argc, char **argv);
 int cf_cmd_info(const struct cf_opts *o, int argc, char **argv);
 int cf_cmd_image_node(const struct cf_opts *o, int argc, char **argv);
 
+/* `rollout --image X --nodes GLOB --groups ... | --resume` (rollout.c): an image to the fleet. */
+int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv);
+
+/* `status [--nodes GLOB]` (status.c): the fleet's versions and update states. */
+int cf_cmd_status(const struct cf_opts *o, int argc, char **argv);
+
 /* `provision --site S --node N ...` (provision.c): identity, key and credentials. */
 int cf_cmd_provision(const struct cf_opts *o, int argc, char **argv);
 

@@ -76,6 +76,13 @@ static void usage(FILE *to)
           "                                credentials; add it to the gateway's registry and\n"
           "                                the broker's password and ACL files, and reload them\n"
           "\n"
+          "on the fleet, over MQTT (--broker URL --registry FILE):\n"
+          "  rollout --image IMAGE --nodes GLOB --groups 10%,50%,100% --max-failures N\n"
+          "          [--min-success P%] [--state FILE] [--window N] [--total-window N]\n"
+          "          [--node-timeout DUR] | rollout --resume [--state FILE]\n"
+          "                                update the nodes in groups; stop at N failures\n"
+          "  status [--nodes GLOB] [--csv]  each node's version and update state\n"
+          "\n"
           "options:\n"
           "      --json          one JSON object on stdout per command\n"
           "  -c, --conn CONN     the node's management port: serial:/dev/ttyX or udp:HOST:PORT\n"
@@ -133,5 +140,9 @@ int main(int argc, char **argv)
         return cf_cmd_info(&o, sub_argc, sub_argv);
     if (strcmp(sub_argv[0], "provision") == 0)
         return cf_cmd_provision(&o, sub_argc, sub_argv);
+    if (strcmp(sub_argv[0], "rollout") == 0)
+        return cf_cmd_rollout(&o, sub_argc, sub_argv);
+    if (strcmp(sub_argv[0], "status") == 0)
+        return cf_cmd_status(&o, sub_argc, sub_argv);
     return cli_usage_error("unknown command %s", sub_argv[0]);
 }

@@ -1,0 +1,147 @@
+#!/bin/bash
+# cityflash_rollout.sh CITYNODE CITYNODE_BOOT CITYFLASH DATA_DIR -- `cityflash
+# rollout` and `cityflash status` against five real citynode processes, each
+# under its own citynode-boot, on the Mosquitto of tools/services.
+#
+#   1. Version 2.0.0 in groups 20%,60%,100% with --max-failures 1; node n3's
+#      2.0.0 exits before it confirms. The rollout stops at that failure and
+#      says so (exit 65, n3 REVERTED with the boot stage's reason); n3 runs
+#      1.0.0 again; n1 is CONFIRMED on 2.0.0; n4 and n5 (the last group) are
+#      untouched; n2 (n3's group) is CONFIRMED, or was cancelled while
+#      downloading and still runs 1.0.0.
+#   2. Version 3.0.0 to every node; the rollout is SIGKILLed in the middle
+#      and resumed with --resume from its state file: every node ends
+#      CONFIRMED on 3.0.0, and no block a node acknowledged is sent again.
+#   3. `cityflash status` as a table, --csv and --json agree with the nodes.
+set -u
+citynode=$1 boot=$2 cf=$3 key=$4/mcuboot/golden.key
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL -- -"$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+cd "$tmp" || exit 70
+fails=0
+fail() {
+    echo "FAIL: $*" >&2
+    fails=$((fails + 1))
+}
+die() {
+    fail "$*"
+    for f in *.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
+    exit 1
+}
+broker=$CITYGATE_MQTT_URL
+nodes=(n1 n2 n3 n4 n5)
+
+# image NAME VERSION PAD [CHECK]: a payload that runs citynode, padded with PAD random bytes
+# (base64); CHECK runs first (2.0.0 exits before it confirms when NODE.ini.bad exists).
+image() {
+    printf '#!/bin/sh\n%s\nexec %s -c "$1"\n# %s\n' "${4:-}" "'$citynode'" \
+        "$(head -c "$3" /dev/urandom | base64 -w 0)" >"$1.sh"
+    "$cf" image sign --key "$key" --version "$2" --security-counter 1 "$1.sh" "$1.img" >/dev/null ||
+        die "signing $1"
+}
+image v1 1.0.0 100
+image v2 2.0.0 30000 '[ -e "$1.bad" ] && exit 3'
+image v3 3.0.0 300000
+
+: >registry.ini
+for n in "${nodes[@]}"; do
+    k=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '[device %s]\nsite = depot\nkey = %s\n\n' "$n" "$k" >>registry.ini
+    cat >"$n.ini" <<EOF
+[node]
+id = $n
+site = depot
+key = $k
+broker = $broker
+interval_ms = 200ms
+ring_path = $tmp/$n.ring
+ring_bytes = 1MiB
+reconnect_min_ms = 100ms
+reconnect_max_ms = 1s
+
+[sensor noise-1]
+driver = sim-noise
+EOF
+    "$boot" --dir "$n.slots" --key "$key.pub" init v1.img >/dev/null || die "init $n"
+    setsid sh -c "while :; do '$boot' --dir '$n.slots' --key '$key.pub' --trial 30s run -- '$tmp/$n.ini'; done" \
+        >"$n.log" 2>&1 &
+    pids+=($!)
+done
+
+fleet=(--broker "$broker" --registry registry.ini)
+# field NODE KEY: a field of NODE in `cityflash --json status`.
+status_json() { "$cf" --json status "${fleet[@]}" --wait 1s >status.json 2>/dev/null; }
+field() {
+    python3 -c 'import json,sys; d={n["node"]: n for n in json.load(open("status.json"))["nodes"]}; print(d[sys.argv[1]][sys.argv[2]])' "$1" "$2"
+}
+# wait_all KEY VALUE SECONDS: until every node's KEY is VALUE.
+wait_all() {
+    for _ in $(seq "$3"); do
+        status_json
+        local ok=1
+        for n in "${nodes[@]}"; do [ "$(field "$n" "$1")" = "$2" ] || ok=0; done
+        [ $ok = 1 ] && return 0
+    done
+    return 1
+}
+wait_all running 1.0.0+0 60 || die "the nodes did not come up on 1.0.0"
+
+# 1. A failure in the second group stops the rollout.
+touch n3.ini.bad
+"$cf" rollout --image v2.img --nodes 'n*' --groups 20%,60%,100% --max-failures 1 \
+    --state r2.state --node-timeout 60s "${fleet[@]}" >r2.out 2>r2.err
+rc=$?
+[ $rc -eq 65 ] || fail "rollout 2.0.0: exit $rc, want 65 (stopped)"
+grep -q 'stopped: 1 nodes failed (--max-failures 1)' r2.out || fail "no stop line: $(cat r2.out)"
+grep -q '^n3 .*failed *REVERTED: exited with status 3 before it confirmed' r2.out ||
+    fail "n3's failure not reported: $(cat r2.out)"
+grep -q '^rollout fw-.*group' r2.err || fail "no summary line on stderr"
+rm n3.ini.bad
+status_json
+[ "$(field n1 state)/$(field n1 running)" = CONFIRMED/2.0.0+0 ] || fail "n1: $(field n1 state) $(field n1 running)"
+[ "$(field n3 state)/$(field n3 running)" = REVERTED/1.0.0+0 ] || fail "n3: $(field n3 state) $(field n3 running)"
+for n in n4 n5; do
+    [ "$(field $n state)/$(field $n running)" = IDLE/1.0.0+0 ] || fail "$n touched: $(field $n state)"
+done
+case "$(field n2 state)/$(field n2 running)" in
+CONFIRMED/2.0.0+0 | FAILED/1.0.0+0) ;;
+*) fail "n2: $(field n2 state) $(field n2 running)" ;;
+esac
+
+# 2. SIGKILL in the middle, then --resume.
+"$cf" rollout --image v3.img --nodes 'n*' --groups 40%,100% --max-failures 2 \
+    --window 2 --total-window 4 --state r3.state "${fleet[@]}" >r3a.out 2>r3a.err &
+rpid=$!
+# Killed at its second summary line (a second in), with blocks on their way.
+for _ in $(seq 600); do
+    grep -q 'blocks sent [1-9]' r3a.err && break
+    sleep 0.1
+done
+grep -q 'blocks sent [1-9]' r3a.err || fail "the rollout sent no block: $(cat r3a.err)"
+grep -q 'confirmed 5' r3a.err && fail "the rollout ended before it was killed"
+kill -KILL $rpid
+wait $rpid 2>/dev/null
+"$cf" --json rollout --resume --state r3.state >r3.json 2>r3.err || fail "resume: $(cat r3.json r3.err)"
+python3 - r3.json <<'EOF' || fail "resumed rollout: $(cat r3.json)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ok"] and d["stopped"] is None and d["confirmed"] == 5, d
+assert d["acked_blocks_sent_again"] == 0 and d["node_duplicates"] == 0, d
+EOF
+wait_all running 3.0.0+0 30 || fail "not every node runs 3.0.0"
+for n in "${nodes[@]}"; do [ "$(field $n state)" = CONFIRMED ] || fail "$n: $(field $n state)"; done
+
+# 3. The three views of status agree.
+"$cf" status "${fleet[@]}" --wait 1s >table.out || fail "status"
+[ "$(grep -c ' CONFIRMED .*3.0.0+0' table.out)" = 5 ] || fail "status table: $(cat table.out)"
+"$cf" status "${fleet[@]}" --wait 1s --csv >status.csv || fail "status --csv"
+head -1 status.csv | grep -q '^node,site,online,running,state,' || fail "csv header: $(head -1 status.csv)"
+[ "$(grep -c '^n[1-5],depot,yes,3.0.0+0,CONFIRMED,' status.csv)" = 5 ] || fail "csv: $(cat status.csv)"
+
+[ $fails -eq 0 ] || exit 1
+echo "cityflash_rollout: ok"

@@ -1,0 +1,757 @@
+/*
+ * rollout.c -- `cityflash rollout`: a signed image to a fleet over MQTT, in
+ * groups, stopping at a failure threshold (docs/rollouts.md).
+ *
+ * The nodes are the registry's devices that match --nodes, sorted by id, cut
+ * into the groups of --groups (10%,50%,100%: the first 10 %, then up to
+ * half, then the rest). A group starts when the one before it is done and
+ * enough of its nodes (--min-success) are CONFIRMED. In a group each online
+ * node gets the manifest, then the blocks its answer says it lacks: at most
+ * --window blocks unanswered per node and --total-window in all, so that the
+ * broker and the nodes' data never wait behind an update. A block without an
+ * answer for 10 s is sent again; a node that restarts (a new birth) gets the
+ * manifest again and sends the bitmap of what it holds, so no acknowledged
+ * block is ever sent twice (counted: acked_resent must stay 0). A node that
+ * stays offline is parked with a reason; it counts neither way.
+ *
+ * Every node's outcome comes from its own signed, retained update report, so
+ * a restarted rollout (--resume: the settings from --state) sees at once who
+ * is CONFIRMED, who failed and why, and carries on from there with the same
+ * transfer id. At --max-failures failed nodes (REVERTED or FAILED) the
+ * rollout stops: no new node starts, transfers still downloading are
+ * cancelled, and those already booting their test image are waited for.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <openssl/evp.h>
+
+#include "atomic_file.h"
+#include "cityflash.h"
+#include "crypto_openssl.h"
+#include "fleet.h"
+#include "image.h"
+#include "image_file.h"
+#include "update.h"
+
+#define MAX_GROUPS 16
+#define BLOCK NODE_UPDATE_BLOCK_BYTES
+#define RESEND_MS 10000
+#define MANIFEST_RESEND_MS 5000
+#define SETTLE_MS 1500
+#define HELD 1
+#define ACKED 2
+
+enum phase {
+    P_WAIT,     /* its group has not started, or it is offline */
+    P_MANIFEST, /* manifest sent, answer awaited */
+    P_SEND,     /* blocks going out */
+    P_INSTALL,  /* every block held: DOWNLOADED, TESTING ... */
+    P_OK,       /* CONFIRMED */
+    P_FAIL,     /* REVERTED or FAILED (why) */
+    P_PARKED,   /* offline too long, or the rollout stopped before it (why) */
+};
+
+struct rnode {
+    enum phase ph;
+    unsigned group;
+    uint8_t *held;  /* per block: HELD (the node holds it), ACKED (it said so once) */
+    uint64_t *sent; /* per block: when sent and not answered yet; 0 otherwise */
+    uint32_t inflight;
+    uint32_t next; /* the next block to look at */
+    uint64_t manifest_ms, phase_ms, held_bytes;
+    char why[160];
+};
+
+struct settings {
+    char image[1024], nodes[256], groups[128], state[1024], broker[512], registry[1024];
+    unsigned pct[MAX_GROUPS], n_groups;
+    uint64_t max_failures, window, total_window, node_timeout_ms;
+    double min_success;
+};
+
+struct rollout {
+    struct settings s;
+    struct cf_fleet *fleet;
+    struct cf_node *nodes;
+    struct rnode *r;
+    size_t n, cut[MAX_GROUPS];
+    unsigned group;
+    int stopping;
+    struct node_image_file img;
+    struct node_image_info info;
+    uint8_t sha[NODE_SHA256_BYTES], sig[NODE_ED25519_SIG_BYTES];
+    char tid[NODE_UPDATE_ID_BYTES], version[48];
+    uint32_t n_blocks;
+    uint64_t total_inflight, sent, resent, acked_resent, refusals;
+    /* resent: sent again after RESEND_MS without an answer; acked_resent: sent again
+     * although the node had acknowledged it (only after the node lost it) */
+    uint64_t group_start_ms;
+};
+
+static const char *state_name(int s)
+{
+    return s >= 1 && s <= 7 ? node_update_state_name((enum node_update_state)s) : "UNKNOWN";
+}
+
+static size_t block_len(const struct rollout *ro, uint32_t i)
+{
+    uint64_t off = (uint64_t)i * BLOCK;
+    return ro->img.len - off < BLOCK ? ro->img.len - off : BLOCK;
+}
+
+static void set_phase(struct rollout *ro, size_t i, enum phase ph, const char *why)
+{
+    struct rnode *r = &ro->r[i];
+    if (r->ph == P_SEND || r->ph == P_MANIFEST)
+        for (uint32_t b = 0; b < ro->n_blocks; b++)
+            if (r->sent[b]) {
+                r->sent[b] = 0;
+                ro->total_inflight--;
+            }
+    r->inflight = 0;
+    r->ph = ph;
+    r->phase_ms = cli_now_ms();
+    if (why)
+        snprintf(r->why, sizeof r->why, "%s", why);
+    if (ph == P_FAIL)
+        cli_error("%s: %s", ro->nodes[i].dev->id, r->why);
+}
+
+static size_t index_of(const struct rollout *ro, const struct cf_node *n)
+{
+    return (size_t)(n - ro->nodes);
+}
+
+/* A retained report about our transfer: the outcome. */
+static void on_report(void *ctx, struct cf_node *n)
+{
+    struct rollout *ro = ctx;
+    size_t i = index_of(ro, n);
+    const struct cf_report *rep = &n->report;
+    if (strcmp(rep->transfer_id, ro->tid) != 0 || ro->r[i].ph == P_OK || ro->r[i].ph == P_FAIL)
+        return;
+    char why[200];
+    if (rep->state == NODE_UPDATE_CONFIRMED) {
+        set_phase(ro, i, P_OK, NULL);
+    } else if (rep->state == NODE_UPDATE_REVERTED || rep->state == NODE_UPDATE_FAILED) {
+        snprintf(why, sizeof why, "%s: %s", state_name(rep->state), rep->reason);
+        set_phase(ro, i, P_FAIL, why);
+    } else if ((rep->state == NODE_UPDATE_DOWNLOADED || rep->state == NODE_UPDATE_TESTING) &&
+               ro->r[i].ph != P_WAIT) {
+        set_phase(ro, i, P_INSTALL, NULL);
+    }
+}
+
+/* A node restarted: what it holds is asked again with the manifest. */
+static void on_birth(void *ctx, struct cf_node *n)
+{
+    struct rollout *ro = ctx;
+    size_t i = index_of(ro, n);
+    if (ro->r[i].ph == P_SEND || ro->r[i].ph == P_MANIFEST) {
+        set_phase(ro, i, P_MANIFEST, NULL);
+        ro->r[i].manifest_ms = 0;
+    }
+}
+
+static void on_answer(void *ctx, struct cf_node *n, const Citygate__V1__UpdateReport *a)
+{
+    struct rollout *ro = ctx;
+    size_t i = index_of(ro, n);
+    struct rnode *r = &ro->r[i];
+    if (!a->transfer_id || strcmp(a->transfer_id, ro->tid) != 0) {
+        if (r->ph == P_MANIFEST && a->reason && *a->reason)
+            set_phase(ro, i, P_FAIL, a->reason); /* refused, e.g. busy with another transfer */
+        return;
+    }
+    if (a->ack) {
+        uint64_t b = a->offset / BLOCK;
+        if (b >= ro->n_blocks || (r->held[b] & HELD))
+            return;
+        r->held[b] = HELD | ACKED;
+        r->held_bytes += block_len(ro, (uint32_t)b);
+        r->phase_ms = cli_now_ms(); /* progress: the node timeout counts from here */
+        if (r->sent[b]) {
+            r->sent[b] = 0;
+            r->inflight--;
+            ro->total_inflight--;
+        }
+        if (r->held_bytes == ro->img.len && r->ph == P_SEND)
+            set_phase(ro, i, P_INSTALL, NULL);
+        return;
+    }
+    if (a->reason && *a->reason) {
+        ro->refusals++;
+        if (r->ph == P_MANIFEST)
+            set_phase(ro, i, P_FAIL, a->reason);
+        return;
+    }
+    if (r->ph != P_MANIFEST)
+        return;
+    if (a->state == CITYGATE__V1__UPDATE_STATE__DOWNLOADING) {
+        r->held_bytes = 0;
+        for (uint32_t b = 0; b < ro->n_blocks; b++) {
+            int bit = b / 8 < a->bitmap.len && (a->bitmap.data[b / 8] >> (b % 8) & 1);
+            r->held[b] = (uint8_t)((r->held[b] & ACKED) | (bit ? HELD : 0));
+            r->held_bytes += bit ? block_len(ro, b) : 0;
+        }
+        set_phase(ro, i, r->held_bytes == ro->img.len ? P_INSTALL : P_SEND, NULL);
+    } else {
+        set_phase(ro, i, P_INSTALL, NULL); /* installed already: the report tells the rest */
+    }
+}
+
+static int send_manifest(struct rollout *ro, size_t i)
+{
+    Citygate__V1__Command c = CITYGATE__V1__COMMAND__INIT;
+    Citygate__V1__UpdateManifest m = CITYGATE__V1__UPDATE_MANIFEST__INIT;
+    m.transfer_id = ro->tid;
+    m.size = ro->img.len;
+    m.sha256 = (ProtobufCBinaryData){sizeof ro->sha, ro->sha};
+    m.image_hash = (ProtobufCBinaryData){sizeof ro->info.hash, ro->info.hash};
+    m.signature = (ProtobufCBinaryData){sizeof ro->sig, ro->sig};
+    m.version = ro->version;
+    m.security_counter = ro->info.security_counter;
+    c.cmd = "ota";
+    c.manifest = &m;
+    return cf_fleet_send(ro->fleet, &ro->nodes[i], &c);
+}
+
+static int send_block(struct rollout *ro, size_t i, uint32_t b)
+{
+    Citygate__V1__Command c = CITYGATE__V1__COMMAND__INIT;
+    Citygate__V1__UpdateBlock blk = CITYGATE__V1__UPDATE_BLOCK__INIT;
+    blk.transfer_id = ro->tid;
+    blk.offset = (uint64_t)b * BLOCK;
+    blk.data = (ProtobufCBinaryData){block_len(ro, b), ro->img.data + blk.offset};
+    c.cmd = "ota_block";
+    c.block = &blk;
+    return cf_fleet_send(ro->fleet, &ro->nodes[i], &c);
+}
+
+static void cancel(struct rollout *ro, size_t i)
+{
+    Citygate__V1__Command c = CITYGATE__V1__COMMAND__INIT;
+    c.cmd = "ota_cancel";
+    c.transfer_id = ro->tid;
+    cf_fleet_send(ro->fleet, &ro->nodes[i], &c);
+}
+
+/* Blocks out for node i, within the windows; unanswered ones again after RESEND_MS. */
+static void feed(struct rollout *ro, size_t i, uint64_t now)
+{
+    struct rnode *r = &ro->r[i];
+    for (uint32_t b = 0; b < ro->n_blocks; b++)
+        if (r->sent[b] && now > r->sent[b] + RESEND_MS) {
+            r->sent[b] = 0;
+            r->inflight--;
+            ro->total_inflight--;
+            ro->resent++;
+        }
+    for (uint32_t k = 0;
+         k < ro->n_blocks && r->inflight < ro->s.window && ro->total_inflight < ro->s.total_window;
+         k++) {
+        uint32_t b = (r->next + k) % ro->n_blocks;
+        if ((r->held[b] & HELD) || r->sent[b])
+            continue;
+        if (send_block(ro, i, b) != 0)
+            return;
+        ro->acked_resent += (r->held[b] & ACKED) != 0; /* the node lost it (a power cut) */
+        r->sent[b] = now;
+        r->inflight++;
+        ro->total_inflight++;
+        ro->sent++;
+        r->next = b + 1;
+    }
+}
+
+static int group_done(const struct rollout *ro, unsigned g, size_t *ok, size_t *all)
+{
+    size_t from = g ? ro->cut[g - 1] : 0;
+    *ok = 0;
+    *all = ro->cut[g] - from;
+    int done = 1;
+    for (size_t i = from; i < ro->cut[g]; i++) {
+        *ok += ro->r[i].ph == P_OK;
+        done &= ro->r[i].ph == P_OK || ro->r[i].ph == P_FAIL || ro->r[i].ph == P_PARKED;
+    }
+    return done;
+}
+
+static size_t count(const struct rollout *ro, enum phase ph)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < ro->n; i++)
+        c += ro->r[i].ph == ph;
+    return c;
+}
+
+static void summary(const struct rollout *ro)
+{
+    fprintf(stderr,
+            "rollout %s: group %u/%u | confirmed %zu | downloading %zu | installing %zu | "
+            "failed %zu/%" PRIu64 " | parked %zu | waiting %zu | blocks sent %" PRIu64 " (%" PRIu64
+            " again)\n",
+            ro->tid, ro->group < ro->s.n_groups ? ro->group + 1 : ro->s.n_groups, ro->s.n_groups,
+            count(ro, P_OK), count(ro, P_SEND) + count(ro, P_MANIFEST), count(ro, P_INSTALL),
+            count(ro, P_FAIL), ro->s.max_failures, count(ro, P_PARKED), count(ro, P_WAIT), ro->sent,
+            ro->resent);
+}
+
+static uint64_t group_bytes(const struct rollout *ro, unsigned g, uint64_t *total)
+{
+    uint64_t done = 0;
+    size_t from = g ? ro->cut[g - 1] : 0;
+    *total = (uint64_t)(ro->cut[g] - from) * ro->img.len;
+    for (size_t i = from; i < ro->cut[g]; i++)
+        done +=
+            ro->r[i].ph >= P_INSTALL && ro->r[i].ph != P_PARKED ? ro->img.len : ro->r[i].held_bytes;
+    return done;
+}
+
+/* One pass over the active group: start nodes, feed blocks, time out. */
+static void step(struct rollout *ro, uint64_t now)
+{
+    size_t from = ro->group ? ro->cut[ro->group - 1] : 0;
+    uint64_t transfers = 0;
+    for (size_t i = 0; i < ro->n; i++)
+        transfers += ro->r[i].ph == P_SEND || ro->r[i].ph == P_MANIFEST;
+    for (size_t i = from; i < ro->cut[ro->group]; i++) {
+        struct rnode *r = &ro->r[i];
+        struct cf_node *n = &ro->nodes[i];
+        if (r->ph == P_WAIT && !ro->stopping) {
+            if (!n->online || n->boot_id == 0) {
+                if (now > ro->group_start_ms + ro->s.node_timeout_ms)
+                    set_phase(ro, i, P_PARKED, "offline");
+                continue;
+            }
+            if (transfers * ro->s.window >= ro->s.total_window)
+                continue;
+            set_phase(ro, i, P_MANIFEST, NULL);
+            r->manifest_ms = 0;
+            transfers++;
+        }
+        if (r->ph == P_MANIFEST &&
+            (r->manifest_ms == 0 || now > r->manifest_ms + MANIFEST_RESEND_MS)) {
+            if (send_manifest(ro, i) == 0)
+                r->manifest_ms = now;
+        }
+        if (r->ph == P_SEND)
+            feed(ro, i, now);
+        if ((r->ph == P_MANIFEST || r->ph == P_SEND || r->ph == P_INSTALL) &&
+            now > r->phase_ms + ro->s.node_timeout_ms) {
+            char why[96], d[32];
+            snprintf(why, sizeof why, "no progress for %s",
+                     cli_format_duration(ro->s.node_timeout_ms, d, sizeof d));
+            set_phase(ro, i, r->ph == P_INSTALL ? P_FAIL : P_PARKED, why);
+        }
+    }
+}
+
+/* ---- settings and the state file ---- */
+
+static int parse_groups(struct settings *s)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s->groups);
+    s->n_groups = 0;
+    unsigned last = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        unsigned long v = strtoul(t, &end, 10);
+        if (end == t || strcmp(end, "%") != 0 || v <= last || v > 100 || s->n_groups == MAX_GROUPS)
+            return -1;
+        s->pct[s->n_groups++] = (unsigned)v;
+        last = (unsigned)v;
+    }
+    return s->n_groups > 0 && last == 100 ? 0 : -1;
+}
+
+static int save_state(const struct settings *s)
+{
+    char text[4096];
+    int len = snprintf(text, sizeof text,
+                       "image %s\nnodes %s\ngroups %s\nmax_failures %" PRIu64
+                       "\nmin_success %.6g\nbroker %s\nregistry %s\nwindow %" PRIu64
+                       "\ntotal_window %" PRIu64 "\nnode_timeout_ms %" PRIu64 "\n",
+                       s->image, s->nodes, s->groups, s->max_failures, s->min_success, s->broker,
+                       s->registry, s->window, s->total_window, s->node_timeout_ms);
+    if (len < 0 || (size_t)len >= sizeof text)
+        return -1;
+    return node_file_write_atomic(s->state, text, (size_t)len, 0644);
+}
+
+static int load_state(struct settings *s, char *err, size_t cap)
+{
+    FILE *f = fopen(s->state, "r");
+    char line[2048];
+    if (!f) {
+        snprintf(err, cap, "cannot read the state file %.900s: %s", s->state, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char *v = strchr(line, ' ');
+        if (!v)
+            continue;
+        *v++ = '\0';
+        v[strcspn(v, "\n")] = '\0';
+        if (strcmp(line, "image") == 0)
+            snprintf(s->image, sizeof s->image, "%s", v);
+        else if (strcmp(line, "nodes") == 0)
+            snprintf(s->nodes, sizeof s->nodes, "%s", v);
+        else if (strcmp(line, "groups") == 0)
+            snprintf(s->groups, sizeof s->groups, "%s", v);
+        else if (strcmp(line, "broker") == 0)
+            snprintf(s->broker, sizeof s->broker, "%s", v);
+        else if (strcmp(line, "registry") == 0)
+            snprintf(s->registry, sizeof s->registry, "%s", v);
+        else if (strcmp(line, "max_failures") == 0)
+            s->max_failures = strtoull(v, NULL, 10);
+        else if (strcmp(line, "min_success") == 0)
+            s->min_success = strtod(v, NULL);
+        else if (strcmp(line, "window") == 0)
+            s->window = strtoull(v, NULL, 10);
+        else if (strcmp(line, "total_window") == 0)
+            s->total_window = strtoull(v, NULL, 10);
+        else if (strcmp(line, "node_timeout_ms") == 0)
+            s->node_timeout_ms = strtoull(v, NULL, 10);
+    }
+    fclose(f);
+    if (!*s->image || !*s->nodes || parse_groups(s) != 0 || !*s->broker || !*s->registry ||
+        s->window == 0 || s->total_window < s->window) {
+        snprintf(err, cap, "%.900s is not a rollout state file", s->state);
+        return -1;
+    }
+    return 0;
+}
+
+/* The image: its bytes, SHA-256, own hash, version, counter and ED25519 signature (last TLV). */
+static int load_image(struct rollout *ro, char *err, size_t cap)
+{
+    if (node_image_file_load(ro->s.image, NODE_UPDATE_MAX_IMAGE_BYTES, &ro->img, err, cap) != 0)
+        return EX_NOINPUT;
+    int v = node_image_verify(&ro->img.storage, &node_crypto_openssl, NULL, 0, &ro->info);
+    const uint8_t *t = ro->img.data + ro->img.len - NODE_ED25519_SIG_BYTES - 4;
+    if (v < 0 || ro->img.len < NODE_ED25519_SIG_BYTES + 4 || t[0] != NODE_IMAGE_TLV_ED25519 ||
+        t[1] != 0 || t[2] != NODE_ED25519_SIG_BYTES || t[3] != 0) {
+        snprintf(err, cap, "%s: %s", ro->s.image,
+                 v < 0 ? node_image_strerror(v) : "its last TLV is not an ed25519 signature");
+        return EX_DATAERR;
+    }
+    memcpy(ro->sig, t + 4, sizeof ro->sig);
+    unsigned n = 0;
+    EVP_Digest(ro->img.data, ro->img.len, ro->sha, &n, EVP_sha256(), NULL);
+    node_image_version_format(&ro->info.hdr.ver, ro->version, sizeof ro->version);
+    snprintf(ro->tid, sizeof ro->tid, "fw-%02x%02x%02x%02x%02x%02x", ro->sha[0], ro->sha[1],
+             ro->sha[2], ro->sha[3], ro->sha[4], ro->sha[5]);
+    ro->n_blocks = (uint32_t)((ro->img.len + BLOCK - 1) / BLOCK);
+    return 0;
+}
+
+/* ---- the outcome ---- */
+
+static const char *phase_name(enum phase ph)
+{
+    static const char *const names[] = {"waiting",   "downloading", "downloading", "installing",
+                                        "confirmed", "failed",      "parked"};
+    return names[ph];
+}
+
+static void report(const struct cf_opts *o, const struct rollout *ro, const char *stop_why,
+                   uint64_t duplicates)
+{
+    if (o->json) {
+        struct cli_json j;
+        cf_json_begin(&j);
+        cli_json_key(&j, "transfer_id");
+        cli_json_str(&j, ro->tid);
+        cli_json_key(&j, "version");
+        cli_json_str(&j, ro->version);
+        cli_json_key(&j, "stopped");
+        if (stop_why)
+            cli_json_str(&j, stop_why);
+        else
+            cli_json_null(&j);
+        cli_json_key(&j, "confirmed");
+        cli_json_uint(&j, count(ro, P_OK));
+        cli_json_key(&j, "failed");
+        cli_json_uint(&j, count(ro, P_FAIL));
+        cli_json_key(&j, "blocks_sent");
+        cli_json_uint(&j, ro->sent);
+        cli_json_key(&j, "blocks_sent_again");
+        cli_json_uint(&j, ro->resent);
+        cli_json_key(&j, "acked_blocks_sent_again");
+        cli_json_uint(&j, ro->acked_resent);
+        cli_json_key(&j, "node_duplicates");
+        cli_json_uint(&j, duplicates);
+        cli_json_key(&j, "nodes");
+        cli_json_begin_array(&j);
+        for (size_t i = 0; i < ro->n; i++) {
+            cli_json_begin_object(&j);
+            cli_json_key(&j, "node");
+            cli_json_str(&j, ro->nodes[i].dev->id);
+            cli_json_key(&j, "group");
+            cli_json_uint(&j, ro->r[i].group + 1);
+            cli_json_key(&j, "outcome");
+            cli_json_str(&j, phase_name(ro->r[i].ph));
+            cli_json_key(&j, "reason");
+            cli_json_str(&j, ro->r[i].why);
+            cli_json_end_object(&j);
+        }
+        cli_json_end_array(&j);
+        cli_json_end_object(&j);
+        return;
+    }
+    for (size_t i = 0; i < ro->n; i++)
+        if (ro->r[i].ph == P_FAIL || ro->r[i].ph == P_PARKED)
+            printf("%-24s group %u  %-8s %s\n", ro->nodes[i].dev->id, ro->r[i].group + 1,
+                   phase_name(ro->r[i].ph), ro->r[i].why);
+    printf("rollout %s (%s): %zu confirmed, %zu failed, %zu parked, %zu not started; "
+           "%" PRIu64 " blocks sent, %" PRIu64 " again after no answer, %" PRIu64
+           " acknowledged ones again%s%s\n",
+           ro->tid, ro->version, count(ro, P_OK), count(ro, P_FAIL), count(ro, P_PARKED),
+           count(ro, P_WAIT), ro->sent, ro->resent, ro->acked_resent, stop_why ? "; stopped: " : "",
+           stop_why ? stop_why : "");
+}
+
+static void usage(FILE *to)
+{
+    fputs("usage: cityflash rollout --image IMAGE --nodes GLOB --groups P%,...,100%\n"
+          "           --max-failures N [--min-success P%] --broker URL --registry FILE\n"
+          "           [--state FILE] [--window N] [--total-window N] [--node-timeout DUR]\n"
+          "       cityflash rollout --resume [--state FILE]\n",
+          to);
+}
+
+static int parse_args(struct settings *s, int *resume, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"image", required_argument, NULL, 'i'},
+        {"nodes", required_argument, NULL, 'n'},
+        {"groups", required_argument, NULL, 'g'},
+        {"max-failures", required_argument, NULL, 'f'},
+        {"min-success", required_argument, NULL, 's'},
+        {"broker", required_argument, NULL, 'b'},
+        {"registry", required_argument, NULL, 'r'},
+        {"state", required_argument, NULL, 'S'},
+        {"window", required_argument, NULL, 'w'},
+        {"total-window", required_argument, NULL, 'W'},
+        {"node-timeout", required_argument, NULL, 't'},
+        {"resume", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, have_max = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'i':
+            snprintf(s->image, sizeof s->image, "%s", optarg);
+            break;
+        case 'n':
+            snprintf(s->nodes, sizeof s->nodes, "%s", optarg);
+            break;
+        case 'g':
+            snprintf(s->groups, sizeof s->groups, "%s", optarg);
+            break;
+        case 'f':
+            if (cli_uint_arg("--max-failures", optarg, 1, 1000000, &s->max_failures))
+                return EX_USAGE;
+            have_max = 1;
+            break;
+        case 's':
+            s->min_success = strtod(optarg, &end);
+            if (end == optarg || strcmp(end, "%") != 0 || !(s->min_success >= 0) ||
+                s->min_success > 100)
+                return cli_usage_error("--min-success %s: expected a percentage such as 95%%",
+                                       optarg);
+            break;
+        case 'b':
+            snprintf(s->broker, sizeof s->broker, "%s", optarg);
+            break;
+        case 'r':
+            snprintf(s->registry, sizeof s->registry, "%s", optarg);
+            break;
+        case 'S':
+            snprintf(s->state, sizeof s->state, "%s", optarg);
+            break;
+        case 'w':
+            if (cli_uint_arg("--window", optarg, 1, 256, &s->window))
+                return EX_USAGE;
+            break;
+        case 'W':
+            if (cli_uint_arg("--total-window", optarg, 1, 100000, &s->total_window))
+                return EX_USAGE;
+            break;
+        case 't':
+            if (cli_duration_arg("--node-timeout", optarg, 1000, 7 * 86400000ull,
+                                 &s->node_timeout_ms))
+                return EX_USAGE;
+            break;
+        case 'R':
+            *resume = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return cli_usage_error(NULL);
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (*resume)
+        return 0;
+    if (!*s->image || !*s->nodes || !*s->groups || !have_max || !*s->broker || !*s->registry)
+        return cli_usage_error(
+            "rollout needs --image, --nodes, --groups, --max-failures, --broker and --registry");
+    if (parse_groups(s) != 0)
+        return cli_usage_error("--groups %s: expected rising percentages ending at 100%%, such "
+                               "as 10%%,50%%,100%%",
+                               s->groups);
+    if (s->total_window < s->window)
+        return cli_usage_error("--total-window must be at least --window");
+    return 0;
+}
+
+int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
+{
+    struct rollout *ro = calloc(1, sizeof *ro);
+    char err[1024];
+    int resume = 0, rc;
+    if (!ro)
+        return cf_fail(o, EX_SOFTWARE, "out of memory");
+    struct settings *s = &ro->s;
+    snprintf(s->state, sizeof s->state, "rollout.state");
+    s->min_success = 100;
+    s->window = 4;
+    s->total_window = 64;
+    s->node_timeout_ms = 600000;
+    if ((rc = parse_args(s, &resume, argc, argv)) != 0) {
+        free(ro);
+        return rc < 0 ? 0 : rc;
+    }
+    if (resume && load_state(s, err, sizeof err) != 0) {
+        rc = cf_fail(o, EX_NOINPUT, "%s", err);
+        goto out;
+    }
+    if ((rc = load_image(ro, err, sizeof err)) != 0) {
+        rc = cf_fail(o, rc, "%s", err);
+        goto out;
+    }
+    if (!resume && save_state(s) != 0) {
+        rc = cf_fail(o, EX_CANTCREAT, "cannot write the state file %s: %s", s->state,
+                     strerror(errno));
+        goto out;
+    }
+    char client[96];
+    snprintf(client, sizeof client, "cityflash-rollout-%s", ro->tid);
+    if (cf_fleet_new(s->broker, s->registry, s->nodes, client, &ro->fleet, err, sizeof err) != 0) {
+        rc = cf_fail(o, EX_UNAVAILABLE, "%s", err);
+        goto out;
+    }
+    ro->nodes = cf_fleet_nodes(ro->fleet, &ro->n);
+    if (ro->n == 0) {
+        rc = cf_fail(o, EX_DATAERR, "no node of %s matches %s", s->registry, s->nodes);
+        goto out;
+    }
+    ro->r = calloc(ro->n, sizeof *ro->r);
+    if (!ro->r) {
+        rc = cf_fail(o, EX_SOFTWARE, "out of memory");
+        goto out;
+    }
+    for (unsigned g = 0; g < s->n_groups; g++)
+        ro->cut[g] = (size_t)ceil((double)ro->n * s->pct[g] / 100.0);
+    for (size_t i = 0, g = 0; i < ro->n; i++) {
+        while (i >= ro->cut[g])
+            g++;
+        ro->r[i].group = (unsigned)g;
+        ro->r[i].held = calloc(ro->n_blocks, 1);
+        ro->r[i].sent = calloc(ro->n_blocks, sizeof *ro->r[i].sent);
+        if (!ro->r[i].held || !ro->r[i].sent) {
+            rc = cf_fail(o, EX_SOFTWARE, "out of memory");
+            goto out;
+        }
+    }
+    struct cf_fleet_events ev = {on_birth, on_report, on_answer, ro};
+    cf_fleet_listen(ro->fleet, &ev);
+    /* The retained births and reports: who runs what, who is done with this transfer. */
+    cf_fleet_pump(ro->fleet, SETTLE_MS);
+    fprintf(stderr, "rollout %s: %s (%zu bytes, %u blocks) to %zu nodes in %u groups\n", ro->tid,
+            ro->version, ro->img.len, ro->n_blocks, ro->n, s->n_groups);
+
+    const char *stop_why = NULL;
+    char why[256];
+    uint64_t last_summary = 0, total = 0;
+    struct cli_progress bar;
+    ro->group_start_ms = cli_now_ms();
+    cli_progress_init(&bar, stderr, "group 1", (group_bytes(ro, 0, &total), total), "B",
+                      ro->group_start_ms);
+    for (;;) {
+        cf_fleet_pump(ro->fleet, 20);
+        uint64_t now = cli_now_ms();
+        step(ro, now);
+        size_t failed = count(ro, P_FAIL), ok = 0, all = 0;
+        if (!ro->stopping && failed >= s->max_failures) {
+            snprintf(why, sizeof why, "%zu nodes failed (--max-failures %" PRIu64 ")", failed,
+                     s->max_failures);
+            stop_why = why;
+            ro->stopping = 1;
+            for (size_t i = 0; i < ro->n; i++)
+                if (ro->r[i].ph == P_SEND || ro->r[i].ph == P_MANIFEST) {
+                    cancel(ro, i);
+                    set_phase(ro, i, P_PARKED, "cancelled: the rollout stopped");
+                }
+        }
+        if (now - last_summary >= 1000) {
+            summary(ro);
+            last_summary = now;
+        }
+        cli_progress_update(&bar, group_bytes(ro, ro->group, &total), now);
+        if (ro->stopping) {
+            if (count(ro, P_INSTALL) == 0)
+                break;
+            continue;
+        }
+        if (!group_done(ro, ro->group, &ok, &all))
+            continue;
+        cli_progress_finish(&bar, group_bytes(ro, ro->group, &total), now);
+        if (all > 0 && 100.0 * (double)ok / (double)all < s->min_success) {
+            snprintf(why, sizeof why, "group %u: %zu of %zu confirmed, under --min-success %g%%",
+                     ro->group + 1, ok, all, s->min_success);
+            stop_why = why;
+            break;
+        }
+        if (++ro->group == s->n_groups)
+            break;
+        static char label[16];
+        snprintf(label, sizeof label, "group %u", ro->group + 1);
+        ro->group_start_ms = now;
+        cli_progress_init(&bar, stderr, label, (group_bytes(ro, ro->group, &total), total), "B",
+                          now);
+    }
+    summary(ro);
+    uint64_t duplicates = 0;
+    for (size_t i = 0; i < ro->n; i++)
+        duplicates += ro->nodes[i].report.duplicates;
+    report(o, ro, stop_why, duplicates);
+    rc = stop_why ? EX_DATAERR : 0;
+out:
+    if (ro->r)
+        for (size_t i = 0; i < ro->n; i++) {
+            free(ro->r[i].held);
+            free(ro->r[i].sent);
+        }
+    free(ro->r);
+    cf_fleet_free(ro->fleet);
+    node_image_file_fini(&ro->img);
+    free(ro);
+    return rc;
+}
