@@ -279,6 +279,22 @@ static void quarantine(struct gateway *gw, const char *topic, const struct gw_to
     free(msg);
 }
 
+/* Names a node whose values came too late, or whose frames are far behind their arrival. */
+static void log_late(const struct gw_late_report *late)
+{
+    if (late->values > 0)
+        gw_log(GW_LOG_WARN, "values_too_late", NULL,
+               "%s/%s: %" PRIu64 " values too late for their windows (%" PRIu64
+               " since the start); its frame's timestamp is %.1f s behind its arrival (a clock "
+               "behind, or a backlog older than windows.late_horizon)",
+               late->site, late->node, late->values, late->total, (double)late->behind_ms / 1000.0);
+    else
+        gw_log(GW_LOG_INFO, "node_behind", NULL,
+               "%s/%s: frame timestamps %.1f s behind their arrival (a clock behind, or a "
+               "backlog draining); windowed by their own time",
+               late->site, late->node, (double)late->behind_ms / 1000.0);
+}
+
 static void on_message(void *ctx, const char *topic, const void *payload, size_t len)
 {
     struct gateway *gw = ctx;
@@ -319,15 +335,11 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
                strerror(errno), topic);
         goto out;
     }
-    gw_pipeline_commit(gw->pipe, &a, now, on_alert, gw);
+    gw_pipeline_commit(gw->pipe, &a, now, emit_aggregate, gw, on_alert, gw);
     gw_stream_frame(gw, &a, now);
     struct gw_late_report late;
     if (gw_pipeline_late_report(gw->pipe, &late))
-        gw_log(GW_LOG_WARN, "values_too_late", NULL,
-               "%s/%s: %" PRIu64 " values too late for their windows (%" PRIu64
-               " since the start); its frame's timestamp is %.1f s behind its arrival (a clock "
-               "behind, or a backlog older than windows.late_horizon)",
-               late.site, late.node, late.values, late.total, (double)late.behind_ms / 1000.0);
+        log_late(&late);
 out:
     pthread_mutex_unlock(&gw->lock);
     publish_alerts(gw);
@@ -341,6 +353,10 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
     struct gateway *gw = ctx;
     struct gw_admitted a;
     struct gw_topic t;
+    if (strcmp(topic, GW_PIPELINE_RESUME_TOPIC) == 0) {
+        gw_pipeline_resume(gw->pipe, arrival_ms);
+        return 0;
+    }
     if (gw->replay_incomplete) {
         /* Whatever arrived before this record is gone: its windows must not be written. */
         gw_pipeline_mark_incomplete(gw->pipe, arrival_ms);
@@ -352,7 +368,7 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
     }
     int parsed = gw_topic_parse(topic, strlen(topic), &t) == 0;
     if (gw_pipeline_admit(gw->pipe, parsed ? &t : NULL, payload, len, arrival_ms, &a, NULL) == 0) {
-        gw_pipeline_commit(gw->pipe, &a, arrival_ms, NULL, NULL);
+        gw_pipeline_commit(gw->pipe, &a, arrival_ms, emit_aggregate, gw, NULL, NULL);
         gw->replayed++;
     }
     /* Close windows on the replayed clock, so they close as they did the first time. */
@@ -392,6 +408,13 @@ static int recover(struct gateway *gw)
     }
     rc = gw_journal_replay(gw->journal, from, replay_record, gw);
     gw->replay_incomplete = 0;
+    /* The time down does not count on the windows' clocks (window.h), here and in a replay. */
+    uint64_t now = gw_wall_ms();
+    if (gw_journal_append(gw->journal, now, GW_PIPELINE_RESUME_TOPIC, (const uint8_t *)"", 0) != 0)
+        gw_log(GW_LOG_WARN, "journal_append_failed", NULL,
+               "%s; a replay of this journal will count the time down on the windows' clocks",
+               strerror(errno));
+    gw_pipeline_resume(gw->pipe, now);
     for (size_t i = 0; i <= gw->cfg.n_widths; i++)
         flush_lines(gw, i);
     gw_stream_tick(gw, gw_wall_ms()); /* the replayed windows, for the page's history */

@@ -43,7 +43,7 @@ static void node_too_late(void *ctx, const char *device_id, const struct gw_dedu
 
 static void node_behind(void *ctx, const char *device_id, const struct gw_dedup_stats *st)
 {
-    if (st->n_too_late > 0)
+    if (st->n_too_late > 0 || st->behind_ms > 0)
         fprintf(ctx, "citygate_node_behind_seconds{node=\"%s\"} %.3f\n", device_id,
                 (double)st->behind_ms / 1000.0);
 }
@@ -209,7 +209,8 @@ int gw_metrics_render(void *ctx, FILE *out)
     gw_pipeline_each_device(gw->pipe, node_too_late, out);
     pthread_mutex_unlock(&gw->lock);
     metric(out, "citygate_node_behind_seconds", "gauge",
-           "How far the last frame with too-late values was stamped behind its arrival, by node.");
+           "How far the last frame with too-late values, or stamped more than the late horizon "
+           "behind its arrival, was behind, by node.");
     pthread_mutex_lock(&gw->lock);
     gw_pipeline_each_device(gw->pipe, node_behind, out);
     pthread_mutex_unlock(&gw->lock);
@@ -231,6 +232,9 @@ int gw_metrics_render(void *ctx, FILE *out)
     one(out, "citygate_windows_rewritten_total", "counter",
         "Corrected window aggregates emitted again.", ws.windows_rewritten);
     one(out, "citygate_series", "gauge", "Series with open or retained windows.", ws.series);
+    one(out, "citygate_window_clocks", "gauge",
+        "Nodes whose event-time clock is kept (with series, or to keep retired windows closed).",
+        ws.nodes);
     one(out, "citygate_window_memory_bytes", "gauge", "Heap held by windows.", ws.memory_bytes);
     one(out, "citygate_devices", "gauge", "Devices tracked by dedup.", dt.n_devices);
 

@@ -34,8 +34,9 @@
  * within max_age.
  *
  * Clocks: the pipeline reports here the values of an accepted frame that came
- * too late for their windows, so that a node whose clock is behind is named
- * (n_too_late, behind_ms) rather than lost in a total.
+ * too late for their windows, and frames stamped far behind their arrival,
+ * so that a node whose clock is behind is named (n_too_late, behind_ms)
+ * rather than lost in a total.
  *
  * Checking and committing are separate so that a frame is recorded only once
  * the journal holds it: a frame that fails later in the pipeline is not
@@ -78,7 +79,7 @@ struct gw_dedup_stats {
     uint64_t n_boots;           /* boots seen, the first one included */
     /* Since the start (not kept in snapshots), from gw_dedup_note_late(): */
     uint64_t n_too_late; /* values of accepted frames too late for their windows */
-    uint64_t behind_ms;  /* how far the last such frame's timestamp was behind its arrival */
+    uint64_t behind_ms;  /* how far the last noted frame's timestamp was behind its arrival */
 };
 
 /* The outcome of gw_dedup_check(), to hand to gw_dedup_commit(). */
@@ -125,8 +126,9 @@ int gw_dedup_check(struct gw_dedup *d, const Citygate__V1__Frame *f, struct gw_d
 enum gw_dedup_verdict gw_dedup_commit(struct gw_dedup *d, const struct gw_dedup_ticket *t);
 
 /*
- * Counts n_values of the committed frame of ticket t (borrowed) as too late
- * for their windows, behind_ms behind the frame's arrival at now_ms.
+ * Counts n_values (may be 0) of the committed frame of ticket t (borrowed)
+ * as too late for their windows, and notes that the frame was stamped
+ * behind_ms behind its arrival at now_ms.
  * Returns 1 when the device was not reported in the last report_every_ms
  * (the caller then logs it), else 0.
  */

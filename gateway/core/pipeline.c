@@ -45,12 +45,13 @@ int gw_pipeline_new(const struct gw_pipeline_config *cfg, const struct gw_regist
     wire_arena_init(&p->decoder.arena, p->arena, sizeof p->arena);
     if ((rc = gw_dedup_new(cfg->max_devices, cfg->dedup_window, &p->dedup)) != 0)
         goto fail;
-    if (gw_windows_config_check(&cfg->windows, why, why_len) != 0) {
+    p->windows_config = cfg->windows;
+    p->windows_config.max_age_ms = (int64_t)cfg->limits.max_age_ms; /* what validation lets in */
+    if (gw_windows_config_check(&p->windows_config, why, why_len) != 0) {
         rc = GW_ECONFIG;
         goto fail;
     }
-    p->windows_config = cfg->windows;
-    if ((rc = gw_windows_new(&cfg->windows, &p->windows)) != 0)
+    if ((rc = gw_windows_new(&p->windows_config, &p->windows)) != 0)
         goto fail;
     p->rules_limits = (struct gw_rules_limits){cfg->max_devices, 256};
     rc = gw_rules_new(cfg->rules, cfg->n_rules, &p->rules_limits, &p->rules, &rd);
@@ -171,7 +172,27 @@ int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs,
     return 0;
 }
 
-/* Counts values of a's frame that came too late, against its node; a report when one is due. */
+/* Holds back the aggregates of incomplete windows on their way out. */
+struct emit_tap {
+    struct gw_pipeline *p;
+    gw_window_emit_fn emit;
+    void *ctx;
+};
+
+static int pipeline_emit(void *ctx, const struct gw_aggregate *agg)
+{
+    struct emit_tap *tap = ctx;
+    if (agg->start_ms < tap->p->incomplete_before_ms) {
+        tap->p->stats.windows_incomplete++;
+        return 0;
+    }
+    return tap->emit(tap->ctx, agg);
+}
+
+/*
+ * Counts values of a's frame that came too late, against its node, and
+ * notes how far its frame is behind its arrival; a report when one is due.
+ */
 static void pipeline_note_late(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t values,
                                uint64_t now_ms)
 {
@@ -191,10 +212,11 @@ static void pipeline_note_late(struct gw_pipeline *p, const struct gw_admitted *
 }
 
 void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
-                        gw_alert_fn alert, void *ctx)
+                        gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *ctx)
 {
     const Citygate__V1__Frame *f = a->frame;
     struct alert_tap tap = {p, alert, ctx};
+    struct emit_tap out = {p, emit, emit_ctx};
 
     p->late_due = 0;
     if (gw_dedup_commit(p->dedup, &a->ticket) != GW_DEDUP_NEW)
@@ -205,6 +227,10 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
     uint64_t too_late = ws.too_late;
     struct gw_windows_frame fr;
     int have_frame = gw_windows_frame_begin(p->windows, f->site_id, f->device_id, &fr) == 0;
+    /* An emit that fails leaves its windows pending for the next tick, as there. */
+    if (have_frame && emit)
+        (void)gw_windows_frame_clock(p->windows, &fr, (int64_t)f->timestamp_ms, (int64_t)now_ms,
+                                     pipeline_emit, &out);
     for (size_t i = 0; i < f->n_readings; i++) {
         const Citygate__V1__Reading *r = f->readings[i];
         p->stats.readings_in++;
@@ -228,7 +254,10 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
     if (have_frame)
         p->stats.vehicles_folded += gw_traffic_fold_vehicles(p->windows, &fr, f, (int64_t)now_ms);
     gw_windows_stats(p->windows, &ws);
-    if (ws.too_late > too_late)
+    /* A frame further behind than the horizon is windowed by its own time, but named. */
+    if (ws.too_late > too_late ||
+        (f->timestamp_ms < now_ms &&
+         now_ms - f->timestamp_ms > (uint64_t)p->windows_config.late_horizon_ms))
         pipeline_note_late(p, a, ws.too_late - too_late, now_ms);
     if (gw_rules_eval(p->rules, f, now_ms, pipeline_alert, &tap) != 0)
         p->stats.alert_state_refused++;
@@ -306,23 +335,6 @@ void gw_pipeline_mark_incomplete(struct gw_pipeline *p, uint64_t first_arrival_m
     p->incomplete_before_ms = (int64_t)first_arrival_ms + p->windows_config.max_ahead_ms;
 }
 
-/* Holds back the aggregates of incomplete windows on their way out. */
-struct emit_tap {
-    struct gw_pipeline *p;
-    gw_window_emit_fn emit;
-    void *ctx;
-};
-
-static int pipeline_emit(void *ctx, const struct gw_aggregate *agg)
-{
-    struct emit_tap *tap = ctx;
-    if (agg->start_ms < tap->p->incomplete_before_ms) {
-        tap->p->stats.windows_incomplete++;
-        return 0;
-    }
-    return tap->emit(tap->ctx, agg);
-}
-
 int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
                      gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *alert_ctx)
 {
@@ -330,6 +342,11 @@ int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
     struct emit_tap out = {p, emit, emit_ctx};
     gw_rules_tick(p->rules, now_ms, pipeline_alert, &tap);
     return gw_windows_advance(p->windows, (int64_t)now_ms, max_nodes, pipeline_emit, &out);
+}
+
+void gw_pipeline_resume(struct gw_pipeline *p, uint64_t now_ms)
+{
+    gw_windows_resume(p->windows, (int64_t)now_ms);
 }
 
 int gw_pipeline_flush(struct gw_pipeline *p, gw_window_emit_fn emit, void *ctx)

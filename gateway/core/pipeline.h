@@ -95,15 +95,20 @@ int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uin
 /*
  * Records an admitted (and journaled) frame: dedup, windows, then the raw-value
  * rules, whose state changes go to alert (NULL while replaying the journal:
- * state is rebuilt, nothing is notified twice).
+ * state is rebuilt, nothing is notified twice). The frame moves its node's
+ * clock; windows of that node it makes due go to emit at once (see
+ * gw_windows_frame_clock()), or, when emit is NULL, wait for the next tick.
  */
 void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
-                        gw_alert_fn alert, void *ctx);
+                        gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *ctx);
 
-/* A node whose values came too late for their windows: for a log line. */
+/*
+ * A node whose values came too late for their windows, or whose frame is
+ * further behind its arrival than the late horizon: for a log line.
+ */
 struct gw_late_report {
     char node[65], site[65];
-    uint64_t values;    /* of the frame just committed */
+    uint64_t values;    /* too late, of the frame just committed (may be 0) */
     uint64_t total;     /* of the node since the start */
     uint64_t behind_ms; /* the frame's timestamp behind its arrival */
 };
@@ -151,6 +156,15 @@ int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
  * partial one. Kept in snapshots.
  */
 void gw_pipeline_mark_incomplete(struct gw_pipeline *p, uint64_t first_arrival_ms);
+
+/*
+ * The gateway starts again at now_ms after a time down (gw_windows_resume()).
+ * The journal records it: its replay calls this again at the same place.
+ */
+void gw_pipeline_resume(struct gw_pipeline *p, uint64_t now_ms);
+
+/* The journal record of a resume: this topic (no MQTT topic starts with '$' here), no payload. */
+#define GW_PIPELINE_RESUME_TOPIC "$citygate/resume"
 
 /* Emits every open window now (shutdown). */
 int gw_pipeline_flush(struct gw_pipeline *p, gw_window_emit_fn emit, void *ctx);

@@ -2,7 +2,7 @@
  * window.c -- tumbling windows per series: the aggregation stage.
  *
  * What it does: folds each GOOD reading into its windows, emits a window
- * once the arrival clock has passed its end plus the grace period, and
+ * once its node's clock has passed its end plus the grace period, and
  * re-emits it, corrected, when a late value arrives within the late horizon
  * (see window.h for the exact rules). It also writes and reads the whole
  * state as a snapshot, for crash recovery with the journal.
@@ -28,8 +28,16 @@
  *  - Each series caches the base slot of its current window while that
  *    window and all the windows above it are open: the usual add is a range
  *    check and five additions, plus one sketch insert, with no division.
- *  - Scheduling: nodes sit in a binary min-heap keyed by (time their next
- *    window falls due, creation number). advance() only pops nodes with
+ *  - Clocks per node, not one watermark: a minimum over the nodes would let
+ *    one slow or silent node hold every window open (and the rings, sized
+ *    for the horizon, would overflow); a clock per node needs no timeout to
+ *    exclude the silent ones, and a node's clock is a pure function of the
+ *    journal's records, so replays decide alike. A node keeps its clock
+ *    after its series are gone, so that a retired window is never opened
+ *    again, until max_age makes that impossible.
+ *  - Scheduling: nodes sit in a binary min-heap keyed by (receiving time at
+ *    which their clock reaches their next window's due time, creation
+ *    number). advance() only pops nodes with
  *    work due, so a tick with nothing due costs one comparison whatever the
  *    number of series. The key is part of the state, so a restored snapshot
  *    emits in the same order as the original.
@@ -62,7 +70,7 @@
 #define MAX_TIME_MS (1LL << 60) /* the clock is clamped here, so time sums cannot overflow */
 #define HINTS 16                /* readings per frame whose series a node remembers */
 #define HINT_MAX_INDEX 254      /* hints are stored as index + 1 in a byte */
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u
 #define SNAP_END 0x57454e44u /* marker after the last node */
 #define SNAP_COUNTERS 11
 
@@ -109,8 +117,12 @@ struct node {
     struct node *prev, *next; /* creation order */
     struct series **series;   /* n_series of cap_series, sorted by series_cmp() */
     uint64_t hash;
-    uint64_t seq;   /* creation number: the tie-break of the due order */
-    int64_t due_ms; /* the smallest due_ms of its series */
+    uint64_t seq;       /* creation number: the tie-break of the due order */
+    int64_t due_ms;     /* the smallest due_ms of its series, on the node's clock */
+    int64_t wake_ms;    /* heap key: when advance has work here, on the receiving clock */
+    int64_t clock_ms;   /* the node's event clock, as of seen_rx_ms (see node_clock()) */
+    int64_t seen_rx_ms; /* the receiving clock at its last value */
+    int64_t max_ts_ms;  /* the newest timestamp of its values: no window of it starts later */
     size_t heap_pos;
     uint32_t n_series, cap_series;
     uint8_t site_len, node_len;
@@ -139,6 +151,8 @@ struct gw_windows {
     struct node *head, *tail; /* creation order */
     uint64_t next_seq;
     int64_t now_ms;             /* highest arrival time seen */
+    int64_t rx_base_ms;         /* the receiving clock at the last resume ... */
+    int64_t rx_base_at_ms;      /* ... which happened at this arrival time */
     struct gw_qsketch scratch;  /* a rollup's summary while it is emitted */
     struct gw_windows_stats st; /* memory_bytes and memory_blocks kept up to date, see mem_add() */
 };
@@ -235,6 +249,7 @@ void gw_windows_config_default(struct gw_windows_config *cfg)
     cfg->grace_ms = 60000;
     cfg->late_horizon_ms = 120000;
     cfg->max_ahead_ms = 30000;
+    cfg->max_age_ms = 86400000;
     cfg->max_series = 100000;
     cfg->max_node_series = 1000;
 }
@@ -267,6 +282,8 @@ int gw_windows_config_check(const struct gw_windows_config *cfg, char *why, size
     if (cfg->grace_ms < 0 || cfg->grace_ms > MAX_SPAN_MS || cfg->max_ahead_ms < 0 ||
         cfg->max_ahead_ms > MAX_SPAN_MS || cfg->late_horizon_ms > MAX_SPAN_MS)
         return config_fail(why, why_len, "grace, late horizon and max ahead are 0 .. 7 days");
+    if (cfg->max_age_ms < 0 || cfg->max_age_ms > 366 * 86400000LL)
+        return config_fail(why, why_len, "max age is 0 .. 366 days");
     if (cfg->late_horizon_ms < cfg->grace_ms)
         return config_fail(why, why_len, "the late horizon must be at least the grace period");
     if (ring_len(cfg, 0) > GW_WINDOW_MAX_RING)
@@ -435,7 +452,7 @@ static void table_remove(struct gw_windows *w, struct node *n)
 
 static int node_before(const struct node *a, const struct node *b)
 {
-    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
+    return a->wake_ms < b->wake_ms || (a->wake_ms == b->wake_ms && a->seq < b->seq);
 }
 
 static void heap_set(struct gw_windows *w, size_t i, struct node *n)
@@ -478,13 +495,82 @@ static void heap_fix(struct gw_windows *w, struct node *n)
     heap_down(w, n->heap_pos);
 }
 
+/* ---- clocks ---- */
+
+/*
+ * The receiving clock: the arrival clock, less the time the gateway was not
+ * running (gw_windows_resume() starts it again where the last arrival left
+ * it). It depends on the arrivals and resumes only, so a journal replay
+ * sees the same clock at every frame.
+ */
+static int64_t rx_now(const struct gw_windows *w)
+{
+    return w->rx_base_ms + (w->now_ms - w->rx_base_at_ms);
+}
+
+/*
+ * A node's clock at receiving time rx: its newest timestamp, or, when that
+ * is behind, the clock it had at its last value run on with the receiving
+ * clock since (so a silent node's windows still close, and a node draining
+ * a backlog keeps the clock it had).
+ */
+static int64_t node_clock(const struct node *n, int64_t rx)
+{
+    return n->clock_ms + (rx - n->seen_rx_ms);
+}
+
+/* Saturating a + b for times and spans that are not negative. */
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/*
+ * Sets n's heap key from its due time: the receiving time at which its
+ * clock reaches due_ms; for a node without series, the time it may be
+ * forgotten (see node_forget_ms()). Returns whether the key changed.
+ */
+static bool node_rekey(struct gw_windows *w, struct node *n)
+{
+    int64_t wake;
+    if (n->n_series == 0)
+        wake = add_sat(n->max_ts_ms, w->lv[w->n_levels - 1].width_ms + w->cfg.max_age_ms);
+    else if (n->due_ms == INT64_MAX)
+        wake = INT64_MAX;
+    else
+        wake = n->due_ms - (n->clock_ms - n->seen_rx_ms);
+    bool changed = wake != n->wake_ms;
+    n->wake_ms = wake;
+    return changed;
+}
+
+static void heap_fix(struct gw_windows *w, struct node *n);
+
+/*
+ * A value of n stamped ts_ms arrived: n's clock runs on to now and takes
+ * ts_ms when that is newer. The heap key can only come nearer.
+ */
+static void node_latch(struct gw_windows *w, struct node *n, int64_t ts_ms)
+{
+    int64_t rx = rx_now(w);
+    n->clock_ms = node_clock(n, rx);
+    n->seen_rx_ms = rx;
+    if (ts_ms > n->max_ts_ms)
+        n->max_ts_ms = ts_ms;
+    if (ts_ms > n->clock_ms) {
+        n->clock_ms = ts_ms;
+        if (node_rekey(w, n))
+            heap_fix(w, n);
+    }
+}
+
 static size_t node_bytes(size_t site_len, size_t node_len)
 {
     return sizeof(struct node) + site_len + node_len + 2;
 }
 
 /* Creates the node of fr with creation number seq: in the table, the heap and the list. */
-static int node_new(struct gw_windows *w, struct gw_windows_frame *fr, uint64_t seq,
+static int node_new(struct gw_windows *w, struct gw_windows_frame *fr, uint64_t seq, int64_t ts_ms,
                     struct node **out)
 {
     struct node *n;
@@ -498,6 +584,10 @@ static int node_new(struct gw_windows *w, struct gw_windows_frame *fr, uint64_t 
     n->hash = fr->hash;
     n->seq = seq;
     n->due_ms = INT64_MAX;
+    n->wake_ms = INT64_MAX;
+    n->clock_ms = ts_ms;
+    n->max_ts_ms = ts_ms;
+    n->seen_rx_ms = rx_now(w);
     n->site_len = (uint8_t)fr->site_len;
     n->node_len = (uint8_t)fr->node_len;
     memcpy(n->ids, fr->site, fr->site_len);
@@ -569,6 +659,7 @@ static void windows_clear(struct gw_windows *w)
     w->table_cap = w->heap_cap = w->n_nodes = 0;
     w->next_seq = 0;
     w->now_ms = 0;
+    w->rx_base_ms = w->rx_base_at_ms = 0;
     memset(&w->st, 0, sizeof w->st);
     mem_reset(w);
 }
@@ -763,16 +854,19 @@ static int slot_retire(struct gw_windows *w, struct series *s, unsigned level, s
     return slot_fold(w, s, level, i);
 }
 
-/* Finds the slot of the window of level starting at start_ms, retiring a finished occupant. */
+/*
+ * Finds the slot of the window of level starting at start_ms, retiring a
+ * finished occupant (finished at clock_ms, the node's clock).
+ */
 static int slot_claim(struct gw_windows *w, struct series *s, unsigned level, int64_t start_ms,
-                      size_t *out)
+                      int64_t clock_ms, size_t *out)
 {
     size_t i = slot_index(w, level, start_ms);
     const struct slot *sl = &s->slots[i];
 
     if (sl->state != SLOT_FREE && sl->start_ms != start_ms) {
         if (sl->state != SLOT_EMITTED ||
-            w->now_ms < sl->start_ms + w->lv[level].width_ms + w->cfg.late_horizon_ms)
+            clock_ms < sl->start_ms + w->lv[level].width_ms + w->cfg.late_horizon_ms)
             return GW_EFULL;
         int rc = slot_retire(w, s, level, i);
         if (rc)
@@ -782,8 +876,11 @@ static int slot_claim(struct gw_windows *w, struct series *s, unsigned level, in
     return 0;
 }
 
-/* When advance next has work in s: emit, re-emit or retire one of its windows. */
-static int64_t series_due(const struct gw_windows *w, const struct series *s)
+/*
+ * When, on its node's clock (now clock_ms), advance next has work in s:
+ * emit, re-emit or retire one of its windows.
+ */
+static int64_t series_due(const struct gw_windows *w, const struct series *s, int64_t clock_ms)
 {
     int64_t due = INT64_MAX;
     for (unsigned l = 0; l < w->n_levels; l++) {
@@ -791,7 +888,7 @@ static int64_t series_due(const struct gw_windows *w, const struct series *s)
         for (size_t i = lv->first; i < lv->first + lv->ring; i++) {
             const struct slot *sl = &s->slots[i];
             if (sl->state == SLOT_DIRTY)
-                due = min64(due, w->now_ms);
+                due = min64(due, clock_ms);
             else if (sl->state == SLOT_OPEN)
                 due = min64(due, sl->start_ms + lv->width_ms + w->cfg.grace_ms);
             else if (sl->state == SLOT_EMITTED)
@@ -819,13 +916,15 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
     unsigned h = 0;
     bool new_node = false, all_open = true;
     int rc = 0;
+    /* A new node's clock starts at its first value. */
+    int64_t clock_ms = n ? node_clock(n, rx_now(w)) : ts_ms;
 
-    if (ts_ms < 0 || ts_ms - ts_ms % w->base_ms + w->late_after_ms <= w->now_ms) {
+    if (ts_ms < 0 || ts_ms - ts_ms % w->base_ms + w->late_after_ms <= clock_ms) {
         w->st.too_late++;
         return GW_ERANGE;
     }
     if (!s) {
-        if (w->st.series >= w->cfg.max_series) {
+        if (w->st.series >= w->cfg.max_series || (!n && w->n_nodes >= w->cfg.max_series)) {
             w->st.series_refused++;
             return GW_EFULL;
         }
@@ -835,7 +934,7 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
             return GW_EFULL;
         }
         if (!n) {
-            rc = node_new(w, fr, w->next_seq, &n);
+            rc = node_new(w, fr, w->next_seq, ts_ms, &n);
             if (rc)
                 return rc;
             w->next_seq++;
@@ -850,7 +949,7 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
     }
     s->cur_ok = 0;
     for (unsigned l = 0; l < w->n_levels; l++) {
-        rc = slot_claim(w, s, l, ts_ms - ts_ms % w->lv[l].width_ms, &idx[l]);
+        rc = slot_claim(w, s, l, ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, &idx[l]);
         if (rc == GW_EFULL)
             w->st.busy++;
         if (rc)
@@ -877,7 +976,7 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
             sl->state = SLOT_DIRTY;
             w->st.windows_retained--;
             w->st.windows_pending++;
-            s->due_ms = min64(s->due_ms, w->now_ms);
+            s->due_ms = min64(s->due_ms, clock_ms);
             h |= GW_WINDOW_LATE;
         } else if (sl->state == SLOT_DIRTY) {
             h |= GW_WINDOW_LATE; /* emitted and corrected already: this value is late too */
@@ -892,7 +991,8 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
     s->cur_idx = (uint16_t)idx[0];
     if (s->due_ms < n->due_ms) {
         n->due_ms = s->due_ms;
-        heap_up(w, n->heap_pos);
+        if (node_rekey(w, n))
+            heap_fix(w, n);
     }
     w->st.values_added++;
     w->st.series_created += (h & GW_WINDOW_NEW_SERIES) != 0;
@@ -968,12 +1068,14 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
         w->st.too_early++;
         return GW_ERANGE;
     }
+    if (n)
+        node_latch(w, n, ts_ms);
     if (!s || !s->cur_ok || (uint64_t)ts_ms - (uint64_t)s->cur_start_ms >= (uint64_t)w->base_ms)
         return add_slow(w, fr, pos, key, s, at, sensor, sensor_len, ts_ms, value, hints);
 
     /* The cached window: open, like every window above it, so only it changes. */
     struct slot *sl = &s->slots[s->cur_idx];
-    if (s->cur_start_ms + w->late_after_ms <= w->now_ms) {
+    if (s->cur_start_ms + w->late_after_ms <= n->clock_ms) {
         w->st.too_late++;
         return GW_ERANGE;
     }
@@ -1115,8 +1217,8 @@ static size_t level_order(const struct gw_windows *w, const struct series *s, un
  * left live here is never retired later in the same run: a parent past its
  * horizon has only children past theirs, retired first, level by level).
  */
-static int series_run(struct gw_windows *w, struct series *s, bool flush, gw_window_emit_fn emit,
-                      void *ctx)
+static int series_run(struct gw_windows *w, struct series *s, int64_t clock_ms, bool flush,
+                      gw_window_emit_fn emit, void *ctx)
 {
     size_t order[GW_WINDOW_MAX_RING];
     int64_t due = INT64_MAX;
@@ -1129,10 +1231,9 @@ static int series_run(struct gw_windows *w, struct series *s, bool flush, gw_win
             struct slot *sl = &s->slots[order[k]];
             int64_t end_ms = sl->start_ms + w->lv[l].width_ms;
             if (sl->state == SLOT_DIRTY ||
-                (sl->state == SLOT_OPEN && (flush || w->now_ms >= end_ms + w->cfg.grace_ms)))
+                (sl->state == SLOT_OPEN && (flush || clock_ms >= end_ms + w->cfg.grace_ms)))
                 rc = slot_emit(w, s, l, order[k], emit, ctx);
-            if (rc == 0 && sl->state == SLOT_EMITTED &&
-                w->now_ms >= end_ms + w->cfg.late_horizon_ms)
+            if (rc == 0 && sl->state == SLOT_EMITTED && clock_ms >= end_ms + w->cfg.late_horizon_ms)
                 rc = slot_retire(w, s, l, order[k]);
             if (sl->state == SLOT_OPEN)
                 due = min64(due, end_ms + w->cfg.grace_ms);
@@ -1140,20 +1241,27 @@ static int series_run(struct gw_windows *w, struct series *s, bool flush, gw_win
                 due = min64(due, end_ms + w->cfg.late_horizon_ms);
         }
     }
-    s->due_ms = rc ? w->now_ms : due;
+    s->due_ms = rc ? clock_ms : due;
     return rc;
 }
 
-/* Runs the series of n that have work due (all with flush), dropping those left empty. */
+/*
+ * Runs the series of n that have work due on its clock (all with flush),
+ * dropping those left empty. A node without series is kept until nothing
+ * it could still send passes devices.max_age: its clock is what keeps a
+ * window it has retired from being opened again (and its point in the
+ * store overwritten by a part of it).
+ */
 static int node_run(struct gw_windows *w, struct node *n, bool flush, gw_window_emit_fn emit,
                     void *ctx)
 {
+    int64_t rx = rx_now(w), clock_ms = node_clock(n, rx);
     int64_t due = INT64_MAX;
     int rc = 0;
     for (size_t k = 0; k < n->n_series;) {
         struct series *s = n->series[k];
-        if (rc == 0 && (flush || s->due_ms <= w->now_ms)) {
-            rc = series_run(w, s, flush, emit, ctx);
+        if (rc == 0 && (flush || s->due_ms <= clock_ms)) {
+            rc = series_run(w, s, clock_ms, flush, emit, ctx);
             if (rc == 0 && s->due_ms == INT64_MAX) {
                 series_drop(w, n, k);
                 w->st.series_dropped++;
@@ -1164,7 +1272,8 @@ static int node_run(struct gw_windows *w, struct node *n, bool flush, gw_window_
         k++;
     }
     n->due_ms = due;
-    if (n->n_series == 0)
+    node_rekey(w, n);
+    if (n->n_series == 0 && n->wake_ms <= rx)
         node_drop(w, n);
     else
         heap_fix(w, n);
@@ -1177,12 +1286,37 @@ int gw_windows_advance(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
     int rc = 0;
     if (now_ms > w->now_ms)
         w->now_ms = min64(now_ms, MAX_TIME_MS);
-    while (rc == 0 && w->n_nodes > 0 && w->heap[0]->due_ms <= w->now_ms) {
+    while (rc == 0 && w->n_nodes > 0 && w->heap[0]->wake_ms <= rx_now(w)) {
         if (max_nodes-- == 0)
             return 1;
         rc = node_run(w, w->heap[0], false, emit, ctx);
     }
     return rc;
+}
+
+int gw_windows_frame_clock(struct gw_windows *w, struct gw_windows_frame *fr, int64_t ts_ms,
+                           int64_t now_ms, gw_window_emit_fn emit, void *ctx)
+{
+    struct node *n = fr->node;
+    int rc = 0;
+    if (now_ms > w->now_ms)
+        w->now_ms = min64(now_ms, MAX_TIME_MS);
+    if (!n || ts_ms < 0 || ts_ms > w->now_ms + w->cfg.max_ahead_ms)
+        return 0; /* nothing to run yet, or the adds refuse it */
+    node_latch(w, n, ts_ms);
+    if (n->wake_ms <= rx_now(w)) {
+        rc = node_run(w, n, false, emit, ctx);
+        fr->node = table_find(w, fr); /* the run may have dropped it */
+    }
+    return rc;
+}
+
+void gw_windows_resume(struct gw_windows *w, int64_t now_ms)
+{
+    w->rx_base_ms = rx_now(w);
+    if (now_ms > w->now_ms)
+        w->now_ms = min64(now_ms, MAX_TIME_MS);
+    w->rx_base_at_ms = w->now_ms;
 }
 
 int gw_windows_flush_all(struct gw_windows *w, gw_window_emit_fn emit, void *ctx)
@@ -1199,6 +1333,7 @@ int gw_windows_flush_all(struct gw_windows *w, gw_window_emit_fn emit, void *ctx
 void gw_windows_stats(const struct gw_windows *w, struct gw_windows_stats *out)
 {
     *out = w->st;
+    out->nodes = w->n_nodes;
 }
 
 /* ---- snapshot and restore ---- */
@@ -1264,9 +1399,12 @@ static int put_slot(struct gw_wbuf *b, const struct gw_windows *w, struct series
 }
 
 /*
- * Layout (little-endian, see serial.h): version; config; now_ms; next node
- * number; the counters; the number of nodes; per node in creation order:
- * site, node, its number, its number of series; per series in node order:
+ * Layout (little-endian, see serial.h): version; config; now_ms; the
+ * receiving clock's base and its arrival time; next node number; the
+ * counters; the number of nodes; per node in creation order: site, node,
+ * its number, its clock, the receiving time it was set, its newest
+ * timestamp, its number of series (0 for a node kept for its clock only);
+ * per series in node order:
  * sensor, lane, quantity, vehicle class, quantiles flag, due_ms, number of
  * live windows; per window: level, start, state, revision, count, sum, min,
  * max, sumsq and, with quantiles, the gw_qsketch_format() text; end marker.
@@ -1283,6 +1421,8 @@ int gw_windows_snapshot(const struct gw_windows *w, struct gw_wbuf *out)
     gw_put_u32(out, SNAP_VERSION);
     put_config(out, &w->cfg);
     put_i64(out, w->now_ms);
+    put_i64(out, w->rx_base_ms);
+    put_i64(out, w->rx_base_at_ms);
     gw_put_u64(out, w->next_seq);
     for (unsigned c = 0; c < SNAP_COUNTERS; c++)
         gw_put_u64(out, *counter(&st, c));
@@ -1291,6 +1431,9 @@ int gw_windows_snapshot(const struct gw_windows *w, struct gw_wbuf *out)
         gw_put_str(out, n->ids);
         gw_put_str(out, n->ids + n->site_len + 1);
         gw_put_u64(out, n->seq);
+        put_i64(out, n->clock_ms);
+        put_i64(out, n->seen_rx_ms);
+        put_i64(out, n->max_ts_ms);
         gw_put_u32(out, n->n_series);
         for (uint32_t k = 0; k < n->n_series && rc == 0; k++) {
             struct series *s = n->series[k];
@@ -1333,10 +1476,9 @@ static int get_slot(struct gw_windows *w, struct series *s, struct gw_rbuf *in, 
     v.min = gw_get_f64(in);
     v.max = gw_get_f64(in);
     v.sumsq = gw_get_f64(in);
-    if (in->bad || level >= w->n_levels || v.start_ms < 0 ||
-        v.start_ms > w->now_ms + w->cfg.max_ahead_ms || v.start_ms % w->lv[level].width_ms != 0 ||
-        v.state < SLOT_OPEN || v.state > SLOT_DIRTY || revision > UINT16_MAX ||
-        v.count > w->lv[level].max_count || (level == 0 && v.count == 0))
+    if (in->bad || level >= w->n_levels || v.start_ms < 0 || v.start_ms > s->node->max_ts_ms ||
+        v.start_ms % w->lv[level].width_ms != 0 || v.state < SLOT_OPEN || v.state > SLOT_DIRTY ||
+        revision > UINT16_MAX || v.count > w->lv[level].max_count || (level == 0 && v.count == 0))
         return GW_EINVAL;
     if (v.count > 0 && !(isfinite(v.min) && isfinite(v.max) && v.min <= v.max))
         return GW_EINVAL;
@@ -1438,13 +1580,14 @@ static int get_series(struct gw_windows *w, struct node *n, struct gw_rbuf *in, 
     if (rc == 0)
         rc = series_check(w, s);
     if (rc == 0) {
-        s->due_ms = min64(due_ms, series_due(w, s));
+        s->due_ms = min64(due_ms, series_due(w, s, node_clock(n, rx_now(w))));
         n->due_ms = min64(n->due_ms, s->due_ms);
     }
     return rc;
 }
 
-static int get_node(struct gw_windows *w, struct gw_rbuf *in, uint64_t *last_seq, char *text)
+static int get_node(struct gw_windows *w, struct gw_rbuf *in, unsigned version, uint64_t *last_seq,
+                    char *text)
 {
     char site[GW_WINDOW_MAX_ID_BYTES + 1], node[GW_WINDOW_MAX_ID_BYTES + 1];
     struct gw_windows_frame fr;
@@ -1454,20 +1597,36 @@ static int get_node(struct gw_windows *w, struct gw_rbuf *in, uint64_t *last_seq
     gw_get_str(in, site, sizeof site);
     gw_get_str(in, node, sizeof node);
     uint64_t seq = gw_get_u64(in);
+    /* Version 2 had one clock: every node's was the arrival clock. */
+    int64_t clock_ms = w->now_ms, seen_rx_ms = w->now_ms,
+            max_ts_ms = w->now_ms + w->cfg.max_ahead_ms;
+    if (version >= 3) {
+        clock_ms = get_i64(in);
+        seen_rx_ms = get_i64(in);
+        max_ts_ms = get_i64(in);
+    }
     uint32_t n_series = gw_get_u32(in);
     if (in->bad || seq >= w->next_seq || (*last_seq != UINT64_MAX && seq <= *last_seq) ||
-        n_series < 1 || n_series > w->cfg.max_series - w->st.series)
+        (version < 3 && n_series < 1) || n_series > w->cfg.max_series - w->st.series ||
+        clock_ms < 0 || clock_ms > MAX_TIME_MS || seen_rx_ms < 0 || seen_rx_ms > rx_now(w) ||
+        max_ts_ms < 0 || max_ts_ms > MAX_TIME_MS)
         return GW_EINVAL;
     *last_seq = seq;
     rc = gw_windows_frame_begin(w, site, node, &fr);
     if (rc == 0 && fr.node)
         rc = GW_EINVAL; /* the same node twice */
     if (rc == 0)
-        rc = node_new(w, &fr, seq, &n);
+        rc = node_new(w, &fr, seq, clock_ms, &n);
+    if (rc == 0) {
+        n->seen_rx_ms = seen_rx_ms;
+        n->max_ts_ms = max_ts_ms;
+    }
     for (uint32_t k = 0; k < n_series && rc == 0; k++)
         rc = get_series(w, n, in, text);
-    if (rc == 0)
+    if (rc == 0) {
+        node_rekey(w, n);
         heap_fix(w, n);
+    }
     return rc;
 }
 
@@ -1480,7 +1639,8 @@ static int restore_body(struct gw_windows *w, struct gw_rbuf *in)
     int rc = 0;
 
     memset(&cfg, 0, sizeof cfg);
-    if (gw_get_u32(in) != SNAP_VERSION)
+    unsigned version = gw_get_u32(in);
+    if (version != SNAP_VERSION && version != 2)
         return GW_EINVAL;
     cfg.n_widths = gw_get_u32(in);
     if (in->bad || cfg.n_widths != w->cfg.n_widths)
@@ -1497,15 +1657,22 @@ static int restore_body(struct gw_windows *w, struct gw_rbuf *in)
         cfg.max_ahead_ms != w->cfg.max_ahead_ms || cfg.max_series != w->cfg.max_series)
         return GW_EINVAL;
     w->now_ms = get_i64(in);
+    w->rx_base_ms = w->rx_base_at_ms = w->now_ms;
+    if (version >= 3) {
+        w->rx_base_ms = get_i64(in);
+        w->rx_base_at_ms = get_i64(in);
+    }
     w->next_seq = gw_get_u64(in);
     memset(&st, 0, sizeof st);
     for (unsigned c = 0; c < SNAP_COUNTERS; c++)
         *counter(&st, c) = gw_get_u64(in);
     uint64_t n_nodes = gw_get_u64(in);
-    if (in->bad || w->now_ms < 0 || w->now_ms > MAX_TIME_MS || n_nodes > w->cfg.max_series)
+    if (in->bad || w->now_ms < 0 || w->now_ms > MAX_TIME_MS || n_nodes > w->cfg.max_series ||
+        w->rx_base_at_ms < 0 || w->rx_base_at_ms > w->now_ms || w->rx_base_ms < 0 ||
+        w->rx_base_ms > w->rx_base_at_ms)
         return GW_EINVAL;
     for (uint64_t k = 0; k < n_nodes && rc == 0; k++)
-        rc = get_node(w, in, &last_seq, text);
+        rc = get_node(w, in, version, &last_seq, text);
     if (rc == 0 && (gw_get_u32(in) != SNAP_END || in->bad))
         rc = GW_EINVAL;
     if (rc == 0)

@@ -1,6 +1,7 @@
 /*
- * window.h -- tumbling-window aggregation per series, with a watermark on
- * the gateway's arrival clock, late rewrites and rollup levels.
+ * window.h -- tumbling-window aggregation per series, with a watermark per
+ * node driven by the frames' own timestamps, late rewrites and rollup
+ * levels.
  *
  * A series is (site, node, sensor, lane, quantity, vehicle class). Each
  * value counts in one window per level (30 s, 5 min, 15 min, 1 h by
@@ -9,13 +10,25 @@
  *
  * Time: ts_ms is the value's own timestamp (it picks the window); now_ms is
  * the gateway's arrival clock (the journal replays it, so a replay takes the
- * same decisions). A window [start, start + width) is emitted once
- * now_ms >= start + width + grace_ms. It is kept until
- * now_ms >= start + width + late_horizon_ms: a value for it that arrives in
+ * same decisions). Windows close on event time, node by node: each (site,
+ * node) has a clock, its newest value's timestamp, which runs on with the
+ * receiving clock while the node sends nothing newer (silent, or draining a
+ * backlog of older frames). The receiving clock is the arrival clock less
+ * the time the gateway was down: gw_windows_resume() at a start makes it
+ * go on from the last arrival, so a restarted gateway takes the broker's
+ * backlog on time, and a historical replay (timestamps weeks old) is
+ * windowed by its own time. No node holds another's windows back.
+ *
+ * With C the node's clock: a window [start, start + width) is emitted once
+ * C >= start + width + grace_ms. It is kept until
+ * C >= start + width + late_horizon_ms: a value for it that arrives in
  * between updates it and it is emitted again, corrected, with the same key
  * and start (the store overwrites the point, so rewrites are idempotent). A
- * value whose base window ended late_horizon_ms or more before now_ms is too
- * late: counted and never folded anywhere.
+ * value whose base window ended late_horizon_ms or more before C is too
+ * late: counted and never folded anywhere. A node whose series are all
+ * retired keeps its clock (a few dozen bytes) until its newest timestamp
+ * plus the top width is max_age_ms behind the receiving clock, so that no
+ * retired window is ever opened again.
  *
  * Emission order (deterministic, so that a replay or a restored snapshot
  * emits the same aggregates in the same order): nodes (site, node) by the
@@ -53,6 +66,7 @@ struct gw_windows_config {
     int64_t grace_ms;        /* emit a window this long after its end */
     int64_t late_horizon_ms; /* keep it this long after its end for late rewrites (>= grace) */
     int64_t max_ahead_ms;    /* accept ts_ms up to now_ms + this (node clocks run ahead) */
+    int64_t max_age_ms;      /* values older than now_ms - this are refused before (validate.h) */
     size_t max_series;       /* more series are refused with GW_EFULL */
     size_t max_node_series;  /* more series of one (site, node) are refused with GW_EFULL */
 };
@@ -61,7 +75,7 @@ struct gw_windows_config {
  * Fills cfg with the defaults: widths 30 s, 5 min, 15 min, 1 h; grace 60 s
  * (two base windows); late horizon 120 s (four base windows, so late values
  * are taken for one more minute after the first emission); max_ahead 30 s;
- * max_series 100000; max_node_series 1000.
+ * max_age 24 h; max_series 100000 (series, and nodes); max_node_series 1000.
  */
 void gw_windows_config_default(struct gw_windows_config *cfg);
 
@@ -189,6 +203,25 @@ int gw_windows_advance(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
                        gw_window_emit_fn emit, void *ctx);
 
 /*
+ * Moves the clock of fr's node (if it has one yet) to a frame stamped ts_ms
+ * arriving at now_ms, and runs that node when this makes work due, through
+ * emit as gw_windows_advance() does. Call it before the frame's adds: a node
+ * whose clock runs faster than the gateway ticks (a historical replay)
+ * then never finds its window slots held by windows it has left behind.
+ * Updates *fr. Returns as gw_windows_advance().
+ */
+int gw_windows_frame_clock(struct gw_windows *w, struct gw_windows_frame *fr, int64_t ts_ms,
+                           int64_t now_ms, gw_window_emit_fn emit, void *ctx);
+
+/*
+ * The gateway (re)starts at now_ms after a time down: the receiving clock
+ * goes on from the last arrival, so every node's clock stands where it was
+ * and the backlog it sent meanwhile is on time. The journal must record the
+ * call (its replay makes it again at the same place).
+ */
+void gw_windows_resume(struct gw_windows *w, int64_t now_ms);
+
+/*
  * Emits every pending window now, whatever its end, for shutdown and tests,
  * nodes in creation order. Emitted windows stay for late rewrites as usual.
  * Returns as advance.
@@ -208,6 +241,7 @@ struct gw_windows_stats {
     uint64_t windows_emitted;   /* first emissions */
     uint64_t windows_rewritten; /* corrected re-emissions */
     size_t series;              /* series now */
+    size_t nodes;               /* (site, node) clocks now, with series or kept for the clock */
     size_t windows_pending;     /* windows not emitted yet, or corrected since */
     size_t windows_retained;    /* emitted windows kept for late values */
     size_t memory_bytes;  /* heap bytes requested for all of it (allocator overhead excluded) */
@@ -227,7 +261,7 @@ void gw_windows_stats(const struct gw_windows *w, struct gw_windows_stats *out);
  * was made with, the clock, the counters, and every series with each of its
  * windows (open, pending, emitted and kept for late values), so that
  * gw_windows_restore() continues exactly where w stands. The format starts
- * with a version number (2) and ends with a marker, so it can sit between
+ * with a version number (3; 2 is still read) and ends with a marker, so it can sit between
  * other sections in one buffer. Returns 0, or GW_ENOMEM (out->len is then
  * back to what it was). Does not change w.
  */

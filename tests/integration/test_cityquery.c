@@ -588,9 +588,9 @@ static void test_reports(void)
     gmtime_r(&s, &tm);
     strftime(to_text, sizeof to_text, "%Y-%m-%dT%H:%M", &tm);
 
-    gwt_init(
-        &t, citygate, DEVICES, SITES,
-        "[windows]\nwidths = 15m,1h\nlate_horizon = 11h\n[store]\nretention = 15m=104w,1h=INF\n");
+    gwt_init(&t, citygate, DEVICES, SITES,
+             "[windows]\nwidths = 15m,1h\ngrace = 1s\nlate_horizon = 11h\n"
+             "[store]\nretention = 15m=104w,1h=INF\n");
     gwt_start(&t);
     fill_store(&t);
     check_volume();

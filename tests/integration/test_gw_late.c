@@ -4,9 +4,11 @@
  * the store (the same point, rewritten), and values older than the late
  * horizon are counted as too late and change nothing.
  *
- * Timestamps lie minutes in the past, so a base window is past its grace
- * period (60 s) when its first value arrives and is written at the next
- * tick. Half of a window's frames go first; once the store holds that
+ * Timestamps lie minutes in the past. Windows close on each node's own
+ * clock (its newest timestamp, running on with the gateway's while it sends
+ * nothing newer), so a base window is written once that clock passes its
+ * end plus the grace (5 s here). Half of a window's frames go first; once
+ * the store holds that
  * partial window, the other half follows (within windows.late_horizon =
  * 10 min) and the test waits for the corrected count, sum, min, max and
  * mean at the same timestamp, still one point. Then frames 20 minutes old
@@ -100,7 +102,8 @@ static json_int_t speed_points(void)
 static void test_late(void)
 {
     struct gwt_agg agg = {0}, sentinel = {0};
-    gwt_init(&t, citygate, 2, 1, "[windows]\nlate_horizon = 10m\n[devices]\nmax_age = 24h\n");
+    gwt_init(&t, citygate, 2, 1,
+             "[windows]\ngrace = 5s\nlate_horizon = 10m\n[devices]\nmax_age = 24h\n");
     gwt_start(&t);
     /* A base window that ended three and a half minutes ago: past the grace, inside the horizon. */
     uint64_t start = (gwt_now_ms() - 4 * 60000) / WINDOW_MS * WINDOW_MS;
@@ -142,7 +145,7 @@ static void test_late(void)
         send_frame(LATE_NODE, old + (uint64_t)k * 1000 + 500, 10.0 + k, NULL);
     /* Then a frame of another node in the same window as the late one: once its point is in
      * the store, anything the old frames had wrongly changed would be there too. */
-    send_frame(SENTINEL_NODE, start + 500, 42, &sentinel);
+    send_frame(SENTINEL_NODE, start + WINDOW_MS - 500, 42, &sentinel);
     gwt_publish_wait(&t);
     CU_ASSERT_EQUAL(gwt_wait_metric(&t, "citygate_frames_accepted_total",
                                     accepted + TOO_LATE_FRAMES + 1, 30000),

@@ -114,7 +114,10 @@ static int collect(void *ctx, const struct gw_aggregate *agg)
     return 0;
 }
 
-/* Feeds frames seq from..to of every device, one per 100 ms of arrival time. */
+/*
+ * Feeds frames seq from..to of every device, one per 100 ms of arrival time;
+ * the windows close at the ticks only.
+ */
 static int feed(struct gw_pipeline *p, uint64_t from, uint64_t to, uint64_t t0, struct lines *out)
 {
     int rejected = 0;
@@ -127,7 +130,7 @@ static int feed(struct gw_pipeline *p, uint64_t from, uint64_t to, uint64_t t0, 
             size_t len = frame(d, s, now - 50, 40 + (double)((s * 7 + d) % 30), buf, sizeof buf);
             snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
             if (admit(p, topic, buf, len, now, &a, NULL) == 0)
-                gw_pipeline_commit(p, &a, now, NULL, NULL);
+                gw_pipeline_commit(p, &a, now, NULL, NULL, NULL, NULL); /* ticks close */
             else
                 rejected++;
         }
@@ -156,7 +159,7 @@ static void test_reasons_are_counted(void)
     CU_ASSERT(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == -WIRE_EBAD_SIGNATURE);
     buf[len / 2] ^= 1;
     CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == 0);
-    gw_pipeline_commit(p, &a, now, NULL, NULL);
+    gw_pipeline_commit(p, &a, now, NULL, NULL, NULL, NULL);
     CU_ASSERT(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == -GW_REJECT_DUPLICATE);
     gw_pipeline_stats(p, &st);
     CU_ASSERT(st.frames_in == 5 && st.frames_accepted == 1);
@@ -203,7 +206,7 @@ static void admit_commit(struct gw_pipeline *p, int d, const uint8_t *buf, size_
     struct gw_admitted a;
     snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
     CU_ASSERT_FATAL(admit(p, topic, buf, len, now, &a, NULL) == 0);
-    gw_pipeline_commit(p, &a, now, NULL, NULL);
+    gw_pipeline_commit(p, &a, now, NULL, NULL, NULL, NULL);
 }
 
 /*
@@ -301,7 +304,7 @@ static void feed_starts(struct gw_pipeline *p, uint64_t from, uint64_t to, uint6
             size_t len = frame(d, s, now - 50, 50, buf, sizeof buf);
             snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
             if (admit(p, topic, buf, len, now, &a, NULL) == 0)
-                gw_pipeline_commit(p, &a, now, NULL, NULL);
+                gw_pipeline_commit(p, &a, now, note_start, out, NULL, NULL);
         }
         CU_ASSERT(gw_pipeline_tick(p, t0 + s * 100, SIZE_MAX, note_start, out, NULL, NULL) == 0);
     }
@@ -439,7 +442,7 @@ static void test_status_is_signed(void)
 
     size_t len = frame(0, 1, now, 50, buf, sizeof buf); /* boot 9 */
     CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, NULL) == 0);
-    gw_pipeline_commit(p, &a, now, NULL, NULL);
+    gw_pipeline_commit(p, &a, now, NULL, NULL, NULL, NULL);
     CU_ASSERT_FATAL(gw_topic_parse("city/v1/s/n0/status", 19, &t) == 0);
 
     static const char anonymous[] = "{\"state\":\"dead\"}";

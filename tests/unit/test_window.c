@@ -248,7 +248,11 @@ static void test_config(void)
     gw_windows_free(NULL);
 }
 
-/* A window is emitted exactly when now passes end + grace, with the right statistics. */
+/*
+ * A window is emitted exactly when its node's clock passes end + grace, with
+ * the right statistics. The node's frames arrive 400 ms after their time, so
+ * its clock is 400 ms behind the arrival clock.
+ */
 static void test_watermark(void)
 {
     struct gw_windows *w = windows_default(10);
@@ -262,9 +266,9 @@ static void test_watermark(void)
         CU_ASSERT_FATAL(gw_windows_add(w, &k, ts[i], v[i], ts[i] + 400, &hints) == 0);
         CU_ASSERT(hints == (i == 0 ? GW_WINDOW_NEW_SERIES : 0u));
     }
-    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC - 1, SIZE_MAX, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC + 400 - 1, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT(lg->n == 0);
-    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC + 400, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT_FATAL(lg->n == 1);
     const struct record *r = &lg->recs[0];
     CU_ASSERT(r->level == 0 && r->start_ms == T0 && r->revision == 0 && r->count == 3);
@@ -308,18 +312,23 @@ static void test_late_rewrite_and_too_late(void)
     CU_ASSERT(r->revision == 1 && r->count == 3 && r->max == 80.0);
     CU_ASSERT_DOUBLE_EQUAL(r->sum, 180.0, 1e-9);
 
-    /* At end + horizon the window is gone: the value is too late and folded nowhere. */
-    CU_ASSERT(gw_windows_add(w, &k, T0 + 21 * SEC, 99.0, T0 + 150 * SEC, &hints) == GW_ERANGE);
+    /*
+     * At end + horizon on the node's clock (1 s behind arrival: its frames
+     * arrive 1 s after their time) the window is gone: the value is too late
+     * and folded nowhere.
+     */
+    CU_ASSERT(gw_windows_add(w, &k, T0 + 21 * SEC, 99.0, T0 + 150 * SEC, &hints) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, T0 + 21 * SEC, 99.0, T0 + 151 * SEC, &hints) == GW_ERANGE);
     CU_ASSERT(gw_windows_add(w, &k, T0 + 200 * SEC, 1.0, T0 + 150 * SEC, NULL) == GW_ERANGE);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.too_late == 1 && st.too_early == 1);
-    CU_ASSERT(st.values_added == 3 && st.values_late == 1);
+    CU_ASSERT(st.values_added == 4 && st.values_late == 2);
     CU_ASSERT(st.windows_emitted == 1 && st.windows_rewritten == 1);
     CU_ASSERT(gw_windows_flush_all(w, collect, lg) == 0);
-    for (unsigned level = 1; level < 4; level++) {
+    for (unsigned level = 0; level < 4; level++) {
         r = find(lg, level, T0);
         CU_ASSERT_FATAL(r != NULL);
-        CU_ASSERT(r->count == 3 && r->max == 80.0);
+        CU_ASSERT(r->count == 4 && r->max == 99.0);
     }
     gw_windows_free(w);
     log_free(lg);
@@ -441,7 +450,11 @@ static void test_traffic_series(void)
         CU_ASSERT_FATAL(
             gw_windows_add(w, &occ, T0 + i * 10 * SEC, 10.0 * (i + 1), T0 + 40 * SEC, NULL) == 0);
     }
-    CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, collect, lg) == 0);
+    /* The node's clock is 20 s behind arrival (its newest value, stamped T0 + 20 s, came at 40 s).
+     */
+    CU_ASSERT(gw_windows_advance(w, T0 + 110 * SEC - 1, SIZE_MAX, collect, lg) == 0);
+    CU_ASSERT(lg->n == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 110 * SEC, SIZE_MAX, collect, lg) == 0);
     /* Series of one node come in key order: volume (1), occupancy (2), class count (4). */
     CU_ASSERT_FATAL(lg->n == 3);
     CU_ASSERT_DOUBLE_EQUAL(lg->recs[0].sum, 30.0, 1e-9);
@@ -554,6 +567,177 @@ static void test_emit_failure_and_busy(void)
     log_free(lg);
 }
 
+/*
+ * A frame of node of one SPEED reading stamped ts_ms arriving at now_ms, as
+ * the pipeline adds it: the frame moves the node's clock first. Returns the
+ * add's result.
+ */
+static int frame_value(struct gw_windows *w, const char *node, int64_t ts_ms, double v,
+                       int64_t now_ms, struct log *lg)
+{
+    struct gw_series_key k = speed_key(1);
+    struct gw_windows_frame fr;
+    k.node = node;
+    CU_ASSERT_FATAL(gw_windows_frame_begin(w, k.site, node, &fr) == 0);
+    CU_ASSERT_FATAL(gw_windows_frame_clock(w, &fr, ts_ms, now_ms, collect, lg) == 0);
+    return gw_windows_frame_add(w, &fr, &k, ts_ms, v, now_ms, NULL);
+}
+
+/* Base windows of node in lg whose count differs from want[i] (window T0 + 30 s * i). */
+static int base_counts_differ(const struct log *lg, const char *node, const unsigned *want,
+                              unsigned n)
+{
+    int diff = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned got = 0;
+        for (size_t j = 0; j < lg->n; j++)
+            if (lg->recs[j].level == 0 && lg->recs[j].start_ms == T0 + (int64_t)i * 30 * SEC &&
+                strstr(lg->recs[j].series, node) != NULL)
+                got = lg->recs[j].count;
+        diff += got != want[i];
+    }
+    return diff;
+}
+
+/*
+ * A gateway down for ten minutes (five late horizons) and resumed: the
+ * frames the nodes sent meanwhile arrive in a burst, stamped where each
+ * node's clock stood, and every value lands in its window. Without the
+ * resume the same backlog is too late.
+ */
+static void test_resume_takes_the_backlog(void)
+{
+    for (int resume = 0; resume < 2; resume++) {
+        struct gw_windows *w = windows_default(10);
+        struct log *lg = log_new();
+        struct gw_windows_stats st;
+        unsigned want[24] = {0};
+        /* Two minutes live: a frame a second from each of two nodes. */
+        for (int64_t t = 0; t < 120; t++) {
+            for (int n = 0; n < 2; n++)
+                CU_ASSERT(frame_value(w, n ? "b" : "a", T0 + t * SEC, 50, T0 + t * SEC + 200, lg) ==
+                          0);
+            want[t / 30]++;
+            CU_ASSERT(gw_windows_advance(w, T0 + t * SEC + 300, SIZE_MAX, collect, lg) == 0);
+        }
+        /* Down from 120 s to 720 s; then the broker's backlog, ten frames a millisecond. */
+        int64_t back = T0 + 720 * SEC;
+        if (resume)
+            gw_windows_resume(w, back);
+        CU_ASSERT(gw_windows_advance(w, back, SIZE_MAX, collect, lg) == 0);
+        int refused = 0;
+        for (int64_t t = 120; t < 720; t++) {
+            for (int n = 0; n < 2; n++)
+                refused += frame_value(w, n ? "b" : "a", T0 + t * SEC, 50, back + t / 5, lg) != 0;
+            want[t / 30]++;
+            if (t % 50 == 0)
+                CU_ASSERT(gw_windows_advance(w, back + t / 5, SIZE_MAX, collect, lg) == 0);
+        }
+        CU_ASSERT(gw_windows_flush_all(w, collect, lg) == 0);
+        gw_windows_stats(w, &st);
+        if (resume) {
+            CU_ASSERT(refused == 0 && st.too_late == 0 && st.busy == 0);
+            CU_ASSERT(base_counts_differ(lg, "/a/", want, 24) == 0);
+            CU_ASSERT(base_counts_differ(lg, "/b/", want, 24) == 0);
+            /* On time: each window emitted once, none rewritten. */
+            CU_ASSERT(st.windows_rewritten == 0);
+        } else {
+            CU_ASSERT(refused > 0 && st.too_late == (uint64_t)refused);
+        }
+        gw_windows_free(w);
+        log_free(lg);
+    }
+}
+
+/*
+ * A historical replay: a node's frames stamped weeks ago, a minute of its
+ * time every millisecond of arrival, with no tick in between. The frames
+ * close the node's windows as its clock passes them, so no slot is ever
+ * busy, and every window holds its values; another node, live, is not held
+ * back by it.
+ */
+static void test_history_replay(void)
+{
+    struct gw_windows *w = windows_default(10);
+    struct log *lg = log_new();
+    struct gw_windows_stats st;
+    const int64_t weeks_ago = T0 - 28 * 86400 * SEC, now = T0;
+    unsigned want[24] = {0};
+    int refused = 0;
+
+    for (int64_t i = 0; i < 720; i++) {
+        /* Two values a minute, 30 s apart, in the minute i * 1 min after T0 - 4 weeks. */
+        for (int k = 0; k < 2; k++)
+            refused += frame_value(w, "old", weeks_ago + i * 60 * SEC + k * 30 * SEC, 40, now + i,
+                                   lg) != 0;
+        if (i < 12)
+            want[2 * i] = want[2 * i + 1] = 1;
+        refused += frame_value(w, "live", now + i, 60, now + i, lg) != 0;
+    }
+    gw_windows_stats(w, &st);
+    CU_ASSERT(refused == 0 && st.busy == 0 && st.too_late == 0);
+    /* The old node's first hours are emitted, its 1-h windows too; the live node's are not. */
+    unsigned got = 0;
+    for (size_t j = 0; j < lg->n; j++) {
+        CU_ASSERT(strstr(lg->recs[j].series, "/old/") != NULL);
+        if (lg->recs[j].level == 0 && lg->recs[j].start_ms >= weeks_ago &&
+            lg->recs[j].start_ms < weeks_ago + 12 * 60 * SEC) {
+            got++;
+            CU_ASSERT(lg->recs[j].count == 1 && lg->recs[j].revision == 0);
+        }
+    }
+    CU_ASSERT(got == 24);
+    const struct record *hour = NULL;
+    for (size_t j = 0; j < lg->n; j++)
+        if (lg->recs[j].level == 3 && lg->recs[j].start_ms == weeks_ago)
+            hour = &lg->recs[j];
+    CU_ASSERT_FATAL(hour != NULL);
+    CU_ASSERT(hour->count == 120);
+    gw_windows_free(w);
+    log_free(lg);
+}
+
+/*
+ * A node whose series were all retired keeps its clock: a value for a
+ * window it retired stays too late (its point in the store is never
+ * overwritten by a part of it). The node is forgotten once nothing it could
+ * send passes max_age.
+ */
+static void test_retired_windows_stay_closed(void)
+{
+    struct gw_windows_config cfg;
+    struct gw_windows *w = NULL;
+    struct log *lg = log_new();
+    struct gw_windows_stats st;
+
+    gw_windows_config_default(&cfg);
+    cfg.max_age_ms = 3 * 3600 * SEC;
+    CU_ASSERT_FATAL(gw_windows_new(&cfg, &w) == 0);
+    CU_ASSERT(frame_value(w, "a", T0 + 5 * SEC, 50, T0 + 5 * SEC, lg) == 0);
+    /* Another node keeps the gateway busy for two hours. */
+    for (int64_t t = 0; t < 7200; t += 10) {
+        CU_ASSERT(frame_value(w, "b", T0 + t * SEC, 50, T0 + t * SEC, lg) == 0);
+        CU_ASSERT(gw_windows_advance(w, T0 + t * SEC, SIZE_MAX, collect, lg) == 0);
+    }
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.nodes == 2 && st.series == 1 && st.series_dropped == 1);
+    CU_ASSERT(frame_value(w, "a", T0 + 6 * SEC, 50, T0 + 7200 * SEC, lg) == GW_ERANGE);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.too_late == 1 && st.series == 1);
+    /*
+     * Newest timestamp (the refused one's too) + 1 h + max_age: a's clock is
+     * forgotten; b's windows are all retired, its clock kept.
+     */
+    CU_ASSERT(gw_windows_advance(w, T0 + 6 * SEC + 4 * 3600 * SEC - 1, SIZE_MAX, collect, lg) == 0);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.nodes == 2);
+    CU_ASSERT(gw_windows_advance(w, T0 + 6 * SEC + 4 * 3600 * SEC, SIZE_MAX, collect, lg) == 0);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.nodes == 1 && st.series == 0);
+    gw_windows_free(w);
+    log_free(lg);
+}
+
 /* Once all windows of a series are past their horizon, the series is freed. */
 static void test_idle_series_dropped(void)
 {
@@ -562,11 +746,12 @@ static void test_idle_series_dropped(void)
     struct gw_series_key k = speed_key(1);
     struct gw_windows_stats st;
 
+    /* The node's clock is 1 s behind arrival. */
     CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 5 * SEC, 50.0, T0 + 6 * SEC, NULL) == 0);
-    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 119 * SEC, SIZE_MAX, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 120 * SEC, SIZE_MAX, collect, lg) == 0);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 1 && st.windows_retained == 1 && st.windows_pending == 0);
-    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 120 * SEC, SIZE_MAX, collect, lg) == 0);
+    CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 121 * SEC, SIZE_MAX, collect, lg) == 0);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 0 && st.series_dropped == 1 && st.windows_retained == 0);
     CU_ASSERT(lg->n == 4);
@@ -880,8 +1065,9 @@ static void wl_apply(struct gw_windows *w, struct op *op, bool frames, bool chec
     }
     const struct wl_series *first = &wl_series[op->series[0]];
     struct gw_windows_frame fr;
-    if (frames)
-        CU_ASSERT_FATAL(gw_windows_frame_begin(w, first->site, first->node, &fr) == 0);
+    /* As the pipeline does: the frame moves its node's clock and runs what that makes due. */
+    CU_ASSERT_FATAL(gw_windows_frame_begin(w, first->site, first->node, &fr) == 0);
+    CU_ASSERT_FATAL(gw_windows_frame_clock(w, &fr, op->ts_ms, op->now_ms, lines_emit, ls) == 0);
     for (unsigned i = 0; i < op->n; i++) {
         const struct wl_series *se = &wl_series[op->series[i]];
         struct gw_series_key k = {se->site,     se->node,          se->sensor,   se->lane,
@@ -1527,6 +1713,9 @@ int main(int argc, char **argv)
         {"bad input", test_bad_input},
         {"emit failure and busy slots", test_emit_failure_and_busy},
         {"idle series are dropped", test_idle_series_dropped},
+        {"a resume takes the backlog on time", test_resume_takes_the_backlog},
+        {"a historical replay closes its windows by its own time", test_history_replay},
+        {"retired windows stay closed", test_retired_windows_stay_closed},
         {"allocation failures", test_allocation_failures},
         {"deterministic", test_deterministic},
         {"steady state memory", test_steady_state_memory},

@@ -89,7 +89,7 @@ __attribute__((noinline)) void replay_frames(struct replay *r, const struct benc
             r->rejected++;
             continue;
         }
-        gw_pipeline_commit(r->pipe, &a, now, on_alert, r);
+        gw_pipeline_commit(r->pipe, &a, now, emit, r, on_alert, r);
         r->accepted++;
     }
 }
