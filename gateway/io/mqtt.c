@@ -296,7 +296,10 @@ int gw_mqtt_resume(struct gw_mqtt *m)
 {
     if (!atomic_exchange(&m->paused, 0))
         return 0;
-    return mqtt_connect(m) == MQTTASYNC_SUCCESS ? 0 : GW_ERETRY;
+    if (mqtt_connect(m) == MQTTASYNC_SUCCESS)
+        return 0;                /* Paho retries a connect that fails, until the broker answers */
+    atomic_store(&m->paused, 1); /* it did not start: the next call tries again */
+    return GW_ERETRY;
 }
 
 void gw_mqtt_stats(struct gw_mqtt *m, struct gw_mqtt_stats *out)

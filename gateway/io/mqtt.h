@@ -60,7 +60,13 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
  */
 int gw_mqtt_pause(struct gw_mqtt *m);
 
-/* Connects again after gw_mqtt_pause() (a no-op otherwise). Returns 0 or GW_ERETRY. */
+/*
+ * Connects again after gw_mqtt_pause() (a no-op otherwise). A connection
+ * that fails (the broker is away) is retried by Paho with the reconnect
+ * backoff until the broker answers (test_mqtt); one that cannot even start
+ * returns GW_ERETRY and leaves the client paused, so the next call (the
+ * gateway calls it at every tick while there is room) tries again.
+ */
 int gw_mqtt_resume(struct gw_mqtt *m);
 
 void gw_mqtt_stats(struct gw_mqtt *m, struct gw_mqtt_stats *out);
