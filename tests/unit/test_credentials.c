@@ -83,7 +83,9 @@ static void test_passwd_and_acl(void)
     CU_ASSERT(strstr(t, "user n10\ntopic write city/v1/s1/n10/data\npattern read") != NULL);
     CU_ASSERT(strstr(t,
                      "user n1\ntopic write city/v1/s1/n1/data\n"
-                     "topic write city/v1/s1/n1/status\ntopic read city/v1/s1/n1/cmd\n") != NULL);
+                     "topic write city/v1/s1/n1/status\ntopic read city/v1/s1/n1/cmd\n"
+                     "topic write city/v1/s1/n1/cmd/reply\ntopic write city/v1/s1/n1/update\n") !=
+              NULL);
     CU_ASSERT(count(t, "user n1\n") == 1);
     free(t);
 }

@@ -175,7 +175,9 @@ char *cf_acl_with(const char *old, size_t len, const char *user, const char *sit
             "user %s\n"
             "topic write city/v1/%s/%s/data\n"
             "topic write city/v1/%s/%s/status\n"
-            "topic read city/v1/%s/%s/cmd\n",
-            user, site, user, site, user, site, user);
+            "topic read city/v1/%s/%s/cmd\n"
+            "topic write city/v1/%s/%s/cmd/reply\n"
+            "topic write city/v1/%s/%s/update\n",
+            user, site, user, site, user, site, user, site, user, site, user);
     return finish(f, &buf);
 }
