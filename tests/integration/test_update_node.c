@@ -334,6 +334,16 @@ static void send_cur_manifest(void)
     send_manifest(cur_im, cur_tid, 0);
 }
 
+/* Ends the node's boot loop and everything it started, also when a check failed early. */
+static void stop_node(void)
+{
+    if (supervisor > 0) {
+        kill(-supervisor, SIGKILL);
+        waitpid(supervisor, NULL, 0);
+        supervisor = 0;
+    }
+}
+
 static void start_node(void)
 {
     char cfg[1024], log[1024], pub[1024];
@@ -355,6 +365,7 @@ static void start_node(void)
         _exit(127);
     }
     setpgid(supervisor, supervisor);
+    atexit(stop_node);
 }
 
 static void kill_payload(void)
@@ -494,8 +505,7 @@ static void test_update(void)
     CU_ASSERT_STRING_EQUAL(N.state_version, "3.0.0+0");
     CU_ASSERT(strstr(N.reason, "exited with status 3") != NULL);
 
-    kill(-supervisor, SIGKILL);
-    waitpid(supervisor, NULL, 0);
+    stop_node();
     MQTTClient_disconnect(cli, 1000);
     MQTTClient_destroy(&cli);
     free(v2.bytes);
