@@ -791,7 +791,7 @@ static int cfg_validate(struct gw_config *cfg, struct gw_config_diag *diag)
         if (cfg->rules[r].quantity && !cfg_quantity_glob_matches(cfg->rules[r].quantity))
             return cfg_fail(diag, cfg->rule_lines[r],
                             "rule %s: quantity \"%s\" matches no quantity of frame.proto (SPEED, "
-                            "FLOW, PM2_5, ...): the rule could never fire",
+                            "TRAFFIC_VOLUME, PM2_5, ...): the rule could never fire",
                             cfg->rules[r].name, cfg->rules[r].quantity);
     if (cfg->mqtt_version == 4)
         return cfg_fail(diag, 0, "mqtt.version: 3 (3.1.1) or 5");
