@@ -9,6 +9,8 @@
  *
  * Exit status: 0 when the gateway accepted frames and wrote to the store
  * during the watch, 1 when it did not, 64 usage, 69 gateway unreachable.
+ * When --duration ends after frames were accepted but before the store's
+ * first line, the watch goes on until that line, for 60 s at most.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -23,6 +25,8 @@
 #include "cli.h"
 
 #define MAX_BODY (8u << 20)
+/* How long a --duration watch goes on for the store's first line at most. */
+#define WRITE_WAIT_S 60
 
 static volatile sig_atomic_t stop;
 
@@ -172,14 +176,29 @@ static int show(CURL *c, const char *base, struct totals *t, struct totals *prev
     return 0;
 }
 
+/*
+ * Whether a watch whose --duration ended over_s seconds ago goes on: the
+ * gateway took frames but has not written a line of them yet. Its first line
+ * trails its first frame by a base window, the grace and a batch interval, so
+ * a watch shorter than that would race it; the watch waits for that line
+ * instead, a table a second, for WRITE_WAIT_S at most.
+ */
+static int awaiting_write(const struct totals *t, long over_s)
+{
+    return t->accepted > 0 && t->written == 0 && over_s < WRITE_WAIT_S;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: citywatch [--gateway URL] [--duration SECONDS] [--once] [--version]\n"
             "  --gateway URL      the gateway's HTTP endpoint (default http://127.0.0.1:9100)\n"
-            "  --duration SECONDS stop after this long (default: until Ctrl-C)\n"
+            "  --duration SECONDS stop after this long, or once the store has its first\n"
+            "                     line if that takes longer, %d s more at most\n"
+            "                     (default: until Ctrl-C)\n"
             "  --once             print one table and exit\n"
-            "  --version          print the version and exit\n");
+            "  --version          print the version and exit\n",
+            WRITE_WAIT_S);
 }
 
 int main(int argc, char **argv)
@@ -242,7 +261,8 @@ int main(int argc, char **argv)
             prev = t;
         }
         clock_gettime(CLOCK_MONOTONIC, &now_ts);
-        if (once || (duration && now_ts.tv_sec - start_ts.tv_sec >= duration))
+        long elapsed = (long)(now_ts.tv_sec - start_ts.tv_sec);
+        if (once || (duration && elapsed >= duration && !awaiting_write(&t, elapsed - duration)))
             break;
         struct timespec until = {start_ts.tv_sec + tick + 1, start_ts.tv_nsec};
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
