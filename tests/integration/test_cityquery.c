@@ -24,6 +24,7 @@
 
 #include <curl/curl.h>
 
+#include "cqtest.h"
 #include "cu.h"
 #include "gwtest.h"
 
@@ -72,42 +73,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Runs cityquery with args (a shell word list the test controls); *out gets stdout. */
-static int run(const char *args, char **out)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "CITYQUERY_STORE='%s' TZ=UTC '%s' %s", cu_env("CITYGATE_INFLUX_URL"),
-             cityquery, args);
-    return cu_run(cmd, out);
-}
-
 /* Runs a report with -F json over the history of site-00; returns the parsed document. */
 static json_t *report_json(const char *report, const char *extra)
 {
-    char args[512], *out = NULL;
-    json_error_t err;
+    char args[512];
     snprintf(args, sizeof args, "%s --site site-00 --from %s --to %s -F json %s", report, from_text,
              to_text, extra);
-    int rc = run(args, &out);
-    CU_ASSERT_EQUAL(rc, 0);
-    json_t *doc = json_loads(out, 0, &err);
-    if (!doc)
-        fprintf(stderr, "not JSON (%s): %s\n", err.text, out);
-    free(out);
-    CU_ASSERT_FATAL(doc != NULL);
-    return doc;
-}
-
-static json_t *rows_of(json_t *doc, const char *table)
-{
-    return json_object_get(json_object_get(json_object_get(doc, "tables"), table), "rows");
-}
-
-static double num(json_t *row, const char *key)
-{
-    json_t *v = json_object_get(row, key);
-    CU_ASSERT(json_is_number(v));
-    return json_number_value(v);
+    return cqt_json(cityquery, args);
 }
 
 /* Publishes the history and waits until the store has every window. */
@@ -177,37 +149,37 @@ static void fill_store(struct gwt *t)
 static void check_volume(void)
 {
     json_t *doc = report_json("volume", "--by 15min"), *row;
-    json_t *rows = rows_of(doc, "volume");
+    json_t *rows = cqt_rows(doc, "volume");
     size_t i;
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "level")), "15m");
     CU_ASSERT_EQUAL_FATAL(json_array_size(rows), Q15);
     json_array_foreach(rows, i, row)
     {
-        CU_ASSERT_EQUAL(num(row, "volume"), volume15[i]);
-        CU_ASSERT_EQUAL(num(row, "complete"), 100);
+        CU_ASSERT_EQUAL(cqt_num(row, "volume"), volume15[i]);
+        CU_ASSERT_EQUAL(cqt_num(row, "complete"), 100);
     }
     CU_ASSERT(json_is_true(json_object_get(doc, "complete")));
     json_decref(doc);
 
     doc = report_json("volume", "--by hour");
-    rows = rows_of(doc, "volume");
+    rows = cqt_rows(doc, "volume");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "level")), "1h");
     CU_ASSERT_EQUAL_FATAL(json_array_size(rows), HOURS);
     json_array_foreach(rows, i, row)
     {
         double want =
             volume15[4 * i] + volume15[4 * i + 1] + volume15[4 * i + 2] + volume15[4 * i + 3];
-        CU_ASSERT_EQUAL(num(row, "volume"), want);
-        CU_ASSERT_EQUAL(num(row, "flow"), want);
+        CU_ASSERT_EQUAL(cqt_num(row, "volume"), want);
+        CU_ASSERT_EQUAL(cqt_num(row, "flow"), want);
     }
     json_decref(doc);
 
     /* By day, the eight hours are part of a day (or two): each row says so. */
     doc = report_json("volume", "--by day");
     double total = 0;
-    json_array_foreach(rows_of(doc, "volume"), i, row)
+    json_array_foreach(cqt_rows(doc, "volume"), i, row)
     {
-        total += num(row, "volume");
+        total += cqt_num(row, "volume");
         CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "flag")), "partial period");
     }
     double want = 0;
@@ -226,7 +198,7 @@ static void check_csv(void)
     close(fd);
     snprintf(args, sizeof args, "volume --site site-00 --from %s --to %s --by hour -F csv -o %s",
              from_text, to_text, path);
-    CU_ASSERT_EQUAL(run(args, NULL), 0);
+    CU_ASSERT_EQUAL(cqt_run(cityquery, args, NULL), 0);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "python3 -c 'import csv, json, sys; "
@@ -271,15 +243,15 @@ static void check_peak(void)
     json_t *doc = report_json("peak", ""), *row, *found = NULL;
     size_t i;
     double phf = 0;
-    json_array_foreach(rows_of(doc, "peaks"), i, row)
+    json_array_foreach(cqt_rows(doc, "peaks"), i, row)
     {
-        if (json_is_number(json_object_get(row, "volume")) && num(row, "volume") == best)
+        if (json_is_number(json_object_get(row, "volume")) && cqt_num(row, "volume") == best)
             found = row;
     }
     CU_ASSERT_FATAL(found != NULL);
-    CU_ASSERT_EQUAL(num(found, "v15_max"), top);
+    CU_ASSERT_EQUAL(cqt_num(found, "v15_max"), top);
     phf = best / (4 * top);
-    CU_ASSERT(fabs(num(found, "phf") - phf) < 0.0005);
+    CU_ASSERT(fabs(cqt_num(found, "phf") - phf) < 0.0005);
     struct tm tm;
     time_t start = (time_t)((from_ms + at * 900000LL) / 1000);
     char want[32];
@@ -294,12 +266,12 @@ static void check_peak(void)
 static void check_speed(struct gwt *t)
 {
     json_t *doc = report_json("speed", "--limit 50");
-    json_t *row = json_array_get(rows_of(doc, "speed"), 0);
+    json_t *row = json_array_get(cqt_rows(doc, "speed"), 0);
     qsort(speeds, n_speeds, sizeof *speeds, cmp_double);
     double v85 = speeds[(85 * n_speeds + 99) / 100 - 1]; /* nearest rank: ceil(0.85 n) */
-    CU_ASSERT_EQUAL(num(row, "vehicles"), n_speeds);
-    CU_ASSERT(fabs(num(row, "v85") - v85) <= ALPHA * v85 + 0.05); /* + the printed rounding */
-    printf("  v85 exact %.2f, cityquery %.1f", v85, num(row, "v85"));
+    CU_ASSERT_EQUAL(cqt_num(row, "vehicles"), n_speeds);
+    CU_ASSERT(fabs(cqt_num(row, "v85") - v85) <= ALPHA * v85 + 0.05); /* + the printed rounding */
+    printf("  v85 exact %.2f, cityquery %.1f", v85, cqt_num(row, "v85"));
     json_decref(doc);
 
     char q[256];
@@ -327,33 +299,33 @@ static void check_completeness(struct gwt *t)
 
     json_t *doc = report_json("completeness", ""), *row;
     size_t i, expected = 0, present = 0;
-    json_array_foreach(rows_of(doc, "nodes"), i, row)
+    json_array_foreach(cqt_rows(doc, "nodes"), i, row)
     {
         const char *node = json_string_value(json_object_get(row, "node"));
         if (strcmp(node, "node-0000") == 0) {
-            expected += (size_t)num(row, "expected");
-            present += (size_t)num(row, "present");
+            expected += (size_t)cqt_num(row, "expected");
+            present += (size_t)cqt_num(row, "present");
         } else {
             CU_ASSERT_STRING_EQUAL(node, "node-0002");
-            CU_ASSERT_EQUAL(num(row, "observed"), 100);
+            CU_ASSERT_EQUAL(cqt_num(row, "observed"), 100);
         }
     }
     CU_ASSERT_EQUAL(expected, Q15);
     CU_ASSERT_EQUAL(present, Q15 - 8);
-    json_t *gaps = rows_of(doc, "gaps");
+    json_t *gaps = cqt_rows(doc, "gaps");
     CU_ASSERT_EQUAL_FATAL(json_array_size(gaps), 1);
     row = json_array_get(gaps, 0);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "node")), "node-0000");
-    CU_ASSERT_EQUAL(num(row, "minutes"), 120);
+    CU_ASSERT_EQUAL(cqt_num(row, "minutes"), 120);
     CU_ASSERT(json_is_false(json_object_get(doc, "complete")));
     json_decref(doc);
 
     /* The volume report now flags the hours with the hole instead of looking complete. */
     doc = report_json("volume", "--by hour");
-    json_array_foreach(rows_of(doc, "volume"), i, row)
+    json_array_foreach(cqt_rows(doc, "volume"), i, row)
     {
         int holed = i == 2 || i == 3;
-        CU_ASSERT_EQUAL(num(row, "complete"), holed ? 50 : 100);
+        CU_ASSERT_EQUAL(cqt_num(row, "complete"), holed ? 50 : 100);
         CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "flag")),
                                holed ? "incomplete" : "");
     }
@@ -366,13 +338,13 @@ static void check_classes(void)
 {
     json_t *doc = report_json("classes", ""), *row;
     size_t i, seen = 0;
-    json_array_foreach(rows_of(doc, "classes"), i, row)
+    json_array_foreach(cqt_rows(doc, "classes"), i, row)
     {
         const char *c = json_string_value(json_object_get(row, "class"));
         double want = strcmp(c, "truck") == 0 ? (double)n_trucks : (double)(n_speeds - n_trucks);
         CU_ASSERT(strcmp(c, "truck") == 0 || strcmp(c, "car") == 0);
-        CU_ASSERT_EQUAL(num(row, "vehicles"), want);
-        CU_ASSERT(fabs(num(row, "share") - 100 * want / (double)n_speeds) < 0.005);
+        CU_ASSERT_EQUAL(cqt_num(row, "vehicles"), want);
+        CU_ASSERT(fabs(cqt_num(row, "share") - 100 * want / (double)n_speeds) < 0.005);
         seen++;
     }
     CU_ASSERT_EQUAL(seen, 2);
@@ -416,7 +388,7 @@ static void check_charts(void)
     snprintf(args, sizeof args,
              "profile --site site-00 --from %s --to %s --chart %s/profile.png --html %s/p.html",
              from_text, to_text, dir, dir);
-    CU_ASSERT_EQUAL(run(args, NULL), 0);
+    CU_ASSERT_EQUAL(cqt_run(cityquery, args, NULL), 0);
     snprintf(path, sizeof path, "%s/profile.png", dir);
     data = slurp(path, &len);
     CU_ASSERT_FATAL(data != NULL);
@@ -448,7 +420,7 @@ static void check_charts(void)
         snprintf(path, sizeof path, "%s/chart%zu.svg", dir, i);
         snprintf(args, sizeof args, "%s --site site-00 --from %s --to %s --chart %s", kinds[i][0],
                  from_text, to_text, path);
-        CU_ASSERT_EQUAL(run(args, NULL), 0);
+        CU_ASSERT_EQUAL(cqt_run(cityquery, args, NULL), 0);
         data = slurp(path, &len);
         CU_ASSERT_FATAL(data != NULL);
         char label[96];
@@ -461,7 +433,7 @@ static void check_charts(void)
     }
     snprintf(args, sizeof args, "volume --site site-00 --from %s --to %s --chart %s/x.gif",
              from_text, to_text, dir);
-    CU_ASSERT_EQUAL(run(args, NULL), 64);
+    CU_ASSERT_EQUAL(cqt_run(cityquery, args, NULL), 64);
     rmdir(dir);
 }
 
@@ -492,42 +464,36 @@ static void check_registry(const struct gwt *t)
     snprintf(args, sizeof args,
              "completeness --site site-00 --from %s --to %s -F json --registry %s --tz UTC",
              from_text, to_text, path);
-    CU_ASSERT_EQUAL(run(args, &out), 0);
-    json_t *doc = json_loads(out, 0, NULL), *row;
-    free(out);
-    CU_ASSERT_FATAL(doc != NULL);
+    json_t *doc = cqt_json(cityquery, args), *row;
     size_t i, silent = 0, expected = 0;
-    json_array_foreach(rows_of(doc, "nodes"), i, row)
+    json_array_foreach(cqt_rows(doc, "nodes"), i, row)
     {
         if (strcmp(json_string_value(json_object_get(row, "node")), "node-silent") != 0)
             continue;
         silent++;
-        expected += (size_t)num(row, "expected");
-        CU_ASSERT_EQUAL(num(row, "present"), 0);
+        expected += (size_t)cqt_num(row, "expected");
+        CU_ASSERT_EQUAL(cqt_num(row, "present"), 0);
     }
     CU_ASSERT(silent >= 1);
     CU_ASSERT_EQUAL(expected, Q15);
     json_t *gap = NULL;
-    json_array_foreach(rows_of(doc, "gaps"), i, row)
+    json_array_foreach(cqt_rows(doc, "gaps"), i, row)
     {
         if (strcmp(json_string_value(json_object_get(row, "node")), "node-silent") == 0)
             gap = row;
     }
     CU_ASSERT_FATAL(gap != NULL);
-    CU_ASSERT_EQUAL(num(gap, "minutes"), HOURS * 60);
+    CU_ASSERT_EQUAL(cqt_num(gap, "minutes"), HOURS * 60);
     CU_ASSERT(json_is_false(json_object_get(doc, "complete")));
     json_decref(doc);
 
     /* No --tz: the registry's zone for the site, not $TZ (UTC). */
     snprintf(args, sizeof args, "volume --site site-00 --from %s --to %s -F json --registry %s",
              from_text, to_text, path);
-    CU_ASSERT_EQUAL(run(args, &out), 0);
-    doc = json_loads(out, 0, NULL);
-    free(out);
-    CU_ASSERT_FATAL(doc != NULL);
+    doc = cqt_json(cityquery, args);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "zone")), "Europe/Madrid");
     const char *start =
-        json_string_value(json_object_get(json_array_get(rows_of(doc, "volume"), 0), "start"));
+        json_string_value(json_object_get(json_array_get(cqt_rows(doc, "volume"), 0), "start"));
     CU_ASSERT(start && (strstr(start, "+01:00") || strstr(start, "+02:00")));
     json_decref(doc);
 
@@ -535,11 +501,11 @@ static void check_registry(const struct gwt *t)
     snprintf(args, sizeof args,
              "volume --site site-01x --from %s --to %s --registry %s --store http://127.0.0.1:1",
              from_text, to_text, path);
-    CU_ASSERT_EQUAL(run(args, &out), 67);
+    CU_ASSERT_EQUAL(cqt_run(cityquery, args, &out), 67);
     free(out);
     snprintf(args, sizeof args, "volume --site site-00 --from %s --to %s --registry %s/nowhere.ini",
              from_text, to_text, t->dir);
-    CU_ASSERT_EQUAL(run(args, &out), 66);
+    CU_ASSERT_EQUAL(cqt_run(cityquery, args, &out), 66);
     free(out);
 }
 
@@ -565,7 +531,7 @@ static void check_bad_input(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(args, sizeof args, "%s --from %s --to %s %s", cases[i].report, cases[i].from,
                  cases[i].to, cases[i].extra);
-        int rc = run(args, &out);
+        int rc = cqt_run(cityquery, args, &out);
         if (rc != cases[i].code)
             fprintf(stderr, "cityquery %s: exit %d, wanted %d\n", args, rc, cases[i].code);
         CU_ASSERT_EQUAL(rc, cases[i].code);

@@ -33,6 +33,7 @@
 
 #include <curl/curl.h>
 
+#include "cqtest.h"
 #include "cu.h"
 #include "gwtest.h"
 
@@ -216,43 +217,15 @@ static size_t read_truth(const char *path)
     return n;
 }
 
-/* Runs cityquery with args (a word list the test controls); *out gets stdout. */
-static int run(const char *args, char **out)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "CITYQUERY_STORE='%s' TZ=UTC '%s' %s --registry '%s'",
-             cu_env("CITYGATE_INFLUX_URL"), cityquery, args, cu_env("CQH_REGISTRY"));
-    return cu_run(cmd, out);
-}
-
 /* A report of site s over [a, b) (local day indexes) with -F json; the parsed document. */
 static json_t *report(const char *kind, int s, int a, int b, const char *extra)
 {
-    char args[512], *out = NULL;
-    json_error_t err;
-    snprintf(args, sizeof args, "%s --site site-%02d --from %s --to %s -F json %s", kind, s,
-             day_text[a], day_text[b], extra);
-    int rc = run(args, &out);
-    if (rc != 0)
-        fprintf(stderr, "cityquery %s: exit %d\n", args, rc);
-    CU_ASSERT_EQUAL(rc, 0);
-    json_t *doc = json_loads(out ? out : "", 0, &err);
-    free(out);
-    CU_ASSERT_FATAL(doc != NULL);
+    char args[1024];
+    snprintf(args, sizeof args, "%s --site site-%02d --from %s --to %s -F json %s --registry '%s'",
+             kind, s, day_text[a], day_text[b], extra, cu_env("CQH_REGISTRY"));
+    json_t *doc = cqt_json(cityquery, args);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "zone")), ZONE);
     return doc;
-}
-
-static json_t *rows_of(json_t *doc, const char *table)
-{
-    return json_object_get(json_object_get(json_object_get(doc, "tables"), table), "rows");
-}
-
-static double num(json_t *row, const char *key)
-{
-    json_t *v = json_object_get(row, key);
-    CU_ASSERT(json_is_number(v));
-    return json_number_value(v);
 }
 
 /* The row of a summary table whose "figure" is name. */
@@ -260,7 +233,7 @@ static json_t *figure(json_t *doc, const char *name)
 {
     size_t i;
     json_t *row;
-    json_array_foreach(rows_of(doc, "summary"), i, row)
+    json_array_foreach(cqt_rows(doc, "summary"), i, row)
     {
         if (strcmp(json_string_value(json_object_get(row, "figure")), name) == 0)
             return row;
@@ -284,11 +257,11 @@ static void check_volumes(void)
     json_t *row;
     for (int s = 0; s < SITES; s++) {
         json_t *doc = report("volume", s, 0, DAYS, "--by day");
-        CU_ASSERT_EQUAL_FATAL(json_array_size(rows_of(doc, "volume")), DAYS);
-        json_array_foreach(rows_of(doc, "volume"), i, row)
+        CU_ASSERT_EQUAL_FATAL(json_array_size(cqt_rows(doc, "volume")), DAYS);
+        json_array_foreach(cqt_rows(doc, "volume"), i, row)
         {
-            CU_ASSERT_EQUAL(num(row, "volume"), day_volume(s, (int)i));
-            CU_ASSERT_EQUAL(num(row, "complete"), 100);
+            CU_ASSERT_EQUAL(cqt_num(row, "volume"), day_volume(s, (int)i));
+            CU_ASSERT_EQUAL(cqt_num(row, "complete"), 100);
         }
         CU_ASSERT(json_is_true(json_object_get(doc, "complete")));
         json_decref(doc);
@@ -296,31 +269,32 @@ static void check_volumes(void)
     for (int s = 0; s < DETAIL_SITES; s++) {
         json_t *doc = report("volume", s, 0, DAYS, "--by 15min");
         CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "level")), "15m");
-        CU_ASSERT_EQUAL_FATAL(json_array_size(rows_of(doc, "volume")), n_q15);
+        CU_ASSERT_EQUAL_FATAL(json_array_size(cqt_rows(doc, "volume")), n_q15);
         size_t wrong = 0;
-        json_array_foreach(rows_of(doc, "volume"), i, row) wrong += num(row, "volume") != vol[s][i];
+        json_array_foreach(cqt_rows(doc, "volume"), i, row) wrong +=
+            cqt_num(row, "volume") != vol[s][i];
         CU_ASSERT_EQUAL(wrong, 0);
         json_decref(doc);
 
         doc = report("volume", s, 0, DAYS, "--by hour");
-        CU_ASSERT_EQUAL_FATAL(json_array_size(rows_of(doc, "volume")), n_q15 / 4);
+        CU_ASSERT_EQUAL_FATAL(json_array_size(cqt_rows(doc, "volume")), n_q15 / 4);
         wrong = 0;
-        json_array_foreach(rows_of(doc, "volume"), i, row)
+        json_array_foreach(cqt_rows(doc, "volume"), i, row)
         {
             double want = vol[s][4 * i] + vol[s][4 * i + 1] + vol[s][4 * i + 2] + vol[s][4 * i + 3];
-            wrong += num(row, "volume") != want;
+            wrong += cqt_num(row, "volume") != want;
         }
         CU_ASSERT_EQUAL(wrong, 0);
         json_decref(doc);
 
         doc = report("volume", s, 0, DAYS, "--by week");
-        CU_ASSERT_EQUAL_FATAL(json_array_size(rows_of(doc, "volume")), WEEKS);
-        json_array_foreach(rows_of(doc, "volume"), i, row)
+        CU_ASSERT_EQUAL_FATAL(json_array_size(cqt_rows(doc, "volume")), WEEKS);
+        json_array_foreach(cqt_rows(doc, "volume"), i, row)
         {
             double want = 0;
             for (int d = 7 * (int)i; d < 7 * (int)i + 7; d++)
                 want += day_volume(s, d);
-            CU_ASSERT_EQUAL(num(row, "volume"), want);
+            CU_ASSERT_EQUAL(cqt_num(row, "volume"), want);
         }
         json_decref(doc);
     }
@@ -342,13 +316,13 @@ static void check_profile(int s)
     }
     json_t *doc = report("profile", s, 0, DAYS, ""), *row;
     size_t i;
-    CU_ASSERT_EQUAL_FATAL(json_array_size(rows_of(doc, "profile")), 24);
-    json_array_foreach(rows_of(doc, "profile"), i, row)
+    CU_ASSERT_EQUAL_FATAL(json_array_size(cqt_rows(doc, "profile")), 24);
+    json_array_foreach(cqt_rows(doc, "profile"), i, row)
     {
-        CU_ASSERT_EQUAL(num(row, "weekday_hours"), n[0][i]);
-        CU_ASSERT_EQUAL(num(row, "weekend_hours"), n[1][i]);
-        CU_ASSERT(fabs(num(row, "weekday") - sum[0][i] / n[0][i]) <= PRINTED);
-        CU_ASSERT(fabs(num(row, "weekend") - sum[1][i] / n[1][i]) <= PRINTED);
+        CU_ASSERT_EQUAL(cqt_num(row, "weekday_hours"), n[0][i]);
+        CU_ASSERT_EQUAL(cqt_num(row, "weekend_hours"), n[1][i]);
+        CU_ASSERT(fabs(cqt_num(row, "weekday") - sum[0][i] / n[0][i]) <= PRINTED);
+        CU_ASSERT(fabs(cqt_num(row, "weekend") - sum[1][i] / n[1][i]) <= PRINTED);
     }
     json_decref(doc);
 }
@@ -404,10 +378,10 @@ static void check_aadt(int s)
     CU_ASSERT_FATAL(months >= 1); /* four weeks hold all seven days of at least one month */
     json_t *doc = report("aadt", s, 0, DAYS, "");
     json_t *r = figure(doc, "ADT");
-    CU_ASSERT(fabs(num(r, "value") - adt) <= PRINTED);
+    CU_ASSERT(fabs(cqt_num(r, "value") - adt) <= PRINTED);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "status")), "counted");
     r = figure(doc, "AADT");
-    CU_ASSERT(fabs(num(r, "value") - aadt) <= PRINTED);
+    CU_ASSERT(fabs(cqt_num(r, "value") - aadt) <= PRINTED);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "status")), "estimated");
     printf("\n  site-%02d: ADT %.1f, AADT %.1f (estimated from %d month%s)", s, adt, aadt, months,
            months == 1 ? "" : "s");
@@ -420,8 +394,8 @@ static void check_peaks(int s)
     json_t *doc = report("peak", s, 0, DAYS, ""), *row;
     size_t i, wrong = 0;
     double best_phf = 0;
-    CU_ASSERT_EQUAL_FATAL(json_array_size(rows_of(doc, "peaks")), DAYS);
-    json_array_foreach(rows_of(doc, "peaks"), i, row)
+    CU_ASSERT_EQUAL_FATAL(json_array_size(cqt_rows(doc, "peaks")), DAYS);
+    json_array_foreach(cqt_rows(doc, "peaks"), i, row)
     {
         size_t a = (size_t)((day_ms[i] - from_ms()) / Q15_MS);
         size_t b = (size_t)((day_ms[i + 1] - from_ms()) / Q15_MS);
@@ -438,8 +412,9 @@ static void check_peaks(int s)
         char want[40];
         iso_local(from_ms() + (int64_t)at * Q15_MS, want, sizeof want);
         const char *got = json_string_value(json_object_get(row, "peak_start"));
-        wrong += !got || strcmp(got, want) != 0 || num(row, "volume") != best ||
-                 num(row, "v15_max") != top || fabs(num(row, "phf") - best / (4 * top)) > 0.0005;
+        wrong += !got || strcmp(got, want) != 0 || cqt_num(row, "volume") != best ||
+                 cqt_num(row, "v15_max") != top ||
+                 fabs(cqt_num(row, "phf") - best / (4 * top)) > 0.0005;
         if (!got || strcmp(got, want) != 0)
             fprintf(stderr, "day %zu: peak %s, want %s\n", i, got ? got : "none", want);
         best_phf = i == 0 ? best / (4 * top) : best_phf;
@@ -491,9 +466,9 @@ static void check_speed(struct gwt *t, int s)
         qsort(sp, n, sizeof *sp, cmp_float);
         double v85 = sp[(85 * n + 99) / 100 - 1]; /* nearest rank: ceil(0.85 n) */
         json_t *doc = report("speed", s, 7 * k, 7 * k + 7, "");
-        json_t *row = json_array_get(rows_of(doc, "speed"), 0);
-        CU_ASSERT_EQUAL(num(row, "vehicles"), n);
-        double got = num(row, "v85");
+        json_t *row = json_array_get(cqt_rows(doc, "speed"), 0);
+        CU_ASSERT_EQUAL(cqt_num(row, "vehicles"), n);
+        double got = cqt_num(row, "v85");
         CU_ASSERT(fabs(got - v85) <= ALPHA * v85 + PRINTED);
         json_decref(doc);
 
@@ -516,7 +491,7 @@ static void check_classes(int s)
             want[veh[s][v].cls]++;
     json_t *doc = report("classes", s, 0, DAYS, ""), *row;
     size_t i;
-    json_array_foreach(rows_of(doc, "classes"), i, row)
+    json_array_foreach(cqt_rows(doc, "classes"), i, row)
     {
         const char *name = json_string_value(json_object_get(row, "class"));
         int c = 0;
@@ -527,7 +502,7 @@ static void check_classes(int s)
                 break;
         }
         CU_ASSERT_FATAL(c < 32);
-        CU_ASSERT_EQUAL(num(row, "vehicles"), want[c]);
+        CU_ASSERT_EQUAL(cqt_num(row, "vehicles"), want[c]);
         total += want[c];
         want[c] = 0;
     }
@@ -555,30 +530,30 @@ static void check_completeness(struct gwt *t)
 
     json_t *doc = report("completeness", 0, 0, DAYS, ""), *row;
     size_t i, wrong = 0;
-    CU_ASSERT_EQUAL_FATAL(json_array_size(rows_of(doc, "nodes")), DAYS);
-    json_array_foreach(rows_of(doc, "nodes"), i, row)
+    CU_ASSERT_EQUAL_FATAL(json_array_size(cqt_rows(doc, "nodes")), DAYS);
+    json_array_foreach(cqt_rows(doc, "nodes"), i, row)
     {
         size_t expected = (size_t)((day_ms[i + 1] - day_ms[i]) / Q15_MS);
         size_t present = expected - ((int)i == HOLE_DAY ? 8 : 0);
-        wrong += num(row, "expected") != expected || num(row, "present") != present;
+        wrong += cqt_num(row, "expected") != expected || cqt_num(row, "present") != present;
         CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "node")), "node-0001");
     }
     CU_ASSERT_EQUAL(wrong, 0);
-    json_t *gaps = rows_of(doc, "gaps");
+    json_t *gaps = cqt_rows(doc, "gaps");
     CU_ASSERT_EQUAL_FATAL(json_array_size(gaps), 1);
     row = json_array_get(gaps, 0);
     char want[40];
     iso_local(hole, want, sizeof want);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "from")), want);
-    CU_ASSERT_EQUAL(num(row, "minutes"), 120);
+    CU_ASSERT_EQUAL(cqt_num(row, "minutes"), 120);
     CU_ASSERT(json_is_false(json_object_get(doc, "complete")));
     json_decref(doc);
 
     doc = report("aadt", 0, 0, DAYS, "");
-    json_array_foreach(rows_of(doc, "days"), i, row)
+    json_array_foreach(cqt_rows(doc, "days"), i, row)
     {
         int holed = (int)i == HOLE_DAY;
-        CU_ASSERT(fabs(num(row, "complete") -
+        CU_ASSERT(fabs(cqt_num(row, "complete") -
                        (holed ? 100.0 * (double)(day_windows - 8) / (double)day_windows : 100)) <
                   0.005);
         CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(row, "flag")),
@@ -588,7 +563,7 @@ static void check_completeness(struct gwt *t)
     int months;
     expected_adt(0, HOLE_DAY, &adt, &aadt, &months);
     json_t *r = figure(doc, "ADT");
-    CU_ASSERT(fabs(num(r, "value") - adt) <= PRINTED);
+    CU_ASSERT(fabs(cqt_num(r, "value") - adt) <= PRINTED);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "status")), "estimated");
     CU_ASSERT(json_is_false(json_object_get(doc, "complete")));
     json_decref(doc);
