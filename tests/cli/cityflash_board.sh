@@ -7,19 +7,7 @@
 # an image of the node's class that fits goes through.
 set -u
 boot=$1 cf=$2 key=$3/mcuboot/golden.key
-tmp=$(mktemp -d)
-node_pid=
-cleanup() {
-    [ -n "$node_pid" ] && kill -KILL -- -"$node_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 70
-fails=0
-fail() {
-    echo "FAIL: $*" >&2
-    fails=$((fails + 1))
-}
+. "$(dirname "$0")/lib.sh"
 # expect CODE TEXT CMD...: CMD exits with CODE and its output holds TEXT.
 expect() {
     local code=$1 text=$2 out rc
@@ -51,7 +39,7 @@ expect 64 "--slot-size 1: a size" "${b[@]}" --slot-size 1 status
 
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 setsid "${b[@]}" --udp "127.0.0.1:$port" serve 2>node.log &
-node_pid=$!
+pids+=($!)
 conn=(--conn "udp:127.0.0.1:$port")
 for _ in $(seq 200); do "$cf" "${conn[@]}" echo up >/dev/null 2>&1 && break; sleep 0.1; done
 expect 65 "the image ($(stat -c %s big.img) bytes) is larger than the node's slot (65536 bytes); nothing was sent" \
@@ -64,5 +52,5 @@ expect 65 "plain.img is built for hardware class none, the node is $a" \
 expect 0 "uploaded" "$cf" "${conn[@]}" image upload v2.img
 expect 0 "slot 1: 2.0.0+0" "$cf" "${conn[@]}" image list
 
-[ "$fails" -eq 0 ] || { echo "$fails check(s) failed" >&2; exit 1; }
+finish
 echo "cityflash board limits: all checks passed"

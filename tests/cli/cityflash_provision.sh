@@ -20,24 +20,7 @@
 #      reverted at the next start.
 set -u
 gw=$1 citynode=$2 boot=$3 cf=$4 key=$5/mcuboot/golden.key
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -KILL -- -"$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 70
-fails=0
-fail() {
-    echo "FAIL: $*" >&2
-    fails=$((fails + 1))
-}
-die() {
-    fail "$*"
-    for f in *.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/lib.sh"
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -215,5 +198,5 @@ wait_for 30 grep -q 'booting 2.0.0' run4.log || fail "v2 not booted after v3: $(
 grep -q 'REVERTED 3.0.0' run4.log || fail "no REVERTED event: $(cat run4.log)"
 stop "$run_pid"
 
-[ "$fails" -eq 0 ] || { echo "$fails check(s) failed" >&2; exit 1; }
+finish
 echo "cityflash provision: all checks passed"

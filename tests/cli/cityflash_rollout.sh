@@ -15,24 +15,7 @@
 #   3. `cityflash status` as a table, --csv and --json agree with the nodes.
 set -u
 citynode=$1 boot=$2 cf=$3 key=$4/mcuboot/golden.key
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -KILL -- -"$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 70
-fails=0
-fail() {
-    echo "FAIL: $*" >&2
-    fails=$((fails + 1))
-}
-die() {
-    fail "$*"
-    for f in *.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/lib.sh"
 broker=$CITYGATE_MQTT_URL
 nodes=(n1 n2 n3 n4 n5)
 
@@ -143,5 +126,5 @@ for n in "${nodes[@]}"; do [ "$(field $n state)" = CONFIRMED ] || fail "$n: $(fi
 head -1 status.csv | grep -q '^node,site,online,running,state,' || fail "csv header: $(head -1 status.csv)"
 [ "$(grep -c '^n[1-5],depot,yes,3.0.0+0,CONFIRMED,' status.csv)" = 5 ] || fail "csv: $(cat status.csv)"
 
-[ $fails -eq 0 ] || exit 1
+finish
 echo "cityflash_rollout: ok"

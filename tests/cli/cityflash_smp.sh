@@ -8,19 +8,8 @@
 # the refusal of an image signed with another key.
 set -u
 boot=$1 cf=$2 key=$3/mcuboot/golden.key
-tmp=$(mktemp -d)
+. "$(dirname "$0")/lib.sh"
 node_pid=
-cleanup() {
-    [ -n "$node_pid" ] && kill -KILL -- -"$node_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 70
-fails=0
-fail() {
-    echo "FAIL: $*" >&2
-    fails=$((fails + 1))
-}
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 b=("$boot" --dir node --key "$key.pub" --trial 10s)
 export BOOT=$boot
@@ -31,6 +20,7 @@ start_node() {
     : >node.log
     setsid "${b[@]}" --udp "127.0.0.1:$port" --pty node/tty serve 2>>node.log &
     node_pid=$!
+    pids=("$node_pid")
     # The port says so on stderr once both transports are open (tail -f wakes on inotify).
     timeout 20 tail -n +1 -f node.log | grep -q -m1 'management port on' && return 0
     fail "the node's management port did not come up"
@@ -41,6 +31,7 @@ stop_node() {
     kill -KILL -- -"$node_pid" 2>/dev/null
     wait "$node_pid" 2>/dev/null
     node_pid=
+    pids=()
 }
 
 printf '#!/bin/sh\necho v1\n' >v1.sh
@@ -100,6 +91,7 @@ hash=$(echo "$out" | sed 's/.*"hash":"\([0-9a-f]*\)".*/\1/')
 "$cf" --conn "udp:127.0.0.1:$port" reset >/dev/null || fail "reset"
 wait "$node_pid" 2>/dev/null
 node_pid=
+pids=()
 timeout 60 "${b[@]}" run >run.log 2>&1 || fail "run: $(cat run.log)"
 grep -q 'v2 running' run.log || fail "v2 did not boot: $(cat run.log)"
 start_node || exit 1
@@ -120,5 +112,5 @@ for conn in "udp:127.0.0.1:$port" serial:node/tty; do
     "$cf" --conn "$conn" image upload v2.img 2>/dev/null | grep uploaded | sed "s|^|$conn: |"
 done
 
-[ "$fails" -eq 0 ] || { echo "$fails check(s) failed" >&2; exit 1; }
+finish
 echo "cityflash over SMP: all checks passed"

@@ -9,14 +9,7 @@
 # and a revert always leaves a node that boots a verified image.
 set -u
 boot=$1 cf=$2 key=$3/mcuboot/golden.key
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 70
-fails=0
-fail() {
-    echo "FAIL: $*" >&2
-    fails=$((fails + 1))
-}
+. "$(dirname "$0")/lib.sh"
 
 # expect CODE PATTERN CMD...: runs CMD; checks its exit code and that its output matches PATTERN.
 expect() {
@@ -113,5 +106,5 @@ for i in $(seq 10); do
     grep -q 'booting [47].0.0+0' next.log || { fail "cut $i: next start did not boot"; cat next.log >&2; }
 done
 
-[ "$fails" -eq 0 ] || { echo "$fails check(s) failed" >&2; exit 1; }
+finish
 echo "citynode-boot: all checks passed"
