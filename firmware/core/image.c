@@ -364,6 +364,17 @@ static int hex_digit(char c)
     return -1;
 }
 
+int node_image_hex_decode(const char *hex, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hi < 0 ? -1 : hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
 int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES])
 {
     uint8_t b[NODE_IMAGE_CID_BYTES];
@@ -374,10 +385,8 @@ int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES])
                 return -1;
             continue;
         }
-        int hi = hex_digit(text[i]), lo = hi < 0 ? -1 : hex_digit(text[i + 1]);
-        if (hi < 0 || lo < 0)
+        if (node_image_hex_decode(text + i, b + k++, 1) != 0)
             return -1;
-        b[k++] = (uint8_t)(hi << 4 | lo);
         i++;
     }
     if (text[36] != '\0')

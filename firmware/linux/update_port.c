@@ -278,17 +278,6 @@ static int p_install(void *ctx, const struct node_update_manifest *m, char *why,
 static const struct node_update_port_ops ops = {p_boot,  p_load,    p_begin,
                                                 p_write, p_install, p_save};
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int update_port_init(struct update_port *p, const char *dir, const char *keys_hex,
                      const char *slot_bytes, const char *cid, char *err, size_t cap)
 {
@@ -322,13 +311,9 @@ int update_port_init(struct update_port *p, const char *dir, const char *keys_he
             snprintf(err, cap, "more than %d trusted keys", UPDATE_PORT_MAX_KEYS);
             return -1;
         }
-        for (int i = 0; i < NODE_ED25519_PUB_BYTES; i++) {
-            int hi = hex_digit(s[2 * i]), lo = hi < 0 ? -1 : hex_digit(s[2 * i + 1]);
-            if (hi < 0 || lo < 0) {
-                snprintf(err, cap, "a trusted key is not 64 hex digits");
-                return -1;
-            }
-            p->keys[p->n_keys][i] = (uint8_t)(hi << 4 | lo);
+        if (node_image_hex_decode(s, p->keys[p->n_keys], NODE_ED25519_PUB_BYTES) != 0) {
+            snprintf(err, cap, "a trusted key is not 64 hex digits");
+            return -1;
         }
         s += 2 * NODE_ED25519_PUB_BYTES;
         if (*s != ',' && *s != '\0') {

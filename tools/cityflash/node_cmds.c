@@ -74,19 +74,6 @@ static void hex(const uint8_t *b, size_t n, char *out)
         snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 int cf_cmd_echo(const struct cf_opts *o, int argc, char **argv)
 {
     struct cf_conn c;
@@ -234,7 +221,8 @@ static int image_state(const struct cf_opts *o, const char *hash_hex, int write,
     struct cf_conn c;
     cbor_item_t *req = NULL, *rsp = NULL;
     uint8_t hash[32];
-    if (hash_hex && unhex(hash_hex, hash, sizeof hash) != 0)
+    if (hash_hex && (strlen(hash_hex) != 2 * sizeof hash ||
+                     node_image_hex_decode(hash_hex, hash, sizeof hash) != 0))
         return cf_fail(o, EX_USAGE, "%s: a hash is 64 hex digits (see `image list`)", hash_hex);
     int rc = connect_node(o, &c);
     if (rc != 0)
