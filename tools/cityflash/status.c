@@ -23,6 +23,41 @@ static const char *state_text(const struct cf_report *r)
     return r->state >= 1 && r->state <= 7 ? node_update_state_name(r->state) : "unknown";
 }
 
+/*
+ * The columns of --csv, in order, which are also the keys of each node's
+ * --json object: one list, so that the two cannot drift apart.
+ */
+enum col_type { COL_STR, COL_UINT, COL_BOOL };
+struct col {
+    const char *name;
+    enum col_type type;
+    const char *str; /* COL_STR */
+    uint64_t num;    /* COL_UINT, COL_BOOL */
+};
+#define N_COLS 13
+
+/* Fills row with nd's columns. */
+static void node_row(const struct cf_node *nd, struct col row[N_COLS])
+{
+    const struct cf_report *r = &nd->report;
+    const struct col cols[N_COLS] = {
+        {"node", COL_STR, nd->dev->id, 0},
+        {"site", COL_STR, nd->dev->site, 0},
+        {"online", COL_BOOL, NULL, (uint64_t)nd->online},
+        {"running", COL_STR, r->running, 0},
+        {"state", COL_STR, state_text(r), 0},
+        {"transfer", COL_STR, r->transfer_id, 0},
+        {"version", COL_STR, r->version, 0},
+        {"held_bytes", COL_UINT, NULL, r->held_bytes},
+        {"size", COL_UINT, NULL, r->size},
+        {"reported_ms", COL_UINT, NULL, r->time_ms},
+        {"refused", COL_UINT, NULL, r->refused},
+        {"duplicates", COL_UINT, NULL, r->duplicates},
+        {"reason", COL_STR, r->reason, 0},
+    };
+    memcpy(row, cols, sizeof cols);
+}
+
 /* A CSV field: quoted when it holds a comma, a quote or a newline. */
 static void csv(const char *s, int last)
 {
@@ -93,13 +128,16 @@ int cf_cmd_status(const struct cf_opts *o, int argc, char **argv)
     size_t n;
     struct cf_node *nodes = cf_fleet_nodes(f, &n);
     struct cli_json j;
+    struct col row[N_COLS];
     if (o->json) {
         cf_json_begin(&j);
         cli_json_key(&j, "nodes");
         cli_json_begin_array(&j);
     } else if (as_csv) {
-        printf("node,site,online,running,state,transfer,version,held_bytes,size,reported_ms,"
-               "refused,duplicates,reason\n");
+        static const struct gw_device none; /* the names, from a row with nothing in it */
+        node_row(&(const struct cf_node){.dev = &none}, row);
+        for (size_t k = 0; k < N_COLS; k++)
+            csv(row[k].name, k + 1 == N_COLS);
     } else {
         printf("%-20s %-12s %-7s %-10s %-12s %-10s %-15s %s\n", "NODE", "SITE", "ONLINE", "RUNNING",
                "STATE", "VERSION", "HELD", "LAST ERROR");
@@ -107,52 +145,31 @@ int cf_cmd_status(const struct cf_opts *o, int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         const struct cf_node *nd = &nodes[i];
         const struct cf_report *r = &nd->report;
-        char held[48], num[6][24];
-        snprintf(held, sizeof held, "%" PRIu64 "/%" PRIu64, r->held_bytes, r->size);
+        node_row(nd, row);
         if (o->json) {
-            struct cli_json *jj = &j;
-            cli_json_begin_object(jj);
-            cli_json_key(jj, "node");
-            cli_json_str(jj, nd->dev->id);
-            cli_json_key(jj, "site");
-            cli_json_str(jj, nd->dev->site);
-            cli_json_key(jj, "online");
-            cli_json_bool(jj, nd->online);
-            cli_json_key(jj, "running");
-            cli_json_str(jj, r->running);
-            cli_json_key(jj, "state");
-            cli_json_str(jj, state_text(r));
-            cli_json_key(jj, "transfer");
-            cli_json_str(jj, r->transfer_id);
-            cli_json_key(jj, "version");
-            cli_json_str(jj, r->version);
-            cli_json_key(jj, "held_bytes");
-            cli_json_uint(jj, r->held_bytes);
-            cli_json_key(jj, "size");
-            cli_json_uint(jj, r->size);
-            cli_json_key(jj, "reported_ms");
-            cli_json_uint(jj, r->time_ms);
-            cli_json_key(jj, "refused");
-            cli_json_uint(jj, r->refused);
-            cli_json_key(jj, "duplicates");
-            cli_json_uint(jj, r->duplicates);
-            cli_json_key(jj, "reason");
-            cli_json_str(jj, r->reason);
-            cli_json_end_object(jj);
+            cli_json_begin_object(&j);
+            for (size_t k = 0; k < N_COLS; k++) {
+                cli_json_key(&j, row[k].name);
+                if (row[k].type == COL_STR)
+                    cli_json_str(&j, row[k].str);
+                else if (row[k].type == COL_BOOL)
+                    cli_json_bool(&j, row[k].num != 0);
+                else
+                    cli_json_uint(&j, row[k].num);
+            }
+            cli_json_end_object(&j);
         } else if (as_csv) {
-            snprintf(num[0], sizeof num[0], "%" PRIu64, r->held_bytes);
-            snprintf(num[1], sizeof num[1], "%" PRIu64, r->size);
-            snprintf(num[2], sizeof num[2], "%" PRIu64, r->time_ms);
-            snprintf(num[3], sizeof num[3], "%" PRIu64, r->refused);
-            snprintf(num[4], sizeof num[4], "%" PRIu64, r->duplicates);
-            const char *row[] = {nd->dev->id, nd->dev->site, nd->online ? "yes" : "no",
-                                 r->running,  state_text(r), r->transfer_id,
-                                 r->version,  num[0],        num[1],
-                                 num[2],      num[3],        num[4],
-                                 r->reason};
-            for (size_t k = 0; k < sizeof row / sizeof *row; k++)
-                csv(row[k], k + 1 == sizeof row / sizeof *row);
+            for (size_t k = 0; k < N_COLS; k++) {
+                char num[24];
+                snprintf(num, sizeof num, "%" PRIu64, row[k].num);
+                csv(row[k].type == COL_STR    ? row[k].str
+                    : row[k].type == COL_BOOL ? (row[k].num ? "yes" : "no")
+                                              : num,
+                    k + 1 == N_COLS);
+            }
         } else {
+            char held[48];
+            snprintf(held, sizeof held, "%" PRIu64 "/%" PRIu64, r->held_bytes, r->size);
             printf("%-20s %-12s %-7s %-10s %-12s %-10s %-15s %s\n", nd->dev->id, nd->dev->site,
                    nd->online ? "yes" : "no", r->running[0] ? r->running : "-", state_text(r),
                    r->version[0] ? r->version : "-", r->size ? held : "-", r->reason);
