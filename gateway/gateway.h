@@ -29,6 +29,11 @@ struct gw_events;
 struct gw_history;
 struct gw_nodes;
 
+/* The gateway's totals in the live page's counters event and snapshot (stream.c). */
+struct gw_stream_totals {
+    uint64_t frames_in, frames_accepted, frames_refused, alerts_published;
+};
+
 struct gateway {
     const char *config_path;
     struct gw_config cfg;
@@ -41,13 +46,14 @@ struct gateway {
     struct gw_webhook *webhook; /* NULL without alerts.webhook */
     struct gw_http *http;
     struct gw_live *live;
-    struct gw_events *events;    /* /api/v1/events: its own lock; pushed under lock */
-    struct gw_history *history;  /* lane windows of the last hour (stream.c) */
-    struct gw_nodes *nodes;      /* what the Nodes view shows of each device (stream.c) */
-    struct gw_acks *acks;        /* acknowledged alerts (acks.h) */
-    uint64_t stream_counters_ms; /* the last counters event */
-    char *stream_totals;         /* the totals it carried */
-    struct gw_ready ready;       /* /readyz: fixed once the HTTP thread starts */
+    struct gw_events *events;              /* /api/v1/events: its own lock; pushed under lock */
+    struct gw_history *history;            /* lane windows of the last hour (stream.c) */
+    struct gw_nodes *nodes;                /* what the Nodes view shows of each device (stream.c) */
+    struct gw_acks *acks;                  /* acknowledged alerts (acks.h) */
+    uint64_t stream_counters_ms;           /* the last counters event */
+    struct gw_stream_totals stream_totals; /* the totals the last one carried ... */
+    int stream_totals_sent;                /* ... once one was pushed */
+    struct gw_ready ready;                 /* /readyz: fixed once the HTTP thread starts */
     pthread_mutex_t lock;        /* pipe, journal, lp buffers, live, outbox, counters below */
     atomic_int arrivals_waiting; /* arrivals blocked on lock: the tick lets them go first */
     struct gw_outbox outbox;     /* alerts waiting to be published (outbox.h) */

@@ -72,8 +72,6 @@ void gw_stream_free(struct gateway *gw)
     gw_nodes_free(gw->nodes);
     gw_acks_free(gw->acks);
     gw->acks = NULL;
-    free(gw->stream_totals);
-    gw->stream_totals = NULL;
     gw->events = NULL;
     gw->history = NULL;
     gw->nodes = NULL;
@@ -90,18 +88,32 @@ static void push_window(void *ctx, const char *json, size_t len)
     gw_events_push(gw->events, "window", json, len);
 }
 
-/* The gateway's totals in the counters event and the snapshot: ,"name":n ... */
-static void write_totals(struct gateway *gw, FILE *out)
+/* The gateway's totals now (the counters event and the snapshot show them). */
+static void get_totals(struct gateway *gw, struct gw_stream_totals *t)
 {
     struct gw_pipeline_stats ps;
-    uint64_t refused = 0;
     gw_pipeline_stats(gw->pipe, &ps);
+    t->frames_in = ps.frames_in;
+    t->frames_accepted = ps.frames_accepted;
+    t->frames_refused = 0;
     for (size_t i = 0; i < GW_REJECT_N; i++)
-        refused += ps.rejected[i];
+        t->frames_refused += ps.rejected[i];
+    t->alerts_published = gw->alerts_published;
+}
+
+/* Writes t as ,"name":n ... */
+static void write_totals(const struct gw_stream_totals *t, FILE *out)
+{
     fprintf(out,
             ",\"frames_in\":%" PRIu64 ",\"frames_accepted\":%" PRIu64 ",\"frames_refused\":%" PRIu64
             ",\"alerts_published\":%" PRIu64,
-            ps.frames_in, ps.frames_accepted, refused, gw->alerts_published);
+            t->frames_in, t->frames_accepted, t->frames_refused, t->alerts_published);
+}
+
+static int same_totals(const struct gw_stream_totals *a, const struct gw_stream_totals *b)
+{
+    return a->frames_in == b->frames_in && a->frames_accepted == b->frames_accepted &&
+           a->frames_refused == b->frames_refused && a->alerts_published == b->alerts_published;
 }
 
 void gw_stream_tick(struct gateway *gw, uint64_t now_ms)
@@ -111,38 +123,26 @@ void gw_stream_tick(struct gateway *gw, uint64_t now_ms)
         return;
     gw->stream_counters_ms = now_ms;
     gw_acks_expire(gw->acks, now_ms);
-    char *json = NULL, *totals = NULL;
-    size_t len = 0, totals_len = 0;
-    FILE *out = open_memstream(&json, &len), *tf = open_memstream(&totals, &totals_len);
-    if (!out || !tf)
-        goto out;
-    write_totals(gw, tf);
-    /* A failed fclose() has closed the stream all the same: never close it twice. */
-    int closed = fclose(tf);
-    tf = NULL;
-    if (closed != 0)
-        goto out;
-    fprintf(out, "{\"now_ms\":%" PRIu64 "%s,\"nodes\":[", now_ms, totals);
+    struct gw_stream_totals totals;
+    get_totals(gw, &totals);
+    char *json = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&json, &len);
+    if (!out)
+        return;
+    fprintf(out, "{\"now_ms\":%" PRIu64, now_ms);
+    write_totals(&totals, out);
+    fputs(",\"nodes\":[", out);
     size_t changed = gw_nodes_write_changed(gw->nodes, gw->pipe, gw->reg, out);
     fputs("]}", out);
-    closed = fclose(out);
-    out = NULL;
-    if (closed != 0)
-        goto out;
     /* A quiet second sends nothing: the replay buffer keeps what changed. */
-    if (changed > 0 || !gw->stream_totals || strcmp(gw->stream_totals, totals) != 0) {
+    if (fclose(out) == 0 &&
+        (changed > 0 || !gw->stream_totals_sent || !same_totals(&totals, &gw->stream_totals))) {
         gw_events_push(gw->events, "counters", json, len);
-        free(gw->stream_totals);
         gw->stream_totals = totals;
-        totals = NULL;
+        gw->stream_totals_sent = 1;
     }
-out:
-    if (out)
-        fclose(out);
-    if (tf)
-        fclose(tf);
     free(json);
-    free(totals);
 }
 
 /*
@@ -246,7 +246,9 @@ static int write_snapshot(void *ctx, const char *reason, FILE *out, uint64_t *la
     gw_live_write_json(gw->live, (int64_t)now, lf);
     fprintf(out, "{\"reason\":\"%s\",\"now_ms\":%" PRIu64 ",\"history_ms\":%" PRIu64, reason, now,
             gw->cfg.live_history_ms);
-    write_totals(gw, out);
+    struct gw_stream_totals totals;
+    get_totals(gw, &totals);
+    write_totals(&totals, out);
     fputs(",\"windows\":[", out);
     gw_history_write(gw->history, out);
     fputs("],\"nodes\":[", out);
