@@ -119,12 +119,11 @@ static void put_ms(FILE *out, const char *key, int64_t ms)
         fprintf(out, ",\"%s\":null", key);
 }
 
-void gw_nodes_write_one(const struct gw_nodes *n, const struct gw_pipeline *p,
-                        const struct gw_device *dev, FILE *out)
+/* Writes the node object of dev, whose entry is e (NULL: never heard from). */
+static void write_node(const struct node *e, const struct gw_pipeline *p,
+                       const struct gw_device *dev, FILE *out)
 {
-    struct node *e;
     struct gw_dedup_stats st;
-    HASH_FIND_STR(n->nodes, dev->id, e);
     fprintf(out, "{\"node\":\"%s\",\"site\":\"%s\"", dev->id, dev->site);
     put_ms(out, "last_seen_ms", e ? e->last_seen_ms : 0);
     put_ms(out, "birth_ms", e ? e->birth_ms : 0);
@@ -154,6 +153,14 @@ void gw_nodes_write_one(const struct gw_nodes *n, const struct gw_pipeline *p,
                 st.n_lost_definitive, st.n_lost_pending, st.n_duplicate, st.n_boots);
     else
         fputs(",\"gaps\":0,\"gaps_pending\":0,\"duplicates\":0,\"boots\":0}", out);
+}
+
+void gw_nodes_write_one(const struct gw_nodes *n, const struct gw_pipeline *p,
+                        const struct gw_device *dev, FILE *out)
+{
+    struct node *e;
+    HASH_FIND_STR(n->nodes, dev->id, e);
+    write_node(e, p, dev, out);
 }
 
 struct write_ctx {
@@ -192,7 +199,7 @@ size_t gw_nodes_write_changed(struct gw_nodes *n, const struct gw_pipeline *p,
             continue;
         if (written++)
             fputc(',', out);
-        gw_nodes_write_one(n, p, dev, out);
+        write_node(e, p, dev, out);
     }
     return written;
 }
