@@ -35,6 +35,7 @@ struct lane {
     uint32_t lane;
     struct entry *entries; /* by start */
     size_t n, cap;
+    size_t pending; /* 1 + the index of its first pending window this tick; 0: none */
     UT_hash_handle hh;
 };
 
@@ -109,8 +110,9 @@ void gw_history_touch(struct gw_history *h, const struct gw_aggregate *agg)
     struct lane *l = lane_get(h, &agg->key);
     if (!l)
         return;
+    /* Only the windows pending after the lane's first can be its own: a new lane looks at none. */
     struct pending *p = NULL;
-    for (size_t i = h->n_pending; i-- > 0 && !p;)
+    for (size_t i = h->n_pending; l->pending && i-- >= l->pending && !p;)
         if (h->pending[i].lane == l && h->pending[i].start_ms == agg->start_ms)
             p = &h->pending[i];
     if (p)
@@ -123,6 +125,8 @@ void gw_history_touch(struct gw_history *h, const struct gw_aggregate *agg)
         h->pending = grown;
         h->cap_pending = cap;
     }
+    if (!l->pending)
+        l->pending = h->n_pending + 1;
     p = &h->pending[h->n_pending++];
     memset(p, 0, sizeof *p);
     p->lane = l;
@@ -187,6 +191,7 @@ void gw_history_flush(struct gw_history *h, const struct gw_live *live, int64_t 
     for (size_t i = 0; i < h->n_pending; i++) {
         struct pending *p = &h->pending[i];
         struct lane *l = p->lane;
+        l->pending = 0;
         char *json = NULL;
         size_t len = 0;
         int rc = GW_ENOTFOUND;
