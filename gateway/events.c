@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "err.h"
 
 #define EVENTS_RETRY "retry: 2000\n\n" /* the browser's reconnect delay, ms (HTML, 9.2.6) */
@@ -286,14 +287,7 @@ ssize_t gw_events_read(struct gw_events_client *c, char *buf, size_t cap)
         return (ssize_t)n;
     }
     pthread_mutex_lock(&ev->mu);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ev->cfg.heartbeat_ms / 1000;
-    until.tv_nsec += (long)(ev->cfg.heartbeat_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = gw_deadline_in(ev->cfg.heartbeat_ms);
     int timed_out = 0;
     while (!ev->down && c->cursor >= ev->next && !timed_out)
         timed_out = pthread_cond_timedwait(&ev->pushed, &ev->mu, &until) == ETIMEDOUT;

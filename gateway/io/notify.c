@@ -5,16 +5,9 @@
  */
 #include "notify.h"
 
-#include <time.h>
-
 #include <systemd/sd-daemon.h>
 
-static uint64_t notify_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "backoff.h"
 
 void gw_notify_init(struct gw_notify *n)
 {
@@ -45,7 +38,7 @@ uint64_t gw_notify_watchdog(struct gw_notify *n)
 {
     if (!n->interval_ms)
         return UINT64_MAX;
-    uint64_t now = notify_mono_ms();
+    uint64_t now = gw_mono_ms();
     if (!n->last_ping_ms || now - n->last_ping_ms >= n->interval_ms) {
         sd_notify(0, "WATCHDOG=1");
         n->last_ping_ms = now;
