@@ -48,7 +48,6 @@ static void node_behind(void *ctx, const char *device_id, const struct gw_dedup_
                 (double)st->behind_ms / 1000.0);
 }
 
-/* The standard process_* metrics of Prometheus client libraries, from /proc. */
 /* The live page's event stream (/api/v1/events). */
 static void render_live_metrics(struct gateway *gw, FILE *out)
 {
@@ -85,6 +84,7 @@ static void render_live_metrics(struct gateway *gw, FILE *out)
         bytes);
 }
 
+/* The standard process_* metrics of Prometheus client libraries, from /proc. */
 static void render_process_metrics(FILE *out)
 {
     long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
