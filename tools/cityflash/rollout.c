@@ -95,11 +95,6 @@ struct rollout {
     uint64_t group_start_ms;
 };
 
-static const char *state_name(int s)
-{
-    return s >= 1 && s <= 7 ? node_update_state_name((enum node_update_state)s) : "UNKNOWN";
-}
-
 static size_t block_len(const struct rollout *ro, uint32_t i)
 {
     uint64_t off = (uint64_t)i * BLOCK;
@@ -141,7 +136,8 @@ static void on_report(void *ctx, struct cf_node *n)
     if (rep->state == NODE_UPDATE_CONFIRMED) {
         set_phase(ro, i, P_OK, NULL);
     } else if (rep->state == NODE_UPDATE_REVERTED || rep->state == NODE_UPDATE_FAILED) {
-        snprintf(why, sizeof why, "%s: %s", state_name(rep->state), rep->reason);
+        snprintf(why, sizeof why, "%s: %s",
+                 node_update_state_name((enum node_update_state)rep->state), rep->reason);
         set_phase(ro, i, P_FAIL, why);
     } else if ((rep->state == NODE_UPDATE_DOWNLOADED || rep->state == NODE_UPDATE_TESTING) &&
                ro->r[i].ph != P_WAIT) {
