@@ -395,17 +395,25 @@ int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES])
     return 0;
 }
 
-void node_image_uuid_format(const uint8_t uuid[NODE_IMAGE_CID_BYTES], char buf[37])
+void node_image_hex_encode(const uint8_t *b, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void node_image_uuid_format(const uint8_t uuid[NODE_IMAGE_CID_BYTES], char buf[37])
+{
     size_t k = 0;
     for (size_t i = 0; i < NODE_IMAGE_CID_BYTES; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             buf[k++] = '-';
-        buf[k++] = digits[uuid[i] >> 4];
-        buf[k++] = digits[uuid[i] & 15];
+        node_image_hex_encode(uuid + i, 1, buf + k);
+        k += 2;
     }
-    buf[k] = '\0';
 }
 
 void node_image_encode_tlvs(const uint8_t hash[NODE_SHA256_BYTES],

@@ -148,6 +148,9 @@ int node_image_check_class(const struct node_image_info *info, const uint8_t *ci
  */
 int node_image_hex_decode(const char *hex, uint8_t *out, size_t n);
 
+/* Writes the n bytes at b as 2 * n lowercase hex digits and a NUL into out. */
+void node_image_hex_encode(const uint8_t *b, size_t n, char *out);
+
 /* Parses a UUID "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into its 16 bytes. Returns 0 or -1. */
 int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES]);
 

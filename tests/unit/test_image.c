@@ -320,7 +320,7 @@ static void test_versions(void)
     CU_ASSERT(node_image_version_cmp(&a, &a) == 0);
 }
 
-/* Hex and UUID text: the bytes written out by hand, either case; anything else refused. */
+/* Hex and UUID text against bytes written out by hand: either case read, lowercase written. */
 static void test_hex_and_uuid(void)
 {
     static const uint8_t want[] = {0x8e, 0x1c, 0x2a, 0x4b, 0x0d, 0x3f, 0x4e, 0x55,
@@ -333,10 +333,15 @@ static void test_hex_and_uuid(void)
     CU_ASSERT_EQUAL(node_image_hex_decode("8e1g2a4b", b, 4), -1);
     CU_ASSERT_EQUAL(node_image_hex_decode(" 8e1c2a4", b, 4), -1);
 
+    char text[37];
+    memset(text, 'x', sizeof text);
+    node_image_hex_encode(want, 4, text);
+    CU_ASSERT_STRING_EQUAL(text, "8e1c2a4b");
+
     memset(b, 0, sizeof b);
     CU_ASSERT_EQUAL(node_image_uuid_parse("8e1c2a4b-0d3f-4e55-9A6B-7c8d9e0f1a2b", b), 0);
     CU_ASSERT(memcmp(b, want, sizeof want) == 0);
-    char text[37];
+    memset(text, 'x', sizeof text);
     node_image_uuid_format(b, text);
     CU_ASSERT_STRING_EQUAL(text, "8e1c2a4b-0d3f-4e55-9a6b-7c8d9e0f1a2b");
     static const char *bad[] = {"8e1c2a4b-0d3f-4e55-9a6b-7c8d9e0f1a2",

@@ -30,12 +30,6 @@
 #define MAX_IMAGE_BYTES ((uint64_t)UINT32_MAX)
 #define MAX_KEYS 8
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 static EVP_PKEY *read_private(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -161,7 +155,7 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
     }
     char ver[48], dhex[2 * NODE_SHA256_BYTES + 1];
     node_image_version_format(&hdr.ver, ver, sizeof ver);
-    hex(digest, sizeof digest, dhex);
+    node_image_hex_encode(digest, sizeof digest, dhex);
     if (o->json) {
         struct cli_json j;
         cf_json_begin(&j);
@@ -229,7 +223,7 @@ static int image_verify(const struct cf_opts *o, int argc, char **argv)
 
     char ver[48], hhex[2 * NODE_SHA256_BYTES + 1];
     node_image_version_format(&info.hdr.ver, ver, sizeof ver);
-    hex(info.hash, sizeof info.hash, hhex);
+    node_image_hex_encode(info.hash, sizeof info.hash, hhex);
     const char *signer = info.key_index >= 0 ? key_paths[info.key_index] : NULL;
     if (o->json) {
         struct cli_json j;

@@ -68,12 +68,6 @@ static int call(const struct cf_opts *o, struct cf_conn *c, uint16_t group, uint
     return 0;
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 int cf_cmd_echo(const struct cf_opts *o, int argc, char **argv)
 {
     struct cf_conn c;
@@ -181,7 +175,7 @@ static int print_images(const struct cf_opts *o, const cbor_item_t *rsp)
         if (smp_cbor_get_bytes(m, "version", &v, &vn) == 0)
             snprintf(ver, sizeof ver, "%.*s", (int)vn, (const char *)v);
         if (smp_cbor_get_bytes(m, "hash", &h, &hn) == 0 && hn == 32)
-            hex(h, 32, hh);
+            node_image_hex_encode(h, 32, hh);
         if (o->json) {
             cli_json_begin_object(&j);
             cli_json_key(&j, "slot");
@@ -354,7 +348,7 @@ static int image_upload(const struct cf_opts *o, const char *path)
     if (rc == 0) {
         double s = (double)(cli_now_ms() - start) / 1000.0;
         char hh[65];
-        hex(info.hash, sizeof info.hash, hh);
+        node_image_hex_encode(info.hash, sizeof info.hash, hh);
         if (o->json) {
             struct cli_json j;
             cf_json_begin(&j);

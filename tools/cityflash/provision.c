@@ -34,6 +34,7 @@
 #include "cityflash.h"
 #include "conn.h"
 #include "credentials.h"
+#include "image.h"
 #include "node.h"
 #include "registry.h"
 #include "smp_cbor.h"
@@ -208,8 +209,7 @@ static int provision(const struct cf_opts *o, const struct prov_args *a)
         rc = cf_fail(o, EX_SOFTWARE, "OpenSSL could not draw random bytes");
         goto out;
     }
-    for (size_t i = 0; i < sizeof pw_raw; i++)
-        snprintf(password + 2 * i, 3, "%02x", pw_raw[i]);
+    node_image_hex_encode(pw_raw, sizeof pw_raw, password);
     reg_new = cf_registry_with(reg_old, reg_len, a->node, a->site, key, sizeof key, names);
     pw_new = cf_passwd_with(pw_old, pw_len, a->node, password);
     acl_new = cf_acl_with(acl_old, acl_len, a->node, a->site);
