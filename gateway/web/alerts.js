@@ -9,7 +9,7 @@
  * refusal is shown as it came.
  */
 import { el, fill, num, tel, time, val } from './dom.js';
-import { alertKey, model } from './model.js';
+import { model } from './model.js';
 
 const TOKEN_KEY = 'citygate.token';
 
@@ -62,8 +62,8 @@ export class Alerts {
     }
 
     openRow(a) {
-        const id = alertKey(a);
-        const acked = a.acked === true || Number.isFinite(a.acked_ms);
+        const id = a.id;
+        const acked = Number.isFinite(a.acked_ms);
         const button = acked ? null : tel('button', 'ack', [], { type: 'button', 'data-alert': id });
         button?.addEventListener('click', () => this.ack(id));
         return el('tr', { 'data-alert': id, 'data-state': a.state, 'data-acked': String(acked) },

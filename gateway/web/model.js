@@ -9,7 +9,7 @@
  * after the first hour.
  */
 
-export const HOUR_MS = 3600 * 1000;
+const HOUR_MS = 3600 * 1000;
 const MAX_POINTS = 720; /* an hour of 5 s windows; 120 for the default 30 s */
 
 /* The figures a lane keeps per window, in the order of the site view's charts. */
@@ -78,7 +78,6 @@ export class Ring {
 }
 
 export const model = {
-    now_ms: null,
     sites: new Map(), /* site id -> the site's object of /api/v1/live */
     lanes: new Map(), /* site \x1f node \x1f lane -> Ring */
     alerts: new Map(), /* alert id -> alert */
@@ -119,9 +118,8 @@ export function setNode(n) {
     changed('nodes');
 }
 
-/* Takes the sites of a live view ({now_ms, sites: [...]}); the node list feeds the nodes. */
+/* Takes the sites of a live view ({sites: [...]}); the node list feeds the nodes. */
 export function setLive(live) {
-    model.now_ms = live.now_ms;
     const seen = new Set();
     for (const s of live.sites) {
         seen.add(s.site);
@@ -141,34 +139,36 @@ export function setLive(live) {
 /* The classes a lane's ring keeps a column for: every VehicleClass, and any other its first window has. */
 const CLASSES = ['CAR', 'MOTORCYCLE', 'VAN', 'TRUCK', 'BUS', 'BICYCLE']; /* VehicleClass, schemas/frame.proto */
 
-/* Adds one closed lane window (docs/live.md, "API": the window event). */
+/*
+ * Adds one closed lane window (docs/live.md, "API": the window event, which
+ * always has window_ms and by_class, a class without vehicles left out).
+ */
 export function addWindow(w) {
     const key = w.site + '\x1f' + w.node + '\x1f' + w.lane;
     let ring = model.lanes.get(key);
     if (!ring) {
-        const classes = [...new Set([...CLASSES, ...Object.keys(w.by_class || {})])].map(c => 'class_' + c);
-        ring = new Ring(Math.min(MAX_POINTS, Math.max(1, Math.ceil(HOUR_MS / (w.window_ms || 30000)))), classes);
+        const classes = [...new Set([...CLASSES, ...Object.keys(w.by_class)])].map(c => 'class_' + c);
+        ring = new Ring(Math.min(MAX_POINTS, Math.ceil(HOUR_MS / w.window_ms)), classes);
         model.lanes.set(key, ring);
     }
     const values = { ...w };
     for (const c of Object.keys(ring.cols))
         if (c.startsWith('class_'))
-            values[c] = w.by_class ? w.by_class[c.slice(6)] ?? 0 : null;
+            values[c] = w.by_class[c.slice(6)] ?? 0;
     if (ring.add(w.start_ms, values))
         changed('lanes', key);
 }
 
-/* The key of an alert's series: its id when the gateway gives one. */
-export function alertKey(a) {
-    return a.id ?? [a.rule, a.site, a.node, a.quantity, a.lane].join('/');
-}
-
-/* Sets one alert's state; a cleared one leaves the open list. A change (not a snapshot's) joins the history. */
+/*
+ * Sets one alert's state, by its id (which every alert the gateway sends
+ * has); a cleared one leaves the open list. A change (not a snapshot's) joins
+ * the history.
+ */
 export function setAlert(a, isChange) {
     if (a.state === 'ok')
-        model.alerts.delete(alertKey(a));
+        model.alerts.delete(a.id);
     else
-        model.alerts.set(alertKey(a), a);
+        model.alerts.set(a.id, a);
     if (!isChange) {
         changed('alerts');
         return;

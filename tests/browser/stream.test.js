@@ -98,8 +98,8 @@ test('an incident raises an alert on the page within 1 s of the frame that revea
     const [key, shownMs] = await h.until('an alert of the incident site on the page', async () =>
         Object.entries(await page.evaluate(() => window.alertRows)).find(([k]) => k.split("/").includes(INCIDENT_SITE)), 150000, 200);
     const alert = await page.evaluate(async k => {
-        const { model, alertKey } = await import('/model.js');
-        return model.alertHistory.find(a => alertKey(a) === k);
+        const { model } = await import('/model.js');
+        return model.alertHistory.find(a => a.id === k);
     }, key);
     assert.equal(alert.site, INCIDENT_SITE);
     /*
