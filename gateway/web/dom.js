@@ -5,7 +5,7 @@
  * Text goes in with textContent, never innerHTML, so a site or node id that
  * holds markup shows as text. A missing value is shown as "—", never as 0.
  */
-import { current, t } from './i18n.js';
+import { locale, t } from './i18n.js';
 
 export const MISSING = '—';
 
@@ -51,9 +51,9 @@ const numberFormats = new Map();
 export function num(v, digits = 0) {
     if (v === null || v === undefined || !Number.isFinite(v))
         return MISSING;
-    const key = current() + digits;
+    const key = locale() + digits;
     if (!numberFormats.has(key))
-        numberFormats.set(key, new Intl.NumberFormat(current() === 'es' ? 'es-ES' : 'en-GB', {
+        numberFormats.set(key, new Intl.NumberFormat(locale(), {
             minimumFractionDigits: digits,
             maximumFractionDigits: digits,
         }));
@@ -64,7 +64,7 @@ export function num(v, digits = 0) {
 export function time(ms) {
     if (ms === null || ms === undefined || !Number.isFinite(ms))
         return MISSING;
-    return new Date(ms).toLocaleTimeString(current() === 'es' ? 'es-ES' : 'en-GB', { hour12: false });
+    return new Date(ms).toLocaleTimeString(locale(), { hour12: false });
 }
 
 /* Replaces every child of parent with the given nodes. */

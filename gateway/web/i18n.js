@@ -195,7 +195,8 @@ const TEXT = {
     },
 };
 
-export const LANGS = Object.keys(TEXT);
+/* The locale each language shows numbers and times in. */
+const LOCALES = { en: 'en-GB', es: 'es-ES' };
 let lang = pick();
 
 function pick() {
@@ -212,6 +213,11 @@ function pick() {
 
 export function current() {
     return lang;
+}
+
+/* The locale of the current language, for Intl's number and time formats. */
+export function locale() {
+    return LOCALES[lang];
 }
 
 export function choose(l) {

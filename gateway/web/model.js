@@ -112,10 +112,17 @@ export function resetModel() {
 }
 
 /* Merges one node's fields (a node event, or an entry of a live view's node list) into what is known. */
-export function setNode(n) {
+function mergeNode(n) {
     const key = n.site + '\x1f' + n.node;
     model.nodes.set(key, { ...(model.nodes.get(key) || {}), ...n });
-    changed('nodes');
+}
+
+/* Takes node objects (a node event's, a snapshot's or a counters event's), then tells the views once. */
+export function setNodes(list) {
+    for (const n of list)
+        mergeNode(n);
+    if (list.length)
+        changed('nodes');
 }
 
 /* Takes the sites of a live view ({sites: [...]}); the node list feeds the nodes. */
@@ -124,10 +131,8 @@ export function setLive(live) {
     for (const s of live.sites) {
         seen.add(s.site);
         model.sites.set(s.site, s);
-        for (const n of s.node_list || []) {
-            const key = s.site + '\x1f' + n.node;
-            model.nodes.set(key, { ...(model.nodes.get(key) || {}), site: s.site, ...n });
-        }
+        for (const n of s.node_list)
+            mergeNode({ site: s.site, ...n });
     }
     for (const id of [...model.sites.keys()])
         if (!seen.has(id))
@@ -169,29 +174,27 @@ export function setAlert(a, isChange) {
         model.alerts.delete(a.id);
     else
         model.alerts.set(a.id, a);
-    if (!isChange) {
-        changed('alerts');
-        return;
+    if (isChange) {
+        model.alertHistory.push(a);
+        if (model.alertHistory.length > HISTORY_MAX)
+            model.alertHistory.splice(0, model.alertHistory.length - HISTORY_MAX);
     }
-    model.alertHistory.push(a);
-    if (model.alertHistory.length > HISTORY_MAX)
-        model.alertHistory.splice(0, model.alertHistory.length - HISTORY_MAX);
     changed('alerts');
 }
 
-/* The state of a site from its figures and its free-flow speed (km/h). */
-export function siteState(s, freeFlowKmh) {
+/* The state of a site from its figures and its free-flow speed. */
+export function siteState(s) {
     if (!s || s.window_start_ms === null)
         return 'nodata';
     if (s.stale)
         return 'stale';
     if (s.speed_mean_kmh === null)
         return s.flow_vph === 0 ? 'novehicles' : 'nodata';
-    const r = s.speed_mean_kmh / freeFlowKmh;
+    const r = s.speed_mean_kmh / freeFlow(s);
     return r >= 0.75 ? 'free' : r >= 0.5 ? 'slow' : 'congested';
 }
 
 /* A site's free-flow speed: the gateway's figure when it sends one, else an urban street's 50 km/h. */
-export function freeFlow(s) {
+function freeFlow(s) {
     return s && Number.isFinite(s.free_flow_kmh) && s.free_flow_kmh > 0 ? s.free_flow_kmh : 50;
 }

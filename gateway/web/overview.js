@@ -7,7 +7,7 @@
  * never rests on colour alone.
  */
 import { el, fill, num, setText, tel, time, val } from './dom.js';
-import { freeFlow, model, siteState } from './model.js';
+import { model, siteState } from './model.js';
 
 const COLUMNS = ['col_site', 'col_state', 'col_flow', 'col_speed', 'col_v85', 'col_occ', 'col_nodes', 'col_window'];
 
@@ -70,7 +70,7 @@ export class Overview {
     }
 
     fillRow(row, s) {
-        const state = siteState(s, freeFlow(s));
+        const state = siteState(s);
         if (row.state !== state) {
             fill(row.cells.state, stateBadge(state));
             row.tr.dataset.state = state;

@@ -8,7 +8,7 @@
  * is not redrawn. A table is filled only while its <details> is open.
  */
 import { el, fill, num, setText, tel, time, val } from './dom.js';
-import { LANE_FIGURES, freeFlow, model, siteState } from './model.js';
+import { LANE_FIGURES, model, siteState } from './model.js';
 import { stateBadge } from './overview.js';
 
 const CHART = { width: 240, height: 64 };
@@ -125,7 +125,7 @@ export class Site {
                 fill(this.figures);
                 return;
             }
-            fill(this.state, stateBadge(siteState(s, freeFlow(s))), ' ', time(s.window_start_ms));
+            fill(this.state, stateBadge(siteState(s)), ' ', time(s.window_start_ms));
             fill(this.figures, tel('span', 'col_flow'), ' ', num(s.flow_vph, 0), ' · ',
                 tel('span', 'col_speed'), ' ', num(s.speed_mean_kmh, 1), ' · ',
                 tel('span', 'col_v85'), ' ', num(s.v85_kmh, 1), ' · ',

@@ -11,7 +11,7 @@
  * /api/v1/live once (one read in flight at most); that read is also what
  * ages a silent node, every base window.
  */
-import { addWindow, model, resetModel, setAlert, setConnected, setLive, setNode } from './model.js';
+import { addWindow, model, resetModel, setAlert, setConnected, setLive, setNodes } from './model.js';
 
 let reading = null;
 let again = false;
@@ -49,13 +49,12 @@ export function start() {
     source.onerror = () => setConnected(false);
     on(source, 'snapshot', s => {
         resetModel();
-        for (const n of s.nodes || [])
-            setNode(n);
+        setNodes(s.nodes);
         if (s.live)
             setLive(s.live);
-        for (const w of s.windows || [])
+        for (const w of s.windows)
             addWindow(w);
-        for (const a of s.alerts || [])
+        for (const a of s.alerts)
             setAlert(a, false);
         setConnected(true);
     });
@@ -64,11 +63,8 @@ export function start() {
         readLive();
     });
     on(source, 'alert', a => setAlert(a, true));
-    on(source, 'node', setNode);
-    on(source, 'counters', c => {
-        for (const n of c.nodes || [])
-            setNode(n);
-    });
+    on(source, 'node', n => setNodes([n]));
+    on(source, 'counters', c => setNodes(c.nodes));
     /* Without windows (a silent fleet) the site and node ages still move on. */
     setInterval(() => {
         if (model.connected)
