@@ -67,6 +67,33 @@ export function time(ms) {
     return new Date(ms).toLocaleTimeString(locale(), { hour12: false });
 }
 
+/*
+ * Keeps the rows of tbody one per key, in the order of keys. rows maps a key
+ * to its row ({tr, ...}): a row is made once (make(key)), moved only when it
+ * is out of place, filled every time (fillRow(row, key)) so that only the
+ * cells whose text changed are written, and removed with its key.
+ */
+export function syncRows(tbody, rows, keys, make, fillRow) {
+    const wanted = new Set(keys);
+    for (const [key, row] of rows)
+        if (!wanted.has(key)) {
+            row.tr.remove();
+            rows.delete(key);
+        }
+    let prev = null;
+    for (const key of keys) {
+        let row = rows.get(key);
+        if (!row) {
+            row = make(key);
+            rows.set(key, row);
+        }
+        if (row.tr.previousSibling !== prev || (!prev && tbody.firstChild !== row.tr))
+            tbody.insertBefore(row.tr, prev ? prev.nextSibling : tbody.firstChild);
+        fillRow(row, key);
+        prev = row.tr;
+    }
+}
+
 /* Replaces every child of parent with the given nodes. */
 export function fill(parent, ...children) {
     parent.replaceChildren(...children.filter(c => c !== null && c !== undefined));

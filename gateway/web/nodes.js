@@ -7,7 +7,7 @@
  * the node is dead (its death message) or silent past the absence timeout.
  * Like the site states, each is a word and a shape beside its colour.
  */
-import { el, fill, num, setText, tel, time, val, MISSING } from './dom.js';
+import { el, fill, num, setText, syncRows, tel, time, val, MISSING } from './dom.js';
 import { model } from './model.js';
 
 const COLUMNS = ['col_node', 'col_site', 'col_health', 'col_last', 'col_birth', 'col_fw',
@@ -43,23 +43,8 @@ export class Nodes {
         const keys = [...model.nodes.keys()].sort();
         this.empty.hidden = keys.length > 0;
         this.table.hidden = keys.length === 0;
-        let prev = null;
-        for (const key of keys) {
-            let row = this.rows.get(key);
-            if (!row) {
-                row = this.makeRow(model.nodes.get(key));
-                this.rows.set(key, row);
-            }
-            if (row.tr.previousSibling !== prev || (!prev && this.tbody.firstChild !== row.tr))
-                this.tbody.insertBefore(row.tr, prev ? prev.nextSibling : this.tbody.firstChild);
-            this.fillRow(row, model.nodes.get(key));
-            prev = row.tr;
-        }
-        for (const [key, row] of this.rows)
-            if (!model.nodes.has(key)) {
-                row.tr.remove();
-                this.rows.delete(key);
-            }
+        syncRows(this.tbody, this.rows, keys, key => this.makeRow(model.nodes.get(key)),
+            (row, key) => this.fillRow(row, model.nodes.get(key)));
     }
 
     makeRow(n) {

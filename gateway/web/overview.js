@@ -6,7 +6,7 @@
  * are written. The state is a word and a shape beside its colour, so it
  * never rests on colour alone.
  */
-import { el, fill, num, setText, tel, time, val } from './dom.js';
+import { el, fill, num, setText, syncRows, tel, time, val } from './dom.js';
 import { model, siteState } from './model.js';
 
 const COLUMNS = ['col_site', 'col_state', 'col_flow', 'col_speed', 'col_v85', 'col_occ', 'col_nodes', 'col_window'];
@@ -39,23 +39,7 @@ export class Overview {
         const ids = [...model.sites.keys()].sort();
         this.empty.hidden = ids.length > 0;
         this.table.hidden = ids.length === 0;
-        for (const [id, row] of this.rows)
-            if (!model.sites.has(id)) {
-                row.tr.remove();
-                this.rows.delete(id);
-            }
-        let prev = null;
-        for (const id of ids) {
-            let row = this.rows.get(id);
-            if (!row) {
-                row = this.makeRow(id);
-                this.rows.set(id, row);
-            }
-            if (row.tr.previousSibling !== prev || (!prev && this.tbody.firstChild !== row.tr))
-                this.tbody.insertBefore(row.tr, prev ? prev.nextSibling : this.tbody.firstChild);
-            this.fillRow(row, model.sites.get(id));
-            prev = row.tr;
-        }
+        syncRows(this.tbody, this.rows, ids, id => this.makeRow(id), (row, id) => this.fillRow(row, model.sites.get(id)));
     }
 
     makeRow(id) {
