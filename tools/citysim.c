@@ -439,13 +439,16 @@ static uint64_t hal_now(void *ctx)
 }
 
 /* The wall clock: the process's, or in history the start plus the nodes' clock since it. */
-static uint64_t hal_wall(void *ctx)
+static uint64_t sim_wall(const struct sim *s)
 {
-    const struct sim *s = ((struct sim_node *)ctx)->sim;
-
     if (s->opts.history)
         return s->opts.history_start_ms + s->now_ms - s->interval_ms;
     return clock_ms(CLOCK_REALTIME);
+}
+
+static uint64_t hal_wall(void *ctx)
+{
+    return sim_wall(((struct sim_node *)ctx)->sim);
 }
 
 static int hal_random(void *ctx, void *buf, size_t len)
@@ -1629,7 +1632,7 @@ static void sim_report(struct sim *s, struct sim_tally *last)
 
     if (!s->opts.quiet && dt > 0.0) {
         if (s->opts.history) {
-            time_t t = (time_t)((s->opts.history_start_ms + s->now_ms - s->interval_ms) / 1000);
+            time_t t = (time_t)(sim_wall(s) / 1000);
             struct tm tm;
 
             if (gmtime_r(&t, &tm))
