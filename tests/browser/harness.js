@@ -10,6 +10,7 @@
  */
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
+const test = require('node:test');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -187,6 +188,28 @@ async function openPage(browser, gw, { lang = 'en-GB', hash = '', init = null } 
 }
 
 /*
+ * A test file's fleet: before its tests a gateway (startGateway(opts)),
+ * citysim publishing to it, chromium, and then `ready(fleet)` awaited if
+ * given (one hook: node:test runs top-level hooks as they are declared);
+ * after them each stopped. Returns {gw, browser}, set once the tests run.
+ */
+function fleet(opts, ready = null) {
+    const f = { gw: null, sim: null, browser: null };
+    test.before(async () => {
+        f.gw = await startGateway(opts);
+        f.sim = f.gw.simulate();
+        f.browser = await launch();
+        await ready?.(f);
+    });
+    test.after(async () => {
+        await f.browser?.close();
+        await stop(f.sim);
+        await f.gw?.stop();
+    });
+    return f;
+}
+
+/*
  * A TCP proxy on loopback to port `port`, so a test can cut every connection
  * through it (cut(): open ones are destroyed, new ones closed at once) and
  * let them through again (restore()).
@@ -236,4 +259,4 @@ async function axeViolations(page) {
     return result.violations.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).join(', ')})`);
 }
 
-module.exports = { ROOT, WEB, startGateway, launch, openPage, tcpProxy, axeViolations, until, sleep, stop };
+module.exports = { ROOT, WEB, startGateway, fleet, launch, openPage, tcpProxy, axeViolations, until, sleep, stop };

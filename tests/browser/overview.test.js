@@ -9,19 +9,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./harness.js');
 
-let gw, sim, browser;
-
-test.before(async () => {
-    gw = await h.startGateway({ nodes: 8, sites: 4 });
-    sim = gw.simulate();
-    browser = await h.launch();
-});
-
-test.after(async () => {
-    await browser?.close();
-    await h.stop(sim);
-    await gw?.stop();
-});
+const f = h.fleet({ nodes: 8, sites: 4 });
 
 /* The text the page must show for v with `digits` decimals (en-GB), or "—". */
 function shown(v, digits) {
@@ -31,13 +19,13 @@ function shown(v, digits) {
 }
 
 test('overview: every site, figures equal to /api/v1/live for the same window', async () => {
-    const page = await h.openPage(browser, gw);
-    const sites = Array.from({ length: gw.sites }, (_, i) => `site-${String(i).padStart(2, '0')}`);
-    await page.locator('#overview tbody tr').nth(gw.sites - 1).waitFor();
+    const page = await h.openPage(f.browser, f.gw);
+    const sites = Array.from({ length: f.gw.sites }, (_, i) => `site-${String(i).padStart(2, '0')}`);
+    await page.locator('#overview tbody tr').nth(f.gw.sites - 1).waitFor();
     const checked = new Set();
     let withSpeed = 0, withoutSpeed = 0;
     await h.until('every site compared in one same window', async () => {
-        const live = await gw.live();
+        const live = await f.gw.live();
         const rows = await page.$$eval('#overview tbody tr', trs => trs.map(tr => ({
             site: tr.dataset.site,
             window: tr.dataset.window,
@@ -67,7 +55,7 @@ test('overview: every site, figures equal to /api/v1/live for the same window', 
 });
 
 test('overview: no console error, no WCAG 2.1 AA violation', async () => {
-    const page = await h.openPage(browser, gw);
+    const page = await h.openPage(f.browser, f.gw);
     await page.locator('#overview tbody tr').first().waitFor();
     assert.deepEqual(await h.axeViolations(page), []);
     assert.deepEqual(page.errors, []);

@@ -17,22 +17,10 @@ const SECONDS = Number(process.env.CITYGATE_SOAK_S || 20);
 const SITES = Number(process.env.CITYGATE_SOAK_SITES || 20);
 const NODES = Number(process.env.CITYGATE_SOAK_NODES || SITES);
 
-let gw, sim, browser;
-
-test.before(async () => {
-    gw = await h.startGateway({ nodes: NODES, sites: SITES });
-    sim = gw.simulate();
-    browser = await h.launch();
-});
-
-test.after(async () => {
-    await browser?.close();
-    await h.stop(sim);
-    await gw?.stop();
-});
+const f = h.fleet({ nodes: NODES, sites: SITES });
 
 test(`soak: ${SITES} sites, ${SECONDS} s, the JS heap stays flat`, { timeout: (SECONDS + 120) * 1000 }, async () => {
-    const pages = [await h.openPage(browser, gw, { hash: '#/overview' }), await h.openPage(browser, gw, { hash: '#/site/site-00' })];
+    const pages = [await h.openPage(f.browser, f.gw, { hash: '#/overview' }), await h.openPage(f.browser, f.gw, { hash: '#/site/site-00' })];
     await pages[0].locator('#overview tbody tr').nth(SITES - 1).waitFor({ timeout: 60000 });
     const cdps = await Promise.all(pages.map(p => p.context().newCDPSession(p)));
     const heap = async () => {

@@ -11,21 +11,9 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./harness.js');
 
-let gw, sim, browser;
-
-test.before(async () => {
-    gw = await h.startGateway({ nodes: 6, sites: 3 });
-    sim = gw.simulate();
-    browser = await h.launch();
-    await h.until('a closed window on every site', async () =>
-        (await gw.live()).sites.filter(s => s.window_start_ms !== null).length === gw.sites);
-});
-
-test.after(async () => {
-    await browser?.close();
-    await h.stop(sim);
-    await gw?.stop();
-});
+const f = h.fleet({ nodes: 6, sites: 3 }, ({ gw }) =>
+    h.until('a closed window on every site', async () =>
+        (await gw.live()).sites.filter(s => s.window_start_ms !== null).length === gw.sites));
 
 const VIEWS = { overview: '#/overview', site: '#/site/site-01', alerts: '#/alerts', nodes: '#/nodes' };
 
@@ -54,7 +42,7 @@ function visibleTexts(page) {
 
 for (const [name, hash] of Object.entries(VIEWS)) {
     test(`${name}: no console error, no WCAG 2.1 AA violation, in English and Spanish`, async () => {
-        const page = await h.openPage(browser, gw, { hash });
+        const page = await h.openPage(f.browser, f.gw, { hash });
         await page.locator('main h1').waitFor();
         assert.deepEqual(await h.axeViolations(page), [], 'axe, English');
         const en = await visibleTexts(page);
@@ -75,13 +63,13 @@ for (const [name, hash] of Object.entries(VIEWS)) {
 }
 
 test('nodes: every node of the registry, with its last window from /api/v1/live', async () => {
-    const page = await h.openPage(browser, gw, { hash: '#/nodes' });
-    await page.locator('#nodes tbody tr').nth(gw.nodes - 1).waitFor();
+    const page = await h.openPage(f.browser, f.gw, { hash: '#/nodes' });
+    await page.locator('#nodes tbody tr').nth(f.gw.nodes - 1).waitFor();
     await h.until('the nodes view to show the live windows', async () => {
-        const live = await gw.live();
+        const live = await f.gw.live();
         const want = live.sites.flatMap(s => s.node_list.map(n => ({ site: s.site, node: n.node, window: n.window_start_ms, stale: n.stale })));
         const rows = await page.$$eval('#nodes tbody tr', trs => trs.map(tr => ({ site: tr.dataset.site, node: tr.dataset.node, health: tr.dataset.health, last: tr.querySelector('[data-field=last]').textContent })));
-        assert.equal(rows.length, gw.nodes);
+        assert.equal(rows.length, f.gw.nodes);
         assert.deepEqual(rows.map(r => r.site + '/' + r.node), want.map(w => w.site + '/' + w.node).sort());
         return want.every(w => {
             const r = rows.find(x => x.node === w.node);
@@ -94,7 +82,7 @@ test('nodes: every node of the registry, with its last window from /api/v1/live'
 });
 
 test('keyboard: the skip link comes first, and Tab and Enter reach every view', async () => {
-    const page = await h.openPage(browser, gw, { hash: '#/overview' });
+    const page = await h.openPage(f.browser, f.gw, { hash: '#/overview' });
     await page.locator('main h1').waitFor();
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement.className), 'skip');
@@ -114,10 +102,10 @@ test('keyboard: the skip link comes first, and Tab and Enter reach every view', 
 });
 
 test('200 % zoom: every view fits the window\'s width; wide tables scroll in their own box', async () => {
-    const context = await browser.newContext({ viewport: { width: 640, height: 450 }, deviceScaleFactor: 2 });
+    const context = await f.browser.newContext({ viewport: { width: 640, height: 450 }, deviceScaleFactor: 2 });
     const page = await context.newPage();
     for (const hash of Object.values(VIEWS)) {
-        await page.goto(gw.url + '/' + hash);
+        await page.goto(f.gw.url + '/' + hash);
         await page.locator('main h1').waitFor();
         const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
         assert.ok(scroll <= width, `${hash}: the page is ${scroll} px wide in a ${width} px window`);
