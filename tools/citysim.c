@@ -1942,83 +1942,6 @@ static void sim_free(struct sim *s)
 
 /* ---- the command line ---- */
 
-static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-    char *end;
-    unsigned long v;
-
-    if (!s || *s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || *s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -EINVAL;
-    *out = (uint64_t)v;
-    return 0;
-}
-
-static int parse_double(const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v;
-
-    if (!s || ((*s < '0' || *s > '9') && *s != '.'))
-        return -EINVAL;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-/* A size: bytes, or with KiB or MiB; between min and max. */
-static int parse_size(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-    char *end;
-    unsigned long v, mult = 1;
-
-    if (!s || *s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (strcmp(end, "KiB") == 0)
-        mult = 1024;
-    else if (strcmp(end, "MiB") == 0)
-        mult = 1024 * 1024;
-    else if (*end != '\0' && strcmp(end, "B") != 0)
-        return -EINVAL;
-    if (errno != 0 || v > max / mult || v * mult < min)
-        return -EINVAL;
-    *out = v * mult;
-    return 0;
-}
-
-/* Parses a hex key of WIRE_MIN_KEY_BYTES..WIRE_MAX_KEY_BYTES bytes into out. */
-static int parse_hex_key(const char *s, uint8_t *out, size_t *out_len)
-{
-    int n = wire_key_from_hex(s, out);
-    if (n < 0)
-        return -EINVAL;
-    *out_len = (size_t)n;
-    return 0;
-}
-
 /*
  * Parses a comma-separated list of names from table (n names; NULL entries
  * are skipped) into out (at most cap indexes). Returns 0 or -EINVAL.
@@ -2094,12 +2017,16 @@ static int parse_utc(const char *text, uint64_t *out)
 static int parse_seconds(const char *text, double max_s, double *out)
 {
     uint64_t ms;
+    double sec;
 
-    if (parse_double(text, 0.0, max_s, out) == 0)
-        return 0;
-    if (gw_parse_duration_ms(text, &ms) != 0 || (double)ms / 1000.0 > max_s)
+    if (gw_parse_real(text, &sec) != 0) {
+        if (gw_parse_duration_ms(text, &ms) != 0)
+            return -EINVAL;
+        sec = (double)ms / 1000.0;
+    }
+    if (sec < 0.0 || sec > max_s)
         return -EINVAL;
-    *out = (double)ms / 1000.0;
+    *out = sec;
     return 0;
 }
 
@@ -2108,17 +2035,17 @@ static int parse_incident(const char *text, struct sim_opts *o)
 {
     const char *at = strchr(text, '@');
     char site[SIM_MAX_ID];
-    unsigned long n;
-    uint64_t after_ms;
+    uint64_t n, after_ms;
 
     if (!at || o->n_incidents == SIM_MAX_INCIDENTS || (size_t)(at - text) >= sizeof site ||
         strncmp(text, "site-", 5) != 0)
         return -1;
     memcpy(site, text + 5, (size_t)(at - text) - 5);
     site[at - text - 5] = '\0';
-    if (parse_ulong(site, 0, SIM_MAX_SITES - 1, &n) != 0 || gw_parse_duration_ms(at + 1, &after_ms))
+    if (gw_parse_uint(site, &n) != 0 || n >= SIM_MAX_SITES ||
+        gw_parse_duration_ms(at + 1, &after_ms))
         return -1;
-    o->incidents[o->n_incidents].site = n;
+    o->incidents[o->n_incidents].site = (unsigned long)n;
     o->incidents[o->n_incidents].after_ms = after_ms;
     o->n_incidents++;
     return 0;
@@ -2211,7 +2138,7 @@ static void sim_opts_defaults(struct sim_opts *o)
     o->n_mix = 1;
     for (size_t k = 1; k < SIM_N_FAULTS; k++)
         o->bad_kinds[o->n_bad_kinds++] = (uint8_t)k;
-    parse_hex_key(SIM_DEMO_FLEET_KEY, o->fleet_key, &o->fleet_key_len);
+    o->fleet_key_len = (size_t)wire_key_from_hex(SIM_DEMO_FLEET_KEY, o->fleet_key);
 }
 
 /*
@@ -2247,10 +2174,10 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         {NULL, 0, NULL, 0},
     };
     const char *kind_names[SIM_N_KINDS];
-    const char *what = NULL;
+    const char *what = NULL; /* an option whose value is refused, for the message below */
+    uint64_t u = 0;          /* a whole number's value, used only when rc is 0 */
     bool seed_given = false;
-    unsigned long qos = 1;
-    int c;
+    int c, rc = 0, key_len;
 
     for (size_t k = 0; k < SIM_N_KINDS; k++)
         kind_names[k] = sim_kinds[k].name;
@@ -2262,14 +2189,15 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
             what = *optarg ? NULL : "--broker";
             break;
         case 'n':
-            what = parse_ulong(optarg, 1, SIM_MAX_NODES, &o->n_nodes) ? "--nodes" : NULL;
+            rc = cli_uint_arg("--nodes", optarg, 1, SIM_MAX_NODES, &u);
+            o->n_nodes = (unsigned long)u;
             break;
         case 's':
-            what = parse_ulong(optarg, 1, SIM_MAX_SITES, &o->n_sites) ? "--sites" : NULL;
+            rc = cli_uint_arg("--sites", optarg, 1, SIM_MAX_SITES, &u);
+            o->n_sites = (unsigned long)u;
             break;
         case 'r':
-            what = parse_double(optarg, SIM_MIN_RATE_HZ, SIM_MAX_RATE_HZ, &o->rate_hz) ? "--rate"
-                                                                                       : NULL;
+            rc = cli_real_arg("--rate", optarg, SIM_MIN_RATE_HZ, SIM_MAX_RATE_HZ, &o->rate_hz);
             break;
         case 'd':
             what = parse_seconds(optarg, SIM_MAX_DURATION_S, &o->duration_s) ? "--duration" : NULL;
@@ -2292,27 +2220,25 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
             o->truth_path = optarg;
             what = *optarg ? NULL : "--truth";
             break;
-        case OPT_LANES: {
-            unsigned long lanes = 0;
-
-            what = parse_ulong(optarg, 1, 3, &lanes) ? "--lanes" : NULL;
-            if (!what)
-                snprintf(o->lanes, sizeof(o->lanes), "%lu", lanes);
+        case OPT_LANES:
+            rc = cli_uint_arg("--lanes", optarg, 1, 3, &u);
+            snprintf(o->lanes, sizeof(o->lanes), "%" PRIu64, u);
             break;
-        }
         case OPT_CAPACITY:
-            what = parse_double(optarg, 1.0, 3000.0, &o->capacity_vph) ? "--capacity" : NULL;
+            rc = cli_real_arg("--capacity", optarg, 1.0, 3000.0, &o->capacity_vph);
             break;
         case OPT_SEED:
-            what = parse_u64(optarg, &o->seed) ? "--seed" : NULL;
+            rc = cli_uint_arg("--seed", optarg, 0, UINT64_MAX, &o->seed);
             seed_given = true;
             break;
         case OPT_QOS:
-            what = parse_ulong(optarg, 0, 1, &qos) ? "--qos" : NULL;
-            o->qos = (int)qos;
+            rc = cli_uint_arg("--qos", optarg, 0, 1, &u);
+            o->qos = (int)u;
             break;
         case 'k':
-            what = parse_hex_key(optarg, o->fleet_key, &o->fleet_key_len) ? "--fleet-key" : NULL;
+            key_len = wire_key_from_hex(optarg, o->fleet_key);
+            what = key_len < 0 ? "--fleet-key" : NULL;
+            o->fleet_key_len = (size_t)key_len;
             break;
         case OPT_MIX:
             what = parse_names(optarg, kind_names, SIM_N_KINDS, o->mix, sizeof(o->mix), &o->n_mix)
@@ -2320,7 +2246,7 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
                        : NULL;
             break;
         case OPT_BAD_FRACTION:
-            what = parse_double(optarg, 0.0, 1.0, &o->bad_fraction) ? "--bad-fraction" : NULL;
+            rc = cli_real_arg("--bad-fraction", optarg, 0.0, 1.0, &o->bad_fraction);
             break;
         case OPT_BAD_KINDS:
             /* Index 0 is "none", which is not a fault one can ask for. */
@@ -2332,18 +2258,16 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
                 o->bad_kinds[k]++;
             break;
         case OPT_CONNECTIONS:
-            what =
-                parse_ulong(optarg, 1, SIM_MAX_CONNECTIONS, &o->n_conns) ? "--connections" : NULL;
+            rc = cli_uint_arg("--connections", optarg, 1, SIM_MAX_CONNECTIONS, &u);
+            o->n_conns = (unsigned long)u;
             break;
         case OPT_MAX_INFLIGHT:
-            what = parse_ulong(optarg, 1, SIM_MAX_INFLIGHT_LIMIT, &o->max_inflight)
-                       ? "--max-inflight"
-                       : NULL;
+            rc = cli_uint_arg("--max-inflight", optarg, 1, SIM_MAX_INFLIGHT_LIMIT, &u);
+            o->max_inflight = (unsigned long)u;
             break;
         case OPT_RING_BYTES:
-            what = parse_size(optarg, NODE_RING_MIN_BYTES, SIM_MAX_RING_BYTES, &o->ring_bytes)
-                       ? "--ring-bytes"
-                       : NULL;
+            rc = cli_size_arg("--ring-bytes", optarg, NODE_RING_MIN_BYTES, SIM_MAX_RING_BYTES, &u);
+            o->ring_bytes = (unsigned long)u;
             break;
         case OPT_REGISTRY:
             o->registry_path = optarg;
@@ -2363,14 +2287,13 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
             *exit_code = cli_print_version();
             return -1;
         default:
-            fprintf(stderr, "Try 'citysim --help' for more information.\n");
-            *exit_code = EX_USAGE;
-            return -1;
+            rc = cli_usage_error(NULL);
+            break;
         }
-        if (what) {
-            fprintf(stderr, "citysim: invalid value for %s: '%s'\n", what, optarg);
-            fprintf(stderr, "Try 'citysim --help' for more information.\n");
-            *exit_code = EX_USAGE;
+        if (what)
+            rc = cli_usage_error("invalid value for %s: '%s'", what, optarg);
+        if (rc) {
+            *exit_code = rc;
             return -1;
         }
     }

@@ -42,9 +42,9 @@
 #include <MQTTAsync.h>
 #include <ini.h>
 
+#include "cli.h"
 #include "wire.h"
 
-#define TAP_VERSION "0.1.0"
 #define TAP_DEFAULT_BROKER "tcp://127.0.0.1:1883"
 #define TAP_DEFAULT_TOPIC "city/v1/+/+/data"
 #define TAP_ARENA_BYTES (256u * 1024u)
@@ -999,21 +999,6 @@ out:
     return rc;
 }
 
-static int parse_double(const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v;
-
-    if (!s || ((*s < '0' || *s > '9') && *s != '.'))
-        return -EINVAL;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
 static void usage(FILE *fp)
 {
     fprintf(fp,
@@ -1051,12 +1036,11 @@ static int tap_parse_args(struct tap_opts *o, int argc, char **argv, int *exit_c
         {"duration", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"ready-file", required_argument, NULL, OPT_READY_FILE},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
     const char *what = NULL;
-    int c;
+    int c, rc = 0;
 
     o->broker = TAP_DEFAULT_BROKER;
     o->topic = TAP_DEFAULT_TOPIC;
@@ -1075,8 +1059,7 @@ static int tap_parse_args(struct tap_opts *o, int argc, char **argv, int *exit_c
             what = *optarg ? NULL : "--topic";
             break;
         case 'd':
-            what =
-                parse_double(optarg, 0.0, TAP_MAX_DURATION_S, &o->duration_s) ? "--duration" : NULL;
+            rc = cli_real_arg("--duration", optarg, 0.0, TAP_MAX_DURATION_S, &o->duration_s);
             break;
         case OPT_READY_FILE:
             o->ready_path = optarg;
@@ -1090,32 +1073,26 @@ static int tap_parse_args(struct tap_opts *o, int argc, char **argv, int *exit_c
             *exit_code = EX_OK;
             return -1;
         case 'V':
-            printf("citytap " TAP_VERSION "\n");
-            *exit_code = EX_OK;
+        case CLI_OPT_VERSION:
+            *exit_code = cli_print_version();
             return -1;
         default:
-            fprintf(stderr, "Try 'citytap --help' for more information.\n");
-            *exit_code = EX_USAGE;
+            rc = cli_usage_error(NULL);
+            break;
+        }
+        if (what)
+            rc = cli_usage_error("invalid value for %s: '%s'", what, optarg);
+        if (rc) {
+            *exit_code = rc;
             return -1;
         }
-        if (what) {
-            fprintf(stderr, "citytap: invalid value for %s: '%s'\n", what, optarg);
-            *exit_code = EX_USAGE;
-            return -1;
-        }
     }
-    if (optind < argc) {
-        fprintf(stderr, "citytap: unexpected argument '%s'\n", argv[optind]);
-        *exit_code = EX_USAGE;
-        return -1;
-    }
-    if (!o->registry_path) {
-        fprintf(stderr, "citytap: --registry FILE is required\n"
-                        "Try 'citytap --help' for more information.\n");
-        *exit_code = EX_USAGE;
-        return -1;
-    }
-    return 0;
+    if (optind < argc)
+        rc = cli_usage_error("unexpected argument '%s'", argv[optind]);
+    else if (!o->registry_path)
+        rc = cli_usage_error("--registry FILE is required");
+    *exit_code = rc;
+    return rc ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -1126,6 +1103,7 @@ int main(int argc, char **argv)
     pthread_condattr_t attr;
     int rc = EX_OK, err;
 
+    cli_init(argv[0]);
     if (tap_parse_args(&t.opts, argc, argv, &rc) != 0)
         return rc;
     err = tap_registry_load(&t.reg, t.opts.registry_path, &diag);

@@ -58,10 +58,10 @@
 
 #include <modbus.h>
 
+#include "cli.h"
 #include "regmap.h"
 #include "simdev.h"
 
-#define MS_VERSION "0.1.0"
 #define MAX_UNITS 16
 #define MAX_CLIENTS 32
 #define CONTROL_MAX_BYTES 512
@@ -144,17 +144,12 @@ static double next_uniform(uint64_t *state)
     return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
 }
 
-/* Whole-string unsigned decimal within max; returns 0 or -1. */
+/* A whole number (units.h's grammar) of at most max; returns 0 or -1. */
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-    char *end = NULL;
-    unsigned long long v;
+    uint64_t v;
 
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
+    if (gw_parse_uint(s, &v) != 0 || v > max)
         return -1;
     *out = v;
     return 0;
@@ -165,7 +160,7 @@ static int parse_inject(char *arg, struct opts *o)
 {
     for (char *item = arg; item && *item;) {
         char *next = strchr(item, ',');
-        char *eq = strchr(item, '='), *end = NULL;
+        char *eq = strchr(item, '=');
         double v;
 
         if (next)
@@ -173,9 +168,7 @@ static int parse_inject(char *arg, struct opts *o)
         if (!eq)
             return -1;
         *eq = '\0';
-        errno = 0;
-        v = strtod(eq + 1, &end);
-        if (errno || *end || eq[1] == '\0' || !(v >= 0.0 && v <= 1.0))
+        if (gw_parse_real(eq + 1, &v) != 0 || v < 0.0 || v > 1.0)
             return -1;
         if (strcmp(item, "timeout") == 0)
             o->p_timeout = v;
@@ -251,11 +244,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"time-ms", required_argument, NULL, 'T'},
         {"inject", required_argument, NULL, 'i'},
         {"control", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
-    uint64_t v;
+    uint64_t v = 0;
     int c;
 
     memset(o, 0, sizeof(*o));
@@ -267,8 +259,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 goto bad;
             break;
         case 't':
-            if (parse_u64(optarg, 65535, &v))
-                goto bad;
+            if (cli_uint_arg("--tcp", optarg, 0, 65535, &v))
+                return EX_USAGE;
             o->tcp = true;
             o->port = (long)v;
             break;
@@ -279,12 +271,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->link = optarg;
             break;
         case 's':
-            if (parse_u64(optarg, UINT64_MAX, &o->seed))
-                goto bad;
+            if (cli_uint_arg("--seed", optarg, 0, UINT64_MAX, &o->seed))
+                return EX_USAGE;
             break;
         case 'T':
-            if (parse_u64(optarg, UINT64_MAX / 2, &o->time_ms))
-                goto bad;
+            if (cli_uint_arg("--time-ms", optarg, 0, UINT64_MAX / 2, &o->time_ms))
+                return EX_USAGE;
             o->has_time = true;
             break;
         case 'i':
@@ -298,34 +290,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
             usage(stdout);
             return EX_OK;
         case 'V':
-            printf("modbus-sim %s\n", MS_VERSION);
-            return EX_OK;
+        case CLI_OPT_VERSION:
+            return cli_print_version();
         default:
-            goto usage_error;
+            return cli_usage_error(NULL);
         }
     }
     if (optind != argc || o->n_maps == 0 || o->tcp == o->rtu || (o->link && !o->rtu) ||
-        (o->rtu && o->n_maps != 1)) {
-        fprintf(stderr, "modbus-sim: give one or more --map and exactly one of --tcp or --rtu "
-                        "(--rtu serves one map; --link needs --rtu)\n");
-        goto usage_error;
-    }
-    if (o->rtu && (o->unit_ids[0] < 1 || o->unit_ids[0] > 247)) {
-        fprintf(stderr, "modbus-sim: over RTU the unit is 1 ... 247 (0 is broadcast)\n");
-        goto usage_error;
-    }
+        (o->rtu && o->n_maps != 1))
+        return cli_usage_error("give one or more --map and exactly one of --tcp or --rtu "
+                               "(--rtu serves one map; --link needs --rtu)");
+    if (o->rtu && (o->unit_ids[0] < 1 || o->unit_ids[0] > 247))
+        return cli_usage_error("over RTU the unit is 1 ... 247 (0 is broadcast)");
     return -1;
 bad:
-    fprintf(stderr, "modbus-sim: invalid value for --%s: %s\n",
-            c == 'm'   ? "map"
-            : c == 't' ? "tcp"
-            : c == 's' ? "seed"
-            : c == 'T' ? "time-ms"
-                       : "inject",
-            optarg);
-usage_error:
-    fprintf(stderr, "Try 'modbus-sim --help' for more information.\n");
-    return EX_USAGE;
+    return cli_usage_error("invalid value for --%s: %s", c == 'm' ? "map" : "inject", optarg);
 }
 
 /* Reads the control file; a missing file means "behave". Never fails the request. */
@@ -728,6 +707,7 @@ int main(int argc, char **argv)
     int rc;
 
     s.listen_fd = s.master_fd = s.slave_fd = -1;
+    cli_init(argv[0]);
     rc = parse_args(argc, argv, &s.o);
     if (rc >= 0)
         return rc;

@@ -1,14 +1,19 @@
 /*
- * units.c -- the one parser of durations, sizes and whole numbers (units.h).
+ * units.c -- the one parser of durations, sizes, whole and real numbers
+ * (units.h).
  *
  * A number is decimal digits only (no sign, no fraction, no exponent) so that
  * "0.5s" or "-1m" are refused rather than rounded; the unit, when there is
- * one, must match a name exactly. Overflow is an error, never a wrap.
+ * one, must match a name exactly. Overflow is an error, never a wrap. A real
+ * number's grammar is checked here before strtod() converts it, so that what
+ * strtod() would also take (hexadecimal, "inf", leading spaces, "+") is
+ * refused the same way everywhere.
  */
 #include "units.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,4 +64,47 @@ int gw_parse_bytes(const char *text, uint64_t *out)
 int gw_parse_uint(const char *text, uint64_t *out)
 {
     return parse_with_unit(text, (const char *const[]){""}, (const uint64_t[]){1}, 1, out);
+}
+
+/* Skips decimal digits from p; returns the first non-digit and adds their count to *n. */
+static const char *skip_digits(const char *p, size_t *n)
+{
+    while (isdigit((unsigned char)*p)) {
+        p++;
+        (*n)++;
+    }
+    return p;
+}
+
+int gw_parse_real(const char *text, double *out)
+{
+    const char *p = text;
+    size_t mantissa = 0, exponent = 0;
+    char *end;
+
+    if (!p)
+        return GW_EINVAL;
+    if (*p == '-')
+        p++;
+    p = skip_digits(p, &mantissa);
+    if (*p == '.')
+        p = skip_digits(p + 1, &mantissa);
+    if (mantissa == 0)
+        return GW_EINVAL;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        p = skip_digits(p, &exponent);
+        if (exponent == 0)
+            return GW_EINVAL;
+    }
+    if (*p != '\0')
+        return GW_EINVAL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end != p || !isfinite(v))
+        return GW_EINVAL;
+    *out = v;
+    return 0;
 }

@@ -12,6 +12,8 @@
  *   size      = digits [spaces] [unit] ; unit = B | KiB | MiB | GiB | TiB | kB | MB | GB
  *               (4096, 64KiB, 16MiB, 1GB)
  *   number    = digits
+ *   real      = ["-"] (digits ["." [digits]] | "." digits) [("e" | "E") ["+" | "-"] digits]
+ *               (0.5, 12, -3.25, 1e6)
  *
  * Pure functions: no allocation, no locale, safe from any thread.
  */
@@ -30,5 +32,10 @@ int gw_parse_bytes(const char *text, uint64_t *out);
 
 /* Parses a whole number (digits only). Returns 0 or GW_EINVAL. */
 int gw_parse_uint(const char *text, uint64_t *out);
+
+/* Parses a real number in decimal (the grammar above: no "+", no hexadecimal,
+ * no "inf" or "nan", nothing after it). Returns 0, or GW_EINVAL for anything
+ * else and for a value that overflows or underflows a double. */
+int gw_parse_real(const char *text, double *out);
 
 #endif

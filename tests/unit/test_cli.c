@@ -1,7 +1,7 @@
 /*
  * test_cli.c -- the shared command-line library (tools/cli/cli.h) and the one
- * duration grammar under it (gateway/core/units.h): every unit, the refusals,
- * option values, duration formatting, the JSON writer and both progress forms.
+ * grammar of durations, sizes and numbers under it (gateway/core/units.h): every unit, the
+ * refusals, option values, duration formatting, the JSON writer and both progress forms.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +61,32 @@ static void test_sizes_and_numbers(void)
     CU_ASSERT(gw_parse_uint("0x10", &v) == GW_EINVAL);
 }
 
+static void test_real_numbers(void)
+{
+    static const struct {
+        const char *text;
+        double v;
+    } ok[] = {
+        {"0", 0.0},       {"12", 12.0}, {"0.5", 0.5},       {".5", 0.5},     {"5.", 5.0},
+        {"-3.25", -3.25}, {"1e6", 1e6}, {"2.5E-3", 2.5e-3}, {"1e+2", 100.0}, {"-0", 0.0},
+    };
+    static const char *const bad[] = {
+        "",   "-",   ".",  "+1",  " 1",    "1 ", "1,5",   "0x10",   "inf",  "nan",
+        "1e", "1e+", "e5", "--1", "1.2.3", "5s", "1e400", "1e-400", "-.e1",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        double v = 42.0;
+        CU_ASSERT_EQUAL(gw_parse_real(ok[i].text, &v), 0);
+        CU_ASSERT_DOUBLE_EQUAL(v, ok[i].v, 0.0);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double v = 42.0;
+        CU_ASSERT_EQUAL(gw_parse_real(bad[i], &v), GW_EINVAL);
+        CU_ASSERT_DOUBLE_EQUAL(v, 42.0, 0.0); /* written only on success */
+    }
+    CU_ASSERT_EQUAL(gw_parse_real(NULL, &(double){0}), GW_EINVAL);
+}
+
 static void test_option_values(void)
 {
     uint64_t v = 7;
@@ -74,6 +100,21 @@ static void test_option_values(void)
     CU_ASSERT_EQUAL(cli_uint_arg("--nodes", "101", 1, 100, &v), EX_USAGE);
     CU_ASSERT_EQUAL(cli_uint_arg("--nodes", "ten", 1, 100, &v), EX_USAGE);
     CU_ASSERT_EQUAL(v, 100);
+    CU_ASSERT_EQUAL(cli_size_arg("--ring-bytes", "64KiB", 1024, 1 << 20, &v), 0);
+    CU_ASSERT_EQUAL(v, 65536);
+    CU_ASSERT_EQUAL(cli_size_arg("--ring-bytes", "2MiB", 1024, 1 << 20, &v), EX_USAGE);
+    CU_ASSERT_EQUAL(cli_size_arg("--ring-bytes", "512", 1024, 1 << 20, &v), EX_USAGE);
+    CU_ASSERT_EQUAL(cli_size_arg("--ring-bytes", "64K", 1024, 1 << 20, &v), EX_USAGE);
+    CU_ASSERT_EQUAL(v, 65536);
+    double d = 7.0;
+    CU_ASSERT_EQUAL(cli_real_arg("--rate", "0.25", 0.1, 100.0, &d), 0);
+    CU_ASSERT_DOUBLE_EQUAL(d, 0.25, 0.0);
+    CU_ASSERT_EQUAL(cli_real_arg("--rate", "100", 0.1, 100.0, &d), 0);
+    CU_ASSERT_DOUBLE_EQUAL(d, 100.0, 0.0);
+    CU_ASSERT_EQUAL(cli_real_arg("--rate", "100.5", 0.1, 100.0, &d), EX_USAGE);
+    CU_ASSERT_EQUAL(cli_real_arg("--rate", "0.05", 0.1, 100.0, &d), EX_USAGE);
+    CU_ASSERT_EQUAL(cli_real_arg("--rate", "fast", 0.1, 100.0, &d), EX_USAGE);
+    CU_ASSERT_DOUBLE_EQUAL(d, 100.0, 0.0);
 }
 
 static void test_program_name_and_version(void)
@@ -211,6 +252,7 @@ int main(void)
     static const struct cu_test tests[] = {
         {"durations", test_durations},
         {"sizes and numbers", test_sizes_and_numbers},
+        {"real numbers", test_real_numbers},
         {"option values", test_option_values},
         {"program name and version", test_program_name_and_version},
         {"format duration", test_format_duration},

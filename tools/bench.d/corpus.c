@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "units.h"
+
 struct record_head {
     uint8_t flags;
     uint8_t topic_len;
@@ -216,23 +218,19 @@ void bench_sleep_ms(unsigned ms)
 uint64_t bench_parse_u64(const char *prog, const char *opt, const char *s, uint64_t min,
                          uint64_t max)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max) {
+    uint64_t v;
+    if (gw_parse_uint(s, &v) != 0 || v < min || v > max) {
         fprintf(stderr, "%s: %s needs a whole number in %llu..%llu, not '%s'\n", prog, opt,
                 (unsigned long long)min, (unsigned long long)max, s);
         exit(64);
     }
-    return (uint64_t)v;
+    return v;
 }
 
 double bench_parse_double(const char *prog, const char *opt, const char *s, double min, double max)
 {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < min || v > max) {
+    double v;
+    if (gw_parse_real(s, &v) != 0 || v < min || v > max) {
         fprintf(stderr, "%s: %s needs a number in %g..%g, not '%s'\n", prog, opt, min, max, s);
         exit(64);
     }

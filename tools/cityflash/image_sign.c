@@ -24,6 +24,7 @@
 #include "crypto_openssl.h"
 #include "image.h"
 #include "image_file.h"
+#include "units.h"
 
 /* Payloads above this are refused: the header's 32-bit size, less room for the rest. */
 #define MAX_PAYLOAD_BYTES (UINT32_MAX - 4096u)
@@ -56,17 +57,6 @@ static int sign_digest(EVP_PKEY *key, const uint8_t digest[NODE_SHA256_BYTES],
     return ok ? 0 : -1;
 }
 
-static int parse_u32(const char *s, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || v > UINT32_MAX || s[0] == '-')
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
 static int image_sign(const struct cf_opts *o, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -80,6 +70,7 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
     struct node_image_header hdr = {.hdr_size = NODE_IMAGE_HEADER_BYTES,
                                     .protect_tlv_size = NODE_IMAGE_PROT_BYTES};
     uint32_t counter = 0;
+    uint64_t v;
     uint8_t cid[NODE_IMAGE_CID_BYTES];
     int have_cid = 0;
     int have_version = 0, c, rc = EX_SOFTWARE;
@@ -93,9 +84,10 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
                                optarg);
             have_version = 1;
         } else if (c == 's') {
-            if (parse_u32(optarg, &counter) < 0)
+            if (gw_parse_uint(optarg, &v) != 0 || v > UINT32_MAX)
                 return cf_fail(o, EX_USAGE, "--security-counter %s: expected 0 to 4294967295",
                                optarg);
+            counter = (uint32_t)v;
         } else if (c == 'C') {
             if (node_image_uuid_parse(optarg, cid) < 0)
                 return cf_fail(o, EX_USAGE,

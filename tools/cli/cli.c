@@ -88,15 +88,41 @@ int cli_duration_arg(const char *opt, const char *text, uint64_t min_ms, uint64_
     return 0;
 }
 
-int cli_uint_arg(const char *opt, const char *text, uint64_t min, uint64_t max, uint64_t *out)
+/* An option's value parsed by parse (a units.h parser; grammar names it in the
+ * message) within min ... max, in unit (appended to the range, or ""). */
+static int u64_arg(const char *opt, const char *text, int (*parse)(const char *, uint64_t *),
+                   const char *grammar, const char *unit, uint64_t min, uint64_t max, uint64_t *out)
 {
     uint64_t v;
-    if (gw_parse_uint(text, &v) != 0)
-        return cli_usage_error("%s: \"%s\" is not a whole number", opt, text);
+    if (parse(text, &v) != 0)
+        return cli_usage_error("%s: \"%s\" is not %s", opt, text, grammar);
     if (v < min || v > max)
-        return cli_usage_error("%s: %s is outside %" PRIu64 " ... %" PRIu64, opt, text, min, max);
+        return cli_usage_error("%s: %s is outside %" PRIu64 " ... %" PRIu64 "%s", opt, text, min,
+                               max, unit);
     *out = v;
     return 0;
+}
+
+int cli_uint_arg(const char *opt, const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    return u64_arg(opt, text, gw_parse_uint, "a whole number", "", min, max, out);
+}
+
+int cli_real_arg(const char *opt, const char *text, double min, double max, double *out)
+{
+    double v;
+    if (gw_parse_real(text, &v) != 0)
+        return cli_usage_error("%s: \"%s\" is not a number", opt, text);
+    if (v < min || v > max)
+        return cli_usage_error("%s: %s is outside %g ... %g", opt, text, min, max);
+    *out = v;
+    return 0;
+}
+
+int cli_size_arg(const char *opt, const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    return u64_arg(opt, text, gw_parse_bytes, "a size (4096, 64KiB, 16MiB)", " bytes", min, max,
+                   out);
 }
 
 char *cli_format_duration(uint64_t ms, char *buf, size_t size)

@@ -13,7 +13,8 @@
  *   - Exit codes from <sysexits.h>: 0 ok, EX_USAGE 64, EX_DATAERR 65,
  *     EX_NOINPUT 66, EX_UNAVAILABLE 69, EX_SOFTWARE 70, EX_IOERR 74,
  *     EX_TEMPFAIL 75, EX_CONFIG 78.
- *   - Durations take the one grammar of units.h: 500ms, 30s, 5m, 1h, 7d.
+ *   - Durations take the one grammar of units.h: 500ms, 30s, 5m, 1h, 7d;
+ *     so do sizes (64KiB), whole numbers and real numbers (0.5, 1e6).
  *   - Messages go to stderr as "PROG: text"; results go to stdout.
  *
  * A minimal main:
@@ -95,6 +96,16 @@ int cli_duration_arg(const char *opt, const char *text, uint64_t min_ms, uint64_
 /* Parses a whole number given to option opt within min ... max. Returns 0 and
  * writes *out, or prints a usage error and returns EX_USAGE. */
 int cli_uint_arg(const char *opt, const char *text, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Parses a real number (units.h's grammar: 0.5, 12, 1e6) given to option opt
+ * within min ... max. Returns 0 and writes *out, or prints a usage error and
+ * returns EX_USAGE. */
+int cli_real_arg(const char *opt, const char *text, double min, double max, double *out);
+
+/* Parses a size (4096, 64KiB, 16MiB) given to option opt into bytes within
+ * min ... max. Returns 0 and writes *out, or prints a usage error and returns
+ * EX_USAGE. */
+int cli_size_arg(const char *opt, const char *text, uint64_t min, uint64_t max, uint64_t *out);
 
 /* Formats a duration for people: "250ms", "42s", "5m07s", "2h05m", "3d04h".
  * Writes at most size bytes (NUL included); returns buf. */
