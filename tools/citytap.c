@@ -14,9 +14,10 @@
  * sleeps until the next whole second, takes a snapshot and prints it, so a
  * slow terminal never holds up the acknowledgements to the broker.
  *
- * The registry is the INI file citysim --registry writes (later the gateway's
- * device registry), read with libinih and checked strictly: unknown sections
- * or keys, malformed values and duplicates are errors with a line number.
+ * The registry is the gateway's device registry (citysim --registry writes
+ * one), read with the gateway's own parser (gw_registry_new()): a file the
+ * gateway takes, citytap takes, and keys are prepared the same way. The
+ * topic is split by the gateway's gw_topic_parse() too.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -40,15 +41,17 @@
 #include <unistd.h>
 
 #include <MQTTAsync.h>
-#include <ini.h>
 
 #include "cli.h"
+#include "err.h"
+#include "registry.h"
+#include "validate.h"
 #include "wire.h"
 
 #define TAP_DEFAULT_BROKER "tcp://127.0.0.1:1883"
 #define TAP_DEFAULT_TOPIC "city/v1/+/+/data"
 #define TAP_ARENA_BYTES (256u * 1024u)
-#define TAP_MAX_SITE_ID 63
+#define TAP_MAX_REGISTRY_BYTES (256u << 20)
 #define TAP_MAX_DURATION_S 31536000.0
 #define TAP_CONNECT_TIMEOUT_S 5
 #define TAP_DISCONNECT_NS (3 * NS_PER_S)
@@ -71,51 +74,23 @@ struct tap_opts {
     bool quiet;
 };
 
-struct tap_device {
-    char id[WIRE_MAX_DEVICE_ID + 1];
-    char site_id[TAP_MAX_SITE_ID + 1];
-    size_t site;   /* index into struct tap_registry.sites, set after parsing */
-    unsigned line; /* where its section's first key is, for diagnostics */
-    bool has_site;
-    bool has_key;
-    bool has_sensors;
-    uint8_t key[WIRE_MAX_KEY_BYTES];
-    size_t key_len;
+/* A device of the registry, and the index of its site in struct tap_registry.sites. */
+struct tap_node {
+    const struct gw_device *dev; /* borrowed from the registry */
+    size_t site;
 };
 
-struct tap_site {
-    char id[TAP_MAX_SITE_ID + 1];
-};
-
-/* The device registry: immutable once loaded, so any thread may read it. */
+/*
+ * The device registry and citytap's indexes over it: the nodes sorted by id
+ * (a node's place is its slot in the per-node counters) and the sites sorted
+ * (a site's place is its row). Immutable once loaded, so any thread may read it.
+ */
 struct tap_registry {
-    struct tap_device *devices; /* sorted by id */
-    size_t n_devices;
-    size_t cap_devices;
-    struct tap_site *sites; /* sorted, unique */
+    struct gw_registry *reg;
+    struct tap_node *nodes; /* sorted by device id */
+    size_t n_nodes;
+    const char **sites; /* the devices' sites (borrowed from reg), sorted, unique */
     size_t n_sites;
-};
-
-/* Where a registry is wrong; parsers never log, the caller prints this. */
-struct tap_diag {
-    unsigned line;
-    char what[160];
-};
-
-/* The ini_reader stream: counts lines so that the handler can name them. */
-struct tap_reader {
-    FILE *fp;
-    unsigned line;
-    bool new_section; /* a [section] line was read since the last key */
-};
-
-struct tap_parse {
-    struct tap_registry *reg;
-    struct tap_reader reader;
-    struct tap_diag *diag;
-    struct tap_device *cur; /* the device whose section is being read */
-    char section[INI_MAX_LINE];
-    int err; /* first non-syntax failure: -ENOMEM */
 };
 
 /* What one site did during the current second. */
@@ -186,325 +161,100 @@ static const char *tap_reason_name(int reason)
     return wire_errname(-reason);
 }
 
-/* Registry parsing. */
+/* The registry. */
 
-static bool is_id_char(char c)
+static int cmp_node(const void *a, const void *b)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
+    return strcmp(((const struct tap_node *)a)->dev->id, ((const struct tap_node *)b)->dev->id);
 }
 
-/* True when s is 1..max bytes of [A-Za-z0-9._-]. */
-static bool is_id(const char *s, size_t max)
+static int cmp_key_node(const void *key, const void *elem)
 {
-    size_t n = 0;
-
-    for (; s[n]; n++)
-        if (!is_id_char(s[n]) || n >= max)
-            return false;
-    return n > 0;
-}
-
-static int parse_hex_key(const char *s, uint8_t *out, size_t *out_len)
-{
-    int n = wire_key_from_hex(s, out);
-    if (n < 0)
-        return -EINVAL;
-    *out_len = (size_t)n;
-    return 0;
-}
-
-/* True when s is a comma-separated list of sensor ids. */
-static bool is_id_list(const char *s)
-{
-    char item[WIRE_MAX_DEVICE_ID + 1];
-    size_t n = 0;
-
-    for (;; s++) {
-        if (*s == ',' || *s == '\0') {
-            item[n] = '\0';
-            if (!is_id(item, WIRE_MAX_DEVICE_ID))
-                return false;
-            if (*s == '\0')
-                return true;
-            n = 0;
-        } else if (*s == ' ' && (n == 0 || s[1] == ',' || s[1] == '\0')) {
-            continue;
-        } else if (n < WIRE_MAX_DEVICE_ID) {
-            item[n++] = *s;
-        } else {
-            return false;
-        }
-    }
-}
-
-/* Records the first error with its line; returns 0, the ini_handler error value. */
-__attribute__((format(printf, 2, 3))) static int tap_fail(struct tap_parse *p, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (p->diag->what[0] == '\0') {
-        p->diag->line = p->reader.line;
-        va_start(ap, fmt);
-        vsnprintf(p->diag->what, sizeof(p->diag->what), fmt, ap);
-        va_end(ap);
-    }
-    return 0;
-}
-
-/* ini_reader: fgets that counts lines and refuses lines libinih would split. */
-static char *tap_reader_gets(char *str, int num, void *stream)
-{
-    struct tap_reader *r = stream;
-    char *s = fgets(str, num, r->fp);
-    size_t len;
-
-    if (!s)
-        return NULL;
-    r->line++;
-    if (s[0] == '[')
-        r->new_section = true;
-    len = strlen(s);
-    if (len + 1 == (size_t)num && s[len - 1] != '\n' && !feof(r->fp))
-        return NULL;
-    return s;
-}
-
-/* Starts a new device for section, or reports why section is not a device. */
-static int tap_begin_device(struct tap_parse *p, const char *section)
-{
-    struct tap_registry *reg = p->reg;
-    const char *id = section + strlen("device ");
-
-    snprintf(p->section, sizeof(p->section), "%s", section);
-    p->cur = NULL;
-    if (strncmp(section, "device ", strlen("device ")) != 0)
-        return tap_fail(p, "unknown section [%s]", section);
-    if (!is_id(id, WIRE_MAX_DEVICE_ID))
-        return tap_fail(p, "invalid device id '%s'", id);
-    if (reg->n_devices == reg->cap_devices) {
-        size_t cap = reg->cap_devices ? 2 * reg->cap_devices : 64;
-        struct tap_device *d = realloc(reg->devices, cap * sizeof(*d));
-
-        if (!d) {
-            p->err = -ENOMEM;
-            return 0;
-        }
-        reg->devices = d;
-        reg->cap_devices = cap;
-    }
-    p->cur = &reg->devices[reg->n_devices++];
-    memset(p->cur, 0, sizeof(*p->cur));
-    snprintf(p->cur->id, sizeof(p->cur->id), "%s", id);
-    p->cur->line = p->reader.line;
-    return 1;
-}
-
-/* ini_handler: one call per key; returns 1 to go on, 0 on an error. */
-static int tap_ini_handler(void *user, const char *section, const char *name, const char *value)
-{
-    struct tap_parse *p = user;
-    struct tap_device *d;
-
-    if (section[0] == '\0')
-        return tap_fail(p, "key '%s' outside a [device ID] section", name);
-    /* A repeated [device ID] starts a new device, refused as a duplicate later. */
-    if (p->reader.new_section || strcmp(section, p->section) != 0) {
-        p->reader.new_section = false;
-        if (!tap_begin_device(p, section))
-            return 0;
-    }
-    d = p->cur;
-    if (!d)
-        return 0; /* the section is invalid and was reported */
-    if (strcmp(name, "site") == 0) {
-        if (d->has_site)
-            return tap_fail(p, "duplicate key '%s' in [%s]", name, section);
-        if (!is_id(value, TAP_MAX_SITE_ID))
-            return tap_fail(p, "invalid site '%s'", value);
-        snprintf(d->site_id, sizeof(d->site_id), "%s", value);
-        d->has_site = true;
-    } else if (strcmp(name, "key") == 0) {
-        if (d->has_key)
-            return tap_fail(p, "duplicate key '%s' in [%s]", name, section);
-        if (parse_hex_key(value, d->key, &d->key_len) != 0)
-            return tap_fail(p, "key of %s must be %d to %d hex digits", d->id,
-                            2 * WIRE_MIN_KEY_BYTES, 2 * WIRE_MAX_KEY_BYTES);
-        d->has_key = true;
-    } else if (strcmp(name, "sensors") == 0) {
-        if (d->has_sensors)
-            return tap_fail(p, "duplicate key '%s' in [%s]", name, section);
-        if (!is_id_list(value))
-            return tap_fail(p, "invalid sensor list '%s'", value);
-        d->has_sensors = true;
-    } else {
-        return tap_fail(p, "unknown key '%s' in [%s]", name, section);
-    }
-    return 1;
-}
-
-static int cmp_device(const void *a, const void *b)
-{
-    return strcmp(((const struct tap_device *)a)->id, ((const struct tap_device *)b)->id);
+    return strcmp(key, ((const struct tap_node *)elem)->dev->id);
 }
 
 static int cmp_site(const void *a, const void *b)
 {
-    return strcmp(((const struct tap_site *)a)->id, ((const struct tap_site *)b)->id);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int cmp_key_device(const void *key, const void *elem)
+static int tap_collect(const struct gw_device *dev, void *ctx)
 {
-    return strcmp(key, ((const struct tap_device *)elem)->id);
-}
+    struct tap_registry *r = ctx;
 
-static void tap_registry_fini(struct tap_registry *reg)
-{
-    free(reg->devices);
-    free(reg->sites);
-    memset(reg, 0, sizeof(*reg));
-}
-
-/* Sorts the devices, refuses incomplete or duplicate ones, builds the site list. */
-static int tap_registry_finish(struct tap_registry *reg, struct tap_diag *diag)
-{
-    if (reg->n_devices == 0) {
-        snprintf(diag->what, sizeof(diag->what), "no [device ID] section");
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < reg->n_devices; i++) {
-        const struct tap_device *d = &reg->devices[i];
-
-        if (!d->has_site || !d->has_key) {
-            diag->line = d->line;
-            snprintf(diag->what, sizeof(diag->what), "[device %s] has no '%s'", d->id,
-                     d->has_site ? "key" : "site");
-            return -EINVAL;
-        }
-    }
-    qsort(reg->devices, reg->n_devices, sizeof(*reg->devices), cmp_device);
-    for (size_t i = 1; i < reg->n_devices; i++) {
-        if (strcmp(reg->devices[i - 1].id, reg->devices[i].id) == 0) {
-            unsigned a = reg->devices[i - 1].line, b = reg->devices[i].line;
-
-            diag->line = a > b ? a : b;
-            snprintf(diag->what, sizeof(diag->what), "device %s is defined twice",
-                     reg->devices[i].id);
-            return -EINVAL;
-        }
-    }
-
-    reg->sites = calloc(reg->n_devices, sizeof(*reg->sites));
-    if (!reg->sites)
-        return -ENOMEM;
-    for (size_t i = 0; i < reg->n_devices; i++)
-        memcpy(reg->sites[i].id, reg->devices[i].site_id, sizeof(reg->sites[i].id));
-    qsort(reg->sites, reg->n_devices, sizeof(*reg->sites), cmp_site);
-    reg->n_sites = 0;
-    for (size_t i = 0; i < reg->n_devices; i++)
-        if (reg->n_sites == 0 || strcmp(reg->sites[reg->n_sites - 1].id, reg->sites[i].id) != 0)
-            reg->sites[reg->n_sites++] = reg->sites[i];
-    for (size_t i = 0; i < reg->n_devices; i++) {
-        struct tap_site *s = bsearch(reg->devices[i].site_id, reg->sites, reg->n_sites,
-                                     sizeof(*reg->sites), cmp_site);
-
-        reg->devices[i].site = (size_t)(s - reg->sites);
-    }
+    r->nodes[r->n_nodes++].dev = dev;
     return 0;
+}
+
+static void tap_registry_fini(struct tap_registry *r)
+{
+    gw_registry_free(r->reg);
+    free(r->nodes);
+    free(r->sites);
+    memset(r, 0, sizeof(*r));
 }
 
 /*
- * Loads the registry at path into reg (caller storage; free with
- * tap_registry_fini()). Returns 0, -ENOENT and friends when the file cannot
- * be read (errno values), or -EINVAL with *diag filled when it is invalid.
+ * Loads the registry at path into r (caller storage; free with
+ * tap_registry_fini()) and sorts its nodes and sites. Returns 0, or prints why
+ * not and returns the exit code: EX_IOERR (unreadable), EX_CONFIG (invalid,
+ * or no device) or EX_SOFTWARE (out of memory).
  */
-static int tap_registry_load(struct tap_registry *reg, const char *path, struct tap_diag *diag)
+static int tap_registry_load(struct tap_registry *r, const char *path)
 {
-    struct tap_parse p;
+    struct gw_registry_diag diag = {0, ""};
+    char *text = NULL;
+    size_t len = 0, n;
     int rc;
 
-    memset(reg, 0, sizeof(*reg));
-    memset(diag, 0, sizeof(*diag));
-    memset(&p, 0, sizeof(p));
-    p.reg = reg;
-    p.diag = diag;
-    p.reader.fp = fopen(path, "r");
-    if (!p.reader.fp)
-        return -errno;
-    rc = ini_parse_stream(tap_reader_gets, &p.reader, tap_ini_handler, &p);
-    if (p.reader.line > 0 && !feof(p.reader.fp) && !ferror(p.reader.fp) && diag->what[0] == '\0') {
-        diag->line = p.reader.line;
-        snprintf(diag->what, sizeof(diag->what), "line longer than %d bytes", INI_MAX_LINE - 2);
-        rc = -EINVAL;
-    } else if (ferror(p.reader.fp)) {
-        rc = -EIO;
-    } else if (p.err != 0) {
-        rc = p.err;
-    } else if (rc == -2) {
-        rc = -ENOMEM;
-    } else if (rc != 0 || diag->what[0] != '\0') {
-        /* libinih returns the first bad line; its own syntax errors never reach the handler. */
-        if (diag->what[0] == '\0' || (rc > 0 && (unsigned)rc != diag->line)) {
-            diag->line = (unsigned)rc;
-            snprintf(diag->what, sizeof(diag->what), "syntax error");
-        }
-        rc = -EINVAL;
-    } else {
-        rc = tap_registry_finish(reg, diag);
+    memset(r, 0, sizeof(*r));
+    rc = cli_read_file(path, TAP_MAX_REGISTRY_BYTES, &text, &len);
+    if (rc != 0) {
+        cli_error("cannot read %s: %s", path, strerror(-rc));
+        return EX_IOERR;
     }
-    fclose(p.reader.fp);
-    if (rc != 0)
-        tap_registry_fini(reg);
-    return rc;
-}
+    rc = gw_registry_new(text, len, &r->reg, &diag);
+    free(text);
+    if (rc == GW_ECONFIG) {
+        cli_error("%s:%d: %s", path, diag.line, diag.message);
+        return EX_CONFIG;
+    }
+    n = rc == 0 ? gw_registry_count(r->reg) : 0;
+    if (rc == 0 && n == 0) {
+        cli_error("%s: no [device ID] section", path);
+        tap_registry_fini(r);
+        return EX_CONFIG;
+    }
+    r->nodes = rc == 0 ? calloc(n, sizeof(*r->nodes)) : NULL;
+    r->sites = r->nodes ? calloc(n, sizeof(*r->sites)) : NULL;
+    if (!r->sites) {
+        cli_error("%s: %s", path, gw_strerror(GW_ENOMEM));
+        tap_registry_fini(r);
+        return EX_SOFTWARE;
+    }
+    gw_registry_each(r->reg, tap_collect, r);
+    qsort(r->nodes, n, sizeof(*r->nodes), cmp_node);
+    for (size_t i = 0; i < n; i++)
+        r->sites[i] = r->nodes[i].dev->site;
+    qsort(r->sites, n, sizeof(*r->sites), cmp_site);
+    for (size_t i = 0; i < n; i++)
+        if (r->n_sites == 0 || strcmp(r->sites[r->n_sites - 1], r->sites[i]) != 0)
+            r->sites[r->n_sites++] = r->sites[i];
+    for (size_t i = 0; i < n; i++) {
+        const char *site = r->nodes[i].dev->site;
+        const char **s = bsearch(&site, r->sites, r->n_sites, sizeof(*r->sites), cmp_site);
 
-static const struct tap_device *tap_registry_find(const struct tap_registry *reg, const char *id)
-{
-    return bsearch(id, reg->devices, reg->n_devices, sizeof(*reg->devices), cmp_key_device);
-}
-
-/* wire_key_fn over the registry; the key stays valid as long as the registry. */
-static int tap_key_fn(void *ctx, const char *device_id, struct wire_key *key)
-{
-    const struct tap_device *d = tap_registry_find(ctx, device_id);
-
-    if (!d)
-        return -1;
-    key->bytes = d->key;
-    key->len = d->key_len;
+        r->nodes[i].site = (size_t)(s - r->sites);
+    }
     return 0;
+}
+
+static const struct tap_node *tap_registry_find(const struct tap_registry *r, const char *id)
+{
+    return bsearch(id, r->nodes, r->n_nodes, sizeof(*r->nodes), cmp_key_node);
 }
 
 /* Frame handling, on Paho's thread. */
-
-/*
- * Splits "city/v1/<site>/<node>/data" (topic, len bytes, not necessarily
- * NUL-terminated) into site and node. Returns 0, or -1 when the topic has
- * another shape or a part is too long.
- */
-static int tap_split_topic(const char *topic, size_t len, char *site, size_t site_cap, char *node,
-                           size_t node_cap)
-{
-    static const char prefix[] = "city/v1/";
-    static const char suffix[] = "/data";
-    const char *p = topic + strlen(prefix);
-    const char *end = topic + len;
-    const char *slash;
-
-    if (len < strlen(prefix) + strlen(suffix) + 3 || memcmp(topic, prefix, strlen(prefix)) != 0 ||
-        memcmp(end - strlen(suffix), suffix, strlen(suffix)) != 0)
-        return -1;
-    end -= strlen(suffix);
-    slash = memchr(p, '/', (size_t)(end - p));
-    if (!slash || slash == p || slash + 1 >= end || (size_t)(slash - p) >= site_cap ||
-        (size_t)(end - slash - 1) >= node_cap || memchr(slash + 1, '/', (size_t)(end - slash - 1)))
-        return -1;
-    memcpy(site, p, (size_t)(slash - p));
-    site[slash - p] = '\0';
-    memcpy(node, slash + 1, (size_t)(end - slash - 1));
-    node[end - slash - 1] = '\0';
-    return 0;
-}
 
 /* The traffic a frame reports: total vehicles and the volume-weighted speed sum. */
 struct tap_traffic {
@@ -577,8 +327,8 @@ static int tap_check(struct tap *t, const char *topic, size_t topic_len, const v
     struct wire_decoder d;
     struct wire_diag diag;
     Citygate__V1__Frame *f = NULL;
-    const struct tap_device *dev;
-    char site[TAP_MAX_SITE_ID + 1], node[WIRE_MAX_DEVICE_ID + 1];
+    const struct tap_node *node;
+    struct gw_topic topic_ids;
     struct tap_traffic traffic;
     struct tap_stats *st = &t->stats;
     struct tap_site_stats *ss;
@@ -587,8 +337,8 @@ static int tap_check(struct tap *t, const char *topic, size_t topic_len, const v
     memset(&d, 0, sizeof(d));
     memset(&diag, 0, sizeof(diag));
     d.max_frame_bytes = WIRE_DEFAULT_MAX_FRAME_BYTES;
-    d.key_fn = tap_key_fn;
-    d.key_ctx = &t->reg;
+    d.key_fn = gw_registry_key;
+    d.key_ctx = t->reg.reg;
     wire_arena_init(&d.arena, arena, sizeof(arena));
     rc = wire_decode(&d, payload, len, &f, &diag);
     if (rc != 0) {
@@ -596,25 +346,25 @@ static int tap_check(struct tap *t, const char *topic, size_t topic_len, const v
                  diag.detail[0] ? ": " : "", diag.detail);
         return rc < 0 && -rc < WIRE_N_ERRS ? -rc : WIRE_EMALFORMED;
     }
-    if (tap_split_topic(topic, topic_len, site, sizeof(site), node, sizeof(node)) != 0 ||
-        strcmp(site, f->site_id) != 0 || strcmp(node, f->device_id) != 0) {
+    if (gw_topic_parse(topic, topic_len, &topic_ids) != 0 || topic_ids.kind != GW_TOPIC_DATA ||
+        strcmp(topic_ids.site, f->site_id) != 0 || strcmp(topic_ids.node, f->device_id) != 0) {
         snprintf(detail, detail_cap, "frame of %s at %s arrived on %.*s", f->device_id, f->site_id,
                  (int)topic_len, topic);
         return TAP_REJECT_TOPIC;
     }
-    dev = tap_registry_find(&t->reg, f->device_id);
-    if (!dev || strcmp(t->reg.sites[dev->site].id, f->site_id) != 0) {
+    node = tap_registry_find(&t->reg, f->device_id);
+    if (!node || strcmp(node->dev->site, f->site_id) != 0) {
         snprintf(detail, detail_cap, "frame of %s says site %s, the registry %s", f->device_id,
-                 f->site_id, dev ? t->reg.sites[dev->site].id : "nothing");
+                 f->site_id, node ? node->dev->site : "nothing");
         return TAP_REJECT_SITE;
     }
 
     traffic = tap_traffic_of(f);
     pthread_mutex_lock(&st->lock);
-    ss = &st->sites[dev->site];
+    ss = &st->sites[node->site];
     ss->frames++;
-    if (st->seen[dev - t->reg.devices] != st->epoch) {
-        st->seen[dev - t->reg.devices] = st->epoch;
+    if (st->seen[node - t->reg.nodes] != st->epoch) {
+        st->seen[node - t->reg.nodes] = st->epoch;
         ss->nodes++;
     }
     ss->volume_veh += traffic.volume_veh;
@@ -895,7 +645,7 @@ static void tap_print_table(const struct tap *t, const struct tap_snapshot *snap
     for (size_t i = 0; i < t->reg.n_sites; i++) {
         const struct tap_site_stats *s = &snap->sites[i];
 
-        printf("%-16s %9.1f %6" PRIu64, t->reg.sites[i].id, (double)s->frames / dt_s, s->nodes);
+        printf("%-16s %9.1f %6" PRIu64, t->reg.sites[i], (double)s->frames / dt_s, s->nodes);
         print_speed(s->speed_weighted, s->speed_weight);
         printf("  %10.0f\n", s->volume_veh);
         all.frames += s->frames;
@@ -956,7 +706,7 @@ static int tap_run(struct tap *t)
     }
     if (!t->opts.quiet)
         fprintf(stderr, "citytap: watching %s on %s, %zu devices on %zu sites\n", t->opts.topic,
-                t->opts.broker, t->reg.n_devices, t->reg.n_sites);
+                t->opts.broker, t->reg.n_nodes, t->reg.n_sites);
 
     t->start_ns = mono_ns();
     if (t->opts.duration_s > 0.0)
@@ -1098,28 +848,18 @@ static int tap_parse_args(struct tap_opts *o, int argc, char **argv, int *exit_c
 int main(int argc, char **argv)
 {
     static struct tap t;
-    struct tap_diag diag;
     struct sigaction sa;
     pthread_condattr_t attr;
-    int rc = EX_OK, err;
+    int rc = EX_OK;
 
     cli_init(argv[0]);
     if (tap_parse_args(&t.opts, argc, argv, &rc) != 0)
         return rc;
-    err = tap_registry_load(&t.reg, t.opts.registry_path, &diag);
-    if (err == -EINVAL) {
-        if (diag.line > 0)
-            fprintf(stderr, "citytap: %s:%u: %s\n", t.opts.registry_path, diag.line, diag.what);
-        else
-            fprintf(stderr, "citytap: %s: %s\n", t.opts.registry_path, diag.what);
-        return EX_CONFIG;
-    }
-    if (err != 0) {
-        fprintf(stderr, "citytap: cannot read %s: %s\n", t.opts.registry_path, strerror(-err));
-        return err == -ENOMEM ? EX_SOFTWARE : EX_IOERR;
-    }
+    rc = tap_registry_load(&t.reg, t.opts.registry_path);
+    if (rc != 0)
+        return rc;
 
-    t.stats.seen = calloc(t.reg.n_devices, sizeof(*t.stats.seen));
+    t.stats.seen = calloc(t.reg.n_nodes, sizeof(*t.stats.seen));
     t.stats.sites = calloc(t.reg.n_sites, sizeof(*t.stats.sites));
     if (!t.stats.seen || !t.stats.sites) {
         rc = EX_SOFTWARE;

@@ -1,11 +1,14 @@
 /*
  * test_cli.c -- the shared command-line library (tools/cli/cli.h) and the one
- * grammar of durations, sizes and numbers under it (gateway/core/units.h): every unit, the
- * refusals, option values, duration formatting, the JSON writer and both progress forms.
+ * grammar of durations, sizes and numbers under it (gateway/core/units.h):
+ * every unit, the refusals, option values, reading a whole file, duration
+ * formatting, the JSON writer and both progress forms.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cu.h"
@@ -115,6 +118,55 @@ static void test_option_values(void)
     CU_ASSERT_EQUAL(cli_real_arg("--rate", "0.05", 0.1, 100.0, &d), EX_USAGE);
     CU_ASSERT_EQUAL(cli_real_arg("--rate", "fast", 0.1, 100.0, &d), EX_USAGE);
     CU_ASSERT_DOUBLE_EQUAL(d, 100.0, 0.0);
+}
+
+/* Writes n bytes of a known pattern to a new temporary file; returns its path (static). */
+static const char *pattern_file(size_t n)
+{
+    static char path[] = "/tmp/test_cli_XXXXXX";
+    memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    CU_ASSERT_FATAL(f != NULL);
+    for (size_t i = 0; i < n; i++)
+        fputc('a' + (int)(i % 26), f);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    return path;
+}
+
+static void test_read_file(void)
+{
+    /* Empty, small, across the first buffer's 64 KiB, and at the limit exactly. */
+    static const size_t sizes[] = {0, 1, 100, 65535, 65536, 65537, 300000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const char *path = pattern_file(sizes[k]);
+        char *text = NULL;
+        size_t len = 7;
+        CU_ASSERT_EQUAL(cli_read_file(path, SIZE_MAX, &text, &len), 0);
+        CU_ASSERT_EQUAL(len, sizes[k]);
+        int same = text != NULL && text[len] == '\0';
+        for (size_t i = 0; same && i < len; i++)
+            same = text[i] == 'a' + (int)(i % 26);
+        CU_ASSERT(same);
+        free(text);
+        text = NULL;
+        CU_ASSERT_EQUAL(cli_read_file(path, sizes[k], &text, &len), 0);
+        CU_ASSERT_EQUAL(len, sizes[k]);
+        free(text);
+        /* One byte over the limit is refused, and nothing is written. */
+        if (sizes[k] > 0) {
+            text = NULL;
+            len = 7;
+            CU_ASSERT_EQUAL(cli_read_file(path, sizes[k] - 1, &text, &len), -EFBIG);
+            CU_ASSERT(text == NULL && len == 7);
+        }
+        unlink(path);
+    }
+    char *text = NULL;
+    size_t len = 7;
+    CU_ASSERT_EQUAL(cli_read_file("/nonexistent/test_cli", SIZE_MAX, &text, &len), -ENOENT);
+    CU_ASSERT_EQUAL(cli_read_file("/tmp", SIZE_MAX, &text, &len), -EISDIR);
+    CU_ASSERT(text == NULL && len == 7);
 }
 
 static void test_program_name_and_version(void)
@@ -254,6 +306,7 @@ int main(void)
         {"sizes and numbers", test_sizes_and_numbers},
         {"real numbers", test_real_numbers},
         {"option values", test_option_values},
+        {"read a whole file", test_read_file},
         {"program name and version", test_program_name_and_version},
         {"format duration", test_format_duration},
         {"json", test_json},

@@ -9,9 +9,11 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,6 +159,56 @@ uint64_t cli_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int cli_read_file(const char *path, size_t max_bytes, char **text, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int rc = 0;
+
+    if (!f)
+        return -errno;
+    /* Grown as it fills, so that a pipe (no size to ask for) reads as a file does;
+     * never past max_bytes + 1 bytes of text (one more than allowed is how a file
+     * too large shows) and a NUL. */
+    for (;;) {
+        if (cap - n < 2) {
+            size_t want = cap ? 2 * cap : 65536;
+            if (max_bytes < SIZE_MAX - 2 && want > max_bytes + 2)
+                want = max_bytes + 2;
+            char *grown = cap <= SIZE_MAX / 2 ? realloc(buf, want) : NULL;
+            if (!grown) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = grown;
+            cap = want;
+        }
+        size_t room = cap - n - 1;
+        errno = 0;
+        size_t got = fread(buf + n, 1, room, f);
+        n += got;
+        if (n > max_bytes) {
+            rc = -EFBIG;
+            break;
+        }
+        if (got < room) { /* the end, or an error */
+            if (ferror(f))
+                rc = errno ? -errno : -EIO;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
 }
 
 /* JSON ------------------------------------------------------------------ */

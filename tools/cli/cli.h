@@ -114,6 +114,13 @@ char *cli_format_duration(uint64_t ms, char *buf, size_t size);
 /* The monotonic clock in milliseconds. */
 uint64_t cli_now_ms(void);
 
+/* Reads the whole file at path (a regular file or a pipe) into a malloc'ed,
+ * NUL-terminated buffer. Returns 0 and sets *text (caller frees with free())
+ * and *len (the bytes before the NUL); or -errno: the open's or the read's,
+ * -EFBIG when the file holds more than max_bytes (SIZE_MAX: no limit), or
+ * -ENOMEM. *text and *len are written only on success. */
+int cli_read_file(const char *path, size_t max_bytes, char **text, size_t *len);
+
 /*
  * A streaming JSON writer for --json output: commas, nesting and string
  * escaping are handled here, so every tool emits the same valid JSON.
