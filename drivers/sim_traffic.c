@@ -17,7 +17,8 @@
  * inside. Sixty one-second samples thus contain exactly the vehicles of one
  * sixty-second sample, and any sample can be recomputed from (seed, now_ms,
  * interval_ms) alone. The cost is O(slots x lanes + vehicles) with no
- * allocation.
+ * allocation; a slot whose first random draw leaves its lane empty even at
+ * full demand costs that one draw, so weeks of a quiet road stay cheap.
  *
  * The arrival rate follows drv__traffic_demand() (weekday and weekend
  * curves, UTC plus utc_offset_min), a day-to-day variation of a few percent,
@@ -91,6 +92,7 @@ struct traffic_cfg {
     /* derived by prepare() */
     const struct traffic_class *classes;
     double lane_volume[MAX_LANES]; /* share of capacity */
+    double empty_below[MAX_LANES]; /* a slot's first draw at or under this: no vehicle */
     double lane_speed[MAX_LANES];  /* factor of the free speed */
 };
 
@@ -129,6 +131,16 @@ static int traffic_prepare(void *cfg_, struct drv_diag *diag)
     for (uint32_t l = 0; l < MAX_LANES; l++) {
         c->lane_volume[l] = fmax(0.5, 1.0 - (motorway ? 0.1 : 0.15) * l);
         c->lane_speed[l] = motorway ? 0.92 + 0.07 * l : 1.0 + 0.02 * l;
+        /*
+         * draw_slot()'s mean at full demand and no incident, computed as it
+         * computes it: an upper bound of every slot's. Knuth's method gives
+         * no vehicle when its first uniform is at most e^-mean, so a first
+         * draw under e^-bound (less a margin for exp()'s rounding) means no
+         * vehicle whatever the road does; the normal approximation (a mean
+         * of 30 and more) is never skipped.
+         */
+        double bound = c->capacity_vph * 1.0 * c->lane_volume[l] * 1.0 * SLOT_MS / 3600000.0;
+        c->empty_below[l] = bound < 30.0 ? exp(-bound) * (1.0 - 1e-9) : -1.0;
     }
     return 0;
 }
@@ -230,10 +242,9 @@ static void incident_at(const struct traffic_cfg *c, const struct incident *list
     }
 }
 
-/* The road at t_ms; list holds the random incidents of incidents_between() around it. */
-static void slot_state_at(const struct drv__sim_common *common, const struct traffic_cfg *c,
-                          const struct incident *list, size_t n, int64_t t_ms,
-                          struct slot_state *st)
+/* The demand on the road at t_ms (st->demand). */
+static void slot_demand(const struct drv__sim_common *common, const struct traffic_cfg *c,
+                        int64_t t_ms, struct slot_state *st)
 {
     struct drv__local lt;
 
@@ -241,6 +252,14 @@ static void slot_state_at(const struct drv__sim_common *common, const struct tra
     st->demand = drv__traffic_demand((enum drv__road)c->road, &lt) *
                  (1.0 + 0.06 * drv__smooth(common->seed, STREAM_DAY, lt.t_s, 86400.0));
     st->demand = drv__clamp(st->demand, 0.0, 1.0);
+}
+
+/* The road at t_ms; list holds the random incidents of incidents_between() around it. */
+static void slot_state_at(const struct drv__sim_common *common, const struct traffic_cfg *c,
+                          const struct incident *list, size_t n, int64_t t_ms,
+                          struct slot_state *st)
+{
+    slot_demand(common, c, t_ms, st);
     incident_at(c, list, n, t_ms, st);
 }
 
@@ -250,12 +269,30 @@ struct vehicle_draw {
     Citygate__V1__VehicleClass cls;
 };
 
+/* The random stream of one lane in one slot: draw_slot()'s. */
+static struct drv__rng slot_rng(const struct drv__sim_common *common, uint32_t lane, int64_t slot)
+{
+    return (struct drv__rng){drv__hash3(common->seed, STREAM_VEHICLES + lane, (uint64_t)slot)};
+}
+
+/*
+ * Whether lane has no vehicle in slot whatever the road's state, known from
+ * the slot's first draw alone (traffic_prepare()): most slots of a quiet
+ * road, which then cost no demand curve and no Poisson draw.
+ */
+static bool slot_surely_empty(const struct drv__sim_common *common, const struct traffic_cfg *c,
+                              uint32_t lane, int64_t slot)
+{
+    struct drv__rng rng = slot_rng(common, lane, slot);
+    return drv__rng_uniform(&rng) <= c->empty_below[lane - 1];
+}
+
 /* Draws the vehicles of one lane in one slot, sorted by time; returns how many. */
 static unsigned draw_slot(const struct drv__sim_common *common, const struct traffic_cfg *c,
                           const struct slot_state *st, uint32_t lane, int64_t slot,
                           struct vehicle_draw *v)
 {
-    struct drv__rng rng = {drv__hash3(common->seed, STREAM_VEHICLES + lane, (uint64_t)slot)};
+    struct drv__rng rng = slot_rng(common, lane, slot);
     double lane_factor = lane == st->blocked_lane ? st->blocked_volume_factor : st->volume_factor;
     double lambda =
         c->capacity_vph * st->demand * c->lane_volume[lane - 1] * lane_factor * SLOT_MS / 3600000.0;
@@ -308,6 +345,8 @@ static int64_t lane_previous_ms(const struct drv__sim_common *common, const stru
     for (int64_t slot = before_ms / SLOT_MS; slot >= 0 && slot * SLOT_MS + SLOT_MS > from_ms;
          slot--) {
         struct slot_state st;
+        if (slot_surely_empty(common, c, lane, slot))
+            continue;
         size_t n =
             incidents_between(common, c, slot * SLOT_MS, slot * SLOT_MS, list, MAX_INCIDENTS);
 
@@ -378,12 +417,19 @@ static int traffic_sample(const struct drv__sim_common *common, const void *cfg,
             n_list =
                 incidents_between(common, c, slot * SLOT_MS, listed_to_ms, list, MAX_INCIDENTS);
         }
-        slot_state_at(common, c, list, n_list, slot * SLOT_MS, &st);
+        incident_at(c, list, n_list, slot * SLOT_MS, &st);
         /* A queue stands on the blocked lane's loop between the few vehicles that pass it. */
         if (st.blocked_lane)
             tally[st.blocked_lane - 1].occupied_ms += st.queue_share * (double)(to_ms - from_ms);
+        bool demand_known = false; /* the demand curve is evaluated for a slot with vehicles */
         for (uint32_t lane = 1; lane <= c->lanes; lane++) {
             struct lane_tally *t = &tally[lane - 1];
+            if (slot_surely_empty(common, c, lane, slot))
+                continue;
+            if (!demand_known) {
+                slot_demand(common, c, slot * SLOT_MS, &st);
+                demand_known = true;
+            }
             unsigned n = draw_slot(common, c, &st, lane, slot, draws);
 
             for (unsigned i = 0; i < n; i++) {
