@@ -50,41 +50,6 @@
 /* A quarantine copy holds at most this much of a payload: every frame a node can send, whole. */
 #define QUARANTINE_MAX_BYTES WIRE_DEFAULT_MAX_FRAME_BYTES
 
-/* Reads a whole file into a malloc'ed, NUL-terminated buffer. */
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    if (!f)
-        return NULL;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 65536;
-            char *grown = realloc(buf, cap);
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = grown;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* What the configuration parser cannot check, being pure: the files it names
  * that the start reads (TLS) can be read. Returns 0 or GW_ECONFIG with diag. */
 static int check_files(const struct gw_config *cfg, struct gw_config_diag *diag)
@@ -115,12 +80,13 @@ static int load_config(const char *path, struct gw_config *cfg)
 {
     struct gw_config_diag diag = {0, ""};
     size_t len = 0;
-    char *text = read_text(path, &len);
-    if (!text) {
-        fprintf(stderr, "citygate: %s: %s\n", path, strerror(errno));
+    char *text = NULL;
+    int rc = cli_read_file(path, SIZE_MAX, &text, &len);
+    if (rc != 0) {
+        fprintf(stderr, "citygate: %s: %s\n", path, strerror(-rc));
         return EX_CONFIG;
     }
-    int rc = gw_config_init(cfg);
+    rc = gw_config_init(cfg);
     if (rc == 0)
         rc = gw_config_parse(cfg, text, len, &diag);
     free(text);
@@ -138,12 +104,13 @@ static int load_registry(const char *path, struct gw_registry **out)
 {
     struct gw_registry_diag diag = {0, ""};
     size_t len = 0;
-    char *text = read_text(path, &len);
-    if (!text) {
-        fprintf(stderr, "citygate: registry %s: %s\n", path, strerror(errno));
+    char *text = NULL;
+    int rc = cli_read_file(path, SIZE_MAX, &text, &len);
+    if (rc != 0) {
+        fprintf(stderr, "citygate: registry %s: %s\n", path, strerror(-rc));
         return EX_CONFIG;
     }
-    int rc = gw_registry_new(text, len, out, &diag);
+    rc = gw_registry_new(text, len, out, &diag);
     free(text);
     if (rc == 0)
         return 0;
@@ -661,10 +628,11 @@ static int start_http(struct gateway *gw)
     char *cert = NULL, *key = NULL, err[256];
     size_t len;
     int rc = 0;
-    if (gw->cfg.http_cert_file && (!(cert = read_text(gw->cfg.http_cert_file, &len)) ||
-                                   !(key = read_text(gw->cfg.http_key_file, &len)))) {
+    if (gw->cfg.http_cert_file &&
+        ((rc = cli_read_file(gw->cfg.http_cert_file, SIZE_MAX, &cert, &len)) != 0 ||
+         (rc = cli_read_file(gw->cfg.http_key_file, SIZE_MAX, &key, &len)) != 0)) {
         fprintf(stderr, "citygate: http: cannot read %s: %s\n",
-                cert ? gw->cfg.http_key_file : gw->cfg.http_cert_file, strerror(errno));
+                cert ? gw->cfg.http_key_file : gw->cfg.http_cert_file, strerror(-rc));
         rc = EX_CONFIG;
         goto out;
     }

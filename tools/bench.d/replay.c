@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "corpus.h"
 #include "err.h"
@@ -94,40 +95,32 @@ __attribute__((noinline)) void replay_frames(struct replay *r, const struct benc
     }
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long size;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)size + 1)) != NULL) {
-        *len = fread(buf, 1, (size_t)size, f);
-        buf[*len] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
 /* Loads the gateway's configuration file and its registry. Returns 0 or prints why. */
 static int load(const char *path, struct gw_config *cfg, struct gw_registry **reg)
 {
     struct gw_config_diag cd = {0, ""};
     struct gw_registry_diag rd = {0, ""};
+    char *text = NULL;
     size_t len = 0;
-    char *text = read_file(path, &len);
-    int rc = text ? gw_config_init(cfg) : GW_EIO;
+    int rc = cli_read_file(path, SIZE_MAX, &text, &len);
+    if (rc != 0) {
+        fprintf(stderr, PROG ": %s: %s\n", path, strerror(-rc));
+        return GW_EIO;
+    }
+    rc = gw_config_init(cfg);
     if (rc == 0 && (rc = gw_config_parse(cfg, text, len, &cd)) != 0)
         fprintf(stderr, PROG ": %s:%d: %s\n", path, cd.line, cd.message);
     free(text);
     if (rc != 0)
         return rc;
-    text = read_file(cfg->registry_file, &len);
-    rc = text ? gw_registry_new(text, len, reg, &rd) : GW_EIO;
+    rc = cli_read_file(cfg->registry_file, SIZE_MAX, &text, &len);
+    if (rc != 0) {
+        fprintf(stderr, PROG ": registry %s: %s\n", cfg->registry_file, strerror(-rc));
+        return GW_EIO;
+    }
+    rc = gw_registry_new(text, len, reg, &rd);
     if (rc != 0)
-        fprintf(stderr, PROG ": registry %s:%d: %s\n", cfg->registry_file, rd.line,
-                text ? rd.message : strerror(errno));
+        fprintf(stderr, PROG ": registry %s:%d: %s\n", cfg->registry_file, rd.line, rd.message);
     free(text);
     return rc;
 }

@@ -55,30 +55,17 @@ struct prov_args {
 static int read_text(const char *path, int missing_ok, char **out, size_t *len, char *err,
                      size_t cap)
 {
-    FILE *f = fopen(path, "rb");
-    *out = NULL;
-    *len = 0;
-    if (!f) {
-        if (missing_ok && errno == ENOENT) {
-            *out = calloc(1, 1);
-            return *out ? 0 : -1;
-        }
-        snprintf(err, cap, "cannot read %s: %s", path, strerror(errno));
+    int rc = cli_read_file(path, MAX_FILE_BYTES, out, len);
+    if (rc == -ENOENT && missing_ok) {
+        *out = calloc(1, 1);
+        *len = 0;
+        return *out ? 0 : -1;
+    }
+    if (rc != 0) {
+        *out = NULL;
+        snprintf(err, cap, "cannot read %s: %s", path, strerror(-rc));
         return -1;
     }
-    char *buf = malloc(MAX_FILE_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, MAX_FILE_BYTES + 1, f) : 0;
-    int bad = !buf || ferror(f) || n > MAX_FILE_BYTES;
-    fclose(f);
-    if (bad) {
-        snprintf(err, cap, "cannot read %s: %s", path,
-                 buf ? "too large or unreadable" : "no memory");
-        free(buf);
-        return -1;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
     return 0;
 }
 
