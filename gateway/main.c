@@ -149,7 +149,7 @@ static int emit_aggregate(void *ctx, const struct gw_aggregate *agg)
         return 0;
     }
     gw->lp_lines[i]++;
-    if (agg->level == 0) {
+    if (agg->level == 0 && !agg->partial) { /* a part is not the window: the live view skips it */
         gw_live_update(gw->live, agg);
         gw_stream_window(gw, agg);
     }

@@ -202,7 +202,15 @@ int gw_metrics_render(void *ctx, FILE *out)
     one(out, "citygate_values_late_total", "counter",
         "Values that corrected a window already written (rewrites follow).", ws.values_late);
     one(out, "citygate_values_too_late_total", "counter",
-        "Values older than the late horizon, folded nowhere.", ws.too_late);
+        "Values older than the late horizon for which no part could be kept, folded nowhere.",
+        ws.too_late);
+    one(out, "citygate_values_late_parts_total", "counter",
+        "Values older than the late horizon, counted in parts of their retired windows.",
+        ws.values_parted);
+    one(out, "citygate_window_parts", "gauge",
+        "Parts of retired windows collecting late values (at most windows.max_series).", ws.parts);
+    one(out, "citygate_window_parts_written_total", "counter",
+        "Parts of retired windows emitted (each a point with a part tag).", ws.parts_emitted);
     metric(out, "citygate_node_values_too_late_total", "counter",
            "Too-late values by node, for the nodes that had any since the start.");
     pthread_mutex_lock(&gw->lock);

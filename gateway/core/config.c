@@ -103,10 +103,13 @@ static const struct cfg_key cfg_keys[] = {
      "How long after its end a window waits for stragglers before it is written.", RESTART},
     {"windows", "late_horizon", T_DURATION, C(late_horizon_ms), "2m", 0, 7 * DAY,
      "Written windows are corrected (rewritten) by values this long after their end; older "
-     "ones count as too late. Each base window of horizon costs memory in every series.",
+     "ones are written as parts of their windows (docs/gateway.md). Each base window of horizon "
+     "costs memory in every series.",
      RESTART},
     {"windows", "max_series", T_UINT, C(max_series), "1000000", 1, 100000000,
-     "Series kept at once; readings of more are refused and counted.", RESTART},
+     "Series kept at once, and parts of windows past the late horizon; readings of more are "
+     "refused and counted.",
+     RESTART},
     {"windows", "max_node_series", T_UINT, C(max_node_series), "1000", 1, 100000000,
      "Series one node may hold at once, so that one node cannot take the series of all others; "
      "readings of more are refused and counted.",

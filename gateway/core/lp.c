@@ -292,7 +292,8 @@ static int traffic_fields(struct gw_lp_line *line, const struct gw_aggregate *a)
 int gw_lp_encode_aggregate(struct gw_lpbuf *b, const struct gw_lp_naming *naming,
                            const struct gw_aggregate *a)
 {
-    char measurement[96], window[24], quantity[40], vclass[40], lane[GW_NUMTEXT_MAX + 1];
+    char measurement[96], window[24], quantity[40], vclass[40], lane[GW_NUMTEXT_MAX + 1],
+        part[GW_NUMTEXT_MAX + 1];
     char sketch[GW_QSKETCH_TEXT_MAX];
     struct gw_lp_line line;
     const char *prefix = naming->prefix ? naming->prefix : "";
@@ -316,6 +317,10 @@ int gw_lp_encode_aggregate(struct gw_lpbuf *b, const struct gw_lp_naming *naming
         gw_lp_tag(&line, "lane", lane);
     }
     gw_lp_tag(&line, "node", a->key.node);
+    if (a->partial) {
+        part[gw_numtext_int(a->part_ms, part)] = '\0';
+        gw_lp_tag(&line, "part", part);
+    }
     gw_lp_tag(&line, "quantity", qname);
     if (a->key.sensor && a->key.sensor[0])
         gw_lp_tag(&line, "sensor", a->key.sensor);

@@ -93,7 +93,9 @@ struct gw_lp_naming {
 /*
  * Appends one line for agg (borrowed), timestamped at the window start.
  * Tags, sorted by key as InfluxDB prefers: gateway, lane (when not 0),
- * node, quantity (the store name of quantity.h, e.g. "speed",
+ * node, part (a part of a window past its late horizon: its arrival
+ * bucket in ms, see window.h; readers add it to the window's point),
+ * quantity (the store name of quantity.h, e.g. "speed",
  * "vehicle_speed"), sensor (when not empty), site, vehicle_class (when set,
  * e.g. "truck"), window ("30s", "5m", "15m", "1h"). Fields:
  * count (integer), sum, min, max, mean, sumsq; then the traffic fields of

@@ -182,7 +182,11 @@ struct emit_tap {
 static int pipeline_emit(void *ctx, const struct gw_aggregate *agg)
 {
     struct emit_tap *tap = ctx;
-    if (agg->start_ms < tap->p->incomplete_before_ms) {
+    /* A part holds what arrived in its bucket: whole unless the bucket began before the replay
+     * (the receiving clock is the arrival clock in a replay from the journal's start). */
+    int64_t from_ms =
+        agg->partial ? agg->part_ms + tap->p->windows_config.max_ahead_ms : agg->start_ms;
+    if (from_ms < tap->p->incomplete_before_ms) {
         tap->p->stats.windows_incomplete++;
         return 0;
     }

@@ -70,9 +70,9 @@
 #define MAX_TIME_MS (1LL << 60) /* the clock is clamped here, so time sums cannot overflow */
 #define HINTS 16                /* readings per frame whose series a node remembers */
 #define HINT_MAX_INDEX 254      /* hints are stored as index + 1 in a byte */
-#define SNAP_VERSION 3u
+#define SNAP_VERSION 4u
 #define SNAP_END 0x57454e44u /* marker after the last node */
-#define SNAP_COUNTERS 11
+#define SNAP_COUNTERS 13     /* 11 before version 4 */
 
 enum slot_state {
     SLOT_FREE = 0, /* no window */
@@ -94,15 +94,31 @@ struct slot {
     uint8_t state;
 };
 
+/*
+ * A part of a retired window: its values that arrived while the receiving
+ * clock was in [part_ms, part_ms + base width) (see window.h). sl.state is
+ * SLOT_OPEN until it is emitted, SLOT_EMITTED, or SLOT_DIRTY when a value
+ * came after an emission (a flush).
+ */
+struct part {
+    struct slot sl;
+    int64_t part_ms;
+    struct gw_qsketch sk; /* empty unless the series keeps quantiles */
+    uint8_t level;
+};
+
 struct node;
 
 /*
  * A series. One allocation: this header, then n_slots slots, then (when
- * quantiles) n_slots sketches, then the sensor id.
+ * quantiles) n_slots sketches, then the sensor id. Its parts, if any, are
+ * in an array of their own, in the order they were made.
  */
 struct series {
     struct node *node;
-    const char *sensor;   /* NUL-terminated, at the end of this allocation */
+    const char *sensor; /* NUL-terminated, at the end of this allocation */
+    struct part *parts; /* n_parts of cap_parts */
+    uint32_t n_parts, cap_parts;
     int64_t due_ms;       /* earliest now_ms at which advance has work here */
     int64_t cur_start_ms; /* the cached base window, valid when cur_ok */
     uint32_t lane, quantity, vehicle_class;
@@ -606,13 +622,31 @@ static int node_new(struct gw_windows *w, struct gw_windows_frame *fr, uint64_t 
     return 0;
 }
 
+/* Frees a summary's buffers, counting them. */
+static void sketch_fini(struct gw_windows *w, struct gw_qsketch *sk)
+{
+    mem_add(w, -gw_qsketch_heap_bytes(sk), -gw_qsketch_heap_blocks(sk));
+    gw_qsketch_fini(sk);
+}
+
+/* Frees part k of s, keeping the others in order. */
+static void part_drop(struct gw_windows *w, struct series *s, size_t k)
+{
+    sketch_fini(w, &s->parts[k].sk);
+    s->n_parts--;
+    memmove(s->parts + k, s->parts + k + 1, (s->n_parts - k) * sizeof *s->parts);
+    w->st.parts--;
+}
+
 static void series_free(struct gw_windows *w, struct series *s)
 {
-    for (size_t i = 0; s->quantiles && i < w->n_slots; i++) {
-        struct gw_qsketch *sk = slot_sketch(w, s, i);
-        mem_add(w, -gw_qsketch_heap_bytes(sk), -gw_qsketch_heap_blocks(sk));
-        gw_qsketch_fini(sk);
-    }
+    for (size_t i = 0; s->quantiles && i < w->n_slots; i++)
+        sketch_fini(w, slot_sketch(w, s, i));
+    while (s->n_parts > 0)
+        part_drop(w, s, s->n_parts - 1);
+    if (s->parts)
+        mem_add(w, -(s->cap_parts * sizeof *s->parts), (size_t)-1);
+    gw_free(s->parts);
     mem_add(w, -series_bytes(w, s->quantiles, strlen(s->sensor)), (size_t)-1);
     gw_free(s);
 }
@@ -815,6 +849,18 @@ static size_t windows_below(const struct gw_windows *w, const struct series *s, 
     return n;
 }
 
+/* Values in window i of level and the live windows below it. */
+static uint64_t window_count(const struct gw_windows *w, const struct series *s, unsigned level,
+                             size_t i)
+{
+    struct below d[MAX_BELOW];
+    size_t n = windows_below(w, s, level, i, d);
+    uint64_t count = s->slots[i].count;
+    for (size_t k = 0; k < n; k++)
+        count += s->slots[d[k].i].count;
+    return count;
+}
+
 /* Hands window i of level up to its parent (the top level has none) and frees its slot. */
 static int slot_fold(struct gw_windows *w, struct series *s, unsigned level, size_t i)
 {
@@ -877,12 +923,25 @@ static int slot_claim(struct gw_windows *w, struct series *s, unsigned level, in
 }
 
 /*
- * When, on its node's clock (now clock_ms), advance next has work in s:
- * emit, re-emit or retire one of its windows.
+ * The receiving time at which a part of arrival bucket part_ms is done, on
+ * the clock of a node that reads clock_ms at receiving time rx.
  */
-static int64_t series_due(const struct gw_windows *w, const struct series *s, int64_t clock_ms)
+static int64_t part_due(const struct gw_windows *w, int64_t part_ms, int64_t clock_ms, int64_t rx)
+{
+    return part_ms + w->base_ms + (clock_ms - rx);
+}
+
+/*
+ * When, on its node's clock (clock_ms at receiving time rx), advance next
+ * has work in s: emit, re-emit or retire one of its windows, or emit and
+ * drop a part.
+ */
+static int64_t series_due(const struct gw_windows *w, const struct series *s, int64_t clock_ms,
+                          int64_t rx)
 {
     int64_t due = INT64_MAX;
+    for (size_t k = 0; k < s->n_parts; k++)
+        due = min64(due, part_due(w, s->parts[k].part_ms, clock_ms, rx));
     for (unsigned l = 0; l < w->n_levels; l++) {
         const struct level *lv = &w->lv[l];
         for (size_t i = lv->first; i < lv->first + lv->ring; i++) {
@@ -896,6 +955,149 @@ static int64_t series_due(const struct gw_windows *w, const struct series *s, in
         }
     }
     return due;
+}
+
+/*
+ * A value is about to be folded into window i of level (starting at
+ * start_ms) or below it: opens a free slot, or marks an emitted window
+ * dirty (GW_WINDOW_LATE into *h), keeping s->due_ms and the counters.
+ * Returns whether the window is open (not emitted yet).
+ */
+static bool slot_touch(struct gw_windows *w, struct series *s, unsigned level, size_t i,
+                       int64_t start_ms, int64_t clock_ms, unsigned *h)
+{
+    const struct level *lv = &w->lv[level];
+    struct slot *sl = &s->slots[i];
+    if (sl->state == SLOT_FREE) {
+        slot_open(sl, start_ms);
+        w->st.windows_pending++;
+        s->due_ms = min64(s->due_ms, sl->start_ms + lv->width_ms + w->cfg.grace_ms);
+    } else if (sl->state == SLOT_EMITTED) {
+        sl->state = SLOT_DIRTY;
+        w->st.windows_retained--;
+        w->st.windows_pending++;
+        s->due_ms = min64(s->due_ms, clock_ms);
+        *h |= GW_WINDOW_LATE;
+    } else if (sl->state == SLOT_DIRTY) {
+        *h |= GW_WINDOW_LATE; /* emitted and corrected already: this value is late too */
+    }
+    return sl->state == SLOT_OPEN;
+}
+
+/* The part of s at level for the window starting at start_ms and arrival bucket part_ms. */
+static size_t part_find(const struct series *s, unsigned level, int64_t start_ms, int64_t part_ms)
+{
+    for (size_t k = 0; k < s->n_parts; k++)
+        if (s->parts[k].level == level && s->parts[k].sl.start_ms == start_ms &&
+            s->parts[k].part_ms == part_ms)
+            return k;
+    return SIZE_MAX;
+}
+
+/* Makes room for need more parts in s. */
+static int parts_reserve(struct gw_windows *w, struct series *s, size_t need)
+{
+    size_t cap = s->cap_parts ? s->cap_parts : 4;
+    if (s->n_parts + need <= s->cap_parts)
+        return 0;
+    while (cap < s->n_parts + need)
+        cap *= 2;
+    struct part *grown = gw_realloc(s->parts, cap * sizeof *grown);
+    if (!grown)
+        return GW_ENOMEM;
+    mem_add(w, (cap - s->cap_parts) * sizeof *grown, s->cap_parts == 0);
+    s->parts = grown;
+    s->cap_parts = (uint32_t)cap;
+    return 0;
+}
+
+/*
+ * Folds a value of s whose base window is past the late horizon on its
+ * node's clock (clock_ms): into the window of the lowest level still within
+ * the horizon, as add_slow() folds into the base, and into the part of the
+ * receiving clock's bucket of each retired window below (window.h). All or
+ * nothing; GW_WINDOW_LATE into *h when an emitted window changed. Returns
+ * 0, GW_ERANGE (too late: no room for the parts, counted; or a window or
+ * part full), GW_EFULL (busy, counted) or GW_ENOMEM.
+ */
+static int add_late(struct gw_windows *w, struct series *s, int64_t ts_ms, double value,
+                    int64_t clock_ms, unsigned *h)
+{
+    size_t at[GW_WINDOW_MAX_LEVELS] = {0}, idx[GW_WINDOW_MAX_LEVELS] = {0}, need = 0;
+    int64_t rx = rx_now(w), part_ms = rx - rx % w->base_ms;
+    unsigned low = 0; /* the levels below low are retired: parts */
+    struct gw_qkey qkey;
+    int rc = 0;
+
+    while (low < w->n_levels &&
+           ts_ms - ts_ms % w->lv[low].width_ms + w->lv[low].width_ms + w->cfg.late_horizon_ms <=
+               clock_ms)
+        low++;
+    for (unsigned l = 0; l < low; l++) {
+        at[l] = part_find(s, l, ts_ms - ts_ms % w->lv[l].width_ms, part_ms);
+        if (at[l] == SIZE_MAX)
+            at[l] = s->n_parts + need++;
+        else if (s->parts[at[l]].sl.count >= w->lv[l].max_count)
+            return GW_ERANGE;
+    }
+    if (w->st.parts + need > w->cfg.max_series) {
+        w->st.too_late++;
+        return GW_ERANGE;
+    }
+    for (unsigned l = low; l < w->n_levels; l++) {
+        rc = slot_claim(w, s, l, ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, &idx[l]);
+        if (rc == GW_EFULL)
+            w->st.busy++;
+        if (rc)
+            return rc;
+    }
+    if (low < w->n_levels && s->slots[idx[low]].state != SLOT_FREE &&
+        window_count(w, s, low, idx[low]) >= w->lv[low].max_count)
+        return GW_ERANGE;
+    if ((rc = parts_reserve(w, s, need)) != 0)
+        return rc;
+    for (unsigned l = 0; l < low; l++)
+        if (at[l] >= s->n_parts) {
+            struct part *p = &s->parts[at[l]];
+            slot_open(&p->sl, ts_ms - ts_ms % w->lv[l].width_ms);
+            p->part_ms = part_ms;
+            p->level = (uint8_t)l;
+            gw_qsketch_init(&p->sk);
+        }
+    if (s->quantiles) {
+        gw_qsketch_key(value, &qkey);
+        for (unsigned l = 0; l < low && rc == 0; l++)
+            rc = sketch_reserve(w, &s->parts[at[l]].sk, &qkey);
+        if (rc == 0 && low < w->n_levels)
+            rc = sketch_reserve(w, slot_sketch(w, s, idx[low]), &qkey);
+        if (rc) {
+            for (size_t k = s->n_parts; k < s->n_parts + need; k++)
+                sketch_fini(w, &s->parts[k].sk);
+            return rc;
+        }
+    }
+    s->n_parts += (uint32_t)need;
+    w->st.parts += need;
+    for (unsigned l = 0; l < low; l++) {
+        struct part *p = &s->parts[at[l]];
+        if (p->sl.state == SLOT_EMITTED)
+            p->sl.state = SLOT_DIRTY;
+        slot_add(&p->sl, value);
+        if (s->quantiles)
+            gw_qsketch_insert(&p->sk, &qkey);
+    }
+    if (low > 0)
+        s->due_ms = min64(s->due_ms, part_due(w, part_ms, clock_ms, rx));
+    for (unsigned l = low; l < w->n_levels; l++)
+        slot_touch(w, s, l, idx[l], ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, h);
+    if (low < w->n_levels) {
+        slot_add(&s->slots[idx[low]], value);
+        if (s->quantiles)
+            gw_qsketch_insert(slot_sketch(w, s, idx[low]), &qkey);
+    }
+    s->cur_ok = 0;
+    w->st.values_parted++;
+    return 0;
 }
 
 /*
@@ -919,7 +1121,7 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
     /* A new node's clock starts at its first value. */
     int64_t clock_ms = n ? node_clock(n, rx_now(w)) : ts_ms;
 
-    if (ts_ms < 0 || ts_ms - ts_ms % w->base_ms + w->late_after_ms <= clock_ms) {
+    if (ts_ms < 0) {
         w->st.too_late++;
         return GW_ERANGE;
     }
@@ -948,6 +1150,11 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
             n->hint[pos] = (uint8_t)(at + 1);
     }
     s->cur_ok = 0;
+    if (ts_ms - ts_ms % w->base_ms + w->late_after_ms <= clock_ms) {
+        if ((rc = add_late(w, s, ts_ms, value, clock_ms, &h)) != 0)
+            goto out;
+        goto done;
+    }
     for (unsigned l = 0; l < w->n_levels; l++) {
         rc = slot_claim(w, s, l, ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, &idx[l]);
         if (rc == GW_EFULL)
@@ -965,30 +1172,16 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
         if (rc)
             goto out;
     }
-    for (unsigned l = 0; l < w->n_levels; l++) {
-        const struct level *lv = &w->lv[l];
-        struct slot *sl = &s->slots[idx[l]];
-        if (sl->state == SLOT_FREE) {
-            slot_open(sl, ts_ms - ts_ms % lv->width_ms);
-            w->st.windows_pending++;
-            s->due_ms = min64(s->due_ms, sl->start_ms + lv->width_ms + w->cfg.grace_ms);
-        } else if (sl->state == SLOT_EMITTED) {
-            sl->state = SLOT_DIRTY;
-            w->st.windows_retained--;
-            w->st.windows_pending++;
-            s->due_ms = min64(s->due_ms, clock_ms);
-            h |= GW_WINDOW_LATE;
-        } else if (sl->state == SLOT_DIRTY) {
-            h |= GW_WINDOW_LATE; /* emitted and corrected already: this value is late too */
-        }
-        all_open = all_open && sl->state == SLOT_OPEN;
-    }
+    for (unsigned l = 0; l < w->n_levels; l++)
+        all_open = slot_touch(w, s, l, idx[l], ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, &h) &&
+                   all_open;
     slot_add(&s->slots[idx[0]], value);
     if (s->quantiles)
         gw_qsketch_insert(slot_sketch(w, s, idx[0]), &qkey);
     s->cur_ok = all_open;
     s->cur_start_ms = ts_ms - ts_ms % w->base_ms;
     s->cur_idx = (uint16_t)idx[0];
+done:
     if (s->due_ms < n->due_ms) {
         n->due_ms = s->due_ms;
         if (node_rekey(w, n))
@@ -1075,10 +1268,8 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
 
     /* The cached window: open, like every window above it, so only it changes. */
     struct slot *sl = &s->slots[s->cur_idx];
-    if (s->cur_start_ms + w->late_after_ms <= n->clock_ms) {
-        w->st.too_late++;
-        return GW_ERANGE;
-    }
+    if (s->cur_start_ms + w->late_after_ms <= n->clock_ms)
+        return add_slow(w, fr, pos, key, s, at, sensor, sensor_len, ts_ms, value, hints);
     if (sl->count >= w->lv[0].max_count)
         return GW_ERANGE;
     if (s->quantiles) {
@@ -1142,17 +1333,16 @@ static int window_total(struct gw_windows *w, struct series *s, unsigned level, 
     return rc;
 }
 
-static int slot_emit(struct gw_windows *w, struct series *s, unsigned level, size_t i,
-                     gw_window_emit_fn emit, void *ctx)
+/*
+ * Hands emit the aggregate of s at level with content total (its start,
+ * statistics) and summary sketch (NULL without quantiles), as emission
+ * revision; part_ms >= 0 makes it the part of that arrival bucket.
+ */
+static int agg_emit(const struct gw_windows *w, const struct series *s, unsigned level,
+                    const struct slot *total, const struct gw_qsketch *sketch, uint32_t revision,
+                    int64_t part_ms, gw_window_emit_fn emit, void *ctx)
 {
-    struct slot *sl = &s->slots[i], total;
-    const struct gw_qsketch *sketch;
     struct gw_aggregate a;
-    int dirty = sl->state == SLOT_DIRTY;
-    int rc = window_total(w, s, level, i, &total, &sketch);
-
-    if (rc)
-        return rc;
     memset(&a, 0, sizeof a);
     a.key.site = s->node->ids;
     a.key.node = s->node->ids + s->node->site_len + 1;
@@ -1163,14 +1353,16 @@ static int slot_emit(struct gw_windows *w, struct series *s, unsigned level, siz
     a.key.quantiles = s->quantiles;
     a.level = level;
     a.width_ms = w->lv[level].width_ms;
-    a.start_ms = sl->start_ms;
-    a.revision = sl->revision + (dirty && sl->revision < UINT16_MAX);
-    a.count = total.count;
-    a.sum = total.sum;
-    a.min = total.min;
-    a.max = total.max;
-    a.sumsq = total.sumsq;
-    a.mean = total.sum / total.count;
+    a.start_ms = total->start_ms;
+    a.revision = revision;
+    a.partial = part_ms >= 0;
+    a.part_ms = a.partial ? part_ms : 0;
+    a.count = total->count;
+    a.sum = total->sum;
+    a.min = total->min;
+    a.max = total->max;
+    a.sumsq = total->sumsq;
+    a.mean = total->sum / total->count;
     if (sketch) {
         static const double q[3] = {0.50, 0.85, 0.95};
         double p[3];
@@ -1180,10 +1372,29 @@ static int slot_emit(struct gw_windows *w, struct series *s, unsigned level, siz
         a.p85 = clamp(p[1], a.min, a.max);
         a.p95 = clamp(p[2], a.min, a.max);
     }
-    rc = emit(ctx, &a);
+    return emit(ctx, &a);
+}
+
+/* The revision of the next emission of a window or part in state sl. */
+static uint32_t next_revision(const struct slot *sl)
+{
+    return sl->revision + (sl->state == SLOT_DIRTY && sl->revision < UINT16_MAX);
+}
+
+static int slot_emit(struct gw_windows *w, struct series *s, unsigned level, size_t i,
+                     gw_window_emit_fn emit, void *ctx)
+{
+    struct slot *sl = &s->slots[i], total;
+    const struct gw_qsketch *sketch;
+    int dirty = sl->state == SLOT_DIRTY;
+    uint32_t revision = next_revision(sl);
+    int rc = window_total(w, s, level, i, &total, &sketch);
+
+    if (rc == 0)
+        rc = agg_emit(w, s, level, &total, sketch, revision, -1, emit, ctx);
     if (rc)
         return rc;
-    sl->revision = (uint16_t)a.revision;
+    sl->revision = (uint16_t)revision;
     sl->state = SLOT_EMITTED;
     w->st.windows_pending--;
     w->st.windows_retained++;
@@ -1191,6 +1402,22 @@ static int slot_emit(struct gw_windows *w, struct series *s, unsigned level, siz
         w->st.windows_rewritten++;
     else
         w->st.windows_emitted++;
+    return 0;
+}
+
+/* Emits part k of s, which has not been emitted as it stands. */
+static int part_emit(struct gw_windows *w, struct series *s, size_t k, gw_window_emit_fn emit,
+                     void *ctx)
+{
+    struct part *p = &s->parts[k];
+    uint32_t revision = next_revision(&p->sl);
+    int rc = agg_emit(w, s, p->level, &p->sl, s->quantiles ? &p->sk : NULL, revision, p->part_ms,
+                      emit, ctx);
+    if (rc)
+        return rc;
+    p->sl.revision = (uint16_t)revision;
+    p->sl.state = SLOT_EMITTED;
+    w->st.parts_emitted++;
     return 0;
 }
 
@@ -1216,9 +1443,11 @@ static size_t level_order(const struct gw_windows *w, const struct series *s, un
  * finished, and sets s->due_ms to what series_due() would say (a window
  * left live here is never retired later in the same run: a parent past its
  * horizon has only children past theirs, retired first, level by level).
+ * clock_ms is the node's clock at receiving time rx. Parts are emitted and
+ * dropped once rx has passed their bucket (emitted at once with flush).
  */
-static int series_run(struct gw_windows *w, struct series *s, int64_t clock_ms, bool flush,
-                      gw_window_emit_fn emit, void *ctx)
+static int series_run(struct gw_windows *w, struct series *s, int64_t clock_ms, int64_t rx,
+                      bool flush, gw_window_emit_fn emit, void *ctx)
 {
     size_t order[GW_WINDOW_MAX_RING];
     int64_t due = INT64_MAX;
@@ -1241,6 +1470,18 @@ static int series_run(struct gw_windows *w, struct series *s, int64_t clock_ms, 
                 due = min64(due, end_ms + w->cfg.late_horizon_ms);
         }
     }
+    for (size_t k = 0; k < s->n_parts && rc == 0;) {
+        struct part *p = &s->parts[k];
+        bool done = rx >= p->part_ms + w->base_ms;
+        if (p->sl.state != SLOT_EMITTED && (flush || done))
+            rc = part_emit(w, s, k, emit, ctx);
+        if (rc == 0 && done) {
+            part_drop(w, s, k);
+            continue;
+        }
+        due = min64(due, part_due(w, p->part_ms, clock_ms, rx));
+        k++;
+    }
     s->due_ms = rc ? clock_ms : due;
     return rc;
 }
@@ -1261,7 +1502,7 @@ static int node_run(struct gw_windows *w, struct node *n, bool flush, gw_window_
     for (size_t k = 0; k < n->n_series;) {
         struct series *s = n->series[k];
         if (rc == 0 && (flush || s->due_ms <= clock_ms)) {
-            rc = series_run(w, s, clock_ms, flush, emit, ctx);
+            rc = series_run(w, s, clock_ms, rx, flush, emit, ctx);
             if (rc == 0 && s->due_ms == INT64_MAX) {
                 series_drop(w, n, k);
                 w->st.series_dropped++;
@@ -1373,14 +1614,16 @@ static uint64_t *counter(struct gw_windows_stats *st, unsigned i)
                                   &st->series_dropped,
                                   &st->windows_emitted,
                                   &st->windows_rewritten,
-                                  &st->node_series_full};
+                                  &st->node_series_full,
+                                  &st->values_parted,
+                                  &st->parts_emitted};
     return c[i];
 }
 
-static int put_slot(struct gw_wbuf *b, const struct gw_windows *w, struct series *s, unsigned l,
-                    size_t i, char *text)
+/* Writes window sl of level l (a slot or a part) and its summary sk (NULL without quantiles). */
+static int put_window(struct gw_wbuf *b, unsigned l, const struct slot *sl,
+                      const struct gw_qsketch *sk, char *text)
 {
-    const struct slot *sl = &s->slots[i];
     size_t len;
     gw_put_u8(b, (uint8_t)l);
     put_i64(b, sl->start_ms);
@@ -1391,9 +1634,9 @@ static int put_slot(struct gw_wbuf *b, const struct gw_windows *w, struct series
     gw_put_f64(b, sl->min);
     gw_put_f64(b, sl->max);
     gw_put_f64(b, sl->sumsq);
-    if (!s->quantiles)
+    if (!sk)
         return 0;
-    int rc = gw_qsketch_format(slot_sketch(w, s, i), text, GW_QSKETCH_TEXT_MAX, &len);
+    int rc = gw_qsketch_format(sk, text, GW_QSKETCH_TEXT_MAX, &len);
     gw_put_str(b, text);
     return rc;
 }
@@ -1407,7 +1650,9 @@ static int put_slot(struct gw_wbuf *b, const struct gw_windows *w, struct series
  * per series in node order:
  * sensor, lane, quantity, vehicle class, quantiles flag, due_ms, number of
  * live windows; per window: level, start, state, revision, count, sum, min,
- * max, sumsq and, with quantiles, the gw_qsketch_format() text; end marker.
+ * max, sumsq and, with quantiles, the gw_qsketch_format() text; the number
+ * of parts; per part in order: its arrival bucket, then as a window; end
+ * marker.
  */
 int gw_windows_snapshot(const struct gw_windows *w, struct gw_wbuf *out)
 {
@@ -1450,7 +1695,14 @@ int gw_windows_snapshot(const struct gw_windows *w, struct gw_wbuf *out)
             for (unsigned l = 0; l < w->n_levels && rc == 0; l++)
                 for (size_t i = w->lv[l].first; i < w->lv[l].first + w->lv[l].ring && rc == 0; i++)
                     if (s->slots[i].state != SLOT_FREE)
-                        rc = put_slot(out, w, s, l, i, text);
+                        rc = put_window(out, l, &s->slots[i],
+                                        s->quantiles ? slot_sketch(w, s, i) : NULL, text);
+            gw_put_u32(out, s->n_parts);
+            for (uint32_t j = 0; j < s->n_parts && rc == 0; j++) {
+                const struct part *p = &s->parts[j];
+                put_i64(out, p->part_ms);
+                rc = put_window(out, p->level, &p->sl, s->quantiles ? &p->sk : NULL, text);
+            }
         }
     }
     gw_put_u32(out, SNAP_END);
@@ -1461,8 +1713,12 @@ int gw_windows_snapshot(const struct gw_windows *w, struct gw_wbuf *out)
     return rc;
 }
 
-/* Reads one window of s; checks it against the config, the clock and what is already there. */
-static int get_slot(struct gw_windows *w, struct series *s, struct gw_rbuf *in, char *text)
+/*
+ * Reads a window (a slot or a part) of s up to its summary into *v and
+ * *level_out; checks it against the config and the node's clock.
+ */
+static int get_window(const struct gw_windows *w, const struct series *s, struct gw_rbuf *in,
+                      unsigned *level_out, struct slot *v_out)
 {
     struct slot v;
     unsigned level = gw_get_u8(in);
@@ -1489,40 +1745,47 @@ static int get_slot(struct gw_windows *w, struct series *s, struct gw_rbuf *in, 
         v.max = -INFINITY;
     }
     v.revision = (uint16_t)revision;
+    *level_out = level;
+    *v_out = v;
+    return 0;
+}
+
+/* Reads the summary of a window of count values into sk (empty), when s keeps quantiles. */
+static int get_sketch(struct gw_windows *w, const struct series *s, struct gw_rbuf *in,
+                      struct gw_qsketch *sk, uint32_t count, char *text)
+{
+    if (!s->quantiles)
+        return 0;
+    gw_get_str(in, text, GW_QSKETCH_TEXT_MAX);
+    if (in->bad)
+        return GW_EINVAL;
+    struct mem before = sketch_mem(sk);
+    int rc = gw_qsketch_parse(sk, text, strlen(text), NULL);
+    sketch_moved(w, sk, before);
+    if (rc == 0 && gw_qsketch_count(sk) != count)
+        rc = GW_EINVAL;
+    return rc;
+}
+
+/* Reads one window of s; checks it against the config, the clock and what is already there. */
+static int get_slot(struct gw_windows *w, struct series *s, struct gw_rbuf *in, char *text)
+{
+    struct slot v;
+    unsigned level;
+    int rc = get_window(w, s, in, &level, &v);
+    if (rc)
+        return rc;
     size_t i = slot_index(w, level, v.start_ms);
     if (s->slots[i].state != SLOT_FREE)
         return GW_EINVAL;
-    if (s->quantiles) {
-        gw_get_str(in, text, GW_QSKETCH_TEXT_MAX);
-        if (in->bad)
-            return GW_EINVAL;
-        struct gw_qsketch *sk = slot_sketch(w, s, i);
-        struct mem before = sketch_mem(sk);
-        int rc = gw_qsketch_parse(sk, text, strlen(text), NULL);
-        sketch_moved(w, sk, before);
-        if (rc)
-            return rc;
-        if (gw_qsketch_count(slot_sketch(w, s, i)) != v.count)
-            return GW_EINVAL;
-    }
+    if ((rc = get_sketch(w, s, in, slot_sketch(w, s, i), v.count, text)) != 0)
+        return rc;
     s->slots[i] = v;
     if (v.state == SLOT_EMITTED)
         w->st.windows_retained++;
     else
         w->st.windows_pending++;
     return 0;
-}
-
-/* Values in window i of level and the live windows below it. */
-static uint64_t window_count(const struct gw_windows *w, const struct series *s, unsigned level,
-                             size_t i)
-{
-    struct below d[MAX_BELOW];
-    size_t n = windows_below(w, s, level, i, d);
-    uint64_t count = s->slots[i].count;
-    for (size_t k = 0; k < n; k++)
-        count += s->slots[d[k].i].count;
-    return count;
 }
 
 /*
@@ -1552,7 +1815,36 @@ static int series_check(const struct gw_windows *w, const struct series *s)
     return 0;
 }
 
-static int get_series(struct gw_windows *w, struct node *n, struct gw_rbuf *in, char *text)
+/* Reads one part of s; checks it against the config, the clocks and the bound on parts. */
+static int get_part(struct gw_windows *w, struct series *s, struct gw_rbuf *in, char *text)
+{
+    struct slot v;
+    unsigned level;
+    int64_t part_ms = get_i64(in);
+    int rc = get_window(w, s, in, &level, &v);
+    if (rc)
+        return rc;
+    if (part_ms < 0 || part_ms % w->base_ms != 0 || part_ms > rx_now(w) || v.count == 0 ||
+        w->st.parts >= w->cfg.max_series || part_find(s, level, v.start_ms, part_ms) != SIZE_MAX)
+        return GW_EINVAL;
+    if ((rc = parts_reserve(w, s, 1)) != 0)
+        return rc;
+    struct part *p = &s->parts[s->n_parts];
+    gw_qsketch_init(&p->sk);
+    if ((rc = get_sketch(w, s, in, &p->sk, v.count, text)) != 0) {
+        sketch_fini(w, &p->sk);
+        return rc;
+    }
+    p->sl = v;
+    p->part_ms = part_ms;
+    p->level = (uint8_t)level;
+    s->n_parts++;
+    w->st.parts++;
+    return 0;
+}
+
+static int get_series(struct gw_windows *w, struct node *n, struct gw_rbuf *in, unsigned version,
+                      char *text)
 {
     char sensor[GW_WINDOW_MAX_ID_BYTES + 1];
     struct gw_series_key key;
@@ -1577,10 +1869,15 @@ static int get_series(struct gw_windows *w, struct node *n, struct gw_rbuf *in, 
     rc = series_new(w, n, at, &key, sensor, strlen(sensor), quantiles, &s);
     for (uint32_t k = 0; k < live && rc == 0; k++)
         rc = get_slot(w, s, in, text);
+    uint32_t n_parts = rc == 0 && version >= 4 ? gw_get_u32(in) : 0;
+    if (rc == 0 && (in->bad || n_parts > w->cfg.max_series))
+        rc = GW_EINVAL;
+    for (uint32_t k = 0; k < n_parts && rc == 0; k++)
+        rc = get_part(w, s, in, text);
     if (rc == 0)
         rc = series_check(w, s);
     if (rc == 0) {
-        s->due_ms = min64(due_ms, series_due(w, s, node_clock(n, rx_now(w))));
+        s->due_ms = min64(due_ms, series_due(w, s, node_clock(n, rx_now(w)), rx_now(w)));
         n->due_ms = min64(n->due_ms, s->due_ms);
     }
     return rc;
@@ -1622,7 +1919,7 @@ static int get_node(struct gw_windows *w, struct gw_rbuf *in, unsigned version, 
         n->max_ts_ms = max_ts_ms;
     }
     for (uint32_t k = 0; k < n_series && rc == 0; k++)
-        rc = get_series(w, n, in, text);
+        rc = get_series(w, n, in, version, text);
     if (rc == 0) {
         node_rekey(w, n);
         heap_fix(w, n);
@@ -1640,8 +1937,9 @@ static int restore_body(struct gw_windows *w, struct gw_rbuf *in)
 
     memset(&cfg, 0, sizeof cfg);
     unsigned version = gw_get_u32(in);
-    if (version != SNAP_VERSION && version != 2)
+    if (version < 2 || version > SNAP_VERSION)
         return GW_EINVAL;
+    unsigned n_counters = version >= 4 ? SNAP_COUNTERS : 11;
     cfg.n_widths = gw_get_u32(in);
     if (in->bad || cfg.n_widths != w->cfg.n_widths)
         return GW_EINVAL;
@@ -1664,7 +1962,7 @@ static int restore_body(struct gw_windows *w, struct gw_rbuf *in)
     }
     w->next_seq = gw_get_u64(in);
     memset(&st, 0, sizeof st);
-    for (unsigned c = 0; c < SNAP_COUNTERS; c++)
+    for (unsigned c = 0; c < n_counters; c++)
         *counter(&st, c) = gw_get_u64(in);
     uint64_t n_nodes = gw_get_u64(in);
     if (in->bad || w->now_ms < 0 || w->now_ms > MAX_TIME_MS || n_nodes > w->cfg.max_series ||
@@ -1676,7 +1974,7 @@ static int restore_body(struct gw_windows *w, struct gw_rbuf *in)
     if (rc == 0 && (gw_get_u32(in) != SNAP_END || in->bad))
         rc = GW_EINVAL;
     if (rc == 0)
-        for (unsigned c = 0; c < SNAP_COUNTERS; c++)
+        for (unsigned c = 0; c < n_counters; c++)
             *counter(&w->st, c) = *counter(&st, c);
     return rc;
 }

@@ -23,12 +23,24 @@
  * C >= start + width + grace_ms. It is kept until
  * C >= start + width + late_horizon_ms: a value for it that arrives in
  * between updates it and it is emitted again, corrected, with the same key
- * and start (the store overwrites the point, so rewrites are idempotent). A
- * value whose base window ended late_horizon_ms or more before C is too
- * late: counted and never folded anywhere. A node whose series are all
+ * and start (the store overwrites the point, so rewrites are idempotent).
+ *
+ * Later values (a node draining its backlog while its live frames move its
+ * clock on) still count, exactly once: at the lowest level whose window is
+ * still within the horizon, the value joins that window as any other; at
+ * each level below, whose window is retired (its point written), it goes
+ * into a part of that window: the values of it that arrive while the
+ * receiving clock is in one base-width bucket [part_ms, part_ms + base).
+ * A part is emitted as its own point (partial set, same start, a part tag
+ * in the store) once the receiving clock passes its bucket, then dropped;
+ * a reader adds a window's parts to its point. Parts are keyed by arrival,
+ * so a journal replay rebuilds each with the same values, and they are in
+ * the snapshot, so a replay from one never writes a part with less. At
+ * most max_series parts are kept at once; a value that would need another
+ * is too late: counted and folded nowhere. A node whose series are all
  * retired keeps its clock (a few dozen bytes) until its newest timestamp
  * plus the top width is max_age_ms behind the receiving clock, so that no
- * retired window is ever opened again.
+ * retired window is ever opened again (its values go to parts).
  *
  * Emission order (deterministic, so that a replay or a restored snapshot
  * emits the same aggregates in the same order): nodes (site, node) by the
@@ -67,7 +79,7 @@ struct gw_windows_config {
     int64_t late_horizon_ms; /* keep it this long after its end for late rewrites (>= grace) */
     int64_t max_ahead_ms;    /* accept ts_ms up to now_ms + this (node clocks run ahead) */
     int64_t max_age_ms;      /* values older than now_ms - this are refused before (validate.h) */
-    size_t max_series;       /* more series are refused with GW_EFULL */
+    size_t max_series;       /* more series are refused with GW_EFULL; also the most parts */
     size_t max_node_series;  /* more series of one (site, node) are refused with GW_EFULL */
 };
 
@@ -100,6 +112,8 @@ struct gw_aggregate {
     int64_t width_ms;
     int64_t start_ms;  /* the point's timestamp: window start, never arrival time */
     uint32_t revision; /* 0 for the first emission, n for the nth correction */
+    bool partial;      /* a part of a retired window, not the whole window (see the top) */
+    int64_t part_ms;   /* a part's arrival bucket on the receiving clock; 0 when not partial */
     uint32_t count;
     double sum, min, max, sumsq, mean;
     bool has_quantiles;
@@ -136,10 +150,12 @@ void gw_windows_free(struct gw_windows *w);
  * one seen before counts as that one). On success writes GW_WINDOW_* bits
  * into *hints (may be NULL). Returns:
  *   0          folded into every level;
- *   GW_ERANGE  ts_ms is too late (older than the late horizon) or further
- *              ahead than max_ahead_ms (both counted), or its base window
- *              already holds UINT32_MAX / (top width / base width) values
- *              (35 million with the defaults): folded nowhere;
+ *   GW_ERANGE  ts_ms is too late (negative, or its base window is past
+ *              the late horizon and no part can be kept for it) or further
+ *              ahead than max_ahead_ms (both counted), or a window or part
+ *              it goes into already holds UINT32_MAX / (top width / base
+ *              width) values per base width (35 million with the
+ *              defaults): folded nowhere;
  *   GW_EFULL   the series would pass max_series or its node's
  *              max_node_series (each counted), or a window slot
  *              still holds a window that gw_windows_advance() has not
@@ -231,7 +247,8 @@ int gw_windows_flush_all(struct gw_windows *w, gw_window_emit_fn emit, void *ctx
 struct gw_windows_stats {
     uint64_t values_added;      /* folded values */
     uint64_t values_late;       /* of which into an already emitted window */
-    uint64_t too_late;          /* refused: older than the late horizon */
+    uint64_t values_parted;     /* of which past the late horizon: in parts of retired windows */
+    uint64_t too_late;          /* refused: past the late horizon, and no room for a part */
     uint64_t too_early;         /* refused: further ahead than max_ahead_ms */
     uint64_t busy;              /* refused: slot still held by an unemitted window */
     uint64_t series_refused;    /* refused: max_series reached */
@@ -240,10 +257,12 @@ struct gw_windows_stats {
     uint64_t series_dropped;    /* series freed once all their windows were done */
     uint64_t windows_emitted;   /* first emissions */
     uint64_t windows_rewritten; /* corrected re-emissions */
+    uint64_t parts_emitted;     /* parts of retired windows emitted (with their re-emissions) */
     size_t series;              /* series now */
     size_t nodes;               /* (site, node) clocks now, with series or kept for the clock */
     size_t windows_pending;     /* windows not emitted yet, or corrected since */
     size_t windows_retained;    /* emitted windows kept for late values */
+    size_t parts;               /* parts of retired windows now (at most max_series) */
     size_t memory_bytes;  /* heap bytes requested for all of it (allocator overhead excluded) */
     size_t memory_blocks; /* heap blocks behind memory_bytes */
 };
@@ -259,9 +278,10 @@ void gw_windows_stats(const struct gw_windows *w, struct gw_windows_stats *out);
  * Appends the whole state of w (borrowed) to out (initialised with
  * gw_wbuf_init(); the caller frees out->buf with gw_free()): the config it
  * was made with, the clock, the counters, and every series with each of its
- * windows (open, pending, emitted and kept for late values), so that
- * gw_windows_restore() continues exactly where w stands. The format starts
- * with a version number (3; 2 is still read) and ends with a marker, so it can sit between
+ * windows (open, pending, emitted and kept for late values) and parts, so
+ * that gw_windows_restore() continues exactly where w stands. The format
+ * starts with a version number (4; 3 and 2 are still read) and ends with a
+ * marker, so it can sit between
  * other sections in one buffer. Returns 0, or GW_ENOMEM (out->len is then
  * back to what it was). Does not change w.
  */

@@ -678,6 +678,7 @@ int gwt_wait_log(const struct gwt *t, const char *needle, int timeout_ms)
 
 struct gwt_sub {
     MQTTClient client;
+    int persistent; /* clean session off */
     pthread_mutex_t lock;
     pthread_cond_t arrived;
     struct gwt_msg **msgs;
@@ -740,9 +741,20 @@ out:
     return kept;
 }
 
-struct gwt_sub *gwt_sub_new(const char *client_id, const char *filter)
+/* Connects s (clean session or not), tries for up to timeout_ms; returns Paho's last code. */
+static int sub_connect(struct gwt_sub *s, int timeout_ms)
 {
     MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
+    uint64_t end = gwt_now_ms() + (uint64_t)timeout_ms;
+    int rc;
+    o.cleansession = !s->persistent;
+    while ((rc = MQTTClient_connect(s->client, &o)) != MQTTCLIENT_SUCCESS && gwt_now_ms() < end)
+        gwt_pause_ms(50);
+    return rc;
+}
+
+static struct gwt_sub *sub_new(const char *client_id, const char *filter, int persistent)
+{
     pthread_condattr_t ca;
     struct gwt_sub *s = calloc(1, sizeof *s);
 
@@ -752,14 +764,29 @@ struct gwt_sub *gwt_sub_new(const char *client_id, const char *filter)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->arrived, &ca);
     pthread_condattr_destroy(&ca);
-    o.cleansession = 1;
+    s->persistent = persistent;
     CU_ASSERT_FATAL(MQTTClient_create(&s->client, cu_env("CITYGATE_MQTT_URL"), client_id,
                                       MQTTCLIENT_PERSISTENCE_NONE, NULL) == MQTTCLIENT_SUCCESS);
     CU_ASSERT_FATAL(MQTTClient_setCallbacks(s->client, s, NULL, sub_arrived, NULL) ==
                     MQTTCLIENT_SUCCESS);
-    CU_ASSERT_FATAL(MQTTClient_connect(s->client, &o) == MQTTCLIENT_SUCCESS);
+    CU_ASSERT_FATAL(sub_connect(s, 0) == MQTTCLIENT_SUCCESS);
     CU_ASSERT_FATAL(MQTTClient_subscribe(s->client, filter, 1) == MQTTCLIENT_SUCCESS);
     return s;
+}
+
+struct gwt_sub *gwt_sub_new(const char *client_id, const char *filter)
+{
+    return sub_new(client_id, filter, 0);
+}
+
+struct gwt_sub *gwt_sub_new_persistent(const char *client_id, const char *filter)
+{
+    return sub_new(client_id, filter, 1);
+}
+
+int gwt_sub_reconnect(struct gwt_sub *s, int timeout_ms)
+{
+    return sub_connect(s, timeout_ms);
 }
 
 void gwt_sub_free(struct gwt_sub *s)
@@ -843,4 +870,44 @@ int gwt_agg_check(const struct gwt_agg *a, json_t *row, size_t col, int assert)
         bad += !ok;
     }
     return bad;
+}
+
+/* ---- a real citynode ---- */
+
+const char *gwt_node_provision(const struct gwt *t, int device, const char *node_extra,
+                               const char *sensors)
+{
+    static char path[400];
+    char id[16], site[16];
+    uint8_t key[32];
+    gwt_device(t, device, id, site);
+    gwt_key(device, key);
+    snprintf(path, sizeof path, "%s/%s.ini", t->dir, id);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f,
+            "[node]\nid = %s\nsite = %s\nbroker = %s\ninterval_ms = 200ms\n"
+            "ring_path = %s/%s.ring\nring_bytes = 1MiB\nkey = ",
+            id, site, cu_env("CITYGATE_MQTT_URL"), t->dir, id);
+    for (size_t i = 0; i < sizeof key; i++)
+        fprintf(f, "%02x", key[i]);
+    fprintf(f, "\n%s\n%s", node_extra ? node_extra : "", sensors);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    return path;
+}
+
+pid_t gwt_node_start(const struct gwt *t, const char *citynode, const char *config)
+{
+    char log[400];
+    snprintf(log, sizeof log, "%s/citynode.log", t->dir);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0)
+            dup2(fd, STDERR_FILENO);
+        execl(citynode, "citynode", "--config", config, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
 }

@@ -208,6 +208,19 @@ struct gwt_sub;
  */
 struct gwt_sub *gwt_sub_new(const char *client_id, const char *filter);
 
+/*
+ * gwt_sub_new() with a persistent session (clean session off), so that the
+ * broker keeps what is published for it while it is away, and a broker
+ * with persistence across its own restart.
+ */
+struct gwt_sub *gwt_sub_new_persistent(const char *client_id, const char *filter);
+
+/*
+ * Connects s again (after the broker came back), trying for up to
+ * timeout_ms. Returns MQTTCLIENT_SUCCESS or Paho's last code.
+ */
+int gwt_sub_reconnect(struct gwt_sub *s, int timeout_ms);
+
 /* Disconnects and frees s and its messages; NULL is a no-op. */
 void gwt_sub_free(struct gwt_sub *s);
 
@@ -222,6 +235,22 @@ const struct gwt_msg *gwt_sub_msg(struct gwt_sub *s, size_t i);
 
 /* A string member of a message's JSON payload, or "" when absent. */
 const char *gwt_msg_str(const struct gwt_msg *m, const char *key);
+
+/* ---- a real citynode ---- */
+
+/*
+ * Writes the provisioning file of a citynode for device i of t (its id,
+ * site and key, the broker, a frame every 200 ms, a 1 MiB ring in t's
+ * folder), with node_extra (INI lines, may be NULL) added to its [node]
+ * section and sensors (INI sections) after it. Returns its path, valid
+ * until the next call.
+ */
+const char *gwt_node_provision(const struct gwt *t, int device, const char *node_extra,
+                               const char *sensors);
+
+/* Starts citynode (its binary) with config, stderr to citynode.log in t's folder; returns its pid.
+ */
+pid_t gwt_node_start(const struct gwt *t, const char *citynode, const char *config);
 
 /* ---- the test's own aggregate of a series' window ---- */
 

@@ -2,7 +2,7 @@
  * test_gw_late.c -- late data through the real broker, citygate and
  * InfluxDB: values that arrive after their window was written correct it in
  * the store (the same point, rewritten), and values older than the late
- * horizon are counted as too late and change nothing.
+ * horizon land in parts of their windows and change no point written.
  *
  * Timestamps lie minutes in the past. Windows close on each node's own
  * clock (its newest timestamp, running on with the gateway's while it sends
@@ -12,9 +12,10 @@
  * partial window, the other half follows (within windows.late_horizon =
  * 10 min) and the test waits for the corrected count, sum, min, max and
  * mean at the same timestamp, still one point. Then frames 20 minutes old
- * (past the horizon, well inside devices.max_age) must raise
- * citygate_values_too_late_total by exactly their readings and leave the
- * store as it was.
+ * (past the horizon, well inside devices.max_age) must be counted once, in
+ * parts of their retired window (points with a part tag, which together
+ * hold exactly those frames), with no value too late and every point
+ * written before left as it was.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -77,16 +78,49 @@ static json_t *wait_window(int node, uint64_t start_ms, unsigned want)
 }
 
 /*
- * Every base-window point of the late node, as one JSON text (caller frees). The wider
- * windows are left out: one of them may close on its own while the test runs.
+ * Every base-window point of the late node but parts (their fields and the tags that tell
+ * its series apart; a part tag in the measurement would add a column to "*"), as one JSON
+ * text (caller frees). The wider windows are left out: one of them may close on its own
+ * while the test runs.
  */
 static char *late_node_points(void)
 {
-    json_t *res = gwt_query(&t, "SELECT * FROM rp_30s./.*/ WHERE node = 'node-0000' ORDER BY time");
+    json_t *res = gwt_query(&t, "SELECT *::field, \"quantity\", \"lane\", \"sensor\" FROM "
+                                "rp_30s./.*/ WHERE node = 'node-0000' AND part = '' ORDER BY time");
     json_t *rows = gwt_rows(res);
     char *text = rows ? json_dumps(rows, JSON_COMPACT) : NULL;
     json_decref(res);
     return text;
+}
+
+/*
+ * Polls the parts of the late node's speed window at start_ms until they add up to want
+ * values (60 s at most); returns them added up, as a reader of the store adds them.
+ */
+static struct gwt_agg wait_parts(uint64_t start_ms, unsigned want)
+{
+    char q[512];
+    struct gwt_agg sum = {0};
+    snprintf(q, sizeof q,
+             "SELECT \"count\", \"sum\", \"min\", \"max\" FROM rp_30s.traffic WHERE "
+             "node = 'node-0000' AND quantity = 'speed' AND part != '' AND time = %llums",
+             (unsigned long long)start_ms);
+    for (uint64_t end = gwt_now_ms() + 60000; sum.count != want && gwt_now_ms() < end;
+         gwt_pause_ms(200)) {
+        json_t *res = gwt_query(&t, q), *rows = gwt_rows(res);
+        memset(&sum, 0, sizeof sum);
+        for (size_t i = 0; i < json_array_size(rows); i++) {
+            json_t *row = json_array_get(rows, i);
+            double min = json_number_value(json_array_get(row, 3));
+            double max = json_number_value(json_array_get(row, 4));
+            sum.count += (unsigned)json_integer_value(json_array_get(row, 1));
+            sum.sum += json_number_value(json_array_get(row, 2));
+            sum.min = i == 0 || min < sum.min ? min : sum.min;
+            sum.max = i == 0 || max > sum.max ? max : sum.max;
+        }
+        json_decref(res);
+    }
+    return sum;
 }
 
 /* Counts points (of the speed series of the late node) in the base windows. */
@@ -135,14 +169,15 @@ static void test_late(void)
     CU_ASSERT(gwt_metric(&t, "citygate_windows_rewritten_total") > rewritten_before);
     CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_values_too_late_total"), 0);
 
-    /* Too late: 20 minutes old, past the 10-minute horizon, well within max_age. */
+    /* 20 minutes old, past the 10-minute horizon, well within max_age: in parts. */
+    struct gwt_agg old_agg = {0};
     char *before = late_node_points();
     CU_ASSERT_FATAL(before != NULL);
     double accepted = gwt_metric(&t, "citygate_frames_accepted_total");
     double folded = gwt_metric(&t, "citygate_readings_aggregated_total");
     uint64_t old = (gwt_now_ms() - 20 * 60000) / WINDOW_MS * WINDOW_MS;
     for (int k = 0; k < TOO_LATE_FRAMES; k++)
-        send_frame(LATE_NODE, old + (uint64_t)k * 1000 + 500, 10.0 + k, NULL);
+        send_frame(LATE_NODE, old + (uint64_t)k * 1000 + 500, 10.0 + k, &old_agg);
     /* Then a frame of another node in the same window as the late one: once its point is in
      * the store, anything the old frames had wrongly changed would be there too. */
     send_frame(SENTINEL_NODE, start + WINDOW_MS - 500, 42, &sentinel);
@@ -150,11 +185,17 @@ static void test_late(void)
     CU_ASSERT_EQUAL(gwt_wait_metric(&t, "citygate_frames_accepted_total",
                                     accepted + TOO_LATE_FRAMES + 1, 30000),
                     accepted + TOO_LATE_FRAMES + 1);
-    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_values_too_late_total"), 2 * TOO_LATE_FRAMES);
-    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_readings_aggregated_total") - folded, 2);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_values_too_late_total"), 0);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_values_late_parts_total"), 2 * TOO_LATE_FRAMES);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_readings_aggregated_total") - folded,
+                    2 + 2 * TOO_LATE_FRAMES);
     res = wait_window(SENTINEL_NODE, start, 1);
     CU_ASSERT_EQUAL(json_array_size(gwt_rows(res)), 1);
     json_decref(res);
+    struct gwt_agg parts = wait_parts(old, TOO_LATE_FRAMES);
+    CU_ASSERT_EQUAL(parts.count, old_agg.count);
+    CU_ASSERT_DOUBLE_EQUAL(parts.sum, old_agg.sum, 1e-9 * old_agg.sum);
+    CU_ASSERT(parts.min == old_agg.min && parts.max == old_agg.max);
     char *after = late_node_points();
     CU_ASSERT_FATAL(after != NULL);
     CU_ASSERT_STRING_EQUAL(after, before);
@@ -168,7 +209,7 @@ static void test_late(void)
 int main(int argc, char **argv)
 {
     static const struct cu_test tests[] = {
-        {"late values correct their window; too-late values are counted", test_late},
+        {"late values correct their window; values past the horizon land in parts", test_late},
         {NULL, NULL},
     };
     return gwt_main(argc, argv, "gateway late data", tests, &citygate);

@@ -12,7 +12,6 @@
  * said "offline" and the gateway listened for "dead": nothing fired.
  */
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,45 +27,6 @@
 
 static const char *citygate, *citynode;
 
-/* Writes node-0000's provisioning file into dir; returns its path. */
-static const char *provision(const struct gwt *t)
-{
-    static char path[400];
-    uint8_t key[32];
-    char text[1024];
-    int n;
-    snprintf(path, sizeof path, "%s/node-0000.ini", t->dir);
-    gwt_key(0, key);
-    n = snprintf(text, sizeof text,
-                 "[node]\nid = node-0000\nsite = site-00\nbroker = %s\ninterval_ms = 200ms\n"
-                 "ring_path = %s/node-0000.ring\nring_bytes = 1MiB\nkey = ",
-                 cu_env("CITYGATE_MQTT_URL"), t->dir);
-    for (size_t i = 0; i < sizeof key; i++)
-        n += snprintf(text + n, sizeof text - (size_t)n, "%02x", key[i]);
-    snprintf(text + n, sizeof text - (size_t)n, "\n\n[sensor air]\ndriver = sim-air\n");
-    FILE *f = fopen(path, "w");
-    CU_ASSERT_FATAL(f != NULL);
-    CU_ASSERT_FATAL(fputs(text, f) >= 0);
-    CU_ASSERT_FATAL(fclose(f) == 0);
-    return path;
-}
-
-static pid_t start_node(const struct gwt *t, const char *config)
-{
-    char log[400];
-    snprintf(log, sizeof log, "%s/citynode.log", t->dir);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0)
-            dup2(fd, STDERR_FILENO);
-        execl(citynode, "citynode", "--config", config, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
 static void test_killed_node_raises_death_alert(void)
 {
     struct gwt t;
@@ -74,7 +34,8 @@ static void test_killed_node_raises_death_alert(void)
     struct gwt_sub *alerts = gwt_sub_new("alerts-death", "city/v1/alerts/#");
     gwt_start(&t);
 
-    pid_t node = start_node(&t, provision(&t));
+    pid_t node = gwt_node_start(
+        &t, citynode, gwt_node_provision(&t, 0, NULL, "[sensor air]\ndriver = sim-air\n"));
     CU_ASSERT(gwt_wait_metric(&t, "citygate_births_total", 1, 20000) >= 1);
     CU_ASSERT(gwt_wait_metric(&t, "citygate_frames_accepted_total", 3, 20000) >= 3);
     CU_ASSERT_EQUAL(gwt_sub_count(alerts), 0);

@@ -284,6 +284,15 @@ static void test_aggregates(void)
                "other,gateway=gw-1,node=n,quantity=q99,site=s\\ 1,vehicle_class=c77,"
                "window=30s count=3i,sum=3,min=1,max=1,mean=1 1794999600000\n");
 
+    /* A part of a retired window: its own point, the arrival bucket in the part tag. */
+    a.partial = true;
+    a.part_ms = T0 + 150000;
+    gw_lpbuf_init(&b, storage, sizeof storage);
+    CU_ASSERT(gw_lp_encode_aggregate(&b, &by_family, &a) == 0);
+    expect(&b, "other,gateway=gw-1,node=n,part=1794999750000,quantity=q99,site=s\\ 1,"
+               "vehicle_class=c77,window=30s count=3i,sum=3,min=1,max=1,mean=1 1794999600000\n");
+    a.partial = false;
+
     /* Same aggregate, same bytes; a refused key leaves the buffer alone. */
     size_t len = b.len;
     a.key.site = "bad\\";

@@ -1,7 +1,9 @@
 /*
  * test_window.c -- windows close by the watermark, late values rewrite an
- * emitted window, too-late values are refused, rollups are the merge of
- * their base windows, limits hold, and allocation failures are clean.
+ * emitted window, values past the late horizon land in parts of the
+ * retired windows (bounded, the rest counted too late), rollups are the
+ * merge of their base windows, limits hold, and allocation failures are
+ * clean.
  * Snapshots: a restored instance continues exactly like the original (same
  * lines, revisions, order, return codes and counters), and truncated,
  * corrupt or foreign snapshots and failing allocations are refused cleanly.
@@ -121,13 +123,15 @@ static void memory_is_live(const struct gw_windows *w, struct gw_windows_stats m
 struct record {
     unsigned level;
     int64_t start_ms;
+    bool partial;
+    int64_t part_ms;
     uint32_t revision, count;
     double sum, min, max, sumsq, mean, p50, p85, p95;
     char series[96];
     char sketch[GW_QSKETCH_TEXT_MAX];
 };
 
-/* What the emit callback saw; rewrites replace the record of the same key and start. */
+/* What the emit callback saw; rewrites replace the record of the same key, start and part. */
 struct log {
     struct record *recs;
     size_t n, n_emits, n_rewrites;
@@ -162,6 +166,8 @@ static int collect(void *ctx, const struct gw_aggregate *a)
     memset(&r, 0, sizeof r);
     r.level = a->level;
     r.start_ms = a->start_ms;
+    r.partial = a->partial;
+    r.part_ms = a->part_ms;
     r.revision = a->revision;
     r.count = a->count;
     r.sum = a->sum;
@@ -178,6 +184,7 @@ static int collect(void *ctx, const struct gw_aggregate *a)
         CU_ASSERT_FATAL(gw_qsketch_format(a->sketch, r.sketch, sizeof r.sketch, &len) == 0);
     for (size_t i = 0; i < lg->n; i++)
         if (lg->recs[i].level == r.level && lg->recs[i].start_ms == r.start_ms &&
+            lg->recs[i].partial == r.partial && lg->recs[i].part_ms == r.part_ms &&
             strcmp(lg->recs[i].series, r.series) == 0)
             slot = &lg->recs[i];
     if (slot) {
@@ -193,10 +200,22 @@ static int collect(void *ctx, const struct gw_aggregate *a)
     return 0;
 }
 
+/* The record of the whole window of level at start_ms (not a part of it). */
 static const struct record *find(const struct log *lg, unsigned level, int64_t start_ms)
 {
     for (size_t i = 0; i < lg->n; i++)
-        if (lg->recs[i].level == level && lg->recs[i].start_ms == start_ms)
+        if (lg->recs[i].level == level && lg->recs[i].start_ms == start_ms && !lg->recs[i].partial)
+            return &lg->recs[i];
+    return NULL;
+}
+
+/* The record of the part of arrival bucket part_ms of the window of level at start_ms. */
+static const struct record *find_part(const struct log *lg, unsigned level, int64_t start_ms,
+                                      int64_t part_ms)
+{
+    for (size_t i = 0; i < lg->n; i++)
+        if (lg->recs[i].level == level && lg->recs[i].start_ms == start_ms && lg->recs[i].partial &&
+            lg->recs[i].part_ms == part_ms)
             return &lg->recs[i];
     return NULL;
 }
@@ -287,8 +306,12 @@ static void test_watermark(void)
     log_free(lg);
 }
 
-/* A late value within the horizon re-emits the same window, corrected; older ones are refused. */
-static void test_late_rewrite_and_too_late(void)
+/*
+ * A late value within the horizon re-emits the same window, corrected; an
+ * older one goes into the first window still within it, and into a part of
+ * the retired one below, emitted once its arrival bucket has passed.
+ */
+static void test_late_rewrite_and_parts(void)
 {
     struct gw_windows *w = windows_default(10);
     struct log *lg = log_new();
@@ -314,21 +337,38 @@ static void test_late_rewrite_and_too_late(void)
 
     /*
      * At end + horizon on the node's clock (1 s behind arrival: its frames
-     * arrive 1 s after their time) the window is gone: the value is too late
-     * and folded nowhere.
+     * arrive 1 s after their time) the base window is retired: its value
+     * goes into the 5-min window, still open, and into the part of the base
+     * window for the arrival bucket [150 s, 180 s).
      */
     CU_ASSERT(gw_windows_add(w, &k, T0 + 21 * SEC, 99.0, T0 + 150 * SEC, &hints) == 0);
-    CU_ASSERT(gw_windows_add(w, &k, T0 + 21 * SEC, 99.0, T0 + 151 * SEC, &hints) == GW_ERANGE);
-    CU_ASSERT(gw_windows_add(w, &k, T0 + 200 * SEC, 1.0, T0 + 150 * SEC, NULL) == GW_ERANGE);
+    CU_ASSERT(gw_windows_advance(w, T0 + 150 * SEC, SIZE_MAX, collect, lg) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, T0 + 22 * SEC, 7.0, T0 + 151 * SEC, &hints) == 0);
+    CU_ASSERT(hints == 0); /* the 5-min window was not emitted yet */
+    CU_ASSERT(gw_windows_add(w, &k, T0 + 23 * SEC, 8.0, T0 + 179 * SEC, &hints) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, T0 + 250 * SEC, 1.0, T0 + 179 * SEC, NULL) == GW_ERANGE);
     gw_windows_stats(w, &st);
-    CU_ASSERT(st.too_late == 1 && st.too_early == 1);
-    CU_ASSERT(st.values_added == 4 && st.values_late == 2);
-    CU_ASSERT(st.windows_emitted == 1 && st.windows_rewritten == 1);
+    CU_ASSERT(st.too_late == 0 && st.too_early == 1);
+    CU_ASSERT(st.values_added == 6 && st.values_late == 2 && st.values_parted == 2);
+    CU_ASSERT(st.windows_emitted == 1 && st.windows_rewritten == 2 && st.parts == 1);
+    CU_ASSERT(gw_windows_advance(w, T0 + 180 * SEC - 1, SIZE_MAX, collect, lg) == 0);
+    CU_ASSERT(find_part(lg, 0, T0, T0 + 150 * SEC) == NULL);
+    CU_ASSERT(gw_windows_advance(w, T0 + 180 * SEC, SIZE_MAX, collect, lg) == 0);
+    r = find_part(lg, 0, T0, T0 + 150 * SEC);
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT(r->count == 2 && r->min == 7.0 && r->max == 8.0 && r->revision == 0);
+    CU_ASSERT(strncmp(r->sketch, "q1;p", 4) == 0);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.parts == 0 && st.parts_emitted == 1);
+    /* The base window's point is untouched: 4 values, the part 2 more. */
+    r = find(lg, 0, T0);
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT(r->count == 4 && r->max == 99.0);
     CU_ASSERT(gw_windows_flush_all(w, collect, lg) == 0);
-    for (unsigned level = 0; level < 4; level++) {
+    for (unsigned level = 1; level < 4; level++) {
         r = find(lg, level, T0);
         CU_ASSERT_FATAL(r != NULL);
-        CU_ASSERT(r->count == 4 && r->max == 99.0);
+        CU_ASSERT(r->count == 6 && r->max == 99.0 && r->min == 7.0);
     }
     gw_windows_free(w);
     log_free(lg);
@@ -593,7 +633,7 @@ static int base_counts_differ(const struct log *lg, const char *node, const unsi
         for (size_t j = 0; j < lg->n; j++)
             if (lg->recs[j].level == 0 && lg->recs[j].start_ms == T0 + (int64_t)i * 30 * SEC &&
                 strstr(lg->recs[j].series, node) != NULL)
-                got = lg->recs[j].count;
+                got += lg->recs[j].count; /* the window's point and its parts */
         diff += got != want[i];
     }
     return diff;
@@ -603,12 +643,16 @@ static int base_counts_differ(const struct log *lg, const char *node, const unsi
  * A gateway down for ten minutes (five late horizons) and resumed: the
  * frames the nodes sent meanwhile arrive in a burst, stamped where each
  * node's clock stood, and every value lands in its window. Without the
- * resume the same backlog is too late.
+ * resume the same backlog is past the horizon: it lands in parts of the
+ * retired windows, each window's point plus its parts counting exactly
+ * what was sent; with room for 10 parts only, what does not fit is counted
+ * too late.
  */
 static void test_resume_takes_the_backlog(void)
 {
-    for (int resume = 0; resume < 2; resume++) {
-        struct gw_windows *w = windows_default(10);
+    for (int run = 0; run < 3; run++) {
+        int resume = run == 0;
+        struct gw_windows *w = windows_default(run == 2 ? 10 : 1000);
         struct log *lg = log_new();
         struct gw_windows_stats st;
         unsigned want[24] = {0};
@@ -640,9 +684,14 @@ static void test_resume_takes_the_backlog(void)
             CU_ASSERT(base_counts_differ(lg, "/a/", want, 24) == 0);
             CU_ASSERT(base_counts_differ(lg, "/b/", want, 24) == 0);
             /* On time: each window emitted once, none rewritten. */
-            CU_ASSERT(st.windows_rewritten == 0);
+            CU_ASSERT(st.windows_rewritten == 0 && st.values_parted == 0);
+        } else if (run == 1) {
+            CU_ASSERT(refused == 0 && st.too_late == 0 && st.busy == 0);
+            CU_ASSERT(st.values_parted > 0 && st.parts_emitted > 0);
+            CU_ASSERT(base_counts_differ(lg, "/a/", want, 24) == 0);
+            CU_ASSERT(base_counts_differ(lg, "/b/", want, 24) == 0);
         } else {
-            CU_ASSERT(refused > 0 && st.too_late == (uint64_t)refused);
+            CU_ASSERT(refused > 0 && st.too_late == (uint64_t)refused && st.parts == 10);
         }
         gw_windows_free(w);
         log_free(lg);
@@ -699,9 +748,9 @@ static void test_history_replay(void)
 
 /*
  * A node whose series were all retired keeps its clock: a value for a
- * window it retired stays too late (its point in the store is never
- * overwritten by a part of it). The node is forgotten once nothing it could
- * send passes max_age.
+ * window it retired goes into parts, never into a window opened again (its
+ * point in the store is never overwritten by a part of it). The node is
+ * forgotten once nothing it could send passes max_age.
  */
 static void test_retired_windows_stay_closed(void)
 {
@@ -721,9 +770,23 @@ static void test_retired_windows_stay_closed(void)
     }
     gw_windows_stats(w, &st);
     CU_ASSERT(st.nodes == 2 && st.series == 1 && st.series_dropped == 1);
-    CU_ASSERT(frame_value(w, "a", T0 + 6 * SEC, 50, T0 + 7200 * SEC, lg) == GW_ERANGE);
+    CU_ASSERT(frame_value(w, "a", T0 + 6 * SEC, 51, T0 + 7200 * SEC, lg) == 0);
     gw_windows_stats(w, &st);
-    CU_ASSERT(st.too_late == 1 && st.series == 1);
+    CU_ASSERT(st.too_late == 0 && st.values_parted == 1 && st.parts == 4 && st.series == 2);
+    CU_ASSERT(gw_windows_advance(w, T0 + 7230 * SEC, SIZE_MAX, collect, lg) == 0);
+    unsigned whole = 0, parts = 0;
+    for (size_t i = 0; i < lg->n; i++) {
+        const struct record *r = &lg->recs[i];
+        if (strstr(r->series, "/a/") == NULL)
+            continue;
+        CU_ASSERT(r->start_ms == T0 && r->count == 1 && r->revision == 0);
+        CU_ASSERT(r->partial ? r->max == 51 && r->part_ms == T0 + 7200 * SEC : r->max == 50);
+        whole += !r->partial;
+        parts += r->partial;
+    }
+    CU_ASSERT(whole == 4 && parts == 4);
+    gw_windows_stats(w, &st);
+    CU_ASSERT(st.parts == 0 && st.series == 1);
     /*
      * Newest timestamp (the refused one's too) + 1 h + max_age: a's clock is
      * forgotten; b's windows are all retired, its clock kept.
@@ -970,7 +1033,7 @@ static double wl_value(uint64_t *rng, const struct wl_series *se)
 
 /*
  * Three hours of frames every 0.3 to 2.5 s from a random node, most of them
- * on time, some 40 to 110 s late (rewrites), some later than the horizon,
+ * on time, some 40 to 110 s late (rewrites), some later than the horizon (parts),
  * some ahead of the clock (a few too far); one node is silent in the second
  * hour, so its series are dropped and made again; advances at random.
  */
@@ -1118,9 +1181,10 @@ static void test_snapshot_continues(void)
     struct gw_windows_config cfg;
     struct workload wl = wl_make(2024);
     struct gw_wbuf snap[N_AT];
-    size_t op_at[N_AT], mark[N_AT], k = 0;
+    size_t op_at[N_AT], mark[N_AT], k = 0, with_parts = 0;
     struct lines ref = {0};
     struct gw_windows *a;
+    struct gw_windows_stats st;
 
     gw_windows_config_default(&cfg);
     cfg.max_series = 64;
@@ -1129,6 +1193,8 @@ static void test_snapshot_continues(void)
         while (k < N_AT && i == (size_t)(at[k] * (double)wl.n)) {
             gw_wbuf_init(&snap[k]);
             CU_ASSERT_FATAL(gw_windows_snapshot(a, &snap[k]) == 0);
+            gw_windows_stats(a, &st);
+            with_parts += st.parts > 0;
             op_at[k] = i;
             mark[k++] = ref.n;
         }
@@ -1137,6 +1203,7 @@ static void test_snapshot_continues(void)
     }
     CU_ASSERT_FATAL(k == N_AT);
     CU_ASSERT(ref.n > 3000);
+    CU_ASSERT(with_parts > 0); /* parts of retired windows are in some snapshots */
     for (k = 0; k < N_AT; k++) {
         struct gw_windows_stats held = live;
         struct gw_windows *b = windows_cfg(&cfg);
@@ -1705,7 +1772,7 @@ int main(int argc, char **argv)
     static const struct cu_test tests[] = {
         {"config checks", test_config},
         {"watermark closes windows", test_watermark},
-        {"late rewrite and too late", test_late_rewrite_and_too_late},
+        {"late rewrite, and parts past the horizon", test_late_rewrite_and_parts},
         {"rollups are merges of their base windows", test_rollups_are_merges},
         {"traffic series", test_traffic_series},
         {"max series", test_max_series},
@@ -1715,7 +1782,8 @@ int main(int argc, char **argv)
         {"idle series are dropped", test_idle_series_dropped},
         {"a resume takes the backlog on time", test_resume_takes_the_backlog},
         {"a historical replay closes its windows by its own time", test_history_replay},
-        {"retired windows stay closed", test_retired_windows_stay_closed},
+        {"retired windows stay closed, their late values go to parts",
+         test_retired_windows_stay_closed},
         {"allocation failures", test_allocation_failures},
         {"deterministic", test_deterministic},
         {"steady state memory", test_steady_state_memory},
