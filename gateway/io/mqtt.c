@@ -29,6 +29,7 @@
 
 #include <MQTTAsync.h>
 
+#include "backoff.h"
 #include "err.h"
 
 struct gw_mqtt {
@@ -41,6 +42,7 @@ struct gw_mqtt {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     int first_result; /* 0 pending, 1 connected, -1 failed */
+    int disconnected; /* the disconnect of gw_mqtt_free() is done (or failed) */
     char first_error[160];
     _Atomic uint64_t received, connects, losses, published, publish_failed;
     atomic_int connected, paused;
@@ -219,8 +221,12 @@ int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
         m->topics[i] = (char *)cfg->topics[i];
         m->qos[i] = 1;
     }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* for gw_deadline_in() */
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->changed, NULL);
+    pthread_cond_init(&m->changed, &attr);
+    pthread_condattr_destroy(&attr);
     create.MQTTVersion = cfg->version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     create.sendWhileDisconnected = 1;
     create.maxBufferedMessages = 100000;
@@ -240,9 +246,7 @@ int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
         goto fail;
     }
 
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += connect_timeout_ms / 1000;
+    struct timespec until = gw_deadline_in(connect_timeout_ms);
     pthread_mutex_lock(&m->lock);
     while (m->first_result == 0)
         if (pthread_cond_timedwait(&m->changed, &m->lock, &until) != 0)
@@ -312,6 +316,35 @@ void gw_mqtt_stats(struct gw_mqtt *m, struct gw_mqtt_stats *out)
     out->connected = atomic_load(&m->connected);
 }
 
+/* Paho's thread: the disconnect of gw_mqtt_free() is over, whatever its outcome. */
+static void mqtt_disconnect_over(struct gw_mqtt *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->disconnected = 1;
+    pthread_cond_broadcast(&m->changed);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void mqtt_on_disconnected(void *ctx, MQTTAsync_successData *data)
+{
+    (void)data;
+    mqtt_disconnect_over(ctx);
+}
+
+static void mqtt_on_disconnect_failed(void *ctx, MQTTAsync_failureData *data)
+{
+    (void)data;
+    mqtt_disconnect_over(ctx);
+}
+
+/*
+ * MQTTAsync_disconnect() only queues the disconnect: Paho's thread sends
+ * what was queued before it, waits up to d.timeout for the acknowledgements
+ * of messages in flight, then disconnects and calls back. Destroying the
+ * client before that callback drops whatever is still queued (measured in
+ * test_mqtt: 739 of 2,000 QoS 1 messages published just before reached the
+ * broker), so the free waits for it, a little longer than the timeout.
+ */
 void gw_mqtt_free(struct gw_mqtt *m, uint32_t timeout_ms)
 {
     if (!m)
@@ -319,8 +352,18 @@ void gw_mqtt_free(struct gw_mqtt *m, uint32_t timeout_ms)
     if (m->client) {
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
         d.timeout = (int)timeout_ms;
-        if (MQTTAsync_isConnected(m->client))
-            MQTTAsync_disconnect(m->client, &d);
+        d.onSuccess = mqtt_on_disconnected;
+        d.onFailure = mqtt_on_disconnect_failed;
+        d.context = m;
+        if (MQTTAsync_isConnected(m->client) &&
+            MQTTAsync_disconnect(m->client, &d) == MQTTASYNC_SUCCESS) {
+            struct timespec until = gw_deadline_in((uint64_t)timeout_ms + 1000);
+            pthread_mutex_lock(&m->lock);
+            while (!m->disconnected)
+                if (pthread_cond_timedwait(&m->changed, &m->lock, &until) != 0)
+                    break;
+            pthread_mutex_unlock(&m->lock);
+        }
         MQTTAsync_destroy(&m->client);
     }
     pthread_cond_destroy(&m->changed);

@@ -71,7 +71,12 @@ int gw_mqtt_resume(struct gw_mqtt *m);
 
 void gw_mqtt_stats(struct gw_mqtt *m, struct gw_mqtt_stats *out);
 
-/* Disconnects (waiting up to timeout_ms for outgoing messages) and frees. NULL is a no-op. */
+/*
+ * Disconnects and frees: what was published before is sent, and the
+ * acknowledgements of QoS 1 messages in flight are awaited up to timeout_ms
+ * (the call returns within about timeout_ms + 1 s). NULL is a no-op. Any
+ * thread but Paho's callback's.
+ */
 void gw_mqtt_free(struct gw_mqtt *m, uint32_t timeout_ms);
 
 #endif

@@ -3,6 +3,8 @@
  * (tools/services): paused (as when the journal has no room), then resumed
  * while the broker is down, it keeps trying and is consuming again once the
  * broker is back, with the frames queued in its persistent session meanwhile.
+ * Freed right after publishing a burst of QoS 1 messages (alerts at a
+ * shutdown), it waits for the broker to take them all.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -115,11 +117,33 @@ static void test_resume_while_the_broker_is_down(void)
     gw_mqtt_free(m, 1000);
 }
 
+static void test_free_waits_for_queued_messages(void)
+{
+    enum { N = 2000 };
+    atomic_int received = 0, echo = 0;
+    struct gw_mqtt *sub = client("test-mqtt-receiver", &received);
+    struct gw_mqtt *p = client("test-mqtt-shutdown", &echo);
+    char payload[256];
+    memset(payload, 'a', sizeof payload);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT(gw_mqtt_publish(p, TOPIC, payload, sizeof payload, 1, 0) == 0);
+    gw_mqtt_free(p, 10000);
+    /* Once freed, the broker has them all: they reach the subscriber. */
+    for (uint64_t end = now_ms() + 20000; atomic_load(&received) < N && now_ms() < end;)
+        pause_ms(20);
+    printf("\n  %d of %d messages published before the free reached the broker",
+           atomic_load(&received), N);
+    CU_ASSERT_EQUAL(atomic_load(&received), N);
+    gw_mqtt_free(sub, 1000);
+}
+
 int main(void)
 {
     static const struct cu_test tests[] = {
         {"resumed while the broker is down, it connects once the broker is back",
          test_resume_while_the_broker_is_down},
+        {"freed after a burst of QoS 1 publishes, it waits for the broker to take them",
+         test_free_waits_for_queued_messages},
         {NULL, NULL},
     };
     return cu_main("gateway MQTT client", tests);
