@@ -75,8 +75,12 @@ static void installed_state(struct node_update *u)
 {
     const struct node_update_boot *b = &u->boot;
     const struct node_image_version *v = &u->rec.m.version;
+    static const struct node_image_version unknown = {0, 0, 0, 0};
     int runs = node_image_version_cmp(&b->running, v) == 0;
     int about = node_image_version_cmp(&b->event_version, v) == 0;
+    /* A candidate that failed verification has no version the boot stage trusts: it is
+     * ours all the same, since only our transfer was installed in the inactive slot. */
+    int unverified = node_image_version_cmp(&b->event_version, &unknown) == 0;
     if (runs && b->on_trial) {
         u->state = NODE_UPDATE_TESTING;
     } else if (runs) {
@@ -84,7 +88,7 @@ static void installed_state(struct node_update *u)
     } else if (b->reverted && about) {
         u->state = NODE_UPDATE_REVERTED;
         snprintf(u->rec.reason, sizeof u->rec.reason, "%s", b->event_reason);
-    } else if (b->refused && about) {
+    } else if (b->refused && (about || unverified)) {
         u->state = NODE_UPDATE_FAILED;
         snprintf(u->rec.reason, sizeof u->rec.reason, "the boot stage refused it: %.90s",
                  b->event_reason);

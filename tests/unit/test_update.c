@@ -326,6 +326,12 @@ static void test_states_after_boot(void)
     CU_ASSERT_FATAL(node_update_init(&u, &p) == 0);
     CU_ASSERT_EQUAL(u.state, NODE_UPDATE_FAILED);
     CU_ASSERT(strstr(u.rec.reason, "the boot stage refused it: killed by signal 11") != NULL);
+    /* Refused because it did not verify: the boot stage knows no version of it (0.0.0+0). */
+    F.boot.event_version = (struct node_image_version){0, 0, 0, 0};
+    snprintf(F.boot.event_reason, sizeof F.boot.event_reason, "the SHA-256 does not match");
+    CU_ASSERT_FATAL(node_update_init(&u, &p) == 0);
+    CU_ASSERT_EQUAL(u.state, NODE_UPDATE_FAILED);
+    CU_ASSERT(strstr(u.rec.reason, "the boot stage refused it: the SHA-256") != NULL);
     /* After a revert, a new transfer may start. */
     m = manifest("t2");
     node_update_manifest(&u, &m, &a);
