@@ -86,6 +86,10 @@ static int subscribe(struct cf_fleet *f)
     o.cleansession = 1;
     o.keepAliveInterval = 10;
     o.connectTimeout = 5;
+    /* Paho's default ("reliable") lets one QoS 1 publish out at a time: each block would wait
+     * for the broker's PUBACK of the one before. The sender bounds its blocks itself. */
+    o.reliable = 0;
+    o.maxInflightMessages = CF_FLEET_MAX_INFLIGHT;
     if (MQTTClient_connect(f->cli, &o) != MQTTCLIENT_SUCCESS)
         return -1;
     return MQTTClient_subscribeMany(f->cli, 3, topics, qos) == MQTTCLIENT_SUCCESS ? 0 : -1;

@@ -20,6 +20,9 @@
 #include "registry.h"
 #include "wire.h"
 
+/* Commands published and not yet acknowledged by the broker, at most (above --total-window). */
+#define CF_FLEET_MAX_INFLIGHT 65535
+
 /* What a node said last about an update (its retained report). */
 struct cf_report {
     int state; /* Citygate__V1__UpdateState; 0 before any report */

@@ -66,6 +66,7 @@ struct rnode {
     uint32_t inflight;
     uint32_t next; /* the next block to look at */
     uint64_t manifest_ms, phase_ms, held_bytes;
+    int cancelled; /* the stop cancelled its download: its FAILED report is ours, not its */
     char why[160];
 };
 
@@ -130,7 +131,8 @@ static void on_report(void *ctx, struct cf_node *n)
     struct rollout *ro = ctx;
     size_t i = index_of(ro, n);
     const struct cf_report *rep = &n->report;
-    if (strcmp(rep->transfer_id, ro->tid) != 0 || ro->r[i].ph == P_OK || ro->r[i].ph == P_FAIL)
+    if (strcmp(rep->transfer_id, ro->tid) != 0 || ro->r[i].ph == P_OK || ro->r[i].ph == P_FAIL ||
+        ro->r[i].cancelled)
         return;
     char why[200];
     if (rep->state == NODE_UPDATE_CONFIRMED) {
@@ -583,7 +585,7 @@ static int parse_args(struct settings *s, int *resume, int argc, char **argv)
                 return EX_USAGE;
             break;
         case 'W':
-            if (cli_uint_arg("--total-window", optarg, 1, 100000, &s->total_window))
+            if (cli_uint_arg("--total-window", optarg, 1, 60000, &s->total_window))
                 return EX_USAGE;
             break;
         case 't':
@@ -703,6 +705,7 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
             for (size_t i = 0; i < ro->n; i++)
                 if (ro->r[i].ph == P_SEND || ro->r[i].ph == P_MANIFEST) {
                     cancel(ro, i);
+                    ro->r[i].cancelled = 1;
                     set_phase(ro, i, P_PARKED, "cancelled: the rollout stopped");
                 }
         }
