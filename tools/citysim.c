@@ -40,6 +40,12 @@
  * broker acknowledges them, each frame stamped with its simulated time.
  * --truth writes what the broker acknowledged, frame by frame, so that a
  * test can compute its own figures from the very readings that went out.
+ *
+ * With --update-image the nodes take firmware updates over MQTT as citynode
+ * does (sim_update.h): the core's update agent over slots in memory, a
+ * restart (the node core freed and made again over its RAM ring) into the
+ * test image, self-confirmation, and --update-fail-fraction of them failing
+ * on purpose in one of the ways a real node fails.
  */
 #define _GNU_SOURCE
 
@@ -69,6 +75,7 @@
 #include "driver.h"
 #include "node.h"
 #include "ring.h"
+#include "sim_update.h"
 #include "units.h"
 #include "wire.h"
 
@@ -197,6 +204,12 @@ struct sim_opts {
     const char *truth_path;    /* --truth FILE, or NULL */
     double capacity_vph;       /* --capacity: traffic sensors' peak flow per lane; 0 = default */
     char lanes[4];             /* --lanes: traffic sensors' lanes; "" = the road's */
+    const char *update_image;  /* --update-image: the nodes take updates; NULL: they refuse them */
+    const char *update_key;    /* --update-key: the key the nodes' boot stage trusts */
+    unsigned long confirm_frames;
+    double update_fail_fraction;
+    uint8_t update_fail_kinds[SIM_UPDATE_N_FAILS]; /* enum sim_update_fail, in turn */
+    size_t n_update_fail_kinds;
 };
 
 enum sim_link { SIM_LINK_DOWN, SIM_LINK_WAITING, SIM_LINK_UP };
@@ -226,6 +239,7 @@ struct sim_node {
     char id[SIM_MAX_ID];
     uint8_t key[SIM_DEVICE_KEY_BYTES];
     uint8_t ring_meta[NODE_RING_META_BYTES]; /* the ring's superblocks */
+    struct sim_update_node *update;          /* its slots (--update-image), or NULL */
 };
 
 enum sim_msg { SIM_MSG_FRAME, SIM_MSG_EXTRA, SIM_MSG_CONTROL };
@@ -340,6 +354,10 @@ struct sim {
 
     uint8_t *scratch; /* a faulty frame being made (SIM_OVERSIZE_BYTES) */
     uint8_t *arena;   /* decoding a frame to re-sign it (SIM_DECODE_ARENA_BYTES) */
+
+    struct sim_update_fleet update_fleet; /* --update-image */
+    struct sim_update_node *updates;      /* one per node, or NULL */
+    uint64_t restarts;                    /* simulated restarts (updates, reboot commands) */
 };
 
 static volatile sig_atomic_t sim_stop;
@@ -477,8 +495,16 @@ static void hal_log(void *ctx, enum node_log_level level, const char *line)
     sim_logf(sn->sim, "%s: %s: %s", sn->id, level == NODE_LOG_ERROR ? "error" : "warn", line);
 }
 
-/* Reboot is not offered: the node answers the command with "not supported on this port". */
+/* A restart is done by the main loop once the node's call returns (sim_node_after()). */
+static void hal_reboot(void *ctx)
+{
+    sim_update_request_reboot(((struct sim_node *)ctx)->update);
+}
+
+/* Without --update-image reboot is not offered: the node answers "not supported on this port". */
 static const struct node_hal_ops sim_hal_ops = {hal_now, hal_wall, hal_random, hal_log, NULL};
+static const struct node_hal_ops sim_hal_update_ops = {hal_now, hal_wall, hal_random, hal_log,
+                                                       hal_reboot};
 
 /*
  * The ring in RAM: the superblocks inline in the node, the record area
@@ -1145,6 +1171,8 @@ static void truth_write(struct sim *s, struct sim_node *sn, const uint8_t *frame
 
 /* ---- events (main thread) ---- */
 
+static void sim_node_after(struct sim *s, uint32_t i);
+
 static void on_published_event(struct sim *s, const struct sim_event *e)
 {
     struct sim_slot *sl = &s->slots[e->slot];
@@ -1172,6 +1200,7 @@ static void on_published_event(struct sim *s, const struct sim_event *e)
         return;
     node_net_published(sn->node, sl->ref, e->ok);
     sched_update(s, sl->node);
+    sim_node_after(s, sl->node);
 }
 
 /* A command for city/v1/<site>/node-<N>/cmd reaches node N-1, through its own connection. */
@@ -1197,6 +1226,7 @@ static void on_command_event(struct sim *s, const struct sim_event *e)
         return;
     node_command(sn->node, e->payload, e->len, s->now_ms);
     sched_update(s, (uint32_t)(n - 1));
+    sim_node_after(s, (uint32_t)(n - 1));
 }
 
 static void sim_event(struct sim *s, struct sim_event *e)
@@ -1325,6 +1355,7 @@ static size_t sim_tick_due(struct sim *s, size_t max)
             break;
         (void)node_tick(s->nodes[i].node, s->now_ms); /* a RAM ring does not fail */
         sched_update(s, i);
+        sim_node_after(s, i);
         n++;
     }
     return n;
@@ -1383,30 +1414,46 @@ out:
 }
 
 /*
- * Chooses round(bad_fraction x N) nodes from the seed (a partial shuffle)
- * and gives them the --bad-kinds in turn. Returns 0 or -ENOMEM.
+ * Chooses n_pick of the nodes from the seed and salt (a partial shuffle), in
+ * the order chosen. Returns the indexes (caller frees), or NULL when out of
+ * memory.
  */
-static int sim_pick_bad(struct sim *s)
+static uint32_t *sim_pick(const struct sim *s, size_t n_pick, uint64_t salt)
 {
-    size_t n = s->opts.n_nodes, n_bad = (size_t)llround(s->opts.bad_fraction * (double)n);
-    uint64_t rng = rng_seed_for(s->opts.seed, 0xbadULL << 32);
-    uint32_t *idx;
+    size_t n = s->opts.n_nodes;
+    uint64_t rng = rng_seed_for(s->opts.seed, salt);
+    uint32_t *idx = malloc(n * sizeof(*idx));
 
-    if (n_bad == 0)
-        return 0;
-    idx = malloc(n * sizeof(*idx));
     if (!idx)
-        return -ENOMEM;
+        return NULL;
     for (size_t i = 0; i < n; i++)
         idx[i] = (uint32_t)i;
-    for (size_t j = 0; j < n_bad; j++) {
+    for (size_t j = 0; j < n_pick && j < n; j++) {
         size_t k = j + (size_t)(rng_next(&rng) % (n - j));
         uint32_t t = idx[j];
 
         idx[j] = idx[k];
         idx[k] = t;
-        s->nodes[idx[j]].fault = s->opts.bad_kinds[j % s->opts.n_bad_kinds];
     }
+    return idx;
+}
+
+/*
+ * Chooses round(bad_fraction x N) nodes from the seed and gives them the
+ * --bad-kinds in turn. Returns 0 or -ENOMEM.
+ */
+static int sim_pick_bad(struct sim *s)
+{
+    size_t n_bad = (size_t)llround(s->opts.bad_fraction * (double)s->opts.n_nodes);
+    uint32_t *idx;
+
+    if (n_bad == 0)
+        return 0;
+    idx = sim_pick(s, n_bad, 0xbadULL << 32);
+    if (!idx)
+        return -ENOMEM;
+    for (size_t j = 0; j < n_bad; j++)
+        s->nodes[idx[j]].fault = s->opts.bad_kinds[j % s->opts.n_bad_kinds];
     free(idx);
     return 0;
 }
@@ -1516,6 +1563,7 @@ static void sim_node_config(const struct sim *s, size_t i, struct node_config *c
     cfg->max_vehicles_per_sensor = vehicles;
     cfg->sensors = &s->sensors[sn->kind];
     cfg->n_sensors = 1;
+    cfg->update = sn->update ? sim_update_port(sn->update) : NULL;
 }
 
 /*
@@ -1538,14 +1586,115 @@ static int sim_ring_bytes(struct sim *s, const struct node_config *cfg)
 }
 
 /*
+ * Makes node i's core at now_ms on the nodes' clock (its first sample is due
+ * one period later) and schedules it. Returns 0 or a negative enum node_err
+ * with diag filled.
+ */
+static int sim_node_make(struct sim *s, size_t i, uint64_t now_ms, struct node_diag *diag)
+{
+    struct sim_node *sn = &s->nodes[i];
+    struct node_hal hal = {sn->update ? &sim_hal_update_ops : &sim_hal_ops, sn};
+    struct node_net net = {&sim_net_ops, sn};
+    struct node_storage st = {&sim_ram_ops, sn, s->ring_bytes};
+    struct node_config cfg;
+
+    sim_node_config(s, i, &cfg);
+    sim_params(s, i);
+    int rc = node_new(&cfg, &hal, &st, &net, now_ms, &sn->node, diag);
+    if (rc != 0)
+        return rc;
+    sn->deadline_ms = node_next_deadline(sn->node);
+    return 0;
+}
+
+/*
+ * Node i restarts (an update's test boot, a revert, a reboot command): the
+ * core is freed as citynode's would be on exit (its unconfirmed frames back
+ * into the RAM ring), the boot stage decides what runs, and a new core with
+ * a new boot id comes up over the same ring.
+ */
+static void sim_node_restart(struct sim *s, uint32_t i)
+{
+    struct sim_node *sn = &s->nodes[i];
+    struct node_diag diag;
+    char err[256];
+
+    node_free(sn->node);
+    sn->node = NULL;
+    s->restarts++;
+    if (sim_update_boot(sn->update, err, sizeof(err)) != 0) {
+        fprintf(stderr, "citysim: %s: cannot restart: %s\n", sn->id, err);
+        exit(EX_SOFTWARE);
+    }
+    if (sim_node_make(s, i, s->now_ms, &diag) != 0) {
+        fprintf(stderr, "citysim: %s: cannot restart: %s\n", sn->id, diag.text);
+        exit(EX_SOFTWARE);
+    }
+    sched_update(s, i);
+}
+
+/* After node i did something: its update's self-confirmation, and a restart it asked for. */
+static void sim_node_after(struct sim *s, uint32_t i)
+{
+    struct sim_update_node *u = s->nodes[i].update;
+
+    if (!u)
+        return;
+    sim_update_after(u, s->nodes[i].node);
+    if (sim_update_take_reboot(u))
+        sim_node_restart(s, i);
+}
+
+/*
+ * With --update-image: the fleet's first image and key, round(fraction x N)
+ * nodes chosen from the seed to fail their updates (the kinds in turn), and
+ * every node's slots. Returns 0, or EX_* after a message.
+ */
+static int sim_updates_create(struct sim *s)
+{
+    const struct sim_opts *o = &s->opts;
+    size_t n = o->n_nodes;
+    uint8_t *fail = NULL;
+    uint32_t *idx = NULL;
+    size_t n_fail = (size_t)llround(o->update_fail_fraction * (double)n);
+    char err[512];
+    int rc = EX_SOFTWARE;
+
+    if (sim_update_fleet_init(&s->update_fleet, o->update_image, o->update_key,
+                              (uint32_t)o->confirm_frames, err, sizeof(err)) != 0) {
+        fprintf(stderr, "citysim: %s\n", err);
+        return EX_NOINPUT;
+    }
+    s->updates = calloc(n, sizeof(*s->updates));
+    fail = calloc(n, 1);
+    if (!s->updates || !fail || (n_fail > 0 && !(idx = sim_pick(s, n_fail, 0x0ca7ULL << 32))))
+        goto out;
+    for (size_t j = 0; j < n_fail; j++)
+        fail[idx[j]] = o->update_fail_kinds[j % o->n_update_fail_kinds];
+    for (size_t i = 0; i < n; i++) {
+        if (sim_update_node_init(&s->updates[i], &s->update_fleet, fail[i], err, sizeof(err)) !=
+            0) {
+            fprintf(stderr, "citysim: %s: %s\n", s->nodes[i].id, err);
+            goto out;
+        }
+        s->nodes[i].update = &s->updates[i];
+    }
+    rc = 0;
+out:
+    if (rc != 0 && !s->updates)
+        fprintf(stderr, "citysim: out of memory\n");
+    free(fail);
+    free(idx);
+    return rc;
+}
+
+/*
  * Creates every node's core: node i "booted" at i * period / N on the nodes'
  * clock, so its first sample is due at start + i * period / N. Returns 0,
- * or EX_SOFTWARE after a message.
+ * or EX_* after a message.
  */
 static int sim_nodes_create(struct sim *s)
 {
-    struct node_hal hal = {&sim_hal_ops, NULL};
-    struct node_net net = {&sim_net_ops, NULL};
     struct node_config cfg;
     struct node_diag diag;
     size_t n = s->opts.n_nodes;
@@ -1559,23 +1708,18 @@ static int sim_nodes_create(struct sim *s)
         fprintf(stderr, "citysim: out of memory\n");
         return EX_SOFTWARE;
     }
+    if (s->opts.update_image && (rc = sim_updates_create(s)) != 0)
+        return rc;
+    sim_node_config(s, 0, &cfg);
+    if (sim_ring_bytes(s, &cfg) != 0)
+        return EX_USAGE;
     for (size_t i = 0; i < n; i++) {
         struct sim_node *sn = &s->nodes[i];
-        struct node_storage st;
 
-        sim_node_config(s, i, &cfg);
-        if (i == 0 && sim_ring_bytes(s, &cfg) != 0)
-            return EX_USAGE;
-        st = (struct node_storage){&sim_ram_ops, sn, s->ring_bytes};
-        sim_params(s, i);
-        hal.ctx = sn;
-        net.ctx = sn;
-        rc = node_new(&cfg, &hal, &st, &net, (uint64_t)i * s->interval_ms / n, &sn->node, &diag);
-        if (rc != 0) {
+        if (sim_node_make(s, i, (uint64_t)i * s->interval_ms / n, &diag) != 0) {
             fprintf(stderr, "citysim: %s: %s\n", sn->id, diag.text);
             return EX_SOFTWARE;
         }
-        sn->deadline_ms = node_next_deadline(sn->node);
         sn->heap_pos = (uint32_t)s->heap_len;
         s->heap[s->heap_len++] = (uint32_t)i;
         heap_fix(s, sn->heap_pos);
@@ -1922,7 +2066,11 @@ static void sim_free(struct sim *s)
     for (size_t i = 0; s->nodes && i < s->opts.n_nodes; i++) {
         node_free(s->nodes[i].node);
         free(s->nodes[i].ring_area);
+        if (s->nodes[i].update)
+            sim_update_node_fini(s->nodes[i].update);
     }
+    free(s->updates);
+    sim_update_fleet_fini(&s->update_fleet);
     for (size_t i = 0; s->q.ev && i < s->q.count; i++) {
         free(s->q.ev[(s->q.head + i) % s->q.cap].topic);
         free(s->q.ev[(s->q.head + i) % s->q.cap].payload);
@@ -2094,6 +2242,13 @@ static void usage(FILE *fp)
             "      --incident SITE@TIME  an incident on every node of SITE (site-NN) from TIME\n"
             "                          after the start (90s, 2m): speeds fall to a sixth\n"
             "                          within 30 s, for 20 minutes; repeatable (16)\n"
+            "      --update-image FILE the nodes take firmware updates over MQTT, starting on\n"
+            "                          this signed image (needs --update-key)\n"
+            "      --update-key FILE   the public key (PEM) the nodes' boot stage trusts\n"
+            "      --confirm-frames N  a test boot confirms after N live frames (default 3)\n"
+            "      --update-fail-fraction F  fraction of nodes that fail their updates, 0..1\n"
+            "      --update-fail-kinds LIST  how they fail, in turn, of corrupt, refuse, crash\n"
+            "                          (default: all)\n"
             "      --quiet             no per-second progress lines on stderr\n"
             "  -h, --help              show this help and exit\n"
             "      --version           show the version and exit\n"
@@ -2121,7 +2276,12 @@ enum {
     OPT_START,
     OPT_TRUTH,
     OPT_CAPACITY,
-    OPT_LANES
+    OPT_LANES,
+    OPT_UPDATE_IMAGE,
+    OPT_UPDATE_KEY,
+    OPT_CONFIRM_FRAMES,
+    OPT_UPDATE_FAIL_FRACTION,
+    OPT_UPDATE_FAIL_KINDS
 };
 
 /* Sets what the command line does not: every default. */
@@ -2139,6 +2299,9 @@ static void sim_opts_defaults(struct sim_opts *o)
     for (size_t k = 1; k < SIM_N_FAULTS; k++)
         o->bad_kinds[o->n_bad_kinds++] = (uint8_t)k;
     o->fleet_key_len = (size_t)wire_key_from_hex(SIM_DEMO_FLEET_KEY, o->fleet_key);
+    o->confirm_frames = 3;
+    for (size_t k = 1; k < SIM_UPDATE_N_FAILS; k++)
+        o->update_fail_kinds[o->n_update_fail_kinds++] = (uint8_t)k;
 }
 
 /*
@@ -2170,6 +2333,11 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         {"truth", required_argument, NULL, OPT_TRUTH},
         {"capacity", required_argument, NULL, OPT_CAPACITY},
         {"lanes", required_argument, NULL, OPT_LANES},
+        {"update-image", required_argument, NULL, OPT_UPDATE_IMAGE},
+        {"update-key", required_argument, NULL, OPT_UPDATE_KEY},
+        {"confirm-frames", required_argument, NULL, OPT_CONFIRM_FRAMES},
+        {"update-fail-fraction", required_argument, NULL, OPT_UPDATE_FAIL_FRACTION},
+        {"update-fail-kinds", required_argument, NULL, OPT_UPDATE_FAIL_KINDS},
         CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
@@ -2279,6 +2447,31 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         case OPT_INCIDENT:
             what = parse_incident(optarg, o) ? "--incident" : NULL;
             break;
+        case OPT_UPDATE_IMAGE:
+            o->update_image = optarg;
+            what = *optarg ? NULL : "--update-image";
+            break;
+        case OPT_UPDATE_KEY:
+            o->update_key = optarg;
+            what = *optarg ? NULL : "--update-key";
+            break;
+        case OPT_CONFIRM_FRAMES:
+            rc = cli_uint_arg("--confirm-frames", optarg, 1, 1000000, &u);
+            o->confirm_frames = (unsigned long)u;
+            break;
+        case OPT_UPDATE_FAIL_FRACTION:
+            rc = cli_real_arg("--update-fail-fraction", optarg, 0.0, 1.0, &o->update_fail_fraction);
+            break;
+        case OPT_UPDATE_FAIL_KINDS:
+            /* Index 0 is "none", which is not a failure one can ask for. */
+            what = parse_names(optarg, sim_update_fail_names + 1, SIM_UPDATE_N_FAILS - 1,
+                               o->update_fail_kinds, sizeof(o->update_fail_kinds),
+                               &o->n_update_fail_kinds)
+                       ? "--update-fail-kinds"
+                       : NULL;
+            for (size_t k = 0; !what && k < o->n_update_fail_kinds; k++)
+                o->update_fail_kinds[k]++;
+            break;
         case 'h':
             usage(stdout);
             *exit_code = EX_OK;
@@ -2317,6 +2510,11 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
         *exit_code = EX_USAGE;
         return -1;
     }
+    if (!o->update_image != !o->update_key) {
+        fprintf(stderr, "citysim: --update-image and --update-key go together\n");
+        *exit_code = EX_USAGE;
+        return -1;
+    }
     if (o->n_conns > o->n_nodes)
         o->n_conns = o->n_nodes;
     if (!seed_given) {
@@ -2328,6 +2526,24 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
             (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
     }
     return 0;
+}
+
+/* Names the nodes that fail their updates on purpose, and how (the first 100). */
+static void sim_print_update_fails(const struct sim *s)
+{
+    size_t shown = 0, n_fail = 0;
+
+    for (size_t i = 0; s->updates && i < s->opts.n_nodes; i++)
+        n_fail += s->updates[i].fail != SIM_UPDATE_FAIL_NONE;
+    if (n_fail == 0)
+        return;
+    fprintf(stderr, "citysim: %zu nodes fail their updates:", n_fail);
+    for (size_t i = 0; i < s->opts.n_nodes && shown < 100; i++)
+        if (s->updates[i].fail != SIM_UPDATE_FAIL_NONE) {
+            fprintf(stderr, " %s=%s", s->nodes[i].id, sim_update_fail_names[s->updates[i].fail]);
+            shown++;
+        }
+    fprintf(stderr, "%s\n", shown < n_fail ? " ..." : "");
 }
 
 /* Prints who misbehaves how, once, unless --quiet. */
@@ -2352,6 +2568,7 @@ static void sim_print_start(const struct sim *s, double create_s, size_t bytes_p
     if (bytes_per_node > 0)
         fprintf(stderr, "citysim: nodes created in %.2f s, %zu bytes of heap per node\n", create_s,
                 bytes_per_node);
+    sim_print_update_fails(s);
     for (size_t i = 0; i < s->opts.n_nodes; i++)
         per_fault[s->nodes[i].fault]++;
     n_bad = s->opts.n_nodes - per_fault[SIM_FAULT_NONE];

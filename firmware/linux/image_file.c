@@ -75,9 +75,7 @@ int node_image_file_load(const char *path, uint64_t max_bytes, struct node_image
         }
         done += (size_t)n;
     }
-    f->data = data;
-    f->len = len;
-    f->storage = (struct node_storage){.ops = &mem_ops, .ctx = f, .size_bytes = len};
+    node_image_file_take(f, data, len);
     data = NULL;
     rc = 0;
 out:
@@ -86,6 +84,13 @@ out:
     free(data);
     errno = e;
     return rc;
+}
+
+void node_image_file_take(struct node_image_file *f, uint8_t *data, size_t len)
+{
+    f->data = data;
+    f->len = len;
+    f->storage = (struct node_storage){.ops = &mem_ops, .ctx = f, .size_bytes = len};
 }
 
 void node_image_file_fini(struct node_image_file *f)

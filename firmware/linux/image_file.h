@@ -25,7 +25,14 @@ struct node_image_file {
 int node_image_file_load(const char *path, uint64_t max_bytes, struct node_image_file *f, char *err,
                          size_t cap);
 
-/* Frees what node_image_file_load() read. A zeroed f is a no-op. */
+/*
+ * Makes f the image in data (len bytes; f takes ownership of data, which
+ * was malloc'ed), as if it had been loaded: for images that arrive in
+ * memory (tools/sim_update.c). Release with node_image_file_fini().
+ */
+void node_image_file_take(struct node_image_file *f, uint8_t *data, size_t len);
+
+/* Frees what node_image_file_load() or node_image_file_take() holds. A zeroed f is a no-op. */
 void node_image_file_fini(struct node_image_file *f);
 
 #endif

@@ -33,27 +33,24 @@ int slot_install_write(int fd, uint64_t off, const uint8_t *data, size_t len)
     return 0;
 }
 
-int slot_install(const char *dir, const char *part, const uint8_t sha[NODE_SHA256_BYTES],
-                 const struct slot_install_rules *rules, const uint8_t *image_hash,
-                 struct node_image_info *info, char *why, size_t cap)
+int slot_install_check(const struct node_image_file *f, const uint8_t sha[NODE_SHA256_BYTES],
+                       const struct slot_install_rules *rules, const uint8_t *image_hash,
+                       struct node_image_info *info, char *why, size_t cap)
 {
-    char slot[BOOT_STORE_PATH_MAX], err[512];
-    struct node_image_file f = {0};
     struct node_image_info got;
     uint8_t digest[NODE_SHA256_BYTES];
     unsigned n = 0;
-    int rc = -SLOT_INSTALL_EIO, keep = 0;
-    if (node_image_file_load(part, rules->slot_bytes, &f, err, sizeof err) != 0) {
-        snprintf(why, cap, "%s", err);
-        goto out;
+    if (f->len > rules->slot_bytes) {
+        snprintf(why, cap, "the image is %zu bytes, more than the %llu the slot holds", f->len,
+                 (unsigned long long)rules->slot_bytes);
+        return -SLOT_INSTALL_EIMAGE;
     }
-    if (EVP_Digest(f.data, f.len, digest, &n, EVP_sha256(), NULL) != 1 ||
+    if (EVP_Digest(f->data, f->len, digest, &n, EVP_sha256(), NULL) != 1 ||
         memcmp(digest, sha, sizeof digest) != 0) {
         snprintf(why, cap, "the upload does not match its SHA-256: send it again");
-        rc = -SLOT_INSTALL_EHASH;
-        goto out;
+        return -SLOT_INSTALL_EHASH;
     }
-    int v = node_image_verify(&f.storage, &node_crypto_openssl, rules->keys, rules->n_keys, &got);
+    int v = node_image_verify(&f->storage, &node_crypto_openssl, rules->keys, rules->n_keys, &got);
     if (v == 0)
         v = node_image_check_class(&got, rules->cid);
     if (v < 0) {
@@ -67,14 +64,32 @@ int slot_install(const char *dir, const char *part, const uint8_t sha[NODE_SHA25
         } else {
             snprintf(why, cap, "node refused: %s", node_image_strerror(v));
         }
-        rc = -SLOT_INSTALL_EIMAGE;
-        goto out;
+        return -SLOT_INSTALL_EIMAGE;
     }
     if (image_hash && memcmp(image_hash, got.hash, sizeof got.hash) != 0) {
         snprintf(why, cap, "the image is not the one its manifest announced");
-        rc = -SLOT_INSTALL_EIMAGE;
+        return -SLOT_INSTALL_EIMAGE;
+    }
+    if (info)
+        *info = got;
+    return 0;
+}
+
+int slot_install(const char *dir, const char *part, const uint8_t sha[NODE_SHA256_BYTES],
+                 const struct slot_install_rules *rules, const uint8_t *image_hash,
+                 struct node_image_info *info, char *why, size_t cap)
+{
+    char slot[BOOT_STORE_PATH_MAX], err[512];
+    struct node_image_file f = {0};
+    struct node_image_info got;
+    int rc = -SLOT_INSTALL_EIO, keep = 0;
+    if (node_image_file_load(part, rules->slot_bytes, &f, err, sizeof err) != 0) {
+        snprintf(why, cap, "%s", err);
         goto out;
     }
+    if ((rc = slot_install_check(&f, sha, rules, image_hash, &got, why, cap)) < 0)
+        goto out;
+    rc = -SLOT_INSTALL_EIO;
     struct node_boot_state st;
     int lock = boot_store_lock(dir, err, sizeof err);
     if (lock < 0 || boot_store_load(dir, &st, err, sizeof err) != 0) {

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "image.h"
+#include "image_file.h"
 #include "node_crypto.h"
 
 /* Why slot_install() refused. */
@@ -38,6 +39,18 @@ struct slot_install_rules {
 
 /* Writes len bytes (borrowed) at off of the part file fd. Returns 0, or -1 with errno set. */
 int slot_install_write(int fd, uint64_t off, const uint8_t *data, size_t len);
+
+/*
+ * Checks a complete upload held in memory (f, borrowed) the way slot_install()
+ * does before it touches a slot: its size against the slot, its SHA-256
+ * against sha, the image verification by rules, and with image_hash (may be
+ * NULL) the image's own hash. Returns 0 and fills *info (when not NULL), or
+ * -SLOT_INSTALL_EHASH or -SLOT_INSTALL_EIMAGE with a plain reason in why (cap
+ * bytes). Used by ports whose slots are not files (tools/sim_update.c).
+ */
+int slot_install_check(const struct node_image_file *f, const uint8_t sha[NODE_SHA256_BYTES],
+                       const struct slot_install_rules *rules, const uint8_t *image_hash,
+                       struct node_image_info *info, char *why, size_t cap);
 
 /*
  * Installs the complete upload in part (a path in dir, borrowed) into dir's
