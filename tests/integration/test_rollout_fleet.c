@@ -1,0 +1,588 @@
+/*
+ * test_rollout_fleet.c -- `cityflash rollout` to a mixed fleet of 50 nodes
+ * (3 real citynode processes under their boot stage, 47 citysim nodes) on
+ * the real broker, with a real gateway taking the fleet's data meanwhile
+ * (tools/services).
+ *
+ * Four nodes are made to fail, one in each way a node fails: citynode cn2's
+ * new image exits before it confirms (the boot stage reverts it), and
+ * citysim's --update-fail-fraction picks three of its nodes (a block stored
+ * wrong, a slot that decays before the test boot, a test image that
+ * crashes). With --max-failures 4 the rollout must stop at the fourth and
+ * name exactly these four; each of them runs 1.0.0 again; every other node
+ * is CONFIRMED on 2.0.0, or still on 1.0.0 untouched (IDLE) or cancelled by
+ * the stop while downloading; the last group is untouched.
+ *
+ * During the first group's transfer the three citynode processes are
+ * SIGKILLed, each once it has acknowledged a few blocks, and then the broker
+ * is restarted: every transfer resumes from the node's bitmap, and the
+ * sender counts no acknowledged block sent again (acked_blocks_sent_again).
+ *
+ * The gateway takes the citysim nodes' frames and a probe device's (the
+ * citynode processes are not in its registry): at the end it has accepted
+ * exactly the frames citysim's --truth says the broker acknowledged, plus the
+ * probe's. The probe crosses a threshold rule over and over while the
+ * rollout runs (not while the broker is down): publish-to-alert latency is
+ * printed, and its p99 must stay under ALERT_BOUND_MS.
+ *
+ * Usage: test_rollout_fleet CITYGATE CITYSIM CITYNODE CITYNODE_BOOT CITYFLASH DATA_DIR
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cu.h"
+#include "gwtest.h"
+
+#define N_CITYNODES 3
+#define N_SIM 47
+#define N_NODES (N_CITYNODES + N_SIM)
+#define SIM_FAILS 3 /* round(0.064 x 47) */
+#define SIM_SEED "178"
+#define SIM_MIX "noise"       /* one reading a frame: the fleet's data costs little */
+#define PAD_BYTES (40 * 4096) /* 41 blocks: long enough to be caught mid-transfer */
+#define KILL_AFTER_REPLIES 4  /* the manifest's answer and three acknowledged blocks */
+#define ALERT_BOUND_MS 1000.0
+#define ALERT_TIMEOUT_MS 10000
+#define MAX_CROSSINGS 4096
+#define CROSSING_PACE_MS 50
+#define RULES                                                                                      \
+    "[rule slow]\nnode = node-0000\nquantity = SPEED\ndirection = below\nwarn = 30\ncrit = 15\n"   \
+    "warn_reset = 35\ncrit_reset = 20\n"
+
+static const char *citygate, *citysim, *citynode, *boot_bin, *cityflash, *data_dir;
+static struct gwt t;
+static char dir[400], fleet_reg[512];
+static pid_t pids[N_CITYNODES + 2]; /* process groups started here, killed at the end */
+static size_t n_pids;
+
+/* The probe (gateway device 0): its frames, and its alert latencies. */
+static struct gwt_sub *alerts;
+static size_t next_alert; /* the next message of alerts to look at */
+static uint64_t last_changed_ms, probe_seq, probe_frames, n_crossings;
+static uint64_t lat_ns[MAX_CROSSINGS];
+static size_t n_lat;
+
+/* Starts argv as a new process group with stdout and stderr to log (in dir). */
+static pid_t spawn(char *const argv[], const char *log)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, log);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f && fputs(text, f) >= 0 && fclose(f) == 0);
+}
+
+/* The whole of dir/name, NUL-terminated (caller frees), or NULL. */
+static char *read_file(const char *name)
+{
+    char path[600], *out = NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    out = malloc((size_t)n + 1);
+    if (out && fread(out, 1, (size_t)n, f) == (size_t)n)
+        out[n] = '\0';
+    fclose(f);
+    return out;
+}
+
+/* A payload script that runs citynode (its pid in NODE.ini.pid), padded, signed as version. */
+static void make_image(const char *name, const char *version, const char *check)
+{
+    char script[600], cmd[4096];
+    snprintf(script, sizeof script, "%s/%s.sh", dir, name);
+    FILE *f = fopen(script, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f, "#!/bin/sh\n%s\necho $$ > \"$1.pid\"\nexec '%s' -c \"$1\"\n#", check, citynode);
+    for (int i = 0; i < PAD_BYTES; i++)
+        fputc('a' + (i * 7) % 26, f);
+    fputc('\n', f);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s' image sign --key '%s/mcuboot/golden.key' --version %s --security-counter 1 "
+             "'%s' '%s/%s.img' >/dev/null",
+             cityflash, data_dir, version, script, dir, name);
+    CU_ASSERT_FATAL(cu_run(cmd, NULL) == 0);
+}
+
+/* citynode cnI under citynode-boot, restarted by a loop as a supervisor would. */
+static void start_citynode(int i, FILE *reg)
+{
+    char name[16], ini[600], text[2048], loop[4096];
+    uint8_t key[32];
+    snprintf(name, sizeof name, "cn%d", i + 1);
+    snprintf(ini, sizeof ini, "%s/%s.ini", dir, name);
+    for (size_t k = 0; k < sizeof key; k++)
+        key[k] = (uint8_t)(i * 31 + (int)k * 7 + 1);
+    fprintf(reg, "[device %s]\nsite = depot\nkey = ", name);
+    snprintf(text, sizeof text, "[node]\nid = %s\nsite = depot\nkey = ", name);
+    for (size_t k = 0; k < sizeof key; k++) {
+        fprintf(reg, "%02x", key[k]);
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%02x", key[k]);
+    }
+    fprintf(reg, "\n\n");
+    snprintf(text + strlen(text), sizeof text - strlen(text),
+             "\nbroker = %s\ninterval_ms = 200ms\nring_path = %s/%s.ring\nring_bytes = 1MiB\n"
+             "reconnect_min_ms = 100ms\nreconnect_max_ms = 1s\nkeepalive_s = 5\n\n"
+             "[sensor noise-1]\ndriver = sim-noise\n",
+             cu_env("CITYGATE_MQTT_URL"), dir, name);
+    snprintf(loop, sizeof loop, "%s.ini", name);
+    write_file(loop, text);
+    snprintf(loop, sizeof loop,
+             "'%s' --dir '%s/%s.slots' --key '%s/mcuboot/golden.key.pub' init '%s/v1.img' "
+             ">/dev/null",
+             boot_bin, dir, name, data_dir, dir);
+    CU_ASSERT_FATAL(cu_run(loop, NULL) == 0);
+    snprintf(loop, sizeof loop,
+             "while :; do '%s' --dir '%s/%s.slots' --key '%s/mcuboot/golden.key.pub' --trial 30s "
+             "run -- '%s'; done",
+             boot_bin, dir, name, data_dir, ini);
+    char log[32];
+    snprintf(log, sizeof log, "%s.log", name);
+    char *argv[] = {"/bin/sh", "-c", loop, NULL};
+    pids[n_pids++] = spawn(argv, log);
+}
+
+/* `cityflash --json status`, parsed: node id -> its object (caller frees the root). */
+static json_t *fleet_status(void)
+{
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' --json status --broker '%s' --registry '%s' --wait 1s",
+             cityflash, cu_env("CITYGATE_MQTT_URL"), fleet_reg);
+    cu_run(cmd, &out);
+    json_t *root = out ? json_loads(out, 0, NULL) : NULL;
+    free(out);
+    json_t *by_node = json_object();
+    json_t *nodes = json_object_get(root, "nodes");
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        json_t *n = json_array_get(nodes, i);
+        json_object_set(by_node, json_string_value(json_object_get(n, "node")), n);
+    }
+    json_decref(root);
+    return by_node;
+}
+
+static const char *field(json_t *by_node, const char *node, const char *key)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(by_node, node), key));
+    return v ? v : "";
+}
+
+/* Waits until all N_NODES nodes report running version. */
+static void wait_all_running(const char *version, int tries)
+{
+    for (int k = 0; k < tries; k++) {
+        json_t *st = fleet_status();
+        size_t ok = 0;
+        const char *node;
+        json_t *n;
+        json_object_foreach(st, node, n) ok += strcmp(field(st, node, "running"), version) == 0;
+        json_decref(st);
+        if (ok == N_NODES)
+            return;
+    }
+    CU_FAIL_FATAL("the fleet did not come up");
+}
+
+/* One threshold crossing of the probe (CRIT at 10 km/h from OK, OK at 50 from CRIT), timed. */
+static void crossing(void)
+{
+    int down = n_crossings++ % 2 == 0;
+    struct gwt_reading r = {CITYGATE__V1__QUANTITY__SPEED, down ? 10 : 50, 1, 0};
+    uint8_t frame[1024];
+    char topic[128];
+    for (uint64_t end = gwt_now_ms() + 1000; gwt_now_ms() <= last_changed_ms;) {
+        CU_ASSERT_FATAL(gwt_now_ms() < end);
+        gwt_pause_ms(1);
+    }
+    size_t len = gwt_frame(&t, 0, 700, ++probe_seq, gwt_now_ms(), &r, 1, frame, sizeof frame);
+    gwt_topic(&t, 0, topic, sizeof topic);
+    uint64_t t0 = gwt_mono_ns();
+    gwt_publish(&t, topic, frame, len);
+    probe_frames++;
+    const struct gwt_msg *m;
+    do { /* the retained state a new subscription starts with is not this crossing's */
+        CU_ASSERT_FATAL(gwt_sub_wait(alerts, next_alert + 1, ALERT_TIMEOUT_MS) > next_alert);
+        m = gwt_sub_msg(alerts, next_alert++);
+    } while (m->retained);
+    CU_ASSERT_STRING_EQUAL(gwt_msg_str(m, "state"), down ? "crit" : "ok");
+    last_changed_ms = (uint64_t)json_integer_value(json_object_get(m->json, "changed_ms"));
+    if (n_lat < MAX_CROSSINGS)
+        lat_ns[n_lat++] = m->arrived_ns - t0;
+}
+
+/* Replies of citynode cnI on .../cmd/reply so far. */
+static size_t replies_of(struct gwt_sub *s, int i)
+{
+    char topic[64];
+    size_t n = 0;
+    snprintf(topic, sizeof topic, "city/v1/depot/cn%d/cmd/reply", i + 1);
+    for (size_t k = 0, all = gwt_sub_count(s); k < all; k++)
+        n += strcmp(gwt_sub_msg(s, k)->topic, topic) == 0;
+    return n;
+}
+
+static void kill_payload(int i)
+{
+    char name[32];
+    snprintf(name, sizeof name, "cn%d.ini.pid", i + 1);
+    char *text = read_file(name);
+    long pid = text ? strtol(text, NULL, 10) : 0;
+    free(text);
+    CU_ASSERT_FATAL(pid > 1);
+    CU_ASSERT(kill((pid_t)pid, SIGKILL) == 0);
+}
+
+static int rollout_running(pid_t pid, int *status)
+{
+    return waitpid(pid, status, WNOHANG) == 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* "citysim: 3 nodes fail their updates: node-0006=corrupt ..." -> the ids, space-separated. */
+static void sim_failing(char *out, size_t cap)
+{
+    char *log = read_file("citysim.log");
+    const char *at = log ? strstr(log, "fail their updates:") : NULL;
+    out[0] = '\0';
+    CU_ASSERT_FATAL(at != NULL);
+    at += strlen("fail their updates:");
+    while (*at == ' ') {
+        char id[32];
+        int n = 0;
+        if (sscanf(at, " %31[^=]=%*s%n", id, &n) != 1 || n == 0)
+            break;
+        snprintf(out + strlen(out), cap - strlen(out), "%s ", id);
+        at += n;
+    }
+    free(log);
+}
+
+static int listed(const char *list, const char *id)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "%s ", id);
+    for (const char *p = strstr(list, needle); p; p = strstr(p + 1, needle))
+        if (p == list || p[-1] == ' ')
+            return 1;
+    return 0;
+}
+
+static void test_rollout(void)
+{
+    char cmd[4096], path[600], failing[512];
+    snprintf(dir, sizeof dir, "%s/rollout-fleet", cu_env("CITYGATE_SERVICES_DIR"));
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    make_image("v1", "1.0.0", "");
+    make_image("v2", "2.0.0", "[ -e \"$1.bad\" ] && exit 3");
+
+    /* The gateway: the probe, then citysim's nodes in its registry. */
+    gwt_init(&t, citygate, 1, 1, RULES);
+    snprintf(fleet_reg, sizeof fleet_reg, "%s/fleet.ini", dir);
+    snprintf(path, sizeof path, "%s/sim.ini", dir);
+    snprintf(cmd, sizeof cmd, "'%s' --nodes %d --mix " SIM_MIX " --registry '%s'", citysim, N_SIM,
+             path);
+    CU_ASSERT_FATAL(cu_run(cmd, NULL) == 0);
+    snprintf(cmd, sizeof cmd, "cat '%s' >> '%s' && cp '%s' '%s'", path, t.registry, path,
+             fleet_reg);
+    CU_ASSERT_FATAL(cu_run(cmd, NULL) == 0);
+    alerts = gwt_sub_new("rollout-alerts", "city/v1/alerts/#");
+    gwt_start(&t);
+
+    /* The fleet: three citynode processes (cn2's 2.0.0 exits before it confirms) ... */
+    FILE *reg = fopen(fleet_reg, "a");
+    CU_ASSERT_FATAL(reg != NULL);
+    for (int i = 0; i < N_CITYNODES; i++)
+        start_citynode(i, reg);
+    CU_ASSERT_FATAL(fclose(reg) == 0);
+    write_file("cn2.ini.bad", "");
+    /* ... and 47 citysim nodes, three of which fail their updates. */
+    char v1[600], pub[600], truth[600];
+    snprintf(v1, sizeof v1, "%s/v1.img", dir);
+    snprintf(pub, sizeof pub, "%s/mcuboot/golden.key.pub", data_dir);
+    snprintf(truth, sizeof truth, "%s/truth.txt", dir);
+    char *sim_argv[] = {(char *)citysim,
+                        "--broker",
+                        (char *)cu_env("CITYGATE_MQTT_URL"),
+                        "--nodes",
+                        "47",
+                        "--rate",
+                        "5",
+                        "--mix",
+                        SIM_MIX,
+                        "--seed",
+                        SIM_SEED,
+                        "--truth",
+                        truth,
+                        "--update-image",
+                        v1,
+                        "--update-key",
+                        pub,
+                        "--update-fail-fraction",
+                        "0.064",
+                        "--update-fail-kinds",
+                        "corrupt,refuse,crash",
+                        NULL};
+    pid_t sim = spawn(sim_argv, "citysim.log");
+    size_t sim_slot = n_pids;
+    pids[n_pids++] = sim;
+    wait_all_running("1.0.0+0", 60);
+    sim_failing(failing, sizeof failing);
+    /* The groups are cut from the sorted ids: cn1..3, node-0001.. (first 5, then 20, then 50).
+     * The seed puts the simulated failures in the first two groups, before the stop. */
+    size_t in_first_two = 0;
+    for (int i = 1; i <= 17; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "node-%04d", i);
+        in_first_two += listed(failing, id);
+    }
+    CU_ASSERT_FATAL(in_first_two == SIM_FAILS);
+    snprintf(failing + strlen(failing), sizeof failing - strlen(failing), "cn2 ");
+
+    for (int i = 0; i < 4; i++)
+        crossing(); /* before the rollout */
+
+    struct gwt_sub *replies = gwt_sub_new("rollout-replies", "city/v1/depot/+/cmd/reply");
+    char state[600];
+    snprintf(state, sizeof state, "%s/r.state", dir);
+    char *ro_argv[] = {(char *)cityflash,
+                       "--json",
+                       "rollout",
+                       "--image",
+                       (char *)(snprintf(path, sizeof path, "%s/v2.img", dir), path),
+                       "--nodes",
+                       "*",
+                       "--groups",
+                       "10%,40%,100%",
+                       "--max-failures",
+                       "4",
+                       "--min-success",
+                       "50%",
+                       "--window",
+                       "2",
+                       "--total-window",
+                       "32",
+                       "--node-timeout",
+                       "60s",
+                       "--broker",
+                       (char *)cu_env("CITYGATE_MQTT_URL"),
+                       "--registry",
+                       fleet_reg,
+                       "--state",
+                       state,
+                       NULL};
+    uint64_t t0 = gwt_now_ms();
+    pid_t ro = spawn(ro_argv, "rollout.out");
+    size_t ro_slot = n_pids;
+    pids[n_pids++] = ro;
+    int status = 0, killed[N_CITYNODES] = {0}, n_killed = 0;
+
+    /* Each citynode is SIGKILLed once it has answered a few commands; then the broker restarts. */
+    while (n_killed < N_CITYNODES && rollout_running(ro, &status)) {
+        for (int i = 0; i < N_CITYNODES; i++)
+            if (!killed[i] && replies_of(replies, i) >= KILL_AFTER_REPLIES) {
+                kill_payload(i);
+                killed[i] = 1;
+                n_killed++;
+            }
+        gwt_pause_ms(10);
+    }
+    CU_ASSERT_FATAL(n_killed == N_CITYNODES);
+    gwt_sub_free(replies);
+    gwt_sub_free(alerts);
+    snprintf(cmd, sizeof cmd, "'%s' stop mqtt && '%s' start mqtt", cu_env("CITYGATE_SERVICES"),
+             cu_env("CITYGATE_SERVICES"));
+    CU_ASSERT_FATAL(cu_run(cmd, NULL) == 0);
+    uint64_t restarted_ms = gwt_now_ms();
+    alerts = gwt_sub_new("rollout-alerts-2", "city/v1/alerts/#");
+    next_alert = 0;
+    CU_ASSERT_FATAL(gwt_wait_metric(&t, "citygate_mqtt_connected", 1, 30000) == 1);
+
+    /* The probe crosses its threshold while the rollout runs (the ones before were a warm-up). */
+    n_lat = 0;
+    while (rollout_running(ro, &status)) {
+        crossing();
+        gwt_pause_ms(CROSSING_PACE_MS);
+    }
+    printf("rollout: %.1f s, broker restarted %.1f s in\n", (double)(gwt_now_ms() - t0) / 1000.0,
+           (double)(restarted_ms - t0) / 1000.0);
+    pids[ro_slot] = 0;
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 65);
+
+    /* The outcome: stopped at four, exactly the four made to fail, nothing acknowledged resent. */
+    char *out = read_file("rollout.out");
+    const char *brace = out ? strstr(out, "{\"") : NULL;
+    json_t *r = brace ? json_loads(brace, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    if (!r)
+        fprintf(stderr, "rollout said:\n%s\n", out ? out : "(nothing)");
+    CU_ASSERT_FATAL(r != NULL);
+    free(out);
+    const char *stopped = json_string_value(json_object_get(r, "stopped"));
+    CU_ASSERT(stopped && strstr(stopped, "4 nodes failed (--max-failures 4)"));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "failed")), 4);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "acked_blocks_sent_again")), 0);
+    printf("rollout: %lld confirmed, %lld blocks sent, %lld again after no answer, %lld "
+           "acknowledged ones again, %lld duplicates at the nodes\n",
+           json_integer_value(json_object_get(r, "confirmed")),
+           json_integer_value(json_object_get(r, "blocks_sent")),
+           json_integer_value(json_object_get(r, "blocks_sent_again")),
+           json_integer_value(json_object_get(r, "acked_blocks_sent_again")),
+           json_integer_value(json_object_get(r, "node_duplicates")));
+    json_t *nodes = json_object_get(r, "nodes");
+    CU_ASSERT_EQUAL(json_array_size(nodes), N_NODES);
+    json_t *st = fleet_status();
+    size_t confirmed = 0, untouched = 0, cancelled = 0;
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        json_t *n = json_array_get(nodes, i);
+        const char *id = json_string_value(json_object_get(n, "node"));
+        const char *outcome = json_string_value(json_object_get(n, "outcome"));
+        const char *running = field(st, id, "running"), *state_name = field(st, id, "state");
+        json_int_t group = json_integer_value(json_object_get(n, "group"));
+        int ok = 1;
+        if (listed(failing, id)) {
+            ok = strcmp(outcome, "failed") == 0 && strcmp(running, "1.0.0+0") == 0;
+        } else if (strcmp(outcome, "confirmed") == 0) {
+            ok = strcmp(state_name, "CONFIRMED") == 0 && strcmp(running, "2.0.0+0") == 0;
+            confirmed++;
+        } else if (strcmp(running, "1.0.0+0") == 0 && strcmp(state_name, "IDLE") == 0) {
+            ok = strcmp(outcome, "waiting") == 0 || strcmp(outcome, "parked") == 0;
+            untouched++;
+        } else {
+            ok = strcmp(outcome, "parked") == 0 && strcmp(state_name, "FAILED") == 0 &&
+                 strcmp(field(st, id, "reason"), "cancelled") == 0 &&
+                 strcmp(running, "1.0.0+0") == 0 && group == 2;
+            cancelled++;
+        }
+        if (group == 3)
+            ok &= strcmp(state_name, "IDLE") == 0 && strcmp(running, "1.0.0+0") == 0;
+        if (!ok)
+            fprintf(stderr, "%s (group %lld): outcome %s, %s, running %s, %s\n", id,
+                    (long long)group, outcome, state_name, running, field(st, id, "reason"));
+        CU_ASSERT(ok);
+    }
+    printf("fleet: 4 failed, %zu confirmed, %zu untouched, %zu cancelled by the stop\n", confirmed,
+           untouched, cancelled);
+    CU_ASSERT(confirmed >= 10 && untouched >= 30);
+    json_decref(st);
+    json_decref(r);
+
+    /* Each killed citynode came back in the middle of its transfer and finished it. */
+    for (int i = 0; i < N_CITYNODES; i++) {
+        char log[32];
+        snprintf(log, sizeof log, "cn%d.log", i + 1);
+        char *text = read_file(log);
+        size_t downloading = 0;
+        for (const char *p = text; p && (p = strstr(p, ": DOWNLOADING")); p++)
+            downloading++;
+        if (downloading < 2)
+            fprintf(stderr, "cn%d did not restart while downloading:\n%s\n", i + 1, text);
+        CU_ASSERT(downloading >= 2);
+        free(text);
+    }
+
+    /* The data: exactly what the simulated nodes had acknowledged, plus the probe's. */
+    CU_ASSERT(kill(sim, SIGTERM) == 0);
+    CU_ASSERT(waitpid(sim, &status, 0) == sim);
+    pids[sim_slot] = 0;
+    char *tt = read_file("truth.txt");
+    uint64_t frames = 0;
+    for (const char *p = tt; p && (p = strstr(p, "\nF ")); p++)
+        frames++;
+    free(tt);
+    double want = (double)(frames + probe_frames);
+    double got = gwt_wait_metric(&t, "citygate_frames_accepted_total", want, 30000);
+    printf("gateway: %.0f frames accepted; citysim's truth %llu + the probe's %llu\n", got,
+           (unsigned long long)frames, (unsigned long long)probe_frames);
+    CU_ASSERT(frames > 1000);
+    CU_ASSERT_EQUAL(got, want);
+    if (got != want) {
+        char *body = NULL;
+        gwt_http(&t, "/metrics", &body);
+        for (char *line = body ? strtok(body, "\n") : NULL; line; line = strtok(NULL, "\n"))
+            if (strstr(line, "citygate_frames_") && line[0] != '#')
+                fprintf(stderr, "%s\n", line);
+        free(body);
+    }
+
+    /* Alert latency while the rollout ran. */
+    CU_ASSERT_FATAL(n_lat >= 20);
+    qsort(lat_ns, n_lat, sizeof *lat_ns, cmp_u64);
+    double p50 = (double)lat_ns[n_lat / 2] / 1e6;
+    double p99 = (double)lat_ns[(n_lat * 99 + 99) / 100 - 1] / 1e6;
+    printf("publish-to-alert latency over %zu crossings during the rollout: p50 %.1f ms, p99 %.1f "
+           "ms, max %.1f ms (bound %.0f ms)\n",
+           n_lat, p50, p99, (double)lat_ns[n_lat - 1] / 1e6, ALERT_BOUND_MS);
+    CU_ASSERT(p99 <= ALERT_BOUND_MS);
+
+    gwt_sub_free(alerts);
+    gwt_fini(&t);
+}
+
+static void stop_all(void)
+{
+    for (size_t i = 0; i < n_pids; i++)
+        if (pids[i] > 0) {
+            kill(-pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+        }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: test_rollout_fleet CITYGATE CITYSIM CITYNODE CITYNODE_BOOT "
+                        "CITYFLASH DATA_DIR\n");
+        return 64;
+    }
+    citygate = argv[1];
+    citysim = argv[2];
+    citynode = argv[3];
+    boot_bin = argv[4];
+    cityflash = argv[5];
+    data_dir = argv[6];
+    static const struct cu_test tests[] = {
+        {"50 nodes, 4 failures, 3 SIGKILLs and a broker restart, a gateway's exact count",
+         test_rollout},
+        {NULL, NULL},
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    atexit(stop_all);
+    int rc = cu_main("rollout_fleet", tests);
+    curl_global_cleanup();
+    return rc;
+}
