@@ -91,10 +91,13 @@ static void batch_free(struct sink_batch *b)
 
 /* Called with the lock held: drops the oldest unsent batches while over the
  * bound. A batch being sent stays (it may be retried for as long as the store
- * is down), so the bound holds to within that one batch. */
+ * is down), so the bound holds to within that one batch. Each drop is
+ * counted and logged (rate-limited, log.h): the lines are lost for good. */
 static void sink_enforce_bound(struct gw_sink *s)
 {
     struct sink_batch **link = &s->head, *prev = NULL;
+    uint64_t pending = s->stats.bytes_pending;
+    size_t dropped = 0;
     while (s->stats.bytes_pending > s->cfg->max_pending_bytes && *link) {
         struct sink_batch *b = *link;
         if (b->sealed) {
@@ -108,8 +111,15 @@ static void sink_enforce_bound(struct gw_sink *s)
         s->stats.bytes_pending -= b->len;
         s->stats.lines_pending -= b->n_lines;
         s->stats.lines_dropped += b->n_lines;
+        dropped += b->n_lines;
         batch_free(b);
     }
+    if (dropped)
+        gw_log(GW_LOG_WARN, "store_lines_dropped", NULL,
+               "the oldest %zu lines dropped: %" PRIu64
+               " bytes were waiting for the store, more than "
+               "store.max_pending (%" PRIu64 "); %" PRIu64 " dropped since the start",
+               dropped, pending, s->cfg->max_pending_bytes, s->stats.lines_dropped);
 }
 
 /* Called with the lock held: the open batch for rp with room, or a new one. */

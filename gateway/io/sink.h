@@ -12,8 +12,9 @@
  * policy missing in the store) holds back only the later batches of its own
  * policy, never the others. Every failed request is counted by class and
  * logged (rate-limited per class, log.h). Pending data is bounded in bytes; beyond the
- * bound the oldest batch is dropped and counted (the journal still holds the
- * frames until a snapshot covers them, see main.c).
+ * bound the oldest batch is dropped, counted and logged (rate-limited:
+ * store_lines_dropped; the journal still holds the frames until a snapshot
+ * covers them, see main.c).
  */
 #ifndef CITYGATE_GW_SINK_H
 #define CITYGATE_GW_SINK_H

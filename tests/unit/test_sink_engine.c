@@ -2,7 +2,9 @@
  * test_sink_engine.c -- the store writer's engine with a fake adapter at its seam:
  * a 413 splits a batch until each half fits, a 400 dead-letters the batch
  * with the store's message and is never retried, transient failures are
- * retried until they pass, and every line is written exactly once, in order.
+ * retried until they pass, and every line is written exactly once, in order;
+ * past the pending bound the oldest lines are dropped, counted and logged
+ * (the first drop's line exact, repeats folded).
  * (tests/integration/test_sink.c runs the real adapter against InfluxDB.)
  */
 #include <pthread.h>
@@ -251,12 +253,37 @@ static void test_bound_drops_oldest_and_counts(void)
     do
         gw_sink_stats(s, &st);
     while (st.retries < 2);
+    /* The drops are logged, rate-limited: the log goes to a file meanwhile. */
+    char path[] = "/tmp/test_sink_engine.XXXXXX";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    CU_ASSERT_FATAL(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    CU_ASSERT_FATAL(dup2(fd, STDERR_FILENO) == STDERR_FILENO);
     for (int i = 1; i < 100; i++)
         CU_ASSERT(gw_sink_push(s, "rp", "m v=1i 1\n", 9, 1) == 0);
     gw_sink_stats(s, &st);
+    fflush(stderr);
+    CU_ASSERT_FATAL(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+    close(saved);
     CU_ASSERT(st.bytes_pending <= 100 + 9);
     CU_ASSERT(st.lines_dropped >= 100 - (100 + 9) / 9);
     CU_ASSERT(st.lines_dropped + st.lines_pending + st.lines_written == 100);
+
+    char log[4096];
+    ssize_t n = pread(fd, log, sizeof log - 1, 0);
+    close(fd);
+    unlink(path);
+    CU_ASSERT_FATAL(n > 0);
+    log[n] = '\0';
+    /* The first drop: the twelfth 9-byte line makes 108 bytes, over the bound of 100. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, " warn store_lines_dropped: the oldest 1 lines dropped: 108 "
+                                       "bytes were waiting for the store, more than "
+                                       "store.max_pending (100); 1 dropped since the start"));
+    unsigned lines = 0;
+    for (const char *p = log; (p = strstr(p, "store_lines_dropped")) != NULL; p++)
+        lines++;
+    CU_ASSERT(lines >= 1);
+    CU_ASSERT(lines < st.lines_dropped / 4); /* repeats within a second are folded */
     fake.fail_next = 0;
     gw_sink_free(s);
 }
