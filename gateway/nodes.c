@@ -5,9 +5,23 @@
  * first frame, refusal or status message; devices only ever listed in the
  * registry are written with nulls. Only registered devices get an entry,
  * so the table is bounded by the registry, whatever arrives. A change sets
- * the entry's changed flag; the per-second node event carries the flagged
- * entries and clears them, so a busy node makes one event a second, not one
- * a frame.
+ * the entry's changed flag; the per-second counters event carries the
+ * flagged entries and clears them, so a busy node makes one entry a second,
+ * not one a frame.
+ *
+ * Most of those entries only say that a frame came: in a fleet that sends
+ * every second, every node changes every second, and its whole object
+ * (~270 bytes) times every node times every open page is what the stream
+ * would cost. So an entry is written whole only when something beyond
+ * last_seen_ms and frames changed (health, refusals, birth or death, the
+ * sequence counters), and as a short [node, ms before now, frames]
+ * otherwise (device ids are unique in the registry: a page knows the
+ * node's site from its snapshot). What changed beyond a frame is flagged
+ * where it is learnt (full); the sequence counters live in dedup and are
+ * compared with the ones the stream last carried (shown). A snapshot may
+ * show newer sequence counters than the stream carried: it flags the entry,
+ * so that the node's next entry is whole again and every page ends up with
+ * the same values.
  */
 #include "nodes.h"
 
@@ -20,6 +34,11 @@
 #include "dedup.h"
 #include "validate.h"
 
+/* The sequence counters of a node object, from dedup. */
+struct seq_counts {
+    uint64_t gaps, gaps_pending, duplicates, boots;
+};
+
 struct node {
     char id[WIRE_MAX_DEVICE_ID + 1];
     int64_t last_seen_ms, birth_ms, death_ms; /* 0: not yet */
@@ -29,7 +48,9 @@ struct node {
     uint64_t ring_dropped;
     uint64_t frames;
     uint64_t refused[GW_REJECT_N];
-    int changed;
+    struct seq_counts shown; /* as the stream's last whole object of it carried them */
+    int changed;             /* since the last counters event */
+    int full;                /* ... beyond last_seen_ms and frames: written whole */
     UT_hash_handle hh;
 };
 
@@ -62,6 +83,7 @@ static struct node *get(struct gw_nodes *n, const struct gw_device *dev)
     if (e || !(e = gw_calloc(1, sizeof *e)))
         return e;
     snprintf(e->id, sizeof e->id, "%s", dev->id);
+    e->full = 1; /* pages know it with nulls from their snapshot */
     HASH_ADD_STR(n->nodes, id, e);
     if (!e->hh.tbl) {
         gw_free(e);
@@ -80,11 +102,16 @@ void gw_nodes_frame(struct gw_nodes *n, const struct gw_device *dev, const Cityg
     e->frames++;
     if (f->health) {
         /* The firmware string passed the frame's string grammar (validate.c): safe in JSON. */
-        snprintf(e->firmware, sizeof e->firmware, "%s",
-                 f->health->firmware_version ? f->health->firmware_version : "");
-        e->backlog_frames = f->health->backlog_frames;
-        e->ring_dropped = f->health->backlog_dropped;
-        e->has_health = 1;
+        const char *fw = f->health->firmware_version ? f->health->firmware_version : "";
+        if (!e->has_health || e->backlog_frames != f->health->backlog_frames ||
+            e->ring_dropped != f->health->backlog_dropped ||
+            strncmp(e->firmware, fw, sizeof e->firmware - 1) != 0) {
+            snprintf(e->firmware, sizeof e->firmware, "%s", fw);
+            e->backlog_frames = f->health->backlog_frames;
+            e->ring_dropped = f->health->backlog_dropped;
+            e->has_health = 1;
+            e->full = 1;
+        }
     }
     e->changed = 1;
 }
@@ -96,7 +123,7 @@ void gw_nodes_refused(struct gw_nodes *n, const struct gw_device *dev, int reaso
     if (!e || r <= 0 || r >= GW_REJECT_N)
         return;
     e->refused[r]++;
-    e->changed = 1;
+    e->changed = e->full = 1;
 }
 
 void gw_nodes_status(struct gw_nodes *n, const struct gw_device *dev, int dead, int64_t now_ms)
@@ -108,7 +135,7 @@ void gw_nodes_status(struct gw_nodes *n, const struct gw_device *dev, int dead, 
         e->death_ms = now_ms;
     else
         e->birth_ms = now_ms;
-    e->changed = 1;
+    e->changed = e->full = 1;
 }
 
 static void put_ms(FILE *out, const char *key, int64_t ms)
@@ -119,11 +146,27 @@ static void put_ms(FILE *out, const char *key, int64_t ms)
         fprintf(out, ",\"%s\":null", key);
 }
 
-/* Writes the node object of dev, whose entry is e (NULL: never heard from). */
-static void write_node(const struct node *e, const struct gw_pipeline *p,
-                       const struct gw_device *dev, FILE *out)
+/* The sequence counters of device id from p's dedup (zero before its first frame). */
+static struct seq_counts seq_counts_of(const struct gw_pipeline *p, const char *id)
 {
     struct gw_dedup_stats st;
+    struct seq_counts c = {0, 0, 0, 0};
+    if (gw_pipeline_device_stats(p, id, &st) == 0)
+        c = (struct seq_counts){st.n_lost_definitive, st.n_lost_pending, st.n_duplicate,
+                                st.n_boots};
+    return c;
+}
+
+static int same_counts(const struct seq_counts *a, const struct seq_counts *b)
+{
+    return a->gaps == b->gaps && a->gaps_pending == b->gaps_pending &&
+           a->duplicates == b->duplicates && a->boots == b->boots;
+}
+
+/* Writes the node object of dev, whose entry is e (NULL: never heard from), with counters c. */
+static void write_node(const struct node *e, const struct seq_counts *c,
+                       const struct gw_device *dev, FILE *out)
+{
     fprintf(out, "{\"node\":\"%s\",\"site\":\"%s\"", dev->id, dev->site);
     put_ms(out, "last_seen_ms", e ? e->last_seen_ms : 0);
     put_ms(out, "birth_ms", e ? e->birth_ms : 0);
@@ -145,14 +188,10 @@ static void write_node(const struct node *e, const struct gw_pipeline *p,
         fprintf(out, "%s\"%s\":%" PRIu64, refused ? "," : "", gw_reject_name(r), e->refused[r]);
         refused += e->refused[r];
     }
-    fprintf(out, "},\"refused_total\":%" PRIu64 ",\"frames\":%" PRIu64, refused, e ? e->frames : 0);
-    if (gw_pipeline_device_stats(p, dev->id, &st) == 0)
-        fprintf(out,
-                ",\"gaps\":%" PRIu64 ",\"gaps_pending\":%" PRIu64 ",\"duplicates\":%" PRIu64
-                ",\"boots\":%" PRIu64 "}",
-                st.n_lost_definitive, st.n_lost_pending, st.n_duplicate, st.n_boots);
-    else
-        fputs(",\"gaps\":0,\"gaps_pending\":0,\"duplicates\":0,\"boots\":0}", out);
+    fprintf(out,
+            "},\"refused_total\":%" PRIu64 ",\"frames\":%" PRIu64 ",\"gaps\":%" PRIu64
+            ",\"gaps_pending\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"boots\":%" PRIu64 "}",
+            refused, e ? e->frames : 0, c->gaps, c->gaps_pending, c->duplicates, c->boots);
 }
 
 void gw_nodes_write_one(const struct gw_nodes *n, const struct gw_pipeline *p,
@@ -160,11 +199,12 @@ void gw_nodes_write_one(const struct gw_nodes *n, const struct gw_pipeline *p,
 {
     struct node *e;
     HASH_FIND_STR(n->nodes, dev->id, e);
-    write_node(e, p, dev, out);
+    struct seq_counts c = seq_counts_of(p, dev->id);
+    write_node(e, &c, dev, out);
 }
 
 struct write_ctx {
-    const struct gw_nodes *n;
+    struct gw_nodes *n;
     const struct gw_pipeline *p;
     FILE *out;
     size_t written;
@@ -173,13 +213,18 @@ struct write_ctx {
 static int write_each(const struct gw_device *dev, void *ctx)
 {
     struct write_ctx *w = ctx;
+    struct node *e;
+    HASH_FIND_STR(w->n->nodes, dev->id, e);
+    struct seq_counts c = seq_counts_of(w->p, dev->id);
+    if (e && !same_counts(&c, &e->shown))
+        e->full = 1; /* newer than the stream's pages have: their next entry is whole */
     if (w->written++)
         fputc(',', w->out);
-    gw_nodes_write_one(w->n, w->p, dev, w->out);
+    write_node(e, &c, dev, w->out);
     return 0;
 }
 
-void gw_nodes_write_all(const struct gw_nodes *n, const struct gw_pipeline *p,
+void gw_nodes_write_all(struct gw_nodes *n, const struct gw_pipeline *p,
                         const struct gw_registry *reg, FILE *out)
 {
     struct write_ctx w = {n, p, out, 0};
@@ -187,19 +232,41 @@ void gw_nodes_write_all(const struct gw_nodes *n, const struct gw_pipeline *p,
 }
 
 size_t gw_nodes_write_changed(struct gw_nodes *n, const struct gw_pipeline *p,
-                              const struct gw_registry *reg, FILE *out)
+                              const struct gw_registry *reg, int64_t now_ms, FILE *out)
 {
     struct node *e, *tmp;
-    size_t written = 0;
+    size_t whole = 0, seen = 0;
+    /* Two passes, so that each list is written in one piece: the whole objects first. */
+    fputs(",\"nodes\":[", out);
     HASH_ITER(hh, n->nodes, e, tmp)
     {
-        const struct gw_device *dev = e->changed ? gw_registry_find(reg, e->id) : NULL;
-        e->changed = 0;
-        if (!dev)
+        if (!e->changed)
             continue;
-        if (written++)
+        struct seq_counts c = seq_counts_of(p, e->id);
+        if (!e->full && same_counts(&c, &e->shown))
+            continue; /* a short entry, below */
+        const struct gw_device *dev = gw_registry_find(reg, e->id);
+        if (!dev) {
+            e->changed = 0; /* left the registry: no longer shown */
+            continue;
+        }
+        if (whole++)
             fputc(',', out);
-        write_node(e, p, dev, out);
+        write_node(e, &c, dev, out);
+        e->shown = c;
+        e->changed = e->full = 0;
     }
-    return written;
+    fputs("],\"seen\":[", out);
+    HASH_ITER(hh, n->nodes, e, tmp)
+    {
+        if (!e->changed)
+            continue;
+        e->changed = 0;
+        if (!gw_registry_find(reg, e->id))
+            continue;
+        fprintf(out, "%s[\"%s\",%" PRId64 ",%" PRIu64 "]", seen++ ? "," : "", e->id,
+                now_ms - e->last_seen_ms, e->frames);
+    }
+    fputc(']', out);
+    return whole + seen;
 }

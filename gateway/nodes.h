@@ -40,15 +40,22 @@ void gw_nodes_status(struct gw_nodes *n, const struct gw_device *dev, int dead, 
 void gw_nodes_write_one(const struct gw_nodes *n, const struct gw_pipeline *p,
                         const struct gw_device *dev, FILE *out);
 
-/* Writes every device of reg as node objects separated by commas (registry order). */
-void gw_nodes_write_all(const struct gw_nodes *n, const struct gw_pipeline *p,
+/*
+ * Writes every device of reg as node objects separated by commas (registry
+ * order), for a snapshot: a node whose sequence counters are newer than the
+ * stream carried gets a whole object in the next counters event.
+ */
+void gw_nodes_write_all(struct gw_nodes *n, const struct gw_pipeline *p,
                         const struct gw_registry *reg, FILE *out);
 
 /*
- * Writes the node objects of the devices of reg changed since the last call,
- * separated by commas, and forgets the changes. Returns how many.
+ * Writes the devices of reg changed since the last call as the counters
+ * event's ,"nodes":[...],"seen":[...] (docs/live.md, "API"): the node
+ * objects of those with a change beyond a frame, and [node, ms before
+ * now_ms it was last seen, frames] of the others; then forgets the changes.
+ * Returns how many nodes it wrote.
  */
 size_t gw_nodes_write_changed(struct gw_nodes *n, const struct gw_pipeline *p,
-                              const struct gw_registry *reg, FILE *out);
+                              const struct gw_registry *reg, int64_t now_ms, FILE *out);
 
 #endif

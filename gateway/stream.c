@@ -7,7 +7,8 @@
  * under it too, with the number of the last event it includes: a page that
  * starts from a snapshot and then reads the events after that number sees
  * each change exactly once. Node changes that come with every frame (last
- * seen, backlog, refusals) are merged into one counters event a second;
+ * seen, backlog, refusals) are merged into one counters event a second, a
+ * node whose only news is a frame as a short entry (nodes.c says why);
  * births and deaths go out at once.
  */
 #include "stream.h"
@@ -132,9 +133,8 @@ void gw_stream_tick(struct gateway *gw, uint64_t now_ms)
         return;
     fprintf(out, "{\"now_ms\":%" PRIu64, now_ms);
     write_totals(&totals, out);
-    fputs(",\"nodes\":[", out);
-    size_t changed = gw_nodes_write_changed(gw->nodes, gw->pipe, gw->reg, out);
-    fputs("]}", out);
+    size_t changed = gw_nodes_write_changed(gw->nodes, gw->pipe, gw->reg, (int64_t)now_ms, out);
+    fputc('}', out);
     /* A quiet second sends nothing: the replay buffer keeps what changed. */
     if (fclose(out) == 0 &&
         (changed > 0 || !gw->stream_totals_sent || !same_totals(&totals, &gw->stream_totals))) {

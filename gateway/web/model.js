@@ -83,6 +83,7 @@ export const model = {
     alerts: new Map(), /* alert id -> alert */
     alertHistory: [], /* newest last, bounded */
     nodes: new Map(), /* site \x1f node -> node */
+    siteOf: new Map(), /* node -> its site */
     connected: false,
     listeners: new Set(),
 };
@@ -108,13 +109,22 @@ export function resetModel() {
     model.lanes.clear();
     model.alerts.clear();
     model.nodes.clear();
+    model.siteOf.clear();
     changed('reset');
 }
 
-/* Merges one node's fields (a node event, or an entry of a live view's node list) into what is known. */
+/*
+ * Merges one node's fields (a node event, or an entry of a live view's node
+ * list) into what is known, in place: a counters event may hold thousands.
+ */
 function mergeNode(n) {
     const key = n.site + '\x1f' + n.node;
-    model.nodes.set(key, { ...(model.nodes.get(key) || {}), ...n });
+    const known = model.nodes.get(key);
+    if (known)
+        Object.assign(known, n);
+    else
+        model.nodes.set(key, { ...n });
+    model.siteOf.set(n.node, n.site);
 }
 
 /* Takes node objects (a node event's, a snapshot's or a counters event's), then tells the views once. */
@@ -123,6 +133,21 @@ export function setNodes(list) {
         mergeNode(n);
     if (list.length)
         changed('nodes');
+}
+
+/*
+ * Takes a counters event's nodes (docs/live.md, "API"): whole node objects,
+ * and [node, ms before now_ms, frames] of the nodes whose only news is a
+ * frame, which are known already (from the snapshot: node ids are unique).
+ */
+export function setCounters(c) {
+    const seen = [];
+    for (const [node, ago_ms, frames] of c.seen) {
+        const site = model.siteOf.get(node);
+        if (site !== undefined)
+            seen.push({ site, node, last_seen_ms: c.now_ms - ago_ms, frames });
+    }
+    setNodes([...c.nodes, ...seen]);
 }
 
 /* Takes the sites of a live view ({sites: [...]}); the node list feeds the nodes. */

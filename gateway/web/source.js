@@ -11,7 +11,7 @@
  * /api/v1/live once (one read in flight at most); that read is also what
  * ages a silent node, every base window.
  */
-import { addWindow, model, resetModel, setAlert, setConnected, setLive, setNodes } from './model.js';
+import { addWindow, model, resetModel, setAlert, setConnected, setCounters, setLive, setNodes } from './model.js';
 
 let reading = null;
 let again = false;
@@ -64,7 +64,7 @@ export function start() {
     });
     on(source, 'alert', a => setAlert(a, true));
     on(source, 'node', n => setNodes([n]));
-    on(source, 'counters', c => setNodes(c.nodes));
+    on(source, 'counters', setCounters);
     /* Without windows (a silent fleet) the site and node ages still move on. */
     setInterval(() => {
         if (model.connected)

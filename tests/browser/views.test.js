@@ -4,7 +4,8 @@
  * changed by the Spanish switch (text outside the string table is a number,
  * a time, "—", or the gateway's own text marked data-value: ids, firmware);
  * the nodes view lists every node of the registry with the gateway's own
- * last window.
+ * last window, and the counters event's short entries keep each node's
+ * frames and last seen moving.
  */
 'use strict';
 const test = require('node:test');
@@ -76,6 +77,37 @@ test('nodes: every node of the registry, with its last window from /api/v1/live'
             const shown = new Date(w.window).toLocaleTimeString('en-GB', { hour12: false });
             return r.last === shown && r.health === (w.stale ? 'late' : 'ok');
         });
+    }, 20000, 250);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+});
+
+/* Installed before the page's own scripts: counts the short node entries of the counters events it gets. */
+function countSeenEntries() {
+    window.seenEntries = 0;
+    const Source = window.EventSource;
+    window.EventSource = class extends Source {
+        constructor(...args) {
+            super(...args);
+            this.addEventListener('counters', e => { window.seenEntries += JSON.parse(e.data).seen.length; });
+        }
+    };
+}
+
+test('nodes: the counters event\'s short entries move every node\'s frames and last seen on', async () => {
+    const page = await h.openPage(f.browser, f.gw, { hash: '#/nodes', init: countSeenEntries });
+    await page.locator('#nodes tbody tr').nth(f.gw.nodes - 1).waitFor();
+    /* node -> [frames, last_seen_ms] in the page's own model */
+    const known = () => page.evaluate(async () => {
+        const { model } = await import('/model.js');
+        return Object.fromEntries([...model.nodes.values()].map(n => [n.node, [n.frames, n.last_seen_ms]]));
+    });
+    const before = await known();
+    assert.equal(Object.keys(before).length, f.gw.nodes);
+    await h.until('every node\'s frames and last seen to move on', async () => {
+        const now = await known();
+        return await page.evaluate(() => window.seenEntries) > 0 &&
+            Object.entries(before).every(([node, [frames, seen]]) => now[node][0] > frames && now[node][1] > seen);
     }, 20000, 250);
     assert.deepEqual(page.errors, []);
     await page.context().close();

@@ -4,8 +4,10 @@
  *  - the snapshot lists every registered node, and the window events carry
  *    the volumes the test published (its own ground truth), the same figures
  *    as the gateway's /api/v1/live for the newest window; node counters
- *    count the frames and the refusals; an alert appears as an event and in
- *    a new page's snapshot;
+ *    count the frames and the refusals (a node whose only news is a frame
+ *    as a short entry), the counters totals the frames published, a quiet
+ *    second sends nothing; an alert appears as an event and in a new page's
+ *    snapshot;
  *  - a page that reconnects with Last-Event-ID gets every event it missed
  *    and no snapshot; an id of another run or one no longer kept gets a
  *    snapshot that says why; a malformed one a 400;
@@ -316,6 +318,57 @@ static json_t *last_node(struct sse *s, const char *id)
     return found;
 }
 
+/* The data of the stream's last counters event, or NULL. */
+static json_t *last_counters(struct sse *s)
+{
+    json_t *found = NULL;
+    for (size_t i = 0; i < sse_n(s); i++)
+        if (strcmp(sse_at(s, i)->type, "counters") == 0)
+            found = sse_at(s, i)->data;
+    return found;
+}
+
+/*
+ * The newest frame count of node id in the stream, and its last_seen_ms: from
+ * its node objects (in the snapshot, node and counters events) and the short
+ * [node, ms before now_ms, frames] entries of counters events. *whole says
+ * which it came in. -1 when the stream never mentioned the node.
+ */
+static int64_t node_frames(struct sse *s, const char *id, int64_t *last_seen_ms, int *whole)
+{
+    int64_t frames = -1;
+    for (size_t i = 0; i < sse_n(s); i++) {
+        struct sse_event *e = sse_at(s, i);
+        json_t *list = NULL, *seen = NULL;
+        if (strcmp(e->type, "node") == 0)
+            list = json_pack("[O]", e->data);
+        else if (strcmp(e->type, "counters") == 0 || strcmp(e->type, "snapshot") == 0)
+            list = json_incref(json_object_get(e->data, "nodes"));
+        if (strcmp(e->type, "counters") == 0)
+            seen = json_object_get(e->data, "seen");
+        for (size_t j = 0; j < json_array_size(list); j++) {
+            json_t *n = json_array_get(list, j);
+            if (strcmp(json_string_value(json_object_get(n, "node")), id) != 0)
+                continue;
+            frames = json_integer_value(json_object_get(n, "frames"));
+            *last_seen_ms = json_integer_value(json_object_get(n, "last_seen_ms"));
+            *whole = 1;
+        }
+        json_decref(list);
+        for (size_t j = 0; j < json_array_size(seen); j++) {
+            json_t *n = json_array_get(seen, j);
+            CU_ASSERT_FATAL(json_array_size(n) == 3);
+            if (strcmp(json_string_value(json_array_get(n, 0)), id) != 0)
+                continue;
+            frames = json_integer_value(json_array_get(n, 2));
+            *last_seen_ms = json_integer_value(json_object_get(e->data, "now_ms")) -
+                            json_integer_value(json_array_get(n, 1));
+            *whole = 0;
+        }
+    }
+    return frames;
+}
+
 /* ---- the scenarios ---- */
 
 static void test_snapshot_and_events(void)
@@ -345,7 +398,8 @@ static void test_snapshot_and_events(void)
     CU_ASSERT(json_array_size(json_object_get(snap->data, "windows")) == 0);
     CU_ASSERT(json_array_size(json_object_get(snap->data, "alerts")) == 0);
 
-    base = gwt_now_ms() / WINDOW_MS * WINDOW_MS - SECONDS * WINDOW_MS;
+    uint64_t first_publish_ms = gwt_now_ms();
+    base = first_publish_ms / WINDOW_MS * WINDOW_MS - SECONDS * WINDOW_MS;
     publish_volumes(&t, base, 0, SECONDS, 100, 1);
     CU_ASSERT_EQUAL(gwt_wait_metric(&t, "citygate_frames_accepted_total", NODES * SECONDS, 30000),
                     NODES * SECONDS);
@@ -403,6 +457,47 @@ static void test_snapshot_and_events(void)
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(n0, "frames")), SECONDS);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(n0, "refused_total")), 1);
     CU_ASSERT(json_integer_value(json_object_get(n0, "last_seen_ms")) > 0);
+    /* The totals: every data frame published, all accepted but the one refused. */
+    json_t *c = NULL;
+    for (uint64_t end = gwt_now_ms() + 10000; gwt_now_ms() < end; gwt_pause_ms(50)) {
+        c = last_counters(a);
+        if (c && json_integer_value(json_object_get(c, "frames_in")) == NODES * SECONDS + 2)
+            break;
+    }
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(c, "frames_in")), NODES * SECONDS + 2);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(c, "frames_accepted")), NODES * SECONDS + 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(c, "frames_refused")), 1);
+    /* Each node's newest entry counts the frames it got accepted. Node 1's last frame (the
+     * alert's) brought nothing else new: a short entry; node 0's refusal: a whole object. */
+    for (int n = 0; n < NODES; n++) {
+        int64_t seen_ms = 0;
+        int whole = -1;
+        gwt_device(&t, n, id, site);
+        CU_ASSERT_EQUAL(node_frames(a, id, &seen_ms, &whole), SECONDS + (n == 1));
+        CU_ASSERT(seen_ms >= (int64_t)first_publish_ms && seen_ms <= (int64_t)gwt_now_ms());
+        if (n == 0)
+            CU_ASSERT_EQUAL(whole, 1);
+        if (n == 1)
+            CU_ASSERT_EQUAL(whole, 0);
+    }
+    /* A second in which nothing changed sent nothing: after the first, each counters event
+     * carries a node or totals other than the one before. */
+    json_t *prev = NULL;
+    static const char *const totals[] = {"frames_in", "frames_accepted", "frames_refused",
+                                         "alerts_published"};
+    for (size_t i = 0; i < sse_n(a); i++) {
+        json_t *d = sse_at(a, i)->data;
+        if (strcmp(sse_at(a, i)->type, "counters") != 0)
+            continue;
+        int same = prev != NULL && json_array_size(json_object_get(d, "nodes")) == 0 &&
+                   json_array_size(json_object_get(d, "seen")) == 0;
+        for (size_t k = 0; same && k < sizeof totals / sizeof *totals; k++)
+            same = json_integer_value(json_object_get(d, totals[k])) ==
+                   json_integer_value(json_object_get(prev, totals[k]));
+        CU_ASSERT(!same);
+        prev = d;
+    }
     json_t *n2 = last_node(a, "node-0002");
     CU_ASSERT(n2 && json_integer_value(json_object_get(n2, "birth_ms")) > 0);
     CU_ASSERT(n2 && json_is_false(json_object_get(n2, "dead")));
