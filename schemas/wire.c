@@ -316,14 +316,32 @@ int wire_key_from_hex(const char *hex, uint8_t key[WIRE_MAX_KEY_BYTES])
     size_t n = strlen(hex);
     if (n % 2 != 0 || n < 2 * WIRE_MIN_KEY_BYTES || n > 2 * WIRE_MAX_KEY_BYTES)
         return -WIRE_EINVALID_ARG;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = wire_hex_digit(hex[2 * i]), lo = wire_hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
+    if (wire_hex_decode(hex, out, n / 2) != 0)
+        return -WIRE_EINVALID_ARG;
+    memcpy(key, out, n / 2);
+    return (int)(n / 2);
+}
+
+int wire_hex_decode(const char *hex, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* The second digit is not read when the first is the end of the string. */
+        int hi = wire_hex_digit(hex[2 * i]), lo = hi < 0 ? -1 : wire_hex_digit(hex[2 * i + 1]);
+        if (lo < 0)
             return -WIRE_EINVALID_ARG;
         out[i] = (uint8_t)(hi << 4 | lo);
     }
-    memcpy(key, out, n / 2);
-    return (int)(n / 2);
+    return 0;
+}
+
+void wire_hex_encode(const uint8_t *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
 }
 
 size_t wire_encoded_max(const Citygate__V1__Frame *frame)

@@ -165,6 +165,17 @@ int wire_body_decode(struct wire_arena *arena, const uint8_t *body, size_t len,
  */
 int wire_key_from_hex(const char *hex, uint8_t key[WIRE_MAX_KEY_BYTES]);
 
+/*
+ * Decodes the 2 * n hex digits (either case) at hex (borrowed) into out[0..n):
+ * keys, hashes and UUIDs alike. What follows them is not looked at. Returns
+ * 0, or -WIRE_EINVALID_ARG when one of them is not a hex digit (out partly
+ * written then).
+ */
+int wire_hex_decode(const char *hex, uint8_t *out, size_t n);
+
+/* Writes the n bytes at b as 2 * n lowercase hex digits and a NUL into out. */
+void wire_hex_encode(const uint8_t *b, size_t n, char *out);
+
 /* An upper bound of the encoded size of frame, for sizing the output buffer. */
 size_t wire_encoded_max(const Citygate__V1__Frame *frame);
 

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "wire.h"
+
 #define READ_CHUNK 512
 
 /* DER SubjectPublicKeyInfo prefix of an ed25519 key (RFC 8410 section 4). */
@@ -353,28 +355,6 @@ int node_image_check_class(const struct node_image_info *info, const uint8_t *ci
     return 0;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int node_image_hex_decode(const char *hex, uint8_t *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hi < 0 ? -1 : hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES])
 {
     uint8_t b[NODE_IMAGE_CID_BYTES];
@@ -385,7 +365,7 @@ int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES])
                 return -1;
             continue;
         }
-        if (node_image_hex_decode(text + i, b + k++, 1) != 0)
+        if (wire_hex_decode(text + i, b + k++, 1) != 0)
             return -1;
         i++;
     }
@@ -395,23 +375,13 @@ int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES])
     return 0;
 }
 
-void node_image_hex_encode(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void node_image_uuid_format(const uint8_t uuid[NODE_IMAGE_CID_BYTES], char buf[37])
 {
     size_t k = 0;
     for (size_t i = 0; i < NODE_IMAGE_CID_BYTES; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             buf[k++] = '-';
-        node_image_hex_encode(uuid + i, 1, buf + k);
+        wire_hex_encode(uuid + i, 1, buf + k);
         k += 2;
     }
 }

@@ -141,16 +141,6 @@ size_t node_image_encode_protected(uint32_t security_counter, const uint8_t *cid
  */
 int node_image_check_class(const struct node_image_info *info, const uint8_t *cid);
 
-/*
- * Decodes the 2 * n hex digits (either case) at hex into out[0..n). What
- * follows them is not looked at. Returns 0, or -1 when one of them is not a
- * hex digit (out partly written then).
- */
-int node_image_hex_decode(const char *hex, uint8_t *out, size_t n);
-
-/* Writes the n bytes at b as 2 * n lowercase hex digits and a NUL into out. */
-void node_image_hex_encode(const uint8_t *b, size_t n, char *out);
-
 /* Parses a UUID "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into its 16 bytes. Returns 0 or -1. */
 int node_image_uuid_parse(const char *text, uint8_t out[NODE_IMAGE_CID_BYTES]);
 

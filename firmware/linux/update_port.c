@@ -17,6 +17,7 @@
 #include "image_file.h"
 #include "node_hal.h"
 #include "slot_install.h"
+#include "wire.h"
 
 #define SYNC_EVERY_BLOCKS 16 /* 64 KiB */
 #define REC_MAGIC "CGUR1"
@@ -311,7 +312,7 @@ int update_port_init(struct update_port *p, const char *dir, const char *keys_he
             snprintf(err, cap, "more than %d trusted keys", UPDATE_PORT_MAX_KEYS);
             return -1;
         }
-        if (node_image_hex_decode(s, p->keys[p->n_keys], NODE_ED25519_PUB_BYTES) != 0) {
+        if (wire_hex_decode(s, p->keys[p->n_keys], NODE_ED25519_PUB_BYTES) != 0) {
             snprintf(err, cap, "a trusted key is not 64 hex digits");
             return -1;
         }

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "numtext.h"
+#include "wire.h"
 
 /* n from snprintf() into cap bytes: the length, or GW_EFULL when it did not fit. */
 static int fitted(int n, size_t cap)
@@ -83,16 +84,11 @@ int gw_msg_quarantine_json(int reason, uint64_t received_ms, const uint8_t *payl
                            const uint8_t *sha, size_t sha_len, size_t max_shown, char *buf,
                            size_t cap)
 {
-    static const char hex[] = "0123456789abcdef";
     char sha_hex[2 * 64 + 1];
     size_t shown = len < max_shown ? len : max_shown;
     if (sha_len > 64 || cap < GW_MSG_QUARANTINE_CAP(shown))
         return GW_EFULL;
-    for (size_t i = 0; i < sha_len; i++) {
-        sha_hex[2 * i] = hex[sha[i] >> 4];
-        sha_hex[2 * i + 1] = hex[sha[i] & 15];
-    }
-    sha_hex[2 * sha_len] = '\0';
+    wire_hex_encode(sha, sha_len, sha_hex);
     int head = snprintf(buf, 1024,
                         "{\"reason\":\"%s\",\"text\":\"%s\",\"received_ms\":%" PRIu64
                         ",\"payload_bytes\":%zu,\"payload_sha256\":\"%s\",\"payload_hex\":\"",
@@ -100,10 +96,8 @@ int gw_msg_quarantine_json(int reason, uint64_t received_ms, const uint8_t *payl
     if (head < 0 || head >= 1024)
         return GW_EFULL;
     size_t n = (size_t)head;
-    for (size_t i = 0; i < shown; i++) {
-        buf[n++] = hex[payload[i] >> 4];
-        buf[n++] = hex[payload[i] & 15];
-    }
+    wire_hex_encode(payload, shown, buf + n);
+    n += 2 * shown;
     buf[n++] = '"';
     buf[n++] = '}';
     buf[n] = '\0';

@@ -460,6 +460,43 @@ static void test_error_names(void)
     }
 }
 
+/* Hex text against bytes written out by hand: either case read, lowercase written; keys. */
+static void test_hex(void)
+{
+    static const uint8_t want[] = {0x8e, 0x1c, 0x2a, 0x4b};
+    uint8_t b[4], key[WIRE_MAX_KEY_BYTES];
+    char text[9];
+
+    CU_ASSERT_EQUAL(wire_hex_decode("8E1c2A4b", b, 4), 0);
+    CU_ASSERT(memcmp(b, want, 4) == 0);
+    CU_ASSERT_EQUAL(wire_hex_decode("8e1c2a4bxx", b, 4), 0); /* what follows is not read */
+    CU_ASSERT_EQUAL(wire_hex_decode("8e1c2a4", b, 4), -WIRE_EINVALID_ARG); /* one digit short */
+    CU_ASSERT_EQUAL(wire_hex_decode("8e1g2a4b", b, 4), -WIRE_EINVALID_ARG);
+    CU_ASSERT_EQUAL(wire_hex_decode(" 8e1c2a4", b, 4), -WIRE_EINVALID_ARG);
+    memset(text, 'x', sizeof text);
+    wire_hex_encode(want, 4, text);
+    CU_ASSERT_STRING_EQUAL(text, "8e1c2a4b");
+
+    /* Keys: an even count of 32 to 128 digits, all of them hex. */
+    char hex[2 * WIRE_MAX_KEY_BYTES + 2];
+    for (size_t i = 0; i < sizeof hex - 1; i++)
+        hex[i] = "0123456789ABCDEF"[(i * 7) % 16];
+    for (size_t n = 0; n < sizeof hex; n++) {
+        char t[sizeof hex];
+        memcpy(t, hex, n);
+        t[n] = '\0';
+        int ok = n % 2 == 0 && n >= 2 * WIRE_MIN_KEY_BYTES && n <= 2 * WIRE_MAX_KEY_BYTES;
+        memset(key, 0, sizeof key);
+        int rc = wire_key_from_hex(t, key);
+        CU_ASSERT_EQUAL(rc, ok ? (int)(n / 2) : -WIRE_EINVALID_ARG);
+        for (size_t i = 0; ok && i < n / 2; i++)
+            CU_ASSERT_EQUAL(key[i], (uint8_t)(((i * 14) % 16) << 4 | ((i * 14 + 7) % 16)));
+    }
+    memcpy(hex, "0g", 2);
+    hex[2 * WIRE_MIN_KEY_BYTES] = '\0';
+    CU_ASSERT_EQUAL(wire_key_from_hex(hex, key), -WIRE_EINVALID_ARG);
+}
+
 static void test_unload(void)
 {
     golden_free(vectors, n_vectors);
@@ -489,6 +526,7 @@ int main(void)
         {"body: a NUL byte in any string", test_body_nul_in_strings},
         {"encode refuses bad arguments", test_encode_refuses_bad_arguments},
         {"error names are distinct", test_error_names},
+        {"hex codec and keys from hex", test_hex},
         {"unload", test_unload},
         {NULL, NULL},
     };

@@ -25,6 +25,7 @@
 #include "image.h"
 #include "image_file.h"
 #include "units.h"
+#include "wire.h"
 
 /* Payloads above this are refused: the header's 32-bit size, less room for the rest. */
 #define MAX_PAYLOAD_BYTES (UINT32_MAX - 4096u)
@@ -147,7 +148,7 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
     }
     char ver[48], dhex[2 * NODE_SHA256_BYTES + 1];
     node_image_version_format(&hdr.ver, ver, sizeof ver);
-    node_image_hex_encode(digest, sizeof digest, dhex);
+    wire_hex_encode(digest, sizeof digest, dhex);
     if (o->json) {
         struct cli_json j;
         cf_json_begin(&j);
@@ -215,7 +216,7 @@ static int image_verify(const struct cf_opts *o, int argc, char **argv)
 
     char ver[48], hhex[2 * NODE_SHA256_BYTES + 1];
     node_image_version_format(&info.hdr.ver, ver, sizeof ver);
-    node_image_hex_encode(info.hash, sizeof info.hash, hhex);
+    wire_hex_encode(info.hash, sizeof info.hash, hhex);
     const char *signer = info.key_index >= 0 ? key_paths[info.key_index] : NULL;
     if (o->json) {
         struct cli_json j;

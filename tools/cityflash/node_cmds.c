@@ -30,6 +30,7 @@
 #include "image_file.h"
 #include "smp_cbor.h"
 #include "smp_provision.h"
+#include "wire.h"
 
 #define CHUNK_BYTES 1024
 #define MAX_UPLOAD_BYTES (256ull << 20)
@@ -175,7 +176,7 @@ static int print_images(const struct cf_opts *o, const cbor_item_t *rsp)
         if (smp_cbor_get_bytes(m, "version", &v, &vn) == 0)
             snprintf(ver, sizeof ver, "%.*s", (int)vn, (const char *)v);
         if (smp_cbor_get_bytes(m, "hash", &h, &hn) == 0 && hn == 32)
-            node_image_hex_encode(h, 32, hh);
+            wire_hex_encode(h, 32, hh);
         if (o->json) {
             cli_json_begin_object(&j);
             cli_json_key(&j, "slot");
@@ -215,8 +216,8 @@ static int image_state(const struct cf_opts *o, const char *hash_hex, int write,
     struct cf_conn c;
     cbor_item_t *req = NULL, *rsp = NULL;
     uint8_t hash[32];
-    if (hash_hex && (strlen(hash_hex) != 2 * sizeof hash ||
-                     node_image_hex_decode(hash_hex, hash, sizeof hash) != 0))
+    if (hash_hex &&
+        (strlen(hash_hex) != 2 * sizeof hash || wire_hex_decode(hash_hex, hash, sizeof hash) != 0))
         return cf_fail(o, EX_USAGE, "%s: a hash is 64 hex digits (see `image list`)", hash_hex);
     int rc = connect_node(o, &c);
     if (rc != 0)
@@ -348,7 +349,7 @@ static int image_upload(const struct cf_opts *o, const char *path)
     if (rc == 0) {
         double s = (double)(cli_now_ms() - start) / 1000.0;
         char hh[65];
-        node_image_hex_encode(info.hash, sizeof info.hash, hh);
+        wire_hex_encode(info.hash, sizeof info.hash, hh);
         if (o->json) {
             struct cli_json j;
             cf_json_begin(&j);

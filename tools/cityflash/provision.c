@@ -39,6 +39,7 @@
 #include "registry.h"
 #include "smp_cbor.h"
 #include "smp_provision.h"
+#include "wire.h"
 
 #define KEY_BYTES 32
 #define PASSWORD_BYTES 18 /* 36 hex digits */
@@ -196,7 +197,7 @@ static int provision(const struct cf_opts *o, const struct prov_args *a)
         rc = cf_fail(o, EX_SOFTWARE, "OpenSSL could not draw random bytes");
         goto out;
     }
-    node_image_hex_encode(pw_raw, sizeof pw_raw, password);
+    wire_hex_encode(pw_raw, sizeof pw_raw, password);
     reg_new = cf_registry_with(reg_old, reg_len, a->node, a->site, key, sizeof key, names);
     pw_new = cf_passwd_with(pw_old, pw_len, a->node, password);
     acl_new = cf_acl_with(acl_old, acl_len, a->node, a->site);
