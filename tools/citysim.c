@@ -1520,15 +1520,21 @@ static void sim_params(struct sim *s, size_t i)
     }
 }
 
+/* The most lanes a traffic sensor has: --lanes, else a motorway's three. */
+static unsigned long sim_lanes_max(const struct sim *s)
+{
+    return s->opts.lanes[0] ? strtoul(s->opts.lanes, NULL, 10) : 3;
+}
+
 /*
- * Vehicles a traffic sensor may list in one interval: three motorway lanes
- * carry at most about 1.5 vehicles per second together, plus six standard
+ * Vehicles a traffic sensor may list in one interval: a motorway lane
+ * carries at most about 0.5 vehicles per second, plus six standard
  * deviations and a margin. Too few would make the driver refuse the whole
  * sample.
  */
-static size_t sim_vehicle_cap(uint32_t interval_ms)
+static size_t sim_vehicle_cap(const struct sim *s)
 {
-    double mean = 1.5 * interval_ms / 1000.0;
+    double mean = 0.5 * (double)sim_lanes_max(s) * s->interval_ms / 1000.0;
     double cap = mean + 6.0 * sqrt(mean) + 16.0;
 
     return cap > WIRE_MAX_VEHICLES ? WIRE_MAX_VEHICLES : (size_t)cap;
@@ -1538,8 +1544,11 @@ static size_t sim_vehicle_cap(uint32_t interval_ms)
 static void sim_node_config(const struct sim *s, size_t i, struct node_config *cfg)
 {
     const struct sim_node *sn = &s->nodes[i];
-    size_t vehicles = sim_kinds[sn->kind].vehicles ? sim_vehicle_cap(s->interval_ms) : 0;
-    size_t readings = sim_kinds[sn->kind].readings;
+    size_t vehicles = sim_kinds[sn->kind].vehicles ? sim_vehicle_cap(s) : 0;
+    /* A traffic sensor's readings are per lane: the table's are for three. */
+    size_t readings = strcmp(sim_kinds[sn->kind].name, "traffic") == 0
+                          ? sim_kinds[sn->kind].readings / 3 * sim_lanes_max(s)
+                          : sim_kinds[sn->kind].readings;
     size_t frame_bytes = SIM_FRAME_BASE_BYTES + SIM_FRAME_ITEM_BYTES * (readings + vehicles);
     double window = ceil(5.0 * s->opts.rate_hz); /* five seconds of frames without a PUBACK */
 
@@ -2219,7 +2228,7 @@ static void usage(FILE *fp)
             "      --truth FILE        write every acknowledged frame's readings and vehicles\n"
             "      --capacity VPH      traffic: vehicles per hour and lane at the peak\n"
             "                          (default: the road's, 900 urban, 1800 motorway)\n"
-            "      --lanes N           traffic: lanes of every site, 1..3 (default: the road's,\n"
+            "      --lanes N           traffic: lanes of every site, 1..4 (default: the road's,\n"
             "                          2 urban, 3 motorway)\n"
             "      --seed N            seed of boot ids, readings and bad nodes (default: random)\n"
             "      --qos 0|1           MQTT QoS of the frames (default 1)\n"
@@ -2389,7 +2398,7 @@ static int sim_parse_args(struct sim_opts *o, int argc, char **argv, int *exit_c
             what = *optarg ? NULL : "--truth";
             break;
         case OPT_LANES:
-            rc = cli_uint_arg("--lanes", optarg, 1, 3, &u);
+            rc = cli_uint_arg("--lanes", optarg, 1, 4, &u);
             snprintf(o->lanes, sizeof(o->lanes), "%" PRIu64, u);
             break;
         case OPT_CAPACITY:
