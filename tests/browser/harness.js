@@ -189,7 +189,7 @@ async function openPage(browser, gw, { lang = 'en-GB', hash = '', init = null } 
 
 /*
  * A test file's fleet: before its tests a gateway (startGateway(opts)),
- * citysim publishing to it, chromium, and then `ready(fleet)` awaited if
+ * citysim publishing to it (with opts.simArgs, e.g. ['--lanes', '4']), chromium, and then `ready(fleet)` awaited if
  * given (one hook: node:test runs top-level hooks as they are declared);
  * after them each stopped. Returns {gw, browser}, set once the tests run.
  */
@@ -197,7 +197,7 @@ function fleet(opts, ready = null) {
     const f = { gw: null, sim: null, browser: null };
     test.before(async () => {
         f.gw = await startGateway(opts);
-        f.sim = f.gw.simulate();
+        f.sim = f.gw.simulate(opts.simArgs);
         f.browser = await launch();
         await ready?.(f);
     });

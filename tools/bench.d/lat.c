@@ -11,7 +11,10 @@
  * its payload (bench_index).
  *
  * Prints, in microseconds: publish-to-null-subscriber p50/p99/max over every
- * frame, and publish-to-alert p50/p99/max over every trip frame.
+ * frame, and publish-to-alert p50/p99/max over every trip frame. With
+ * --trips FILE it also writes each trip frame's node and publish time on the
+ * wall clock, for a reader on another clock of the same machine (the live
+ * page's DOM, tools/bench.d/page.js).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -124,6 +127,35 @@ static size_t match_alerts(struct lat *l)
     return matched;
 }
 
+/*
+ * Writes "<node> <publish ms since the epoch>" a line for each trip frame to
+ * path: monotonic publish times moved onto the wall clock by one offset read
+ * now (the run is seconds long: no step of the wall clock is expected).
+ */
+static int write_trips(const struct lat *l, const char *path)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    double offset_ms =
+        ((double)wall.tv_sec * 1e9 + (double)wall.tv_nsec - (double)bench_mono_ns()) / 1e6;
+    FILE *out = fopen(path, "w");
+    if (!out)
+        return -1;
+    for (size_t i = 0; i < l->corpus->n; i++) {
+        const struct bench_frame *f = &l->corpus->frames[i];
+        const char *node = strrchr(f->topic, '/');
+        if (!(f->flags & BENCH_FRAME_TRIP) || !node)
+            continue;
+        /* city/v1/<site>/<node>/data: the node is the part before the last slash. */
+        const char *end = node, *start = node;
+        while (start > f->topic && start[-1] != '/')
+            start--;
+        fprintf(out, "%.*s %.3f\n", (int)(end - start), start,
+                (double)atomic_load(&l->pub_ns[i]) / 1e6 + offset_ms);
+    }
+    return fclose(out) == 0 ? 0 : -1;
+}
+
 /* Prints name_p50_us= name_p99_us= name_max_us= name_n= of the latencies in v[0..n). */
 static void report(const char *name, uint64_t *v, size_t n)
 {
@@ -135,22 +167,27 @@ static void report(const char *name, uint64_t *v, size_t n)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: " PROG " --url URL --corpus FILE --rate FPS [--wait-s S]\n"
+    fprintf(out, "usage: " PROG " --url URL --corpus FILE --rate FPS [--wait-s S] [--trips FILE]\n"
                  "Publishes FILE at FPS frames/s (QoS 1) with a null subscriber and an alert\n"
                  "subscriber connected, then prints the publish-to-subscriber and the\n"
-                 "publish-to-alert latencies (p50, p99, max, in microseconds).\n");
+                 "publish-to-alert latencies (p50, p99, max, in microseconds). --trips:\n"
+                 "writes each trip frame's node and publish time (ms since the epoch).\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option lopts[] = {
-        {"url", required_argument, NULL, 'u'},  {"corpus", required_argument, NULL, 'c'},
-        {"rate", required_argument, NULL, 'r'}, {"wait-s", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},
+        {"corpus", required_argument, NULL, 'c'},
+        {"rate", required_argument, NULL, 'r'},
+        {"wait-s", required_argument, NULL, 'w'},
+        {"trips", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     static const char *const data_filter[] = {"city/v1/+/+/data"};
     static const char *const alert_filter[] = {"city/v1/alerts/#"};
-    const char *url = NULL, *path = NULL;
+    const char *url = NULL, *path = NULL, *trips = NULL;
     double rate = 0;
     uint64_t wait_s = 10;
     struct bench_corpus corpus;
@@ -170,6 +207,9 @@ int main(int argc, char **argv)
             break;
         case 'w':
             wait_s = bench_parse_u64(PROG, "--wait-s", optarg, 1, 3600);
+            break;
+        case 't':
+            trips = optarg;
             break;
         default:
             bench_usage_exit(usage, c == 'h' ? 0 : 64);
@@ -231,6 +271,10 @@ int main(int argc, char **argv)
     report("alert", v, n);
     printf("\n");
     rc = l.arrived == corpus.n && matched == n_trips ? 0 : 1;
+    if (trips && write_trips(&l, trips) != 0) {
+        fprintf(stderr, PROG ": cannot write %s\n", trips);
+        rc = 1;
+    }
 out:
     bench_pub_free(pub);
     bench_sub_free(data);
