@@ -36,36 +36,16 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-struct body {
-    char *data;
-    size_t len;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *ctx)
-{
-    struct body *b = ctx;
-    if (b->len + size * n > MAX_BODY)
-        return 0;
-    char *grown = realloc(b->data, b->len + size * n + 1);
-    if (!grown)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, p, size * n);
-    b->len += size * n;
-    b->data[b->len] = '\0';
-    return size * n;
-}
-
 /* GETs base + path; returns the body (caller frees) or NULL. */
 static char *get(CURL *c, const char *base, const char *path)
 {
     char url[512];
-    struct body b = {NULL, 0};
+    struct cli_body b = {.max = MAX_BODY};
     long status = 0;
     snprintf(url, sizeof url, "%s%s", base, path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_body_append);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     if (curl_easy_perform(c) != CURLE_OK ||
         (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status), status != 200)) {

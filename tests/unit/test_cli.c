@@ -1,8 +1,8 @@
 /*
  * test_cli.c -- the shared command-line library (tools/cli/cli.h) and the one
  * grammar of durations, sizes and numbers under it (gateway/core/units.h):
- * every unit, the refusals, option values, reading a whole file, duration
- * formatting, the JSON writer and both progress forms.
+ * every unit, the refusals, option values, reading a whole file, a body in
+ * pieces, duration formatting, the JSON writer and both progress forms.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -169,6 +169,37 @@ static void test_read_file(void)
     CU_ASSERT(text == NULL && len == 7);
 }
 
+/* A body in pieces: joined and NUL-terminated, refused past max, reusable. */
+static void test_body(void)
+{
+    struct cli_body b = {.max = 10};
+    char piece[] = "abcd";
+    CU_ASSERT_EQUAL(cli_body_append(piece, 1, 4, &b), 4);
+    CU_ASSERT_EQUAL(cli_body_append(piece, 2, 2, &b), 4);
+    CU_ASSERT(b.data != NULL && b.len == 8 && strcmp(b.data, "abcdabcd") == 0);
+    CU_ASSERT_EQUAL(cli_body_append(piece, 1, 2, &b), 2); /* exactly max */
+    CU_ASSERT(b.len == 10 && strcmp(b.data, "abcdabcdab") == 0 && !b.too_big);
+    CU_ASSERT_EQUAL(cli_body_append(piece, 1, 1, &b), 0); /* one past */
+    CU_ASSERT(b.too_big && b.len == 10 && strcmp(b.data, "abcdabcdab") == 0);
+    b.len = 0;
+    b.too_big = 0;
+    CU_ASSERT_EQUAL(cli_body_append(piece, 1, 3, &b), 3);
+    CU_ASSERT(b.len == 3 && strcmp(b.data, "abc") == 0);
+    free(b.data);
+
+    /* Large pieces grow the memory as much as they need. */
+    struct cli_body big = {.max = SIZE_MAX};
+    char *chunk = malloc(100000);
+    CU_ASSERT_FATAL(chunk != NULL);
+    memset(chunk, 'z', 100000);
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(cli_body_append(chunk, 1, 100000, &big), 100000);
+    CU_ASSERT(big.len == 500000 && big.cap > big.len && big.data[big.len] == '\0');
+    CU_ASSERT(big.data[0] == 'z' && big.data[499999] == 'z');
+    free(chunk);
+    free(big.data);
+}
+
 static void test_program_name_and_version(void)
 {
     cli_init("/usr/local/bin/citywhatever");
@@ -307,6 +338,7 @@ int main(void)
         {"real numbers", test_real_numbers},
         {"option values", test_option_values},
         {"read a whole file", test_read_file},
+        {"a body in pieces", test_body},
         {"program name and version", test_program_name_and_version},
         {"format duration", test_format_duration},
         {"json", test_json},

@@ -11,33 +11,12 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "corpus.h"
 
 #define PROG "bench_poll"
 #define MAX_GET 16
-
-struct body {
-    char *data;
-    size_t len, cap;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *ctx)
-{
-    struct body *b = ctx;
-    size_t add = size * n;
-    if (b->len + add + 1 > b->cap) {
-        size_t cap = (b->len + add + 1) * 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return 0;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
+#define MAX_BODY_BYTES (64u << 20) /* a /metrics answer is far smaller */
 
 /* The value of sample name in the exposition text, or -1 when absent. */
 static double sample(const char *text, const char *name)
@@ -52,10 +31,12 @@ static double sample(const char *text, const char *name)
     return -1;
 }
 
-static int fetch(CURL *curl, struct body *b)
+static int fetch(CURL *curl, struct cli_body *b)
 {
     long status = 0;
     b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
     if (curl_easy_perform(curl) != CURLE_OK)
         return -1;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -89,7 +70,7 @@ int main(int argc, char **argv)
     double bound = 0;
     int dir = 0, n_get = 0, c, rc = 1;
     uint64_t interval_ms = 10, timeout_s = 600;
-    struct body b = {NULL, 0, 0};
+    struct cli_body b = {.max = MAX_BODY_BYTES};
 
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         switch (c) {
@@ -127,7 +108,7 @@ int main(int argc, char **argv)
     CURL *curl = curl_easy_init();
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cli_body_append);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
     if (n_get > 0) {
         if (fetch(curl, &b) == 0) {

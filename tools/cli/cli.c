@@ -211,6 +211,28 @@ int cli_read_file(const char *path, size_t max_bytes, char **text, size_t *len)
     return 0;
 }
 
+size_t cli_body_append(char *p, size_t size, size_t n, void *ctx)
+{
+    struct cli_body *b = ctx;
+    size_t add = size * n;
+    if (add > b->max - b->len) {
+        b->too_big = 1;
+        return 0;
+    }
+    if (b->len + add + 1 > b->cap) {
+        size_t cap = b->len + add + 1 > b->cap * 2 ? b->len + add + 1 : b->cap * 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown)
+            return 0;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, add);
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
 /* JSON ------------------------------------------------------------------ */
 
 void cli_json_init(struct cli_json *j, FILE *out)

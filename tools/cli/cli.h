@@ -122,6 +122,24 @@ uint64_t cli_now_ms(void);
 int cli_read_file(const char *path, size_t max_bytes, char **text, size_t *len);
 
 /*
+ * A body received in pieces (an HTTP answer through libcurl) kept in memory,
+ * NUL-terminated, at most max bytes. Start it zeroed with max set; set len to
+ * 0 to reuse it (the memory is kept); free data when done.
+ */
+struct cli_body {
+    char *data; /* NULL until the first byte arrives */
+    size_t len, cap;
+    size_t max;  /* a longer body is refused: too_big is set */
+    int too_big; /* the body went past max */
+};
+
+/* Appends size * n bytes at p to the struct cli_body ctx; returns the bytes
+ * taken, or 0 (which ends a curl transfer) past max or without memory. Its
+ * signature is libcurl's CURLOPT_WRITEFUNCTION's, with the body as
+ * CURLOPT_WRITEDATA. */
+size_t cli_body_append(char *p, size_t size, size_t n, void *ctx);
+
+/*
  * A streaming JSON writer for --json output: commas, nesting and string
  * escaping are handled here, so every tool emits the same valid JSON.
  *
