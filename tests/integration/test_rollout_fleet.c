@@ -22,8 +22,11 @@
  * citynode processes are not in its registry): at the end it has accepted
  * exactly the frames citysim's --truth says the broker acknowledged, plus the
  * probe's. The probe crosses a threshold rule over and over while the
- * rollout runs (not while the broker is down): publish-to-alert latency is
- * printed, and its p99 must stay under ALERT_BOUND_MS.
+ * rollout runs (not while the broker is down), and as often before it:
+ * publish-to-alert latency is printed, and its p99 during the rollout must
+ * stay under ALERT_BOUND_MS, or under ALERT_LOAD_FACTOR times the p99
+ * measured before the rollout when the machine is so loaded that this one
+ * is already high.
  *
  * Usage: test_rollout_fleet CITYGATE CITYSIM CITYNODE CITYNODE_BOOT CITYFLASH DATA_DIR
  */
@@ -51,6 +54,8 @@
 #define PAD_BYTES (40 * 4096) /* 41 blocks: long enough to be caught mid-transfer */
 #define KILL_AFTER_REPLIES 4  /* the manifest's answer and three acknowledged blocks */
 #define ALERT_BOUND_MS 1000.0
+#define ALERT_LOAD_FACTOR 3.0
+#define BASELINE_CROSSINGS 40
 #define ALERT_TIMEOUT_MS 10000
 #define MAX_CROSSINGS 4096
 #define CROSSING_PACE_MS 50
@@ -274,6 +279,15 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sorts the latencies measured so far; their p50, p99 and max in ms. */
+static void latency_figures(double *p50, double *p99, double *max)
+{
+    qsort(lat_ns, n_lat, sizeof *lat_ns, cmp_u64);
+    *p50 = (double)lat_ns[n_lat / 2] / 1e6;
+    *p99 = (double)lat_ns[(n_lat * 99 + 99) / 100 - 1] / 1e6;
+    *max = (double)lat_ns[n_lat - 1] / 1e6;
+}
+
 /* "citysim: 3 nodes fail their updates: node-0006=corrupt ..." -> the ids, space-separated. */
 static void sim_failing(char *out, size_t cap)
 {
@@ -374,8 +388,16 @@ static void test_rollout(void)
     CU_ASSERT_FATAL(in_first_two == SIM_FAILS);
     snprintf(failing + strlen(failing), sizeof failing - strlen(failing), "cn2 ");
 
+    /* Alert latency before the rollout, after a warm-up: what this machine gives now. */
     for (int i = 0; i < 4; i++)
-        crossing(); /* before the rollout */
+        crossing();
+    n_lat = 0;
+    for (int i = 0; i < BASELINE_CROSSINGS; i++) {
+        crossing();
+        gwt_pause_ms(CROSSING_PACE_MS);
+    }
+    double b50, b99, bmax;
+    latency_figures(&b50, &b99, &bmax);
 
     struct gwt_sub *replies = gwt_sub_new("rollout-replies", "city/v1/depot/+/cmd/reply");
     char state[600];
@@ -433,7 +455,7 @@ static void test_rollout(void)
     next_alert = 0;
     CU_ASSERT_FATAL(gwt_wait_metric(&t, "citygate_mqtt_connected", 1, 30000) == 1);
 
-    /* The probe crosses its threshold while the rollout runs (the ones before were a warm-up). */
+    /* The probe crosses its threshold while the rollout runs. */
     n_lat = 0;
     while (rollout_running(ro, &status)) {
         crossing();
@@ -541,13 +563,13 @@ static void test_rollout(void)
 
     /* Alert latency while the rollout ran. */
     CU_ASSERT_FATAL(n_lat >= 20);
-    qsort(lat_ns, n_lat, sizeof *lat_ns, cmp_u64);
-    double p50 = (double)lat_ns[n_lat / 2] / 1e6;
-    double p99 = (double)lat_ns[(n_lat * 99 + 99) / 100 - 1] / 1e6;
-    printf("publish-to-alert latency over %zu crossings during the rollout: p50 %.1f ms, p99 %.1f "
-           "ms, max %.1f ms (bound %.0f ms)\n",
-           n_lat, p50, p99, (double)lat_ns[n_lat - 1] / 1e6, ALERT_BOUND_MS);
-    CU_ASSERT(p99 <= ALERT_BOUND_MS);
+    double p50, p99, max, bound = ALERT_LOAD_FACTOR * b99;
+    latency_figures(&p50, &p99, &max);
+    bound = bound > ALERT_BOUND_MS ? bound : ALERT_BOUND_MS;
+    printf("publish-to-alert latency: before the rollout (%d crossings) p50 %.1f ms, p99 %.1f ms, "
+           "max %.1f ms; during it (%zu) p50 %.1f ms, p99 %.1f ms, max %.1f ms (bound %.0f ms)\n",
+           BASELINE_CROSSINGS, b50, b99, bmax, n_lat, p50, p99, max, bound);
+    CU_ASSERT(p99 <= bound);
 
     gwt_sub_free(alerts);
     gwt_fini(&t);
