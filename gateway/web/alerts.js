@@ -7,11 +7,16 @@
  * as a Bearer credential. The token is typed once and kept in
  * sessionStorage, so it stays in this tab; the gateway decides, and its
  * refusal is shown as it came.
+ *
+ * In an alert storm events come many a second: an open alert's row is drawn
+ * again only when its alert changed (each event is a new object), and a
+ * change joins the recent list as one new row.
  */
-import { el, fill, num, tel, time, val } from './dom.js';
+import { el, fill, num, syncRows, tel, time, val } from './dom.js';
 import { model } from './model.js';
 
 const TOKEN_KEY = 'citygate.token';
+const HISTORY_ROWS = 50;
 
 /* The series an alert is about, as one line of text. */
 function seriesText(a) {
@@ -30,6 +35,8 @@ export class Alerts {
         this.token.addEventListener('change', () => sessionStorage.setItem(TOKEN_KEY, this.token.value));
         this.message = el('p', { id: 'ack-message', class: 'message', role: 'status', 'aria-live': 'polite' });
         this.open = el('tbody');
+        this.openRows = new Map(); /* alert id -> {tr, alert} */
+        this.historyTop = null; /* the newest change shown */
         this.noneOpen = tel('p', 'alerts_none', [], { class: 'empty' });
         this.history = el('tbody');
         this.noneHistory = tel('p', 'history_empty', [], { class: 'empty' });
@@ -52,13 +59,32 @@ export class Alerts {
         const open = [...model.alerts.values()].sort((a, b) => (b.changed_ms ?? 0) - (a.changed_ms ?? 0));
         this.noneOpen.hidden = open.length > 0;
         this.openTable.hidden = open.length === 0;
-        fill(this.open, ...open.map(a => this.openRow(a)));
-        const hist = model.alertHistory.slice(-50).reverse();
+        syncRows(this.open, this.openRows, open.map(a => a.id), key => {
+            const alert = model.alerts.get(key);
+            return { tr: this.openRow(alert), alert };
+        }, (row, key) => {
+            const alert = model.alerts.get(key);
+            if (row.alert === alert)
+                return;
+            const tr = this.openRow(alert);
+            row.tr.replaceWith(tr);
+            Object.assign(row, { tr, alert });
+        });
+        /* The changes since the newest one shown, newest first, go on top. */
+        const hist = model.alertHistory;
+        const fresh = [];
+        for (let i = hist.length - 1; i >= 0 && hist[i] !== this.historyTop && fresh.length < HISTORY_ROWS; i--)
+            fresh.push(hist[i]);
+        if (fresh.length) {
+            this.historyTop = fresh[0];
+            this.history.prepend(...fresh.map(a => el('tr', {}, el('th', { scope: 'row' }, time(a.changed_ms)),
+                val('td', seriesText(a)), el('td', {}, severity(a.previous), ' → ', severity(a.state)),
+                el('td', { class: 'num' }, num(a.value, 1)))));
+            while (this.history.childElementCount > HISTORY_ROWS)
+                this.history.lastElementChild.remove();
+        }
         this.noneHistory.hidden = hist.length > 0;
         this.historyTable.hidden = hist.length === 0;
-        fill(this.history, ...hist.map(a => el('tr', {}, el('th', { scope: 'row' }, time(a.changed_ms)),
-            val('td', seriesText(a)), el('td', {}, severity(a.previous), ' → ', severity(a.state)),
-            el('td', { class: 'num' }, num(a.value, 1)))));
     }
 
     openRow(a) {
