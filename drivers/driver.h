@@ -87,4 +87,12 @@ struct drv_ops {
 /* The driver called name, or NULL. */
 const struct drv_ops *drv_find(const char *name);
 
+/*
+ * The free-flow speed in km/h of a simulated road, by its profile name
+ * ("urban" or "motorway", the simulators' profile parameter): the traffic
+ * simulator's speed on an empty road when free_speed_kmh is not given.
+ * 0 for another name.
+ */
+double drv_sim_free_speed_kmh(const char *profile);
+
 #endif

@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "sim.h"
 
@@ -117,6 +118,11 @@ static const struct drv__pspec traffic_spec[] = {
      "30 s; 0 = none"},
 };
 
+double drv_sim_free_speed_kmh(const char *profile)
+{
+    return strcmp(profile, "motorway") == 0 ? 110.0 : strcmp(profile, "urban") == 0 ? 50.0 : 0.0;
+}
+
 static int traffic_prepare(void *cfg_, struct drv_diag *diag)
 {
     struct traffic_cfg *c = cfg_;
@@ -126,7 +132,7 @@ static int traffic_prepare(void *cfg_, struct drv_diag *diag)
     if (c->capacity_vph == 0.0)
         c->capacity_vph = motorway ? 1800.0 : 900.0;
     if (c->free_speed_kmh == 0.0)
-        c->free_speed_kmh = motorway ? 110.0 : 50.0;
+        c->free_speed_kmh = drv_sim_free_speed_kmh(drv__road_names[c->road]);
     c->classes = motorway ? motorway_classes : urban_classes;
     for (uint32_t l = 0; l < MAX_LANES; l++) {
         c->lane_volume[l] = fmax(0.5, 1.0 - (motorway ? 0.1 : 0.15) * l);

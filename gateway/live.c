@@ -22,6 +22,7 @@
 
 #include "err.h"
 #include "numtext.h"
+#include "registry.h"
 #include "traffic.h"
 
 struct live_node {
@@ -230,8 +231,8 @@ static void write_figures(FILE *out, const struct gw_traffic_figures *f)
 }
 
 /* The figures of one site: its nodes nodes[0..n_nodes), its series series[0..n_series). */
-static void write_site(const struct gw_live *l, FILE *out, int64_t now_ms,
-                       struct live_node *const *nodes, size_t n_nodes,
+static void write_site(const struct gw_live *l, const struct gw_registry *reg, FILE *out,
+                       int64_t now_ms, struct live_node *const *nodes, size_t n_nodes,
                        struct live_series *const *series, size_t n_series, int first)
 {
     struct gw_traffic t;
@@ -273,6 +274,7 @@ static void write_site(const struct gw_live *l, FILE *out, int64_t now_ms,
     fprintf(out, ",\"stale\":%s", fresh == 0 ? "true" : "false");
     put_time(out, "stale_since_ms", fresh == 0 && site_since != INT64_MIN, site_since);
     write_figures(out, &f);
+    put_number(out, "free_flow_kmh", 1, gw_registry_free_flow_kmh(reg, nodes[0]->site));
     fprintf(out, ",\"readings\":%" PRIu64 ",\"node_list\":[", readings);
     for (size_t i = 0; i < n_nodes; i++) {
         const struct live_node *n = nodes[i];
@@ -288,7 +290,8 @@ static void write_site(const struct gw_live *l, FILE *out, int64_t now_ms,
     gw_traffic_fini(&t);
 }
 
-void gw_live_write_json(const struct gw_live *l, int64_t now_ms, FILE *out)
+void gw_live_write_json(const struct gw_live *l, const struct gw_registry *reg, int64_t now_ms,
+                        FILE *out)
 {
     size_t ns = HASH_COUNT(l->series), nn = HASH_COUNT(l->nodes), i = 0, j = 0;
     struct live_series **series = ns ? malloc(ns * sizeof *series) : NULL;
@@ -317,7 +320,7 @@ void gw_live_write_json(const struct gw_live *l, int64_t now_ms, FILE *out)
             j++;
         for (j_end = j; j_end < ns && strcmp(series[j_end]->node->site, site) == 0;)
             j_end++;
-        write_site(l, out, now_ms, nodes + i, i_end - i, series + j, j_end - j, i == 0);
+        write_site(l, reg, out, now_ms, nodes + i, i_end - i, series + j, j_end - j, i == 0);
         i = i_end;
         j = j_end;
     }

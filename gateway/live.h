@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "registry.h"
 #include "traffic.h"
 #include "window.h"
 
@@ -42,10 +43,12 @@ void gw_live_node_status(struct gw_live *l, const char *site, const char *node, 
  * Writes the view as JSON (docs/gateway.md, "Live view"): per site, sorted
  * by id, the figures of its newest window merged over its fresh nodes'
  * lanes with gw_traffic_merge(), each absent figure as null, how many lane
- * windows and nodes they are made of, and per node whether it is stale and
- * since when.
+ * windows and nodes they are made of, the site's free-flow speed from reg
+ * (borrowed; gw_registry_free_flow_kmh()), and per node whether it is stale
+ * and since when.
  */
-void gw_live_write_json(const struct gw_live *l, int64_t now_ms, FILE *out);
+void gw_live_write_json(const struct gw_live *l, const struct gw_registry *reg, int64_t now_ms,
+                        FILE *out);
 
 /*
  * Writes one lane's window as a JSON object (docs/live.md, "API": the window

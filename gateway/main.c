@@ -530,7 +530,7 @@ static int render_live(void *ctx, FILE *out)
 {
     struct gateway *gw = ctx;
     pthread_mutex_lock(&gw->lock);
-    gw_live_write_json(gw->live, (int64_t)gw_wall_ms(), out);
+    gw_live_write_json(gw->live, gw->reg, (int64_t)gw_wall_ms(), out);
     pthread_mutex_unlock(&gw->lock);
     return 0;
 }

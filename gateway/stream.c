@@ -243,7 +243,7 @@ static int write_snapshot(void *ctx, const char *reason, FILE *out, uint64_t *la
     pthread_mutex_lock(&gw->lock);
     uint64_t now = gw_wall_ms();
     *last = gw_events_last(gw->events);
-    gw_live_write_json(gw->live, (int64_t)now, lf);
+    gw_live_write_json(gw->live, gw->reg, (int64_t)now, lf);
     fprintf(out, "{\"reason\":\"%s\",\"now_ms\":%" PRIu64 ",\"history_ms\":%" PRIu64, reason, now,
             gw->cfg.live_history_ms);
     struct gw_stream_totals totals;

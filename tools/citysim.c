@@ -1495,6 +1495,12 @@ static void sim_sensor_tables(struct sim *s)
     }
 }
 
+/* The road of a site: one in four a motorway, the others urban streets (sim_params()). */
+static const char *sim_site_road(unsigned long site)
+{
+    return site % 4 == 0 ? "motorway" : "urban";
+}
+
 /*
  * Sets the parameters of node i's sensor: its own seed, and its site's road,
  * the same for every node of a site so that a site's figures belong to one
@@ -1516,7 +1522,7 @@ static void sim_params(struct sim *s, size_t i)
         s->params[s->nodes[i].kind][2].value = s->opts.lanes[0] ? s->opts.lanes
                                                : site % 4 == 0  ? "3"
                                                                 : "2";
-        s->params[s->nodes[i].kind][3].value = site % 4 == 0 ? "motorway" : "urban";
+        s->params[s->nodes[i].kind][3].value = sim_site_road(site);
     }
 }
 
@@ -2028,7 +2034,8 @@ out:
 }
 
 /*
- * Writes the device registry (INI, one [device ID] section per node) to path,
+ * Writes the device registry (INI, one [device ID] section per node, then one
+ * [site NAME] section per site with its road's free-flow speed) to path,
  * or to stdout when path is "-". The file holds keys, so it is created 0600.
  * Returns 0 or a negative errno.
  */
@@ -2052,7 +2059,7 @@ static int sim_write_registry(const struct sim *s, const char *path)
     }
     fprintf(fp,
             "# citygate device registry, written by citysim %s: one [device ID] section per "
-            "node.\n"
+            "node,\n# one [site NAME] section per site with its road's free-flow speed.\n"
             "# key = HMAC-SHA256(fleet key, device id), in hex. Keep this file secret.\n",
             cli_version());
     for (unsigned long i = 0; i < s->opts.n_nodes; i++) {
@@ -2063,6 +2070,9 @@ static int sim_write_registry(const struct sim *s, const char *path)
             fprintf(fp, "%02x", sn->key[k]);
         fprintf(fp, "\nsensors = %s\n", sim_kinds[sn->kind].sensor);
     }
+    for (unsigned long i = 0; i < s->opts.n_sites; i++)
+        fprintf(fp, "\n[site %s]\nfree_flow_kmh = %g\n", s->sites[i],
+                drv_sim_free_speed_kmh(sim_site_road(i)));
     if (fflush(fp) != 0 || ferror(fp))
         rc = -(errno ? errno : EIO);
     if (!to_stdout && fclose(fp) != 0 && rc == 0)

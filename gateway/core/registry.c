@@ -35,6 +35,7 @@ enum {
     REG_SEEN_KEY = 1u << 1,
     REG_SEEN_SENSORS = 1u << 2,
     REG_SEEN_ZONE = 1u << 3,
+    REG_SEEN_FREE_FLOW = 1u << 4,
 };
 
 struct gw_reg_entry {
@@ -150,6 +151,7 @@ static void reg_site_start(struct reg_parse *ps, const char *s, const char *e)
     }
     memcpy(site->site.name, name, sizeof name);
     site->site.line = ps->line;
+    site->site.free_flow_kmh = GW_REGISTRY_FREE_FLOW_KMH;
     HASH_ADD_STR(ps->reg->sites, site.name, site);
     if (!site->hh.tbl) {
         gw_free(site);
@@ -410,12 +412,24 @@ static int reg_zone_valid(const char *z)
 static int reg_on_site_key(struct reg_parse *ps, struct gw_reg_site *site, const char *name,
                            const char *value)
 {
-    if (strcmp(name, "zone") != 0)
+    unsigned bit = strcmp(name, "zone") == 0            ? REG_SEEN_ZONE
+                   : strcmp(name, "free_flow_kmh") == 0 ? REG_SEEN_FREE_FLOW
+                                                        : 0;
+    if (!bit)
         return reg_fail(ps, GW_ECONFIG, ps->line, "unknown key %.40s in a [site NAME] section",
                         name);
-    if (site->seen & REG_SEEN_ZONE)
+    if (site->seen & bit)
         return reg_fail(ps, GW_ECONFIG, ps->line, "repeated key %s", name);
-    site->seen |= REG_SEEN_ZONE;
+    site->seen |= bit;
+    if (bit == REG_SEEN_FREE_FLOW) {
+        double v;
+        if (reg_number(value, value + strlen(value), &v) != 0 || v < GW_REGISTRY_FREE_FLOW_MIN ||
+            v > GW_REGISTRY_FREE_FLOW_MAX)
+            return reg_fail(ps, GW_ECONFIG, ps->line, "free_flow_kmh is not a speed in %g..%g km/h",
+                            GW_REGISTRY_FREE_FLOW_MIN, GW_REGISTRY_FREE_FLOW_MAX);
+        site->site.free_flow_kmh = v;
+        return 1;
+    }
     if (!reg_zone_valid(value))
         return reg_fail(ps, GW_ECONFIG, ps->line,
                         "zone is not an IANA time zone name such as Europe/Madrid");
@@ -526,6 +540,12 @@ const struct gw_site *gw_registry_site(const struct gw_registry *reg, const char
     struct gw_reg_site *s = NULL;
     HASH_FIND_STR(reg->sites, name, s);
     return s ? &s->site : NULL;
+}
+
+double gw_registry_free_flow_kmh(const struct gw_registry *reg, const char *name)
+{
+    const struct gw_site *s = reg ? gw_registry_site(reg, name) : NULL;
+    return s ? s->free_flow_kmh : GW_REGISTRY_FREE_FLOW_KMH;
 }
 
 int gw_registry_each(const struct gw_registry *reg,

@@ -17,6 +17,7 @@
  *
  *     [site ring-north]              ; optional: what tools need to know of a site
  *     zone = Europe/Madrid           ; its IANA time zone, for local days in reports
+ *     free_flow_kmh = 110            ; its free-flow speed, for the live page's state
  *
  * Lines are at most 197 characters (the 200-byte line buffer of Debian's libinih
  * holds the line, its CR LF and a NUL); a longer line is an error, never split.
@@ -33,6 +34,9 @@
 #define GW_REGISTRY_MAX_DEVICES 1000000
 #define GW_REGISTRY_MAX_SENSORS 32
 #define GW_REGISTRY_MAX_ZONE 64
+#define GW_REGISTRY_FREE_FLOW_KMH 50.0 /* a site's free-flow speed when its section gives none */
+#define GW_REGISTRY_FREE_FLOW_MIN 5.0  /* free_flow_kmh's range, km/h */
+#define GW_REGISTRY_FREE_FLOW_MAX 200.0
 
 /* A range override: GOOD values of quantity must lie in [min, max]. */
 struct gw_range {
@@ -56,12 +60,14 @@ struct gw_device {
 
 /*
  * One site's section. Read-only; lives as long as its registry. The
- * gateway does not use it; tools such as cityquery do (the site's local
- * days). A site has devices whether or not it has a section.
+ * gateway's live view takes its free-flow speed; tools such as cityquery
+ * take its zone (the site's local days). A site has devices whether or not
+ * it has a section.
  */
 struct gw_site {
     char name[GW_MAX_NAME + 1];
     char zone[GW_REGISTRY_MAX_ZONE + 1]; /* IANA time zone name; "" when not given */
+    double free_flow_kmh;                /* GW_REGISTRY_FREE_FLOW_KMH when not given */
     int line;                            /* line of the [site NAME] header, for messages */
 };
 
@@ -82,8 +88,9 @@ struct gw_registry;
  * Errors: a line the INI syntax does not allow; an over-long line; a NUL byte;
  * a key outside a section; a section other than [device ID] or [site NAME]
  * with ID and NAME [A-Za-z0-9._-]{1,64}; a device or site defined twice; in
- * a site section a key other than zone, or a zone that is not an IANA name
- * (1..64 of [A-Za-z0-9/_+-], not starting with '/', no '..'); an unknown or repeated key; a
+ * a site section a key other than zone and free_flow_kmh, a zone that is not
+ * an IANA name (1..64 of [A-Za-z0-9/_+-], not starting with '/', no '..'), or
+ * a free_flow_kmh that is not a number in 5..200; an unknown or repeated key; a
  * section without site or key; a site that is not a valid id; a device id or
  * site that is a reserved topic name (gw_name_reserved()); a key that is not
  * 32..128 hex digits; more than 32 sensors, a sensor id that is not a valid id
@@ -104,6 +111,12 @@ size_t gw_registry_count(const struct gw_registry *reg);
 
 /* The section of site name (borrowed, NUL-terminated), or NULL when it has none. */
 const struct gw_site *gw_registry_site(const struct gw_registry *reg, const char *name);
+
+/*
+ * The free-flow speed of site name (borrowed) in km/h: its section's
+ * free_flow_kmh, else GW_REGISTRY_FREE_FLOW_KMH (also when reg is NULL).
+ */
+double gw_registry_free_flow_kmh(const struct gw_registry *reg, const char *name);
 
 /*
  * Calls fn(dev, ctx) for every device, in the order of the text, until fn

@@ -1,7 +1,9 @@
 /*
  * overview.test.js -- the overview against the gateway's own /api/v1/live:
  * every simulated site is there with the same figures for the same window,
- * a missing figure shows "—", the page logs no error and axe-core finds no
+ * its free-flow speed is its road's (citysim: a motorway, 110 km/h, one site
+ * in four from site-00; 50 km/h the others) and its state follows its mean
+ * speed relative to it, a missing figure shows "—", the page logs no error and axe-core finds no
  * WCAG 2.1 AA violation.
  */
 'use strict';
@@ -24,11 +26,13 @@ test('overview: every site, figures equal to /api/v1/live for the same window', 
     await page.locator('#overview tbody tr').nth(f.gw.sites - 1).waitFor();
     const checked = new Set();
     let withSpeed = 0, withoutSpeed = 0;
+    const states = new Set();
     await h.until('every site compared in one same window', async () => {
         const live = await f.gw.live();
         const rows = await page.$$eval('#overview tbody tr', trs => trs.map(tr => ({
             site: tr.dataset.site,
             window: tr.dataset.window,
+            state: tr.dataset.state,
             cells: Object.fromEntries([...tr.querySelectorAll('td')].map(td => [td.dataset.field, td.textContent])),
         })));
         assert.deepEqual(rows.map(r => r.site), sites, 'one row per simulated site, in order');
@@ -41,6 +45,14 @@ test('overview: every site, figures equal to /api/v1/live for the same window', 
             assert.equal(row.cells.v85, shown(s.v85_kmh, 1), `${s.site} v85`);
             assert.equal(row.cells.occ, shown(s.occupancy_pct, 1), `${s.site} occupancy`);
             assert.equal(row.cells.nodes, `${s.nodes_fresh} / ${s.nodes}`, `${s.site} nodes`);
+            const freeFlow = Number(s.site.slice(5)) % 4 === 0 ? 110 : 50;
+            assert.equal(s.free_flow_kmh, freeFlow, `${s.site} free-flow speed`);
+            if (s.speed_mean_kmh !== null && !s.stale) {
+                const r = s.speed_mean_kmh / freeFlow;
+                assert.equal(row.state, r >= 0.75 ? 'free' : r >= 0.5 ? 'slow' : 'congested',
+                    `${s.site} state at ${s.speed_mean_kmh} of ${freeFlow} km/h`);
+                states.add(`${s.site} ${row.state}`);
+            }
             if (s.speed_mean_kmh === null)
                 withoutSpeed++;
             else
@@ -50,6 +62,7 @@ test('overview: every site, figures equal to /api/v1/live for the same window', 
         return checked.size === sites.length && withSpeed > 0;
     }, 40000, 250);
     console.log(`# compared ${withSpeed} site windows with a speed, ${withoutSpeed} without ("—")`);
+    console.log(`# states seen: ${[...states].sort().join(', ')}`);
     assert.deepEqual(page.errors, []);
     await page.context().close();
 });

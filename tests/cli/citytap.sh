@@ -15,8 +15,9 @@ other=ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 "$citysim" --nodes 4 --sites 2 --fleet-key "$key" --registry reg.ini || die "citysim --registry"
 # What the gateway's registry allows beyond what citysim writes.
 sed -i 's/^\[device node-0001\]$/&\nrange.SPEED = 0..250/' reg.ini
-printf '\n[site site-00]\nzone = Europe/Madrid\n' >>reg.ini
+sed -i 's|^\[site site-00\]$|&\nzone = Europe/Madrid|' reg.ini
 grep -q '^range.SPEED' reg.ini || die "the range line was not added"
+grep -q "^zone = Europe/Madrid$" reg.ini || die "the zone line was not added"
 
 # tap TIMEOUT_S NAME: starts citytap for TIMEOUT_S seconds in the background (pid in
 # tap_pid) and waits until it has subscribed.

@@ -20,7 +20,8 @@
  * has no speed in the store and null in /api/v1/live, where a site's
  * headway figures are those of its fresh nodes' vehicles; a node that stopped
  * halfway is stale there, since the end of its last window, and a node whose
- * death message came is stale and dead.
+ * death message came is stale and dead. Each site's free-flow speed is its
+ * registry section's (110 km/h for the motorways), else 50 km/h.
  */
 #include <math.h>
 #include <signal.h>
@@ -449,6 +450,14 @@ static void check_live(const struct gwt *t)
     int64_t now = json_integer_value(json_object_get(live, "now_ms"));
     int64_t last = span_start + SPAN_MS - WIDTH_MS;
 
+    /* The motorways' free-flow speed is their registry section's; the others have none. */
+    for (int s = 0; s < SITES; s++) {
+        char name[16];
+        snprintf(name, sizeof name, "site-%02d", s);
+        json_t *ff = json_object_get(live_site(live, name), "free_flow_kmh");
+        CU_ASSERT(json_is_number(ff) && json_number_value(ff) == (s % 2 == 0 ? 110.0 : 50.0));
+    }
+
     json_t *empty = live_site(live, "site-09");
     CU_ASSERT_FATAL(empty != NULL);
     if (!json_is_true(json_object_get(empty, "stale"))) {
@@ -537,6 +546,11 @@ static void test_vehicle_figures(void)
     gwt_init(&t, citygate, NODES, SITES,
              "[windows]\nwidths = 20s,1m,5m\ngrace = 2s\nlate_horizon = 12m\n"
              "[store]\nretention = 20s=1d,1m=1d,5m=1d\n");
+    FILE *reg = fopen(t.registry, "a");
+    CU_ASSERT_FATAL(reg != NULL);
+    for (int s = 0; s < SITES; s += 2) /* the motorways (open_node()) */
+        fprintf(reg, "\n[site site-%02d]\nfree_flow_kmh = 110\n", s);
+    fclose(reg);
     for (int i = 0; i < NODES; i++) {
         snprintf(paths[i], sizeof paths[i], "%s/vehicles-%02d.txt", t.dir, i);
         nodes[i] = open_node(i, paths[i], offset);

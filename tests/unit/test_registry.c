@@ -34,6 +34,7 @@ static const char good[] = "# citygate device registry\n"
                            "zone = Europe/Madrid\n"
                            "[site tunnel.A_1]\n"
                            "[site empty]\n"
+                           "free_flow_kmh = 112.5 ; a motorway\n"
                            "zone = America/Argentina/Buenos_Aires\n";
 
 /* Collects the ids gw_registry_each() visits; stops after two when asked. */
@@ -100,18 +101,24 @@ static void test_good_file(void)
     CU_ASSERT(gw_registry_find(reg, "node-0002") == NULL);
     CU_ASSERT(gw_registry_find(reg, "node-000") == NULL);
 
-    /* Site sections: a zone, none, one for a site without devices. */
+    /* Site sections: a zone, none, one for a site without devices; free flow 50 unless given. */
     const struct gw_site *s = gw_registry_site(reg, "ring-north");
     CU_ASSERT_FATAL(s != NULL);
     CU_ASSERT_STRING_EQUAL(s->zone, "Europe/Madrid");
     CU_ASSERT_EQUAL(s->line, 15);
+    CU_ASSERT_EQUAL(s->free_flow_kmh, 50.0);
     s = gw_registry_site(reg, "tunnel.A_1");
     CU_ASSERT_FATAL(s != NULL);
     CU_ASSERT_STRING_EQUAL(s->zone, "");
     s = gw_registry_site(reg, "empty");
     CU_ASSERT_FATAL(s != NULL);
     CU_ASSERT_STRING_EQUAL(s->zone, "America/Argentina/Buenos_Aires");
+    CU_ASSERT_EQUAL(s->free_flow_kmh, 112.5);
     CU_ASSERT(gw_registry_site(reg, "nowhere") == NULL);
+    CU_ASSERT_EQUAL(gw_registry_free_flow_kmh(reg, "empty"), 112.5);
+    CU_ASSERT_EQUAL(gw_registry_free_flow_kmh(reg, "tunnel.A_1"), 50.0);
+    CU_ASSERT_EQUAL(gw_registry_free_flow_kmh(reg, "nowhere"), 50.0);
+    CU_ASSERT_EQUAL(gw_registry_free_flow_kmh(NULL, "empty"), 50.0);
     CU_ASSERT_EQUAL(gw_registry_count(reg), 2);
 
     /* Every device in the order of the text; a non-zero return stops the walk. */
@@ -220,6 +227,14 @@ static void test_errors_name_their_line(void)
         {"[site a]\nzone = Europe/Ma drid\n", 2, "zone is not"},
         {"[site a]\nzone =\n", 2, "zone is not"},
         {"[site a]\nzone = " ID64 "X\n", 2, "zone is not"},
+        {"[site a]\nzone = UTC\nfree_flow_kmh = 4.9\n", 3,
+         "free_flow_kmh is not a speed in 5..200"},
+        {"[site a]\nfree_flow_kmh = 200.5\n", 2, "free_flow_kmh is not a speed"},
+        {"[site a]\nfree_flow_kmh = -50\n", 2, "free_flow_kmh is not a speed"},
+        {"[site a]\nfree_flow_kmh = 50 km/h\n", 2, "free_flow_kmh is not a speed"},
+        {"[site a]\nfree_flow_kmh = nan\n", 2, "free_flow_kmh is not a speed"},
+        {"[site a]\nfree_flow_kmh =\n", 2, "free_flow_kmh is not a speed"},
+        {"[site a]\nfree_flow_kmh = 60\nfree_flow_kmh = 60\n", 3, "repeated key free_flow_kmh"},
         /* A site section ends the device before it, which must be whole. */
         {"[device a]\nsite = s\n[site s]\n", 1, "device a has no key"},
     };
