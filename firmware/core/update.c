@@ -194,10 +194,13 @@ void node_update_manifest(struct node_update *u, const struct node_update_manife
 {
     char *why = u->why;
     memset(a, 0, sizeof *a);
-    if (u->state != NODE_UPDATE_IDLE && strcmp(m->transfer_id, u->rec.m.transfer_id) == 0) {
-        /* The same transfer again: a resume, or a sender asking where we stand. */
-        if (memcmp(m, &u->rec.m, sizeof *m) != 0)
-            return refuse(u, a, "this transfer id was given to another image");
+    int same = u->state != NODE_UPDATE_IDLE && strcmp(m->transfer_id, u->rec.m.transfer_id) == 0;
+    if (same && memcmp(m, &u->rec.m, sizeof *m) != 0)
+        return refuse(u, a, "this transfer id was given to another image");
+    /* The same transfer again: a resume, or a sender asking where we stand; unless the sender
+     * cancelled it and now retries it. */
+    if (same &&
+        !(u->state == NODE_UPDATE_FAILED && strcmp(u->rec.reason, NODE_UPDATE_CANCELLED) == 0)) {
         a->bitmap = u->state == NODE_UPDATE_DOWNLOADING;
         return;
     }
@@ -272,7 +275,7 @@ void node_update_cancel(struct node_update *u, const char *transfer_id,
         return refuse(u, a, "cancel of an unknown transfer");
     if (u->state != NODE_UPDATE_DOWNLOADING)
         return refuse(u, a, "only a transfer still downloading can be cancelled");
-    fail(u, a, "cancelled");
+    fail(u, a, NODE_UPDATE_CANCELLED);
 }
 
 int node_update_confirmed(struct node_update *u)

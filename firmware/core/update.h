@@ -40,6 +40,8 @@
 #define NODE_UPDATE_BITMAP_BYTES (NODE_UPDATE_MAX_BLOCKS / 8)
 #define NODE_UPDATE_ID_BYTES 65 /* [A-Za-z0-9._-]{1,64} and its NUL */
 #define NODE_UPDATE_REASON_BYTES 128
+/* The reason of a transfer ended by ota_cancel: its manifest again starts it again. */
+#define NODE_UPDATE_CANCELLED "cancelled"
 
 /* Where a node stands; the values are control.proto's UpdateState. */
 enum node_update_state {
@@ -153,7 +155,8 @@ struct node_update_answer {
  */
 int node_update_init(struct node_update *u, const struct node_update_port *port);
 
-/* The ota command: starts, resumes or answers about the transfer m describes. */
+/* The ota command: starts, resumes or answers about the transfer m describes (a cancelled
+ * transfer starts again, from no block). */
 void node_update_manifest(struct node_update *u, const struct node_update_manifest *m,
                           struct node_update_answer *a);
 
@@ -161,7 +164,7 @@ void node_update_manifest(struct node_update *u, const struct node_update_manife
 void node_update_block(struct node_update *u, const char *transfer_id, uint64_t off,
                        const uint8_t *data, size_t len, struct node_update_answer *a);
 
-/* The ota_cancel command: ends the transfer as FAILED ("cancelled"). */
+/* The ota_cancel command: ends the transfer as FAILED (NODE_UPDATE_CANCELLED). */
 void node_update_cancel(struct node_update *u, const char *transfer_id,
                         struct node_update_answer *a);
 

@@ -4,11 +4,14 @@
 # under its own citynode-boot, on the Mosquitto of tools/services.
 #
 #   1. Version 2.0.0 in groups 20%,60%,100% with --max-failures 1; node n3's
-#      2.0.0 exits before it confirms. The rollout stops at that failure and
-#      says so (exit 65, n3 REVERTED with the boot stage's reason); n3 runs
-#      1.0.0 again; n1 is CONFIRMED on 2.0.0; n4 and n5 (the last group) are
-#      untouched; n2 (n3's group) is CONFIRMED, or was cancelled while
-#      downloading and still runs 1.0.0.
+#      2.0.0 exits before it confirms, and n2 (n3's group) is SIGSTOPped, so
+#      its transfer cannot start. The rollout stops at n3's failure and says
+#      so (exit 65, n3 REVERTED with the boot stage's reason, n2 cancelled);
+#      n3 runs 1.0.0 again; n1 is CONFIRMED on 2.0.0; n4 and n5 (the last
+#      group) are untouched; n2, continued, reports FAILED "cancelled" on
+#      1.0.0. Resumed with max_failures raised to 2 in the state file, the
+#      rollout retries n2 (it cancelled it: not a failure) to CONFIRMED, keeps
+#      n3 failed, and stops at group 2's --min-success (1 of 2 confirmed).
 #   2. Version 3.0.0 to every node; the rollout is SIGKILLed in the middle
 #      and resumed with --resume from its state file: every node ends
 #      CONFIRMED on 3.0.0, and no block a node acknowledged is sent again.
@@ -74,8 +77,9 @@ wait_all() {
 }
 wait_all running 1.0.0+0 60 || die "the nodes did not come up on 1.0.0"
 
-# 1. A failure in the second group stops the rollout.
+# 1. A failure in the second group stops the rollout; n2 (stopped) is cancelled.
 touch n3.ini.bad
+kill -STOP -- -"${pids[1]}"
 "$cf" rollout --image v2.img --nodes 'n*' --groups 20%,60%,100% --max-failures 1 \
     --state r2.state --node-timeout 60s "${fleet[@]}" >r2.out 2>r2.err
 rc=$?
@@ -83,18 +87,40 @@ rc=$?
 grep -q 'stopped: 1 nodes failed (--max-failures 1)' r2.out || fail "no stop line: $(cat r2.out)"
 grep -q '^n3 .*failed *REVERTED: exited with status 3 before it confirmed' r2.out ||
     fail "n3's failure not reported: $(cat r2.out)"
+grep -q '^n2 .*parked *cancelled: the rollout stopped' r2.out || fail "n2 not cancelled: $(cat r2.out)"
 grep -q '^rollout fw-.*group' r2.err || fail "no summary line on stderr"
+grep -qx 'cancelled n2' r2.state || fail "n2's cancel not in the state file: $(cat r2.state)"
+kill -CONT -- -"${pids[1]}"
 rm n3.ini.bad
-status_json
+for _ in $(seq 30); do
+    status_json
+    [ "$(field n2 state)" = FAILED ] && break
+done
+[ "$(field n2 state)/$(field n2 running)/$(field n2 reason)" = FAILED/1.0.0+0/cancelled ] ||
+    fail "n2: $(field n2 state) $(field n2 running) $(field n2 reason)"
 [ "$(field n1 state)/$(field n1 running)" = CONFIRMED/2.0.0+0 ] || fail "n1: $(field n1 state) $(field n1 running)"
 [ "$(field n3 state)/$(field n3 running)" = REVERTED/1.0.0+0 ] || fail "n3: $(field n3 state) $(field n3 running)"
 for n in n4 n5; do
     [ "$(field $n state)/$(field $n running)" = IDLE/1.0.0+0 ] || fail "$n touched: $(field $n state)"
 done
-case "$(field n2 state)/$(field n2 running)" in
-CONFIRMED/2.0.0+0 | FAILED/1.0.0+0) ;;
-*) fail "n2: $(field n2 state) $(field n2 running)" ;;
-esac
+
+# The same rollout resumed, with room for one more failure: n2 is retried, n3 stays failed.
+sed -i 's/^max_failures 1$/max_failures 2/' r2.state
+"$cf" --json rollout --resume --state r2.state >r2r.json 2>r2r.err
+rc=$?
+[ $rc -eq 65 ] || fail "resumed rollout 2.0.0: exit $rc, want 65: $(cat r2r.json r2r.err)"
+python3 - r2r.json <<'EOF' || fail "resumed rollout 2.0.0: $(cat r2r.json)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["stopped"].startswith("group 2: 1 of 2 confirmed"), d
+assert d["confirmed"] == 2 and d["failed"] == 1, d
+o = {n["node"]: (n["outcome"], n["reason"]) for n in d["nodes"]}
+assert o["n2"][0] == "confirmed", o
+assert o["n3"] == ("failed", "REVERTED: exited with status 3 before it confirmed"), o
+assert o["n4"][0] == "waiting" and o["n5"][0] == "waiting", o
+EOF
+status_json
+[ "$(field n2 state)/$(field n2 running)" = CONFIRMED/2.0.0+0 ] || fail "n2: $(field n2 state) $(field n2 running)"
 
 # 2. SIGKILL in the middle, then --resume.
 "$cf" rollout --image v3.img --nodes 'n*' --groups 40%,100% --max-failures 2 \

@@ -10,8 +10,8 @@
  * busy, a transfer id reused for another image), each with its reason and
  * counted; a restart in the middle resumes with exactly the blocks held; the
  * states after the test boot (TESTING, then CONFIRMED when the node confirmed
- * itself), a revert and a refusal by the boot stage, a failed install, and a
- * cancel.
+ * itself), a revert and a refusal by the boot stage, a failed install (its
+ * manifest again does not retry it), and a cancel (its manifest again does).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,6 +358,10 @@ static void test_install_failure_and_cancel(void)
     CU_ASSERT_EQUAL(u.state, NODE_UPDATE_FAILED);
     send_block(&u, "t1", 0, &a);
     CU_ASSERT(!a.ack && strstr(a.refusal, "failed transfer"));
+    /* Its manifest again only says where it stands: a failed transfer is not retried. */
+    node_update_manifest(&u, &m, &a);
+    CU_ASSERT(a.refusal == NULL && !a.bitmap && !a.state_changed);
+    CU_ASSERT_EQUAL(u.state, NODE_UPDATE_FAILED);
 
     F.fail_install = 0;
     m = manifest("t3");
@@ -370,6 +374,15 @@ static void test_install_failure_and_cancel(void)
     CU_ASSERT_EQUAL(u.state, NODE_UPDATE_FAILED);
     CU_ASSERT_STRING_EQUAL(u.rec.reason, "cancelled");
     CU_ASSERT_EQUAL(F.rec.phase, NODE_UPDATE_PHASE_FAILED);
+    /* A cancelled transfer's manifest again (its sender retries it) starts it again. */
+    m = manifest("t3");
+    node_update_manifest(&u, &m, &a);
+    CU_ASSERT(a.refusal == NULL && a.bitmap && a.state_changed);
+    CU_ASSERT_EQUAL(u.state, NODE_UPDATE_DOWNLOADING);
+    CU_ASSERT_EQUAL(u.held_blocks, 0);
+    for (unsigned i = 0; i < 6; i++)
+        send_block(&u, "t3", i, &a);
+    CU_ASSERT(a.reboot && u.state == NODE_UPDATE_DOWNLOADED);
 }
 
 int main(void)

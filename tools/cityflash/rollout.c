@@ -20,6 +20,9 @@
  * transfer id. At --max-failures failed nodes (REVERTED or FAILED) the
  * rollout stops: no new node starts, transfers still downloading are
  * cancelled, and those already booting their test image are waited for.
+ * The cancelled nodes go into the state file: their FAILED "cancelled"
+ * report is the rollout's own doing, so a resumed rollout starts them again
+ * instead of counting them as failed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -66,7 +69,8 @@ struct rnode {
     uint32_t inflight;
     uint32_t next; /* the next block to look at */
     uint64_t manifest_ms, phase_ms, held_bytes;
-    int cancelled; /* the stop cancelled its download: its FAILED report is ours, not its */
+    int cancelled; /* a stop (this run's or one before) cancelled its download: its FAILED
+                    * "cancelled" report is ours, not its */
     char why[160];
 };
 
@@ -125,14 +129,18 @@ static size_t index_of(const struct rollout *ro, const struct cf_node *n)
     return (size_t)(n - ro->nodes);
 }
 
-/* A retained report about our transfer: the outcome. */
+/* A retained report about our transfer: the outcome. A node the rollout cancelled is no
+ * failure: parked by the cancel, nothing it says counts; after a resume its cancel report
+ * leaves it waiting to be started again, and once started again it counts as any other. */
 static void on_report(void *ctx, struct cf_node *n)
 {
     struct rollout *ro = ctx;
     size_t i = index_of(ro, n);
     const struct cf_report *rep = &n->report;
+    int our_cancel =
+        rep->state == NODE_UPDATE_FAILED && strcmp(rep->reason, NODE_UPDATE_CANCELLED) == 0;
     if (strcmp(rep->transfer_id, ro->tid) != 0 || ro->r[i].ph == P_OK || ro->r[i].ph == P_FAIL ||
-        ro->r[i].cancelled)
+        (ro->r[i].cancelled && (our_cancel || ro->r[i].ph == P_PARKED)))
         return;
     char why[200];
     if (rep->state == NODE_UPDATE_CONFIRMED) {
@@ -371,8 +379,10 @@ static int parse_groups(struct settings *s)
     return s->n_groups > 0 && last == 100 ? 0 : -1;
 }
 
-static int save_state(const struct settings *s)
+/* The settings, then the nodes a stop cancelled ("cancelled ID", one a line). */
+static int save_state(const struct rollout *ro)
 {
+    const struct settings *s = &ro->s;
     char text[4096];
     int len = snprintf(text, sizeof text,
                        "image %s\nnodes %s\ngroups %s\nmax_failures %" PRIu64
@@ -382,7 +392,38 @@ static int save_state(const struct settings *s)
                        s->registry, s->window, s->total_window, s->node_timeout_ms);
     if (len < 0 || (size_t)len >= sizeof text)
         return -1;
-    return node_file_write_atomic(s->state, text, (size_t)len, 0644);
+    size_t cap = (size_t)len + 1;
+    for (size_t i = 0; i < ro->n; i++)
+        cap += ro->r[i].cancelled ? strlen(ro->nodes[i].dev->id) + 11 : 0;
+    char *all = malloc(cap);
+    if (!all)
+        return -1;
+    size_t at = (size_t)len;
+    memcpy(all, text, at);
+    for (size_t i = 0; i < ro->n; i++)
+        if (ro->r[i].cancelled)
+            at += (size_t)snprintf(all + at, cap - at, "cancelled %s\n", ro->nodes[i].dev->id);
+    int rc = node_file_write_atomic(s->state, all, at, 0644);
+    free(all);
+    return rc;
+}
+
+/* The nodes an earlier stop cancelled, from the state file (the settings came before). */
+static void load_cancelled(struct rollout *ro)
+{
+    FILE *f = fopen(ro->s.state, "r");
+    char line[2048];
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "cancelled ", 10) != 0)
+            continue;
+        for (size_t i = 0; i < ro->n; i++)
+            if (strcmp(ro->nodes[i].dev->id, line + 10) == 0)
+                ro->r[i].cancelled = 1;
+    }
+    fclose(f);
 }
 
 static int load_state(struct settings *s, char *err, size_t cap)
@@ -644,7 +685,7 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
         rc = cf_fail(o, rc, "%s", err);
         goto out;
     }
-    if (!resume && save_state(s) != 0) {
+    if (!resume && save_state(ro) != 0) {
         rc = cf_fail(o, EX_CANTCREAT, "cannot write the state file %s: %s", s->state,
                      strerror(errno));
         goto out;
@@ -678,6 +719,8 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
             goto out;
         }
     }
+    if (resume)
+        load_cancelled(ro);
     struct cf_fleet_events ev = {on_birth, on_report, on_answer, ro};
     cf_fleet_listen(ro->fleet, &ev);
     /* The retained births and reports: who runs what, who is done with this transfer. */
@@ -695,7 +738,6 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
     for (;;) {
         cf_fleet_pump(ro->fleet, 20);
         uint64_t now = cli_now_ms();
-        step(ro, now);
         size_t failed = count(ro, P_FAIL), ok = 0, all = 0;
         if (!ro->stopping && failed >= s->max_failures) {
             snprintf(why, sizeof why, "%zu nodes failed (--max-failures %" PRIu64 ")", failed,
@@ -708,7 +750,12 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
                     ro->r[i].cancelled = 1;
                     set_phase(ro, i, P_PARKED, "cancelled: the rollout stopped");
                 }
+            if (save_state(ro) != 0)
+                cli_error("cannot record the cancelled nodes in %s: %s (a --resume would count "
+                          "them as failed)",
+                          s->state, strerror(errno));
         }
+        step(ro, now);
         if (now - last_summary >= 1000) {
             summary(ro);
             last_summary = now;
