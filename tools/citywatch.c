@@ -194,7 +194,7 @@ int main(int argc, char **argv)
     long duration = 0;
     int once = 0, c, failures = 0;
     struct totals t = {0}, prev = {0}, first = {-1, 0, 0, 0};
-    char *end;
+    uint64_t seconds;
 
     cli_init(argv[0]);
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -203,11 +203,9 @@ int main(int argc, char **argv)
             base = optarg;
             break;
         case 'd':
-            duration = strtol(optarg, &end, 10);
-            if (*end || duration < 0 || duration > 1000000) {
-                fprintf(stderr, "citywatch: --duration needs whole seconds\n");
+            if (cli_uint_arg("--duration", optarg, 0, 1000000, &seconds))
                 return EX_USAGE;
-            }
+            duration = (long)seconds;
             break;
         case 'o':
             once = 1;
