@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "answer.h"
+#include "cli.h"
 #include "err.h"
 
 struct cq_store {
@@ -23,30 +24,6 @@ struct cq_store {
     CURL *curl;
     struct cq_store_stats stats;
 };
-
-struct body {
-    char *data;
-    size_t len;
-    int too_big;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *ctx)
-{
-    struct body *b = ctx;
-    size_t add = size * n;
-    if (add > CQ_STORE_MAX_BODY - b->len) {
-        b->too_big = 1;
-        return 0;
-    }
-    char *grown = realloc(b->data, b->len + add + 1);
-    if (!grown)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
 
 int cq_store_new(const struct cq_store_config *cfg, struct cq_store **out)
 {
@@ -107,7 +84,7 @@ int cq_store_query(struct cq_store *s, const char *influxql, json_t **out, char 
                    size_t why_len)
 {
     const struct cq_store_config *cfg = s->cfg;
-    struct body b = {NULL, 0, 0};
+    struct cli_body b = {.max = CQ_STORE_MAX_BODY};
     struct curl_slist *headers = NULL;
     char *q = NULL, *db = NULL, *url = NULL, auth[512];
     long status = 0;
@@ -128,7 +105,7 @@ int cq_store_query(struct cq_store *s, const char *influxql, json_t **out, char 
     curl_easy_reset(s->curl);
     curl_easy_setopt(s->curl, CURLOPT_URL, url);
     curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
-    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, cli_body_append);
     curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(s->curl, CURLOPT_ACCEPT_ENCODING, "");
     if (cfg->v2 && cfg->token) {
