@@ -12,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "err.h"
 
 /* A registry of a million devices is about 150 MB; more is not a registry. */
-#define CQ_REGISTRY_MAX_BYTES (256L << 20)
+#define CQ_REGISTRY_MAX_BYTES ((size_t)256 << 20)
 
 struct collect {
     const char *site, *glob;
@@ -51,35 +52,14 @@ static int collect_device(const struct gw_device *dev, void *ctx)
 /* The whole file at path into *text (caller frees) and *len. Returns 0, GW_EIO or GW_ENOMEM. */
 static int read_all(const char *path, char **text, size_t *len, char *why, size_t why_len)
 {
-    FILE *f = fopen(path, "rb");
-    long n = -1;
-    int rc = GW_EIO;
+    int rc = cli_read_file(path, CQ_REGISTRY_MAX_BYTES, text, len);
 
-    *text = NULL;
-    if (f && fseek(f, 0, SEEK_END) == 0)
-        n = ftell(f);
-    if (n < 0 || n > CQ_REGISTRY_MAX_BYTES || (f && fseek(f, 0, SEEK_SET) != 0)) {
+    if (rc == -ENOMEM)
+        return GW_ENOMEM;
+    if (rc)
         snprintf(why, why_len, "cannot read the registry %s: %s", path,
-                 n > CQ_REGISTRY_MAX_BYTES ? "larger than 256 MiB" : strerror(errno));
-        goto out;
-    }
-    *text = malloc((size_t)n + 1);
-    if (!*text) {
-        rc = GW_ENOMEM;
-        goto out;
-    }
-    if (fread(*text, 1, (size_t)n, f) != (size_t)n) {
-        snprintf(why, why_len, "cannot read the registry %s", path);
-        free(*text);
-        *text = NULL;
-        goto out;
-    }
-    *len = (size_t)n;
-    rc = 0;
-out:
-    if (f)
-        fclose(f);
-    return rc;
+                 rc == -EFBIG ? "larger than 256 MiB" : strerror(-rc));
+    return rc ? GW_EIO : 0;
 }
 
 int cq_site_load(const char *path, const char *site, const char *node_glob, struct cq_site *out,
