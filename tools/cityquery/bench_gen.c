@@ -65,22 +65,21 @@ static int print_window(void *ctx, const struct gw_aggregate *agg)
     return 0;
 }
 
-/* Opens site s's driver: one lane, its road, the common seed and offset. */
-static void *open_site(const struct drv_ops *ops, unsigned s, const char *capacity,
-                       const char *seed, const char *offset)
+/* Opens site s's driver: one lane, its road, the seed plus s, the common offset. */
+static void *open_site(const struct drv_ops *ops, unsigned s, const char *capacity, uint64_t seed,
+                       const char *offset)
 {
+    char site_seed[32];
     struct drv_param p[] = {{"lanes", "1"},
                             {"profile", s % 4 == 0 ? "motorway" : "urban"},
                             {"capacity_vph", capacity},
-                            {"seed", seed},
+                            {"seed", site_seed},
                             {"utc_offset_min", offset},
                             {"incident_rate", "0.2"}};
-    char site_seed[32];
     struct drv_diag diag = {{0}};
     void *state = NULL;
 
-    snprintf(site_seed, sizeof site_seed, "%llu", strtoull(seed, NULL, 10) + s);
-    p[3].value = site_seed;
+    snprintf(site_seed, sizeof site_seed, "%" PRIu64, seed + s);
     if (ops->open(p, sizeof p / sizeof p[0], &state, &diag) != 0) {
         cli_error("site %u: %s", s, diag.text);
         return NULL;
@@ -138,8 +137,8 @@ int main(int argc, char **argv)
         CLI_OPTS_COMMON,
         {NULL, 0, NULL, 0},
     };
-    uint64_t start_s = 0, days = 0, sites = 100;
-    const char *capacity = "300", *seed = "20250101", *offset = "60";
+    uint64_t start_s = 0, days = 0, sites = 100, seed = 20250101;
+    const char *capacity = "300", *offset = "60";
     int c;
 
     cli_init(argv[0]);
@@ -161,7 +160,8 @@ int main(int argc, char **argv)
             capacity = optarg;
             break;
         case 'r':
-            seed = optarg;
+            if (cli_uint_arg("--seed", optarg, 0, UINT64_MAX / 2, &seed))
+                return EX_USAGE;
             break;
         case 'u':
             offset = optarg;
