@@ -207,7 +207,10 @@ export function setAlert(a, isChange) {
     changed('alerts');
 }
 
-/* The state of a site from its figures and its free-flow speed. */
+/*
+ * The state of a site from its figures and its free-flow speed (free_flow_kmh,
+ * which the gateway sends for every site: the registry's, else its default).
+ */
 export function siteState(s) {
     if (!s || s.window_start_ms === null)
         return 'nodata';
@@ -215,11 +218,6 @@ export function siteState(s) {
         return 'stale';
     if (s.speed_mean_kmh === null)
         return s.flow_vph === 0 ? 'novehicles' : 'nodata';
-    const r = s.speed_mean_kmh / freeFlow(s);
+    const r = s.speed_mean_kmh / s.free_flow_kmh;
     return r >= 0.75 ? 'free' : r >= 0.5 ? 'slow' : 'congested';
-}
-
-/* A site's free-flow speed: the gateway's figure when it sends one, else an urban street's 50 km/h. */
-function freeFlow(s) {
-    return s && Number.isFinite(s.free_flow_kmh) && s.free_flow_kmh > 0 ? s.free_flow_kmh : 50;
 }
