@@ -1012,20 +1012,23 @@ static int parts_reserve(struct gw_windows *w, struct series *s, size_t need)
 }
 
 /*
- * Folds a value of s whose base window is past the late horizon on its
- * node's clock (clock_ms): into the window of the lowest level still within
- * the horizon, as add_slow() folds into the base, and into the part of the
- * receiving clock's bucket of each retired window below (window.h). All or
- * nothing; GW_WINDOW_LATE into *h when an emitted window changed. Returns
- * 0, GW_ERANGE (too late: no room for the parts, counted; or a window or
- * part full), GW_EFULL (busy, counted) or GW_ENOMEM.
+ * Folds a value of s at ts_ms on its node's clock (clock_ms): into the
+ * window of the lowest level still within the late horizon (the base, but
+ * for a value past the horizon) and the windows above it, and into the part
+ * of the receiving clock's bucket of each retired window below (window.h).
+ * All or nothing; GW_WINDOW_LATE into *h when an emitted window changed.
+ * Caches the base window in s when it took the value and it and every
+ * window above are open. Returns 0, GW_ERANGE (too late: no room for the
+ * parts, counted; or a window or part full), GW_EFULL (busy, counted) or
+ * GW_ENOMEM.
  */
-static int add_late(struct gw_windows *w, struct series *s, int64_t ts_ms, double value,
-                    int64_t clock_ms, unsigned *h)
+static int add_value(struct gw_windows *w, struct series *s, int64_t ts_ms, double value,
+                     int64_t clock_ms, unsigned *h)
 {
     size_t at[GW_WINDOW_MAX_LEVELS] = {0}, idx[GW_WINDOW_MAX_LEVELS] = {0}, need = 0;
     int64_t rx = rx_now(w), part_ms = rx - rx % w->base_ms;
     unsigned low = 0; /* the levels below low are retired: parts */
+    bool all_open = true;
     struct gw_qkey qkey;
     int rc = 0;
 
@@ -1086,17 +1089,23 @@ static int add_late(struct gw_windows *w, struct series *s, int64_t ts_ms, doubl
         if (s->quantiles)
             gw_qsketch_insert(&p->sk, &qkey);
     }
-    if (low > 0)
+    if (low > 0) {
         s->due_ms = min64(s->due_ms, part_due(w, part_ms, clock_ms, rx));
+        w->st.values_parted++;
+    }
     for (unsigned l = low; l < w->n_levels; l++)
-        slot_touch(w, s, l, idx[l], ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, h);
+        all_open =
+            slot_touch(w, s, l, idx[l], ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, h) && all_open;
     if (low < w->n_levels) {
         slot_add(&s->slots[idx[low]], value);
         if (s->quantiles)
             gw_qsketch_insert(slot_sketch(w, s, idx[low]), &qkey);
     }
-    s->cur_ok = 0;
-    w->st.values_parted++;
+    s->cur_ok = low == 0 && all_open;
+    if (low == 0) {
+        s->cur_start_ms = ts_ms - ts_ms % w->base_ms;
+        s->cur_idx = (uint16_t)idx[0];
+    }
     return 0;
 }
 
@@ -1112,11 +1121,9 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
                                               size_t sensor_len, int64_t ts_ms, double value,
                                               unsigned *hints)
 {
-    size_t idx[GW_WINDOW_MAX_LEVELS];
     struct node *n = fr->node;
-    struct gw_qkey qkey;
     unsigned h = 0;
-    bool new_node = false, all_open = true;
+    bool new_node = false;
     int rc = 0;
     /* A new node's clock starts at its first value. */
     int64_t clock_ms = n ? node_clock(n, rx_now(w)) : ts_ms;
@@ -1150,38 +1157,8 @@ __attribute__((noinline)) static int add_slow(struct gw_windows *w, struct gw_wi
             n->hint[pos] = (uint8_t)(at + 1);
     }
     s->cur_ok = 0;
-    if (ts_ms - ts_ms % w->base_ms + w->late_after_ms <= clock_ms) {
-        if ((rc = add_late(w, s, ts_ms, value, clock_ms, &h)) != 0)
-            goto out;
-        goto done;
-    }
-    for (unsigned l = 0; l < w->n_levels; l++) {
-        rc = slot_claim(w, s, l, ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, &idx[l]);
-        if (rc == GW_EFULL)
-            w->st.busy++;
-        if (rc)
-            goto out;
-    }
-    if (s->slots[idx[0]].state != SLOT_FREE && s->slots[idx[0]].count >= w->lv[0].max_count) {
-        rc = GW_ERANGE;
+    if ((rc = add_value(w, s, ts_ms, value, clock_ms, &h)) != 0)
         goto out;
-    }
-    if (s->quantiles) {
-        gw_qsketch_key(value, &qkey);
-        rc = sketch_reserve(w, slot_sketch(w, s, idx[0]), &qkey);
-        if (rc)
-            goto out;
-    }
-    for (unsigned l = 0; l < w->n_levels; l++)
-        all_open = slot_touch(w, s, l, idx[l], ts_ms - ts_ms % w->lv[l].width_ms, clock_ms, &h) &&
-                   all_open;
-    slot_add(&s->slots[idx[0]], value);
-    if (s->quantiles)
-        gw_qsketch_insert(slot_sketch(w, s, idx[0]), &qkey);
-    s->cur_ok = all_open;
-    s->cur_start_ms = ts_ms - ts_ms % w->base_ms;
-    s->cur_idx = (uint16_t)idx[0];
-done:
     if (s->due_ms < n->due_ms) {
         n->due_ms = s->due_ms;
         if (node_rekey(w, n))
