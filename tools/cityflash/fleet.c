@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -51,31 +50,16 @@ static int by_id(const void *a, const void *b)
     return strcmp(((const struct cf_node *)a)->dev->id, ((const struct cf_node *)b)->dev->id);
 }
 
-static char *read_text(const char *path, size_t *len, char *err, size_t cap)
+/* The registry's text (caller frees), or NULL with why in err. */
+static char *read_registry(const char *path, size_t *len, char *err, size_t cap)
 {
-    FILE *in = fopen(path, "rb");
-    struct stat sb;
     char *text = NULL;
-    if (!in || fstat(fileno(in), &sb) != 0) {
-        snprintf(err, cap, "cannot read %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if ((uint64_t)sb.st_size > MAX_REGISTRY_BYTES) {
+    int rc = cli_read_file(path, MAX_REGISTRY_BYTES, &text, len);
+    if (rc == -EFBIG)
         snprintf(err, cap, "%s is larger than %u bytes", path, MAX_REGISTRY_BYTES);
-        goto out;
-    }
-    text = malloc((size_t)sb.st_size + 1);
-    if (!text || fread(text, 1, (size_t)sb.st_size, in) != (size_t)sb.st_size) {
-        snprintf(err, cap, "cannot read %s", path);
-        free(text);
-        text = NULL;
-        goto out;
-    }
-    *len = (size_t)sb.st_size;
-out:
-    if (in)
-        fclose(in);
-    return text;
+    else if (rc != 0)
+        snprintf(err, cap, "cannot read %s: %s", path, strerror(-rc));
+    return rc == 0 ? text : NULL;
 }
 
 static int subscribe(struct cf_fleet *f)
@@ -101,7 +85,7 @@ int cf_fleet_new(const char *url, const char *registry_path, const char *glob,
     struct gw_registry_diag diag;
     size_t len = 0;
     struct cf_fleet *f = calloc(1, sizeof *f);
-    char *text = f ? read_text(registry_path, &len, err, cap) : NULL;
+    char *text = f ? read_registry(registry_path, &len, err, cap) : NULL;
     if (!f || !text)
         goto fail;
     if (gw_registry_new(text, len, &f->reg, &diag) != 0) {
