@@ -104,6 +104,13 @@ for n in n4 n5; do
     [ "$(field $n state)/$(field $n running)" = IDLE/1.0.0+0 ] || fail "$n touched: $(field $n state)"
 done
 
+# A state file whose number does not parse is refused before anything is sent.
+sed 's/^max_failures 1$/max_failures 2x/' r2.state >junk.state
+"$cf" rollout --resume --state junk.state >junk.out 2>junk.err
+rc=$?
+[ $rc -eq 66 ] && grep -q 'junk.state is not a rollout state file' junk.err ||
+    fail "state file with max_failures 2x: exit $rc: $(cat junk.out junk.err)"
+
 # The same rollout resumed, with room for one more failure: n2 is retried, n3 stays failed.
 sed -i 's/^max_failures 1$/max_failures 2/' r2.state
 "$cf" --json rollout --resume --state r2.state >r2r.json 2>r2r.err

@@ -41,6 +41,7 @@
 #include "fleet.h"
 #include "image.h"
 #include "image_file.h"
+#include "units.h"
 #include "update.h"
 
 #define MAX_GROUPS 16
@@ -430,6 +431,7 @@ static int load_state(struct settings *s, char *err, size_t cap)
 {
     FILE *f = fopen(s->state, "r");
     char line[2048];
+    int bad = 0; /* a number that is not one */
     if (!f) {
         snprintf(err, cap, "cannot read the state file %.900s: %s", s->state, strerror(errno));
         return -1;
@@ -451,18 +453,18 @@ static int load_state(struct settings *s, char *err, size_t cap)
         else if (strcmp(line, "registry") == 0)
             snprintf(s->registry, sizeof s->registry, "%s", v);
         else if (strcmp(line, "max_failures") == 0)
-            s->max_failures = strtoull(v, NULL, 10);
+            bad |= gw_parse_uint(v, &s->max_failures) != 0;
         else if (strcmp(line, "min_success") == 0)
-            s->min_success = strtod(v, NULL);
+            bad |= gw_parse_real(v, &s->min_success) != 0;
         else if (strcmp(line, "window") == 0)
-            s->window = strtoull(v, NULL, 10);
+            bad |= gw_parse_uint(v, &s->window) != 0;
         else if (strcmp(line, "total_window") == 0)
-            s->total_window = strtoull(v, NULL, 10);
+            bad |= gw_parse_uint(v, &s->total_window) != 0;
         else if (strcmp(line, "node_timeout_ms") == 0)
-            s->node_timeout_ms = strtoull(v, NULL, 10);
+            bad |= gw_parse_uint(v, &s->node_timeout_ms) != 0;
     }
     fclose(f);
-    if (!*s->image || !*s->nodes || parse_groups(s) != 0 || !*s->broker || !*s->registry ||
+    if (bad || !*s->image || !*s->nodes || parse_groups(s) != 0 || !*s->broker || !*s->registry ||
         s->window == 0 || s->total_window < s->window) {
         snprintf(err, cap, "%.900s is not a rollout state file", s->state);
         return -1;
