@@ -44,6 +44,7 @@
 
 #include "cu.h"
 #include "gwtest.h"
+#include "script_image.h"
 
 #define N_CITYNODES 3
 #define N_SIM 47
@@ -124,20 +125,11 @@ static char *read_file(const char *name)
 /* A payload script that runs citynode (its pid in NODE.ini.pid), padded, signed as version. */
 static void make_image(const char *name, const char *version, const char *check)
 {
-    char script[600], cmd[4096];
+    char script[600], img[600], body[1024];
     snprintf(script, sizeof script, "%s/%s.sh", dir, name);
-    FILE *f = fopen(script, "w");
-    CU_ASSERT_FATAL(f != NULL);
-    fprintf(f, "#!/bin/sh\n%s\necho $$ > \"$1.pid\"\nexec '%s' -c \"$1\"\n#", check, citynode);
-    for (int i = 0; i < PAD_BYTES; i++)
-        fputc('a' + (i * 7) % 26, f);
-    fputc('\n', f);
-    CU_ASSERT_FATAL(fclose(f) == 0);
-    snprintf(cmd, sizeof cmd,
-             "'%s' image sign --key '%s/mcuboot/golden.key' --version %s --security-counter 1 "
-             "'%s' '%s/%s.img' >/dev/null",
-             cityflash, data_dir, version, script, dir, name);
-    CU_ASSERT_FATAL(cu_run(cmd, NULL) == 0);
+    snprintf(img, sizeof img, "%s/%s.img", dir, name);
+    snprintf(body, sizeof body, "%s\necho $$ > \"$1.pid\"\nexec '%s' -c \"$1\"", check, citynode);
+    cu_script_image(cityflash, data_dir, script, img, body, PAD_BYTES, 0, version, 1);
 }
 
 /* citynode cnI under citynode-boot, restarted by a loop as a supervisor would. */

@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 
 #include "cu.h"
+#include "script_image.h"
 #include "wire.h"
 
 #define SITE "depot"
@@ -195,28 +196,17 @@ static struct image v2, v3;
 static void make_image(struct image *im, const char *name, const char *version, uint32_t ctr,
                        const char *body)
 {
-    char script[1024], img[1024], cmd[4096];
+    char script[1024], img[1024];
     snprintf(script, sizeof script, "%s/%s.sh", dir, name);
     snprintf(img, sizeof img, "%s/%s.img", dir, name);
-    FILE *f = fopen(script, "w");
-    CU_ASSERT_FATAL(f != NULL);
-    fprintf(f, "#!/bin/sh\n%s\n#", body);
-    for (int i = 0; i < PAD_BYTES; i++)
-        fputc('a' + (i * 7 + (int)ctr) % 26, f);
-    fputc('\n', f);
-    CU_ASSERT_FATAL(fclose(f) == 0);
-    snprintf(cmd, sizeof cmd,
-             "'%s' image sign --key '%s/mcuboot/golden.key' --version %s "
-             "--security-counter %u '%s' '%s' >/dev/null",
-             cityflash_bin, data_dir, version, ctr, script, img);
-    CU_ASSERT_FATAL(cu_run(cmd, NULL) == 0);
+    cu_script_image(cityflash_bin, data_dir, script, img, body, PAD_BYTES, (int)ctr, version, ctr);
     if (!im)
         return;
     struct stat sb;
     CU_ASSERT_FATAL(stat(img, &sb) == 0);
     im->len = (size_t)sb.st_size;
     im->bytes = malloc(im->len);
-    f = fopen(img, "rb");
+    FILE *f = fopen(img, "rb");
     CU_ASSERT_FATAL(f && im->bytes && fread(im->bytes, 1, im->len, f) == im->len);
     fclose(f);
     unsigned n;
