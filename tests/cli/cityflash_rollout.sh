@@ -110,6 +110,12 @@ sed 's/^max_failures 1$/max_failures 2x/' r2.state >junk.state
 rc=$?
 [ $rc -eq 66 ] && grep -q 'junk.state is not a rollout state file' junk.err ||
     fail "state file with max_failures 2x: exit $rc: $(cat junk.out junk.err)"
+# So is one whose number is beyond what the command line takes (--total-window 1 to 60000).
+sed 's/^total_window .*/total_window 100000/' r2.state >junk.state
+"$cf" rollout --resume --state junk.state >junk.out 2>junk.err
+rc=$?
+[ $rc -eq 66 ] && grep -q 'junk.state is not a rollout state file' junk.err ||
+    fail "state file with total_window 100000: exit $rc: $(cat junk.out junk.err)"
 
 # The same rollout resumed, with room for one more failure: n2 is retried, n3 stays failed.
 sed -i 's/^max_failures 1$/max_failures 2/' r2.state

@@ -51,6 +51,12 @@
 #define SETTLE_MS 1500
 #define HELD 1
 #define ACKED 2
+/* The bounds of the numeric settings, from the command line and from the state file alike. */
+#define MAX_FAILURES_MAX 1000000
+#define WINDOW_MAX 256
+#define TOTAL_WINDOW_MAX 60000 /* under CF_FLEET_MAX_INFLIGHT */
+#define NODE_TIMEOUT_MIN_MS 1000
+#define NODE_TIMEOUT_MAX_MS (7 * 86400000ull)
 
 enum phase {
     P_WAIT,     /* its group has not started, or it is offline */
@@ -464,8 +470,12 @@ static int load_state(struct settings *s, char *err, size_t cap)
             bad |= gw_parse_uint(v, &s->node_timeout_ms) != 0;
     }
     fclose(f);
+    bad |= s->max_failures < 1 || s->max_failures > MAX_FAILURES_MAX ||
+           !(s->min_success >= 0 && s->min_success <= 100) || s->window < 1 ||
+           s->window > WINDOW_MAX || s->total_window > TOTAL_WINDOW_MAX ||
+           s->node_timeout_ms < NODE_TIMEOUT_MIN_MS || s->node_timeout_ms > NODE_TIMEOUT_MAX_MS;
     if (bad || !*s->image || !*s->nodes || parse_groups(s) != 0 || !*s->broker || !*s->registry ||
-        s->window == 0 || s->total_window < s->window) {
+        s->total_window < s->window) {
         snprintf(err, cap, "%.900s is not a rollout state file", s->state);
         return -1;
     }
@@ -603,7 +613,7 @@ static int parse_args(struct settings *s, int *resume, int argc, char **argv)
             snprintf(s->groups, sizeof s->groups, "%s", optarg);
             break;
         case 'f':
-            if (cli_uint_arg("--max-failures", optarg, 1, 1000000, &s->max_failures))
+            if (cli_uint_arg("--max-failures", optarg, 1, MAX_FAILURES_MAX, &s->max_failures))
                 return EX_USAGE;
             have_max = 1;
             break;
@@ -624,15 +634,15 @@ static int parse_args(struct settings *s, int *resume, int argc, char **argv)
             snprintf(s->state, sizeof s->state, "%s", optarg);
             break;
         case 'w':
-            if (cli_uint_arg("--window", optarg, 1, 256, &s->window))
+            if (cli_uint_arg("--window", optarg, 1, WINDOW_MAX, &s->window))
                 return EX_USAGE;
             break;
         case 'W':
-            if (cli_uint_arg("--total-window", optarg, 1, 60000, &s->total_window))
+            if (cli_uint_arg("--total-window", optarg, 1, TOTAL_WINDOW_MAX, &s->total_window))
                 return EX_USAGE;
             break;
         case 't':
-            if (cli_duration_arg("--node-timeout", optarg, 1000, 7 * 86400000ull,
+            if (cli_duration_arg("--node-timeout", optarg, NODE_TIMEOUT_MIN_MS, NODE_TIMEOUT_MAX_MS,
                                  &s->node_timeout_ms))
                 return EX_USAGE;
             break;
