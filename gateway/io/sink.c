@@ -1,12 +1,14 @@
 /*
- * sink.c -- the batching and retry engine in front of the store adapters.
+ * sink.c -- the batching and retry engine in front of the store adapters and
+ * the webhook.
  *
- * One writer thread owns the adapter. Producers append lines to the newest
+ * One writer thread owns the adapter. Producers append items to the newest
  * open batch of their retention policy; a batch is sent once it holds
- * batch_lines lines or is batch_interval_ms old. A failed request is retried
- * with capped exponential backoff and full jitter (Fluent Bit's scheduler),
- * a 413 splits the batch at a line boundary, a 400 sends it to the
- * dead-letter file. Everything pending is bounded by max_pending_bytes.
+ * batch_lines items or is batch_interval_ms old. A failed request is retried
+ * with capped exponential backoff and jitter (Fluent Bit's scheduler) until
+ * it passes or has failed max_attempts times, a 413 splits the batch at a
+ * line boundary, a refusal sends it to the dead-letter file. Everything
+ * pending is bounded by max_pending_bytes and max_pending_items.
  *
  * Batches are sent in order within a retention policy, but the policies are
  * independent: the writer takes the first batch of each policy that is due
@@ -44,6 +46,7 @@ struct sink_batch {
 struct gw_sink {
     const struct gw_sink_config *cfg;
     const struct gw_sink_ops *ops;
+    const struct gw_sink_words *say;
     void *state;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -67,6 +70,19 @@ static const struct gw_sink_ops *sink_adapter(int api)
     return api >= 0 && api < GW_STORE_N ? sink_adapters[api] : NULL;
 }
 
+const struct gw_sink_words gw_sink_store_words = {
+    .failed = "store_write_failed",
+    .recovered = "store_write_recovered",
+    .rejected = "store_write_rejected",
+    .given_up = "store_write_given_up",
+    .dropped = "store_lines_dropped",
+    .not_ready = "store_not_ready",
+    .items = "lines",
+    .peer = "the store",
+    .no_rp = "default",
+    .bound_key = "store.max_pending",
+};
+
 const double gw_sink_latency_bounds[GW_SINK_LATENCY_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                                 0.5,   1,    2.5,   5,    10};
 
@@ -76,9 +92,9 @@ const char *gw_sink_class_name(enum gw_sink_class c)
     return c < GW_SINK_E_N ? names[c] : "5xx";
 }
 
-static const char *rp_name(const char *rp)
+static const char *rp_name(const struct gw_sink *s, const char *rp)
 {
-    return rp ? rp : "default";
+    return rp ? rp : s->say->no_rp;
 }
 
 static void batch_free(struct sink_batch *b)
@@ -89,16 +105,26 @@ static void batch_free(struct sink_batch *b)
     }
 }
 
-/* Called with the lock held: drops the oldest unsent batches while over the
- * bound. A batch being sent stays (it may be retried for as long as the store
+/* Called with the lock held: 1 when more is pending than a bound allows. */
+static int sink_over_bound(const struct gw_sink *s)
+{
+    const struct gw_sink_config *c = s->cfg;
+    return (c->max_pending_bytes && s->stats.bytes_pending > c->max_pending_bytes) ||
+           (c->max_pending_items && s->stats.lines_pending > c->max_pending_items);
+}
+
+/* Called with the lock held: drops the oldest unsent batches while over a
+ * bound. A batch being sent stays (it may be retried for as long as the peer
  * is down), so the bound holds to within that one batch. Each drop is
- * counted and logged (rate-limited, log.h): the lines are lost for good. */
+ * counted and logged (rate-limited, log.h): the items are lost for good. */
 static void sink_enforce_bound(struct gw_sink *s)
 {
     struct sink_batch **link = &s->head, *prev = NULL;
-    uint64_t pending = s->stats.bytes_pending;
+    int by_bytes = s->cfg->max_pending_bytes && s->stats.bytes_pending > s->cfg->max_pending_bytes;
+    uint64_t pending = by_bytes ? s->stats.bytes_pending : s->stats.lines_pending;
+    uint64_t bound = by_bytes ? s->cfg->max_pending_bytes : s->cfg->max_pending_items;
     size_t dropped = 0;
-    while (s->stats.bytes_pending > s->cfg->max_pending_bytes && *link) {
+    while (sink_over_bound(s) && *link) {
         struct sink_batch *b = *link;
         if (b->sealed) {
             prev = b;
@@ -115,11 +141,12 @@ static void sink_enforce_bound(struct gw_sink *s)
         batch_free(b);
     }
     if (dropped)
-        gw_log(GW_LOG_WARN, "store_lines_dropped", NULL,
-               "the oldest %zu lines dropped: %" PRIu64
-               " bytes were waiting for the store, more than "
-               "store.max_pending (%" PRIu64 "); %" PRIu64 " dropped since the start",
-               dropped, pending, s->cfg->max_pending_bytes, s->stats.lines_dropped);
+        gw_log(GW_LOG_WARN, s->say->dropped, NULL,
+               "the oldest %zu %s dropped: %" PRIu64
+               " %s were waiting for %s, more than %s (%" PRIu64 "); %" PRIu64
+               " dropped since the start",
+               dropped, s->say->items, pending, by_bytes ? "bytes" : s->say->items, s->say->peer,
+               s->say->bound_key, bound, s->stats.lines_dropped);
 }
 
 /* Called with the lock held: the open batch for rp with room, or a new one. */
@@ -181,7 +208,7 @@ static void sink_dead_letter(struct gw_sink *s, const char *lines, size_t len, c
     FILE *f = s->cfg->dead_letter_path ? fopen(s->cfg->dead_letter_path, "a") : NULL;
     if (!f)
         return;
-    fprintf(f, "# rejected by the store: %s\n", msg);
+    fprintf(f, "# rejected by %s: %s\n", s->say->peer, msg);
     fwrite(lines, 1, len, f);
     if (len > 0 && lines[len - 1] != '\n')
         fputc('\n', f);
@@ -193,7 +220,7 @@ static void sink_count_error(struct gw_sink *s, const char *rp, const struct gw_
 {
     enum gw_sink_class c = reply->cls < GW_SINK_E_N ? reply->cls : GW_SINK_E_5XX;
     s->stats.errors[c]++;
-    snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s: %s: %s", rp_name(rp),
+    snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s: %s: %s", rp_name(s, rp),
              gw_sink_class_name(c), reply->msg);
 }
 
@@ -302,7 +329,7 @@ static int sink_split(struct gw_sink *s, struct sink_batch *b)
 }
 
 /* Called with the lock held: after a failed send of b, counts and logs it
- * and sets when b is tried again. */
+ * and sets when b is tried again, or gives b up after its last attempt. */
 static void sink_failed(struct gw_sink *s, struct sink_batch *b, const struct gw_sink_reply *reply,
                         uint64_t now)
 {
@@ -310,13 +337,21 @@ static void sink_failed(struct gw_sink *s, struct sink_batch *b, const struct gw
         gw_backoff_ms(b->attempts, s->cfg->retry_min_ms, s->cfg->retry_max_ms, &s->seed);
     if (b->attempts++ == 0)
         s->stats.failing++;
+    sink_count_error(s, b->rp, reply);
+    if (s->cfg->max_attempts && b->attempts >= s->cfg->max_attempts) {
+        s->stats.lines_given_up += b->n_lines;
+        gw_log(GW_LOG_ERROR, s->say->given_up, gw_sink_class_name(reply->cls),
+               "%s: %zu %s given up after %u failed attempts (%s: %s)", rp_name(s, b->rp),
+               b->n_lines, s->say->items, b->attempts, gw_sink_class_name(reply->cls), reply->msg);
+        sink_remove(s, b);
+        return;
+    }
     b->retry_ms = now + wait;
     s->stats.retries++;
-    sink_count_error(s, b->rp, reply);
-    gw_log(GW_LOG_WARN, "store_write_failed", gw_sink_class_name(reply->cls),
-           "%s: %zu lines not written (%s: %s); retrying in %" PRIu64 " ms (attempt %u)",
-           rp_name(b->rp), b->n_lines, gw_sink_class_name(reply->cls), reply->msg, wait,
-           b->attempts);
+    gw_log(GW_LOG_WARN, s->say->failed, gw_sink_class_name(reply->cls),
+           "%s: %zu %s not written (%s: %s); retrying in %" PRIu64 " ms (attempt %u)",
+           rp_name(s, b->rp), b->n_lines, s->say->items, gw_sink_class_name(reply->cls), reply->msg,
+           wait, b->attempts);
 }
 
 /* Called with the lock held: sends b once (releasing the lock meanwhile) and
@@ -340,16 +375,16 @@ static void sink_send(struct gw_sink *s, struct sink_batch *b)
             if ((double)took_us <= gw_sink_latency_bounds[i] * 1e6)
                 s->stats.latency_buckets[i]++;
         if (b->attempts)
-            gw_log(GW_LOG_INFO, "store_write_recovered", NULL,
-                   "%s: written again after %u failed attempts", rp_name(b->rp), b->attempts);
+            gw_log(GW_LOG_INFO, s->say->recovered, NULL,
+                   "%s: written again after %u failed attempts", rp_name(s, b->rp), b->attempts);
         sink_remove(s, b);
         return;
     case GW_SINK_REJECTED:
         sink_count_error(s, b->rp, &reply);
         s->stats.lines_dead_lettered += b->n_lines;
-        gw_log(GW_LOG_ERROR, "store_write_rejected", NULL,
-               "%s: %zu lines refused by the store (%s); written to the dead-letter file",
-               rp_name(b->rp), b->n_lines, reply.msg);
+        gw_log(GW_LOG_ERROR, s->say->rejected, NULL, "%s: %zu %s refused by %s (%s)%s",
+               rp_name(s, b->rp), b->n_lines, s->say->items, s->say->peer, reply.msg,
+               s->cfg->dead_letter_path ? "; written to the dead-letter file" : "");
         sink_dead_letter(s, b->buf, b->len, reply.msg);
         sink_remove(s, b);
         return;
@@ -362,9 +397,9 @@ static void sink_send(struct gw_sink *s, struct sink_batch *b)
             return;
         }
         s->stats.lines_dead_lettered += b->n_lines;
-        gw_log(GW_LOG_ERROR, "store_write_rejected", "too_large",
-               "%s: a single line larger than the store accepts; written to the dead-letter file",
-               rp_name(b->rp));
+        gw_log(GW_LOG_ERROR, s->say->rejected, "too_large",
+               "%s: a single line larger than %s accepts%s", rp_name(s, b->rp), s->say->peer,
+               s->cfg->dead_letter_path ? "; written to the dead-letter file" : "");
         sink_dead_letter(s, b->buf, b->len, "a single line larger than the store accepts");
         sink_remove(s, b);
         return;
@@ -379,13 +414,14 @@ static void *sink_main(void *arg)
     struct gw_sink *s = arg;
     struct gw_sink_reply reply;
 
-    for (unsigned attempt = 0; s->ops->prepare(s->state, &reply) != GW_SINK_OK; attempt++) {
+    for (unsigned attempt = 0; s->ops->prepare && s->ops->prepare(s->state, &reply) != GW_SINK_OK;
+         attempt++) {
         pthread_mutex_lock(&s->lock);
         s->stats.retries++;
         sink_count_error(s, NULL, &reply);
         pthread_mutex_unlock(&s->lock);
-        gw_log(GW_LOG_WARN, "store_not_ready", gw_sink_class_name(reply.cls),
-               "cannot prepare the store (%s: %s); retrying", gw_sink_class_name(reply.cls),
+        gw_log(GW_LOG_WARN, s->say->not_ready, gw_sink_class_name(reply.cls),
+               "cannot prepare %s (%s: %s); retrying", s->say->peer, gw_sink_class_name(reply.cls),
                reply.msg);
         if (sink_backoff(s, attempt))
             return NULL;
@@ -432,6 +468,7 @@ int gw_sink_new(const struct gw_sink_config *cfg, struct gw_sink **out, char *er
     }
     s->cfg = cfg;
     s->ops = ops;
+    s->say = ops->words ? ops->words : &gw_sink_store_words;
     s->seed = (unsigned)gw_mono_ms();
     rc = ops->open(cfg, &s->state, err, err_len);
     if (rc != 0) {

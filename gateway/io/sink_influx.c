@@ -257,7 +257,11 @@ static enum gw_sink_result influx_prepare_v2(void *state, struct gw_sink_reply *
     return GW_SINK_OK;
 }
 
-const struct gw_sink_ops gw_sink_influx_v1 = {influx_open_v1, influx_prepare_v1, influx_write,
-                                              influx_close};
-const struct gw_sink_ops gw_sink_influx_v2 = {influx_open_v2, influx_prepare_v2, influx_write,
-                                              influx_close};
+const struct gw_sink_ops gw_sink_influx_v1 = {.open = influx_open_v1,
+                                              .prepare = influx_prepare_v1,
+                                              .write = influx_write,
+                                              .close = influx_close};
+const struct gw_sink_ops gw_sink_influx_v2 = {.open = influx_open_v2,
+                                              .prepare = influx_prepare_v2,
+                                              .write = influx_write,
+                                              .close = influx_close};

@@ -1,33 +1,30 @@
 /*
- * webhook.c -- a queue of JSON bodies and one thread that POSTs them.
+ * webhook.c -- the alert webhook as an adapter of the delivery engine
+ * (sink.c): this file only POSTs one JSON body and says what the answer
+ * means; the queue, its bound, the thread, the retries and their backoff are
+ * the engine's, set by the webhook's policy (one alert per request, its own
+ * attempts and queue, the store's backoff bounds).
  */
 #include "webhook.h"
 
-#include <errno.h>
-#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <curl/curl.h>
 
-#include "backoff.h"
 #include "err.h"
-
-struct hook_item {
-    char *body;
-    size_t len;
-    struct hook_item *next;
-};
+#include "sink.h"
 
 struct gw_webhook {
-    struct gw_webhook_config cfg;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    struct hook_item *head, *tail;
-    int stop;
-    unsigned seed;
-    struct gw_webhook_stats stats;
+    struct gw_sink_config cfg; /* the engine's configuration, borrowed by it */
+    struct gw_sink *sink;
+};
+
+/* The adapter's state: one HTTP client, used by the engine's thread only. */
+struct hook {
+    const struct gw_sink_config *cfg;
+    CURL *curl;
+    struct curl_slist *headers;
 };
 
 static size_t hook_discard(char *p, size_t size, size_t n, void *ctx)
@@ -37,96 +34,102 @@ static size_t hook_discard(char *p, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-/* One attempt: 0 delivered, 1 retry, -1 refused for good. */
-static int hook_send(struct gw_webhook *w, CURL *c, const struct hook_item *it)
+static int hook_open(const struct gw_sink_config *cfg, void **state, char *err, size_t err_len)
 {
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    long status = 0;
-    curl_easy_setopt(c, CURLOPT_URL, w->cfg.url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, it->body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->len);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)w->cfg.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hook_discard);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    if (rc == CURLE_OK && status >= 200 && status < 300)
-        return 0;
-    if (rc == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429)
-        return -1;
-    return 1;
-}
-
-static void *hook_main(void *arg)
-{
-    struct gw_webhook *w = arg;
-    CURL *c = curl_easy_init();
-
-    pthread_mutex_lock(&w->lock);
-    while (!w->stop) {
-        struct hook_item *it = w->head;
-        if (!it) {
-            pthread_cond_wait(&w->wake, &w->lock);
-            continue;
-        }
-        pthread_mutex_unlock(&w->lock);
-        int outcome = 1;
-        for (unsigned attempt = 0; c && outcome > 0 && attempt < w->cfg.max_attempts; attempt++) {
-            outcome = hook_send(w, c, it);
-            if (outcome <= 0)
-                break;
-            pthread_mutex_lock(&w->lock);
-            w->stats.retries++;
-            struct timespec until = gw_deadline_in(
-                gw_backoff_ms(attempt, w->cfg.retry_min_ms, w->cfg.retry_max_ms, &w->seed));
-            while (!w->stop && pthread_cond_timedwait(&w->wake, &w->lock, &until) != ETIMEDOUT)
-                ;
-            int stopping = w->stop;
-            pthread_mutex_unlock(&w->lock);
-            if (stopping)
-                break;
-        }
-        pthread_mutex_lock(&w->lock);
-        if (outcome == 0)
-            w->stats.delivered++;
-        else if (outcome < 0)
-            w->stats.refused++;
-        else
-            w->stats.failed++;
-        if (w->head == it) { /* not dropped for space meanwhile */
-            w->head = it->next;
-            if (!w->head)
-                w->tail = NULL;
-            w->stats.queued--;
-            free(it->body);
-            free(it);
-        }
+    struct hook *h = calloc(1, sizeof *h);
+    if (!h || !(h->curl = curl_easy_init()) ||
+        !(h->headers = curl_slist_append(NULL, "Content-Type: application/json"))) {
+        if (h)
+            curl_easy_cleanup(h->curl);
+        free(h);
+        snprintf(err, err_len, "cannot create an HTTP client");
+        return GW_ENOMEM;
     }
-    pthread_mutex_unlock(&w->lock);
-    curl_easy_cleanup(c);
-    return NULL;
+    h->cfg = cfg;
+    curl_easy_setopt(h->curl, CURLOPT_URL, cfg->url);
+    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+    curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, hook_discard);
+    *state = h;
+    return 0;
 }
+
+/*
+ * POSTs one alert body (rp is always NULL). 2xx is delivered; a 4xx other
+ * than 408 (timeout) and 429 (too many requests) is the receiver refusing
+ * the alert itself, never retried; anything else, and no answer, is retried.
+ */
+static enum gw_sink_result hook_write(void *state, const char *rp, const char *body, size_t len,
+                                      struct gw_sink_reply *reply)
+{
+    struct hook *h = state;
+    long status = 0;
+    (void)rp;
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    CURLcode rc = curl_easy_perform(h->curl);
+    if (rc != CURLE_OK) {
+        reply->cls = rc == CURLE_OPERATION_TIMEDOUT ? GW_SINK_E_TIMEOUT : GW_SINK_E_CONNECT;
+        snprintf(reply->msg, sizeof reply->msg, "%s", curl_easy_strerror(rc));
+        return GW_SINK_RETRY;
+    }
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    reply->cls = status >= 400 && status < 500 ? GW_SINK_E_4XX : GW_SINK_E_5XX;
+    snprintf(reply->msg, sizeof reply->msg, "HTTP %ld", status);
+    if (status >= 200 && status < 300)
+        return GW_SINK_OK;
+    if (status >= 400 && status < 500 && status != 408 && status != 429)
+        return GW_SINK_REJECTED;
+    return GW_SINK_RETRY;
+}
+
+static void hook_close(void *state)
+{
+    struct hook *h = state;
+    curl_slist_free_all(h->headers);
+    curl_easy_cleanup(h->curl);
+    free(h);
+}
+
+static const struct gw_sink_words hook_words = {
+    .failed = "webhook_post_failed",
+    .recovered = "webhook_post_recovered",
+    .rejected = "webhook_post_refused",
+    .given_up = "webhook_post_given_up",
+    .dropped = "webhook_alerts_dropped",
+    .not_ready = "webhook_not_ready",
+    .items = "alerts",
+    .peer = "the webhook",
+    .no_rp = "webhook",
+    .bound_key = "alerts.webhook_queue",
+};
+
+static const struct gw_sink_ops hook_ops = {
+    .open = hook_open,
+    .write = hook_write,
+    .close = hook_close,
+    .words = &hook_words,
+};
 
 int gw_webhook_new(const struct gw_webhook_config *cfg, struct gw_webhook **out)
 {
-    pthread_condattr_t attr;
+    char err[128];
     struct gw_webhook *w = calloc(1, sizeof *w);
     if (!w)
         return GW_ENOMEM;
-    w->cfg = *cfg;
-    w->seed = (unsigned)gw_mono_ms();
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->wake, &attr);
-    pthread_condattr_destroy(&attr);
-    if (pthread_create(&w->thread, NULL, hook_main, w) != 0) {
-        pthread_cond_destroy(&w->wake);
-        pthread_mutex_destroy(&w->lock);
+    w->cfg.ops = &hook_ops;
+    w->cfg.url = cfg->url;
+    w->cfg.timeout_ms = cfg->timeout_ms;
+    w->cfg.batch_lines = 1;
+    w->cfg.max_pending_items = cfg->max_queue;
+    w->cfg.retry_min_ms = cfg->retry_min_ms;
+    w->cfg.retry_max_ms = cfg->retry_max_ms;
+    w->cfg.max_attempts = cfg->max_attempts;
+    int rc = gw_sink_new(&w->cfg, &w->sink, err, sizeof err);
+    if (rc != 0) {
         free(w);
-        return GW_ENOMEM;
+        return rc;
     }
     *out = w;
     return 0;
@@ -134,62 +137,25 @@ int gw_webhook_new(const struct gw_webhook_config *cfg, struct gw_webhook **out)
 
 int gw_webhook_post(struct gw_webhook *w, const char *json, size_t len)
 {
-    struct hook_item *it = malloc(sizeof *it);
-    char *body = malloc(len + 1);
-    if (!it || !body) {
-        free(it);
-        free(body);
-        return GW_ENOMEM;
-    }
-    memcpy(body, json, len);
-    body[len] = '\0';
-    *it = (struct hook_item){body, len, NULL};
-    pthread_mutex_lock(&w->lock);
-    /* Full: drop the oldest that is not being sent (the head may be in flight). */
-    if (w->stats.queued >= w->cfg.max_queue && w->head && w->head->next) {
-        struct hook_item *old = w->head->next;
-        w->head->next = old->next;
-        if (w->tail == old)
-            w->tail = w->head;
-        free(old->body);
-        free(old);
-        w->stats.queued--;
-        w->stats.dropped++;
-    }
-    if (w->tail)
-        w->tail->next = it;
-    else
-        w->head = it;
-    w->tail = it;
-    w->stats.queued++;
-    pthread_cond_signal(&w->wake);
-    pthread_mutex_unlock(&w->lock);
-    return 0;
+    return gw_sink_push(w->sink, NULL, json, len, 1);
 }
 
 void gw_webhook_stats(struct gw_webhook *w, struct gw_webhook_stats *out)
 {
-    pthread_mutex_lock(&w->lock);
-    *out = w->stats;
-    pthread_mutex_unlock(&w->lock);
+    struct gw_sink_stats st;
+    gw_sink_stats(w->sink, &st);
+    out->delivered = st.lines_written;
+    out->refused = st.lines_dead_lettered;
+    out->failed = st.lines_given_up;
+    out->dropped = st.lines_dropped;
+    out->retries = st.retries;
+    out->queued = (size_t)st.lines_pending;
 }
 
 void gw_webhook_free(struct gw_webhook *w)
 {
     if (!w)
         return;
-    pthread_mutex_lock(&w->lock);
-    w->stop = 1;
-    pthread_cond_broadcast(&w->wake);
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    while (w->head) {
-        struct hook_item *it = w->head;
-        w->head = it->next;
-        free(it->body);
-        free(it);
-    }
-    pthread_cond_destroy(&w->wake);
-    pthread_mutex_destroy(&w->lock);
+    gw_sink_free(w->sink);
     free(w);
 }

@@ -94,7 +94,8 @@ static void fake_close(void *state)
     (void)state;
 }
 
-static const struct gw_sink_ops fake_ops = {fake_open, fake_prepare, fake_write, fake_close};
+static const struct gw_sink_ops fake_ops = {
+    .open = fake_open, .prepare = fake_prepare, .write = fake_write, .close = fake_close};
 
 static char dead_letter[256];
 
