@@ -329,6 +329,36 @@ void gwt_request(const struct gwt *t, const char *method, const char *path,
     request(url, t->https_ca[0] ? t->https_ca : NULL, method, headers, body, r);
 }
 
+/* collect() until the first event of a stream is whole: its data line and the blank line. */
+static size_t collect_event(char *p, size_t size, size_t n, void *ctx)
+{
+    struct body *b = ctx;
+    if (collect(p, size, n, ctx) != size * n)
+        return 0;
+    const char *data = strstr(b->data, "\ndata: ");
+    return data && strstr(data, "\n\n") ? 0 : size * n; /* 0: enough, curl stops reading */
+}
+
+json_t *gwt_snapshot(const struct gwt *t)
+{
+    struct body b = {NULL, 0};
+    char url[512];
+    CURL *c = curl_easy_init();
+    snprintf(url, sizeof url, "%s://%s/api/v1/events", t->https_ca[0] ? "https" : "http", t->http);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (t->https_ca[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, t->https_ca);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_event);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    const char *data = b.data ? strstr(b.data, "\ndata: ") : NULL;
+    json_t *j = data ? json_loadb(data + 7, strcspn(data + 7, "\n"), 0, NULL) : NULL;
+    free(b.data);
+    return j;
+}
+
 /* GETs path from the gateway; returns the body (caller frees) or NULL unless it answered 200. */
 static char *gateway_get(const struct gwt *t, const char *path)
 {

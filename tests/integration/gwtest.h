@@ -83,6 +83,13 @@ double gwt_metric(const struct gwt *t, const char *sample);
 /* /api/v1/live parsed; caller frees with json_decref(); NULL when it did not answer JSON. */
 json_t *gwt_live(const struct gwt *t);
 
+/*
+ * The first event of /api/v1/events, the snapshot (its "nodes" hold each
+ * registered node's accepted "frames"), parsed; caller frees with
+ * json_decref(); NULL when none came within 10 s.
+ */
+json_t *gwt_snapshot(const struct gwt *t);
+
 /* Polls the sample until it is >= want or timeout_ms pass; returns the last value. */
 double gwt_wait_metric(const struct gwt *t, const char *sample, double want, int timeout_ms);
 
