@@ -1,29 +1,28 @@
 /*
- * err.c -- texts for enum gw_err.
+ * err.c -- texts for enum gw_err (err.h).
  */
 #include "err.h"
 
+#include <string.h>
+
+int gw_err_errno(int err)
+{
+    return err < GW_EOS_BASE && err > GW_EOS(1000) ? GW_EOS_BASE - err : 0;
+}
+
 const char *gw_strerror(int err)
 {
+    int os = gw_err_errno(err);
+    if (os)
+        return strerror(os);
     switch (err) {
     case GW_OK:
         return "ok";
-    case GW_ENOMEM:
-        return "out of memory";
-    case GW_EINVAL:
-        return "invalid argument";
-    case GW_ERANGE:
-        return "out of range";
-    case GW_EFULL:
-        return "full";
-    case GW_ENOTFOUND:
-        return "not found";
-    case GW_EIO:
-        return "I/O error";
-    case GW_ERETRY:
-        return "temporary failure, retry";
-    case GW_ECONFIG:
-        return "configuration error";
+#define GW__ERR_TEXT(name, value, text)                                                            \
+    case name:                                                                                     \
+        return text;
+        GW_ERRORS(GW__ERR_TEXT)
+#undef GW__ERR_TEXT
     }
     return "unknown error";
 }
