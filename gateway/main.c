@@ -283,8 +283,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
             if (dev)
                 gw_stream_status(gw, dev, dead, now);
         } else {
-            gw_log(GW_LOG_WARN, "status_refused", gw_reject_name(dead), "on %s: %s%s%s", topic,
-                   gw_reject_text(dead), diag.detail[0] ? ": " : "", diag.detail);
+            gw_log(GW_LOG_WARN, "status_refused", gw_reject_name(diag.reason), "on %s: %s%s%s",
+                   topic, gw_reject_text(diag.reason), diag.detail[0] ? ": " : "", diag.detail);
         }
         goto out;
     }

@@ -24,7 +24,8 @@
     X(GW_ENOTFOUND, -1005, "not found")                                                            \
     X(GW_EIO, -1006, "I/O error")                                                                  \
     X(GW_ERETRY, -1007, "temporary failure, retry")                                                \
-    X(GW_ECONFIG, -1008, "configuration error")
+    X(GW_ECONFIG, -1008, "configuration error")                                                    \
+    X(GW_EREJECTED, -1009, "input refused")
 
 enum gw_err {
     GW_OK = 0,

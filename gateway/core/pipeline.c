@@ -87,14 +87,16 @@ void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *r
     gw_dedup_prune(p->dedup, keep_registered, (void *)reg);
 }
 
+/* Counts a refused frame by reason (an enum gw_reject, or a negated
+ * wire_err as wire_decode() returns it); returns GW_EREJECTED. */
 static int pipeline_reject(struct gw_pipeline *p, int reason, struct gw_reject_diag *diag)
 {
     int r = reason < 0 ? -reason : reason;
     if (r > 0 && r < GW_REJECT_N)
         p->stats.rejected[r]++;
     if (diag)
-        diag->reason = -r;
-    return -r;
+        diag->reason = r;
+    return GW_EREJECTED;
 }
 
 int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uint8_t *payload,
@@ -102,27 +104,26 @@ int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uin
                       struct gw_reject_diag *diag)
 {
     struct wire_diag wd;
+    struct gw_reject_diag own;
     Citygate__V1__Frame *f = NULL;
     int rc;
 
     p->stats.frames_in++;
-    if (diag) {
-        diag->index = -1;
-        diag->detail[0] = '\0';
-    }
+    if (!diag)
+        diag = &own; /* the validator's reason is counted */
+    diag->index = -1;
+    diag->detail[0] = '\0';
     if (!t || t->kind != GW_TOPIC_DATA)
         return pipeline_reject(p, GW_REJECT_BAD_TOPIC, diag);
     p->signer = NULL;
     rc = wire_decode(&p->decoder, payload, len, &f, &wd);
     if (rc != 0) {
-        if (diag)
-            snprintf(diag->detail, sizeof diag->detail, "%s", wd.detail);
+        snprintf(diag->detail, sizeof diag->detail, "%s", wd.detail);
         return pipeline_reject(p, rc, diag);
     }
     const struct gw_device *dev = p->signer; /* the body names the envelope's device */
-    rc = gw_validate_frame(dev, t, f, now_ms, &p->limits, diag);
-    if (rc != 0)
-        return pipeline_reject(p, rc, diag);
+    if (gw_validate_frame(dev, t, f, now_ms, &p->limits, diag) != 0)
+        return pipeline_reject(p, diag->reason, diag);
     rc = gw_dedup_check(p->dedup, f, &out->ticket);
     if (rc == GW_EFULL)
         return pipeline_reject(p, GW_REJECT_TOO_MANY_DEVICES, diag);
@@ -276,15 +277,16 @@ int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out)
     return 1;
 }
 
-/* Counts a refused status message by reason; returns the reason, negative. */
+/* Counts a refused status message by reason (as pipeline_reject());
+ * returns GW_EREJECTED. */
 static int status_reject(struct gw_pipeline *p, int reason, struct gw_reject_diag *diag)
 {
     int r = reason < 0 ? -reason : reason;
     if (r > 0 && r < GW_REJECT_N)
         p->stats.status_rejected[r]++;
     if (diag)
-        diag->reason = -r;
-    return -r;
+        diag->reason = r;
+    return GW_EREJECTED;
 }
 
 int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,

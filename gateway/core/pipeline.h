@@ -84,9 +84,10 @@ int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs,
  * Admits one data message that came on topic t (gw_topic_parse()'s result,
  * or NULL for a topic that did not parse: the caller parses each topic once)
  * with payload; both are borrowed. Returns 0 with *out filled (the frame
- * lives until the next admit), or a negative enum gw_reject, counted, with
- * *diag filled. A missing or status topic is refused with
- * -GW_REJECT_BAD_TOPIC here; give status messages to gw_pipeline_status().
+ * lives until the next admit), or GW_EREJECTED, counted by reason, with
+ * *diag (may be NULL) filled with the reason. A missing or status topic is
+ * refused (GW_REJECT_BAD_TOPIC) here; give status messages to
+ * gw_pipeline_status().
  */
 int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uint8_t *payload,
                       size_t len, uint64_t now_ms, struct gw_admitted *out,
@@ -129,8 +130,8 @@ int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out);
  * data-model.md "Signed status and commands"), naming the topic's site and
  * node. A death (the node's MQTT will) fires the absence rules of its
  * series, unless the node's frames already come from another boot. Returns
- * 1 for a death, 0 for a birth, or a negative enum gw_reject, counted in
- * status_rejected, with *diag filled: unsigned, forged or malformed
+ * 1 for a death, 0 for a birth, or GW_EREJECTED, counted by reason in
+ * status_rejected, with *diag (may be NULL) filled with the reason: unsigned, forged or malformed
  * messages, a topic/id mismatch, or a death of an old boot (replay). Ends
  * the life of the last admitted frame (they share the decode arena).
  */

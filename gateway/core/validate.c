@@ -69,19 +69,19 @@ const char *gw_reject_text(int reason)
     return r < GW_REJECT_N ? gw_rejects[r - WIRE_N_ERRS].text : "unknown error";
 }
 
-/* Fills diag (may be NULL) and returns -reason. */
+/* Fills diag (may be NULL) and returns GW_EREJECTED. */
 __attribute__((format(printf, 4, 5))) static int
 gw_reject(struct gw_reject_diag *diag, enum gw_reject reason, int index, const char *fmt, ...)
 {
     if (diag) {
         va_list ap;
-        diag->reason = -(int)reason;
+        diag->reason = (int)reason;
         diag->index = index;
         va_start(ap, fmt);
         vsnprintf(diag->detail, sizeof diag->detail, fmt, ap);
         va_end(ap);
     }
-    return -(int)reason;
+    return GW_EREJECTED;
 }
 
 /* Character classes: ids are [A-Za-z0-9._-], firmware versions add '+'. */
@@ -155,19 +155,19 @@ int gw_topic_parse(const char *topic, size_t len, struct gw_topic *out)
     struct gw_topic t;
 
     if (len < sizeof prefix - 1 || memcmp(p, prefix, sizeof prefix - 1) != 0)
-        return -GW_REJECT_BAD_TOPIC;
+        return GW_EREJECTED;
     p += sizeof prefix - 1;
     if (gw_topic_id(&p, end, t.site) != 0 || p == end || *p++ != '/')
-        return -GW_REJECT_BAD_TOPIC;
+        return GW_EREJECTED;
     if (gw_topic_id(&p, end, t.node) != 0 || p == end || *p++ != '/')
-        return -GW_REJECT_BAD_TOPIC;
+        return GW_EREJECTED;
     size_t rest = (size_t)(end - p);
     if (rest == 4 && memcmp(p, "data", 4) == 0)
         t.kind = GW_TOPIC_DATA;
     else if (rest == 6 && memcmp(p, "status", 6) == 0)
         t.kind = GW_TOPIC_STATUS;
     else
-        return -GW_REJECT_BAD_TOPIC;
+        return GW_EREJECTED;
     *out = t;
     return 0;
 }

@@ -33,9 +33,10 @@ struct gw_device;
 
 /*
  * Why a frame was refused. 1 .. WIRE_N_ERRS-1 are the wire library's reasons
- * with the same numbers; the gateway's own follow. Functions return 0 or one
- * of these negated, like wire_decode(). The numbers are stable within a
- * release; metrics use gw_reject_name(), which is stable across releases.
+ * with the same numbers; the gateway's own follow. A refusal returns
+ * GW_EREJECTED (err.h) and gives its reason here, in struct gw_reject_diag,
+ * never in the return. The numbers are stable within a release; metrics use
+ * gw_reject_name(), which is stable across releases.
  */
 enum gw_reject {
     GW_REJECT_NONE = 0,
@@ -65,7 +66,7 @@ const char *gw_reject_text(int reason);
 
 /* What a refused frame did wrong, for logs and the quarantine record. */
 struct gw_reject_diag {
-    int reason;       /* negative enum gw_reject */
+    int reason;       /* enum gw_reject (positive) */
     int index;        /* the offending reading or vehicle, or -1 */
     char detail[128]; /* e.g. "readings[2] SPEED 412 outside 0..300" */
 };
@@ -85,9 +86,9 @@ struct gw_topic {
 
 /*
  * Parses a frame or status topic. topic (borrowed) holds len bytes and need not
- * be NUL-terminated. Returns 0 and fills *out, or -GW_REJECT_BAD_TOPIC when the
- * topic has another shape, an empty or over-long id, a character outside
- * [A-Za-z0-9._-] or a reserved name (docs/data-model.md, Topics).
+ * be NUL-terminated. Returns 0 and fills *out, or GW_EREJECTED (the reason is
+ * GW_REJECT_BAD_TOPIC) when the topic has another shape, an empty or over-long id, a character
+ * outside [A-Za-z0-9._-] or a reserved name (docs/data-model.md, Topics).
  */
 int gw_topic_parse(const char *topic, size_t len, struct gw_topic *out);
 
@@ -132,7 +133,7 @@ struct gw_validate_limits {
  * vehicle: a listed sensor_id, lane 1..16, finite speed 0..300 km/h, length
  * 0..40 m, offset within the past day.
  *
- * Returns 0 or a negative enum gw_reject and, on refusal, fills *diag.
+ * Returns 0, or GW_EREJECTED with *diag filled (the reason and what was wrong).
  */
 int gw_validate_frame(const struct gw_device *dev, const struct gw_topic *topic,
                       const Citygate__V1__Frame *f, uint64_t now_ms,

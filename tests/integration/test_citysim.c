@@ -115,6 +115,7 @@ static void judge(const char *t, const MQTTClient_message *msg)
     const struct gw_validate_limits limits = {30000, 7 * 86400000ULL};
     struct wire_decoder d = {WIRE_DEFAULT_MAX_FRAME_BYTES, gw_registry_key, registry, {0}};
     Citygate__V1__Frame *f = NULL;
+    struct gw_reject_diag diag;
     struct gw_topic topic;
     struct seen *sn;
     int rc, i;
@@ -126,9 +127,9 @@ static void judge(const char *t, const MQTTClient_message *msg)
     sn = &nodes[i];
     wire_arena_init(&d.arena, arena, sizeof(arena));
     rc = wire_decode(&d, msg->payload, (size_t)msg->payloadlen, &f, NULL);
-    if (rc == 0)
-        rc = gw_validate_frame(gw_registry_find(registry, f->device_id), &topic, f,
-                               clock_ms(CLOCK_REALTIME), &limits, NULL);
+    if (rc == 0 && gw_validate_frame(gw_registry_find(registry, f->device_id), &topic, f,
+                                     clock_ms(CLOCK_REALTIME), &limits, &diag) != 0)
+        rc = -diag.reason; /* negative, as wire_decode()'s */
     if (rc == 0) {
         if (sn->boot == 0)
             sn->boot = f->boot_id;

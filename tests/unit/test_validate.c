@@ -86,17 +86,30 @@ static void reset_frame(void)
     CU_ASSERT_FATAL(gw_topic_parse("city/v1/ring-north/node-0001/data", 33, &topic) == 0);
 }
 
+/*
+ * Validates the current frame as dev with limits l: 0 when accepted, else
+ * the reason, which must come with GW_EREJECTED (never in the return).
+ */
+static int refusal(const struct gw_device *dev, const struct gw_validate_limits *l)
+{
+    struct gw_reject_diag diag = {0, -2, ""};
+    int rc = gw_validate_frame(dev, &topic, &frame, NOW, l, &diag);
+    CU_ASSERT(rc == 0 || rc == GW_EREJECTED);
+    return rc == 0 ? 0 : diag.reason;
+}
+
 /* Validates the current frame as node-0001 and checks the reason (0: accepted) and index. */
 static void expect(int reason, int index, int line)
 {
     struct gw_reject_diag diag = {0, -2, ""};
     int rc = gw_validate_frame(dev1, &topic, &frame, NOW, &limits, &diag);
-    if (rc != -reason)
-        fprintf(stderr, "\nline %d: got %s (%s), want %s\n", line, gw_reject_name(rc), diag.detail,
+    int got = rc == GW_EREJECTED ? diag.reason : rc;
+    if (got != reason)
+        fprintf(stderr, "\nline %d: got %s (%s), want %s\n", line, gw_reject_name(got), diag.detail,
                 gw_reject_name(reason));
-    CU_ASSERT_EQUAL(rc, -reason);
+    CU_ASSERT_EQUAL(rc, reason ? GW_EREJECTED : 0);
     if (reason) {
-        CU_ASSERT_EQUAL(diag.reason, -reason);
+        CU_ASSERT_EQUAL(diag.reason, reason);
         CU_ASSERT_EQUAL(diag.index, index);
         CU_ASSERT(diag.detail[0] != '\0');
     }
@@ -138,7 +151,7 @@ static void test_topics(void)
     CU_ASSERT_STRING_EQUAL(t.site, "ring-north");
     CU_ASSERT_STRING_EQUAL(t.node, "node_0.1");
     /* Only len bytes count: the same text cut before "/status" is not a topic. */
-    CU_ASSERT_EQUAL(gw_topic_parse(ok, strlen(ok) - 7, &t), -GW_REJECT_BAD_TOPIC);
+    CU_ASSERT_EQUAL(gw_topic_parse(ok, strlen(ok) - 7, &t), GW_EREJECTED);
     /* A 64-character site is the longest allowed. */
     const char *longest =
         "city/v1/s234567890123456789012345678901234567890123456789012345678901234/n/data";
@@ -148,9 +161,9 @@ static void test_topics(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         t.kind = GW_TOPIC_STATUS;
         int rc = gw_topic_parse(bad[i], strlen(bad[i]), &t);
-        if (rc != -GW_REJECT_BAD_TOPIC)
+        if (rc != GW_EREJECTED)
             fprintf(stderr, "\naccepted topic %s\n", bad[i]);
-        CU_ASSERT_EQUAL(rc, -GW_REJECT_BAD_TOPIC);
+        CU_ASSERT_EQUAL(rc, GW_EREJECTED);
     }
 }
 
@@ -204,11 +217,9 @@ static void test_timestamps_at_their_limits(void)
     frame.timestamp_ms = NOW;
     CU_ASSERT_EQUAL(gw_validate_frame(dev1, &topic, &frame, NOW, &zero, NULL), 0);
     frame.timestamp_ms = NOW + 1;
-    CU_ASSERT_EQUAL(gw_validate_frame(dev1, &topic, &frame, NOW, &zero, NULL),
-                    -GW_REJECT_TIMESTAMP_FUTURE);
+    CU_ASSERT_EQUAL(refusal(dev1, &zero), GW_REJECT_TIMESTAMP_FUTURE);
     frame.timestamp_ms = NOW - 1;
-    CU_ASSERT_EQUAL(gw_validate_frame(dev1, &topic, &frame, NOW, &zero, NULL),
-                    -GW_REJECT_TIMESTAMP_TOO_OLD);
+    CU_ASSERT_EQUAL(refusal(dev1, &zero), GW_REJECT_TIMESTAMP_TOO_OLD);
 }
 
 static void test_reading_fields(void)
@@ -278,9 +289,11 @@ static void test_physical_ranges_at_their_limits(void)
             struct gw_reject_diag diag;
             readings[3].value = vals[v];
             int rc = gw_validate_frame(dev2, &topic, &frame, NOW, &limits, &diag);
-            CU_ASSERT_EQUAL(rc, v < 2 ? 0 : -GW_REJECT_OUT_OF_RANGE);
-            if (v >= 2)
+            CU_ASSERT_EQUAL(rc, v < 2 ? 0 : GW_EREJECTED);
+            if (v >= 2) {
+                CU_ASSERT_EQUAL(diag.reason, GW_REJECT_OUT_OF_RANGE);
                 CU_ASSERT(strstr(diag.detail, qi->name) != NULL);
+            }
         }
     }
     CU_ASSERT_EQUAL(n_checked, 25);
@@ -304,8 +317,7 @@ static void test_device_override(void)
     snprintf(topic.node, sizeof topic.node, "node-0002");
     CU_ASSERT_EQUAL(gw_validate_frame(dev2, &topic, &frame, NOW, &limits, NULL), 0);
     readings[0].value = 300.001;
-    CU_ASSERT_EQUAL(gw_validate_frame(dev2, &topic, &frame, NOW, &limits, NULL),
-                    -GW_REJECT_OUT_OF_RANGE);
+    CU_ASSERT_EQUAL(refusal(dev2, &limits), GW_REJECT_OUT_OF_RANGE);
 
     CU_ASSERT_EQUAL(gw_quantity_range(dev1, CITYGATE__V1__QUANTITY__SPEED, &min, &max), 0);
     CU_ASSERT(min == 0 && max == 250);
@@ -385,8 +397,7 @@ static void test_strings(void)
     readings[3].sensor_id = long_id;
     CU_ASSERT_EQUAL(gw_validate_frame(dev2, &topic, &frame, NOW, &limits, NULL), 0);
     long_id[GW_MAX_SENSOR_ID] = 'x';
-    CU_ASSERT_EQUAL(gw_validate_frame(dev2, &topic, &frame, NOW, &limits, NULL),
-                    -GW_REJECT_BAD_STRING);
+    CU_ASSERT_EQUAL(refusal(dev2, &limits), GW_REJECT_BAD_STRING);
     reset_frame();
     frame.site_id = long_id;
     EXPECT(GW_REJECT_BAD_STRING, -1);
@@ -418,8 +429,8 @@ static void test_strings(void)
     reset_frame();
     frame.site_id = "hs-a\ncitygate: forged line";
     frame.timestamp_ms = 1;
-    CU_ASSERT_EQUAL(gw_validate_frame(dev1, &topic, &frame, NOW, &limits, &diag),
-                    -GW_REJECT_BAD_STRING);
+    CU_ASSERT_EQUAL(gw_validate_frame(dev1, &topic, &frame, NOW, &limits, &diag), GW_EREJECTED);
+    CU_ASSERT_EQUAL(diag.reason, GW_REJECT_BAD_STRING);
     CU_ASSERT_STRING_EQUAL(diag.detail, "site_id: byte 0x0a at 4");
     reset_frame();
     readings[2].sensor_id = "loop\\1";
@@ -471,7 +482,7 @@ static void test_reserved_names(void)
     };
     struct gw_topic t;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        CU_ASSERT_EQUAL(gw_topic_parse(reserved[i], strlen(reserved[i]), &t), -GW_REJECT_BAD_TOPIC);
+        CU_ASSERT_EQUAL(gw_topic_parse(reserved[i], strlen(reserved[i]), &t), GW_EREJECTED);
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         CU_ASSERT_EQUAL(gw_topic_parse(allowed[i], strlen(allowed[i]), &t), 0);
     CU_ASSERT(gw_name_reserved("quarantine", 10));
