@@ -9,12 +9,15 @@
 #      so (exit 65, n3 REVERTED with the boot stage's reason, n2 cancelled);
 #      n3 runs 1.0.0 again; n1 is CONFIRMED on 2.0.0; n4 and n5 (the last
 #      group) are untouched; n2, continued, reports FAILED "cancelled" on
-#      1.0.0. Resumed with max_failures raised to 2 in the state file, the
+#      1.0.0. Resumed with --max-failures 2 (written to the state file), the
 #      rollout retries n2 (it cancelled it: not a failure) to CONFIRMED, keeps
 #      n3 failed, and stops at group 2's --min-success (1 of 2 confirmed).
+#      State files that do not parse, of a later format version, or --resume
+#      with a setting other than --max-failures are refused.
 #   2. Version 3.0.0 to every node; the rollout is SIGKILLed in the middle
-#      and resumed with --resume from its state file: every node ends
-#      CONFIRMED on 3.0.0, and no block a node acknowledged is sent again.
+#      and resumed with --resume from its state file (its version line taken
+#      out, as files were before it): every node ends CONFIRMED on 3.0.0, and
+#      no block a node acknowledged is sent again.
 #   3. `cityflash status` as a table, --csv and --json agree with the nodes.
 set -u
 citynode=$1 boot=$2 cf=$3 key=$4/mcuboot/golden.key
@@ -116,12 +119,25 @@ sed 's/^total_window .*/total_window 100000/' r2.state >junk.state
 rc=$?
 [ $rc -eq 66 ] && grep -q 'junk.state is not a rollout state file' junk.err ||
     fail "state file with total_window 100000: exit $rc: $(cat junk.out junk.err)"
+# The file names its format; a later one is refused.
+head -1 r2.state | grep -qx 'version 1' || fail "no version line first: $(cat r2.state)"
+sed 's/^version 1$/version 2/' r2.state >junk.state
+"$cf" rollout --resume --state junk.state >junk.out 2>junk.err
+rc=$?
+[ $rc -eq 66 ] && grep -q 'junk.state: state file version 2; this cityflash reads version 1' junk.err ||
+    fail "state file version 2: exit $rc: $(cat junk.out junk.err)"
+# --resume takes the settings from the file: of the options only --max-failures replaces one.
+"$cf" rollout --resume --state r2.state --window 8 >junk.out 2>junk.err
+rc=$?
+[ $rc -eq 64 ] && grep -q -- '--resume takes the settings from the state file' junk.err ||
+    fail "--resume --window 8: exit $rc: $(cat junk.out junk.err)"
 
 # The same rollout resumed, with room for one more failure: n2 is retried, n3 stays failed.
-sed -i 's/^max_failures 1$/max_failures 2/' r2.state
-"$cf" --json rollout --resume --state r2.state >r2r.json 2>r2r.err
+"$cf" --json rollout --resume --state r2.state --max-failures 2 >r2r.json 2>r2r.err
 rc=$?
 [ $rc -eq 65 ] || fail "resumed rollout 2.0.0: exit $rc, want 65: $(cat r2r.json r2r.err)"
+grep -qx 'max_failures 2' r2.state && grep -qx 'cancelled n2' r2.state ||
+    fail "--max-failures 2 not kept in the state file: $(cat r2.state)"
 python3 - r2r.json <<'EOF' || fail "resumed rollout 2.0.0: $(cat r2r.json)"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -148,6 +164,7 @@ grep -q 'blocks sent [1-9]' r3a.err || fail "the rollout sent no block: $(cat r3
 grep -q 'confirmed 5' r3a.err && fail "the rollout ended before it was killed"
 kill -KILL $rpid
 wait $rpid 2>/dev/null
+sed -i '/^version /d' r3.state # as state files were written before the version line
 "$cf" --json rollout --resume --state r3.state >r3.json 2>r3.err || fail "resume: $(cat r3.json r3.err)"
 python3 - r3.json <<'EOF' || fail "resumed rollout: $(cat r3.json)"
 import json, sys

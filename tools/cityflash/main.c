@@ -79,7 +79,7 @@ static void usage(FILE *to)
           "on the fleet, over MQTT (--broker URL --registry FILE):\n"
           "  rollout --image IMAGE --nodes GLOB --groups 10%,50%,100% --max-failures N\n"
           "          [--min-success P%] [--state FILE] [--window N] [--total-window N]\n"
-          "          [--node-timeout DUR] | rollout --resume [--state FILE]\n"
+          "          [--node-timeout DUR] | rollout --resume [--state FILE] [--max-failures N]\n"
           "                                update the nodes in groups; stop at N failures\n"
           "  status [--nodes GLOB] [--csv]  each node's version and update state\n"
           "\n"

@@ -57,6 +57,9 @@
 #define TOTAL_WINDOW_MAX 60000 /* under CF_FLEET_MAX_INFLIGHT */
 #define NODE_TIMEOUT_MIN_MS 1000
 #define NODE_TIMEOUT_MAX_MS (7 * 86400000ull)
+/* The state file's format ("version 1", its first line); a file without the line is version 1
+ * too (written before the line was). */
+#define STATE_VERSION 1
 
 enum phase {
     P_WAIT,     /* its group has not started, or it is offline */
@@ -386,17 +389,19 @@ static int parse_groups(struct settings *s)
     return s->n_groups > 0 && last == 100 ? 0 : -1;
 }
 
-/* The settings, then the nodes a stop cancelled ("cancelled ID", one a line). */
+/* The format's version, the settings, then the nodes a stop cancelled ("cancelled ID", one a
+ * line). */
 static int save_state(const struct rollout *ro)
 {
     const struct settings *s = &ro->s;
     char text[4096];
-    int len = snprintf(text, sizeof text,
-                       "image %s\nnodes %s\ngroups %s\nmax_failures %" PRIu64
-                       "\nmin_success %.6g\nbroker %s\nregistry %s\nwindow %" PRIu64
-                       "\ntotal_window %" PRIu64 "\nnode_timeout_ms %" PRIu64 "\n",
-                       s->image, s->nodes, s->groups, s->max_failures, s->min_success, s->broker,
-                       s->registry, s->window, s->total_window, s->node_timeout_ms);
+    int len =
+        snprintf(text, sizeof text,
+                 "version %d\nimage %s\nnodes %s\ngroups %s\nmax_failures %" PRIu64
+                 "\nmin_success %.6g\nbroker %s\nregistry %s\nwindow %" PRIu64
+                 "\ntotal_window %" PRIu64 "\nnode_timeout_ms %" PRIu64 "\n",
+                 STATE_VERSION, s->image, s->nodes, s->groups, s->max_failures, s->min_success,
+                 s->broker, s->registry, s->window, s->total_window, s->node_timeout_ms);
     if (len < 0 || (size_t)len >= sizeof text)
         return -1;
     size_t cap = (size_t)len + 1;
@@ -438,6 +443,7 @@ static int load_state(struct settings *s, char *err, size_t cap)
     FILE *f = fopen(s->state, "r");
     char line[2048];
     int bad = 0; /* a number that is not one */
+    uint64_t version = STATE_VERSION;
     if (!f) {
         snprintf(err, cap, "cannot read the state file %.900s: %s", s->state, strerror(errno));
         return -1;
@@ -448,7 +454,9 @@ static int load_state(struct settings *s, char *err, size_t cap)
             continue;
         *v++ = '\0';
         v[strcspn(v, "\n")] = '\0';
-        if (strcmp(line, "image") == 0)
+        if (strcmp(line, "version") == 0)
+            bad |= gw_parse_uint(v, &version) != 0;
+        else if (strcmp(line, "image") == 0)
             snprintf(s->image, sizeof s->image, "%s", v);
         else if (strcmp(line, "nodes") == 0)
             snprintf(s->nodes, sizeof s->nodes, "%s", v);
@@ -470,6 +478,12 @@ static int load_state(struct settings *s, char *err, size_t cap)
             bad |= gw_parse_uint(v, &s->node_timeout_ms) != 0;
     }
     fclose(f);
+    if (!bad && version != STATE_VERSION) {
+        snprintf(err, cap,
+                 "%.900s: state file version %" PRIu64 "; this cityflash reads version %d",
+                 s->state, version, STATE_VERSION);
+        return -1;
+    }
     bad |= s->max_failures < 1 || s->max_failures > MAX_FAILURES_MAX ||
            !(s->min_success >= 0 && s->min_success <= 100) || s->window < 1 ||
            s->window > WINDOW_MAX || s->total_window > TOTAL_WINDOW_MAX ||
@@ -576,11 +590,15 @@ static void usage(FILE *to)
     fputs("usage: cityflash rollout --image IMAGE --nodes GLOB --groups P%,...,100%\n"
           "           --max-failures N [--min-success P%] --broker URL --registry FILE\n"
           "           [--state FILE] [--window N] [--total-window N] [--node-timeout DUR]\n"
-          "       cityflash rollout --resume [--state FILE]\n",
+          "       cityflash rollout --resume [--state FILE] [--max-failures N]\n",
           to);
 }
 
-static int parse_args(struct settings *s, int *resume, int argc, char **argv)
+/*
+ * The command line into *s. *resume: --resume was given; *have_max: so was --max-failures (with
+ * --resume, it replaces the state file's). Returns 0, -1 after --help, or EX_USAGE.
+ */
+static int parse_args(struct settings *s, int *resume, int *have_max, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"image", required_argument, NULL, 'i'},
@@ -598,10 +616,12 @@ static int parse_args(struct settings *s, int *resume, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c, have_max = 0;
+    int c, settings = 0; /* options --resume takes from the state file instead */
+    *have_max = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
+        settings |= strchr("ingsbrwWt", c) != NULL;
         switch (c) {
         case 'i':
             snprintf(s->image, sizeof s->image, "%s", optarg);
@@ -615,7 +635,7 @@ static int parse_args(struct settings *s, int *resume, int argc, char **argv)
         case 'f':
             if (cli_uint_arg("--max-failures", optarg, 1, MAX_FAILURES_MAX, &s->max_failures))
                 return EX_USAGE;
-            have_max = 1;
+            *have_max = 1;
             break;
         case 's':
             s->min_success = strtod(optarg, &end);
@@ -658,9 +678,12 @@ static int parse_args(struct settings *s, int *resume, int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (*resume && settings)
+        return cli_usage_error("--resume takes the settings from the state file: only --state "
+                               "and --max-failures go with it");
     if (*resume)
         return 0;
-    if (!*s->image || !*s->nodes || !*s->groups || !have_max || !*s->broker || !*s->registry)
+    if (!*s->image || !*s->nodes || !*s->groups || !*have_max || !*s->broker || !*s->registry)
         return cli_usage_error(
             "rollout needs --image, --nodes, --groups, --max-failures, --broker and --registry");
     if (parse_groups(s) != 0)
@@ -672,11 +695,18 @@ static int parse_args(struct settings *s, int *resume, int argc, char **argv)
     return 0;
 }
 
+/* The failure of a save_state() that nothing may follow (errno says why); its exit code. */
+static int state_unwritable(const struct cf_opts *o, const struct settings *s)
+{
+    return cf_fail(o, EX_CANTCREAT, "cannot write the state file %s: %s", s->state,
+                   strerror(errno));
+}
+
 int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
 {
     struct rollout *ro = calloc(1, sizeof *ro);
     char err[1024];
-    int resume = 0, rc;
+    int resume = 0, have_max = 0, rc;
     if (!ro)
         return cf_fail(o, EX_SOFTWARE, "out of memory");
     struct settings *s = &ro->s;
@@ -685,21 +715,23 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
     s->window = 4;
     s->total_window = 64;
     s->node_timeout_ms = 600000;
-    if ((rc = parse_args(s, &resume, argc, argv)) != 0) {
+    if ((rc = parse_args(s, &resume, &have_max, argc, argv)) != 0) {
         free(ro);
         return rc < 0 ? 0 : rc;
     }
+    uint64_t max_failures = s->max_failures;
     if (resume && load_state(s, err, sizeof err) != 0) {
         rc = cf_fail(o, EX_NOINPUT, "%s", err);
         goto out;
     }
+    if (have_max)
+        s->max_failures = max_failures;
     if ((rc = load_image(ro, err, sizeof err)) != 0) {
         rc = cf_fail(o, rc, "%s", err);
         goto out;
     }
     if (!resume && save_state(ro) != 0) {
-        rc = cf_fail(o, EX_CANTCREAT, "cannot write the state file %s: %s", s->state,
-                     strerror(errno));
+        rc = state_unwritable(o, s);
         goto out;
     }
     char client[96];
@@ -733,6 +765,11 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
     }
     if (resume)
         load_cancelled(ro);
+    /* A threshold given with --resume holds from now on, for a later --resume too. */
+    if (resume && have_max && save_state(ro) != 0) {
+        rc = state_unwritable(o, s);
+        goto out;
+    }
     struct cf_fleet_events ev = {on_birth, on_report, on_answer, ro};
     cf_fleet_listen(ro->fleet, &ev);
     /* The retained births and reports: who runs what, who is done with this transfer. */
