@@ -19,7 +19,9 @@
  * is CONFIRMED, who failed and why, and carries on from there with the same
  * transfer id. At --max-failures failed nodes (REVERTED or FAILED) the
  * rollout stops: no new node starts, transfers still downloading are
- * cancelled, and those already booting their test image are waited for.
+ * cancelled, and those already booting their test image are waited for. So
+ * is each cancelled node's answer: one that held every block before the
+ * cancel reached it refuses the cancel and installs, and counts as any other.
  * The cancelled nodes go into the state file: their FAILED "cancelled"
  * report is the rollout's own doing, so a resumed rollout starts them again
  * instead of counting them as failed.
@@ -79,8 +81,9 @@ struct rnode {
     uint32_t inflight;
     uint32_t next; /* the next block to look at */
     uint64_t manifest_ms, phase_ms, held_bytes;
-    int cancelled; /* a stop (this run's or one before) cancelled its download: its FAILED
-                    * "cancelled" report is ours, not its */
+    int cancelled;      /* a stop (this run's or one before) cancelled its download: its FAILED
+                         * "cancelled" report is ours, not its */
+    uint64_t cancel_ms; /* this run's cancel, until the node's report answers it; 0 otherwise */
     char why[160];
 };
 
@@ -140,17 +143,26 @@ static size_t index_of(const struct rollout *ro, const struct cf_node *n)
 }
 
 /* A retained report about our transfer: the outcome. A node the rollout cancelled is no
- * failure: parked by the cancel, nothing it says counts; after a resume its cancel report
- * leaves it waiting to be started again, and once started again it counts as any other. */
+ * failure: parked by the cancel, its cancel report is ours; after a resume that report
+ * leaves it waiting to be started again, and once started again it counts as any other.
+ * One that held every block before the cancel came refused it: it installs, and counts. */
 static void on_report(void *ctx, struct cf_node *n)
 {
     struct rollout *ro = ctx;
     size_t i = index_of(ro, n);
     const struct cf_report *rep = &n->report;
+    struct rnode *r = &ro->r[i];
     int our_cancel =
         rep->state == NODE_UPDATE_FAILED && strcmp(rep->reason, NODE_UPDATE_CANCELLED) == 0;
-    if (strcmp(rep->transfer_id, ro->tid) != 0 || ro->r[i].ph == P_OK || ro->r[i].ph == P_FAIL ||
-        (ro->r[i].cancelled && (our_cancel || ro->r[i].ph == P_PARKED)))
+    if (strcmp(rep->transfer_id, ro->tid) != 0 || r->ph == P_OK || r->ph == P_FAIL)
+        return;
+    if (our_cancel || rep->state != NODE_UPDATE_DOWNLOADING)
+        r->cancel_ms = 0; /* the cancel is answered */
+    if (r->cancelled && r->ph == P_PARKED && !our_cancel && rep->state != NODE_UPDATE_DOWNLOADING) {
+        r->cancelled = 0; /* it held every block before the cancel came, and installs */
+        set_phase(ro, i, P_INSTALL, NULL);
+    }
+    if (r->cancelled && (our_cancel || r->ph == P_PARKED))
         return;
     char why[200];
     if (rep->state == NODE_UPDATE_CONFIRMED) {
@@ -308,6 +320,17 @@ static size_t count(const struct rollout *ro, enum phase ph)
     return c;
 }
 
+/* A cancelled node still online whose report has not yet said what became of the cancel
+ * (waited for as long as a node may go without progress). */
+static int cancels_unanswered(const struct rollout *ro, uint64_t now)
+{
+    for (size_t i = 0; i < ro->n; i++)
+        if (ro->r[i].cancel_ms && ro->nodes[i].online &&
+            now < ro->r[i].cancel_ms + ro->s.node_timeout_ms)
+            return 1;
+    return 0;
+}
+
 static void summary(const struct rollout *ro)
 {
     fprintf(stderr,
@@ -418,6 +441,14 @@ static int save_state(const struct rollout *ro)
     int rc = node_file_write_atomic(s->state, all, at, 0644);
     free(all);
     return rc;
+}
+
+static void save_cancelled(const struct rollout *ro)
+{
+    if (save_state(ro) != 0)
+        cli_error("cannot record the cancelled nodes in %s: %s (a --resume would count them as "
+                  "failed)",
+                  ro->s.state, strerror(errno));
 }
 
 /* The nodes an earlier stop cancelled, from the state file (the settings came before). */
@@ -797,12 +828,10 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
                 if (ro->r[i].ph == P_SEND || ro->r[i].ph == P_MANIFEST) {
                     cancel(ro, i);
                     ro->r[i].cancelled = 1;
+                    ro->r[i].cancel_ms = now;
                     set_phase(ro, i, P_PARKED, "cancelled: the rollout stopped");
                 }
-            if (save_state(ro) != 0)
-                cli_error("cannot record the cancelled nodes in %s: %s (a --resume would count "
-                          "them as failed)",
-                          s->state, strerror(errno));
+            save_cancelled(ro);
         }
         step(ro, now);
         if (now - last_summary >= 1000) {
@@ -811,7 +840,7 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
         }
         cli_progress_update(&bar, group_bytes(ro, ro->group, &total), now);
         if (ro->stopping) {
-            if (count(ro, P_INSTALL) == 0)
+            if (count(ro, P_INSTALL) == 0 && !cancels_unanswered(ro, now))
                 break;
             continue;
         }
@@ -833,6 +862,8 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
                           now);
     }
     summary(ro);
+    if (ro->stopping)
+        save_cancelled(ro); /* without those that installed after all */
     uint64_t duplicates = 0;
     for (size_t i = 0; i < ro->n; i++)
         duplicates += ro->nodes[i].report.duplicates;
