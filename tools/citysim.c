@@ -74,6 +74,7 @@
 #include "cli.h"
 #include "driver.h"
 #include "node.h"
+#include "paho_cmd.h"
 #include "ring.h"
 #include "sim_update.h"
 #include "units.h"
@@ -282,6 +283,7 @@ struct sim_client {
     MQTTAsync client;
     uint32_t gen;
     uint8_t conn;
+    struct paho_cmd cmd; /* its command side (paho_cmd.h); hooks get the client */
 };
 
 enum sim_conn_state { SIM_CONN_DOWN, SIM_CONN_CONNECTING, SIM_CONN_UP, SIM_CONN_FAILED };
@@ -674,73 +676,35 @@ static void push_conn_event(struct sim_client *cl, enum sim_ev type, const char 
     queue_push(cl->sim, &e);
 }
 
-static void on_lost(void *ctx, char *cause)
+static void on_up(void *ctx)
 {
-    push_conn_event(ctx, SIM_EV_DOWN, cause ? cause : "connection lost");
+    push_conn_event(ctx, SIM_EV_UP, NULL);
 }
 
-static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+static void on_down(void *ctx, const char *why)
+{
+    push_conn_event(ctx, SIM_EV_DOWN, why);
+}
+
+/* A command for one of the nodes: queued with its topic, which names the node. */
+static void on_command(void *ctx, const char *topic, size_t topic_len, uint8_t *payload, size_t len)
 {
     struct sim_client *cl = ctx;
-    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-    /* One byte more than a command may have, so that the node's parser reports it as too long. */
-    size_t len =
-        m->payloadlen > NODE_MAX_CMD_BYTES + 1 ? NODE_MAX_CMD_BYTES + 1 : (size_t)m->payloadlen;
     struct sim_event e = {.type = SIM_EV_COMMAND, .conn = cl->conn, .gen = cl->gen, .len = len};
 
-    e.topic = malloc(tlen + 1);
-    e.payload = malloc(len ? len : 1);
+    e.topic = malloc(topic_len + 1);
+    e.payload = payload;
     if (e.topic && e.payload) {
-        memcpy(e.topic, topic, tlen);
-        e.topic[tlen] = '\0';
-        memcpy(e.payload, m->payload, len);
+        memcpy(e.topic, topic, topic_len);
+        e.topic[topic_len] = '\0';
         queue_push(cl->sim, &e);
     } else {
         free(e.topic);
         free(e.payload);
     }
-    MQTTAsync_freeMessage(&m);
-    MQTTAsync_free(topic);
-    return 1;
 }
 
-static void on_subscribed(void *ctx, MQTTAsync_successData *r)
-{
-    (void)r;
-    push_conn_event(ctx, SIM_EV_UP, NULL);
-}
-
-static void on_subscribe_failed(void *ctx, MQTTAsync_failureData *r)
-{
-    (void)r;
-    push_conn_event(ctx, SIM_EV_DOWN, "subscribing to the command topics failed");
-}
-
-static void on_connected(void *ctx, MQTTAsync_successData *r)
-{
-    struct sim_client *cl = ctx;
-    MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
-
-    (void)r;
-    o.onSuccess = on_subscribed;
-    o.onFailure = on_subscribe_failed;
-    o.context = cl;
-    if (MQTTAsync_subscribe(cl->client, SIM_CMD_FILTER, 1, &o) != MQTTASYNC_SUCCESS)
-        push_conn_event(cl, SIM_EV_DOWN, "cannot subscribe to the command topics");
-}
-
-static void on_connect_failed(void *ctx, MQTTAsync_failureData *r)
-{
-    char why[96];
-
-    if (r && r->message)
-        snprintf(why, sizeof(why), "%s", r->message);
-    else if (r && r->code != 0 && r->code != MQTTASYNC_FAILURE)
-        snprintf(why, sizeof(why), "%s", MQTTAsync_strerror(r->code));
-    else
-        snprintf(why, sizeof(why), "refused or unreachable");
-    push_conn_event(ctx, SIM_EV_DOWN, why);
-}
+static const struct paho_cmd_hooks cmd_hooks = {on_up, on_down, on_command};
 
 static void on_disconnected(void *ctx, MQTTAsync_successData *r)
 {
@@ -845,7 +809,7 @@ static int conn_start(struct sim *s, unsigned k)
     cl->gen = ++c->gen;
     c->client = cl;
     c->state = SIM_CONN_CONNECTING;
-    MQTTAsync_setCallbacks(cl->client, cl, on_lost, on_message, NULL);
+    cl->cmd = (struct paho_cmd){cl->client, SIM_CMD_FILTER, &cmd_hooks, cl};
     /* Clean session, no automatic reconnect: a lost connection's messages belong to the nodes. */
     o.keepAliveInterval = SIM_KEEPALIVE_S;
     o.cleansession = 1;
@@ -853,9 +817,7 @@ static int conn_start(struct sim *s, unsigned k)
     o.connectTimeout = SIM_CONNECT_TIMEOUT_S;
     o.MQTTVersion = MQTTVERSION_3_1_1;
     o.automaticReconnect = 0;
-    o.onSuccess = on_connected;
-    o.onFailure = on_connect_failed;
-    o.context = cl;
+    paho_cmd_attach(&cl->cmd, &o);
     rc = MQTTAsync_connect(cl->client, &o);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(c->why, sizeof(c->why), "%s", MQTTAsync_strerror(rc));

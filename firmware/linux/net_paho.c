@@ -33,6 +33,7 @@
 #include <MQTTAsync.h>
 
 #include "hal_linux.h"
+#include "paho_cmd.h"
 
 #define MAX_EVENTS 4096
 #define MAX_SLOTS 2048
@@ -64,6 +65,7 @@ struct conn {
     MQTTAsync client;
     unsigned gen;
     char cmd_topic[NODE_MAX_TOPIC];
+    struct paho_cmd cmd; /* its command side (paho_cmd.h); hooks get the conn */
 };
 
 struct net_paho {
@@ -120,64 +122,32 @@ static void push(struct conn *c, enum ev_type type, const char *why)
 
 /* ---- Paho callbacks (Paho's threads) ---- */
 
-static void on_lost(void *ctx, char *cause)
+static void on_up(void *ctx)
 {
-    push(ctx, EV_DOWN, cause ? cause : "connection lost");
+    push(ctx, EV_UP, NULL);
 }
 
-static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+static void on_down(void *ctx, const char *why)
+{
+    push(ctx, EV_DOWN, why);
+}
+
+/* The command's topic is the node's own: only the payload is kept. */
+static void on_command(void *ctx, const char *topic, size_t topic_len, uint8_t *payload, size_t len)
 {
     struct conn *c = ctx;
+    struct event e = {.type = EV_COMMAND, .gen = c->gen, .payload = payload, .len = len};
+    (void)topic;
     (void)topic_len;
-    /* One byte more than a command may have, so that the parser reports it as too long. */
-    size_t len =
-        m->payloadlen > NODE_MAX_CMD_BYTES + 1 ? NODE_MAX_CMD_BYTES + 1 : (size_t)m->payloadlen;
-    struct event e = {.type = EV_COMMAND, .gen = c->gen, .len = len};
-    e.payload = malloc(len ? len : 1);
-    if (e.payload)
-        memcpy(e.payload, m->payload, len);
     pthread_mutex_lock(&c->p->lock);
-    if (e.payload)
+    if (payload)
         push_locked(c->p, &e);
     else
         c->p->q_dropped++;
     pthread_mutex_unlock(&c->p->lock);
-    MQTTAsync_freeMessage(&m);
-    MQTTAsync_free(topic);
-    return 1;
 }
 
-static void on_subscribed(void *ctx, MQTTAsync_successData *r)
-{
-    (void)r;
-    push(ctx, EV_UP, NULL);
-}
-
-static void on_subscribe_failed(void *ctx, MQTTAsync_failureData *r)
-{
-    (void)r;
-    push(ctx, EV_DOWN, "subscribing to the command topic failed");
-}
-
-static void on_connected(void *ctx, MQTTAsync_successData *r)
-{
-    struct conn *c = ctx;
-    MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
-    (void)r;
-    o.onSuccess = on_subscribed;
-    o.onFailure = on_subscribe_failed;
-    o.context = c;
-    if (MQTTAsync_subscribe(c->client, c->cmd_topic, 1, &o) != MQTTASYNC_SUCCESS)
-        push(c, EV_DOWN, "cannot subscribe to the command topic");
-}
-
-static void on_connect_failed(void *ctx, MQTTAsync_failureData *r)
-{
-    char why[96];
-    snprintf(why, sizeof why, "%s (code %d)", r && r->message ? r->message : "connect failed",
-             r ? r->code : 0);
-    push(ctx, EV_DOWN, why);
-}
+static const struct paho_cmd_hooks cmd_hooks = {on_up, on_down, on_command};
 
 /* A publish finished: queue its outcome once (the slot is freed here). */
 static void publish_done(struct slot *s, int ok)
@@ -262,7 +232,7 @@ static int p_connect(void *ctx, const struct node_connect *nc)
         return -NODE_ENET;
     }
     p->conn = c;
-    MQTTAsync_setCallbacks(c->client, c, on_lost, on_message, NULL);
+    c->cmd = (struct paho_cmd){c->client, c->cmd_topic, &cmd_hooks, c};
 
     will.topicName = nc->will_topic;
     will.payload.data = nc->will;
@@ -278,9 +248,7 @@ static int p_connect(void *ctx, const struct node_connect *nc)
     o.MQTTVersion = MQTTVERSION_3_1_1;
     o.username = p->username;
     o.password = p->password;
-    o.onSuccess = on_connected;
-    o.onFailure = on_connect_failed;
-    o.context = c;
+    paho_cmd_attach(&c->cmd, &o);
     if (p->ca_file || strncmp(p->url, "ssl://", 6) == 0 || strncmp(p->url, "mqtts://", 8) == 0) {
         ssl.trustStore = p->ca_file;
         ssl.keyStore = p->cert_file;
