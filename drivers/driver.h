@@ -95,4 +95,17 @@ const struct drv_ops *drv_find(const char *name);
  */
 double drv_sim_free_speed_kmh(const char *profile);
 
+/*
+ * The road of a site of the simulated city (citysim, cityquery_bench_gen):
+ * one site in four, counting from site 0, lies on a motorway with three
+ * lanes a direction, the others on urban streets with two. profile is the
+ * simulators' profile name, lanes the lane count as text (both static), as
+ * driver parameters take them.
+ */
+struct drv_sim_road {
+    const char *profile;
+    const char *lanes;
+};
+struct drv_sim_road drv_sim_site_road(unsigned long site);
+
 #endif

@@ -43,6 +43,12 @@
 
 const char *const drv__road_names[] = {"urban", "motorway", NULL};
 
+struct drv_sim_road drv_sim_site_road(unsigned long site)
+{
+    enum drv__road road = site % 4 == 0 ? DRV__ROAD_MOTORWAY : DRV__ROAD_URBAN;
+    return (struct drv_sim_road){drv__road_names[road], road == DRV__ROAD_MOTORWAY ? "3" : "2"};
+}
+
 static uint64_t splitmix(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ULL;

@@ -1457,17 +1457,11 @@ static void sim_sensor_tables(struct sim *s)
     }
 }
 
-/* The road of a site: one in four a motorway, the others urban streets (sim_params()). */
-static const char *sim_site_road(unsigned long site)
-{
-    return site % 4 == 0 ? "motorway" : "urban";
-}
-
 /*
  * Sets the parameters of node i's sensor: its own seed, and its site's road,
  * the same for every node of a site so that a site's figures belong to one
- * road: one site in four a motorway (three lanes a direction), the others
- * urban streets (two); and the incident of its site, if --incident gave one.
+ * road (drv_sim_site_road()); and the incident of its site, if --incident
+ * gave one.
  */
 static void sim_params(struct sim *s, size_t i)
 {
@@ -1481,10 +1475,10 @@ static void sim_params(struct sim *s, size_t i)
             incident_ms = s->start_wall_ms + s->opts.incidents[k].after_ms;
     snprintf(s->incident_text, sizeof(s->incident_text), "%" PRIu64, incident_ms);
     if (s->sensors[s->nodes[i].kind].n_params > 3) {
-        s->params[s->nodes[i].kind][2].value = s->opts.lanes[0] ? s->opts.lanes
-                                               : site % 4 == 0  ? "3"
-                                                                : "2";
-        s->params[s->nodes[i].kind][3].value = sim_site_road(site);
+        struct drv_sim_road road = drv_sim_site_road(site);
+
+        s->params[s->nodes[i].kind][2].value = s->opts.lanes[0] ? s->opts.lanes : road.lanes;
+        s->params[s->nodes[i].kind][3].value = road.profile;
     }
 }
 
@@ -2034,7 +2028,7 @@ static int sim_write_registry(const struct sim *s, const char *path)
     }
     for (unsigned long i = 0; i < s->opts.n_sites; i++)
         fprintf(fp, "\n[site %s]\nfree_flow_kmh = %g\n", s->sites[i],
-                drv_sim_free_speed_kmh(sim_site_road(i)));
+                drv_sim_free_speed_kmh(drv_sim_site_road(i).profile));
     if (fflush(fp) != 0 || ferror(fp))
         rc = -(errno ? errno : EIO);
     if (!to_stdout && fclose(fp) != 0 && rc == 0)

@@ -5,7 +5,7 @@
  *   cityquery_bench_gen --start EPOCH_S --days N [--sites N] [--capacity VPH] [--seed N]
  *
  * Each site has one node with one lane of the "sim-traffic" driver (the
- * road citysim simulates: a motorway on one site in four, urban elsewhere),
+ * road citysim simulates, drv_sim_site_road(): a motorway on one site in four),
  * sampled every 15 minutes as a node would. Its readings and vehicle
  * records go through the gateway's own windowing core (window.h: 15-min
  * and 1-h windows, each node's clock taken from its frames, a grace of one
@@ -71,7 +71,7 @@ static void *open_site(const struct drv_ops *ops, unsigned s, const char *capaci
 {
     char site_seed[32];
     struct drv_param p[] = {{"lanes", "1"},
-                            {"profile", s % 4 == 0 ? "motorway" : "urban"},
+                            {"profile", drv_sim_site_road(s).profile},
                             {"capacity_vph", capacity},
                             {"seed", site_seed},
                             {"utc_offset_min", offset},
