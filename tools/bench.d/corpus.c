@@ -12,8 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "units.h"
-
 struct record_head {
     uint8_t flags;
     uint8_t topic_len;
@@ -213,28 +211,6 @@ void bench_sleep_ms(unsigned ms)
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-uint64_t bench_parse_u64(const char *prog, const char *opt, const char *s, uint64_t min,
-                         uint64_t max)
-{
-    uint64_t v;
-    if (gw_parse_uint(s, &v) != 0 || v < min || v > max) {
-        fprintf(stderr, "%s: %s needs a whole number in %llu..%llu, not '%s'\n", prog, opt,
-                (unsigned long long)min, (unsigned long long)max, s);
-        exit(64);
-    }
-    return v;
-}
-
-double bench_parse_double(const char *prog, const char *opt, const char *s, double min, double max)
-{
-    double v;
-    if (gw_parse_real(s, &v) != 0 || v < min || v > max) {
-        fprintf(stderr, "%s: %s needs a number in %g..%g, not '%s'\n", prog, opt, min, max, s);
-        exit(64);
-    }
-    return v;
 }
 
 void bench_usage_exit(void (*usage)(FILE *out), int status)

@@ -95,16 +95,6 @@ uint64_t bench_wall_ms(void);
 void bench_sleep_ms(unsigned ms);
 
 /*
- * Parses a whole number (units.h) in [min, max] for option opt; on failure prints
- * "PROG: OPT needs ..." and exits with 64 (usage).
- */
-uint64_t bench_parse_u64(const char *prog, const char *opt, const char *s, uint64_t min,
-                         uint64_t max);
-
-/* Parses a real number (units.h) in [min, max], as bench_parse_u64(). */
-double bench_parse_double(const char *prog, const char *opt, const char *s, double min, double max);
-
-/*
  * Ends a bench program's option parsing the one way they all share: prints
  * usage to stdout and exits 0 for --help (status 0), or to stderr and exits
  * with status (64 for a usage error).

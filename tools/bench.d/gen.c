@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "cli.h"
 #include "corpus.h"
 #include "wire.h"
 
@@ -402,6 +403,7 @@ int main(int argc, char **argv)
     memcpy(o.fleet_key, DEMO_FLEET_KEY, 32);
     o.fleet_key_len = 32;
     parse_mix(&o, "traffic");
+    cli_init(argv[0]);
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         switch (c) {
         case O_REG:
@@ -411,28 +413,35 @@ int main(int argc, char **argv)
             o.corpus = optarg;
             break;
         case O_DEV:
-            o.devices = bench_parse_u64(PROG, "--devices", optarg, 1, 1000000);
+            if (cli_uint_arg("--devices", optarg, 1, 1000000, &o.devices))
+                return EX_USAGE;
             break;
         case O_FRAMES:
-            o.frames = bench_parse_u64(PROG, "--frames", optarg, 1, 100000000);
+            if (cli_uint_arg("--frames", optarg, 1, 100000000, &o.frames))
+                return EX_USAGE;
             break;
         case O_FIRST:
-            o.first_seq = bench_parse_u64(PROG, "--first-seq", optarg, 1, 100000000);
+            if (cli_uint_arg("--first-seq", optarg, 1, 100000000, &o.first_seq))
+                return EX_USAGE;
             break;
         case O_TRIP_LAST:
             o.trip_last = 1;
             break;
         case O_SITES:
-            o.sites = bench_parse_u64(PROG, "--sites", optarg, 1, 10000);
+            if (cli_uint_arg("--sites", optarg, 1, 10000, &o.sites))
+                return EX_USAGE;
             break;
         case O_SEED:
-            o.seed = bench_parse_u64(PROG, "--seed", optarg, 0, UINT64_MAX);
+            if (cli_uint_arg("--seed", optarg, 0, UINT64_MAX, &o.seed))
+                return EX_USAGE;
             break;
         case O_TS:
-            o.ts_base = bench_parse_u64(PROG, "--ts-base", optarg, 1, UINT64_MAX / 2);
+            if (cli_uint_arg("--ts-base", optarg, 1, UINT64_MAX / 2, &o.ts_base))
+                return EX_USAGE;
             break;
         case O_IVL:
-            o.interval_ms = bench_parse_u64(PROG, "--interval-ms", optarg, 1, 86400000);
+            if (cli_uint_arg("--interval-ms", optarg, 1, 86400000, &o.interval_ms))
+                return EX_USAGE;
             break;
         case O_MIX:
             if (parse_mix(&o, optarg) != 0) {
@@ -441,10 +450,12 @@ int main(int argc, char **argv)
             }
             break;
         case O_TRIP:
-            o.trip_every = bench_parse_u64(PROG, "--trip-every", optarg, 0, 1000000);
+            if (cli_uint_arg("--trip-every", optarg, 0, 1000000, &o.trip_every))
+                return EX_USAGE;
             break;
         case O_SALT:
-            o.boot_salt = bench_parse_u64(PROG, "--boot-salt", optarg, 0, 65535);
+            if (cli_uint_arg("--boot-salt", optarg, 0, 65535, &o.boot_salt))
+                return EX_USAGE;
             break;
         case O_KEY:
             rc = wire_key_from_hex(optarg, o.fleet_key);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "corpus.h"
 #include "mq.h"
 
@@ -194,6 +195,7 @@ int main(int argc, char **argv)
     struct lat l;
     int c, rc = 1;
 
+    cli_init(argv[0]);
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         switch (c) {
         case 'u':
@@ -203,10 +205,12 @@ int main(int argc, char **argv)
             path = optarg;
             break;
         case 'r':
-            rate = bench_parse_double(PROG, "--rate", optarg, 1, 1e7);
+            if (cli_real_arg("--rate", optarg, 1, 1e7, &rate))
+                return EX_USAGE;
             break;
         case 'w':
-            wait_s = bench_parse_u64(PROG, "--wait-s", optarg, 1, 3600);
+            if (cli_uint_arg("--wait-s", optarg, 1, 3600, &wait_s))
+                return EX_USAGE;
             break;
         case 't':
             trips = optarg;

@@ -72,6 +72,7 @@ int main(int argc, char **argv)
     uint64_t interval_ms = 10, timeout_s = 600;
     struct cli_body b = {.max = MAX_BODY_BYTES};
 
+    cli_init(argv[0]);
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         switch (c) {
         case 'u':
@@ -82,14 +83,17 @@ int main(int argc, char **argv)
             break;
         case 'g':
         case 'l':
-            bound = bench_parse_double(PROG, c == 'g' ? "--ge" : "--le", optarg, -1e18, 1e18);
+            if (cli_real_arg(c == 'g' ? "--ge" : "--le", optarg, -1e18, 1e18, &bound))
+                return EX_USAGE;
             dir = c == 'g' ? 1 : -1;
             break;
         case 'i':
-            interval_ms = bench_parse_u64(PROG, "--interval-ms", optarg, 1, 60000);
+            if (cli_uint_arg("--interval-ms", optarg, 1, 60000, &interval_ms))
+                return EX_USAGE;
             break;
         case 't':
-            timeout_s = bench_parse_u64(PROG, "--timeout-s", optarg, 1, 86400);
+            if (cli_uint_arg("--timeout-s", optarg, 1, 86400, &timeout_s))
+                return EX_USAGE;
             break;
         case 'G':
             if (n_get == MAX_GET) {

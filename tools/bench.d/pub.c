@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "cli.h"
 #include "corpus.h"
 #include "mq.h"
 
@@ -44,11 +45,12 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *url = NULL, *path = NULL, *id = "bench-pub";
-    unsigned window = 1000;
+    uint64_t window = 1000;
     double rate = 0;
     struct bench_corpus corpus;
     int c;
 
+    cli_init(argv[0]);
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         switch (c) {
         case 'u':
@@ -61,10 +63,12 @@ int main(int argc, char **argv)
             id = optarg;
             break;
         case 'w':
-            window = (unsigned)bench_parse_u64(PROG, "--window", optarg, 1, 65535);
+            if (cli_uint_arg("--window", optarg, 1, 65535, &window))
+                return EX_USAGE;
             break;
         case 'r':
-            rate = bench_parse_double(PROG, "--rate", optarg, 0, 1e7);
+            if (cli_real_arg("--rate", optarg, 0, 1e7, &rate))
+                return EX_USAGE;
             break;
         default:
             bench_usage_exit(usage, c == 'h' ? 0 : 64);
@@ -74,7 +78,7 @@ int main(int argc, char **argv)
         bench_usage_exit(usage, 64);
     if (bench_corpus_load(path, &corpus) != 0)
         return 66;
-    struct bench_pub *p = bench_pub_new(url, id, window);
+    struct bench_pub *p = bench_pub_new(url, id, (unsigned)window);
     if (!p) {
         bench_corpus_free(&corpus);
         return 69;

@@ -223,6 +223,7 @@ int main(int argc, char **argv)
 
     memset(&r, 0, sizeof r);
     r.delay_ms = 50;
+    cli_init(argv[0]);
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -235,10 +236,12 @@ int main(int argc, char **argv)
             lp_dir = optarg;
             break;
         case 'd':
-            r.delay_ms = bench_parse_u64(PROG, "--delay-ms", optarg, 0, 3600000);
+            if (cli_uint_arg("--delay-ms", optarg, 0, 3600000, &r.delay_ms))
+                return EX_USAGE;
             break;
         case 't':
-            r.tick_ms = bench_parse_u64(PROG, "--tick-ms", optarg, 1, 3600000);
+            if (cli_uint_arg("--tick-ms", optarg, 1, 3600000, &r.tick_ms))
+                return EX_USAGE;
             break;
         case 'm':
             memory = 1;

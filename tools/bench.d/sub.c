@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include "cli.h"
 #include "corpus.h"
 #include "mq.h"
 
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
     int clear = 0, c;
     static struct counter count;
 
+    cli_init(argv[0]);
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         switch (c) {
         case 'u':
@@ -101,19 +103,22 @@ int main(int argc, char **argv)
             filter = optarg;
             break;
         case 'n':
-            count.want = bench_parse_u64(PROG, "--count", optarg, 1, UINT32_MAX);
+            if (cli_uint_arg("--count", optarg, 1, UINT32_MAX, &count.want))
+                return EX_USAGE;
             break;
         case 'r':
             ready = optarg;
             break;
         case 't':
-            timeout_s = bench_parse_u64(PROG, "--timeout-s", optarg, 1, 86400);
+            if (cli_uint_arg("--timeout-s", optarg, 1, 86400, &timeout_s))
+                return EX_USAGE;
             break;
         case 'C':
             clear = 1;
             break;
         case 'm':
-            count.mark = bench_parse_u64(PROG, "--mark", optarg, 1, UINT32_MAX);
+            if (cli_uint_arg("--mark", optarg, 1, UINT32_MAX, &count.mark))
+                return EX_USAGE;
             break;
         case 'M':
             mark_file = optarg;
