@@ -100,16 +100,6 @@ static int port_open(const struct opts *o, struct smp_server *srv, struct smp_po
     return 0;
 }
 
-static int load_slots(const char *dir, struct boot_slots *s)
-{
-    char err[512];
-    if (boot_slots_load(dir, s, err, sizeof err) != 0) {
-        cli_error("%s", err);
-        return -1;
-    }
-    return 0;
-}
-
 static struct node_boot_keys boot_keys(const struct opts *o)
 {
     return (struct node_boot_keys){&node_crypto_openssl, (const uint8_t(*)[32])o->keys, o->n_keys};
@@ -127,6 +117,19 @@ static int begin(const struct opts *o, struct node_boot_state *st)
     char err[512];
     int fd = boot_store_lock(o->dir, err, sizeof err);
     if (fd < 0 || boot_store_load(o->dir, st, err, sizeof err) != 0) {
+        cli_error("%s", err);
+        boot_store_unlock(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* begin(), then the two slots; returns the lock fd or -1 (reported, nothing held). */
+static int begin_slots(const struct opts *o, struct node_boot_state *st, struct boot_slots *s)
+{
+    char err[512];
+    int fd = begin(o, st);
+    if (fd >= 0 && boot_slots_load(o->dir, s, err, sizeof err) != 0) {
         cli_error("%s", err);
         boot_store_unlock(fd);
         return -1;
@@ -227,13 +230,9 @@ static int cmd_test(const struct opts *o, int permanent)
     struct node_image_info run, cand;
     char why[NODE_BOOT_REASON_BYTES];
     int rc = EX_DATAERR;
-    int lock = begin(o, &st);
+    int lock = begin_slots(o, &st, &s);
     if (lock < 0)
         return EX_IOERR;
-    if (load_slots(o->dir, &s) != 0) {
-        boot_store_unlock(lock);
-        return EX_IOERR;
-    }
     int have_run = verify(o, &s.storage[st.primary], &run) == 0;
     int v = verify(o, &s.storage[st.primary ^ 1], &cand);
     if (v < 0) {
@@ -276,13 +275,10 @@ static int cmd_status(const struct opts *o)
 {
     struct node_boot_state st;
     struct boot_slots s;
-    int lock = begin(o, &st);
+    int lock = begin_slots(o, &st, &s);
     if (lock < 0)
         return EX_IOERR;
-    int sl = load_slots(o->dir, &s);
     boot_store_unlock(lock);
-    if (sl != 0)
-        return EX_IOERR;
     enum node_boot_swap t = node_boot_swap_type(&st);
     int trial = node_boot_on_trial(&st);
     struct cli_json j;
@@ -369,13 +365,9 @@ static int cmd_run(const struct opts *o, char **args, int n_args)
     struct boot_slots s;
     struct node_image_info info;
     char path[BOOT_STORE_PATH_MAX], run_dir[BOOT_STORE_PATH_MAX], ver[48];
-    int lock = begin(o, &st);
+    int lock = begin_slots(o, &st, &s);
     if (lock < 0)
         return EX_IOERR;
-    if (load_slots(o->dir, &s) != 0) {
-        boot_store_unlock(lock);
-        return EX_IOERR;
-    }
     before = st;
     struct node_boot_keys keys = boot_keys(o);
     int rc = node_boot_go(&st, s.storage, &keys, &info);
