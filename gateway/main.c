@@ -294,12 +294,13 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         quarantine(gw, topic, tp, payload, len, &diag);
         goto out;
     }
-    if (gw_journal_append(gw->journal, now, topic, payload, len) != 0) {
+    int jrc = gw_journal_append(gw->journal, now, topic, payload, len);
+    if (jrc != 0) {
         /* Paho acknowledged it on receipt: refusing it would not bring it back in order. */
         gw->journal_errors++;
         gw->journal_full = 1; /* the clock stops consuming until room is checked again */
         gw_log(GW_LOG_ERROR, "journal_append_failed", NULL, "%s; a frame of %s is lost",
-               strerror(errno), topic);
+               gw_strerror(jrc), topic);
         goto out;
     }
     gw_pipeline_commit(gw->pipe, &a, now, emit_aggregate, gw, on_alert, gw);
@@ -377,10 +378,11 @@ static int recover(struct gateway *gw)
     gw->replay_incomplete = 0;
     /* The time down does not count on the windows' clocks (window.h), here and in a replay. */
     uint64_t now = gw_wall_ms();
-    if (gw_journal_append(gw->journal, now, GW_PIPELINE_RESUME_TOPIC, (const uint8_t *)"", 0) != 0)
+    int jrc = gw_journal_append(gw->journal, now, GW_PIPELINE_RESUME_TOPIC, (const uint8_t *)"", 0);
+    if (jrc != 0)
         gw_log(GW_LOG_WARN, "journal_append_failed", NULL,
                "%s; a replay of this journal will count the time down on the windows' clocks",
-               strerror(errno));
+               gw_strerror(jrc));
     gw_pipeline_resume(gw->pipe, now);
     for (size_t i = 0; i <= gw->cfg.n_widths; i++)
         flush_lines(gw, i);
@@ -429,37 +431,33 @@ static void take_snapshot(struct gateway *gw, uint64_t now, int force, struct sn
 static void persist(struct gateway *gw, uint64_t now, int force_snapshot)
 {
     struct snapshot snap = {NULL, 0, {0, 0}};
-    int fd = -1, rc = 0, snap_rc = 0, error = 0;
+    int fd = -1, rc = 0, snap_rc = 0;
 
     pthread_mutex_lock(&gw->lock);
     take_snapshot(gw, now, force_snapshot, &snap);
     if (snap.buf || now - gw->last_sync_ms >= gw->cfg.fsync_interval_ms) {
-        if ((rc = gw_journal_sync_fd(gw->journal, &fd)) != 0)
-            error = errno;
+        rc = gw_journal_sync_fd(gw->journal, &fd);
         gw->last_sync_ms = now;
     }
     pthread_mutex_unlock(&gw->lock);
 
     if (fd >= 0) {
-        if (fdatasync(fd) != 0) {
-            rc = GW_EIO;
-            error = errno;
-        }
+        if (fdatasync(fd) != 0)
+            rc = gw_err_os(errno);
         close(fd);
     }
-    if (rc == 0 && snap.buf &&
-        (snap_rc = gw_journal_write_snapshot(gw->journal, snap.pos, snap.buf, snap.len)) != 0)
-        error = errno;
+    if (rc == 0 && snap.buf)
+        snap_rc = gw_journal_write_snapshot(gw->journal, snap.pos, snap.buf, snap.len);
     if (rc == 0 && !snap.buf)
         return; /* the common case: nothing to count, log or trim */
 
     pthread_mutex_lock(&gw->lock);
     if (rc != 0) {
         gw->journal_errors++;
-        gw_log(GW_LOG_ERROR, "journal_fsync_failed", NULL, " %s", strerror(error));
+        gw_log(GW_LOG_ERROR, "journal_fsync_failed", NULL, " %s", gw_strerror(rc));
     } else if (snap_rc != 0) {
         gw_log(GW_LOG_ERROR, "snapshot_failed", NULL, "cannot write in %s: %s", gw->cfg.journal_dir,
-               strerror(error));
+               gw_strerror(snap_rc));
     } else if (snap.buf) {
         gw_journal_trim(gw->journal, snap.pos);
     }
@@ -480,7 +478,6 @@ static void check_room(struct gateway *gw)
     pthread_mutex_lock(&gw->lock);
     int was_full = gw->journal_full;
     int rc = gw_journal_room_ahead(gw->journal, 2 * gw->snapshot_bytes + (1u << 20));
-    int error = errno;
     gw->journal_full = rc != 0;
     struct gw_mqtt *mqtt = gw->mqtt;
     pthread_mutex_unlock(&gw->lock);
@@ -488,7 +485,7 @@ static void check_room(struct gateway *gw)
         gw_log(GW_LOG_WARN, "journal_full", NULL,
                "no room ahead in %s (%s); not taking frames until there is (the broker keeps "
                "them)",
-               gw->cfg.journal_dir, strerror(error));
+               gw->cfg.journal_dir, gw_strerror(rc));
     if (rc == 0 && was_full)
         gw_log(GW_LOG_INFO, "journal_room", NULL, "room again in %s; taking frames",
                gw->cfg.journal_dir);

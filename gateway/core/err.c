@@ -10,6 +10,11 @@ int gw_err_errno(int err)
     return err < GW_EOS_BASE && err > GW_EOS(1000) ? GW_EOS_BASE - err : 0;
 }
 
+int gw_err_os(int e)
+{
+    return e > 0 && e < 1000 ? GW_EOS(e) : GW_EIO;
+}
+
 const char *gw_strerror(int err)
 {
     int os = gw_err_errno(err);

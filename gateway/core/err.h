@@ -41,6 +41,10 @@ enum gw_err {
 /* The errno value of an error made by GW_EOS(), or 0 for any other. */
 int gw_err_errno(int err);
 
+/* errno value e as a gw_err: GW_EOS(e), or GW_EIO when e is not an errno
+ * value (0, say: a short read or write with no error). */
+int gw_err_os(int e);
+
 /* Text for an error code: the code's own, strerror()'s for GW_EOS(e),
  * "unknown error" for a value that is not a code; never NULL. */
 const char *gw_strerror(int err);

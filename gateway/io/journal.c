@@ -100,7 +100,7 @@ static int write_all(int fd, const void *buf, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return GW_EIO;
+            return gw_err_os(n < 0 ? errno : 0);
         p += n;
         len -= (size_t)n;
     }
@@ -114,12 +114,14 @@ static int read_file(const char *path, size_t limit, uint8_t **out, size_t *len)
     struct stat st;
     uint8_t *buf = NULL;
     size_t got = 0;
-    int rc = GW_EIO;
+    int rc;
 
     if (fd < 0)
-        return errno == ENOENT ? GW_ENOTFOUND : GW_EIO;
-    if (fstat(fd, &st) != 0)
+        return errno == ENOENT ? GW_ENOTFOUND : gw_err_os(errno);
+    if (fstat(fd, &st) != 0) {
+        rc = gw_err_os(errno);
         goto out;
+    }
     size_t size = (size_t)st.st_size < limit ? (size_t)st.st_size : limit;
     buf = malloc(size > 0 ? size : 1);
     if (!buf) {
@@ -130,8 +132,10 @@ static int read_file(const char *path, size_t limit, uint8_t **out, size_t *len)
         ssize_t n = read(fd, buf + got, size - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            rc = gw_err_os(n < 0 ? errno : 0); /* 0: the file is shorter than it was */
             goto out;
+        }
         got += (size_t)n;
     }
     *out = buf;
@@ -275,7 +279,7 @@ static int list_segments(struct gw_journal *j)
     int rc = 0;
 
     if (!d)
-        return GW_EIO;
+        return gw_err_os(errno);
     while ((e = readdir(d))) {
         char *end;
         size_t len = strlen(e->d_name);
@@ -316,14 +320,12 @@ static int open_tail(struct gw_journal *j, uint64_t need)
     journal_path(j, tail->id, path, sizeof path);
     j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (j->fd < 0)
-        return GW_EIO;
-    if ((err = posix_fallocate(j->fd, 0, (off_t)len)) != 0) {
-        errno = err;
-        return GW_EIO;
-    }
+        return gw_err_os(errno);
+    if ((err = posix_fallocate(j->fd, 0, (off_t)len)) != 0)
+        return gw_err_os(err);
     void *map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
     if (map == MAP_FAILED)
-        return GW_EIO;
+        return gw_err_os(errno);
     j->map = map;
     j->map_len = (size_t)len;
     return 0;
@@ -348,8 +350,8 @@ static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return GW_EIO;
-    int rc = fsync(fd) == 0 ? 0 : GW_EIO;
+        return gw_err_os(errno);
+    int rc = fsync(fd) == 0 ? 0 : gw_err_os(errno);
     close(fd);
     return rc;
 }
@@ -371,8 +373,8 @@ int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out
         goto fail;
     }
     if (mkdir(j->dir, 0700) != 0 && errno != EEXIST) {
-        rc = GW_EIO;
-        snprintf(err, err_len, "%s: %s", j->dir, strerror(errno));
+        rc = gw_err_os(errno);
+        snprintf(err, err_len, "%s: %s", j->dir, gw_strerror(rc));
         goto fail;
     }
     rc = list_segments(j);
@@ -403,7 +405,7 @@ int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out
         (rc = add_segment(j, j->n_segs ? j->segs[j->n_segs - 1].id + 1 : 1)) != 0)
         goto fail;
     if ((rc = open_tail(j, 0)) != 0) {
-        snprintf(err, err_len, "%s: cannot open segment: %s", j->dir, strerror(errno));
+        snprintf(err, err_len, "%s: cannot open segment: %s", j->dir, gw_strerror(rc));
         goto fail;
     }
     j->stats.segments = j->n_segs;
@@ -518,21 +520,17 @@ int gw_journal_room_ahead(struct gw_journal *j, uint64_t reserve_bytes)
         journal_path(j, j->segs[j->n_segs - 1].id + 1, path, sizeof path);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0)
-            return GW_EIO;
+            return gw_err_os(errno);
         /* Zeros: should the process die now, open finds an empty segment. */
         int err = posix_fallocate(fd, 0, (off_t)j->segment_bytes);
         close(fd);
-        if (err != 0) {
-            errno = err;
-            return err == ENOSPC || err == EDQUOT ? GW_EFULL : GW_EIO;
-        }
+        if (err != 0)
+            return gw_err_os(err);
         j->ahead = 1;
     }
     if (reserve_bytes > 0 && statvfs(j->dir, &fs) == 0 &&
-        (uint64_t)fs.f_bavail * fs.f_frsize < reserve_bytes) {
-        errno = ENOSPC;
-        return GW_EFULL;
-    }
+        (uint64_t)fs.f_bavail * fs.f_frsize < reserve_bytes)
+        return GW_EOS(ENOSPC);
     return 0;
 }
 
@@ -541,7 +539,7 @@ int gw_journal_sync(struct gw_journal *j)
     if (!j->dirty)
         return 0;
     if (fdatasync(j->fd) != 0)
-        return GW_EIO;
+        return gw_err_os(errno);
     j->dirty = 0;
     j->stats.fsyncs++;
     return 0;
@@ -553,7 +551,7 @@ int gw_journal_sync_fd(struct gw_journal *j, int *fd)
     if (!j->dirty)
         return 0;
     if ((*fd = dup(j->fd)) < 0)
-        return GW_EIO;
+        return gw_err_os(errno);
     j->dirty = 0;
     j->stats.fsyncs++;
     return 0;
@@ -602,7 +600,7 @@ int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos 
 {
     char tmp[600], final[600];
     uint8_t head[SNAPSHOT_HEADER_BYTES];
-    int rc = GW_EIO;
+    int rc;
 
     char older[600];
     snprintf(tmp, sizeof tmp, "%s/snapshot.tmp", j->dir);
@@ -615,18 +613,19 @@ int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos 
     gw_le_store(head + 32, crc32(0, state, (uInt)len), 4);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return GW_EIO;
-    if (write_all(fd, head, sizeof head) == 0 && write_all(fd, state, len) == 0 && fsync(fd) == 0)
-        rc = 0;
+        return gw_err_os(errno);
+    if ((rc = write_all(fd, head, sizeof head)) == 0 && (rc = write_all(fd, state, len)) == 0 &&
+        fsync(fd) != 0)
+        rc = gw_err_os(errno);
     close(fd);
     if (rc != 0)
-        return GW_EIO;
+        return rc;
     /* A crash between the renames leaves the older one only: load falls back to it. */
     if (rename(final, older) != 0 && errno != ENOENT)
-        return GW_EIO;
-    if (rename(tmp, final) != 0 || fsync_dir(j->dir) != 0)
-        return GW_EIO;
-    return 0;
+        return gw_err_os(errno);
+    if (rename(tmp, final) != 0)
+        return gw_err_os(errno);
+    return fsync_dir(j->dir);
 }
 
 void gw_journal_trim(struct gw_journal *j, struct gw_journal_pos pos)

@@ -17,6 +17,9 @@
  * reading resynchronises on the next intact record, and a damaged segment is
  * never cut or deleted, but renamed to <id>.seg.damaged when it leaves.
  *
+ * Errors: a failed call of the operating system returns GW_EOS(errno) (err.h),
+ * so callers print gw_strerror(rc) and never read errno afterwards.
+ *
  * Not thread-safe: the caller serialises all calls, except the disk work that
  * gw_journal_sync_fd() and gw_journal_write_snapshot() let it do outside its
  * lock, so that appends do not wait on fsync.
@@ -68,7 +71,8 @@ int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out
 void gw_journal_free(struct gw_journal *j);
 
 /*
- * Appends one frame. topic and payload are borrowed. Returns 0 or GW_EIO;
+ * Appends one frame. topic and payload are borrowed. Returns 0, GW_EINVAL
+ * for a topic or record over its size limit, GW_ENOMEM, or GW_EOS(errno);
  * the record is in the page cache on return, on disk after gw_journal_sync().
  */
 int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *topic,
@@ -78,12 +82,12 @@ int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *top
  * Makes sure that the segment after the last one is allocated on disk (so
  * that filling the last one never needs new space) and that reserve_bytes
  * more are free on the journal's filesystem (room for snapshots; 0: not
- * checked). Cheap once the next segment is allocated. Returns 0, GW_EFULL
- * when the room is not there (errno ENOSPC or EDQUOT), or GW_EIO.
+ * checked). Cheap once the next segment is allocated. Returns 0, or
+ * GW_EOS(errno): GW_EOS(ENOSPC) or GW_EOS(EDQUOT) when the room is not there.
  */
 int gw_journal_room_ahead(struct gw_journal *j, uint64_t reserve_bytes);
 
-/* fsyncs what was appended since the last sync. Returns 0 or GW_EIO. */
+/* fsyncs what was appended since the last sync. Returns 0 or GW_EOS(errno). */
 int gw_journal_sync(struct gw_journal *j);
 
 /*
@@ -91,7 +95,7 @@ int gw_journal_sync(struct gw_journal *j);
  * a new descriptor of the last segment for the caller to fdatasync() and
  * close() after releasing its lock, or to -1 when nothing was appended since
  * the last sync. Records appended meanwhile are not covered; a switch to a
- * new segment syncs the old one itself. Returns 0 or GW_EIO.
+ * new segment syncs the old one itself. Returns 0 or GW_EOS(errno).
  */
 int gw_journal_sync_fd(struct gw_journal *j, int *fd);
 
@@ -116,7 +120,8 @@ int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journ
  * Durably stores state (borrowed, len bytes) as the newest snapshot at pos,
  * the previous newest becoming the older generation; the records before pos
  * must be synced. Reads only what gw_journal_open() set, so it may run
- * without the caller's lock. Returns 0 or GW_EIO.
+ * without the caller's lock. Returns 0, GW_EOS(errno), or GW_EIO for a
+ * write that wrote nothing.
  */
 int gw_journal_write_snapshot(const struct gw_journal *j, struct gw_journal_pos pos,
                               const void *state, size_t len);
@@ -131,8 +136,9 @@ void gw_journal_trim(struct gw_journal *j, struct gw_journal_pos pos);
 /*
  * Loads snapshot generation (0 the newest, 1 the one before). Returns 0 and
  * sets *pos, *state (caller frees with free()) and *len; GW_ENOTFOUND when
- * there is none; GW_EIO when it is unreadable or corrupt (it is then moved
- * aside to snapshot.damaged); GW_EINVAL for a generation out of range.
+ * there is none; GW_EOS(errno) when it cannot be read; GW_EIO when it is
+ * corrupt (it is then moved aside to snapshot.damaged); GW_ENOMEM; GW_EINVAL
+ * for a generation out of range.
  */
 int gw_journal_load_snapshot(struct gw_journal *j, int generation, struct gw_journal_pos *pos,
                              void **state, size_t *len);

@@ -66,6 +66,8 @@ static void test_os_errors_read_as_strerror(void)
         for (size_t j = 0; j < N_CODES; j++)
             CU_ASSERT(rc != codes[j].value);
     }
+    CU_ASSERT_EQUAL(gw_err_os(ENOSPC), GW_EOS(ENOSPC));
+    CU_ASSERT_EQUAL(gw_err_os(0), GW_EIO); /* a short read or write: no errno to carry */
     CU_ASSERT_EQUAL(gw_err_errno(GW_EOS_BASE), 0);
     CU_ASSERT_EQUAL(gw_err_errno(-ENOSPC), 0); /* a bare -errno is not a code */
     CU_ASSERT_STRING_EQUAL(gw_strerror(-ENOSPC), "unknown error");

@@ -3,6 +3,7 @@
  * at every possible byte, a byte flipped anywhere in a record, a process killed with its segment
  * mapped, records larger than a segment, the size bound, snapshots and their corruption.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,7 +397,7 @@ static void test_room_ahead(void)
     CU_ASSERT(gw_journal_room_ahead(j, 0) == 0);
     snprintf(path, sizeof path, "%s/%016x.seg", dir, 2);
     CU_ASSERT(stat(path, &st) == 0 && st.st_size == 1 << 16);
-    CU_ASSERT(gw_journal_room_ahead(j, UINT64_MAX / 2) == GW_EFULL);
+    CU_ASSERT(gw_journal_room_ahead(j, UINT64_MAX / 2) == GW_EOS(ENOSPC));
     append_n(j, 1000, 2000); /* past the first segment: into the one allocated ahead */
     struct gw_journal_stats js;
     gw_journal_stats(j, &js);
@@ -458,6 +459,43 @@ static void test_corrupt_snapshot_is_refused(void)
     gw_journal_free(j);
 }
 
+/*
+ * A failed call of the operating system comes back as its code, GW_EOS(errno),
+ * so that no caller reads errno after a journal call: a folder under a
+ * regular file (ENOTDIR), a snapshot whose temporary name or whose file is a
+ * folder (EISDIR).
+ */
+static void test_os_errors_are_codes(void)
+{
+    char path[300], err[256];
+    struct gw_journal *j = NULL;
+    struct gw_journal_pos pos = {1, 0};
+    void *state = NULL;
+    size_t len = 0;
+
+    fresh_dir();
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(path, sizeof path, "%s/file", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/file/journal", dir);
+    struct gw_journal_config cfg = {path, 1 << 20, 1 << 16};
+    CU_ASSERT_EQUAL(gw_journal_open(&cfg, &j, err, sizeof err), GW_EOS(ENOTDIR));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOTDIR)));
+
+    j = open_journal(1 << 20, 1 << 16);
+    snprintf(path, sizeof path, "%s/snapshot.tmp", dir);
+    CU_ASSERT_FATAL(mkdir(path, 0700) == 0);
+    CU_ASSERT_EQUAL(gw_journal_write_snapshot(j, pos, "state", 5), GW_EOS(EISDIR));
+    CU_ASSERT_FATAL(rmdir(path) == 0);
+    snprintf(path, sizeof path, "%s/snapshot", dir);
+    CU_ASSERT_FATAL(mkdir(path, 0700) == 0);
+    CU_ASSERT_EQUAL(gw_journal_load_snapshot(j, 0, &pos, &state, &len), GW_EOS(EISDIR));
+    CU_ASSERT_FATAL(rmdir(path) == 0);
+    gw_journal_free(j);
+}
+
 int main(void)
 {
     static const struct cu_test tests[] = {
@@ -472,6 +510,7 @@ int main(void)
         {"room ahead", test_room_ahead},
         {"sync outside the lock", test_sync_outside_the_lock},
         {"corrupt snapshot is refused", test_corrupt_snapshot_is_refused},
+        {"OS errors are codes", test_os_errors_are_codes},
         {NULL, NULL},
     };
     snprintf(dir, sizeof dir, "%s/citygate-journal-test.%d",
