@@ -19,9 +19,11 @@
  * subscriber's arrival callback, CLOCK_MONOTONIC); p50/p99/max are printed.
  * Finally the alert messages retained per series, the alerts measurement in
  * the store and citygate_alerts_total{state=...} are checked against the
- * changes seen. Last, a SIGHUP with "slow" relaxed and a restart-only key
- * changed: the CRIT of node-0001 is re-published as OK, the unchanged rules
- * keep their states without a message, and a warning names the key.
+ * changes seen, and so are the bodies the webhook POSTed to a receiver on
+ * loopback (each alert's JSON, as on MQTT, once; the receiver answers the
+ * first POST 503, so that one is retried) and the webhook's counters. Last, a SIGHUP with "slow"
+ * relaxed and a restart-only key changed: the CRIT of node-0001 is re-published as OK, the
+ * unchanged rules keep their states without a message, and a warning names the key.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 
 #include "cu.h"
 #include "gwtest.h"
+#include "receiver.h"
 
 #define NODES 8
 #define SITES 2
@@ -230,6 +233,41 @@ static void latency(void)
     CU_ASSERT(max < SANE_LATENCY_MS);
 }
 
+/*
+ * The webhook POSTed every alert message, once, with the MQTT message's
+ * bytes; the first POST, answered 503, was sent again. Bodies and messages
+ * are matched as multisets: MQTT and the webhook are two deliveries.
+ */
+static void check_webhook(void)
+{
+    size_t n = next_alert, matched = 0;
+    CU_ASSERT_FATAL(cu_rx_wait(n + 1, ALERT_TIMEOUT_MS) == 0);
+    CU_ASSERT_EQUAL(
+        gwt_wait_metric(&t, "citygate_webhook_delivered_total", (double)n, ALERT_TIMEOUT_MS),
+        (double)n);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_webhook_failed_total"), 0);
+    CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_webhook_dropped_total"), 0);
+    int bad = 1;
+    CU_ASSERT_EQUAL(cu_rx_count(&bad), n + 1);
+    CU_ASSERT_FALSE(bad);
+    CU_ASSERT_STRING_EQUAL(cu_rx_body(0), cu_rx_body(1));
+    char *used = calloc(n, 1);
+    CU_ASSERT_FATAL(used != NULL);
+    for (size_t i = 1; i <= n && i < CU_RX_MAX_SEEN; i++) {
+        const char *body = cu_rx_body(i);
+        for (size_t k = 0; k < n; k++) {
+            const struct gwt_msg *m = gwt_sub_msg(alerts, k);
+            if (!used[k] && strcmp(m->payload, body) == 0) {
+                used[k] = 1;
+                matched++;
+                break;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(matched, n);
+    free(used);
+}
+
 /* The last state of a series is retained on its topic. */
 static void check_retained(const char *filter, const char *state, const char *cause)
 {
@@ -316,7 +354,11 @@ static void check_store(void)
 
 static void test_alerts(void)
 {
-    gwt_init(&t, citygate, NODES, SITES, RULES);
+    static const unsigned webhook_script[] = {503, 0};
+    char config[2048];
+    cu_rx_start(webhook_script);
+    snprintf(config, sizeof config, "%s[alerts]\nwebhook = %s\n", RULES, cu_rx_url());
+    gwt_init(&t, citygate, NODES, SITES, config);
     alerts = gwt_sub_new("alerts-all", "city/v1/alerts/#");
     gwt_start(&t);
 
@@ -333,6 +375,7 @@ static void test_alerts(void)
         CU_ASSERT_EQUAL(gwt_metric(&t, sample), n_state[l]);
     }
     CU_ASSERT_EQUAL(gwt_metric(&t, "citygate_alerts_published_total"), next_alert);
+    check_webhook();
     check_retained("city/v1/alerts/site-00/node-0000/#", "ok", "threshold");
     check_retained("city/v1/alerts/site-00/node-0002/#", "crit", "death");
     check_store();
@@ -341,6 +384,7 @@ static void test_alerts(void)
     gwt_sub_free(alerts);
     CU_ASSERT_EQUAL(gwt_stop(&t, SIGTERM), 0);
     gwt_fini(&t);
+    cu_rx_stop();
 }
 
 int main(int argc, char **argv)
