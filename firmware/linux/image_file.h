@@ -28,7 +28,7 @@ int node_image_file_load(const char *path, uint64_t max_bytes, struct node_image
 /*
  * Makes f the image in data (len bytes; f takes ownership of data, which
  * was malloc'ed), as if it had been loaded: for images that arrive in
- * memory (tools/sim_update.c). Release with node_image_file_fini().
+ * memory (tools/citysim/sim_update.c). Release with node_image_file_fini().
  */
 void node_image_file_take(struct node_image_file *f, uint8_t *data, size_t len);
 

@@ -46,7 +46,7 @@ int slot_install_write(int fd, uint64_t off, const uint8_t *data, size_t len);
  * against sha, the image verification by rules, and with image_hash (may be
  * NULL) the image's own hash. Returns 0 and fills *info (when not NULL), or
  * -SLOT_INSTALL_EHASH or -SLOT_INSTALL_EIMAGE with a plain reason in why (cap
- * bytes). Used by ports whose slots are not files (tools/sim_update.c).
+ * bytes). Used by ports whose slots are not files (tools/citysim/sim_update.c).
  */
 int slot_install_check(const struct node_image_file *f, const uint8_t sha[NODE_SHA256_BYTES],
                        const struct slot_install_rules *rules, const uint8_t *image_hash,
