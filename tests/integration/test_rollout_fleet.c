@@ -32,10 +32,11 @@
  * citysim's --truth says the broker acknowledged and what the probe
  * published. The probe crosses a threshold rule over and over while the
  * rollout runs (not while the broker is down), and as often before it:
- * publish-to-alert latency is printed, and its p99 during the rollout must
- * stay under ALERT_BOUND_MS, or under ALERT_LOAD_FACTOR times the p99
- * measured before the rollout when the machine is so loaded that this one
- * is already high.
+ * publish-to-alert latency is printed (the first crossing after the broker
+ * restart, which waits for the gateway to catch up, apart), and its p99
+ * during the rollout must stay under ALERT_BOUND_MS, or under
+ * ALERT_LOAD_FACTOR times the p99 measured before the rollout when the
+ * machine is so loaded that this one is already high.
  *
  * Usage: test_rollout_fleet CITYGATE CITYSIM CITYNODE CITYNODE_BOOT CITYFLASH DATA_DIR
  */
@@ -788,7 +789,15 @@ static void test_rollout(void)
     next_alert = 0;
     CU_ASSERT_FATAL(gwt_wait_metric(&t, "citygate_mqtt_connected", 1, 30000) == 1);
 
-    /* The probe crosses its threshold while the rollout runs. */
+    /*
+     * The probe crosses its threshold while the rollout runs. The first crossing after the
+     * restart waits behind what the broker queued for the gateway while it was away: a recovery
+     * time, printed on its own (crossing() holds it to ALERT_TIMEOUT_MS). As with the warm-up
+     * before the baseline, the bound is for the crossings after it.
+     */
+    n_lat = 0;
+    crossing();
+    double recovery_ms = (double)lat_ns[0] / 1e6;
     n_lat = 0;
     while (rollout_running(ro, &status)) {
         crossing();
@@ -886,8 +895,9 @@ static void test_rollout(void)
     latency_figures(&p50, &p99, &max);
     bound = bound > ALERT_BOUND_MS ? bound : ALERT_BOUND_MS;
     printf("publish-to-alert latency: before the rollout (%d crossings) p50 %.1f ms, p99 %.1f ms, "
-           "max %.1f ms; during it (%zu) p50 %.1f ms, p99 %.1f ms, max %.1f ms (bound %.0f ms)\n",
-           BASELINE_CROSSINGS, b50, b99, bmax, n_lat, p50, p99, max, bound);
+           "max %.1f ms; the first after the broker restart %.1f ms; during the rollout after it "
+           "(%zu) p50 %.1f ms, p99 %.1f ms, max %.1f ms (bound %.0f ms)\n",
+           BASELINE_CROSSINGS, b50, b99, bmax, recovery_ms, n_lat, p50, p99, max, bound);
     CU_ASSERT(p99 <= bound);
 
     gwt_sub_free(alerts);
