@@ -3,11 +3,13 @@
  * Events): numbered events in one bounded ring that is both the replay
  * buffer for a reconnect with Last-Event-ID and every client's queue.
  *
- * Producers push under the gateway lock; each client's connection thread
- * copies from the ring under the hub's own short lock and writes to its
- * socket with no lock held, so a slow or stalled client never slows the
+ * Producers push under the gateway lock; each event is encoded once and
+ * shared by every client. A client's connection thread takes references to
+ * its next events under the hub's own short lock, then copies and writes
+ * them with no lock held, so a slow or stalled client never slows the
  * pipeline: it falls behind the ring, and is cut off (and counted) once
- * what it has not read passes its bound or has left the ring.
+ * what it has not read passes its bound or has left the ring. Clients that
+ * connect together share one snapshot.
  *
  * Event ids are "<stream>-<n>": stream is fixed for a run of the gateway (its
  * start time in ms), n counts from 1, so an id of an earlier run is known as
@@ -74,7 +76,9 @@ typedef int (*gw_events_snapshot_fn)(void *ctx, const char *reason, FILE *out, u
 /*
  * Opens a stream for a client that sent last_event_id (NULL when none):
  * resumed from the ring after it when it is still there, else started with
- * a snapshot event made by snapshot(ctx, ...). Returns 0 and sets *out
+ * a snapshot event made by snapshot(ctx, ...), or the one made for a client
+ * before it when no event came since and it is under a second old (a page
+ * that gets it sees what it would have seen connecting then). Returns 0 and sets *out
  * (closed with gw_events_close()), GW_EINVAL for a malformed id, GW_EFULL
  * when max_clients are open, GW_ENOMEM; each refusal is counted. Any thread.
  */
