@@ -90,7 +90,7 @@ int gw_acks_open(const char *path, uint64_t now_ms, struct gw_acks **out, size_t
     }
     FILE *f = fopen(path, "r");
     if (!f && errno != ENOENT) {
-        rc = GW_EIO;
+        rc = gw_err_os(errno);
         goto out;
     }
     while (f && fgets(line, sizeof line, f)) {
@@ -110,7 +110,7 @@ int gw_acks_open(const char *path, uint64_t now_ms, struct gw_acks **out, size_t
         rc = 0;
     }
     if (f && ferror(f))
-        rc = GW_EIO;
+        rc = gw_err_os(errno);
 out:
     if (f)
         fclose(f);
@@ -133,18 +133,16 @@ void gw_acks_free(struct gw_acks *a)
     gw_free(a);
 }
 
-/* Rewrites the file whole. Returns 0 or GW_EIO with errno. */
+/* Rewrites the file whole. Returns 0 or GW_EOS(errno). */
 static int acks_save(const struct gw_acks *a)
 {
     char tmp[4096];
     const struct ack *k;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", a->path) >= sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return GW_EIO;
-    }
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", a->path) >= sizeof tmp)
+        return GW_EOS(ENAMETOOLONG);
     FILE *f = fopen(tmp, "w");
     if (!f)
-        return GW_EIO;
+        return gw_err_os(errno);
     for (k = a->acks; k; k = k->hh.next)
         fprintf(f, "%s %" PRIu64 " %d\n", k->id, k->acked_ms, k->level);
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
@@ -153,12 +151,9 @@ static int acks_save(const struct gw_acks *a)
         bad = 1;
         error = errno;
     }
-    if (bad || rename(tmp, a->path) != 0) {
-        if (bad)
-            errno = error;
-        return GW_EIO;
-    }
-    return 0;
+    if (bad)
+        return gw_err_os(error);
+    return rename(tmp, a->path) == 0 ? 0 : gw_err_os(errno);
 }
 
 int gw_acks_id(const struct gw_alert_event *ev, char *buf, size_t cap)

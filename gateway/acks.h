@@ -36,7 +36,7 @@ struct gw_acks;
  * that are not "<id> <acked_ms> <level>" are passed over and counted in
  * *bad_lines.
  * Returns 0 and sets *out (caller frees with gw_acks_free()), GW_ENOMEM, or
- * GW_EIO with errno when the file exists and cannot be read.
+ * GW_EOS(errno) when the file exists and cannot be read.
  */
 int gw_acks_open(const char *path, uint64_t now_ms, struct gw_acks **out, size_t *bad_lines);
 void gw_acks_free(struct gw_acks *a);
@@ -54,7 +54,7 @@ const char *gw_ack_status_name(enum gw_ack_status s);
 
 /*
  * Acknowledges ev's alert (open) at now_ms and saves. Returns 0, GW_EFULL
- * beyond GW_ACKS_MAX, GW_ENOMEM, or GW_EIO (errno) when the file could not be
+ * beyond GW_ACKS_MAX, GW_ENOMEM, or GW_EOS(errno) when the file could not be
  * written: the acknowledgement then holds until a restart.
  */
 int gw_acks_ack(struct gw_acks *a, const struct gw_alert_event *ev, uint64_t now_ms);

@@ -13,7 +13,6 @@
  */
 #include "stream.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +51,7 @@ int gw_stream_start(struct gateway *gw)
     snprintf(path, sizeof path, "%s/acks", gw->cfg.journal_dir);
     int rc = gw_acks_open(path, gw_wall_ms(), &gw->acks, &bad);
     if (rc != 0)
-        gw_log(GW_LOG_ERROR, "acks_unreadable", NULL, "%s: %s", path,
-               rc == GW_EIO ? strerror(errno) : gw_strerror(rc));
+        gw_log(GW_LOG_ERROR, "acks_unreadable", NULL, "%s: %s", path, gw_strerror(rc));
     else if (bad > 0)
         gw_log(GW_LOG_WARN, "acks_damaged", NULL, "%s: %zu lines not understood, passed over", path,
                bad);
@@ -360,7 +358,8 @@ static int ack_post(void *ctx, const char *id, const char *authorization, FILE *
     }
     if (f.rc != 0) {
         fprintf(out, "{\"error\":\"not kept: %s\"}\n",
-                f.rc == GW_EIO ? "the acknowledgement file cannot be written" : gw_strerror(f.rc));
+                gw_err_errno(f.rc) || f.rc == GW_EIO ? "the acknowledgement file cannot be written"
+                                                     : gw_strerror(f.rc));
         return f.rc == GW_EFULL ? 507 : 500;
     }
     fprintf(out, "{\"id\":\"%s\",\"status\":\"ACTIVE_ACK\",\"acked_ms\":%" PRIu64 "}\n", id,
