@@ -108,7 +108,7 @@ struct gw_sink;
 
 /*
  * Starts the writer thread on adapter cfg->ops, or when that is NULL on
- * gw_sink_adapter(cfg->api). Returns 0 and sets *out
+ * the store adapter of cfg->api. Returns 0 and sets *out
  * (caller frees with gw_sink_free()), or a negative enum gw_err with err
  * filled. cfg and the strings in it are borrowed for the sink's lifetime.
  */
