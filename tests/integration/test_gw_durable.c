@@ -136,8 +136,13 @@ static void test_reboot_with_clock_behind(void)
     uint64_t now = gwt_now_ms();
     memset(&g, 0, sizeof g);
     g.t0 = (now - 150000) / WINDOW_MS * WINDOW_MS;
-    /* Boot 1: 30 frames a second apart, from 60 s ago. */
-    uint64_t ts = now - 60000;
+    /*
+     * Boot 1: 30 frames a second apart, the newest 500 ms before a window's
+     * end. Their node's clock then runs on from that newest timestamp, so
+     * its window closes 1.5 s later; a newest frame just after a window's
+     * start would keep it open for 30.5 s, past the store's wait below.
+     */
+    uint64_t ts = now / WINDOW_MS * WINDOW_MS - 500 - 29000;
     for (uint64_t q = 1; q <= 30; q++, ts += 1000) {
         send_count(0, 1111, q, ts);
         truth_add(&g, ts);
