@@ -320,7 +320,7 @@ int gw_metrics_render(void *ctx, FILE *out)
     fprintf(out, "citygate_build_info{version=\"%s\"} 1\n", CITYGATE_VERSION);
     render_process_metrics(out);
 
-    one(out, "citygate_mqtt_connected", "gauge", "1 while connected to the broker.",
+    one(out, "citygate_mqtt_connected", "gauge", "1 while connected to the broker and subscribed.",
         (uint64_t)ms.connected);
     one(out, "citygate_mqtt_connects_total", "counter", "Broker connections made.", ms.connects);
     one(out, "citygate_mqtt_connection_losses_total", "counter", "Broker connections lost.",

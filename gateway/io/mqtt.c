@@ -12,7 +12,10 @@
  * has no room, the gateway stops consuming instead (gw_mqtt_pause()), and the
  * broker keeps the frames in the session. Subscriptions are
  * made again on every (re)connection; with a persistent session the broker
- * kept them anyway, but a first start or an expired session needs them.
+ * kept them anyway, but a first start or an expired session needs them, and
+ * until the broker has taken them a frame published reaches nobody: so the
+ * client counts as connected (gw_mqtt_stats(), /healthz) only from their
+ * SUBACK on.
  */
 #include "mqtt.h"
 
@@ -41,19 +44,71 @@ struct gw_mqtt {
     void *ctx;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int first_result; /* 0 pending, 1 connected, -1 failed */
+    int first_result; /* 0 pending, 1 subscribed (or the subscribe failed), -1 not connected */
     int disconnected; /* the disconnect of gw_mqtt_free() is done (or failed) */
     char first_error[160];
     _Atomic uint64_t received, connects, losses, published, publish_failed;
     atomic_int connected, paused;
 };
 
+/*
+ * Paho's thread: the connection is up and the broker has the subscriptions
+ * (its SUBACK came), or the subscribe failed. Only now is the client
+ * "connected": a frame published before the broker took a first
+ * subscription would reach nobody, so whoever waits for "connected"
+ * (gw_mqtt_new(), /healthz, a test about to publish) must wait for this.
+ */
+static void mqtt_subscribe_over(struct gw_mqtt *m, int subscribed)
+{
+    if (subscribed && !atomic_load(&m->paused))
+        atomic_store(&m->connected, 1);
+    pthread_mutex_lock(&m->lock);
+    m->first_result = 1;
+    pthread_cond_broadcast(&m->changed);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void mqtt_on_subscribed(void *context, MQTTAsync_successData *data)
+{
+    (void)data;
+    mqtt_subscribe_over(context, 1);
+}
+
+static void mqtt_on_subscribed5(void *context, MQTTAsync_successData5 *data)
+{
+    (void)data;
+    mqtt_subscribe_over(context, 1);
+}
+
+static void mqtt_on_subscribe_failed(void *context, MQTTAsync_failureData *data)
+{
+    fprintf(stderr, "citygate: mqtt: subscribe failed (code %d)\n", data ? data->code : 0);
+    mqtt_subscribe_over(context, 0);
+}
+
+static void mqtt_on_subscribe_failed5(void *context, MQTTAsync_failureData5 *data)
+{
+    fprintf(stderr, "citygate: mqtt: subscribe failed (reason %d)\n",
+            data ? (int)data->reasonCode : 0);
+    mqtt_subscribe_over(context, 0);
+}
+
 static void mqtt_subscribe(struct gw_mqtt *m)
 {
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    opts.context = m;
+    if (m->cfg.version == 5) { /* Paho takes only the callbacks of the session's version */
+        opts.onSuccess5 = mqtt_on_subscribed5;
+        opts.onFailure5 = mqtt_on_subscribe_failed5;
+    } else {
+        opts.onSuccess = mqtt_on_subscribed;
+        opts.onFailure = mqtt_on_subscribe_failed;
+    }
     int rc = MQTTAsync_subscribeMany(m->client, (int)m->cfg.n_topics, m->topics, m->qos, &opts);
-    if (rc != MQTTASYNC_SUCCESS)
+    if (rc != MQTTASYNC_SUCCESS) {
         fprintf(stderr, "citygate: mqtt: subscribe failed: %s\n", MQTTAsync_strerror(rc));
+        mqtt_subscribe_over(m, 0);
+    }
 }
 
 /*
@@ -98,14 +153,9 @@ static void mqtt_on_connected(void *context, char *cause)
     struct gw_mqtt *m = context;
     (void)cause;
     mqtt_nodelay(m->cfg.url);
-    atomic_store(&m->connected, 1);
     m->connects++;
-    mqtt_subscribe(m);
     fprintf(stderr, "citygate: mqtt: connected to %s\n", m->cfg.url);
-    pthread_mutex_lock(&m->lock);
-    m->first_result = 1;
-    pthread_cond_broadcast(&m->changed);
-    pthread_mutex_unlock(&m->lock);
+    mqtt_subscribe(m); /* connected once the broker has the subscriptions */
 }
 
 static void mqtt_on_lost(void *context, char *cause)

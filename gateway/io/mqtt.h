@@ -34,16 +34,17 @@ typedef void (*gw_mqtt_msg_fn)(void *ctx, const char *topic, const void *payload
 struct gw_mqtt_stats {
     uint64_t received, connects, connection_losses;
     uint64_t published, publish_failed;
-    int connected;
+    int connected; /* connected and the subscriptions taken (SUBACK): frames reach the gateway */
 };
 
 struct gw_mqtt;
 
 /*
- * Creates the client and starts connecting (the first connection is awaited
- * up to connect_timeout_ms so that configuration errors show at start; after
- * that, reconnection is automatic). cfg is copied. Returns 0 and sets *out
- * (caller frees with gw_mqtt_free()), or a negative enum gw_err with err.
+ * Creates the client and starts connecting (the first connection and its
+ * subscriptions are awaited up to connect_timeout_ms so that configuration
+ * errors show at start; after that, reconnection is automatic). cfg is
+ * copied. Returns 0 and sets *out (caller frees with gw_mqtt_free()), or a
+ * negative enum gw_err with err.
  */
 int gw_mqtt_new(const struct gw_mqtt_config *cfg, gw_mqtt_msg_fn fn, void *ctx,
                 uint32_t connect_timeout_ms, struct gw_mqtt **out, char *err, size_t err_len);
