@@ -9,7 +9,8 @@
  * crit_reset, WARN kept under warn_reset), held through 32, 29 and 34, OK at
  * 36 once, and nothing after (31 is not under warn from OK). Rule "silent"
  * (absence 2 s) fires for node-0002 within absence + a tick + a margin after
- * its last frame, clears on its next frame, and fires again on its death
+ * its last frame's arrival, on the gateway's clock, clears on its next frame,
+ * and fires again on its death
  * message, signed by the node for its boot; an unsigned, forged or old-boot
  * death is refused and counted and fires nothing. Rule "dusty" (NO2 and NOISE of node-0003 above
  * 50) raises two series in the same millisecond, both of which must reach the store.
@@ -25,6 +26,7 @@
  * relaxed and a restart-only key changed: the CRIT of node-0001 is re-published as OK, the
  * unchanged rules keep their states without a message, and a warning names the key.
  */
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,10 +156,28 @@ static void absence_and_death(void)
     uint64_t t0 = publish(2, &noise, 1);
     const struct gwt_msg *m = expect(2, "silent/noise-0", "crit", "ok", "absence");
     double after_ms = (double)(m->arrived_ns - t0) / 1e6;
-    printf("absence alert %.1f ms after the last frame (absence %d ms, tick %d ms)\n", after_ms,
-           ABSENCE_MS, TICK_MS);
+    /*
+     * The rule's own timing is on the gateway's clock: from the frame's arrival (the node's
+     * last_seen_ms) to the change (changed_ms). The publisher-to-subscriber time adds the two
+     * MQTT legs, which a loaded machine stretches by a second or more each (the latency run
+     * above shows them), so it bounds only from below.
+     */
+    json_t *snap = gwt_snapshot(&t);
+    int64_t seen_ms = -1;
+    json_t *nodes = json_object_get(snap, "nodes");
+    for (size_t i = 0; i < json_array_size(nodes); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(nodes, i), "node")),
+                   "node-0002") == 0)
+            seen_ms = json_integer_value(json_object_get(json_array_get(nodes, i), "last_seen_ms"));
+    json_decref(snap);
+    CU_ASSERT_FATAL(seen_ms > 0);
+    int64_t decided_ms = (int64_t)last_changed_ms - seen_ms;
+    printf("absence alert %" PRId64 " ms after the last frame's arrival on the gateway's clock, "
+           "%.1f ms from publish to the subscriber (absence %d ms, tick %d ms)\n",
+           decided_ms, after_ms, ABSENCE_MS, TICK_MS);
+    CU_ASSERT(decided_ms >= ABSENCE_MS);
+    CU_ASSERT(decided_ms <= ABSENCE_MS + TICK_MS + ABSENCE_MARGIN_MS);
     CU_ASSERT(after_ms >= ABSENCE_MS - 5);
-    CU_ASSERT(after_ms <= ABSENCE_MS + TICK_MS + ABSENCE_MARGIN_MS);
 
     publish(2, &noise, 1);
     expect(2, "silent/noise-0", "ok", "crit", "threshold");
