@@ -13,7 +13,14 @@
  *
  * A record is a 8-byte header, body length and CRC-32 of the body (both
  * little-endian), then the body: arrival_ms (u64), topic length (u16), topic,
- * payload. Segments are small enough to be read whole during replay.
+ * payload.
+ *
+ * A restart reads records, not the room allocated for them: a segment
+ * file's size covers its records, rounded up to GW_JOURNAL_GROW_BYTES while
+ * it is the last one and exactly once it is closed, and a replay reads from
+ * its position on. The disk space ahead is allocated past the file's end
+ * (FALLOC_FL_KEEP_SIZE), so it is neither read nor lost: the size grows
+ * into it with ftruncate(), one system call per GW_JOURNAL_GROW_BYTES.
  *
  * Damage costs only the damaged records. A record that fails its checks (a
  * flipped bit, a torn write, a page lost at power failure) is passed over by
@@ -32,13 +39,18 @@
  * already on their way.
  *
  * The last segment is written through a shared mapping: an append is a copy
- * into the page cache with no system call, and survives the process as a
- * write() would; fdatasync() on the file flushes it like any other page. Its
- * file is allocated to segment_bytes when it is opened (posix_fallocate, so
- * a full disk fails the open, not a later store with SIGBUS) and cut to its
- * records when it is closed; after a crash, the zeros past the records are
- * neither records nor damage.
+ * into the page cache with no system call (but for the size's growth), and
+ * survives the process as a write() would; fdatasync() on the file flushes
+ * it, and its size, like any other page. Its file is allocated to
+ * segment_bytes when it is opened (so a full disk fails the open, not a
+ * later store with SIGBUS) and cut to its records when it is closed; after a
+ * crash, the zeros past the records (at most GW_JOURNAL_GROW_BYTES of them)
+ * are neither records nor damage, and open cuts them from a segment that is
+ * no longer the last. Where the filesystem cannot allocate past a file's end,
+ * the file is allocated to its full size as a whole, and a restart reads
+ * its zeros.
  */
+#define _GNU_SOURCE /* fallocate, FALLOC_FL_KEEP_SIZE */
 #include "journal.h"
 
 #include <dirent.h>
@@ -80,6 +92,7 @@ struct gw_journal {
     int fd;       /* the last segment, open for appending */
     uint8_t *map; /* its mapping, map_len bytes; NULL when not open */
     size_t map_len;
+    uint64_t file_bytes; /* its file's size: appends stay below it (past it, a store is SIGBUS) */
     int dirty;
     int ahead;                      /* the segment after the last one is allocated */
     struct gw_journal_pos snap;     /* the newest snapshot's position, {0, 0} without one */
@@ -107,8 +120,11 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-/* Reads the file at path, at most limit bytes of it, into a malloc'ed buffer. */
-static int read_file(const char *path, size_t limit, uint8_t **out, size_t *len)
+/*
+ * Reads the file at path from byte from up to byte limit (or its end) into a
+ * malloc'ed buffer.
+ */
+static int read_file(const char *path, size_t from, size_t limit, uint8_t **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -122,14 +138,15 @@ static int read_file(const char *path, size_t limit, uint8_t **out, size_t *len)
         rc = gw_err_os(errno);
         goto out;
     }
-    size_t size = (size_t)st.st_size < limit ? (size_t)st.st_size : limit;
+    size_t end = (size_t)st.st_size < limit ? (size_t)st.st_size : limit;
+    size_t size = end > from ? end - from : 0;
     buf = malloc(size > 0 ? size : 1);
     if (!buf) {
         rc = GW_ENOMEM;
         goto out;
     }
     while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
+        ssize_t n = pread(fd, buf + got, size - got, (off_t)(from + got));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -207,6 +224,7 @@ static uint64_t span_records(const uint8_t *p, size_t len)
 struct scan {
     uint64_t records; /* intact */
     uint64_t end;     /* the end of the last intact record */
+    uint64_t size;    /* of the file */
     uint64_t spans;   /* damaged spans passed over */
     uint64_t damaged_records, damaged_bytes;
 };
@@ -221,12 +239,13 @@ static int scan_segment(const struct gw_journal *j, uint64_t id, struct scan *ou
     char path[600];
     uint8_t *buf = NULL;
     size_t len = 0, off = 0, used, n;
-    struct scan sc = {0, 0, 0, 0, 0};
+    struct scan sc = {0, 0, 0, 0, 0, 0};
 
     journal_path(j, id, path, sizeof path);
-    int rc = read_file(path, SIZE_MAX, &buf, &len);
+    int rc = read_file(path, 0, SIZE_MAX, &buf, &len);
     if (rc != 0)
         return rc;
+    sc.size = len;
     for (used = len; used > 0 && buf[used - 1] == 0;)
         used--;
     for (;;) {
@@ -309,25 +328,62 @@ out:
     return rc;
 }
 
+/*
+ * Allocates len bytes of disk for the file fd, past its end when the
+ * filesystem can (its size unchanged), else up to len (its size grown to
+ * it). Returns 0 or GW_EOS(errno).
+ */
+static int allocate(int fd, uint64_t len)
+{
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) == 0)
+        return 0;
+    if (errno != EOPNOTSUPP)
+        return gw_err_os(errno);
+    int err = posix_fallocate(fd, 0, (off_t)len);
+    return err == 0 ? 0 : gw_err_os(err);
+}
+
 /* Opens and maps the last segment, with room for at least need bytes after its records. */
 static int open_tail(struct gw_journal *j, uint64_t need)
 {
     const struct journal_segment *tail = &j->segs[j->n_segs - 1];
     uint64_t len = tail->bytes + need > j->segment_bytes ? tail->bytes + need : j->segment_bytes;
     char path[600];
-    int err;
+    struct stat st;
+    int rc;
 
     journal_path(j, tail->id, path, sizeof path);
     j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (j->fd < 0)
         return gw_err_os(errno);
-    if ((err = posix_fallocate(j->fd, 0, (off_t)len)) != 0)
-        return gw_err_os(err);
+    if ((rc = allocate(j->fd, len)) != 0)
+        return rc;
+    if (fstat(j->fd, &st) != 0)
+        return gw_err_os(errno);
     void *map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
     if (map == MAP_FAILED)
         return gw_err_os(errno);
     j->map = map;
     j->map_len = (size_t)len;
+    j->file_bytes = (uint64_t)st.st_size;
+    return 0;
+}
+
+/*
+ * Grows the last segment's file to cover its records and need bytes more,
+ * in whole GW_JOURNAL_GROW_BYTES within its mapping, into the disk space
+ * allocated for it. Returns 0 or GW_EOS(errno).
+ */
+static int grow_tail(struct gw_journal *j, uint64_t need)
+{
+    uint64_t want = j->segs[j->n_segs - 1].bytes + need;
+    uint64_t size =
+        (want + GW_JOURNAL_GROW_BYTES - 1) / GW_JOURNAL_GROW_BYTES * GW_JOURNAL_GROW_BYTES;
+    if (size > j->map_len)
+        size = j->map_len;
+    if (ftruncate(j->fd, (off_t)size) != 0)
+        return gw_err_os(errno);
+    j->file_bytes = size;
     return 0;
 }
 
@@ -344,6 +400,7 @@ static void close_tail(struct gw_journal *j)
         close(j->fd);
     }
     j->fd = -1;
+    j->file_bytes = 0;
 }
 
 static int fsync_dir(const char *dir)
@@ -393,6 +450,16 @@ int gw_journal_open(const struct gw_journal_config *cfg, struct gw_journal **out
         s->records = sc.records;
         s->bytes = sc.end;
         s->damaged = sc.spans > 0;
+        /*
+         * A last segment left by a process that died (the one after it was
+         * allocated ahead) is cut as a close would have: only zeros go.
+         */
+        if (i + 1 < j->n_segs && !s->damaged && sc.size > sc.end) {
+            char path[600];
+            journal_path(j, s->id, path, sizeof path);
+            int cut = truncate(path, (off_t)sc.end); /* should it fail, open skips the zeros */
+            (void)cut;
+        }
         j->stats.bytes += sc.end;
         j->stats.records += sc.records;
         j->stats.damaged_segments += s->damaged;
@@ -492,6 +559,8 @@ int gw_journal_append(struct gw_journal *j, uint64_t arrival_ms, const char *top
             return rc;
         }
     }
+    if (tail->bytes + rec > j->file_bytes && (rc = grow_tail(j, rec)) != 0)
+        return rc;
 
     uint8_t *p = j->map + tail->bytes, *b = p + JOURNAL_HEADER_BYTES;
     gw_le_store(b, arrival_ms, 8);
@@ -521,11 +590,11 @@ int gw_journal_room_ahead(struct gw_journal *j, uint64_t reserve_bytes)
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0)
             return gw_err_os(errno);
-        /* Zeros: should the process die now, open finds an empty segment. */
-        int err = posix_fallocate(fd, 0, (off_t)j->segment_bytes);
+        /* Empty: should the process die now, open finds an empty segment. */
+        int rc = allocate(fd, j->segment_bytes);
         close(fd);
-        if (err != 0)
-            return gw_err_os(err);
+        if (rc != 0)
+            return rc;
         j->ahead = 1;
     }
     if (reserve_bytes > 0 && statvfs(j->dir, &fs) == 0 &&
@@ -569,13 +638,13 @@ int gw_journal_replay(struct gw_journal *j, struct gw_journal_pos from, gw_journ
         const struct journal_segment *s = &j->segs[i];
         char path[600], topic[JOURNAL_MAX_TOPIC + 1];
         uint8_t *buf = NULL;
-        size_t len = 0, n;
+        size_t len = 0, n, off = 0;
         if (s->id < from.segment)
             continue;
-        size_t off = s->id == from.segment ? (size_t)from.offset : 0;
         journal_path(j, s->id, path, sizeof path);
-        /* Only its records: the last segment's file is allocated ahead. */
-        int rc = read_file(path, (size_t)s->bytes, &buf, &len);
+        /* Only its records from the position on: not those before, nor zeros after. */
+        int rc = read_file(path, s->id == from.segment ? (size_t)from.offset : 0, (size_t)s->bytes,
+                           &buf, &len);
         if (rc != 0)
             return rc;
         /* Damaged spans were counted at open; here they are only passed over. */
@@ -647,7 +716,7 @@ int gw_journal_load_snapshot(struct gw_journal *j, int generation, struct gw_jou
         return GW_EINVAL;
     snprintf(path, sizeof path, generation == 0 ? "%s/snapshot" : "%s/snapshot.%d", j->dir,
              generation);
-    int rc = read_file(path, SIZE_MAX, &buf, &n);
+    int rc = read_file(path, 0, SIZE_MAX, &buf, &n);
     if (rc != 0)
         return rc;
     uint64_t body = n >= SNAPSHOT_HEADER_BYTES ? gw_le_load(buf + 24, 8) : 0;

@@ -13,6 +13,10 @@
  * The journal is bounded: when it would exceed max_bytes the oldest segment
  * is removed and its records are counted as dropped.
  *
+ * A restart costs the records it finds, not the space allocated for them:
+ * open reads each segment's records and at most GW_JOURNAL_GROW_BYTES past
+ * them, and a replay reads from its position on.
+ *
  * Damage (a flipped bit, a torn write) costs only the damaged records:
  * reading resynchronises on the next intact record, and a damaged segment is
  * never cut or deleted, but renamed to <id>.seg.damaged when it leaves.
@@ -31,6 +35,9 @@
 #include <stdint.h>
 
 struct gw_journal;
+
+/* The last segment's file grows in steps of this size into the disk space allocated for it. */
+#define GW_JOURNAL_GROW_BYTES (64u << 10)
 
 struct gw_journal_config {
     const char *dir;        /* created if missing */

@@ -1,7 +1,8 @@
 /*
  * test_journal.c -- the journal on a real folder: replay order, a record torn
  * at every possible byte, a byte flipped anywhere in a record, a process killed with its segment
- * mapped, records larger than a segment, the size bound, snapshots and their corruption.
+ * mapped, what a restart reads, records larger than a segment, the size bound, snapshots and
+ * their corruption.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -283,6 +284,88 @@ static void test_process_death_keeps_appends(void)
     gw_journal_free(j);
 }
 
+/* Bytes this process has read so far through read() and pread() (rchar in /proc/self/io). */
+static uint64_t bytes_read(void)
+{
+    char line[128];
+    unsigned long long n = 0;
+    int found = 0;
+    FILE *f = fopen("/proc/self/io", "r");
+    CU_ASSERT_FATAL(f != NULL);
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "rchar: %llu", &n) == 1;
+    fclose(f);
+    CU_ASSERT_FATAL(found);
+    return n;
+}
+
+/*
+ * A restart reads the records, not the space allocated for them. A process
+ * dies with a 64 MiB segment mapped and the next one allocated ahead (as the
+ * gateway leaves them); the next open reads at most GW_JOURNAL_GROW_BYTES
+ * past the records, cuts the segment the dead process left to its records,
+ * and a replay reads the records from its position on and nothing before.
+ * (Reading /proc/self/io costs a few hundred bytes: the slack.)
+ */
+static void test_restart_reads_only_records(void)
+{
+    const uint64_t segment = 64 << 20, n = 1000, half = 400, slack = 4096;
+    uint64_t used = 0, used_half = 0;
+    char path[300];
+    struct stat st;
+
+    for (uint64_t i = 0; i < n; i++) { /* header, arrival, topic length, topic, payload */
+        char payload[64];
+        snprintf(payload, sizeof payload, "city/v1/s/n/data#%llu", (unsigned long long)i);
+        uint64_t rec = 8 + 8 + 2 + strlen("city/v1/s/n/data") + strlen(payload);
+        used += rec;
+        used_half += i < half ? rec : 0;
+    }
+    fresh_dir();
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct gw_journal_config cfg = {dir, 1 << 30, segment};
+        struct gw_journal *j = NULL;
+        char err[256];
+        if (gw_journal_open(&cfg, &j, err, sizeof err) != 0)
+            _exit(2);
+        for (uint64_t i = 0; i < n; i++) {
+            char payload[64];
+            snprintf(payload, sizeof payload, "city/v1/s/n/data#%llu", (unsigned long long)i);
+            if (gw_journal_append(j, i, "city/v1/s/n/data", payload, strlen(payload)) != 0)
+                _exit(3);
+        }
+        if (gw_journal_room_ahead(j, 0) != 0)
+            _exit(4);
+        _exit(0); /* no sync, no unmapping, no cut: as after kill -9 */
+    }
+    int status;
+    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+    CU_ASSERT_FATAL(WEXITSTATUS(status) == 0);
+
+    uint64_t before = bytes_read();
+    struct gw_journal *j = open_journal(1 << 30, segment);
+    uint64_t opened = bytes_read();
+    CU_ASSERT(opened - before <= used + GW_JOURNAL_GROW_BYTES + slack);
+    struct gw_journal_stats js;
+    gw_journal_stats(j, &js);
+    CU_ASSERT(js.records == n && js.bytes == used && js.damaged_bytes == 0);
+    snprintf(path, sizeof path, "%s/%016x.seg", dir, 1);
+    CU_ASSERT(stat(path, &st) == 0 && (uint64_t)st.st_size == used);
+
+    struct seen s = replay_all(j);
+    uint64_t replayed = bytes_read();
+    CU_ASSERT(s.n == n && s.in_order);
+    CU_ASSERT(replayed - opened <= used + slack);
+    s = (struct seen){0, half, 1};
+    CU_ASSERT(gw_journal_replay(j, (struct gw_journal_pos){1, used_half}, count_record, &s) == 0);
+    CU_ASSERT(s.n == n - half && s.in_order && s.next_arrival == n);
+    CU_ASSERT(bytes_read() - replayed <= used - used_half + slack);
+    gw_journal_free(j);
+}
+
 /* A record larger than a segment gets a segment of its own, as large as it needs. */
 static void test_record_larger_than_a_segment(void)
 {
@@ -396,7 +479,7 @@ static void test_room_ahead(void)
     struct gw_journal *j = open_journal(1 << 20, 1 << 16);
     CU_ASSERT(gw_journal_room_ahead(j, 0) == 0);
     snprintf(path, sizeof path, "%s/%016x.seg", dir, 2);
-    CU_ASSERT(stat(path, &st) == 0 && st.st_size == 1 << 16);
+    CU_ASSERT(stat(path, &st) == 0 && st.st_blocks * 512 >= 1 << 16);
     CU_ASSERT(gw_journal_room_ahead(j, UINT64_MAX / 2) == GW_EOS(ENOSPC));
     append_n(j, 1000, 2000); /* past the first segment: into the one allocated ahead */
     struct gw_journal_stats js;
@@ -404,7 +487,7 @@ static void test_room_ahead(void)
     CU_ASSERT(js.segments >= 2);
     CU_ASSERT(gw_journal_room_ahead(j, 0) == 0);
     snprintf(path, sizeof path, "%s/%016llx.seg", dir, (unsigned long long)js.segments + 1);
-    CU_ASSERT(stat(path, &st) == 0 && st.st_size == 1 << 16);
+    CU_ASSERT(stat(path, &st) == 0 && st.st_blocks * 512 >= 1 << 16);
     gw_journal_free(j);
     /* After a restart the empty segment allocated ahead is a segment like any other. */
     j = open_journal(1 << 20, 1 << 16);
@@ -504,6 +587,7 @@ int main(void)
         {"flipped byte costs one record", test_flipped_byte_costs_one_record},
         {"damaged span of records", test_damaged_span_of_records},
         {"process death keeps appends", test_process_death_keeps_appends},
+        {"restart reads only records", test_restart_reads_only_records},
         {"record larger than a segment", test_record_larger_than_a_segment},
         {"bounded journal drops oldest", test_bounded_drops_oldest},
         {"snapshot generations", test_snapshot_generations},
