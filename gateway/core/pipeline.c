@@ -231,11 +231,12 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
     gw_windows_stats(p->windows, &ws);
     uint64_t too_late = ws.too_late;
     struct gw_windows_frame fr;
-    int have_frame = gw_windows_frame_begin(p->windows, f->site_id, f->device_id, &fr) == 0;
+    int have_frame =
+        gw_windows_frame_begin(p->windows, f->site_id, f->device_id, (int64_t)now_ms, &fr) == 0;
     /* An emit that fails leaves its windows pending for the next tick, as there. */
     if (have_frame && emit)
-        (void)gw_windows_frame_clock(p->windows, &fr, (int64_t)f->timestamp_ms, (int64_t)now_ms,
-                                     pipeline_emit, &out);
+        (void)gw_windows_frame_clock(p->windows, &fr, (int64_t)f->timestamp_ms, pipeline_emit,
+                                     &out);
     for (size_t i = 0; i < f->n_readings; i++) {
         const Citygate__V1__Reading *r = f->readings[i];
         p->stats.readings_in++;
@@ -252,12 +253,12 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
                                         ? (uint32_t)r->vehicle_class
                                         : 0,
                                     gw_quantity_has_quantiles(r->quantity)};
-        if (have_frame && gw_windows_frame_add(p->windows, &fr, &key, (int64_t)f->timestamp_ms,
-                                               r->value, (int64_t)now_ms, NULL) == 0)
+        struct gw_window_value v = {(int64_t)f->timestamp_ms, r->value};
+        if (have_frame && gw_windows_frame_add(p->windows, &fr, &key, v, NULL) == 0)
             p->stats.readings_folded++;
     }
     if (have_frame)
-        p->stats.vehicles_folded += gw_traffic_fold_vehicles(p->windows, &fr, f, (int64_t)now_ms);
+        p->stats.vehicles_folded += gw_traffic_fold_vehicles(p->windows, &fr, f);
     gw_windows_stats(p->windows, &ws);
     /* A frame further behind than the horizon is windowed by its own time, but named. */
     if (ws.too_late > too_late ||

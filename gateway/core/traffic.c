@@ -27,7 +27,7 @@ static void fold_series(struct gw_series_key *key, uint32_t quantity, uint32_t v
 }
 
 size_t gw_traffic_fold_vehicles(struct gw_windows *w, struct gw_windows_frame *fr,
-                                const Citygate__V1__Frame *f, int64_t now_ms)
+                                const Citygate__V1__Frame *f)
 {
     size_t folded = 0;
     for (size_t i = 0; i < f->n_vehicles; i++) {
@@ -39,22 +39,26 @@ size_t gw_traffic_fold_vehicles(struct gw_windows *w, struct gw_windows_frame *f
                                     .lane = v->lane};
         fold_series(&key, GW_QUANTITY_VEHICLE_SPEED, 0);
         /* The speed decides: a record the windows refuse there is folded nowhere else. */
-        if (gw_windows_frame_add(w, fr, &key, ts_ms, v->speed_kmh, now_ms, NULL) != 0)
+        if (gw_windows_frame_add(w, fr, &key, (struct gw_window_value){ts_ms, v->speed_kmh},
+                                 NULL) != 0)
             continue;
         folded++;
         fold_series(&key, GW_QUANTITY_VEHICLE_COUNT, (uint32_t)v->vehicle_class);
-        gw_windows_frame_add(w, fr, &key, ts_ms, 1.0, now_ms, NULL);
+        gw_windows_frame_add(w, fr, &key, (struct gw_window_value){ts_ms, 1.0}, NULL);
         if (v->length_m > 0) { /* 0: the detector does not measure length */
             fold_series(&key, GW_QUANTITY_VEHICLE_LENGTH, 0);
-            gw_windows_frame_add(w, fr, &key, ts_ms, v->length_m, now_ms, NULL);
+            gw_windows_frame_add(w, fr, &key, (struct gw_window_value){ts_ms, v->length_m}, NULL);
         }
         if (v->headway_ms > 0) { /* 0: unknown, as for a lane's first vehicle */
             fold_series(&key, GW_QUANTITY_VEHICLE_HEADWAY, 0);
-            gw_windows_frame_add(w, fr, &key, ts_ms, v->headway_ms / 1000.0, now_ms, NULL);
+            gw_windows_frame_add(w, fr, &key,
+                                 (struct gw_window_value){ts_ms, v->headway_ms / 1000.0}, NULL);
             fold_series(&key, GW_QUANTITY_VEHICLE_HEADWAY_SHORT, 0);
-            gw_windows_frame_add(w, fr, &key, ts_ms,
-                                 v->headway_ms < GW_TRAFFIC_SHORT_HEADWAY_MS ? 1.0 : 0.0, now_ms,
-                                 NULL);
+            gw_windows_frame_add(
+                w, fr, &key,
+                (struct gw_window_value){ts_ms,
+                                         v->headway_ms < GW_TRAFFIC_SHORT_HEADWAY_MS ? 1.0 : 0.0},
+                NULL);
         }
     }
     return folded;

@@ -50,16 +50,16 @@
 
 /*
  * Folds the vehicle records of frame f (borrowed) into the windows of w,
- * through fr (gw_windows_frame_begin() for f's site and device): per record,
- * its speed, its length, a count of its class and, when it carries one
- * (headway_ms > 0), its headway and whether that is short, in the lanes' series,
- * at timestamp_ms + offset_ms, with sensor_id as the sensor. now_ms is the
- * arrival clock. Returns the number of records folded; a record refused by
+ * through fr (gw_windows_frame_begin() for f's site and device, with its
+ * arrival): per record, its speed, its length, a count of its class and,
+ * when it carries one (headway_ms > 0), its headway and whether that is
+ * short, in the lanes' series, at timestamp_ms + offset_ms, with sensor_id
+ * as the sensor. Returns the number of records folded; a record refused by
  * the windows (too late, too early, no room) is counted in w's statistics
  * and left out of every one of its series.
  */
 size_t gw_traffic_fold_vehicles(struct gw_windows *w, struct gw_windows_frame *fr,
-                                const Citygate__V1__Frame *f, int64_t now_ms);
+                                const Citygate__V1__Frame *f);
 
 /* Bits of struct gw_traffic_figures.has: which figures exist. */
 #define GW_TF_FLOW 1u            /* flow_vph */

@@ -144,13 +144,19 @@ void gw_windows_free(struct gw_windows *w);
 #define GW_WINDOW_NEW_SERIES 1u /* the value created its series */
 #define GW_WINDOW_LATE 2u       /* it corrected a window already emitted: a rewrite will follow */
 
+/* A value to fold, and its own timestamp, which picks its windows. */
+struct gw_window_value {
+    int64_t ts_ms;
+    double value;
+};
+
 /*
- * Folds value, timestamped ts_ms, into the windows of key's series at every
- * level. key is borrowed. now_ms is the arrival clock (a smaller now_ms than
- * one seen before counts as that one). On success writes GW_WINDOW_* bits
- * into *hints (may be NULL). Returns:
+ * Folds v.value, timestamped v.ts_ms, into the windows of key's series at
+ * every level. key is borrowed. now_ms is the arrival clock (a smaller
+ * now_ms than one seen before counts as that one). On success writes
+ * GW_WINDOW_* bits into *hints (may be NULL). Returns:
  *   0          folded into every level;
- *   GW_ERANGE  ts_ms is too late (negative, or its base window is past
+ *   GW_ERANGE  v.ts_ms is too late (negative, or its base window is past
  *              the late horizon and no part can be kept for it) or further
  *              ahead than max_ahead_ms (both counted), or a window or part
  *              it goes into already holds UINT32_MAX / (top width / base
@@ -160,24 +166,26 @@ void gw_windows_free(struct gw_windows *w);
  *              max_node_series (each counted), or a window slot
  *              still holds a window that gw_windows_advance() has not
  *              emitted yet (counted as busy: call advance more often);
- *   GW_EINVAL  value not finite, or a key string missing or too long;
+ *   GW_EINVAL  v.value not finite, or a key string missing or too long;
  *   GW_ENOMEM  nothing was changed.
  * All-or-nothing: a value is in every level or in none. For the readings of
  * one frame, gw_windows_frame_begin() and gw_windows_frame_add() do the same
  * for less: the (site, node) is looked up once.
  */
-int gw_windows_add(struct gw_windows *w, const struct gw_series_key *key, int64_t ts_ms,
-                   double value, int64_t now_ms, unsigned *hints);
+int gw_windows_add(struct gw_windows *w, const struct gw_series_key *key, struct gw_window_value v,
+                   int64_t now_ms, unsigned *hints);
 
 /*
- * The (site, node) of one frame, looked up once for all its readings.
- * Caller storage, filled by gw_windows_frame_begin(); the fields are private.
+ * One frame: its (site, node), looked up once for all its readings, and its
+ * arrival. Caller storage, filled by gw_windows_frame_begin(); the fields
+ * are private.
  */
 struct gw_windows_frame {
     void *node;       /* the node's entry, NULL until it has a series */
     const char *site; /* borrowed from the caller for the frame's lifetime */
     const char *node_id;
     uint64_t hash;
+    int64_t now_ms; /* the arrival clock, for every call with this frame */
     unsigned site_len, node_len;
     unsigned pos; /* readings offered so far: where the next one was found last time */
 };
@@ -185,23 +193,24 @@ struct gw_windows_frame {
 /*
  * Starts adding the readings of one frame of (site, node), both borrowed
  * and required to stay unchanged until the last gw_windows_frame_add() with
- * *fr. Creates nothing. Returns 0 and fills *fr, or GW_EINVAL when an id is
+ * *fr, that arrived at now_ms (the arrival clock, as in gw_windows_add()).
+ * Creates nothing. Returns 0 and fills *fr, or GW_EINVAL when an id is
  * missing or not 1..64 bytes. *fr is valid for w only, until the next call
  * of gw_windows_advance(), gw_windows_flush_all(), gw_windows_restore() or
  * gw_windows_free() on w (those may drop the node).
  */
-int gw_windows_frame_begin(struct gw_windows *w, const char *site, const char *node,
+int gw_windows_frame_begin(struct gw_windows *w, const char *site, const char *node, int64_t now_ms,
                            struct gw_windows_frame *fr);
 
 /*
- * gw_windows_add() for a reading of fr's frame: the same arguments, rules
- * and returns, except that key->site and key->node are not read (fr's are
- * used). Readings offered in the same order frame after frame are found
- * with one comparison. Updates *fr.
+ * gw_windows_add() for a reading of fr's frame: the same rules and returns,
+ * except that key->site and key->node are not read and the arrival clock is
+ * the frame's (fr's are used). Readings offered in the same order frame
+ * after frame are found with one comparison. Updates *fr.
  */
 int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
-                         const struct gw_series_key *key, int64_t ts_ms, double value,
-                         int64_t now_ms, unsigned *hints);
+                         const struct gw_series_key *key, struct gw_window_value v,
+                         unsigned *hints);
 
 /*
  * Emits every window whose end + grace has passed at now_ms, re-emits
@@ -219,15 +228,15 @@ int gw_windows_advance(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
                        gw_window_emit_fn emit, void *ctx);
 
 /*
- * Moves the clock of fr's node (if it has one yet) to a frame stamped ts_ms
- * arriving at now_ms, and runs that node when this makes work due, through
- * emit as gw_windows_advance() does. Call it before the frame's adds: a node
- * whose clock runs faster than the gateway ticks (a historical replay)
- * then never finds its window slots held by windows it has left behind.
- * Updates *fr. Returns as gw_windows_advance().
+ * Moves the clock of fr's node (if it has one yet) to fr's frame, stamped
+ * ts_ms, at its arrival, and runs that node when this makes work due,
+ * through emit as gw_windows_advance() does. Call it before the frame's
+ * adds: a node whose clock runs faster than the gateway ticks (a historical
+ * replay) then never finds its window slots held by windows it has left
+ * behind. Updates *fr. Returns as gw_windows_advance().
  */
 int gw_windows_frame_clock(struct gw_windows *w, struct gw_windows_frame *fr, int64_t ts_ms,
-                           int64_t now_ms, gw_window_emit_fn emit, void *ctx);
+                           gw_window_emit_fn emit, void *ctx);
 
 /*
  * The gateway (re)starts at now_ms after a time down: the receiving clock

@@ -377,9 +377,10 @@ out:
 }
 
 int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
-                         const struct gw_series_key *key, int64_t ts_ms, double value,
-                         int64_t now_ms, unsigned *hints)
+                         const struct gw_series_key *key, struct gw_window_value v, unsigned *hints)
 {
+    int64_t ts_ms = v.ts_ms;
+    double value = v.value;
     struct node *n = fr->node;
     struct series *s = NULL;
     const char *sensor = key->sensor ? key->sensor : "";
@@ -407,8 +408,8 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
             }
         }
     }
-    if (now_ms > w->now_ms)
-        w->now_ms = min64(now_ms, MAX_TIME_MS);
+    if (fr->now_ms > w->now_ms)
+        w->now_ms = min64(fr->now_ms, MAX_TIME_MS);
     if (ts_ms > w->now_ms + w->cfg.max_ahead_ms) {
         w->st.too_early++;
         return GW_ERANGE;
@@ -442,13 +443,13 @@ int gw_windows_frame_add(struct gw_windows *w, struct gw_windows_frame *fr,
     return 0;
 }
 
-int gw_windows_add(struct gw_windows *w, const struct gw_series_key *key, int64_t ts_ms,
-                   double value, int64_t now_ms, unsigned *hints)
+int gw_windows_add(struct gw_windows *w, const struct gw_series_key *key, struct gw_window_value v,
+                   int64_t now_ms, unsigned *hints)
 {
     struct gw_windows_frame fr;
-    int rc = gw_windows_frame_begin(w, key->site, key->node, &fr);
+    int rc = gw_windows_frame_begin(w, key->site, key->node, now_ms, &fr);
     if (rc)
         return rc;
     fr.pos = HINTS; /* a lone reading: leave the hints to the frames */
-    return gw_windows_frame_add(w, &fr, key, ts_ms, value, now_ms, hints);
+    return gw_windows_frame_add(w, &fr, key, v, hints);
 }

@@ -295,12 +295,12 @@ int gw_windows_advance(struct gw_windows *w, int64_t now_ms, size_t max_nodes,
 }
 
 int gw_windows_frame_clock(struct gw_windows *w, struct gw_windows_frame *fr, int64_t ts_ms,
-                           int64_t now_ms, gw_window_emit_fn emit, void *ctx)
+                           gw_window_emit_fn emit, void *ctx)
 {
     struct node *n = fr->node;
     int rc = 0;
-    if (now_ms > w->now_ms)
-        w->now_ms = min64(now_ms, MAX_TIME_MS);
+    if (fr->now_ms > w->now_ms)
+        w->now_ms = min64(fr->now_ms, MAX_TIME_MS);
     if (!n || ts_ms < 0 || ts_ms > w->now_ms + w->cfg.max_ahead_ms)
         return 0; /* nothing to run yet, or the adds refuse it */
     node_latch(w, n, ts_ms);

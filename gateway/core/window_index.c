@@ -387,7 +387,7 @@ void gw__window_series_drop(struct gw_windows *w, struct node *n, size_t k)
     w->st.series--;
 }
 
-int gw_windows_frame_begin(struct gw_windows *w, const char *site, const char *node,
+int gw_windows_frame_begin(struct gw_windows *w, const char *site, const char *node, int64_t now_ms,
                            struct gw_windows_frame *fr)
 {
     size_t site_len, node_len;
@@ -403,6 +403,7 @@ int gw_windows_frame_begin(struct gw_windows *w, const char *site, const char *n
     fr->site_len = (unsigned)site_len;
     fr->node_len = (unsigned)node_len;
     fr->hash = ids_hash(site, site_len, node, node_len);
+    fr->now_ms = now_ms;
     fr->pos = 0;
     fr->node = gw__window_find(w, fr);
     return 0;

@@ -366,7 +366,7 @@ static int get_node(struct restore *r)
         max_ts_ms < 0 || max_ts_ms > MAX_TIME_MS)
         return GW_EINVAL;
     r->last_seq = seq;
-    rc = gw_windows_frame_begin(w, site, node, &fr);
+    rc = gw_windows_frame_begin(w, site, node, w->now_ms, &fr); /* only to find and make it */
     if (rc == 0 && fr.node)
         rc = GW_EINVAL; /* the same node twice */
     if (rc == 0)

@@ -136,8 +136,8 @@ static void test_lanes_and_site(void)
 
     gw_windows_config_default(&cfg);
     CU_ASSERT_FATAL(gw_windows_new(&cfg, &w) == 0);
-    CU_ASSERT_FATAL(gw_windows_frame_begin(w, "s", "n", &fr) == 0);
-    CU_ASSERT(gw_traffic_fold_vehicles(w, &fr, &f, T0 + 61 * SEC) == VEHICLES);
+    CU_ASSERT_FATAL(gw_windows_frame_begin(w, "s", "n", T0 + 61 * SEC, &fr) == 0);
+    CU_ASSERT(gw_traffic_fold_vehicles(w, &fr, &f) == VEHICLES);
     CU_ASSERT(gw_windows_flush_all(w, collect, &k) == 0);
 
     struct gw_traffic site, wrong_n;
@@ -237,8 +237,8 @@ static void test_headway(void)
     f.vehicles = vp;
     gw_windows_config_default(&cfg);
     CU_ASSERT_FATAL(gw_windows_new(&cfg, &w) == 0);
-    CU_ASSERT_FATAL(gw_windows_frame_begin(w, "s", "n", &fr) == 0);
-    CU_ASSERT(gw_traffic_fold_vehicles(w, &fr, &f, T0 + 26 * SEC) == N);
+    CU_ASSERT_FATAL(gw_windows_frame_begin(w, "s", "n", T0 + 26 * SEC, &fr) == 0);
+    CU_ASSERT(gw_traffic_fold_vehicles(w, &fr, &f) == N);
     CU_ASSERT(gw_windows_flush_all(w, collect, &k) == 0);
 
     struct gw_traffic lanes[LANES + 1], site;

@@ -282,7 +282,8 @@ static void test_watermark(void)
     const int64_t ts[] = {T0 + 1 * SEC, T0 + 15 * SEC, T0 + 29999};
 
     for (int i = 0; i < 3; i++) {
-        CU_ASSERT_FATAL(gw_windows_add(w, &k, ts[i], v[i], ts[i] + 400, &hints) == 0);
+        CU_ASSERT_FATAL(
+            gw_windows_add(w, &k, (struct gw_window_value){ts[i], v[i]}, ts[i] + 400, &hints) == 0);
         CU_ASSERT(hints == (i == 0 ? GW_WINDOW_NEW_SERIES : 0u));
     }
     CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC + 400 - 1, SIZE_MAX, collect, lg) == 0);
@@ -319,13 +320,16 @@ static void test_late_rewrite_and_parts(void)
     struct gw_windows_stats st;
     unsigned hints = 0;
 
-    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 2 * SEC, 40.0, T0 + 3 * SEC, NULL) == 0);
-    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 12 * SEC, 60.0, T0 + 13 * SEC, NULL) == 0);
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, (struct gw_window_value){T0 + 2 * SEC, 40.0},
+                                   T0 + 3 * SEC, NULL) == 0);
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, (struct gw_window_value){T0 + 12 * SEC, 60.0},
+                                   T0 + 13 * SEC, NULL) == 0);
     CU_ASSERT(gw_windows_advance(w, T0 + 95 * SEC, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT_FATAL(lg->n == 1 && lg->recs[0].count == 2);
 
     /* 70 s after the window's end: past the grace, within the 120 s horizon. */
-    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 20 * SEC, 80.0, T0 + 100 * SEC, &hints) == 0);
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, (struct gw_window_value){T0 + 20 * SEC, 80.0},
+                                   T0 + 100 * SEC, &hints) == 0);
     CU_ASSERT(hints == GW_WINDOW_LATE);
     CU_ASSERT(gw_windows_advance(w, T0 + 101 * SEC, SIZE_MAX, collect, lg) == 0);
     CU_ASSERT_FATAL(lg->n == 1);
@@ -341,12 +345,16 @@ static void test_late_rewrite_and_parts(void)
      * goes into the 5-min window, still open, and into the part of the base
      * window for the arrival bucket [150 s, 180 s).
      */
-    CU_ASSERT(gw_windows_add(w, &k, T0 + 21 * SEC, 99.0, T0 + 150 * SEC, &hints) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0 + 21 * SEC, 99.0}, T0 + 150 * SEC,
+                             &hints) == 0);
     CU_ASSERT(gw_windows_advance(w, T0 + 150 * SEC, SIZE_MAX, collect, lg) == 0);
-    CU_ASSERT(gw_windows_add(w, &k, T0 + 22 * SEC, 7.0, T0 + 151 * SEC, &hints) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0 + 22 * SEC, 7.0}, T0 + 151 * SEC,
+                             &hints) == 0);
     CU_ASSERT(hints == 0); /* the 5-min window was not emitted yet */
-    CU_ASSERT(gw_windows_add(w, &k, T0 + 23 * SEC, 8.0, T0 + 179 * SEC, &hints) == 0);
-    CU_ASSERT(gw_windows_add(w, &k, T0 + 250 * SEC, 1.0, T0 + 179 * SEC, NULL) == GW_ERANGE);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0 + 23 * SEC, 8.0}, T0 + 179 * SEC,
+                             &hints) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0 + 250 * SEC, 1.0}, T0 + 179 * SEC,
+                             NULL) == GW_ERANGE);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.too_late == 0 && st.too_early == 1);
     CU_ASSERT(st.values_added == 6 && st.values_late == 2 && st.values_parted == 2);
@@ -415,10 +423,12 @@ static void test_rollups_are_merges(void)
             late_v = v;
             late_due = t + 80 * SEC;
         } else {
-            CU_ASSERT_FATAL(gw_windows_add(w, &k, t, v, t + 2 * SEC, NULL) == 0);
+            CU_ASSERT_FATAL(
+                gw_windows_add(w, &k, (struct gw_window_value){t, v}, t + 2 * SEC, NULL) == 0);
         }
         if (late_ts >= 0 && t >= late_due) {
-            CU_ASSERT_FATAL(gw_windows_add(w, &k, late_ts, late_v, t + 2 * SEC, NULL) == 0);
+            CU_ASSERT_FATAL(gw_windows_add(w, &k, (struct gw_window_value){late_ts, late_v},
+                                           t + 2 * SEC, NULL) == 0);
             late_ts = -1;
         }
         CU_ASSERT_FATAL(gw_windows_advance(w, t + 2 * SEC, SIZE_MAX, collect, lg) == 0);
@@ -484,11 +494,13 @@ static void test_traffic_series(void)
     struct gw_series_key occ = {"s", "n", "loop-1", 1, CITYGATE__V1__QUANTITY__OCCUPANCY, 0, false};
 
     for (int i = 0; i < 3; i++) {
-        CU_ASSERT_FATAL(gw_windows_add(w, &vol, T0 + i * 10 * SEC, 10.0, T0 + 40 * SEC, NULL) == 0);
-        CU_ASSERT_FATAL(gw_windows_add(w, &trucks, T0 + i * 10 * SEC, 1.0, T0 + 40 * SEC, NULL) ==
-                        0);
-        CU_ASSERT_FATAL(
-            gw_windows_add(w, &occ, T0 + i * 10 * SEC, 10.0 * (i + 1), T0 + 40 * SEC, NULL) == 0);
+        CU_ASSERT_FATAL(gw_windows_add(w, &vol, (struct gw_window_value){T0 + i * 10 * SEC, 10.0},
+                                       T0 + 40 * SEC, NULL) == 0);
+        CU_ASSERT_FATAL(gw_windows_add(w, &trucks, (struct gw_window_value){T0 + i * 10 * SEC, 1.0},
+                                       T0 + 40 * SEC, NULL) == 0);
+        CU_ASSERT_FATAL(gw_windows_add(w, &occ,
+                                       (struct gw_window_value){T0 + i * 10 * SEC, 10.0 * (i + 1)},
+                                       T0 + 40 * SEC, NULL) == 0);
     }
     /* The node's clock is 20 s behind arrival (its newest value, stamped T0 + 20 s, came at 40 s).
      */
@@ -518,11 +530,12 @@ static void test_max_series(void)
     struct gw_windows_stats st;
     for (uint32_t lane = 1; lane <= 3; lane++) {
         struct gw_series_key k = speed_key(lane);
-        CU_ASSERT(gw_windows_add(w, &k, T0, 50.0, T0, NULL) == 0);
+        CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, 50.0}, T0, NULL) == 0);
     }
     struct gw_series_key k4 = speed_key(4), k1 = speed_key(1);
-    CU_ASSERT(gw_windows_add(w, &k4, T0, 50.0, T0, NULL) == GW_EFULL);
-    CU_ASSERT(gw_windows_add(w, &k1, T0 + SEC, 51.0, T0 + SEC, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k4, (struct gw_window_value){T0, 50.0}, T0, NULL) == GW_EFULL);
+    CU_ASSERT(gw_windows_add(w, &k1, (struct gw_window_value){T0 + SEC, 51.0}, T0 + SEC, NULL) ==
+              0);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 3 && st.series_refused == 1 && st.series_created == 3);
     gw_windows_free(w);
@@ -538,12 +551,13 @@ static void test_max_node_series(void)
     cfg.max_node_series = 2;
     CU_ASSERT_FATAL(gw_windows_new(&cfg, &w) == 0);
     struct gw_series_key k1 = speed_key(1), k2 = speed_key(2), k3 = speed_key(3);
-    CU_ASSERT(gw_windows_add(w, &k1, T0, 50.0, T0, NULL) == 0);
-    CU_ASSERT(gw_windows_add(w, &k2, T0, 50.0, T0, NULL) == 0);
-    CU_ASSERT(gw_windows_add(w, &k3, T0, 50.0, T0, NULL) == GW_EFULL);
-    CU_ASSERT(gw_windows_add(w, &k1, T0 + SEC, 51.0, T0 + SEC, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k1, (struct gw_window_value){T0, 50.0}, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k2, (struct gw_window_value){T0, 50.0}, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k3, (struct gw_window_value){T0, 50.0}, T0, NULL) == GW_EFULL);
+    CU_ASSERT(gw_windows_add(w, &k1, (struct gw_window_value){T0 + SEC, 51.0}, T0 + SEC, NULL) ==
+              0);
     k3.node = "node-0002";
-    CU_ASSERT(gw_windows_add(w, &k3, T0, 50.0, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k3, (struct gw_window_value){T0, 50.0}, T0, NULL) == 0);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 3 && st.node_series_full == 1 && st.series_refused == 0);
     gw_windows_free(w);
@@ -558,20 +572,20 @@ static void test_bad_input(void)
     char long_id[GW_WINDOW_MAX_ID_BYTES + 2];
     struct gw_windows_stats st;
 
-    CU_ASSERT(gw_windows_add(w, &k, T0, NAN, T0, NULL) == GW_EINVAL);
-    CU_ASSERT(gw_windows_add(w, &k, T0, INFINITY, T0, NULL) == GW_EINVAL);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, NAN}, T0, NULL) == GW_EINVAL);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, INFINITY}, T0, NULL) == GW_EINVAL);
     memset(long_id, 'a', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = '\0';
     k.node = long_id;
-    CU_ASSERT(gw_windows_add(w, &k, T0, 1.0, T0, NULL) == GW_EINVAL);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, 1.0}, T0, NULL) == GW_EINVAL);
     long_id[GW_WINDOW_MAX_ID_BYTES] = '\0';
-    CU_ASSERT(gw_windows_add(w, &k, T0, 1.0, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, 1.0}, T0, NULL) == 0);
     k.site = "";
-    CU_ASSERT(gw_windows_add(w, &k, T0, 1.0, T0, NULL) == GW_EINVAL);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, 1.0}, T0, NULL) == GW_EINVAL);
     k.site = NULL;
-    CU_ASSERT(gw_windows_add(w, &k, T0, 1.0, T0, NULL) == GW_EINVAL);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, 1.0}, T0, NULL) == GW_EINVAL);
     k = speed_key(1);
-    CU_ASSERT(gw_windows_add(w, &k, -5, 1.0, T0, NULL) == GW_ERANGE);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){-5, 1.0}, T0, NULL) == GW_ERANGE);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.values_added == 1 && st.series == 1);
     gw_windows_free(w);
@@ -587,7 +601,7 @@ static void test_emit_failure_and_busy(void)
     int rc = 0;
     int64_t t;
 
-    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0, 50.0, T0, NULL) == 0);
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, (struct gw_window_value){T0, 50.0}, T0, NULL) == 0);
     lg->fail = 2;
     CU_ASSERT(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, collect, lg) == GW_ERETRY);
     CU_ASSERT(gw_windows_advance(w, T0 + 91 * SEC, SIZE_MAX, collect, lg) == GW_ERETRY);
@@ -596,13 +610,13 @@ static void test_emit_failure_and_busy(void)
 
     /* No advance at all: after a ring of base windows the next value finds its slot busy. */
     for (t = T0 + 30 * SEC; rc == 0 && t < T0 + 3600 * SEC; t += 30 * SEC)
-        rc = gw_windows_add(w, &k, t, 50.0, t, NULL);
+        rc = gw_windows_add(w, &k, (struct gw_window_value){t, 50.0}, t, NULL);
     CU_ASSERT(rc == GW_EFULL);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.busy == 1);
     t -= 30 * SEC;
     CU_ASSERT(gw_windows_advance(w, t, SIZE_MAX, collect, lg) == 0);
-    CU_ASSERT(gw_windows_add(w, &k, t, 50.0, t, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){t, 50.0}, t, NULL) == 0);
     gw_windows_free(w);
     log_free(lg);
 }
@@ -618,9 +632,9 @@ static int frame_value(struct gw_windows *w, const char *node, int64_t ts_ms, do
     struct gw_series_key k = speed_key(1);
     struct gw_windows_frame fr;
     k.node = node;
-    CU_ASSERT_FATAL(gw_windows_frame_begin(w, k.site, node, &fr) == 0);
-    CU_ASSERT_FATAL(gw_windows_frame_clock(w, &fr, ts_ms, now_ms, collect, lg) == 0);
-    return gw_windows_frame_add(w, &fr, &k, ts_ms, v, now_ms, NULL);
+    CU_ASSERT_FATAL(gw_windows_frame_begin(w, k.site, node, now_ms, &fr) == 0);
+    CU_ASSERT_FATAL(gw_windows_frame_clock(w, &fr, ts_ms, collect, lg) == 0);
+    return gw_windows_frame_add(w, &fr, &k, (struct gw_window_value){ts_ms, v}, NULL);
 }
 
 /* Base windows of node in lg whose count differs from want[i] (window T0 + 30 s * i). */
@@ -810,7 +824,8 @@ static void test_idle_series_dropped(void)
     struct gw_windows_stats st;
 
     /* The node's clock is 1 s behind arrival. */
-    CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + 5 * SEC, 50.0, T0 + 6 * SEC, NULL) == 0);
+    CU_ASSERT_FATAL(gw_windows_add(w, &k, (struct gw_window_value){T0 + 5 * SEC, 50.0},
+                                   T0 + 6 * SEC, NULL) == 0);
     CU_ASSERT(gw_windows_advance(w, T0 + 3600 * SEC + 120 * SEC, SIZE_MAX, collect, lg) == 0);
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 1 && st.windows_retained == 1 && st.windows_pending == 0);
@@ -836,7 +851,7 @@ static int script(struct gw_windows *w, struct log *lg, int *saw_enomem)
                                   i % 3 != 2};
         int64_t ts = T0 + i * 5 * SEC, now = ts + (i % 7 == 0 ? 80 * SEC : SEC);
         double v = (i % 5 == 0 ? -1.0 : 1.0) * pow(1.7, i % 23);
-        int rc = gw_windows_add(w, &k, ts, v, now, NULL);
+        int rc = gw_windows_add(w, &k, (struct gw_window_value){ts, v}, now, NULL);
         if (rc != 0 && rc != GW_ENOMEM)
             return rc;
         *saw_enomem |= rc == GW_ENOMEM;
@@ -946,7 +961,8 @@ static void steady_state(const char *name, bool quantiles, double (*speed)(uint6
             struct gw_series_key k = {
                 "ring-north", "node-0001", "loop-1", i, CITYGATE__V1__QUANTITY__SPEED, 0,
                 quantiles};
-            CU_ASSERT_FATAL(gw_windows_add(w, &k, t - SEC, speed(&rng), t, NULL) == 0);
+            CU_ASSERT_FATAL(gw_windows_add(w, &k, (struct gw_window_value){t - SEC, speed(&rng)}, t,
+                                           NULL) == 0);
             adds++;
         }
         CU_ASSERT_FATAL(gw_windows_advance(w, t, SIZE_MAX, discard, &emitted) == 0);
@@ -1129,16 +1145,18 @@ static void wl_apply(struct gw_windows *w, struct op *op, bool frames, bool chec
     const struct wl_series *first = &wl_series[op->series[0]];
     struct gw_windows_frame fr;
     /* As the pipeline does: the frame moves its node's clock and runs what that makes due. */
-    CU_ASSERT_FATAL(gw_windows_frame_begin(w, first->site, first->node, &fr) == 0);
-    CU_ASSERT_FATAL(gw_windows_frame_clock(w, &fr, op->ts_ms, op->now_ms, lines_emit, ls) == 0);
+    CU_ASSERT_FATAL(gw_windows_frame_begin(w, first->site, first->node, op->now_ms, &fr) == 0);
+    CU_ASSERT_FATAL(gw_windows_frame_clock(w, &fr, op->ts_ms, lines_emit, ls) == 0);
     for (unsigned i = 0; i < op->n; i++) {
         const struct wl_series *se = &wl_series[op->series[i]];
         struct gw_series_key k = {se->site,     se->node,          se->sensor,   se->lane,
                                   se->quantity, se->vehicle_class, se->quantiles};
         unsigned hints = 99;
-        int rc =
-            frames ? gw_windows_frame_add(w, &fr, &k, op->ts_ms, op->values[i], op->now_ms, &hints)
-                   : gw_windows_add(w, &k, op->ts_ms, op->values[i], op->now_ms, &hints);
+        int rc = frames ? gw_windows_frame_add(w, &fr, &k,
+                                               (struct gw_window_value){op->ts_ms, op->values[i]},
+                                               &hints)
+                        : gw_windows_add(w, &k, (struct gw_window_value){op->ts_ms, op->values[i]},
+                                         op->now_ms, &hints);
         int res = rc * 256 + (rc == 0 ? (int)hints : 0);
         CU_ASSERT(rc == 0 || rc == GW_ERANGE);
         if (check) {
@@ -1255,11 +1273,15 @@ static void test_snapshot_keeps_pending_order(void)
     struct gw_rbuf in;
 
     b.node = "node-0002";
-    CU_ASSERT_FATAL(gw_windows_add(w, &a, T0 + SEC, 50.0, T0 + SEC, NULL) == 0);
-    CU_ASSERT_FATAL(gw_windows_add(w, &b, T0 + SEC, 60.0, T0 + SEC, NULL) == 0);
+    CU_ASSERT_FATAL(
+        gw_windows_add(w, &a, (struct gw_window_value){T0 + SEC, 50.0}, T0 + SEC, NULL) == 0);
+    CU_ASSERT_FATAL(
+        gw_windows_add(w, &b, (struct gw_window_value){T0 + SEC, 60.0}, T0 + SEC, NULL) == 0);
     CU_ASSERT_FATAL(gw_windows_advance(w, T0 + 90 * SEC, SIZE_MAX, lines_emit, &before) == 0);
-    CU_ASSERT_FATAL(gw_windows_add(w, &b, T0 + 2 * SEC, 61.0, T0 + 100 * SEC, NULL) == 0);
-    CU_ASSERT_FATAL(gw_windows_add(w, &a, T0 + 2 * SEC, 51.0, T0 + 101 * SEC, NULL) == 0);
+    CU_ASSERT_FATAL(gw_windows_add(w, &b, (struct gw_window_value){T0 + 2 * SEC, 61.0},
+                                   T0 + 100 * SEC, NULL) == 0);
+    CU_ASSERT_FATAL(gw_windows_add(w, &a, (struct gw_window_value){T0 + 2 * SEC, 51.0},
+                                   T0 + 101 * SEC, NULL) == 0);
     gw_wbuf_init(&snap);
     CU_ASSERT_FATAL(gw_windows_snapshot(w, &snap) == 0);
     gw_rbuf_init(&in, snap.buf, snap.len);
@@ -1326,7 +1348,7 @@ static void check_empty_and_usable(struct gw_windows *w)
     gw_windows_stats(w, &st);
     CU_ASSERT(st.series == 0 && st.windows_pending == 0 && st.windows_retained == 0);
     CU_ASSERT(st.values_added == 0);
-    CU_ASSERT(gw_windows_add(w, &k, T0, 50.0, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, 50.0}, T0, NULL) == 0);
 }
 
 /* Every proper prefix is refused; the whole is read exactly, leaving what follows it. */
@@ -1399,7 +1421,7 @@ static void test_snapshot_config_mismatch(void)
     struct gw_windows *two = windows_cfg(&other);
     struct gw_series_key k = speed_key(7);
     struct gw_wbuf snap2;
-    CU_ASSERT(gw_windows_add(two, &k, T0, 50.0, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(two, &k, (struct gw_window_value){T0, 50.0}, T0, NULL) == 0);
     gw_wbuf_init(&snap2);
     CU_ASSERT_FATAL(gw_windows_snapshot(two, &snap2) == 0);
     gw_windows_free(two);
@@ -1411,7 +1433,7 @@ static void test_snapshot_config_mismatch(void)
     gw_free(snap2.buf);
 
     struct gw_windows *w = windows_default(100000);
-    CU_ASSERT(gw_windows_add(w, &k, T0, 50.0, T0, NULL) == 0);
+    CU_ASSERT(gw_windows_add(w, &k, (struct gw_window_value){T0, 50.0}, T0, NULL) == 0);
     gw_rbuf_init(&in, snap.buf, snap.len);
     CU_ASSERT(gw_windows_restore(w, &in) == GW_EINVAL);
     gw_windows_stats(w, &st);
@@ -1545,7 +1567,8 @@ static void test_memory_figures(void)
             if (i % 3 == 0 && now >= T0 + 3600 * SEC && now < T0 + 5400 * SEC)
                 continue;
             snprintf(node, sizeof node, "n-%u", i);
-            CU_ASSERT_FATAL(gw_windows_frame_begin(w, i % 2 ? "north" : "south", node, &fr) == 0);
+            CU_ASSERT_FATAL(gw_windows_frame_begin(w, i % 2 ? "north" : "south", node, now, &fr) ==
+                            0);
             for (uint32_t lane = 0; lane <= i % 7; lane++) {
                 struct gw_series_key k = {.sensor = "loop",
                                           .lane = lane,
@@ -1554,7 +1577,7 @@ static void test_memory_figures(void)
                 uint64_t r = wl_next(&rng);
                 int64_t ts = now - (r % 11 == 0 ? 100 * SEC : SEC);
                 double v = (r % 5 == 0 ? -1.0 : 1.0) * pow(1.9, (double)(r % 37));
-                int rc = gw_windows_frame_add(w, &fr, &k, ts, v, now, NULL);
+                int rc = gw_windows_frame_add(w, &fr, &k, (struct gw_window_value){ts, v}, NULL);
                 CU_ASSERT(rc == 0 || rc == GW_ERANGE);
             }
         }
@@ -1594,7 +1617,8 @@ static void test_idle_advance_is_cheap(void)
         for (uint32_t i = 0; i < sizes[t]; i++) {
             struct gw_series_key k = speed_key(i);
             k.quantiles = false;
-            CU_ASSERT_FATAL(gw_windows_add(w, &k, T0 + SEC, 50.0, T0 + SEC, NULL) == 0);
+            CU_ASSERT_FATAL(gw_windows_add(w, &k, (struct gw_window_value){T0 + SEC, 50.0},
+                                           T0 + SEC, NULL) == 0);
         }
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (int64_t now = T0 + SEC; now < T0 + 90 * SEC; now += 100) /* due at T0 + 90 s */
@@ -1663,15 +1687,18 @@ static double bench_value(struct bench *b, size_t r)
 static void bench_frame(struct bench *b, size_t i, int64_t ts_ms, int64_t now_ms)
 {
     struct gw_windows_frame fr;
-    if (b->per_reading == 0 && gw_windows_frame_begin(b->w, b->site_ids[i], b->node_ids[i], &fr))
+    if (b->per_reading == 0 &&
+        gw_windows_frame_begin(b->w, b->site_ids[i], b->node_ids[i], now_ms, &fr))
         CU_FAIL_FATAL("bench frame refused");
     for (size_t r = 0; r < 8; r++) {
         const struct bench_reading *br = &bench_readings[r];
         struct gw_series_key k = {
             b->site_ids[i], b->node_ids[i], br->sensor, br->lane, br->quantity, 0, br->quantiles};
         double v = bench_value(b, r);
-        int rc = b->per_reading ? gw_windows_add(b->w, &k, ts_ms, v, now_ms, NULL)
-                                : gw_windows_frame_add(b->w, &fr, &k, ts_ms, v, now_ms, NULL);
+        int rc =
+            b->per_reading
+                ? gw_windows_add(b->w, &k, (struct gw_window_value){ts_ms, v}, now_ms, NULL)
+                : gw_windows_frame_add(b->w, &fr, &k, (struct gw_window_value){ts_ms, v}, NULL);
         if (rc != 0)
             CU_FAIL_FATAL("bench add failed");
     }

@@ -98,21 +98,22 @@ static int fold_frame(struct gw_windows *w, struct gen *g, const struct drv_ops 
     int rc = ops->sample(state, (uint64_t)ts_ms, (uint32_t)Q15_MS, &out);
 
     if (rc == 0)
-        rc = gw_windows_frame_begin(w, site, node, &fr);
+        rc = gw_windows_frame_begin(w, site, node, ts_ms, &fr);
     if (rc == 0)
-        rc = gw_windows_frame_clock(w, &fr, ts_ms, ts_ms, print_window, g);
+        rc = gw_windows_frame_clock(w, &fr, ts_ms, print_window, g);
     for (size_t i = 0; rc == 0 && i < out.n_readings; i++) {
         if (readings[i].quantity != CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME)
             continue;
         struct gw_series_key key = {site, node, "", readings[i].lane, GW_QUANTITY_TRAFFIC_VOLUME,
                                     0,    false};
-        rc = gw_windows_frame_add(w, &fr, &key, ts_ms, readings[i].value, ts_ms, NULL);
+        rc = gw_windows_frame_add(w, &fr, &key, (struct gw_window_value){ts_ms, readings[i].value},
+                                  NULL);
     }
     for (size_t i = 0; rc == 0 && i < out.n_vehicles; i++) {
         struct gw_series_key key = {site, node, "", vehicles[i].lane, GW_QUANTITY_VEHICLE_SPEED,
                                     0,    true};
-        rc = gw_windows_frame_add(w, &fr, &key, ts_ms + vehicles[i].offset_ms,
-                                  vehicles[i].speed_kmh, ts_ms, NULL);
+        struct gw_window_value v = {ts_ms + vehicles[i].offset_ms, vehicles[i].speed_kmh};
+        rc = gw_windows_frame_add(w, &fr, &key, v, NULL);
     }
     return rc;
 }
