@@ -220,26 +220,26 @@ static void publish_alerts(struct gateway *gw)
  * in hex, so that a payload of any size makes a message of bounded size.
  * The log line quotes the topic and the detail; gw_log() escapes them.
  */
-static void quarantine(struct gateway *gw, const char *topic, const struct gw_topic *t,
-                       const uint8_t *payload, size_t len, const struct gw_reject_diag *diag)
+static void quarantine(struct gateway *gw, const char *topic, const struct gw_arrival *m,
+                       const struct gw_reject_diag *diag)
 {
     char qtopic[256];
     unsigned char sha[EVP_MAX_MD_SIZE];
     unsigned sha_len = 0;
-    size_t shown = len < QUARANTINE_MAX_BYTES ? len : QUARANTINE_MAX_BYTES;
+    size_t shown = m->len < QUARANTINE_MAX_BYTES ? m->len : QUARANTINE_MAX_BYTES;
     char *msg;
 
     gw_log(GW_LOG_WARN, "frame_refused", gw_reject_name(diag->reason), "on %.200s: %s%s%s", topic,
            gw_reject_text(diag->reason), diag->detail[0] ? ": " : "", diag->detail);
     if (!gw->cfg.quarantine || !gw->mqtt)
         return;
-    if (gw_msg_quarantine_topic(t, qtopic, sizeof qtopic) < 0)
+    if (gw_msg_quarantine_topic(m->topic, qtopic, sizeof qtopic) < 0)
         return;
-    if (EVP_Digest(payload, len, sha, &sha_len, EVP_sha256(), NULL) != 1)
+    if (EVP_Digest(m->payload, m->len, sha, &sha_len, EVP_sha256(), NULL) != 1)
         sha_len = 0;
     if (!(msg = malloc(GW_MSG_QUARANTINE_CAP(shown))))
         return;
-    int n = gw_msg_quarantine_json(diag->reason, gw_wall_ms(), payload, len, sha, sha_len,
+    int n = gw_msg_quarantine_json(diag->reason, gw_wall_ms(), m->payload, m->len, sha, sha_len,
                                    QUARANTINE_MAX_BYTES, msg, GW_MSG_QUARANTINE_CAP(shown));
     if (n >= 0 && gw_mqtt_publish(gw->mqtt, qtopic, msg, (size_t)n, 0, 0) == 0)
         gw->quarantined++;
@@ -275,8 +275,10 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     atomic_fetch_sub(&gw->arrivals_waiting, 1);
     /* The topic is parsed once, here: status or data, and the quarantine's topic. */
     const struct gw_topic *tp = gw_topic_parse(topic, strlen(topic), &t) == 0 ? &t : NULL;
+    struct gw_arrival m = {tp, payload, len, now};
+    struct gw_pipeline_out to = {emit_aggregate, gw, on_alert, gw};
     if (tp && t.kind == GW_TOPIC_STATUS) {
-        int dead = gw_pipeline_status(gw->pipe, &t, payload, len, now, on_alert, gw, &diag);
+        int dead = gw_pipeline_status(gw->pipe, &m, &to, &diag);
         if (dead >= 0) {
             const struct gw_device *dev = gw_registry_find(gw->reg, t.node);
             gw_live_node_status(gw->live, t.site, t.node, dead, (int64_t)now);
@@ -288,10 +290,10 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         }
         goto out;
     }
-    int rc = gw_pipeline_admit(gw->pipe, tp, payload, len, now, &a, &diag);
+    int rc = gw_pipeline_admit(gw->pipe, &m, &a, &diag);
     if (rc != 0) {
         gw_stream_refused(gw, tp, diag.reason);
-        quarantine(gw, topic, tp, payload, len, &diag);
+        quarantine(gw, topic, &m, &diag);
         goto out;
     }
     int jrc = gw_journal_append(gw->journal, now, topic, payload, len);
@@ -303,7 +305,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
                gw_strerror(jrc), topic);
         goto out;
     }
-    gw_pipeline_commit(gw->pipe, &a, now, emit_aggregate, gw, on_alert, gw);
+    gw_pipeline_commit(gw->pipe, &a, now, &to);
     gw_stream_frame(gw, &a, now);
     struct gw_late_report late;
     if (gw_pipeline_late_report(gw->pipe, &late))
@@ -335,12 +337,14 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
         gw->replay_incomplete = 0;
     }
     int parsed = gw_topic_parse(topic, strlen(topic), &t) == 0;
-    if (gw_pipeline_admit(gw->pipe, parsed ? &t : NULL, payload, len, arrival_ms, &a, NULL) == 0) {
-        gw_pipeline_commit(gw->pipe, &a, arrival_ms, emit_aggregate, gw, NULL, NULL);
+    struct gw_arrival m = {parsed ? &t : NULL, payload, len, arrival_ms};
+    struct gw_pipeline_out to = {emit_aggregate, gw, NULL, NULL}; /* nothing notified twice */
+    if (gw_pipeline_admit(gw->pipe, &m, &a, NULL) == 0) {
+        gw_pipeline_commit(gw->pipe, &a, arrival_ms, &to);
         gw->replayed++;
     }
     /* Close windows on the replayed clock, so they close as they did the first time. */
-    gw_pipeline_tick(gw->pipe, arrival_ms, SIZE_MAX, emit_aggregate, gw, NULL, NULL);
+    gw_pipeline_tick(gw->pipe, arrival_ms, SIZE_MAX, &to);
     return 0;
 }
 
@@ -506,7 +510,8 @@ static void tick(struct gateway *gw, uint64_t now)
     int more;
     do {
         pthread_mutex_lock(&gw->lock);
-        more = gw_pipeline_tick(gw->pipe, now, TICK_NODES, emit_aggregate, gw, on_alert, gw) == 1;
+        struct gw_pipeline_out to = {emit_aggregate, gw, on_alert, gw};
+        more = gw_pipeline_tick(gw->pipe, now, TICK_NODES, &to) == 1;
         if (!more) {
             for (size_t i = 0; i <= gw->cfg.n_widths; i++)
                 flush_lines(gw, i);
@@ -775,8 +780,9 @@ static void reload(struct gateway *gw)
         return;
     }
     pthread_mutex_lock(&gw->lock);
-    int rc = gw_pipeline_set_rules(gw->pipe, cfg.rules, cfg.n_rules, gw_wall_ms(), on_alert, gw,
-                                   why, sizeof why);
+    struct gw_pipeline_out to = {NULL, NULL, on_alert, gw};
+    int rc =
+        gw_pipeline_set_rules(gw->pipe, cfg.rules, cfg.n_rules, gw_wall_ms(), &to, why, sizeof why);
     if (rc == 0) {
         gw_pipeline_set_registry(gw->pipe, reg);
         gw_registry_free(gw->reg);

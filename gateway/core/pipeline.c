@@ -99,10 +99,10 @@ static int pipeline_reject(struct gw_pipeline *p, int reason, struct gw_reject_d
     return GW_EREJECTED;
 }
 
-int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uint8_t *payload,
-                      size_t len, uint64_t now_ms, struct gw_admitted *out,
+int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_arrival *m, struct gw_admitted *out,
                       struct gw_reject_diag *diag)
 {
+    const struct gw_topic *t = m->topic;
     struct wire_diag wd;
     struct gw_reject_diag own;
     Citygate__V1__Frame *f = NULL;
@@ -116,13 +116,13 @@ int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uin
     if (!t || t->kind != GW_TOPIC_DATA)
         return pipeline_reject(p, GW_REJECT_BAD_TOPIC, diag);
     p->signer = NULL;
-    rc = wire_decode(&p->decoder, payload, len, &f, &wd);
+    rc = wire_decode(&p->decoder, m->payload, m->len, &f, &wd);
     if (rc != 0) {
         snprintf(diag->detail, sizeof diag->detail, "%s", wd.detail);
         return pipeline_reject(p, rc, diag);
     }
     const struct gw_device *dev = p->signer; /* the body names the envelope's device */
-    if (gw_validate_frame(dev, t, f, now_ms, &p->limits, diag) != 0)
+    if (gw_validate_frame(dev, t, f, m->now_ms, &p->limits, diag) != 0)
         return pipeline_reject(p, diag->reason, diag);
     rc = gw_dedup_check(p->dedup, f, &out->ticket);
     if (rc == GW_EFULL)
@@ -155,7 +155,8 @@ static void pipeline_alert(void *ctx, const struct gw_alert_event *ev)
 }
 
 int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs, size_t n_rules,
-                          uint64_t now_ms, gw_alert_fn alert, void *ctx, char *why, size_t why_len)
+                          uint64_t now_ms, const struct gw_pipeline_out *out, char *why,
+                          size_t why_len)
 {
     struct gw_rules *rules = NULL;
     struct gw_rules_diag rd = {0, ""};
@@ -165,7 +166,7 @@ int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs,
         return rc;
     }
     if (p->rules) {
-        struct alert_tap tap = {p, alert, ctx};
+        struct alert_tap tap = {p, out->alert, out->alert_ctx};
         gw_rules_carry(rules, p->rules, now_ms, pipeline_alert, &tap);
     }
     gw_rules_free(p->rules);
@@ -217,11 +218,11 @@ static void pipeline_note_late(struct gw_pipeline *p, const struct gw_admitted *
 }
 
 void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
-                        gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *ctx)
+                        const struct gw_pipeline_out *out)
 {
     const Citygate__V1__Frame *f = a->frame;
-    struct alert_tap tap = {p, alert, ctx};
-    struct emit_tap out = {p, emit, emit_ctx};
+    struct alert_tap tap = {p, out->alert, out->alert_ctx};
+    struct emit_tap emit = {p, out->emit, out->emit_ctx};
 
     p->late_due = 0;
     if (gw_dedup_commit(p->dedup, &a->ticket) != GW_DEDUP_NEW)
@@ -234,9 +235,9 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
     int have_frame =
         gw_windows_frame_begin(p->windows, f->site_id, f->device_id, (int64_t)now_ms, &fr) == 0;
     /* An emit that fails leaves its windows pending for the next tick, as there. */
-    if (have_frame && emit)
+    if (have_frame && out->emit)
         (void)gw_windows_frame_clock(p->windows, &fr, (int64_t)f->timestamp_ms, pipeline_emit,
-                                     &out);
+                                     &emit);
     for (size_t i = 0; i < f->n_readings; i++) {
         const Citygate__V1__Reading *r = f->readings[i];
         p->stats.readings_in++;
@@ -290,11 +291,11 @@ static int status_reject(struct gw_pipeline *p, int reason, struct gw_reject_dia
     return GW_EREJECTED;
 }
 
-int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
-                       size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx,
-                       struct gw_reject_diag *diag)
+int gw_pipeline_status(struct gw_pipeline *p, const struct gw_arrival *m,
+                       const struct gw_pipeline_out *out, struct gw_reject_diag *diag)
 {
-    struct alert_tap tap = {p, alert, ctx};
+    const struct gw_topic *topic = m->topic;
+    struct alert_tap tap = {p, out->alert, out->alert_ctx};
     struct wire_diag wd;
     Citygate__V1__Status *s = NULL;
     uint64_t boot_id = 0;
@@ -305,7 +306,7 @@ int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, cons
         diag->detail[0] = '\0';
     }
     /* The decode arena is the frames': the last admitted frame ends here. */
-    int rc = wire_status_decode(&p->decoder, payload, len, &s, &wd);
+    int rc = wire_status_decode(&p->decoder, m->payload, m->len, &s, &wd);
     if (rc != 0) {
         if (diag)
             snprintf(diag->detail, sizeof diag->detail, "%s", wd.detail);
@@ -333,7 +334,7 @@ int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, cons
         return status_reject(p, GW_REJECT_REPLAY, diag);
     }
     p->stats.deaths++;
-    gw_rules_node_death(p->rules, topic->site, topic->node, now_ms, pipeline_alert, &tap);
+    gw_rules_node_death(p->rules, topic->site, topic->node, m->now_ms, pipeline_alert, &tap);
     return 1;
 }
 
@@ -343,12 +344,12 @@ void gw_pipeline_mark_incomplete(struct gw_pipeline *p, uint64_t first_arrival_m
 }
 
 int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
-                     gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *alert_ctx)
+                     const struct gw_pipeline_out *out)
 {
-    struct alert_tap tap = {p, alert, alert_ctx};
-    struct emit_tap out = {p, emit, emit_ctx};
+    struct alert_tap tap = {p, out->alert, out->alert_ctx};
+    struct emit_tap emit = {p, out->emit, out->emit_ctx};
     gw_rules_tick(p->rules, now_ms, pipeline_alert, &tap);
-    return gw_windows_advance(p->windows, (int64_t)now_ms, max_nodes, pipeline_emit, &out);
+    return gw_windows_advance(p->windows, (int64_t)now_ms, max_nodes, pipeline_emit, &emit);
 }
 
 void gw_pipeline_resume(struct gw_pipeline *p, uint64_t now_ms)

@@ -55,6 +55,30 @@ struct gw_admitted {
     struct gw_dedup_ticket ticket;
 };
 
+/*
+ * A message as it arrived: its topic, parsed once by the caller
+ * (gw_topic_parse(); NULL for a topic that did not parse), its payload (both
+ * borrowed for the call) and the gateway's clock at its arrival.
+ */
+struct gw_arrival {
+    const struct gw_topic *topic;
+    const uint8_t *payload;
+    size_t len;
+    uint64_t now_ms;
+};
+
+/*
+ * Where the pipeline sends what it makes: the aggregates of closed windows
+ * to emit(emit_ctx, agg) and alert state changes to alert(alert_ctx, ev).
+ * Borrowed for each call that takes it; each call says which may be NULL.
+ */
+struct gw_pipeline_out {
+    gw_window_emit_fn emit;
+    void *emit_ctx;
+    gw_alert_fn alert;
+    void *alert_ctx;
+};
+
 struct gw_pipeline;
 
 /*
@@ -74,34 +98,33 @@ void gw_pipeline_set_registry(struct gw_pipeline *p, const struct gw_registry *r
  * Replaces the rules with n_rules new ones (borrowed; copied). Alert states
  * carry over as gw_rules_carry() says: unchanged rules keep theirs, changed
  * ones are re-evaluated and removed ones cleared, the changes going to
- * alert(ctx, event) at gateway time now_ms. Returns 0, or GW_ECONFIG (why
- * filled) / GW_ENOMEM with the old rules kept and nothing notified.
+ * out->alert (may be NULL) at gateway time now_ms. Returns 0, or GW_ECONFIG
+ * (why filled) / GW_ENOMEM with the old rules kept and nothing notified.
  */
 int gw_pipeline_set_rules(struct gw_pipeline *p, const struct gw_rule_def *defs, size_t n_rules,
-                          uint64_t now_ms, gw_alert_fn alert, void *ctx, char *why, size_t why_len);
+                          uint64_t now_ms, const struct gw_pipeline_out *out, char *why,
+                          size_t why_len);
 
 /*
- * Admits one data message that came on topic t (gw_topic_parse()'s result,
- * or NULL for a topic that did not parse: the caller parses each topic once)
- * with payload; both are borrowed. Returns 0 with *out filled (the frame
- * lives until the next admit), or GW_EREJECTED, counted by reason, with
- * *diag (may be NULL) filled with the reason. A missing or status topic is
- * refused (GW_REJECT_BAD_TOPIC) here; give status messages to
+ * Admits one data message m (borrowed). Returns 0 with *out filled (the
+ * frame lives until the next admit), or GW_EREJECTED, counted by reason,
+ * with *diag (may be NULL) filled with the reason. A missing or status
+ * topic is refused (GW_REJECT_BAD_TOPIC) here; give status messages to
  * gw_pipeline_status().
  */
-int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_topic *t, const uint8_t *payload,
-                      size_t len, uint64_t now_ms, struct gw_admitted *out,
+int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_arrival *m, struct gw_admitted *out,
                       struct gw_reject_diag *diag);
 
 /*
  * Records an admitted (and journaled) frame: dedup, windows, then the raw-value
- * rules, whose state changes go to alert (NULL while replaying the journal:
- * state is rebuilt, nothing is notified twice). The frame moves its node's
- * clock; windows of that node it makes due go to emit at once (see
- * gw_windows_frame_clock()), or, when emit is NULL, wait for the next tick.
+ * rules, whose state changes go to out->alert (NULL while replaying the
+ * journal: state is rebuilt, nothing is notified twice). The frame moves its
+ * node's clock; windows of that node it makes due go to out->emit at once
+ * (see gw_windows_frame_clock()), or, when that is NULL, wait for the next
+ * tick.
  */
 void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
-                        gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *ctx);
+                        const struct gw_pipeline_out *out);
 
 /*
  * A node whose values came too late for their windows, or whose frame is
@@ -125,27 +148,28 @@ struct gw_late_report {
 int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out);
 
 /*
- * A message on city/v1/<site>/<node>/status (topic parsed, payload
- * borrowed): a status signed by the device (wire_status_decode(), docs/
+ * A message m on city/v1/<site>/<node>/status (its topic parsed, not NULL):
+ * a status signed by the device (wire_status_decode(), docs/
  * data-model.md "Signed status and commands"), naming the topic's site and
  * node. A death (the node's MQTT will) fires the absence rules of its
- * series, unless the node's frames already come from another boot. Returns
+ * series (alerts to out->alert, which may be NULL), unless the node's
+ * frames already come from another boot. Returns
  * 1 for a death, 0 for a birth, or GW_EREJECTED, counted by reason in
  * status_rejected, with *diag (may be NULL) filled with the reason: unsigned, forged or malformed
  * messages, a topic/id mismatch, or a death of an old boot (replay). Ends
  * the life of the last admitted frame (they share the decode arena).
  */
-int gw_pipeline_status(struct gw_pipeline *p, const struct gw_topic *topic, const uint8_t *payload,
-                       size_t len, uint64_t now_ms, gw_alert_fn alert, void *ctx,
-                       struct gw_reject_diag *diag);
+int gw_pipeline_status(struct gw_pipeline *p, const struct gw_arrival *m,
+                       const struct gw_pipeline_out *out, struct gw_reject_diag *diag);
 
 /*
- * Time passes: ticks the rules and closes the windows whose grace has
- * passed, of at most max_nodes nodes (emit gets each aggregate). Returns what
+ * Time passes: ticks the rules (alerts to out->alert, which may be NULL) and
+ * closes the windows whose grace has passed, of at most max_nodes nodes
+ * (out->emit, not NULL, gets each aggregate). Returns what
  * gw_windows_advance() returned: 1 means call again, the rest is due.
  */
 int gw_pipeline_tick(struct gw_pipeline *p, uint64_t now_ms, size_t max_nodes,
-                     gw_window_emit_fn emit, void *emit_ctx, gw_alert_fn alert, void *alert_ctx);
+                     const struct gw_pipeline_out *out);
 
 /*
  * Recovery replays a journal that no longer holds what arrived before

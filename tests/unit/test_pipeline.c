@@ -24,8 +24,12 @@ static int admit(struct gw_pipeline *p, const char *topic, const uint8_t *buf, s
 {
     struct gw_topic t;
     int parsed = gw_topic_parse(topic, strlen(topic), &t) == 0;
-    return gw_pipeline_admit(p, parsed ? &t : NULL, buf, len, now, a, diag);
+    struct gw_arrival m = {parsed ? &t : NULL, buf, len, now};
+    return gw_pipeline_admit(p, &m, a, diag);
 }
+
+/* Nowhere: windows close at the ticks only, alerts are not looked at. */
+static const struct gw_pipeline_out no_out = {NULL, NULL, NULL, NULL};
 
 /* What a refusal returns and says: the reason, when rc is GW_EREJECTED; rc otherwise. */
 static int reason_of(int rc, const struct gw_reject_diag *diag)
@@ -136,13 +140,14 @@ static int feed(struct gw_pipeline *p, uint64_t from, uint64_t to, uint64_t t0, 
             size_t len = frame(d, s, now - 50, 40 + (double)((s * 7 + d) % 30), buf, sizeof buf);
             snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
             if (admit(p, topic, buf, len, now, &a, NULL) == 0)
-                gw_pipeline_commit(p, &a, now, NULL, NULL, NULL, NULL); /* ticks close */
+                gw_pipeline_commit(p, &a, now, &no_out); /* ticks close */
             else
                 rejected++;
         }
         int rc;
+        struct gw_pipeline_out sink = {collect, out, NULL, NULL};
         while ((rc = gw_pipeline_tick(p, t0 + s * 100, out->tick_nodes ? out->tick_nodes : SIZE_MAX,
-                                      collect, out, NULL, NULL)) == 1)
+                                      &sink)) == 1)
             out->ticks_again++;
         CU_ASSERT(rc == 0);
     }
@@ -168,7 +173,7 @@ static void test_reasons_are_counted(void)
               WIRE_EBAD_SIGNATURE);
     buf[len / 2] ^= 1;
     CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == 0);
-    gw_pipeline_commit(p, &a, now, NULL, NULL, NULL, NULL);
+    gw_pipeline_commit(p, &a, now, &no_out);
     CU_ASSERT(reason_of(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag), &diag) ==
               GW_REJECT_DUPLICATE);
     gw_pipeline_stats(p, &st);
@@ -216,7 +221,7 @@ static void admit_commit(struct gw_pipeline *p, int d, const uint8_t *buf, size_
     struct gw_admitted a;
     snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
     CU_ASSERT_FATAL(admit(p, topic, buf, len, now, &a, NULL) == 0);
-    gw_pipeline_commit(p, &a, now, NULL, NULL, NULL, NULL);
+    gw_pipeline_commit(p, &a, now, &no_out);
 }
 
 /*
@@ -305,6 +310,7 @@ static int note_start(void *ctx, const struct gw_aggregate *agg)
 static void feed_starts(struct gw_pipeline *p, uint64_t from, uint64_t to, uint64_t t0,
                         struct starts *out)
 {
+    struct gw_pipeline_out sink = {note_start, out, NULL, NULL};
     for (uint64_t s = from; s <= to; s++) {
         for (int d = 0; d < DEVICES; d++) {
             uint8_t buf[512];
@@ -314,9 +320,9 @@ static void feed_starts(struct gw_pipeline *p, uint64_t from, uint64_t to, uint6
             size_t len = frame(d, s, now - 50, 50, buf, sizeof buf);
             snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
             if (admit(p, topic, buf, len, now, &a, NULL) == 0)
-                gw_pipeline_commit(p, &a, now, note_start, out, NULL, NULL);
+                gw_pipeline_commit(p, &a, now, &sink);
         }
-        CU_ASSERT(gw_pipeline_tick(p, t0 + s * 100, SIZE_MAX, note_start, out, NULL, NULL) == 0);
+        CU_ASSERT(gw_pipeline_tick(p, t0 + s * 100, SIZE_MAX, &sink) == 0);
     }
 }
 
@@ -428,6 +434,15 @@ static void count_alert(void *ctx, const struct gw_alert_event *ev)
     n_alerts++;
 }
 
+/* A status message on topic t, its alerts counted by count_alert(). */
+static int status_in(struct gw_pipeline *p, const struct gw_topic *t, const uint8_t *buf,
+                     size_t len, uint64_t now, struct gw_reject_diag *diag)
+{
+    struct gw_arrival m = {t, buf, len, now};
+    struct gw_pipeline_out out = {NULL, NULL, count_alert, NULL};
+    return gw_pipeline_status(p, &m, &out, diag);
+}
+
 /*
  * Only a death signed by the device, on its own topic, for the boot its
  * frames come from, fires the absence rules; everything else is refused and
@@ -443,7 +458,7 @@ static void test_status_is_signed(void)
     struct gw_pipeline *p = new_pipeline();
     char why[128];
     uint64_t now = 1795000000000ULL;
-    CU_ASSERT_FATAL(gw_pipeline_set_rules(p, &rule, 1, now, NULL, NULL, why, sizeof why) == 0);
+    CU_ASSERT_FATAL(gw_pipeline_set_rules(p, &rule, 1, now, &no_out, why, sizeof why) == 0);
     struct gw_pipeline_stats st;
     struct gw_reject_diag diag;
     struct gw_admitted a;
@@ -452,34 +467,29 @@ static void test_status_is_signed(void)
 
     size_t len = frame(0, 1, now, 50, buf, sizeof buf); /* boot 9 */
     CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, NULL) == 0);
-    gw_pipeline_commit(p, &a, now, NULL, NULL, NULL, NULL);
+    gw_pipeline_commit(p, &a, now, &no_out);
     CU_ASSERT_FATAL(gw_topic_parse("city/v1/s/n0/status", 19, &t) == 0);
 
     static const char anonymous[] = "{\"state\":\"dead\"}";
     CU_ASSERT_EQUAL(
-        reason_of(gw_pipeline_status(p, &t, (const uint8_t *)anonymous, sizeof anonymous - 1, now,
-                                     count_alert, NULL, &diag),
+        reason_of(status_in(p, &t, (const uint8_t *)anonymous, sizeof anonymous - 1, now, &diag),
                   &diag),
         WIRE_EMALFORMED);
     len = status(0, keys[1], "s", 9, CITYGATE__V1__NODE_STATE__OFFLINE, buf, sizeof buf);
-    CU_ASSERT_EQUAL(
-        reason_of(gw_pipeline_status(p, &t, buf, len, now, count_alert, NULL, &diag), &diag),
-        WIRE_EBAD_SIGNATURE);
+    CU_ASSERT_EQUAL(reason_of(status_in(p, &t, buf, len, now, &diag), &diag), WIRE_EBAD_SIGNATURE);
     len = status(1, NULL, "s", 9, CITYGATE__V1__NODE_STATE__OFFLINE, buf, sizeof buf);
-    CU_ASSERT_EQUAL(
-        reason_of(gw_pipeline_status(p, &t, buf, len, now, count_alert, NULL, &diag), &diag),
-        GW_REJECT_TOPIC_MISMATCH); /* n1's death on n0's topic */
+    CU_ASSERT_EQUAL(reason_of(status_in(p, &t, buf, len, now, &diag), &diag),
+                    GW_REJECT_TOPIC_MISMATCH); /* n1's death on n0's topic */
     len = status(0, NULL, "s", 8, CITYGATE__V1__NODE_STATE__OFFLINE, buf, sizeof buf);
-    CU_ASSERT_EQUAL(
-        reason_of(gw_pipeline_status(p, &t, buf, len, now, count_alert, NULL, &diag), &diag),
-        GW_REJECT_REPLAY); /* the will of an earlier boot */
+    CU_ASSERT_EQUAL(reason_of(status_in(p, &t, buf, len, now, &diag), &diag),
+                    GW_REJECT_REPLAY); /* the will of an earlier boot */
     CU_ASSERT_EQUAL(n_alerts, 0);
 
     len = status(0, NULL, "s", 9, CITYGATE__V1__NODE_STATE__ONLINE, buf, sizeof buf);
-    CU_ASSERT_EQUAL(gw_pipeline_status(p, &t, buf, len, now, count_alert, NULL, &diag), 0);
+    CU_ASSERT_EQUAL(status_in(p, &t, buf, len, now, &diag), 0);
     CU_ASSERT_EQUAL(n_alerts, 0);
     len = status(0, NULL, "s", 9, CITYGATE__V1__NODE_STATE__OFFLINE, buf, sizeof buf);
-    CU_ASSERT_EQUAL(gw_pipeline_status(p, &t, buf, len, now + 1, count_alert, NULL, &diag), 1);
+    CU_ASSERT_EQUAL(status_in(p, &t, buf, len, now + 1, &diag), 1);
     CU_ASSERT_EQUAL(n_alerts, 1);
 
     gw_pipeline_stats(p, &st);

@@ -73,6 +73,7 @@ static void on_alert(void *ctx, const struct gw_alert_event *ev)
 __attribute__((noinline)) void replay_frames(struct replay *r, const struct bench_corpus *c)
 {
     uint64_t now = 0, next_tick = 0;
+    struct gw_pipeline_out out = {emit, r, on_alert, r};
     for (size_t i = 0; i < c->n; i++) {
         const struct bench_frame *f = &c->frames[i];
         struct gw_admitted a;
@@ -80,17 +81,17 @@ __attribute__((noinline)) void replay_frames(struct replay *r, const struct benc
         if (f->ts_ms + r->delay_ms > now)
             now = f->ts_ms + r->delay_ms;
         if (now >= next_tick) {
-            gw_pipeline_tick(r->pipe, now, SIZE_MAX, emit, r, on_alert, r);
+            gw_pipeline_tick(r->pipe, now, SIZE_MAX, &out);
             next_tick = now - now % r->tick_ms + r->tick_ms;
         }
         /* As the gateway does: the topic parsed once, then admitted. */
         int parsed = gw_topic_parse(f->topic, strlen(f->topic), &t) == 0;
-        if (gw_pipeline_admit(r->pipe, parsed ? &t : NULL, f->payload, f->payload_len, now, &a,
-                              NULL) != 0) {
+        struct gw_arrival m = {parsed ? &t : NULL, f->payload, f->payload_len, now};
+        if (gw_pipeline_admit(r->pipe, &m, &a, NULL) != 0) {
             r->rejected++;
             continue;
         }
-        gw_pipeline_commit(r->pipe, &a, now, emit, r, on_alert, r);
+        gw_pipeline_commit(r->pipe, &a, now, &out);
         r->accepted++;
     }
 }
