@@ -305,7 +305,11 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
                gw_strerror(jrc), topic);
         goto out;
     }
-    gw_pipeline_commit(gw->pipe, &a, now, &to);
+    if (gw_pipeline_commit(gw->pipe, &a, now, &to, &diag) != 0) {
+        gw_stream_refused(gw, tp, diag.reason);
+        quarantine(gw, topic, &m, &diag);
+        goto out;
+    }
     gw_stream_frame(gw, &a, now);
     struct gw_late_report late;
     if (gw_pipeline_late_report(gw->pipe, &late))
@@ -339,10 +343,9 @@ static int replay_record(void *ctx, uint64_t arrival_ms, const char *topic, cons
     int parsed = gw_topic_parse(topic, strlen(topic), &t) == 0;
     struct gw_arrival m = {parsed ? &t : NULL, payload, len, arrival_ms};
     struct gw_pipeline_out to = {emit_aggregate, gw, NULL, NULL}; /* nothing notified twice */
-    if (gw_pipeline_admit(gw->pipe, &m, &a, NULL) == 0) {
-        gw_pipeline_commit(gw->pipe, &a, arrival_ms, &to);
+    if (gw_pipeline_admit(gw->pipe, &m, &a, NULL) == 0 &&
+        gw_pipeline_commit(gw->pipe, &a, arrival_ms, &to, NULL) == 0)
         gw->replayed++;
-    }
     /* Close windows on the replayed clock, so they close as they did the first time. */
     gw_pipeline_tick(gw->pipe, arrival_ms, SIZE_MAX, &to);
     return 0;

@@ -217,16 +217,23 @@ static void pipeline_note_late(struct gw_pipeline *p, const struct gw_admitted *
     p->late_due = 1;
 }
 
-void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
-                        const struct gw_pipeline_out *out)
+int gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
+                       const struct gw_pipeline_out *out, struct gw_reject_diag *diag)
 {
     const Citygate__V1__Frame *f = a->frame;
     struct alert_tap tap = {p, out->alert, out->alert_ctx};
     struct emit_tap emit = {p, out->emit, out->emit_ctx};
 
     p->late_due = 0;
-    if (gw_dedup_commit(p->dedup, &a->ticket) != GW_DEDUP_NEW)
-        return;
+    enum gw_dedup_verdict verdict = gw_dedup_commit(p->dedup, &a->ticket);
+    if (verdict != GW_DEDUP_NEW) {
+        if (diag) {
+            diag->index = -1;
+            snprintf(diag->detail, sizeof diag->detail, "recorded since its admission");
+        }
+        int reason = verdict == GW_DEDUP_DUPLICATE ? GW_REJECT_DUPLICATE : GW_REJECT_REPLAY;
+        return pipeline_reject(p, reason, diag);
+    }
     p->stats.frames_accepted++;
     struct gw_windows_stats ws;
     gw_windows_stats(p->windows, &ws);
@@ -268,6 +275,7 @@ void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint
         pipeline_note_late(p, a, ws.too_late - too_late, now_ms);
     if (gw_rules_eval(p->rules, f, now_ms, pipeline_alert, &tap) != 0)
         p->stats.alert_state_refused++;
+    return 0;
 }
 
 int gw_pipeline_late_report(struct gw_pipeline *p, struct gw_late_report *out)

@@ -121,10 +121,13 @@ int gw_pipeline_admit(struct gw_pipeline *p, const struct gw_arrival *m, struct 
  * journal: state is rebuilt, nothing is notified twice). The frame moves its
  * node's clock; windows of that node it makes due go to out->emit at once
  * (see gw_windows_frame_clock()), or, when that is NULL, wait for the next
- * tick.
+ * tick. Returns 0 (frames_accepted), or GW_EREJECTED, counted by reason with
+ * *diag (may be NULL) filled, when dedup has recorded the frame since its
+ * admission (a duplicate, or a replay of a boot left behind): nothing else
+ * is done, and the caller must not count it as its node's frame.
  */
-void gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
-                        const struct gw_pipeline_out *out);
+int gw_pipeline_commit(struct gw_pipeline *p, const struct gw_admitted *a, uint64_t now_ms,
+                       const struct gw_pipeline_out *out, struct gw_reject_diag *diag);
 
 /*
  * A node whose values came too late for their windows, or whose frame is

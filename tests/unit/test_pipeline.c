@@ -140,7 +140,7 @@ static int feed(struct gw_pipeline *p, uint64_t from, uint64_t to, uint64_t t0, 
             size_t len = frame(d, s, now - 50, 40 + (double)((s * 7 + d) % 30), buf, sizeof buf);
             snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
             if (admit(p, topic, buf, len, now, &a, NULL) == 0)
-                gw_pipeline_commit(p, &a, now, &no_out); /* ticks close */
+                gw_pipeline_commit(p, &a, now, &no_out, NULL); /* ticks close */
             else
                 rejected++;
         }
@@ -173,7 +173,7 @@ static void test_reasons_are_counted(void)
               WIRE_EBAD_SIGNATURE);
     buf[len / 2] ^= 1;
     CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag) == 0);
-    gw_pipeline_commit(p, &a, now, &no_out);
+    gw_pipeline_commit(p, &a, now, &no_out, NULL);
     CU_ASSERT(reason_of(admit(p, "city/v1/s/n0/data", buf, len, now, &a, &diag), &diag) ==
               GW_REJECT_DUPLICATE);
     gw_pipeline_stats(p, &st);
@@ -181,6 +181,37 @@ static void test_reasons_are_counted(void)
     CU_ASSERT(st.rejected[GW_REJECT_TOPIC_MISMATCH] == 1 && st.rejected[GW_REJECT_BAD_TOPIC] == 1);
     CU_ASSERT(st.rejected[WIRE_EBAD_SIGNATURE] == 1 && st.rejected[GW_REJECT_DUPLICATE] == 1);
     CU_ASSERT(st.readings_folded == 1);
+    gw_pipeline_free(p);
+}
+
+/*
+ * A commit whose frame dedup has recorded since its admission (here: the
+ * same admitted frame committed twice) refuses it as a duplicate and says so,
+ * so the caller does not count it as a frame of its node; every frame in is
+ * counted once, accepted or refused.
+ */
+static void test_commit_of_a_recorded_frame_is_refused(void)
+{
+    struct gw_pipeline *p = new_pipeline();
+    struct gw_pipeline_stats st;
+    struct gw_windows_stats ws;
+    struct gw_reject_diag diag;
+    struct gw_admitted a;
+    uint8_t buf[512];
+    uint64_t now = 1795000000000ULL;
+    size_t len = frame(0, 1, now, 50, buf, sizeof buf);
+
+    CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, NULL) == 0);
+    CU_ASSERT_EQUAL(gw_pipeline_commit(p, &a, now, &no_out, &diag), 0);
+    CU_ASSERT_EQUAL(reason_of(gw_pipeline_commit(p, &a, now, &no_out, &diag), &diag),
+                    GW_REJECT_DUPLICATE);
+    gw_pipeline_stats(p, &st);
+    gw_pipeline_window_stats(p, &ws);
+    CU_ASSERT_EQUAL(st.frames_in, 1);
+    CU_ASSERT_EQUAL(st.frames_accepted, 1);
+    CU_ASSERT_EQUAL(st.rejected[GW_REJECT_DUPLICATE], 1);
+    CU_ASSERT_EQUAL(st.readings_folded, 1);
+    CU_ASSERT_EQUAL(ws.values_added, 1);
     gw_pipeline_free(p);
 }
 
@@ -221,7 +252,7 @@ static void admit_commit(struct gw_pipeline *p, int d, const uint8_t *buf, size_
     struct gw_admitted a;
     snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
     CU_ASSERT_FATAL(admit(p, topic, buf, len, now, &a, NULL) == 0);
-    gw_pipeline_commit(p, &a, now, &no_out);
+    gw_pipeline_commit(p, &a, now, &no_out, NULL);
 }
 
 /*
@@ -320,7 +351,7 @@ static void feed_starts(struct gw_pipeline *p, uint64_t from, uint64_t to, uint6
             size_t len = frame(d, s, now - 50, 50, buf, sizeof buf);
             snprintf(topic, sizeof topic, "city/v1/s/n%d/data", d);
             if (admit(p, topic, buf, len, now, &a, NULL) == 0)
-                gw_pipeline_commit(p, &a, now, &sink);
+                gw_pipeline_commit(p, &a, now, &sink, NULL);
         }
         CU_ASSERT(gw_pipeline_tick(p, t0 + s * 100, SIZE_MAX, &sink) == 0);
     }
@@ -467,7 +498,7 @@ static void test_status_is_signed(void)
 
     size_t len = frame(0, 1, now, 50, buf, sizeof buf); /* boot 9 */
     CU_ASSERT_FATAL(admit(p, "city/v1/s/n0/data", buf, len, now, &a, NULL) == 0);
-    gw_pipeline_commit(p, &a, now, &no_out);
+    gw_pipeline_commit(p, &a, now, &no_out, NULL);
     CU_ASSERT_FATAL(gw_topic_parse("city/v1/s/n0/status", 19, &t) == 0);
 
     static const char anonymous[] = "{\"state\":\"dead\"}";
@@ -514,6 +545,7 @@ int main(void)
     static const struct cu_test tests[] = {
         {"registry", test_registry},
         {"refusal reasons are counted", test_reasons_are_counted},
+        {"commit of a recorded frame is refused", test_commit_of_a_recorded_frame_is_refused},
         {"one device cannot take every series", test_one_device_cannot_take_every_series},
         {"snapshot restore continues identically", test_snapshot_restore_continues_identically},
         {"windows close in parts", test_windows_close_in_parts},

@@ -87,11 +87,11 @@ __attribute__((noinline)) void replay_frames(struct replay *r, const struct benc
         /* As the gateway does: the topic parsed once, then admitted. */
         int parsed = gw_topic_parse(f->topic, strlen(f->topic), &t) == 0;
         struct gw_arrival m = {parsed ? &t : NULL, f->payload, f->payload_len, now};
-        if (gw_pipeline_admit(r->pipe, &m, &a, NULL) != 0) {
+        if (gw_pipeline_admit(r->pipe, &m, &a, NULL) != 0 ||
+            gw_pipeline_commit(r->pipe, &a, now, &out, NULL) != 0) {
             r->rejected++;
             continue;
         }
-        gw_pipeline_commit(r->pipe, &a, now, &out);
         r->accepted++;
     }
 }
