@@ -27,18 +27,6 @@ function env(name) {
     return v;
 }
 
-/* A loopback port nobody listens on now. */
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.on('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-            const { port } = s.address();
-            s.close(() => resolve(port));
-        });
-    });
-}
-
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
 /* Polls fn() until it returns a truthy value or timeout_ms pass; returns that value. */
@@ -89,7 +77,6 @@ async function startGateway({ nodes = 8, sites = 4, widths = '5s,1m', extra = ''
     const registry = path.join(dir, 'registry.ini');
     const citysim = path.join(build, 'tools/citysim');
     execFileSync(citysim, ['--registry', registry, '--nodes', String(nodes), '--sites', String(sites)]);
-    const port = await freePort();
     const base = widths.split(',')[0];
     const conf = path.join(dir, 'citygate.conf');
     fs.writeFileSync(conf, `[mqtt]
@@ -108,7 +95,7 @@ url = ${env('CITYGATE_INFLUX_URL')}
 database = citygate
 retention = ${widths.split(',').map(w => w + '=1d').join(',')}
 [http]
-listen = 127.0.0.1:${port}
+listen = 127.0.0.1:0
 [rule slow-traffic]
 quantity = SPEED
 direction = below
@@ -117,11 +104,22 @@ crit = 15
 warn_reset = 35
 crit_reset = 20
 ${extra}`);
-    const gw = run(path.basename(dir) + '-citygate', path.join(build, 'gateway/citygate'), ['-c', conf]);
-    const url = `http://127.0.0.1:${port}`;
+    const name = path.basename(dir) + '-citygate';
+    const gw = run(name, path.join(build, 'gateway/citygate'), ['-c', conf]);
+    /*
+     * The kernel picks the port as citygate binds it (listen = 127.0.0.1:0), and its "running"
+     * line names it: a port picked here and bound later could be taken in between.
+     */
+    let url = null;
     await until('the gateway to connect to the broker', async () => {
         if (gw.exitCode !== null)
             throw new Error(`citygate exited with ${gw.exitCode}; log in ${dir}`);
+        const port = url ? null : / running: .*, http port (\d+),/.exec(
+            fs.readFileSync(path.join(env('CITYGATE_SERVICES_DIR'), name + '.log'), 'utf8'));
+        if (port)
+            url = `http://127.0.0.1:${port[1]}`;
+        if (!url)
+            return false;
         try {
             const r = await fetch(url + '/healthz');
             return (await r.text()).includes('"mqtt_connected":true');

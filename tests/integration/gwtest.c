@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,7 +206,6 @@ void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
     snprintf(t->config, sizeof t->config, "%s/citygate.conf", t->dir);
     snprintf(t->registry, sizeof t->registry, "%s/devices.ini", t->dir);
     snprintf(t->log, sizeof t->log, "%s/citygate.log", t->dir);
-    snprintf(t->http, sizeof t->http, "127.0.0.1:%u", gwt_free_port());
     snprintf(t->database, sizeof t->database, "citygate");
 
     f = fopen(t->registry, "w");
@@ -229,10 +229,10 @@ void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
              "[journal]\ndir = %s/journal\nfsync_interval = 100ms\nsnapshot_interval = 1s\n"
              "[store]\nurl = %s\ndatabase = %s\ndead_letter = %s/dead-letter.lp\n"
              "batch_interval = 100ms\nretry_min = 50ms\nretry_max = 1s\ntimeout = 2s\n"
-             "[http]\nlisten = %s\n"
+             "[http]\nlisten = 127.0.0.1:0\n" /* the kernel's choice: see gwt_start() */
              "[gateway]\ntick = 50ms\n",
              cu_env("CITYGATE_MQTT_URL"), t->registry, t->dir, cu_env("CITYGATE_INFLUX_URL"),
-             t->database, t->dir, t->http);
+             t->database, t->dir);
     f = fopen(t->config, "w");
     CU_ASSERT_FATAL(f != NULL);
     write_config(f, base, extra_config ? extra_config : "");
@@ -394,8 +394,38 @@ static void show_log(const struct gwt *t)
     fclose(f);
 }
 
+/*
+ * The HTTP port named by the last "running" line citygate logged after byte
+ * offset of its log, or 0 when there is none yet.
+ */
+static unsigned logged_http_port(const struct gwt *t, long offset)
+{
+    char line[1024];
+    unsigned long port = 0;
+    FILE *f = fopen(t->log, "r");
+    if (!f)
+        return 0;
+    if (fseek(f, offset, SEEK_SET) == 0)
+        while (fgets(line, sizeof line, f)) {
+            const char *running = strstr(line, " running: ");
+            const char *named = running ? strstr(running, ", http port ") : NULL;
+            if (named)
+                port = strtoul(named + strlen(", http port "), NULL, 10);
+        }
+    fclose(f);
+    return port <= 65535 ? (unsigned)port : 0;
+}
+
 void gwt_start(struct gwt *t)
 {
+    /*
+     * citygate listens on a port the kernel picks as it binds (listen =
+     * 127.0.0.1:0) and names it in its "running" line: a port picked here
+     * and bound later could be taken in between by any other process.
+     */
+    struct stat st;
+    long offset = stat(t->log, &st) == 0 ? (long)st.st_size : 0;
+    t->http[0] = '\0';
     t->pid = fork();
     CU_ASSERT_FATAL(t->pid >= 0);
     if (t->pid == 0) {
@@ -408,7 +438,10 @@ void gwt_start(struct gwt *t)
         _exit(127);
     }
     for (uint64_t end = gwt_now_ms() + 30000; gwt_now_ms() < end;) {
-        char *body = gateway_get(t, "/healthz");
+        unsigned port = t->http[0] ? 0 : logged_http_port(t, offset);
+        if (port)
+            snprintf(t->http, sizeof t->http, "127.0.0.1:%u", port);
+        char *body = t->http[0] ? gateway_get(t, "/healthz") : NULL;
         int up = body && strstr(body, "\"mqtt_connected\":true");
         free(body);
         if (up)

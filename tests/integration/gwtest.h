@@ -25,7 +25,7 @@ struct gwt {
     char registry[300];
     char log[300];
     char citygate[512];
-    char http[64];
+    char http[64];      /* "127.0.0.1:PORT" of the running citygate (gwt_start()) */
     char https_ca[300]; /* set before gwt_start(): the gateway serves HTTPS, trusted with this CA */
     char database[64];
     int n_devices, n_sites;
@@ -51,7 +51,10 @@ struct gwt_reading {
 void gwt_init(struct gwt *t, const char *citygate, int n_devices, int n_sites,
               const char *extra_config);
 
-/* Starts citygate and waits until it is connected to the broker. */
+/*
+ * Starts citygate and waits until it is connected to the broker. Each start
+ * listens on a port of the kernel's choosing: t->http is set here.
+ */
 void gwt_start(struct gwt *t);
 
 /* Sends sig to citygate and waits for it to exit; returns its exit status (or 128+signal). */
