@@ -43,23 +43,24 @@ static double clamp(double v, double lo, double hi)
 }
 
 /*
- * The content of window i of level: its own statistics plus those of every
- * live window below it in its span, into *total; its summary into *sketch
- * (its own when nothing below is live, else built in w->scratch).
+ * The content of window i of e->level, for emission e: its own statistics
+ * plus those of every live window below it in its span, into *total (the
+ * caller's, which e->total points to); its summary into e->sketch (its own
+ * when nothing below is live, else built in w->scratch).
  */
-static int window_total(struct gw_windows *w, struct series *s, unsigned level, size_t i,
-                        struct slot *total, const struct gw_qsketch **sketch)
+static int window_total(struct gw_windows *w, struct series *s, size_t i, struct slot *total,
+                        struct emission *e)
 {
     struct below d[MAX_BELOW];
-    size_t n = gw__window_below(w, s, level, i, d);
+    size_t n = gw__window_below(w, s, e->level, i, d);
     int rc = 0;
 
     *total = s->slots[i];
-    *sketch = s->quantiles ? slot_sketch(w, s, i) : NULL;
+    e->sketch = s->quantiles ? slot_sketch(w, s, i) : NULL;
     if (s->quantiles && n > 0) {
         gw_qsketch_reset(&w->scratch);
-        rc = sketch_merge(w, &w->scratch, *sketch);
-        *sketch = &w->scratch;
+        rc = sketch_merge(w, &w->scratch, e->sketch);
+        e->sketch = &w->scratch;
     }
     for (size_t k = 0; k < n && rc == 0; k++) {
         if (s->quantiles)
@@ -118,16 +119,15 @@ static int slot_emit(struct gw_windows *w, struct series *s, unsigned level, siz
                      struct emit_to to)
 {
     struct slot *sl = &s->slots[i], total;
-    const struct gw_qsketch *sketch;
     int dirty = sl->state == SLOT_DIRTY;
-    uint32_t revision = next_revision(sl);
-    int rc = window_total(w, s, level, i, &total, &sketch);
+    struct emission e = {level, &total, NULL, next_revision(sl), -1};
+    int rc = window_total(w, s, i, &total, &e);
 
     if (rc == 0)
-        rc = agg_emit(w, s, &(struct emission){level, &total, sketch, revision, -1}, to);
+        rc = agg_emit(w, s, &e, to);
     if (rc)
         return rc;
-    sl->revision = (uint16_t)revision;
+    sl->revision = (uint16_t)e.revision;
     sl->state = SLOT_EMITTED;
     w->st.windows_pending--;
     w->st.windows_retained++;
