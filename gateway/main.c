@@ -239,8 +239,9 @@ static void quarantine(struct gateway *gw, const char *topic, const struct gw_ar
         sha_len = 0;
     if (!(msg = malloc(GW_MSG_QUARANTINE_CAP(shown))))
         return;
-    int n = gw_msg_quarantine_json(diag->reason, gw_wall_ms(), m->payload, m->len, sha, sha_len,
-                                   QUARANTINE_MAX_BYTES, msg, GW_MSG_QUARANTINE_CAP(shown));
+    struct gw_msg_quarantine q = {diag->reason, gw_wall_ms(), m->payload,          m->len,
+                                  sha,          sha_len,      QUARANTINE_MAX_BYTES};
+    int n = gw_msg_quarantine_json(&q, msg, GW_MSG_QUARANTINE_CAP(shown));
     if (n >= 0 && gw_mqtt_publish(gw->mqtt, qtopic, msg, (size_t)n, 0, 0) == 0)
         gw->quarantined++;
     free(msg);

@@ -80,23 +80,22 @@ int gw_msg_quarantine_topic(const struct gw_topic *t, char *buf, size_t cap)
     return fitted(snprintf(buf, cap, "city/v1/quarantine/%s/%s", t->site, t->node), cap);
 }
 
-int gw_msg_quarantine_json(int reason, uint64_t received_ms, const uint8_t *payload, size_t len,
-                           const uint8_t *sha, size_t sha_len, size_t max_shown, char *buf,
-                           size_t cap)
+int gw_msg_quarantine_json(const struct gw_msg_quarantine *q, char *buf, size_t cap)
 {
     char sha_hex[2 * 64 + 1];
-    size_t shown = len < max_shown ? len : max_shown;
-    if (sha_len > 64 || cap < GW_MSG_QUARANTINE_CAP(shown))
+    size_t shown = q->len < q->max_shown ? q->len : q->max_shown;
+    if (q->sha_len > 64 || cap < GW_MSG_QUARANTINE_CAP(shown))
         return GW_EFULL;
-    wire_hex_encode(sha, sha_len, sha_hex);
+    wire_hex_encode(q->sha, q->sha_len, sha_hex);
     int head = snprintf(buf, 1024,
                         "{\"reason\":\"%s\",\"text\":\"%s\",\"received_ms\":%" PRIu64
                         ",\"payload_bytes\":%zu,\"payload_sha256\":\"%s\",\"payload_hex\":\"",
-                        gw_reject_name(reason), gw_reject_text(reason), received_ms, len, sha_hex);
+                        gw_reject_name(q->reason), gw_reject_text(q->reason), q->received_ms,
+                        q->len, sha_hex);
     if (head < 0 || head >= 1024)
         return GW_EFULL;
     size_t n = (size_t)head;
-    wire_hex_encode(payload, shown, buf + n);
+    wire_hex_encode(q->payload, shown, buf + n);
     n += 2 * shown;
     buf[n++] = '"';
     buf[n++] = '}';

@@ -54,16 +54,25 @@ int gw_msg_quarantine_topic(const struct gw_topic *t, char *buf, size_t cap);
 /* Bytes gw_msg_quarantine_json() needs for a record that shows `shown` payload bytes. */
 #define GW_MSG_QUARANTINE_CAP(shown) (1024 + 2 * (size_t)(shown) + 3)
 
+/* A refused frame, as its quarantine record shows it. Pointers are borrowed for the call. */
+struct gw_msg_quarantine {
+    int reason; /* enum gw_reject, or a negated wire_err */
+    uint64_t received_ms;
+    const uint8_t *payload;
+    size_t len;
+    const uint8_t *sha; /* its SHA-256, sha_len bytes (0: none) */
+    size_t sha_len;
+    size_t max_shown; /* payload bytes shown at most */
+};
+
 /*
- * The quarantine record of a refused frame into buf (cap bytes): reason
+ * The quarantine record of refused frame q into buf (cap bytes): reason
  * (gw_reject_name()), text (gw_reject_text()), received_ms, payload_bytes
- * (len), payload_sha256 (sha_len bytes of sha in hex; "" when sha_len is 0)
- * and payload_hex, the first min(len, max_shown) bytes of payload (borrowed)
- * in hex. Returns its length, or GW_EFULL when cap is below
+ * (len), payload_sha256 (the sha_len bytes of sha in hex; "" when sha_len
+ * is 0) and payload_hex, the first min(len, max_shown) bytes of payload in
+ * hex. Returns its length, or GW_EFULL when cap is below
  * GW_MSG_QUARANTINE_CAP of the bytes shown.
  */
-int gw_msg_quarantine_json(int reason, uint64_t received_ms, const uint8_t *payload, size_t len,
-                           const uint8_t *sha, size_t sha_len, size_t max_shown, char *buf,
-                           size_t cap);
+int gw_msg_quarantine_json(const struct gw_msg_quarantine *q, char *buf, size_t cap);
 
 #endif

@@ -93,17 +93,19 @@ static void test_quarantine(void)
              gw_reject_name(-GW_REJECT_OUT_OF_RANGE), gw_reject_text(-GW_REJECT_OUT_OF_RANGE),
              sha_hex);
     /* Four of the five bytes shown. */
-    int n = gw_msg_quarantine_json(-GW_REJECT_OUT_OF_RANGE, 42, payload, sizeof payload, sha, 32, 4,
-                                   buf, sizeof buf);
+    struct gw_msg_quarantine q = {-GW_REJECT_OUT_OF_RANGE, 42, payload, sizeof payload, sha, 32, 4};
+    int n = gw_msg_quarantine_json(&q, buf, sizeof buf);
     CU_ASSERT_EQUAL(n, (int)strlen(want));
     CU_ASSERT_STRING_EQUAL(buf, want);
     CU_ASSERT(strstr(buf, "\"reason\":\"out_of_range\"") != NULL);
     /* No digest: an empty one; a buffer below the bound: refused. */
-    n = gw_msg_quarantine_json(-GW_REJECT_OUT_OF_RANGE, 42, payload, 2, sha, 0, 4, buf, sizeof buf);
+    q.len = 2;
+    q.sha_len = 0;
+    n = gw_msg_quarantine_json(&q, buf, sizeof buf);
     CU_ASSERT(n > 0 && strstr(buf, "\"payload_sha256\":\"\",\"payload_hex\":\"007f\"}") != NULL);
-    CU_ASSERT_EQUAL(gw_msg_quarantine_json(-GW_REJECT_OUT_OF_RANGE, 42, payload, sizeof payload,
-                                           sha, 32, 5, buf, sizeof buf),
-                    GW_EFULL);
+    q = (struct gw_msg_quarantine){
+        -GW_REJECT_OUT_OF_RANGE, 42, payload, sizeof payload, sha, 32, 5};
+    CU_ASSERT_EQUAL(gw_msg_quarantine_json(&q, buf, sizeof buf), GW_EFULL);
 
     CU_ASSERT_EQUAL(gw_msg_quarantine_topic(&t, buf, sizeof buf),
                     (int)strlen("city/v1/quarantine/site-1/node-9"));
