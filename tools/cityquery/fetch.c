@@ -60,34 +60,41 @@ static int where(char *q, size_t cap, const struct cq_select *sel)
 /* Receives one row: the series' tags and the row's values after the time column. */
 typedef int (*row_fn)(void *ctx, json_t *tags, int64_t time_ms, json_t *row);
 
+/* Where the rows go: fn(ctx, ...) for each; n counts them. */
+struct rows_to {
+    row_fn fn;
+    void *ctx;
+    uint64_t n;
+};
+
 /*
  * Runs "SELECT fields FROM <label> traffic WHERE quantity AND window AND
- * selection AND time" over [from, to) in parts, calling fn for every row.
- * *rows counts them.
+ * selection AND time" of r in parts, handing every row to *to.
  */
-static int select_rows(struct cq_store *s, const struct cq_select *sel, const char *fields,
-                       const char *quantity, const char *label, int64_t from, int64_t to, row_fn fn,
-                       void *ctx, uint64_t *rows, char *why, size_t why_len)
+static int select_rows(const struct cq_read *r, const char *fields, const char *quantity,
+                       struct rows_to *to)
 {
     char q[QUERY_MAX], target[128];
+    char *why = r->why;
+    size_t why_len = r->why_len;
     int rc = 0;
 
-    cq_store_from(s, label, "traffic", target, sizeof target);
-    for (int64_t a = from; a < to && rc == 0; a += PART_MS) {
-        int64_t b = a + PART_MS < to ? a + PART_MS : to;
+    cq_store_from(r->store, r->label, "traffic", target, sizeof target);
+    for (int64_t a = r->from_ms; a < r->to_ms && rc == 0; a += PART_MS) {
+        int64_t b = a + PART_MS < r->to_ms ? a + PART_MS : r->to_ms;
         json_t *result = NULL, *series, *one;
         size_t i;
 
         snprintf(q, sizeof q, "SELECT %s FROM %s WHERE \"quantity\" = ", fields, target);
         if (cq_store_quote(q, sizeof q, quantity) || append(q, sizeof q, " AND \"window\" = ") ||
-            cq_store_quote(q, sizeof q, label) || where(q, sizeof q, sel)) {
+            cq_store_quote(q, sizeof q, r->label) || where(q, sizeof q, r->sel)) {
             snprintf(why, why_len, "the selection is too long");
             return GW_EINVAL;
         }
         size_t n = strlen(q);
         snprintf(q + n, sizeof q - n,
                  " AND time >= %" PRId64 "ms AND time < %" PRId64 "ms GROUP BY *", a, b);
-        rc = cq_store_query(s, q, &result, why, why_len);
+        rc = cq_store_query(r->store, q, &result, why, why_len);
         if (rc)
             return rc;
         series = json_object_get(result, "series");
@@ -104,10 +111,10 @@ static int select_rows(struct cq_store *s, const struct cq_select *sel, const ch
                     rc = GW_EINVAL;
                     break;
                 }
-                rc = fn(ctx, tags, json_integer_value(t), row);
+                rc = to->fn(to->ctx, tags, json_integer_value(t), row);
                 if (rc)
                     break;
-                (*rows)++;
+                to->n++;
             }
             if (rc)
                 break;
@@ -176,15 +183,13 @@ static int volume_row(void *ctx, json_t *tags, int64_t time_ms, json_t *row)
     return rc;
 }
 
-int cq_fetch_volume(struct cq_store *s, const struct cq_select *sel, const char *label,
-                    struct cq_grid *g, char *why, size_t why_len)
+int cq_fetch_volume(const struct cq_read *r, struct cq_grid *g)
 {
-    struct volume_ctx v = {g, why, why_len};
-    uint64_t rows = 0;
-    int rc = select_rows(s, sel, "\"sum\"", "traffic_volume", label, g->from_ms, g->to_ms,
-                         volume_row, &v, &rows, why, why_len);
-    if (rc == 0 && rows == 0) {
-        snprintf(why, why_len, "no traffic volume for this selection in the period");
+    struct volume_ctx v = {g, r->why, r->why_len};
+    struct rows_to to = {volume_row, &v, 0};
+    int rc = select_rows(r, "\"sum\"", "traffic_volume", &to);
+    if (rc == 0 && to.n == 0) {
+        snprintf(r->why, r->why_len, "no traffic volume for this selection in the period");
         rc = GW_ENOTFOUND;
     }
     return rc;
@@ -227,17 +232,14 @@ static int speed_row(void *ctx, json_t *tags, int64_t time_ms, json_t *row)
     return rc;
 }
 
-int cq_fetch_speed(struct cq_store *s, const struct cq_select *sel, const char *quantity,
-                   const char *label, int64_t from_ms, int64_t to_ms, cq_speed_fn fn, void *ctx,
-                   char *why, size_t why_len)
+int cq_fetch_speed(const struct cq_read *r, const char *quantity, cq_speed_fn fn, void *ctx)
 {
-    struct speed_ctx sp = {fn, ctx, why, why_len};
-    uint64_t rows = 0;
-    int rc = select_rows(s, sel, "\"count\",\"sum\",\"min\",\"max\",\"sketch\"", quantity, label,
-                         from_ms, to_ms, speed_row, &sp, &rows, why, why_len);
-    if (rc == 0 && rows == 0) {
-        snprintf(why, why_len, "no %s windows with a summary for this selection in the period",
-                 quantity);
+    struct speed_ctx sp = {fn, ctx, r->why, r->why_len};
+    struct rows_to to = {speed_row, &sp, 0};
+    int rc = select_rows(r, "\"count\",\"sum\",\"min\",\"max\",\"sketch\"", quantity, &to);
+    if (rc == 0 && to.n == 0) {
+        snprintf(r->why, r->why_len,
+                 "no %s windows with a summary for this selection in the period", quantity);
         rc = GW_ENOTFOUND;
     }
     return rc;
@@ -263,16 +265,13 @@ static int class_row(void *ctx, json_t *tags, int64_t time_ms, json_t *row)
     return c->fn(c->ctx, vclass ? vclass : "unclassified", time_ms, json_number_value(count));
 }
 
-int cq_fetch_classes(struct cq_store *s, const struct cq_select *sel, const char *label,
-                     int64_t from_ms, int64_t to_ms, cq_class_fn fn, void *ctx, char *why,
-                     size_t why_len)
+int cq_fetch_classes(const struct cq_read *r, cq_class_fn fn, void *ctx)
 {
-    struct class_ctx c = {fn, ctx, why, why_len};
-    uint64_t rows = 0;
-    int rc = select_rows(s, sel, "\"count\"", "vehicle_count", label, from_ms, to_ms, class_row, &c,
-                         &rows, why, why_len);
-    if (rc == 0 && rows == 0) {
-        snprintf(why, why_len, "no vehicle class counts for this selection in the period");
+    struct class_ctx c = {fn, ctx, r->why, r->why_len};
+    struct rows_to to = {class_row, &c, 0};
+    int rc = select_rows(r, "\"count\"", "vehicle_count", &to);
+    if (rc == 0 && to.n == 0) {
+        snprintf(r->why, r->why_len, "no vehicle class counts for this selection in the period");
         rc = GW_ENOTFOUND;
     }
     return rc;

@@ -30,39 +30,48 @@ struct cq_select {
 };
 
 /*
+ * One read from the store: the windows of the selection sel at the width
+ * label ("15m", "1h", ...) in [from_ms, to_ms); a failure is explained in
+ * why (why_len bytes). Everything is borrowed for the call.
+ */
+struct cq_read {
+    struct cq_store *store;
+    const struct cq_select *sel;
+    const char *label;
+    int64_t from_ms, to_ms;
+    char *why;
+    size_t why_len;
+};
+
+/*
  * Checks that site is a site the store knows. Returns 0; GW_ENOTFOUND with
  * the known sites in why; or the errors of cq_store_query().
  */
 int cq_fetch_check_site(struct cq_store *s, const char *site, char *why, size_t why_len);
 
 /*
- * Adds the vehicles (quantity traffic_volume, field sum) of the windows of
- * width label ("15m", "1h", matching g->width_ms) in [g->from_ms, g->to_ms)
- * to g. Returns 0, GW_ENOTFOUND when there is no window at all, or the
- * errors of cq_store_query() (why filled).
+ * Adds the vehicles (quantity traffic_volume, field sum) of the windows r
+ * reads (its width matching g->width_ms, its period g's) to g. Returns 0,
+ * GW_ENOTFOUND when there is no window at all, or the errors of
+ * cq_store_query() (r->why filled).
  */
-int cq_fetch_volume(struct cq_store *s, const struct cq_select *sel, const char *label,
-                    struct cq_grid *g, char *why, size_t why_len);
+int cq_fetch_volume(const struct cq_read *r, struct cq_grid *g);
 
 /* Receives one stored speed window of a node (strings borrowed for the call). */
 typedef int (*cq_speed_fn)(void *ctx, const char *node, int64_t start_ms,
                            const struct cq_speed_window *w);
 
 /*
- * Calls fn for every window of quantity (e.g. "vehicle_speed") at width
- * label in [from_ms, to_ms) with a sketch. Returns 0, GW_ENOTFOUND when there is
- * none, fn's first non-zero return, or the errors of cq_store_query().
+ * Calls fn for every window of quantity (e.g. "vehicle_speed") that r reads
+ * with a sketch. Returns 0, GW_ENOTFOUND when there is none, fn's first
+ * non-zero return, or the errors of cq_store_query() (r->why filled).
  */
-int cq_fetch_speed(struct cq_store *s, const struct cq_select *sel, const char *quantity,
-                   const char *label, int64_t from_ms, int64_t to_ms, cq_speed_fn fn, void *ctx,
-                   char *why, size_t why_len);
+int cq_fetch_speed(const struct cq_read *r, const char *quantity, cq_speed_fn fn, void *ctx);
 
 /* Receives the vehicles of one class in one window (vehicle_count windows: their count). */
 typedef int (*cq_class_fn)(void *ctx, const char *vehicle_class, int64_t start_ms, double vehicles);
 
-/* Calls fn for every class-count window. Returns as cq_fetch_speed(). */
-int cq_fetch_classes(struct cq_store *s, const struct cq_select *sel, const char *label,
-                     int64_t from_ms, int64_t to_ms, cq_class_fn fn, void *ctx, char *why,
-                     size_t why_len);
+/* Calls fn for every class-count window r reads. Returns as cq_fetch_speed(). */
+int cq_fetch_classes(const struct cq_read *r, cq_class_fn fn, void *ctx);
 
 #endif

@@ -107,6 +107,13 @@ static int grid_start(const struct cq_query *q, struct cq_grid *g, int64_t width
     return rc;
 }
 
+/* The read of q's selection and period at level ix. */
+static struct cq_read read_at(const struct cq_query *q, size_t ix, char *why, size_t why_len)
+{
+    return (struct cq_read){q->store, &q->sel, levels[ix].label, q->from_ms,
+                            q->to_ms, why,     why_len};
+}
+
 /* Reads the volume grid at the picked level. */
 static int volume_grid(const struct cq_query *q, int64_t max_ms, struct cq_report *r,
                        struct cq_grid *g, char *why, size_t why_len)
@@ -121,7 +128,8 @@ static int volume_grid(const struct cq_query *q, int64_t max_ms, struct cq_repor
     rc = grid_start(q, g, levels[ix].ms);
     if (rc)
         return rc;
-    return cq_fetch_volume(q->store, &q->sel, levels[ix].label, g, why, why_len);
+    struct cq_read rd = read_at(q, ix, why, why_len);
+    return cq_fetch_volume(&rd, g);
 }
 
 /* The flag cell of a period: under the threshold, cut short, both or neither. */
@@ -506,8 +514,8 @@ static int report_speed(const struct cq_query *q, struct cq_report *r, char *why
     rc = pick_level(q, 3600000, &ix, why, why_len);
     if (rc == 0) {
         snprintf(r->level, sizeof r->level, "%s", levels[ix].label);
-        rc = cq_fetch_speed(q->store, &q->sel, q->speed_quantity, levels[ix].label, q->from_ms,
-                            q->to_ms, speed_window, a, why, why_len);
+        struct cq_read rd = read_at(q, ix, why, why_len);
+        rc = cq_fetch_speed(&rd, q->speed_quantity, speed_window, a);
     }
     if (rc == 0) {
         gw_traffic_figures(&a->total, span, &f);
@@ -549,9 +557,10 @@ static int report_speed(const struct cq_query *q, struct cq_report *r, char *why
     }
     /* Completeness comes from the volume windows: a window without vehicles has no speed line. */
     if (rc == 0) {
+        struct cq_read rd = read_at(q, ix, why, why_len);
         rc = grid_start(q, &g, levels[ix].ms);
         if (rc == 0)
-            rc = cq_fetch_volume(q->store, &q->sel, levels[ix].label, &g, why, why_len);
+            rc = cq_fetch_volume(&rd, &g);
         if (rc == GW_ENOTFOUND) {
             note(r, "no traffic_volume windows: the completeness of these speeds is unknown");
             rc = 0;
@@ -607,9 +616,10 @@ static int report_classes(const struct cq_query *q, struct cq_report *r, char *w
     int rc = volume_grid(q, 3600000, r, &g, why, why_len);
     if (rc == 0)
         rc = pick_level(q, 3600000, &ix, why, why_len);
-    if (rc == 0)
-        rc = cq_fetch_classes(q->store, &q->sel, levels[ix].label, q->from_ms, q->to_ms,
-                              class_window, &a, why, why_len);
+    if (rc == 0) {
+        struct cq_read rd = read_at(q, ix, why, why_len);
+        rc = cq_fetch_classes(&rd, class_window, &a);
+    }
     if (rc == 0) {
         struct cq_table *t = add_table(r, "classes", "Vehicle class shares", class_cols, 3);
         for (size_t i = 0; i < a.n; i++)
