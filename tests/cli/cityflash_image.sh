@@ -48,7 +48,7 @@ expect 65 'damaged or incomplete\|larger than the slot' "$cf" image verify "$tmp
 expect 65 'no image' "$cf" image verify "$data/golden.payload"
 expect 66 'No such file' "$cf" image verify "$tmp/missing.img"
 expect 64 'expected MAJOR.MINOR' "$cf" image sign --key "$tmp/k" --version 1.x "$data/golden.payload" "$tmp/x.img"
-expect 64 'usage' "$cf" image sign --key "$tmp/k" "$data/golden.payload" "$tmp/x.img"
+expect 64 "Try 'cityflash image sign --help'" "$cf" image sign --key "$tmp/k" "$data/golden.payload" "$tmp/x.img"
 expect 0 'usage: cityflash' "$cf" --help
 
 [ "$fails" -eq 0 ] || { echo "$fails check(s) failed" >&2; exit 1; }

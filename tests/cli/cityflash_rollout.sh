@@ -5,13 +5,19 @@
 #
 #   1. Version 2.0.0 in groups 20%,60%,100% with --max-failures 1; node n3's
 #      2.0.0 exits before it confirms, and n2 (n3's group) is SIGSTOPped, so
-#      its transfer cannot start. The rollout stops at n3's failure and says
-#      so (exit 65, n3 REVERTED with the boot stage's reason, n2 cancelled);
-#      n3 runs 1.0.0 again; n1 is CONFIRMED on 2.0.0; n4 and n5 (the last
-#      group) are untouched; n2, continued, reports FAILED "cancelled" on
-#      1.0.0. Resumed with --max-failures 2 (written to the state file), the
-#      rollout retries n2 (it cancelled it: not a failure) to CONFIRMED, keeps
-#      n3 failed, and stops at group 2's --min-success (1 of 2 confirmed).
+#      its transfer cannot start; with a keepalive of an hour it stays online
+#      for the broker, and never answers the stop's cancel. The rollout stops
+#      at n3's failure and says so (exit 65, n3 REVERTED with the boot stage's
+#      reason, n2 cancelled without an answer after --cancel-timeout, the
+#      cancel sent again meanwhile, well before --node-timeout; "unanswered
+#      n2" in the state file); n3 runs 1.0.0 again; n1 is CONFIRMED on 2.0.0;
+#      n4 and n5 (the last group) are untouched; n2, continued, reports FAILED
+#      "cancelled" on 1.0.0. Resumed with --max-failures 2 (written to the
+#      state file), the rollout retries n2 (it cancelled it: not a failure) to
+#      CONFIRMED, keeps n3 failed, and stops at group 2's --min-success (1 of
+#      2 confirmed).
+#      Every command's usage error points to that command's --help, which
+#      prints its options.
 #      State files that do not parse, of a later format version, or --resume
 #      with a setting other than --max-failures are refused.
 #   2. Version 3.0.0 to every node; the rollout is SIGKILLed in the middle
@@ -52,6 +58,7 @@ ring_path = $tmp/$n.ring
 ring_bytes = 1MiB
 reconnect_min_ms = 100ms
 reconnect_max_ms = 1s
+$([ "$n" = n2 ] && echo 'keepalive_s = 3600')
 
 [sensor noise-1]
 driver = sim-noise
@@ -80,19 +87,42 @@ wait_all() {
 }
 wait_all running 1.0.0+0 60 || die "the nodes did not come up on 1.0.0"
 
+# Usage errors name the command's own help, and each command has one.
+for verb in keys 'image sign' 'image verify' image echo reset info provision rollout status; do
+    # shellcheck disable=SC2086 # the verb's words are separate arguments
+    "$cf" $verb --no-such-option >usage.out 2>&1
+    rc=$?
+    [ $rc -eq 64 ] && grep -qx "Try 'cityflash $verb --help'." usage.out ||
+        fail "cityflash $verb --no-such-option: exit $rc: $(cat usage.out)"
+    # shellcheck disable=SC2086
+    "$cf" $verb --help >usage.out 2>&1 && grep -q "^usage: cityflash .*$verb" usage.out ||
+        fail "cityflash $verb --help: $(cat usage.out)"
+done
+"$cf" rollout --help | grep -q -- '--cancel-timeout DUR' || fail "rollout --help lacks --cancel-timeout"
+"$cf" rollout --image v2.img >usage.out 2>&1
+grep -qx "Try 'cityflash rollout --help'." usage.out || fail "rollout without --nodes: $(cat usage.out)"
+
 # 1. A failure in the second group stops the rollout; n2 (stopped) is cancelled.
 touch n3.ini.bad
 kill -STOP -- -"${pids[1]}"
+started=$SECONDS
 "$cf" rollout --image v2.img --nodes 'n*' --groups 20%,60%,100% --max-failures 1 \
-    --state r2.state --node-timeout 60s "${fleet[@]}" >r2.out 2>r2.err
+    --state r2.state --node-timeout 60s --cancel-timeout 4s "${fleet[@]}" >r2.out 2>r2.err
 rc=$?
+took=$((SECONDS - started))
 [ $rc -eq 65 ] || fail "rollout 2.0.0: exit $rc, want 65 (stopped)"
 grep -q 'stopped: 1 nodes failed (--max-failures 1)' r2.out || fail "no stop line: $(cat r2.out)"
 grep -q '^n3 .*failed *REVERTED: exited with status 3 before it confirmed' r2.out ||
     fail "n3's failure not reported: $(cat r2.out)"
-grep -q '^n2 .*parked *cancelled: the rollout stopped' r2.out || fail "n2 not cancelled: $(cat r2.out)"
+# n2 is online and silent: the stop waits --cancel-timeout for it, sending the cancel again, and
+# not the minute of --node-timeout; it says the node may install yet.
+grep -Eq '^n2 .*parked *cancelled: the rollout stopped; no answer to the cancel \(sent [2-9] times in [0-9]+s\): it may install yet if it held every block' r2.out ||
+    fail "n2's unanswered cancel not reported: $(cat r2.out)"
+grep -q '1 cancels unanswered' r2.out || fail "no count of unanswered cancels: $(cat r2.out)"
 grep -q '^rollout fw-.*group' r2.err || fail "no summary line on stderr"
-grep -qx 'cancelled n2' r2.state || fail "n2's cancel not in the state file: $(cat r2.state)"
+grep -qx 'unanswered n2' r2.state && ! grep -q 'cancelled n2' r2.state ||
+    fail "n2's unanswered cancel not in the state file: $(cat r2.state)"
+echo "rollout 2.0.0 stopped after ${took}s (--cancel-timeout 4s, --node-timeout 60s)"
 kill -CONT -- -"${pids[1]}"
 rm n3.ini.bad
 for _ in $(seq 30); do
@@ -136,7 +166,7 @@ rc=$?
 "$cf" --json rollout --resume --state r2.state --max-failures 2 >r2r.json 2>r2r.err
 rc=$?
 [ $rc -eq 65 ] || fail "resumed rollout 2.0.0: exit $rc, want 65: $(cat r2r.json r2r.err)"
-grep -qx 'max_failures 2' r2.state && grep -qx 'cancelled n2' r2.state ||
+grep -qx 'max_failures 2' r2.state && grep -qx 'unanswered n2' r2.state ||
     fail "--max-failures 2 not kept in the state file: $(cat r2.state)"
 python3 - r2r.json <<'EOF' || fail "resumed rollout 2.0.0: $(cat r2r.json)"
 import json, sys

@@ -29,6 +29,17 @@ __attribute__((format(printf, 3, 4)))
 int cf_fail(const struct cf_opts *o, int code, const char *fmt, ...);
 
 /*
+ * Reports a usage error (printf-style reason, or NULL when getopt has said
+ * it) and returns EX_USAGE: the reason and "Try 'cityflash COMMAND --help'."
+ * on stderr (cli_usage_error()), or with --json one object as cf_fail()'s
+ * with both in "error".
+ */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+int cf_usage(const struct cf_opts *o, const char *fmt, ...);
+
+/*
  * Starts the --json result of a successful command on stdout: an object
  * with "ok": true; the command adds its keys and calls cli_json_end_object().
  */

@@ -81,29 +81,24 @@ static int image_sign(const struct cf_opts *o, int argc, char **argv)
             key_path = optarg;
         } else if (c == 'v') {
             if (node_image_version_parse(optarg, &hdr.ver) < 0)
-                return cf_fail(o, EX_USAGE, "--version %s: expected MAJOR.MINOR.REVISION[+BUILD]",
-                               optarg);
+                return cf_usage(o, "--version %s: expected MAJOR.MINOR.REVISION[+BUILD]", optarg);
             have_version = 1;
         } else if (c == 's') {
             if (gw_parse_uint(optarg, &v) != 0 || v > UINT32_MAX)
-                return cf_fail(o, EX_USAGE, "--security-counter %s: expected 0 to 4294967295",
-                               optarg);
+                return cf_usage(o, "--security-counter %s: expected 0 to 4294967295", optarg);
             counter = (uint32_t)v;
         } else if (c == 'C') {
             if (node_image_uuid_parse(optarg, cid) < 0)
-                return cf_fail(o, EX_USAGE,
-                               "--cid %s: expected a UUID, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
-                               optarg);
+                return cf_usage(
+                    o, "--cid %s: expected a UUID, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", optarg);
             have_cid = 1;
             hdr.protect_tlv_size = NODE_IMAGE_PROT_CID_BYTES;
         } else {
-            return EX_USAGE;
+            return cf_usage(o, NULL);
         }
     }
     if (!key_path || !have_version || argc - optind != 2)
-        return cf_fail(o, EX_USAGE,
-                       "usage: cityflash image sign --key KEY --version V "
-                       "[--security-counter N] [--cid UUID] PAYLOAD OUT");
+        return cf_usage(o, "image sign needs --key, --version, PAYLOAD and OUT");
     const char *in_path = argv[optind], *out_path = argv[optind + 1];
 
     struct node_image_file payload = {0};
@@ -189,15 +184,15 @@ static int image_verify(const struct cf_opts *o, int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "k:", longopts, NULL)) != -1) {
         if (c != 'k')
-            return EX_USAGE;
+            return cf_usage(o, NULL);
         if (n_keys == MAX_KEYS)
-            return cf_fail(o, EX_USAGE, "at most %d --key options", MAX_KEYS);
+            return cf_usage(o, "at most %d --key options", MAX_KEYS);
         if (node_ossl_read_pubkey(optarg, keys[n_keys], err, sizeof err) != 0)
             return cf_fail(o, EX_NOINPUT, "%s", err);
         key_paths[n_keys++] = optarg;
     }
     if (argc - optind != 1)
-        return cf_fail(o, EX_USAGE, "usage: cityflash image verify [--key PUBKEY]... IMAGE");
+        return cf_usage(o, "image verify takes one IMAGE");
     const char *path = argv[optind];
 
     struct node_image_file f = {0};
@@ -275,5 +270,5 @@ int cf_cmd_image(const struct cf_opts *o, int argc, char **argv)
         return image_verify(o, argc - 1, argv + 1);
     if (argc >= 2)
         return cf_cmd_image_node(o, argc, argv);
-    return cf_fail(o, EX_USAGE, "usage: cityflash image sign|verify|list|upload|test|confirm ...");
+    return cf_usage(o, "image needs sign, verify, list, upload, test or confirm");
 }

@@ -50,7 +50,7 @@ static int keys_new(const struct cf_opts *o, const char *path)
     EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
 
     if ((size_t)snprintf(pub_path, sizeof pub_path, "%s.pub", path) >= sizeof pub_path) {
-        rc = cf_fail(o, EX_USAGE, "key path too long");
+        rc = cf_usage(o, "key path too long");
         goto out;
     }
     if (access(path, F_OK) == 0 || access(pub_path, F_OK) == 0) {
@@ -95,5 +95,5 @@ int cf_cmd_keys(const struct cf_opts *o, int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "new") == 0)
         return keys_new(o, argv[2]);
-    return cf_fail(o, EX_USAGE, "usage: cityflash keys new FILE");
+    return cf_usage(o, "keys takes new FILE");
 }

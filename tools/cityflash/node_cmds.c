@@ -39,7 +39,7 @@ static int connect_node(const struct cf_opts *o, struct cf_conn *c)
 {
     char err[512];
     if (!o->conn)
-        return cf_fail(o, EX_USAGE, "this command talks to a node: give --conn");
+        return cf_usage(o, "this command talks to a node: give --conn");
     if (cf_conn_open(c, o->conn, err, sizeof err) != 0)
         return cf_fail(o, EX_UNAVAILABLE, "%s", err);
     return 0;
@@ -73,7 +73,7 @@ int cf_cmd_echo(const struct cf_opts *o, int argc, char **argv)
 {
     struct cf_conn c;
     cbor_item_t *req = cbor_new_definite_map(1), *rsp = NULL;
-    int rc = argc == 2 ? connect_node(o, &c) : cf_fail(o, EX_USAGE, "usage: cityflash echo TEXT");
+    int rc = argc == 2 ? connect_node(o, &c) : cf_usage(o, "echo takes one TEXT");
     if (rc != 0 || !req)
         goto out;
     smp_cbor_put_str(req, "d", argv[1]);
@@ -107,7 +107,7 @@ int cf_cmd_reset(const struct cf_opts *o, int argc, char **argv)
     (void)argv;
     struct cf_conn c;
     cbor_item_t *rsp = NULL;
-    int rc = argc == 1 ? connect_node(o, &c) : cf_fail(o, EX_USAGE, "usage: cityflash reset");
+    int rc = argc == 1 ? connect_node(o, &c) : cf_usage(o, "reset takes no argument");
     if (rc != 0)
         return rc;
     if ((rc = call(o, &c, NODE_SMP_GROUP_OS, 5, 1, NULL, &rsp)) == 0) {
@@ -129,7 +129,7 @@ int cf_cmd_info(const struct cf_opts *o, int argc, char **argv)
     (void)argv;
     struct cf_conn c;
     cbor_item_t *rsp = NULL;
-    int rc = argc == 1 ? connect_node(o, &c) : cf_fail(o, EX_USAGE, "usage: cityflash info");
+    int rc = argc == 1 ? connect_node(o, &c) : cf_usage(o, "info takes no argument");
     if (rc != 0)
         return rc;
     if ((rc = call(o, &c, NODE_SMP_GROUP_OS, 7, 0, NULL, &rsp)) == 0) {
@@ -218,7 +218,7 @@ static int image_state(const struct cf_opts *o, const char *hash_hex, int write,
     uint8_t hash[32];
     if (hash_hex &&
         (strlen(hash_hex) != 2 * sizeof hash || wire_hex_decode(hash_hex, hash, sizeof hash) != 0))
-        return cf_fail(o, EX_USAGE, "%s: a hash is 64 hex digits (see `image list`)", hash_hex);
+        return cf_usage(o, "%s: a hash is 64 hex digits (see `image list`)", hash_hex);
     int rc = connect_node(o, &c);
     if (rc != 0)
         return rc;
@@ -386,7 +386,5 @@ int cf_cmd_image_node(const struct cf_opts *o, int argc, char **argv)
         return image_state(o, argv[2], 1, 0);
     if (strcmp(sub, "confirm") == 0 && argc <= 3)
         return image_state(o, argc == 3 ? argv[2] : NULL, 1, 1);
-    return cf_fail(
-        o, EX_USAGE,
-        "usage: cityflash --conn CONN image list | upload IMAGE | test HASH | confirm [HASH]");
+    return cf_usage(o, "image %s: expected list, upload IMAGE, test HASH or confirm [HASH]", sub);
 }

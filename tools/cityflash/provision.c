@@ -275,7 +275,7 @@ static int pid_arg(const struct cf_opts *o, const char *opt, const char *text, l
     errno = 0;
     long v = strtol(text, &end, 10);
     if (errno || *end || v <= 1)
-        return cf_fail(o, EX_USAGE, "%s %s: expected a process id", opt, text);
+        return cf_usage(o, "%s %s: expected a process id", opt, text);
     *out = v;
     return 0;
 }
@@ -324,17 +324,15 @@ int cf_cmd_provision(const struct cf_opts *o, int argc, char **argv)
                 return EX_USAGE;
             break;
         default:
-            return EX_USAGE;
+            return cf_usage(o, NULL);
         }
     }
     if (!a.site || !a.node || !a.broker || !a.registry || !a.passwd || !a.acl || optind != argc)
-        return cf_fail(o, EX_USAGE,
-                       "usage: cityflash --conn CONN provision --site S --node N --broker URL "
-                       "--registry FILE --passwd FILE --acl FILE [--sensors FILE] "
-                       "[--gateway-pid PID] [--broker-pid PID]");
+        return cf_usage(o, "provision needs --site, --node, --broker, --registry, --passwd and "
+                           "--acl, and no other argument");
     if (!o->conn)
-        return cf_fail(o, EX_USAGE, "provision talks to a node: give --conn");
+        return cf_usage(o, "provision talks to a node: give --conn");
     if (!node_valid_id(a.site) || !node_valid_id(a.node))
-        return cf_fail(o, EX_USAGE, "--site and --node must be [A-Za-z0-9._-]{1,64}");
+        return cf_usage(o, "--site and --node must be [A-Za-z0-9._-]{1,64}");
     return provision(o, &a);
 }

@@ -22,9 +22,14 @@
  * cancelled, and those already booting their test image are waited for. So
  * is each cancelled node's answer: one that held every block before the
  * cancel reached it refuses the cancel and installs, and counts as any other.
- * The cancelled nodes go into the state file: their FAILED "cancelled"
- * report is the rollout's own doing, so a resumed rollout starts them again
- * instead of counting them as failed.
+ * The cancel goes again CANCEL_SENDS times over --cancel-timeout (a cancel or
+ * its answer lost with the broker), and an online node that has not answered
+ * by then is no longer waited for: the stop must not hold the operator for a
+ * node timeout. The cancelled nodes go into the state file: their FAILED
+ * "cancelled" report is the rollout's own doing, so a resumed rollout starts
+ * them again instead of counting them as failed. Those that never answered
+ * go in as "unanswered": they may still install (if they held every block),
+ * and a resumed rollout tells from their report which it was.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,6 +64,7 @@
 #define TOTAL_WINDOW_MAX 60000 /* under CF_FLEET_MAX_INFLIGHT */
 #define NODE_TIMEOUT_MIN_MS 1000
 #define NODE_TIMEOUT_MAX_MS (7 * 86400000ull)
+#define CANCEL_SENDS 4 /* a stop's cancel goes out this often over --cancel-timeout */
 /* The state file's format ("version 1", its first line); a file without the line is version 1
  * too (written before the line was). */
 #define STATE_VERSION 1
@@ -84,13 +90,16 @@ struct rnode {
     int cancelled;      /* a stop (this run's or one before) cancelled its download: its FAILED
                          * "cancelled" report is ours, not its */
     uint64_t cancel_ms; /* this run's cancel, until the node's report answers it; 0 otherwise */
+    uint64_t cancel_sent_ms; /* when this run's cancel last went out */
+    unsigned cancel_sends;   /* how often it went out */
+    int unanswered;          /* a stop (this run's or one before) had no answer to its cancel */
     char why[160];
 };
 
 struct settings {
     char image[1024], nodes[256], groups[128], state[1024], broker[512], registry[1024];
     unsigned pct[MAX_GROUPS], n_groups;
-    uint64_t max_failures, window, total_window, node_timeout_ms;
+    uint64_t max_failures, window, total_window, node_timeout_ms, cancel_timeout_ms;
     double min_success;
 };
 
@@ -156,8 +165,10 @@ static void on_report(void *ctx, struct cf_node *n)
         rep->state == NODE_UPDATE_FAILED && strcmp(rep->reason, NODE_UPDATE_CANCELLED) == 0;
     if (strcmp(rep->transfer_id, ro->tid) != 0 || r->ph == P_OK || r->ph == P_FAIL)
         return;
-    if (our_cancel || rep->state != NODE_UPDATE_DOWNLOADING)
+    if (our_cancel || rep->state != NODE_UPDATE_DOWNLOADING) {
         r->cancel_ms = 0; /* the cancel is answered */
+        r->unanswered = 0;
+    }
     if (r->cancelled && r->ph == P_PARKED && !our_cancel && rep->state != NODE_UPDATE_DOWNLOADING) {
         r->cancelled = 0; /* it held every block before the cancel came, and installs */
         set_phase(ro, i, P_INSTALL, NULL);
@@ -263,12 +274,15 @@ static int send_block(struct rollout *ro, size_t i, uint32_t b)
     return cf_fleet_send(ro->fleet, &ro->nodes[i], &c);
 }
 
-static void cancel(struct rollout *ro, size_t i)
+/* The stop's cancel to node i, now; again if it was sent before (the node ignores a second: it
+ * refuses to cancel what is no longer downloading). Counts the ones that went out. */
+static void cancel(struct rollout *ro, size_t i, uint64_t now)
 {
     Citygate__V1__Command c = CITYGATE__V1__COMMAND__INIT;
     c.cmd = "ota_cancel";
     c.transfer_id = ro->tid;
-    cf_fleet_send(ro->fleet, &ro->nodes[i], &c);
+    ro->r[i].cancel_sends += cf_fleet_send(ro->fleet, &ro->nodes[i], &c) == 0;
+    ro->r[i].cancel_sent_ms = now;
 }
 
 /* Blocks out for node i, within the windows; unanswered ones again after RESEND_MS. */
@@ -320,15 +334,33 @@ static size_t count(const struct rollout *ro, enum phase ph)
     return c;
 }
 
-/* A cancelled node still online whose report has not yet said what became of the cancel
- * (waited for as long as a node may go without progress). */
-static int cancels_unanswered(const struct rollout *ro, uint64_t now)
+/*
+ * The cancels still waited for: those of nodes online whose report has not yet said what became
+ * of the cancel, for --cancel-timeout from the first. Each goes out again every quarter of it, so
+ * that one lost with the broker (or its answer, which the node then sends again) costs a quarter.
+ * Returns 1 while one is waited for.
+ */
+static int cancels_pending(struct rollout *ro, uint64_t now)
 {
+    int pending = 0;
+    for (size_t i = 0; i < ro->n; i++) {
+        struct rnode *r = &ro->r[i];
+        if (!r->cancel_ms || !ro->nodes[i].online || now >= r->cancel_ms + ro->s.cancel_timeout_ms)
+            continue;
+        pending = 1;
+        if (now >= r->cancel_sent_ms + ro->s.cancel_timeout_ms / CANCEL_SENDS)
+            cancel(ro, i, now);
+    }
+    return pending;
+}
+
+/* Nodes whose cancel had no answer when the stop ended (r->cancel_ms still set). */
+static size_t count_unanswered(const struct rollout *ro)
+{
+    size_t c = 0;
     for (size_t i = 0; i < ro->n; i++)
-        if (ro->r[i].cancel_ms && ro->nodes[i].online &&
-            now < ro->r[i].cancel_ms + ro->s.node_timeout_ms)
-            return 1;
-    return 0;
+        c += ro->r[i].cancel_ms != 0;
+    return c;
 }
 
 static void summary(const struct rollout *ro)
@@ -412,24 +444,25 @@ static int parse_groups(struct settings *s)
     return s->n_groups > 0 && last == 100 ? 0 : -1;
 }
 
-/* The format's version, the settings, then the nodes a stop cancelled ("cancelled ID", one a
- * line). */
+/* The format's version, the settings, then the nodes a stop cancelled, one a line: "cancelled
+ * ID" once the node's report answered the cancel, "unanswered ID" while it has not (the node may
+ * still be downloading, or installing if it held every block). */
 static int save_state(const struct rollout *ro)
 {
     const struct settings *s = &ro->s;
     char text[4096];
-    int len =
-        snprintf(text, sizeof text,
-                 "version %d\nimage %s\nnodes %s\ngroups %s\nmax_failures %" PRIu64
-                 "\nmin_success %.6g\nbroker %s\nregistry %s\nwindow %" PRIu64
-                 "\ntotal_window %" PRIu64 "\nnode_timeout_ms %" PRIu64 "\n",
-                 STATE_VERSION, s->image, s->nodes, s->groups, s->max_failures, s->min_success,
-                 s->broker, s->registry, s->window, s->total_window, s->node_timeout_ms);
+    int len = snprintf(
+        text, sizeof text,
+        "version %d\nimage %s\nnodes %s\ngroups %s\nmax_failures %" PRIu64
+        "\nmin_success %.6g\nbroker %s\nregistry %s\nwindow %" PRIu64 "\ntotal_window %" PRIu64
+        "\nnode_timeout_ms %" PRIu64 "\ncancel_timeout_ms %" PRIu64 "\n",
+        STATE_VERSION, s->image, s->nodes, s->groups, s->max_failures, s->min_success, s->broker,
+        s->registry, s->window, s->total_window, s->node_timeout_ms, s->cancel_timeout_ms);
     if (len < 0 || (size_t)len >= sizeof text)
         return -1;
     size_t cap = (size_t)len + 1;
     for (size_t i = 0; i < ro->n; i++)
-        cap += ro->r[i].cancelled ? strlen(ro->nodes[i].dev->id) + 11 : 0;
+        cap += ro->r[i].cancelled ? strlen(ro->nodes[i].dev->id) + 12 : 0;
     char *all = malloc(cap);
     if (!all)
         return -1;
@@ -437,7 +470,10 @@ static int save_state(const struct rollout *ro)
     memcpy(all, text, at);
     for (size_t i = 0; i < ro->n; i++)
         if (ro->r[i].cancelled)
-            at += (size_t)snprintf(all + at, cap - at, "cancelled %s\n", ro->nodes[i].dev->id);
+            at += (size_t)snprintf(all + at, cap - at, "%s %s\n",
+                                   ro->r[i].cancel_ms || ro->r[i].unanswered ? "unanswered"
+                                                                             : "cancelled",
+                                   ro->nodes[i].dev->id);
     int rc = node_file_write_atomic(s->state, all, at, 0644);
     free(all);
     return rc;
@@ -451,7 +487,8 @@ static void save_cancelled(const struct rollout *ro)
                   ro->s.state, strerror(errno));
 }
 
-/* The nodes an earlier stop cancelled, from the state file (the settings came before). */
+/* The nodes an earlier stop cancelled, from the state file (the settings came before); a FAILED
+ * "cancelled" report of either kind is the rollout's own. */
 static void load_cancelled(struct rollout *ro)
 {
     FILE *f = fopen(ro->s.state, "r");
@@ -460,11 +497,14 @@ static void load_cancelled(struct rollout *ro)
         return;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "cancelled ", 10) != 0)
+        int unanswered = strncmp(line, "unanswered ", 11) == 0;
+        if (strncmp(line, "cancelled ", 10) != 0 && !unanswered)
             continue;
         for (size_t i = 0; i < ro->n; i++)
-            if (strcmp(ro->nodes[i].dev->id, line + 10) == 0)
+            if (strcmp(ro->nodes[i].dev->id, strchr(line, ' ') + 1) == 0) {
                 ro->r[i].cancelled = 1;
+                ro->r[i].unanswered = unanswered;
+            }
     }
     fclose(f);
 }
@@ -507,6 +547,8 @@ static int load_state(struct settings *s, char *err, size_t cap)
             bad |= gw_parse_uint(v, &s->total_window) != 0;
         else if (strcmp(line, "node_timeout_ms") == 0)
             bad |= gw_parse_uint(v, &s->node_timeout_ms) != 0;
+        else if (strcmp(line, "cancel_timeout_ms") == 0)
+            bad |= gw_parse_uint(v, &s->cancel_timeout_ms) != 0;
     }
     fclose(f);
     if (!bad && version != STATE_VERSION) {
@@ -518,7 +560,8 @@ static int load_state(struct settings *s, char *err, size_t cap)
     bad |= s->max_failures < 1 || s->max_failures > MAX_FAILURES_MAX ||
            !(s->min_success >= 0 && s->min_success <= 100) || s->window < 1 ||
            s->window > WINDOW_MAX || s->total_window > TOTAL_WINDOW_MAX ||
-           s->node_timeout_ms < NODE_TIMEOUT_MIN_MS || s->node_timeout_ms > NODE_TIMEOUT_MAX_MS;
+           s->node_timeout_ms < NODE_TIMEOUT_MIN_MS || s->node_timeout_ms > NODE_TIMEOUT_MAX_MS ||
+           s->cancel_timeout_ms < NODE_TIMEOUT_MIN_MS || s->cancel_timeout_ms > NODE_TIMEOUT_MAX_MS;
     if (bad || !*s->image || !*s->nodes || parse_groups(s) != 0 || !*s->broker || !*s->registry ||
         s->total_window < s->window) {
         snprintf(err, cap, "%.900s is not a rollout state file", s->state);
@@ -586,6 +629,8 @@ static void report(const struct cf_opts *o, const struct rollout *ro, const char
         cli_json_uint(&j, ro->acked_resent);
         cli_json_key(&j, "node_duplicates");
         cli_json_uint(&j, duplicates);
+        cli_json_key(&j, "cancels_unanswered");
+        cli_json_uint(&j, count_unanswered(ro));
         cli_json_key(&j, "nodes");
         cli_json_begin_array(&j);
         for (size_t i = 0; i < ro->n; i++) {
@@ -610,24 +655,18 @@ static void report(const struct cf_opts *o, const struct rollout *ro, const char
                    phase_name(ro->r[i].ph), ro->r[i].why);
     printf("rollout %s (%s): %zu confirmed, %zu failed, %zu parked, %zu not started; "
            "%" PRIu64 " blocks sent, %" PRIu64 " again after no answer, %" PRIu64
-           " acknowledged ones again%s%s\n",
+           " acknowledged ones again%s%s",
            ro->tid, ro->version, count(ro, P_OK), count(ro, P_FAIL), count(ro, P_PARKED),
            count(ro, P_WAIT), ro->sent, ro->resent, ro->acked_resent, stop_why ? "; stopped: " : "",
            stop_why ? stop_why : "");
-}
-
-static void usage(FILE *to)
-{
-    fputs("usage: cityflash rollout --image IMAGE --nodes GLOB --groups P%,...,100%\n"
-          "           --max-failures N [--min-success P%] --broker URL --registry FILE\n"
-          "           [--state FILE] [--window N] [--total-window N] [--node-timeout DUR]\n"
-          "       cityflash rollout --resume [--state FILE] [--max-failures N]\n",
-          to);
+    if (count_unanswered(ro))
+        printf("; %zu cancels unanswered", count_unanswered(ro));
+    printf("\n");
 }
 
 /*
  * The command line into *s. *resume: --resume was given; *have_max: so was --max-failures (with
- * --resume, it replaces the state file's). Returns 0, -1 after --help, or EX_USAGE.
+ * --resume, it replaces the state file's). Returns 0 or EX_USAGE.
  */
 static int parse_args(struct settings *s, int *resume, int *have_max, int argc, char **argv)
 {
@@ -643,16 +682,16 @@ static int parse_args(struct settings *s, int *resume, int *have_max, int argc, 
         {"window", required_argument, NULL, 'w'},
         {"total-window", required_argument, NULL, 'W'},
         {"node-timeout", required_argument, NULL, 't'},
+        {"cancel-timeout", required_argument, NULL, 'T'},
         {"resume", no_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c, settings = 0; /* options --resume takes from the state file instead */
     *have_max = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end;
-        settings |= strchr("ingsbrwWt", c) != NULL;
+        settings |= strchr("ingsbrwWtT", c) != NULL;
         switch (c) {
         case 'i':
             snprintf(s->image, sizeof s->image, "%s", optarg);
@@ -697,12 +736,14 @@ static int parse_args(struct settings *s, int *resume, int *have_max, int argc, 
                                  &s->node_timeout_ms))
                 return EX_USAGE;
             break;
+        case 'T':
+            if (cli_duration_arg("--cancel-timeout", optarg, NODE_TIMEOUT_MIN_MS,
+                                 NODE_TIMEOUT_MAX_MS, &s->cancel_timeout_ms))
+                return EX_USAGE;
+            break;
         case 'R':
             *resume = 1;
             break;
-        case 'h':
-            usage(stdout);
-            return -1;
         default:
             return cli_usage_error(NULL);
         }
@@ -746,9 +787,10 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
     s->window = 4;
     s->total_window = 64;
     s->node_timeout_ms = 600000;
+    s->cancel_timeout_ms = 30000;
     if ((rc = parse_args(s, &resume, &have_max, argc, argv)) != 0) {
         free(ro);
-        return rc < 0 ? 0 : rc;
+        return rc;
     }
     uint64_t max_failures = s->max_failures;
     if (resume && load_state(s, err, sizeof err) != 0) {
@@ -826,7 +868,7 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
             ro->stopping = 1;
             for (size_t i = 0; i < ro->n; i++)
                 if (ro->r[i].ph == P_SEND || ro->r[i].ph == P_MANIFEST) {
-                    cancel(ro, i);
+                    cancel(ro, i, now);
                     ro->r[i].cancelled = 1;
                     ro->r[i].cancel_ms = now;
                     set_phase(ro, i, P_PARKED, "cancelled: the rollout stopped");
@@ -840,7 +882,7 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
         }
         cli_progress_update(&bar, group_bytes(ro, ro->group, &total), now);
         if (ro->stopping) {
-            if (count(ro, P_INSTALL) == 0 && !cancels_unanswered(ro, now))
+            if (!cancels_pending(ro, now) && count(ro, P_INSTALL) == 0)
                 break;
             continue;
         }
@@ -862,6 +904,15 @@ int cf_cmd_rollout(const struct cf_opts *o, int argc, char **argv)
                           now);
     }
     summary(ro);
+    for (size_t i = 0; i < ro->n; i++)
+        if (ro->r[i].cancel_ms) {
+            char d[32];
+            snprintf(ro->r[i].why, sizeof ro->r[i].why,
+                     "cancelled: the rollout stopped; no answer to the cancel (sent %u times in %s)"
+                     ": it may install yet if it held every block",
+                     ro->r[i].cancel_sends,
+                     cli_format_duration(cli_now_ms() - ro->r[i].cancel_ms, d, sizeof d));
+        }
     if (ro->stopping)
         save_cancelled(ro); /* without those that installed after all */
     uint64_t duplicates = 0;

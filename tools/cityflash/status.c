@@ -83,7 +83,6 @@ int cf_cmd_status(const struct cf_opts *o, int argc, char **argv)
         {"registry", required_argument, NULL, 'r'},
         {"wait", required_argument, NULL, 'w'},
         {"csv", no_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *glob = "*", *broker = NULL, *registry = NULL;
@@ -91,7 +90,7 @@ int cf_cmd_status(const struct cf_opts *o, int argc, char **argv)
     int as_csv = 0, c;
     char err[1024];
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             glob = optarg;
@@ -109,10 +108,6 @@ int cf_cmd_status(const struct cf_opts *o, int argc, char **argv)
         case 'c':
             as_csv = 1;
             break;
-        case 'h':
-            printf("usage: cityflash [--json] status --broker URL --registry FILE [--nodes GLOB]\n"
-                   "                 [--wait DURATION] [--csv]\n");
-            return 0;
         default:
             return cli_usage_error(NULL);
         }

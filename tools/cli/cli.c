@@ -23,6 +23,7 @@
 #endif
 
 static const char *prog = "citygate";
+static const char *command; /* cli_set_command()'s, or NULL */
 
 void cli_init(const char *argv0)
 {
@@ -30,6 +31,11 @@ void cli_init(const char *argv0)
         return;
     const char *slash = strrchr(argv0, '/');
     prog = slash && slash[1] ? slash + 1 : argv0;
+}
+
+void cli_set_command(const char *cmd)
+{
+    command = cmd;
 }
 
 const char *cli_prog(void)
@@ -71,7 +77,7 @@ int cli_usage_error(const char *fmt, ...)
         vmessage(fmt, ap);
         va_end(ap);
     }
-    fprintf(stderr, "Try '%s --help'.\n", prog);
+    fprintf(stderr, "Try '%s%s%s --help'.\n", prog, command ? " " : "", command ? command : "");
     return EX_USAGE;
 }
 

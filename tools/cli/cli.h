@@ -71,6 +71,12 @@ enum {
 /* Remembers the program's name (the last component of argv0) for messages. */
 void cli_init(const char *argv0);
 
+/* Names the command of a program that has several (`cityflash rollout`): from
+ * now on cli_usage_error() points to "PROG CMD --help", the command's own
+ * help. cmd is borrowed and must live as long as the program (a string
+ * constant or an argv string); NULL goes back to "PROG --help". */
+void cli_set_command(const char *cmd);
+
 /* The name set by cli_init() ("citygate" before it); never NULL. */
 const char *cli_prog(void);
 
@@ -83,8 +89,9 @@ int cli_print_version(void);
 /* Prints "PROG: text\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Prints "PROG: text\n" (when fmt is not NULL) and "Try 'PROG --help'.\n" to
- * stderr; returns EX_USAGE so that a caller can `return cli_usage_error(...)`. */
+/* Prints "PROG: text\n" (when fmt is not NULL) and "Try 'PROG --help'.\n" (or
+ * 'PROG CMD --help' after cli_set_command()) to stderr; returns EX_USAGE so that a caller can
+ * `return cli_usage_error(...)`. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Parses the duration text given to option opt into milliseconds within
