@@ -1,5 +1,12 @@
 /*
  * fleet.c -- cityflash's view of the fleet over MQTT (fleet.h).
+ *
+ * Paho's synchronous client in a persistent session keeps its own unacknowledged
+ * QoS 1 publishes in memory (MQTTCLIENT_PERSISTENCE_NONE) and sends them again
+ * on the next connection; the broker keeps the subscriptions and what arrived
+ * for them. A session that ends with the process is all a rollout needs: its
+ * state that must outlive it is in its state file and the nodes' retained
+ * reports.
  */
 #include "fleet.h"
 
@@ -9,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -21,6 +29,9 @@ struct cf_fleet {
     size_t n, cap;
     const char *glob;
     uint64_t counter, refused;
+    uint64_t connected_ms; /* when the current connection was made */
+    int persistent;        /* clean session off */
+    int subscribed;        /* once: the retained messages came */
     struct cf_fleet_events ev;
     _Alignas(max_align_t) unsigned char arena[64 * 1024];
 };
@@ -62,21 +73,39 @@ static char *read_registry(const char *path, size_t *len, char *err, size_t cap)
     return rc == 0 ? text : NULL;
 }
 
-static int subscribe(struct cf_fleet *f)
+/* Connects, in a clean session or not; *present: the broker had the session. Returns 0 or -1. */
+static int broker_connect(struct cf_fleet *f, int clean, int *present)
 {
-    char *const topics[] = {"city/v1/+/+/status", "city/v1/+/+/update", "city/v1/+/+/cmd/reply"};
-    int qos[] = {1, 1, 1};
     MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
-    o.cleansession = 1;
+    o.cleansession = clean;
     o.keepAliveInterval = 10;
     o.connectTimeout = 5;
     /* Paho's default ("reliable") lets one QoS 1 publish out at a time: each block would wait
      * for the broker's PUBACK of the one before. The sender bounds its blocks itself. */
     o.reliable = 0;
     o.maxInflightMessages = CF_FLEET_MAX_INFLIGHT;
+    o.MQTTVersion = MQTTVERSION_3_1_1; /* for the CONNACK's session present flag */
     if (MQTTClient_connect(f->cli, &o) != MQTTCLIENT_SUCCESS)
         return -1;
-    return MQTTClient_subscribeMany(f->cli, 3, topics, qos) == MQTTCLIENT_SUCCESS ? 0 : -1;
+    f->connected_ms = cli_now_ms();
+    *present = o.returned.sessionPresent;
+    return 0;
+}
+
+/* Connects and subscribes: the first time (for the retained births and reports), and whenever
+ * the broker did not keep the session (a clean one, or a broker without persistence restarted). */
+static int subscribe(struct cf_fleet *f)
+{
+    char *const topics[] = {"city/v1/+/+/status", "city/v1/+/+/update", "city/v1/+/+/cmd/reply"};
+    int qos[] = {1, 1, 1}, present = 0;
+    if (broker_connect(f, !f->persistent, &present) != 0)
+        return -1;
+    if (f->subscribed && f->persistent && present)
+        return 0;
+    if (MQTTClient_subscribeMany(f->cli, 3, topics, qos) != MQTTCLIENT_SUCCESS)
+        return -1;
+    f->subscribed = 1;
+    return 0;
 }
 
 int cf_fleet_new(const char *url, const char *registry_path, const char *glob,
@@ -99,8 +128,11 @@ int cf_fleet_new(const char *url, const char *registry_path, const char *glob,
     }
     qsort(f->nodes, f->n, sizeof *f->nodes, by_id);
     f->counter = cli_now_ms() * 1000; /* above any counter an earlier run used */
-    if (MQTTClient_create(&f->cli, url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
-        MQTTCLIENT_SUCCESS) {
+    char own_id[32];
+    snprintf(own_id, sizeof own_id, "cityflash-%ld", (long)getpid());
+    f->persistent = client_id != NULL;
+    if (MQTTClient_create(&f->cli, url, client_id ? client_id : own_id, MQTTCLIENT_PERSISTENCE_NONE,
+                          NULL) != MQTTCLIENT_SUCCESS) {
         snprintf(err, cap, "%s: not a broker URL", url);
         goto fail;
     }
@@ -124,11 +156,21 @@ void cf_fleet_free(struct cf_fleet *f)
     if (f->cli) {
         if (MQTTClient_isConnected(f->cli))
             MQTTClient_disconnect(f->cli, 1000);
+        /* A clean connection under the same id ends the persistent session (MQTT 3.1.1
+         * 3.1.2.4); a broker out of reach keeps it until the id comes back. */
+        int present;
+        if (f->persistent && broker_connect(f, 1, &present) == 0)
+            MQTTClient_disconnect(f->cli, 1000);
         MQTTClient_destroy(&f->cli);
     }
     gw_registry_free(f->reg);
     free(f->nodes);
     free(f);
+}
+
+uint64_t cf_fleet_connected_ms(const struct cf_fleet *f)
+{
+    return f->connected_ms;
 }
 
 struct cf_node *cf_fleet_nodes(struct cf_fleet *f, size_t *n)

@@ -7,7 +7,16 @@
  * Every message is checked with the node's key from the registry: a report
  * that does not verify is ignored, exactly as the gateway ignores a forged
  * frame. One thread; the connection is remade (and the topics subscribed
- * again) when the broker goes away.
+ * again, unless the broker kept the session) when the broker goes away.
+ *
+ * A fleet opened under a stable client id keeps a persistent session (clean
+ * session off, subscriptions at QoS 1): what the nodes publish while the
+ * connection is down, including over a broker restart when the broker keeps
+ * its sessions on disk (Mosquitto's `persistence true`), is queued by the
+ * broker and delivered when it comes back, so no acknowledgement is lost.
+ * cf_fleet_free() ends that session, so that the broker queues nothing more
+ * for a client that is gone; a process killed before it leaves the session
+ * to the broker until the same id connects again (a resumed rollout).
  */
 #ifndef CITYGATE_CITYFLASH_FLEET_H
 #define CITYGATE_CITYFLASH_FLEET_H
@@ -53,8 +62,11 @@ struct cf_fleet_events {
 
 /*
  * Reads the registry at registry_path, keeps the devices whose id matches
- * glob (fnmatch), sorted by id, and connects to url as client_id. Returns 0
- * and sets *out (free with cf_fleet_free()), or -1 with why in err (cap).
+ * glob (fnmatch), sorted by id, and connects to url: as client_id in a
+ * persistent session (see above), or with client_id NULL in a clean session
+ * under an id of its own ("cityflash-PID"), for a look that needs no
+ * history. Returns 0 and sets *out (free with cf_fleet_free()), or -1 with
+ * why in err (cap). client_id is copied.
  */
 int cf_fleet_new(const char *url, const char *registry_path, const char *glob,
                  const char *client_id, struct cf_fleet **out, char *err, size_t cap);
@@ -68,6 +80,10 @@ void cf_fleet_listen(struct cf_fleet *f, const struct cf_fleet_events *ev);
 
 /* Receives and dispatches for up to ms milliseconds (reconnecting if needed). */
 void cf_fleet_pump(struct cf_fleet *f, int ms);
+
+/* When the current connection to the broker was made (cli_now_ms()); what was sent before it
+ * may have waited in the broker or in the client meanwhile. */
+uint64_t cf_fleet_connected_ms(const struct cf_fleet *f);
 
 /*
  * Signs c for n (device, its current boot, a fresh counter) and publishes it

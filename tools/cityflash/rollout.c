@@ -9,10 +9,12 @@
  * node gets the manifest, then the blocks its answer says it lacks: at most
  * --window blocks unanswered per node and --total-window in all, so that the
  * broker and the nodes' data never wait behind an update. A block without an
- * answer for 10 s is sent again; a node that restarts (a new birth) gets the
- * manifest again and sends the bitmap of what it holds, so no acknowledged
- * block is ever sent twice (counted: acked_resent must stay 0). A node that
- * stays offline is parked with a reason; it counts neither way.
+ * answer for 10 s of connection is sent again (the broker session keeps the
+ * answers that come while the connection is down, fleet.h); a node that
+ * restarts (a new birth) gets the manifest again and sends the bitmap of
+ * what it holds, so no acknowledged block is ever sent twice (counted:
+ * acked_resent must stay 0). A node that stays offline is parked with a
+ * reason; it counts neither way.
  *
  * Every node's outcome comes from its own signed, retained update report, so
  * a restarted rollout (--resume: the settings from --state) sees at once who
@@ -285,12 +287,15 @@ static void cancel(struct rollout *ro, size_t i, uint64_t now)
     ro->r[i].cancel_sent_ms = now;
 }
 
-/* Blocks out for node i, within the windows; unanswered ones again after RESEND_MS. */
+/* Blocks out for node i, within the windows; unanswered ones again after RESEND_MS of connection
+ * (a block sent before the broker went away may still arrive, and its answer with it: the
+ * session keeps both). */
 static void feed(struct rollout *ro, size_t i, uint64_t now)
 {
     struct rnode *r = &ro->r[i];
+    uint64_t connected = cf_fleet_connected_ms(ro->fleet);
     for (uint32_t b = 0; b < ro->n_blocks; b++)
-        if (r->sent[b] && now > r->sent[b] + RESEND_MS) {
+        if (r->sent[b] && now > (r->sent[b] > connected ? r->sent[b] : connected) + RESEND_MS) {
             r->sent[b] = 0;
             r->inflight--;
             ro->total_inflight--;

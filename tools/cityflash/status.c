@@ -117,7 +117,7 @@ int cf_cmd_status(const struct cf_opts *o, int argc, char **argv)
     if (!broker || !registry)
         return cli_usage_error("status needs --broker and --registry");
     struct cf_fleet *f;
-    if (cf_fleet_new(broker, registry, glob, "cityflash-status", &f, err, sizeof err) != 0)
+    if (cf_fleet_new(broker, registry, glob, NULL, &f, err, sizeof err) != 0)
         return cf_fail(o, EX_UNAVAILABLE, "%s", err);
     cf_fleet_pump(f, (int)wait_ms); /* the retained messages arrive at once after subscribing */
     size_t n;
