@@ -196,11 +196,12 @@ void gw_history_flush(struct gw_history *h, const struct gw_live *live, int64_t 
         size_t len = 0;
         int rc = GW_ENOTFOUND;
         FILE *out = open_memstream(&json, &len);
+        struct gw_live_lane at = {l->site, l->node, l->lane, p->start_ms};
         if (out && p->corrected)
-            rc = gw_live_write_lane(live, l->site, l->node, l->lane, p->start_ms, out);
+            rc = gw_live_write_lane(live, &at, out);
         else if (out && p->traffic.windows > 0) {
-            gw_live_write_window(out, l->site, l->node, l->lane, p->start_ms, p->width_ms,
-                                 p->readings, &p->traffic);
+            gw_live_write_window(
+                out, &(struct gw_live_window){at, p->width_ms, p->readings, &p->traffic});
             rc = 0;
         }
         gw_traffic_fini(&p->traffic);

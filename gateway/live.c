@@ -230,11 +230,21 @@ static void write_figures(FILE *out, const struct gw_traffic_figures *f)
     put_number(out, "headway_short_share", f->has & GW_TF_HEADWAY_SHORT, f->headway_short_share);
 }
 
-/* The figures of one site: its nodes nodes[0..n_nodes), its series series[0..n_series). */
+/* One site's part of the view: its nodes and its series, each in their sorted order. */
+struct site_part {
+    struct live_node *const *nodes;
+    size_t n_nodes;
+    struct live_series *const *series;
+    size_t n_series;
+};
+
+/* The figures of one site, from its part sp. */
 static void write_site(const struct gw_live *l, const struct gw_registry *reg, FILE *out,
-                       int64_t now_ms, struct live_node *const *nodes, size_t n_nodes,
-                       struct live_series *const *series, size_t n_series, int first)
+                       int64_t now_ms, const struct site_part *sp)
 {
+    struct live_node *const *nodes = sp->nodes;
+    struct live_series *const *series = sp->series;
+    size_t n_nodes = sp->n_nodes, n_series = sp->n_series;
     struct gw_traffic t;
     struct gw_traffic_figures f;
     int64_t newest = INT64_MIN, width = 0, since = 0, site_since = INT64_MIN;
@@ -266,7 +276,7 @@ static void write_site(const struct gw_live *l, const struct gw_registry *reg, F
         else if (since > site_since)
             site_since = since;
     }
-    fprintf(out, "%s{\"site\":\"%s\"", first ? "" : ",", nodes[0]->site);
+    fprintf(out, "{\"site\":\"%s\"", nodes[0]->site);
     put_time(out, "window_start_ms", newest != INT64_MIN, newest);
     put_time(out, "window_ms", width > 0, width);
     fprintf(out, ",\"nodes\":%zu,\"nodes_fresh\":%u,\"nodes_in_window\":%u,\"windows\":%" PRIu32,
@@ -320,7 +330,10 @@ void gw_live_write_json(const struct gw_live *l, const struct gw_registry *reg, 
             j++;
         for (j_end = j; j_end < ns && strcmp(series[j_end]->node->site, site) == 0;)
             j_end++;
-        write_site(l, reg, out, now_ms, nodes + i, i_end - i, series + j, j_end - j, i == 0);
+        if (i > 0)
+            fputc(',', out);
+        write_site(l, reg, out, now_ms,
+                   &(struct site_part){nodes + i, i_end - i, series + j, j_end - j});
         i = i_end;
         j = j_end;
     }
@@ -330,16 +343,16 @@ out:
     free(nodes);
 }
 
-void gw_live_write_window(FILE *out, const char *site, const char *node, uint32_t lane,
-                          int64_t start_ms, int64_t width_ms, uint64_t readings,
-                          const struct gw_traffic *t)
+void gw_live_write_window(FILE *out, const struct gw_live_window *w)
 {
+    const struct gw_traffic *t = w->traffic;
     struct gw_traffic_figures f;
-    gw_traffic_figures(t, width_ms > 0 ? width_ms : 1, &f);
+    gw_traffic_figures(t, w->width_ms > 0 ? w->width_ms : 1, &f);
     fprintf(out,
             "{\"site\":\"%s\",\"node\":\"%s\",\"lane\":%" PRIu32 ",\"start_ms\":%" PRId64
             ",\"window_ms\":%" PRId64 ",\"windows\":%" PRIu32 ",\"readings\":%" PRIu64,
-            site, node, lane, start_ms, width_ms, f.windows, readings);
+            w->at.site, w->at.node, w->at.lane, w->at.start_ms, w->width_ms, f.windows,
+            w->readings);
     write_figures(out, &f);
     fputs(",\"by_class\":{", out);
     for (size_t c = 1, first = 1; c < sizeof t->by_class / sizeof *t->by_class; c++) {
@@ -353,30 +366,28 @@ void gw_live_write_window(FILE *out, const char *site, const char *node, uint32_
     fputs("}}", out);
 }
 
-int gw_live_write_lane(const struct gw_live *l, const char *site, const char *node, uint32_t lane,
-                       int64_t start_ms, FILE *out)
+int gw_live_write_lane(const struct gw_live *l, const struct gw_live_lane *at, FILE *out)
 {
     struct gw_traffic t;
     struct live_node *n;
     char key[140];
-    int64_t width = 0;
-    uint64_t readings = 0;
+    struct gw_live_window w = {*at, 0, 0, &t};
 
-    snprintf(key, sizeof key, "%s\x1f%s", site, node);
+    snprintf(key, sizeof key, "%s\x1f%s", at->site, at->node);
     HASH_FIND_STR(l->nodes, key, n);
     if (!n)
         return GW_ENOTFOUND;
     gw_traffic_init(&t);
     for (const struct live_series *s = n->series; s; s = s->next_in_node) {
-        if (s->lane != lane || s->start_ms != start_ms)
+        if (s->lane != at->lane || s->start_ms != at->start_ms)
             continue;
-        width = s->width_ms;
-        readings += s->count;
+        w.width_ms = s->width_ms;
+        w.readings += s->count;
         gw_traffic_merge(&t, &s->traffic);
     }
     int rc = t.windows > 0 ? 0 : GW_ENOTFOUND;
     if (rc == 0)
-        gw_live_write_window(out, site, node, lane, start_ms, width, readings, &t);
+        gw_live_write_window(out, &w);
     gw_traffic_fini(&t);
     return rc;
 }

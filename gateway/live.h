@@ -50,22 +50,34 @@ void gw_live_node_status(struct gw_live *l, const char *site, const char *node, 
 void gw_live_write_json(const struct gw_live *l, const struct gw_registry *reg, int64_t now_ms,
                         FILE *out);
 
-/*
- * Writes one lane's window as a JSON object (docs/live.md, "API": the window
- * event): the figures of t (borrowed: the lane's series merged with
- * gw_traffic_merge()), made of readings readings, and its vehicles by class.
- */
-void gw_live_write_window(FILE *out, const char *site, const char *node, uint32_t lane,
-                          int64_t start_ms, int64_t width_ms, uint64_t readings,
-                          const struct gw_traffic *t);
+/* One lane's window: the lane of (site, node) and the window's start. Strings borrowed. */
+struct gw_live_lane {
+    const char *site, *node;
+    uint32_t lane;
+    int64_t start_ms;
+};
+
+/* What the window event of a lane's window shows. Borrowed for the call. */
+struct gw_live_window {
+    struct gw_live_lane at;
+    int64_t width_ms;
+    uint64_t readings;                /* the readings it is made of */
+    const struct gw_traffic *traffic; /* the lane's series merged with gw_traffic_merge() */
+};
 
 /*
- * gw_live_write_window() of the series of (site, node, lane) whose newest
- * window starts at start_ms, as the view holds them (corrections included).
+ * Writes one lane's window w as a JSON object (docs/live.md, "API": the
+ * window event): the figures of its traffic, made of its readings, and its
+ * vehicles by class.
+ */
+void gw_live_write_window(FILE *out, const struct gw_live_window *w);
+
+/*
+ * gw_live_write_window() of the series of lane at whose newest window
+ * starts at at->start_ms, as the view holds them (corrections included).
  * Returns 0, or GW_ENOTFOUND (nothing written) when no traffic series of
  * that lane has that window as its newest.
  */
-int gw_live_write_lane(const struct gw_live *l, const char *site, const char *node, uint32_t lane,
-                       int64_t start_ms, FILE *out);
+int gw_live_write_lane(const struct gw_live *l, const struct gw_live_lane *at, FILE *out);
 
 #endif
