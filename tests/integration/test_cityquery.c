@@ -94,7 +94,12 @@ static void fill_store(struct gwt *t)
             struct gwt_reading r = {CITYGATE__V1__QUANTITY__TRAFFIC_VOLUME, v, 1, 0};
             struct gwt_parts parts;
             Citygate__V1__Vehicle veh[VEHICLES], *vp[VEHICLES];
-            uint64_t ts = (uint64_t)(from_ms + k * 60000LL + 30000);
+            /*
+             * A second before the minute's end: the last frame ends the last window, and its
+             * node's clock, running on from it, closes that window 2 s later; mid-minute it
+             * stayed open for 31 s, half of the store's wait below.
+             */
+            uint64_t ts = (uint64_t)(from_ms + k * 60000LL + 59000);
 
             gwt_frame_parts(t, d, 7000 + (uint64_t)d, (uint64_t)k + 1, ts, &r, 1, &parts);
             for (int j = 0; j < VEHICLES; j++) {
