@@ -387,7 +387,8 @@ static void publish_control(struct node *n, const char *topic, const uint8_t *ms
     if (n->link != LINK_UP || len < 0 || n->win_count >= n->cfg.max_inflight)
         return;
     struct inflight *e = win_push(n, KIND_CONTROL);
-    int rc = n->net.ops->publish(n->net.ctx, topic, msg, (size_t)len, 1, retained, e->ref);
+    struct node_publish m = {topic, msg, (size_t)len, 1, retained};
+    int rc = n->net.ops->publish(n->net.ctx, &m, e->ref);
     if (rc < 0)
         n->win_count--;
 }
@@ -495,8 +496,8 @@ static void route_frame(struct node *n, const struct node__encoded *enc, uint64_
         if (e->stored) {
             memcpy(e->stored, enc->stored, enc->stored_len);
             e->stored_len = enc->stored_len;
-            int rc = n->net.ops->publish(n->net.ctx, n->topic_data, enc->live, enc->live_len, 1, 0,
-                                         e->ref);
+            struct node_publish m = {n->topic_data, enc->live, enc->live_len, 1, 0};
+            int rc = n->net.ops->publish(n->net.ctx, &m, e->ref);
             if (rc == 0) {
                 n->st.frames_live++;
                 return;
@@ -571,7 +572,8 @@ static void drain(struct node *n, uint64_t now_ms)
         }
         struct inflight *e = win_push(n, KIND_RING);
         e->ring_seq = rseq;
-        rc = n->net.ops->publish(n->net.ctx, n->topic_data, n->buf, len, 1, 0, e->ref);
+        struct node_publish m = {n->topic_data, n->buf, len, 1, 0};
+        rc = n->net.ops->publish(n->net.ctx, &m, e->ref);
         if (rc == -NODE_ERETRY) {
             n->win_count--;
             go_down(n, now_ms, 1, "the network is not connected");

@@ -90,6 +90,15 @@ struct node_connect {
     const char *cmd_topic; /* .../cmd, to subscribe at QoS 1 once connected */
 };
 
+/* One message to publish: all borrowed for the call (copied if kept). */
+struct node_publish {
+    const char *topic;
+    const uint8_t *payload;
+    size_t len;
+    int qos;
+    int retained;
+};
+
 /*
  * The MQTT uplink. The network reports back through the node_net_*() entry
  * points of node.h, always from the node's thread (a port with its own
@@ -105,12 +114,11 @@ struct node_net_ops {
     /* Starts connecting (asynchronously); node_net_up() or node_net_down() follows. */
     int (*connect)(void *ctx, const struct node_connect *c);
     /*
-     * Queues one message (all borrowed for the call; copied if kept).
-     * ref is echoed by node_net_published(). Returns 0 when accepted,
-     * -NODE_ERETRY when not connected or full, -NODE_ENET when refused for good.
+     * Queues one message m. ref is echoed by node_net_published(). Returns 0
+     * when accepted, -NODE_ERETRY when not connected or full, -NODE_ENET
+     * when refused for good.
      */
-    int (*publish)(void *ctx, const char *topic, const uint8_t *payload, size_t len, int qos,
-                   int retained, uint32_t ref);
+    int (*publish)(void *ctx, const struct node_publish *m, uint32_t ref);
     /*
      * Drops the connection; the broker publishes the will unless clean is
      * nonzero. No event of the dropped connection is delivered afterwards:

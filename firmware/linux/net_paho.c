@@ -266,8 +266,7 @@ static int p_connect(void *ctx, const struct node_connect *nc)
     return 0;
 }
 
-static int p_publish(void *ctx, const char *topic, const uint8_t *payload, size_t len, int qos,
-                     int retained, uint32_t ref)
+static int p_publish(void *ctx, const struct node_publish *m, uint32_t ref)
 {
     struct net_paho *p = ctx;
     MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
@@ -294,7 +293,8 @@ static int p_publish(void *ctx, const char *topic, const uint8_t *payload, size_
     o.onSuccess = on_published;
     o.onFailure = on_publish_failed;
     o.context = s;
-    int rc = MQTTAsync_send(p->conn->client, topic, (int)len, payload, qos, retained, &o);
+    int rc =
+        MQTTAsync_send(p->conn->client, m->topic, (int)m->len, m->payload, m->qos, m->retained, &o);
     if (rc == MQTTASYNC_SUCCESS)
         return 0;
     pthread_mutex_lock(&p->lock);

@@ -110,22 +110,21 @@ static int n_connect(void *ctx, const struct node_connect *c)
     return 0;
 }
 
-static int n_publish(void *ctx, const char *topic, const uint8_t *payload, size_t len, int qos,
-                     int retained, uint32_t ref)
+static int n_publish(void *ctx, const struct node_publish *m, uint32_t ref)
 {
     (void)ctx;
-    CU_ASSERT(qos == 1);
+    CU_ASSERT(m->qos == 1);
     if (!E.accept)
         return -NODE_ERETRY;
     CU_ASSERT_FATAL(E.n_pubs < MAX_PUBS);
     struct pub *p = &E.pubs[E.n_pubs++];
-    snprintf(p->topic, sizeof p->topic, "%s", topic);
-    p->payload = malloc(len + 1);
+    snprintf(p->topic, sizeof p->topic, "%s", m->topic);
+    p->payload = malloc(m->len + 1);
     CU_ASSERT_FATAL(p->payload != NULL);
-    memcpy(p->payload, payload, len);
-    p->payload[len] = '\0';
-    p->len = len;
-    p->retained = retained;
+    memcpy(p->payload, m->payload, m->len);
+    p->payload[m->len] = '\0';
+    p->len = m->len;
+    p->retained = m->retained;
     p->ref = ref;
     p->acked = 0;
     return 0;

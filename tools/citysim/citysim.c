@@ -934,9 +934,10 @@ static void net_disconnect(void *ctx, int clean)
  * -NODE_ERETRY (no slot, or Paho refused it for now) or -NODE_ENET (Paho
  * refuses it for good).
  */
-static int sim_send(struct sim *s, struct sim_node *sn, const char *topic, const void *payload,
-                    size_t len, int qos, int retained, enum sim_msg msg, uint32_t ref)
+static int sim_send(struct sim *s, struct sim_node *sn, const struct node_publish *m,
+                    enum sim_msg msg, uint32_t ref)
 {
+    size_t len = m->len;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     struct sim_slot *sl = slot_alloc(s);
     int rc;
@@ -957,15 +958,15 @@ static int sim_send(struct sim *s, struct sim_node *sn, const char *topic, const
             slot_free(s, sl);
             return -NODE_ERETRY;
         }
-        memcpy(sl->copy, payload, len);
+        memcpy(sl->copy, m->payload, len);
         sl->copy_len = len;
     }
     ro.onSuccess = on_published;
     ro.onFailure = on_publish_failed;
     ro.context = sl;
     s->counts.published += msg != SIM_MSG_CONTROL;
-    rc = MQTTAsync_send(s->conns[sn->conn].client->client, topic, (int)len, payload, qos, retained,
-                        &ro);
+    rc = MQTTAsync_send(s->conns[sn->conn].client->client, m->topic, (int)len, m->payload, m->qos,
+                        m->retained, &ro);
     if (rc == MQTTASYNC_SUCCESS)
         return 0;
     slot_free(s, sl);
@@ -1029,18 +1030,20 @@ static int sim_resign(struct sim *s, struct sim_node *sn, const uint8_t *frame, 
     return wire_encode(f, sn->key, sizeof(sn->key), s->scratch, SIM_OVERSIZE_BYTES, out_len);
 }
 
-/* Publishes node sn's data frame with the node's fault (see enum sim_fault). */
-static int sim_send_faulty(struct sim *s, struct sim_node *sn, const char *topic,
-                           const uint8_t *frame, size_t len, uint32_t ref)
+/* Publishes node sn's data frame m (at --qos) with the node's fault (see enum sim_fault). */
+static int sim_send_faulty(struct sim *s, struct sim_node *sn, const struct node_publish *m,
+                           uint32_t ref)
 {
     char other_topic[NODE_MAX_TOPIC];
-    size_t out_len = len;
+    const uint8_t *frame = m->payload;
+    size_t len = m->len, out_len = len;
+    const char *topic = m->topic;
     int rc;
 
     switch (sn->fault) {
     case SIM_FAULT_DUPLICATE:
-        rc = sim_send(s, sn, topic, frame, len, s->opts.qos, 0, SIM_MSG_FRAME, ref);
-        if (rc == 0 && sim_send(s, sn, topic, frame, len, s->opts.qos, 0, SIM_MSG_EXTRA, 0) == 0)
+        rc = sim_send(s, sn, m, SIM_MSG_FRAME, ref);
+        if (rc == 0 && sim_send(s, sn, m, SIM_MSG_EXTRA, 0) == 0)
             s->counts.bad++;
         return rc;
     case SIM_FAULT_SIGNATURE:
@@ -1066,7 +1069,8 @@ static int sim_send_faulty(struct sim *s, struct sim_node *sn, const char *topic
         topic = other_topic;
         break;
     }
-    rc = sim_send(s, sn, topic, s->scratch, out_len, s->opts.qos, 0, SIM_MSG_FRAME, ref);
+    rc = sim_send(s, sn, &(struct node_publish){topic, s->scratch, out_len, s->opts.qos, 0},
+                  SIM_MSG_FRAME, ref);
     if (rc == 0)
         s->counts.bad++;
     return rc;
@@ -1076,19 +1080,20 @@ static int sim_send_faulty(struct sim *s, struct sim_node *sn, const char *topic
  * The node's publish. Data frames go out at --qos (and with the node's
  * fault, if it has one); birth, death and replies at the QoS the node asks.
  */
-static int net_publish(void *ctx, const char *topic, const uint8_t *payload, size_t len, int qos,
-                       int retained, uint32_t ref)
+static int net_publish(void *ctx, const struct node_publish *m, uint32_t ref)
 {
     struct sim_node *sn = ctx;
     struct sim *s = sn->sim;
-    bool frame = strcmp(topic, node_topic_data(sn->node)) == 0;
+    bool frame = strcmp(m->topic, node_topic_data(sn->node)) == 0;
+    struct node_publish out = *m;
 
     if (sn->link != SIM_LINK_UP || s->conns[sn->conn].state != SIM_CONN_UP)
         return -NODE_ERETRY;
+    if (frame)
+        out.qos = s->opts.qos;
     if (frame && sn->fault != SIM_FAULT_NONE)
-        return sim_send_faulty(s, sn, topic, payload, len, ref);
-    return sim_send(s, sn, topic, payload, len, frame ? s->opts.qos : qos, retained,
-                    frame ? SIM_MSG_FRAME : SIM_MSG_CONTROL, ref);
+        return sim_send_faulty(s, sn, &out, ref);
+    return sim_send(s, sn, &out, frame ? SIM_MSG_FRAME : SIM_MSG_CONTROL, ref);
 }
 
 static const struct node_net_ops sim_net_ops = {net_connect, net_publish, net_disconnect};
