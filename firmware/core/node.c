@@ -194,10 +194,10 @@ static uint32_t random_u32(struct node *n)
     return v;
 }
 
-int node_new(const struct node_config *cfg, const struct node_hal *hal,
-             const struct node_storage *storage, const struct node_net *net, uint64_t now_ms,
+int node_new(const struct node_config *cfg, const struct node_ports *ports, uint64_t now_ms,
              struct node **out, struct node_diag *diag)
 {
+    const struct node_hal *hal = &ports->hal;
     struct node *n = NULL;
     int rc;
     diag->text[0] = '\0';
@@ -208,9 +208,9 @@ int node_new(const struct node_config *cfg, const struct node_hal *hal,
     if (!n)
         goto out;
     n->cfg = *cfg;
-    n->hal = *hal;
-    n->net = *net;
-    n->storage = *storage;
+    n->hal = ports->hal;
+    n->net = ports->net;
+    n->storage = ports->storage;
     n->ctl_cap = 512 + 160 * cfg->n_sensors;
     n->win = calloc(cfg->max_inflight, sizeof *n->win);
     n->buf = malloc(cfg->max_frame_bytes);

@@ -100,16 +100,24 @@ struct node_diag {
     char text[192];
 };
 
+/* The ports a node runs on (node_hal.h): its clock and randomness, its ring's storage, its uplink.
+ */
+struct node_ports {
+    struct node_hal hal;
+    struct node_storage storage;
+    struct node_net net;
+};
+
 /*
  * Creates a node: checks cfg, draws a boot id, opens the sensors and the ring
- * in storage. cfg is copied where needed (its strings, key and sensor table
- * stay borrowed and must outlive the node); hal, storage and net are borrowed.
- * now_ms is the monotonic clock; the first sampling is one interval later.
- * On success sets *out (caller frees with node_free()). Returns 0 or a
- * negative enum node_err with diag filled.
+ * in ports->storage. cfg is copied where needed (its strings, key and sensor
+ * table stay borrowed and must outlive the node); ports is copied (what its
+ * members point to must outlive the node). now_ms is the monotonic clock;
+ * the first sampling is one interval later. On success sets *out (caller
+ * frees with node_free()). Returns 0 or a negative enum node_err with diag
+ * filled.
  */
-int node_new(const struct node_config *cfg, const struct node_hal *hal,
-             const struct node_storage *storage, const struct node_net *net, uint64_t now_ms,
+int node_new(const struct node_config *cfg, const struct node_ports *ports, uint64_t now_ms,
              struct node **out, struct node_diag *diag);
 
 /*

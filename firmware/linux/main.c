@@ -236,9 +236,8 @@ static int run(const char *path, const struct prov *p, struct node_config *cfg,
         rc = EX_UNAVAILABLE;
         goto out;
     }
-    struct node_hal hal = {&hal_linux_ops, hl};
-    struct node_net nn = net_paho_net(net);
-    int nrc = node_new(cfg, &hal, &storage, &nn, hal_linux_now_ms(), &node, &diag);
+    struct node_ports ports = {{&hal_linux_ops, hl}, storage, net_paho_net(net)};
+    int nrc = node_new(cfg, &ports, hal_linux_now_ms(), &node, &diag);
     if (nrc < 0) {
         hal_linux_logf(NODE_LOG_ERROR, "%s: %s", path, diag.text);
         rc = exit_code(nrc);

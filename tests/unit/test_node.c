@@ -218,12 +218,10 @@ static void env_reset(size_t disk_bytes)
 
 static struct node *start(const struct node_config *c)
 {
-    struct node_hal hal = {&hal_ops, NULL};
-    struct node_storage st = {&disk_ops, NULL, E.disk_bytes};
-    struct node_net net = {&net_ops, NULL};
+    struct node_ports ports = {{&hal_ops, NULL}, {&disk_ops, NULL, E.disk_bytes}, {&net_ops, NULL}};
     struct node_diag diag;
     struct node *n = NULL;
-    int rc = node_new(c, &hal, &st, &net, E.now, &n, &diag);
+    int rc = node_new(c, &ports, E.now, &n, &diag);
     if (rc)
         fprintf(stderr, "node_new: %s\n", diag.text);
     CU_ASSERT_FATAL(rc == 0);
@@ -694,33 +692,32 @@ static void test_bad_config(void)
     static const struct node_sensor_config failing[] = {{"s", "fake", &fake_driver, &fail, 1}};
     static const struct node_sensor_config twice[] = {{"s", "fake", &fake_driver, NULL, 0},
                                                       {"s", "fake", &fake_driver, NULL, 0}};
-    struct node_hal hal = {&hal_ops, NULL};
-    struct node_net net = {&net_ops, NULL};
     struct node_diag diag;
     struct node *n = NULL;
     env_reset(64 * 1024);
-    struct node_storage st = {&disk_ops, NULL, E.disk_bytes};
-    struct node_storage tiny = {&disk_ops, NULL, 4096};
+    struct node_ports ports = {{&hal_ops, NULL}, {&disk_ops, NULL, E.disk_bytes}, {&net_ops, NULL}};
+    struct node_ports tiny = ports;
+    tiny.storage.size_bytes = 4096;
 
     struct node_config c = config();
     c.device_id = "bad/id";
-    CU_ASSERT_EQUAL(node_new(&c, &hal, &st, &net, 0, &n, &diag), -NODE_EINVAL);
+    CU_ASSERT_EQUAL(node_new(&c, &ports, 0, &n, &diag), -NODE_EINVAL);
     c = config();
     c.key_len = 8;
-    CU_ASSERT_EQUAL(node_new(&c, &hal, &st, &net, 0, &n, &diag), -NODE_EINVAL);
+    CU_ASSERT_EQUAL(node_new(&c, &ports, 0, &n, &diag), -NODE_EINVAL);
     c = config();
     c.interval_ms = 10;
-    CU_ASSERT_EQUAL(node_new(&c, &hal, &st, &net, 0, &n, &diag), -NODE_EINVAL);
+    CU_ASSERT_EQUAL(node_new(&c, &ports, 0, &n, &diag), -NODE_EINVAL);
     c = config();
     c.sensors = twice;
     c.n_sensors = 2;
-    CU_ASSERT_EQUAL(node_new(&c, &hal, &st, &net, 0, &n, &diag), -NODE_EINVAL);
+    CU_ASSERT_EQUAL(node_new(&c, &ports, 0, &n, &diag), -NODE_EINVAL);
     c = config();
     c.sensors = failing;
-    CU_ASSERT_EQUAL(node_new(&c, &hal, &st, &net, 0, &n, &diag), -NODE_EDRIVER);
+    CU_ASSERT_EQUAL(node_new(&c, &ports, 0, &n, &diag), -NODE_EDRIVER);
     CU_ASSERT(strstr(diag.text, "told to fail") != NULL);
     c = config();
-    CU_ASSERT_EQUAL(node_new(&c, &hal, &tiny, &net, 0, &n, &diag), -NODE_EINVAL);
+    CU_ASSERT_EQUAL(node_new(&c, &tiny, 0, &n, &diag), -NODE_EINVAL);
     CU_ASSERT(strstr(diag.text, "ring") != NULL);
     CU_ASSERT(n == NULL);
     node_free(NULL);

@@ -1569,14 +1569,14 @@ static int sim_ring_bytes(struct sim *s, const struct node_config *cfg)
 static int sim_node_make(struct sim *s, size_t i, uint64_t now_ms, struct node_diag *diag)
 {
     struct sim_node *sn = &s->nodes[i];
-    struct node_hal hal = {sn->update ? &sim_hal_update_ops : &sim_hal_ops, sn};
-    struct node_net net = {&sim_net_ops, sn};
-    struct node_storage st = {&sim_ram_ops, sn, s->ring_bytes};
+    struct node_ports ports = {{sn->update ? &sim_hal_update_ops : &sim_hal_ops, sn},
+                               {&sim_ram_ops, sn, s->ring_bytes},
+                               {&sim_net_ops, sn}};
     struct node_config cfg;
 
     sim_node_config(s, i, &cfg);
     sim_params(s, i);
-    int rc = node_new(&cfg, &hal, &st, &net, now_ms, &sn->node, diag);
+    int rc = node_new(&cfg, &ports, now_ms, &sn->node, diag);
     if (rc != 0)
         return rc;
     sn->deadline_ms = node_next_deadline(sn->node);
